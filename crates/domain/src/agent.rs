@@ -1,0 +1,484 @@
+//! Agents: configuration validated when saved, so a bad voice or tool name is a 422 on the
+//! API rather than a broken live call.
+
+use crate::ids::AgentId;
+use crate::values::{check_len, require_text, PhoneNumber};
+use crate::{Timestamp, ValidationError};
+use serde::{Deserialize, Serialize};
+
+/// Voices the OpenAI Realtime API accepts (GA); custom voices are `voice_...` ids.
+pub const VOICES: &[&str] = &[
+    "alloy", "ash", "ballad", "coral", "echo", "sage", "shimmer", "verse", "marin", "cedar",
+];
+
+/// Tools an agent may enable. Unknown names are rejected when the agent is saved.
+pub const BUILTIN_TOOLS: &[&str] = &[
+    "end_call",
+    "transfer_call",
+    "check_availability",
+    "book_appointment",
+    "cancel_appointment",
+    "lookup_contact",
+    "send_sms",
+];
+
+/// Default realtime model for new agents.
+pub const DEFAULT_MODEL: &str = "gpt-realtime";
+/// Default voice for new agents.
+pub const DEFAULT_VOICE: &str = "marin";
+/// Default maximum call duration (30 minutes).
+pub const DEFAULT_MAX_CALL_SECONDS: i64 = 1800;
+
+/// How the model decides that the caller finished a turn.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum TurnDetection {
+    /// Voice activity detection on silence.
+    ServerVad {
+        /// Activation threshold, 0 to 1 (model default 0.5).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        threshold: Option<f64>,
+        /// Audio kept before detected speech, in ms (model default 300).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        prefix_padding_ms: Option<i64>,
+        /// Silence that ends a turn, in ms (model default 500).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        silence_duration_ms: Option<i64>,
+    },
+    /// Detection on the meaning of what was said.
+    SemanticVad {
+        /// `low`, `medium`, `high` or `auto`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        eagerness: Option<String>,
+    },
+}
+
+impl Default for TurnDetection {
+    fn default() -> Self {
+        TurnDetection::ServerVad {
+            threshold: None,
+            prefix_padding_ms: None,
+            silence_duration_ms: None,
+        }
+    }
+}
+
+impl TurnDetection {
+    fn validate(&self) -> Result<(), ValidationError> {
+        match self {
+            TurnDetection::ServerVad {
+                threshold,
+                prefix_padding_ms,
+                silence_duration_ms,
+            } => {
+                if let Some(t) = threshold {
+                    if !(0.0..=1.0).contains(t) {
+                        return Err(ValidationError::new("threshold", "must be between 0 and 1"));
+                    }
+                }
+                for (field, v) in [
+                    ("prefix_padding_ms", prefix_padding_ms),
+                    ("silence_duration_ms", silence_duration_ms),
+                ] {
+                    if let Some(v) = v {
+                        if !(0..=10_000).contains(v) {
+                            return Err(ValidationError::new(field, "must be between 0 and 10000"));
+                        }
+                    }
+                }
+                Ok(())
+            }
+            TurnDetection::SemanticVad { eagerness } => match eagerness.as_deref() {
+                None | Some("low" | "medium" | "high" | "auto") => Ok(()),
+                Some(_) => Err(ValidationError::new(
+                    "eagerness",
+                    "must be one of low, medium, high, auto",
+                )),
+            },
+        }
+    }
+}
+
+/// The type of an extracted analysis field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AnalysisFieldType {
+    /// Free text.
+    String,
+    /// A number.
+    Number,
+    /// True or false.
+    Boolean,
+    /// One of `options`.
+    Enum,
+}
+
+/// A field the post-call analysis extracts, declared per agent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AnalysisField {
+    /// Identifier: lowercase letters, digits and `_`, starting with a letter.
+    pub name: String,
+    /// Value type.
+    #[serde(rename = "type")]
+    pub field_type: AnalysisFieldType,
+    /// What the model should extract.
+    pub description: String,
+    /// Allowed values, required for `enum` and only allowed there.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub options: Vec<String>,
+}
+
+impl AnalysisField {
+    fn validate(&self) -> Result<(), ValidationError> {
+        let name_ok = self.name.len() <= 64
+            && self.name.starts_with(|c: char| c.is_ascii_lowercase())
+            && self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        if !name_ok {
+            return Err(ValidationError::new(
+                "name",
+                "must be 1-64 lowercase letters, digits or `_`, starting with a letter",
+            ));
+        }
+        require_text("description", &self.description, 1000)?;
+        match (self.field_type, self.options.is_empty()) {
+            (AnalysisFieldType::Enum, true) => {
+                Err(ValidationError::new("options", "an enum field needs at least one option"))
+            }
+            (AnalysisFieldType::Enum, false) => Ok(()),
+            (_, false) => Err(ValidationError::new("options", "only enum fields take options")),
+            (_, true) => Ok(()),
+        }
+    }
+}
+
+/// An agent as stored and returned by the API.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Agent {
+    /// Id.
+    pub id: AgentId,
+    /// Display name.
+    pub name: String,
+    /// System instructions; `{{variable}}` placeholders are filled per conversation.
+    pub instructions: String,
+    /// First words the agent speaks on a call, if any.
+    pub greeting: Option<String>,
+    /// Realtime voice.
+    pub voice: String,
+    /// Model name.
+    pub model: String,
+    /// BCP 47 language tag for transcription, e.g. `en` or `en-US`.
+    pub language: Option<String>,
+    /// Sampling temperature, where the model supports one.
+    pub temperature: Option<f64>,
+    /// Turn detection.
+    pub turn_detection: TurnDetection,
+    /// Enabled tool names.
+    pub tools: Vec<String>,
+    /// Where `transfer_call` sends the caller.
+    pub transfer_number: Option<PhoneNumber>,
+    /// Hard limit on a call's length, in seconds.
+    pub max_call_duration_seconds: i64,
+    /// Fields the post-call analysis extracts.
+    pub analysis_fields: Vec<AnalysisField>,
+    /// Created.
+    pub created_at: Timestamp,
+    /// Last changed.
+    pub updated_at: Timestamp,
+}
+
+/// The body of `POST /api/v1/agents`.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewAgent {
+    /// Display name (required).
+    pub name: String,
+    /// System instructions (required).
+    pub instructions: String,
+    /// First words on a call.
+    #[serde(default)]
+    pub greeting: Option<String>,
+    /// Voice (default `marin`).
+    #[serde(default)]
+    pub voice: Option<String>,
+    /// Model (default `gpt-realtime`).
+    #[serde(default)]
+    pub model: Option<String>,
+    /// Language tag.
+    #[serde(default)]
+    pub language: Option<String>,
+    /// Temperature, 0 to 2.
+    #[serde(default)]
+    pub temperature: Option<f64>,
+    /// Turn detection (default server VAD).
+    #[serde(default)]
+    pub turn_detection: Option<TurnDetection>,
+    /// Tool names.
+    #[serde(default)]
+    pub tools: Option<Vec<String>>,
+    /// Transfer target, E.164.
+    #[serde(default)]
+    pub transfer_number: Option<PhoneNumber>,
+    /// Seconds, 30 to 14400 (default 1800).
+    #[serde(default)]
+    pub max_call_duration_seconds: Option<i64>,
+    /// Analysis fields.
+    #[serde(default)]
+    pub analysis_fields: Option<Vec<AnalysisField>>,
+}
+
+/// The body of `PATCH /api/v1/agents/{id}`: every field optional; `null` clears an optional
+/// field (`greeting`, `language`, `temperature`, `transfer_number`).
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgentPatch {
+    /// Display name.
+    pub name: Option<String>,
+    /// Instructions.
+    pub instructions: Option<String>,
+    /// Greeting; `null` removes it.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub greeting: Option<Option<String>>,
+    /// Voice.
+    pub voice: Option<String>,
+    /// Model.
+    pub model: Option<String>,
+    /// Language; `null` removes it.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub language: Option<Option<String>>,
+    /// Temperature; `null` removes it.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<f64>)]
+    pub temperature: Option<Option<f64>>,
+    /// Turn detection.
+    pub turn_detection: Option<TurnDetection>,
+    /// Tool names.
+    pub tools: Option<Vec<String>>,
+    /// Transfer target; `null` removes it.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub transfer_number: Option<Option<PhoneNumber>>,
+    /// Maximum call duration.
+    pub max_call_duration_seconds: Option<i64>,
+    /// Analysis fields.
+    pub analysis_fields: Option<Vec<AnalysisField>>,
+}
+
+/// Distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`).
+pub fn double_option<'de, T, D>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    T: Deserialize<'de>,
+    D: serde::Deserializer<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+impl Agent {
+    /// Builds a validated agent from a create request.
+    pub fn create(input: NewAgent, now: Timestamp) -> Result<Agent, ValidationError> {
+        let agent = Agent {
+            id: AgentId::generate(),
+            name: input.name,
+            instructions: input.instructions,
+            greeting: input.greeting,
+            voice: input.voice.unwrap_or_else(|| DEFAULT_VOICE.to_owned()),
+            model: input.model.unwrap_or_else(|| DEFAULT_MODEL.to_owned()),
+            language: input.language,
+            temperature: input.temperature,
+            turn_detection: input.turn_detection.unwrap_or_default(),
+            tools: input.tools.unwrap_or_default(),
+            transfer_number: input.transfer_number,
+            max_call_duration_seconds: input
+                .max_call_duration_seconds
+                .unwrap_or(DEFAULT_MAX_CALL_SECONDS),
+            analysis_fields: input.analysis_fields.unwrap_or_default(),
+            created_at: now,
+            updated_at: now,
+        };
+        agent.validate()?;
+        Ok(agent)
+    }
+
+    /// Applies a partial update and re-validates the whole agent.
+    pub fn apply(mut self, p: AgentPatch, now: Timestamp) -> Result<Agent, ValidationError> {
+        if let Some(v) = p.name {
+            self.name = v;
+        }
+        if let Some(v) = p.instructions {
+            self.instructions = v;
+        }
+        if let Some(v) = p.greeting {
+            self.greeting = v;
+        }
+        if let Some(v) = p.voice {
+            self.voice = v;
+        }
+        if let Some(v) = p.model {
+            self.model = v;
+        }
+        if let Some(v) = p.language {
+            self.language = v;
+        }
+        if let Some(v) = p.temperature {
+            self.temperature = v;
+        }
+        if let Some(v) = p.turn_detection {
+            self.turn_detection = v;
+        }
+        if let Some(v) = p.tools {
+            self.tools = v;
+        }
+        if let Some(v) = p.transfer_number {
+            self.transfer_number = v;
+        }
+        if let Some(v) = p.max_call_duration_seconds {
+            self.max_call_duration_seconds = v;
+        }
+        if let Some(v) = p.analysis_fields {
+            self.analysis_fields = v;
+        }
+        self.updated_at = now;
+        self.validate()?;
+        Ok(self)
+    }
+
+    /// Checks every field; the error names the first field at fault.
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        require_text("name", &self.name, 200)?;
+        require_text("instructions", &self.instructions, 50_000)?;
+        if let Some(g) = &self.greeting {
+            require_text("greeting", g, 2_000)?;
+        }
+        let custom_voice = self.voice.starts_with("voice_") && self.voice.len() <= 100;
+        if !VOICES.contains(&self.voice.as_str()) && !custom_voice {
+            return Err(ValidationError::new(
+                "voice",
+                format!("must be one of {} or a custom `voice_...` id", VOICES.join(", ")),
+            ));
+        }
+        require_text("model", &self.model, 200)?;
+        if self.model.chars().any(char::is_whitespace) {
+            return Err(ValidationError::new("model", "must not contain spaces"));
+        }
+        if let Some(lang) = &self.language {
+            let ok = (2..=35).contains(&lang.len())
+                && lang.split('-').all(|p| {
+                    !p.is_empty() && p.len() <= 8 && p.chars().all(|c| c.is_ascii_alphanumeric())
+                });
+            if !ok {
+                return Err(ValidationError::new(
+                    "language",
+                    "must be a BCP 47 language tag such as `en` or `en-US`",
+                ));
+            }
+        }
+        if let Some(t) = self.temperature {
+            if !(0.0..=2.0).contains(&t) {
+                return Err(ValidationError::new("temperature", "must be between 0 and 2"));
+            }
+        }
+        self.turn_detection
+            .validate()
+            .map_err(|e| e.under("turn_detection"))?;
+        for (i, tool) in self.tools.iter().enumerate() {
+            if !BUILTIN_TOOLS.contains(&tool.as_str()) {
+                return Err(ValidationError::new(
+                    format!("tools[{i}]"),
+                    format!("unknown tool `{tool}`; known tools: {}", BUILTIN_TOOLS.join(", ")),
+                ));
+            }
+            if self.tools[..i].contains(tool) {
+                return Err(ValidationError::new(format!("tools[{i}]"), "listed twice"));
+            }
+        }
+        if self.tools.iter().any(|t| t == "transfer_call") && self.transfer_number.is_none() {
+            return Err(ValidationError::new(
+                "transfer_number",
+                "is required when the `transfer_call` tool is enabled",
+            ));
+        }
+        if !(30..=14_400).contains(&self.max_call_duration_seconds) {
+            return Err(ValidationError::new(
+                "max_call_duration_seconds",
+                "must be between 30 and 14400",
+            ));
+        }
+        if self.analysis_fields.len() > 50 {
+            return Err(ValidationError::new("analysis_fields", "at most 50 fields"));
+        }
+        for (i, f) in self.analysis_fields.iter().enumerate() {
+            f.validate()
+                .map_err(|e| e.under(&format!("analysis_fields[{i}]")))?;
+            if self.analysis_fields[..i].iter().any(|o| o.name == f.name) {
+                return Err(ValidationError::new(
+                    format!("analysis_fields[{i}].name"),
+                    "is used by another field",
+                ));
+            }
+        }
+        check_len("name", &self.name, 200)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn new_agent() -> NewAgent {
+        serde_json::from_value(serde_json::json!({"name": "Reception", "instructions": "Be kind."}))
+            .expect("valid")
+    }
+
+    #[test]
+    fn defaults_are_filled_in() {
+        let a = Agent::create(new_agent(), Timestamp::now()).expect("valid");
+        assert_eq!(a.voice, DEFAULT_VOICE);
+        assert_eq!(a.model, DEFAULT_MODEL);
+        assert_eq!(a.max_call_duration_seconds, DEFAULT_MAX_CALL_SECONDS);
+        assert_eq!(a.turn_detection, TurnDetection::default());
+    }
+
+    #[test]
+    fn bad_fields_are_named() {
+        let cases = [
+            (serde_json::json!({"voice": "robot"}), "voice"),
+            (serde_json::json!({"tools": ["end_call", "hack"]}), "tools[1]"),
+            (serde_json::json!({"temperature": 3.0}), "temperature"),
+            (serde_json::json!({"tools": ["transfer_call"]}), "transfer_number"),
+            (
+                serde_json::json!({"turn_detection": {"type": "server_vad", "threshold": 2}}),
+                "turn_detection.threshold",
+            ),
+            (
+                serde_json::json!({"analysis_fields": [{"name": "x", "type": "enum", "description": "d"}]}),
+                "analysis_fields[0].options",
+            ),
+            (serde_json::json!({"name": "  "}), "name"),
+            (serde_json::json!({"max_call_duration_seconds": 5}), "max_call_duration_seconds"),
+        ];
+        for (patch, field) in cases {
+            let base = Agent::create(new_agent(), Timestamp::now()).expect("valid");
+            let patch: AgentPatch = serde_json::from_value(patch).expect("patch parses");
+            let err = base.apply(patch, Timestamp::now()).expect_err("must fail");
+            assert_eq!(err.field, field);
+        }
+    }
+
+    #[test]
+    fn null_clears_and_absent_keeps() {
+        let mut input = new_agent();
+        input.greeting = Some("Hi!".into());
+        input.language = Some("en-US".into());
+        let a = Agent::create(input, Timestamp::now()).expect("valid");
+        let p: AgentPatch =
+            serde_json::from_value(serde_json::json!({"greeting": null})).expect("parses");
+        let a = a.apply(p, Timestamp::now()).expect("valid");
+        assert_eq!(a.greeting, None);
+        assert_eq!(a.language.as_deref(), Some("en-US"));
+    }
+}

@@ -1,0 +1,434 @@
+//! Entities as stored and returned by the API, and the inputs that create or change them.
+
+use crate::agent::double_option;
+use crate::ids::*;
+use crate::values::*;
+use crate::{Timestamp, ValidationError};
+use serde::{Deserialize, Serialize};
+
+/// An organization (tenant).
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Organization {
+    /// Id.
+    pub id: OrgId,
+    /// Display name.
+    pub name: String,
+    /// `active` or `disabled`.
+    pub status: OrgStatus,
+    /// Created.
+    pub created_at: Timestamp,
+}
+
+/// Validates an organization name.
+pub fn validate_org_name(name: &str) -> Result<(), ValidationError> {
+    require_text("name", name, 200)
+}
+
+/// An API key as listed (never includes the secret).
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct ApiKey {
+    /// Id.
+    pub id: ApiKeyId,
+    /// Label given at creation.
+    pub name: String,
+    /// The visible start of the key, e.g. `sk_1a2b3c4d`.
+    pub prefix: String,
+    /// Created.
+    pub created_at: Timestamp,
+    /// Last used to authenticate (updated at most once a minute).
+    pub last_used_at: Option<Timestamp>,
+    /// When revoked; a revoked key no longer authenticates.
+    pub revoked_at: Option<Timestamp>,
+}
+
+/// What an authenticated organization API key resolves to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyPrincipal {
+    /// The key's organization.
+    pub org_id: OrgId,
+    /// The key.
+    pub key_id: ApiKeyId,
+    /// Whether the organization is active.
+    pub org_status: OrgStatus,
+    /// When the key was last used.
+    pub last_used_at: Option<Timestamp>,
+}
+
+/// A dashboard login.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct User {
+    /// Id.
+    pub id: UserId,
+    /// Home organization.
+    pub org_id: OrgId,
+    /// Login e-mail (unique platform-wide).
+    pub email: String,
+    /// Role.
+    pub role: Role,
+    /// Created.
+    pub created_at: Timestamp,
+}
+
+/// A phone number owned by an organization.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct OwnedNumber {
+    /// Id.
+    pub id: PhoneNumberId,
+    /// E.164 number.
+    pub number: PhoneNumber,
+    /// Channel it serves.
+    pub channel: NumberChannel,
+    /// Agent answering it; none means it is not routed.
+    pub agent_id: Option<AgentId>,
+    /// Inactive numbers are politely refused.
+    pub active: bool,
+    /// Created.
+    pub created_at: Timestamp,
+}
+
+/// The body of `POST /api/v1/phone-numbers`.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewPhoneNumber {
+    /// E.164 number.
+    pub number: PhoneNumber,
+    /// `voice`, `sms` or `whatsapp`.
+    pub channel: NumberChannel,
+    /// The agent that answers it.
+    #[serde(default)]
+    pub agent_id: Option<AgentId>,
+    /// Default true.
+    #[serde(default)]
+    pub active: Option<bool>,
+}
+
+/// The body of `PATCH /api/v1/phone-numbers/{id}`.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PhoneNumberPatch {
+    /// New agent; `null` unroutes the number.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub agent_id: Option<Option<AgentId>>,
+    /// Activate or deactivate.
+    pub active: Option<bool>,
+}
+
+/// Where an inbound number routes to; resolved before any tenant is known.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NumberRoute {
+    /// Owning organization.
+    pub org_id: OrgId,
+    /// The number's record.
+    pub number_id: PhoneNumberId,
+    /// Agent, if assigned.
+    pub agent_id: Option<AgentId>,
+    /// Whether the number is active and its organization is active.
+    pub active: bool,
+}
+
+/// A contact of an organization.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Contact {
+    /// Id.
+    pub id: ContactId,
+    /// E.164 number (unique within the organization).
+    pub number: PhoneNumber,
+    /// Name.
+    pub name: Option<String>,
+    /// Free-form JSON object.
+    #[schema(value_type = Object)]
+    pub metadata: serde_json::Value,
+    /// The contact asked not to be messaged.
+    pub opted_out: bool,
+    /// Created.
+    pub created_at: Timestamp,
+    /// Last changed.
+    pub updated_at: Timestamp,
+}
+
+/// The body of `POST /api/v1/contacts`.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewContact {
+    /// E.164 number.
+    pub number: PhoneNumber,
+    /// Name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// JSON object.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<serde_json::Value>,
+    /// Default false.
+    #[serde(default)]
+    pub opted_out: Option<bool>,
+}
+
+/// The body of `PATCH /api/v1/contacts/{id}`.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContactPatch {
+    /// E.164 number.
+    pub number: Option<PhoneNumber>,
+    /// Name; `null` clears it.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub name: Option<Option<String>>,
+    /// Replaces the metadata object.
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<serde_json::Value>,
+    /// Opt out or back in.
+    pub opted_out: Option<bool>,
+}
+
+/// Checks a contact's name and metadata.
+pub fn validate_contact_fields(
+    name: Option<&str>,
+    metadata: &serde_json::Value,
+) -> Result<(), ValidationError> {
+    if let Some(n) = name {
+        require_text("name", n, 200)?;
+    }
+    if !metadata.is_object() {
+        return Err(ValidationError::new("metadata", "must be a JSON object"));
+    }
+    if metadata.to_string().len() > 16 * 1024 {
+        return Err(ValidationError::new("metadata", "must be at most 16 KiB"));
+    }
+    Ok(())
+}
+
+/// A conversation: a call, an SMS or WhatsApp thread, or a web chat.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Conversation {
+    /// Id.
+    pub id: ConversationId,
+    /// Channel.
+    pub channel: Channel,
+    /// Who started it.
+    pub direction: Direction,
+    /// The other party's number (or a session id on `web`).
+    pub contact_number: String,
+    /// Our number.
+    pub our_number: Option<String>,
+    /// The agent handling it.
+    pub agent_id: Option<AgentId>,
+    /// Status.
+    pub status: ConversationStatus,
+    /// Started.
+    pub started_at: Timestamp,
+    /// Last message.
+    pub last_message_at: Timestamp,
+    /// Ended.
+    pub ended_at: Option<Timestamp>,
+    /// Variables substituted into the agent's instructions.
+    #[schema(value_type = Object)]
+    pub variables: serde_json::Value,
+}
+
+/// Input to create a conversation (used by the channels, not a public body yet).
+#[derive(Debug, Clone)]
+pub struct NewConversation {
+    /// Channel.
+    pub channel: Channel,
+    /// Direction.
+    pub direction: Direction,
+    /// The other party.
+    pub contact_number: String,
+    /// Our number.
+    pub our_number: Option<String>,
+    /// Agent.
+    pub agent_id: Option<AgentId>,
+    /// Variables.
+    pub variables: serde_json::Value,
+    /// When it started.
+    pub started_at: Timestamp,
+}
+
+/// Filters for listing conversations.
+#[derive(Debug, Clone, Default)]
+pub struct ConversationFilter {
+    /// Only this channel.
+    pub channel: Option<Channel>,
+    /// Only this status.
+    pub status: Option<ConversationStatus>,
+    /// Only this agent.
+    pub agent_id: Option<AgentId>,
+    /// Only this contact number.
+    pub contact: Option<String>,
+    /// Started at or after.
+    pub from: Option<Timestamp>,
+    /// Started before.
+    pub to: Option<Timestamp>,
+}
+
+/// A transcript item or message.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Message {
+    /// Id.
+    pub id: MessageId,
+    /// Conversation.
+    pub conversation_id: ConversationId,
+    /// Author.
+    pub role: MessageRole,
+    /// What it holds.
+    pub kind: MessageKind,
+    /// Structured content (text parts, function name and arguments, output...).
+    #[schema(value_type = Object)]
+    pub content: serde_json::Value,
+    /// Provider id, e.g. a Twilio MessageSid or a model item id.
+    pub external_id: Option<String>,
+    /// Delivery status for outbound messages.
+    pub delivery_status: Option<String>,
+    /// Created.
+    pub created_at: Timestamp,
+}
+
+/// Input to append a transcript item.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    /// Conversation.
+    pub conversation_id: ConversationId,
+    /// Author.
+    pub role: MessageRole,
+    /// Kind.
+    pub kind: MessageKind,
+    /// Structured content.
+    pub content: serde_json::Value,
+    /// Provider id.
+    pub external_id: Option<String>,
+    /// Delivery status.
+    pub delivery_status: Option<String>,
+    /// When.
+    pub created_at: Timestamp,
+}
+
+/// A phone call.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Call {
+    /// Id.
+    pub id: CallId,
+    /// The conversation holding its transcript.
+    pub conversation_id: ConversationId,
+    /// Twilio CallSid.
+    pub call_sid: String,
+    /// Direction.
+    pub direction: Direction,
+    /// Caller / callee.
+    pub from_number: String,
+    /// Called number.
+    pub to_number: String,
+    /// Agent.
+    pub agent_id: Option<AgentId>,
+    /// Status.
+    pub status: CallStatus,
+    /// Created.
+    pub started_at: Timestamp,
+    /// Answered.
+    pub answered_at: Option<Timestamp>,
+    /// Ended.
+    pub ended_at: Option<Timestamp>,
+    /// Duration in seconds.
+    pub duration_seconds: Option<i64>,
+    /// Why it ended.
+    pub end_reason: Option<String>,
+    /// Outcome: completed, no-answer, busy, failed, voicemail...
+    pub disposition: Option<String>,
+    /// Recording URL.
+    pub recording_url: Option<String>,
+    /// Post-call analysis.
+    #[schema(value_type = Option<Object>)]
+    pub analysis: Option<serde_json::Value>,
+}
+
+/// Input to create a call record.
+#[derive(Debug, Clone)]
+pub struct NewCall {
+    /// Conversation.
+    pub conversation_id: ConversationId,
+    /// Twilio CallSid.
+    pub call_sid: String,
+    /// Direction.
+    pub direction: Direction,
+    /// From.
+    pub from_number: String,
+    /// To.
+    pub to_number: String,
+    /// Agent.
+    pub agent_id: Option<AgentId>,
+    /// Initial status.
+    pub status: CallStatus,
+    /// Created.
+    pub started_at: Timestamp,
+}
+
+/// Filters for listing calls.
+#[derive(Debug, Clone, Default)]
+pub struct CallFilter {
+    /// Only this status.
+    pub status: Option<CallStatus>,
+    /// Only this agent.
+    pub agent_id: Option<AgentId>,
+    /// Only this direction.
+    pub direction: Option<Direction>,
+    /// Started at or after.
+    pub from: Option<Timestamp>,
+    /// Started before.
+    pub to: Option<Timestamp>,
+}
+
+/// A keyset position in a newest-first (or oldest-first) list: the sort timestamp and the id
+/// that breaks ties. Rendered as an opaque string.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    /// Sort key of the last item returned.
+    pub at: i64,
+    /// Tie-breaker of the last item returned.
+    pub id: String,
+}
+
+impl Cursor {
+    /// The opaque text form.
+    pub fn encode(&self) -> String {
+        format!("{}.{}", self.at, self.id)
+    }
+
+    /// Parses the opaque text form.
+    pub fn decode(s: &str) -> Option<Cursor> {
+        let (at, id) = s.split_once('.')?;
+        let at = at.parse().ok()?;
+        let ok = !id.is_empty()
+            && id.len() <= 80
+            && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        ok.then(|| Cursor { at, id: id.to_owned() })
+    }
+}
+
+/// One page of a list plus where the next page starts.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Page<T> {
+    /// The items.
+    pub data: Vec<T>,
+    /// Pass as `cursor` to fetch the next page; `null` at the end.
+    pub next_cursor: Option<String>,
+}
+
+/// Page size bounds shared by every list.
+pub const DEFAULT_PAGE_SIZE: u32 = 50;
+/// The largest page a client may ask for.
+pub const MAX_PAGE_SIZE: u32 = 200;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursor_round_trip_and_rejects_junk() {
+        let c = Cursor { at: 1_700_000_000_000, id: "cnv_abc".into() };
+        assert_eq!(Cursor::decode(&c.encode()), Some(c));
+        for junk in ["", "abc", "1.", "x.cnv_a", "1.cnv'--", "1.a b"] {
+            assert!(Cursor::decode(junk).is_none(), "{junk}");
+        }
+    }
+}

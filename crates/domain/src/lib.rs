@@ -1,0 +1,15 @@
+//! Switchboard's domain: ids, validated newtypes, entities and pure rules. No I/O lives here.
+
+pub mod agent;
+pub mod auth;
+pub mod entities;
+pub mod error;
+pub mod ids;
+pub mod secret;
+pub mod settings;
+pub mod time;
+pub mod values;
+
+pub use error::ValidationError;
+pub use secret::Secret;
+pub use time::Timestamp;

@@ -1,0 +1,142 @@
+//! Per-organization settings: session windows, notification e-mails, Twilio credentials.
+
+use crate::values::validate_email;
+use crate::{Secret, ValidationError};
+use serde::{Deserialize, Serialize};
+
+/// Default idle window for inbound-started text sessions (5 minutes).
+pub const DEFAULT_SESSION_WINDOW_SECONDS: i64 = 300;
+/// Default idle window for business-started conversations (72 hours).
+pub const DEFAULT_BUSINESS_SESSION_WINDOW_SECONDS: i64 = 72 * 3600;
+
+/// Settings as returned by `GET /api/v1/settings`. The Twilio auth token is write-only: only
+/// whether one is set is shown.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct OrgSettings {
+    /// Idle window after which an inbound text conversation ends, in seconds.
+    pub session_window_seconds: i64,
+    /// Idle window for business-started conversations, in seconds.
+    pub business_session_window_seconds: i64,
+    /// Who receives notification e-mails.
+    pub notification_emails: Vec<String>,
+    /// Twilio account SID (`AC...`), if configured.
+    pub twilio_account_sid: Option<String>,
+    /// Whether a Twilio auth token is stored.
+    pub twilio_auth_token_set: bool,
+}
+
+impl Default for OrgSettings {
+    fn default() -> Self {
+        Self {
+            session_window_seconds: DEFAULT_SESSION_WINDOW_SECONDS,
+            business_session_window_seconds: DEFAULT_BUSINESS_SESSION_WINDOW_SECONDS,
+            notification_emails: Vec::new(),
+            twilio_account_sid: None,
+            twilio_auth_token_set: false,
+        }
+    }
+}
+
+/// The body of `PUT /api/v1/settings`. Absent fields keep their value; `twilio_auth_token`
+/// is accepted but never returned.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsUpdate {
+    /// Twilio account SID, `AC` followed by 32 hex digits.
+    pub twilio_account_sid: Option<String>,
+    /// Twilio auth token (write-only).
+    #[schema(value_type = Option<String>)]
+    pub twilio_auth_token: Option<Secret>,
+    /// Inbound session window, 60 s to 30 days.
+    pub session_window_seconds: Option<i64>,
+    /// Business-started session window, 60 s to 30 days.
+    pub business_session_window_seconds: Option<i64>,
+    /// Notification recipients (at most 20).
+    pub notification_emails: Option<Vec<String>>,
+}
+
+const MAX_WINDOW_SECONDS: i64 = 30 * 24 * 3600;
+
+impl SettingsUpdate {
+    /// Validates every provided field; the error names the field.
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        if let Some(sid) = &self.twilio_account_sid {
+            let ok = sid.len() == 34
+                && sid.starts_with("AC")
+                && sid[2..].bytes().all(|b| b.is_ascii_hexdigit());
+            if !ok {
+                return Err(ValidationError::new(
+                    "twilio_account_sid",
+                    "must be `AC` followed by 32 hexadecimal digits",
+                ));
+            }
+        }
+        if let Some(token) = &self.twilio_auth_token {
+            let t = token.expose();
+            if t.is_empty() || t.len() > 128 || t.chars().any(|c| c.is_whitespace()) {
+                return Err(ValidationError::new(
+                    "twilio_auth_token",
+                    "must be the non-empty auth token from the Twilio console, without spaces",
+                ));
+            }
+        }
+        for (field, v) in [
+            ("session_window_seconds", self.session_window_seconds),
+            (
+                "business_session_window_seconds",
+                self.business_session_window_seconds,
+            ),
+        ] {
+            if let Some(v) = v {
+                if !(60..=MAX_WINDOW_SECONDS).contains(&v) {
+                    return Err(ValidationError::new(
+                        field,
+                        format!("must be between 60 and {MAX_WINDOW_SECONDS} seconds"),
+                    ));
+                }
+            }
+        }
+        if let Some(list) = &self.notification_emails {
+            if list.len() > 20 {
+                return Err(ValidationError::new(
+                    "notification_emails",
+                    "at most 20 recipients",
+                ));
+            }
+            for (i, e) in list.iter().enumerate() {
+                validate_email(e)
+                    .map_err(|m| ValidationError::new(format!("notification_emails[{i}]"), m))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validation_names_fields() {
+        let bad_sid = SettingsUpdate {
+            twilio_account_sid: Some("AC123".into()),
+            ..Default::default()
+        };
+        assert_eq!(bad_sid.validate().expect_err("bad").field, "twilio_account_sid");
+        let bad_email = SettingsUpdate {
+            notification_emails: Some(vec!["a@example.com".into(), "nope".into()]),
+            ..Default::default()
+        };
+        assert_eq!(
+            bad_email.validate().expect_err("bad").field,
+            "notification_emails[1]"
+        );
+        let ok = SettingsUpdate {
+            twilio_account_sid: Some(format!("AC{}", "a".repeat(32))),
+            twilio_auth_token: Some(Secret::new("0123456789abcdef0123456789abcdef")),
+            session_window_seconds: Some(600),
+            ..Default::default()
+        };
+        assert!(ok.validate().is_ok());
+    }
+}

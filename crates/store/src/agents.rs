@@ -1,0 +1,173 @@
+//! Agents.
+
+use crate::rows::{col, into_page, json, page_size, ts, Sql};
+use crate::{Access, Scope, Store, StoreError};
+use sqlx::any::AnyRow;
+use switchboard_domain::agent::{Agent, AgentPatch, NewAgent};
+use switchboard_domain::entities::{Cursor, Page};
+use switchboard_domain::ids::{AgentId, OrgId};
+use switchboard_domain::values::PhoneNumber;
+use switchboard_domain::Timestamp;
+
+const COLUMNS: &str = "id, name, instructions, greeting, voice, model, language, temperature, \
+    turn_detection, tools, transfer_number, max_call_duration_seconds, analysis_fields, \
+    created_at, updated_at";
+
+fn agent_from_row(row: &AnyRow) -> Result<Agent, StoreError> {
+    Ok(Agent {
+        id: AgentId::from_db(col(row, "id")?),
+        name: col(row, "name")?,
+        instructions: col(row, "instructions")?,
+        greeting: col(row, "greeting")?,
+        voice: col(row, "voice")?,
+        model: col(row, "model")?,
+        language: col(row, "language")?,
+        temperature: col(row, "temperature")?,
+        turn_detection: json(row, "turn_detection")?,
+        tools: json(row, "tools")?,
+        transfer_number: col::<Option<String>>(row, "transfer_number")?.map(PhoneNumber::from_db),
+        max_call_duration_seconds: col(row, "max_call_duration_seconds")?,
+        analysis_fields: json(row, "analysis_fields")?,
+        created_at: ts(row, "created_at")?,
+        updated_at: ts(row, "updated_at")?,
+    })
+}
+
+impl Store {
+    /// Creates an agent after validating it.
+    pub async fn create_agent(&self, org: &OrgId, input: NewAgent) -> Result<Agent, StoreError> {
+        let agent = Agent::create(input, Timestamp::now())?;
+        let mut tx = self.begin(Scope::Org(org), Access::Write).await?;
+        crate::accounts::ensure_org_exists(&mut tx, org).await?;
+        sqlx::query(&format!(
+            "INSERT INTO agents (org_id, {COLUMNS}) VALUES \
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+        ))
+        .bind(org.as_str())
+        .bind(agent.id.as_str())
+        .bind(agent.name.as_str())
+        .bind(agent.instructions.as_str())
+        .bind(agent.greeting.clone())
+        .bind(agent.voice.as_str())
+        .bind(agent.model.as_str())
+        .bind(agent.language.clone())
+        .bind(agent.temperature)
+        .bind(crate::rows::to_json(&agent.turn_detection)?)
+        .bind(crate::rows::to_json(&agent.tools)?)
+        .bind(agent.transfer_number.as_ref().map(|n| n.to_string()))
+        .bind(agent.max_call_duration_seconds)
+        .bind(crate::rows::to_json(&agent.analysis_fields)?)
+        .bind(agent.created_at.millis())
+        .bind(agent.updated_at.millis())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(agent)
+    }
+
+    /// One agent.
+    pub async fn get_agent(&self, org: &OrgId, id: &AgentId) -> Result<Agent, StoreError> {
+        let mut tx = self.begin(Scope::Org(org), Access::Read).await?;
+        let agent = fetch_agent(&mut tx, org, id, "").await?;
+        tx.commit().await?;
+        Ok(agent)
+    }
+
+    /// Lists agents, newest first.
+    pub async fn list_agents(
+        &self,
+        org: &OrgId,
+        limit: Option<u32>,
+        cursor: Option<&Cursor>,
+    ) -> Result<Page<Agent>, StoreError> {
+        let limit = page_size(limit);
+        let mut sql = Sql::new(&format!("SELECT {COLUMNS} FROM agents WHERE "));
+        sql.push_arg("org_id = {}", org.to_string())?;
+        sql.before_cursor("created_at", cursor)?;
+        sql.newest_first("created_at", limit)?;
+        let mut tx = self.begin(Scope::Org(org), Access::Read).await?;
+        let rows = sql.query().fetch_all(&mut *tx).await?;
+        tx.commit().await?;
+        let agents = rows.iter().map(agent_from_row).collect::<Result<Vec<_>, _>>()?;
+        Ok(into_page(agents, limit, |a| Cursor { at: a.created_at.millis(), id: a.id.to_string() }))
+    }
+
+    /// Applies a partial update; the whole agent is re-validated before anything is written.
+    pub async fn update_agent(
+        &self,
+        org: &OrgId,
+        id: &AgentId,
+        patch: AgentPatch,
+    ) -> Result<Agent, StoreError> {
+        let mut tx = self.begin(Scope::Org(org), Access::Write).await?;
+        let current = fetch_agent(&mut tx, org, id, self.for_update()).await?;
+        let agent = current.apply(patch, Timestamp::now())?;
+        sqlx::query(
+            "UPDATE agents SET name = $1, instructions = $2, greeting = $3, voice = $4, model = $5, \
+             language = $6, temperature = $7, turn_detection = $8, tools = $9, transfer_number = $10, \
+             max_call_duration_seconds = $11, analysis_fields = $12, updated_at = $13 \
+             WHERE org_id = $14 AND id = $15",
+        )
+        .bind(agent.name.as_str())
+        .bind(agent.instructions.as_str())
+        .bind(agent.greeting.clone())
+        .bind(agent.voice.as_str())
+        .bind(agent.model.as_str())
+        .bind(agent.language.clone())
+        .bind(agent.temperature)
+        .bind(crate::rows::to_json(&agent.turn_detection)?)
+        .bind(crate::rows::to_json(&agent.tools)?)
+        .bind(agent.transfer_number.as_ref().map(|n| n.to_string()))
+        .bind(agent.max_call_duration_seconds)
+        .bind(crate::rows::to_json(&agent.analysis_fields)?)
+        .bind(agent.updated_at.millis())
+        .bind(org.as_str())
+        .bind(id.as_str())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(agent)
+    }
+
+    /// Deletes an agent. Numbers it answered become unrouted; past conversations keep their
+    /// history without an agent.
+    pub async fn delete_agent(&self, org: &OrgId, id: &AgentId) -> Result<(), StoreError> {
+        let mut tx = self.begin(Scope::Org(org), Access::Write).await?;
+        let done = sqlx::query("DELETE FROM agents WHERE org_id = $1 AND id = $2")
+            .bind(org.as_str())
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+}
+
+/// Whether an agent exists in the organization (inside an open transaction).
+pub(crate) async fn agent_exists(tx: &mut crate::Tx, org: &OrgId, id: &AgentId) -> Result<bool, StoreError> {
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM agents WHERE org_id = $1 AND id = $2")
+        .bind(org.as_str())
+        .bind(id.as_str())
+        .fetch_one(&mut **tx)
+        .await?;
+    Ok(n > 0)
+}
+
+async fn fetch_agent(
+    tx: &mut crate::Tx,
+    org: &OrgId,
+    id: &AgentId,
+    lock: &str,
+) -> Result<Agent, StoreError> {
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM agents WHERE org_id = $1 AND id = $2{lock}"
+    ))
+    .bind(org.as_str())
+    .bind(id.as_str())
+    .fetch_optional(&mut **tx)
+    .await?;
+    row.as_ref().map(agent_from_row).transpose()?.ok_or(StoreError::NotFound)
+}

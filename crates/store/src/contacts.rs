@@ -1,0 +1,154 @@
+//! Contacts.
+
+use crate::rows::{col, flag, into_page, json, like_escape, page_size, to_json, ts, Sql};
+use crate::{conflict_on_unique, Access, Scope, Store, StoreError};
+use sqlx::any::AnyRow;
+use switchboard_domain::entities::{validate_contact_fields, Contact, ContactPatch, Cursor, NewContact, Page};
+use switchboard_domain::ids::{ContactId, OrgId};
+use switchboard_domain::values::PhoneNumber;
+use switchboard_domain::Timestamp;
+
+const COLUMNS: &str = "id, number, name, metadata, opted_out, created_at, updated_at";
+const TAKEN: &str = "a contact with this number already exists";
+
+fn contact_from_row(row: &AnyRow) -> Result<Contact, StoreError> {
+    Ok(Contact {
+        id: ContactId::from_db(col(row, "id")?),
+        number: PhoneNumber::from_db(col(row, "number")?),
+        name: col(row, "name")?,
+        metadata: json(row, "metadata")?,
+        opted_out: flag(row, "opted_out")?,
+        created_at: ts(row, "created_at")?,
+        updated_at: ts(row, "updated_at")?,
+    })
+}
+
+impl Store {
+    /// Creates a contact; the number is unique within the organization.
+    pub async fn create_contact(&self, org: &OrgId, input: NewContact) -> Result<Contact, StoreError> {
+        let now = Timestamp::now();
+        let contact = Contact {
+            id: ContactId::generate(),
+            number: input.number,
+            name: input.name.map(|n| n.trim().to_owned()),
+            metadata: input.metadata.unwrap_or_else(|| serde_json::json!({})),
+            opted_out: input.opted_out.unwrap_or(false),
+            created_at: now,
+            updated_at: now,
+        };
+        validate_contact_fields(contact.name.as_deref(), &contact.metadata)?;
+        let mut tx = self.begin(Scope::Org(org), Access::Write).await?;
+        crate::accounts::ensure_org_exists(&mut tx, org).await?;
+        sqlx::query(&format!("INSERT INTO contacts (org_id, {COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"))
+            .bind(org.as_str())
+            .bind(contact.id.as_str())
+            .bind(contact.number.as_str())
+            .bind(contact.name.clone())
+            .bind(to_json(&contact.metadata)?)
+            .bind(i64::from(contact.opted_out))
+            .bind(now.millis())
+            .bind(now.millis())
+            .execute(&mut *tx)
+            .await
+            .map_err(conflict_on_unique(TAKEN))?;
+        tx.commit().await?;
+        Ok(contact)
+    }
+
+    /// One contact.
+    pub async fn get_contact(&self, org: &OrgId, id: &ContactId) -> Result<Contact, StoreError> {
+        let mut tx = self.begin(Scope::Org(org), Access::Read).await?;
+        let c = fetch_contact(&mut tx, org, id).await?;
+        tx.commit().await?;
+        Ok(c)
+    }
+
+    /// Lists contacts, newest first; `query` matches a number prefix or part of the name
+    /// (case-insensitive).
+    pub async fn list_contacts(
+        &self,
+        org: &OrgId,
+        query: Option<&str>,
+        limit: Option<u32>,
+        cursor: Option<&Cursor>,
+    ) -> Result<Page<Contact>, StoreError> {
+        let limit = page_size(limit);
+        let mut sql = Sql::new(&format!("SELECT {COLUMNS} FROM contacts WHERE "));
+        sql.push_arg("org_id = {}", org.to_string())?;
+        if let Some(q) = query.map(str::trim).filter(|q| !q.is_empty()) {
+            let escaped = like_escape(q);
+            let num = sql.arg(format!("{escaped}%"))?;
+            let name = sql.arg(format!("%{}%", escaped.to_lowercase()))?;
+            sql.push(&format!(
+                " AND (number LIKE {num} ESCAPE '\\' OR LOWER(name) LIKE {name} ESCAPE '\\')"
+            ));
+        }
+        sql.before_cursor("created_at", cursor)?;
+        sql.newest_first("created_at", limit)?;
+        let mut tx = self.begin(Scope::Org(org), Access::Read).await?;
+        let rows = sql.query().fetch_all(&mut *tx).await?;
+        tx.commit().await?;
+        let items = rows.iter().map(contact_from_row).collect::<Result<Vec<_>, _>>()?;
+        Ok(into_page(items, limit, |c| Cursor { at: c.created_at.millis(), id: c.id.to_string() }))
+    }
+
+    /// Changes a contact.
+    pub async fn update_contact(&self, org: &OrgId, id: &ContactId, patch: ContactPatch) -> Result<Contact, StoreError> {
+        let mut tx = self.begin(Scope::Org(org), Access::Write).await?;
+        let mut c = fetch_contact(&mut tx, org, id).await?;
+        if let Some(n) = patch.number {
+            c.number = n;
+        }
+        if let Some(n) = patch.name {
+            c.name = n.map(|n| n.trim().to_owned());
+        }
+        if let Some(m) = patch.metadata {
+            c.metadata = m;
+        }
+        if let Some(o) = patch.opted_out {
+            c.opted_out = o;
+        }
+        validate_contact_fields(c.name.as_deref(), &c.metadata)?;
+        c.updated_at = Timestamp::now();
+        sqlx::query(
+            "UPDATE contacts SET number = $1, name = $2, metadata = $3, opted_out = $4, updated_at = $5 \
+             WHERE org_id = $6 AND id = $7",
+        )
+        .bind(c.number.as_str())
+        .bind(c.name.clone())
+        .bind(to_json(&c.metadata)?)
+        .bind(i64::from(c.opted_out))
+        .bind(c.updated_at.millis())
+        .bind(org.as_str())
+        .bind(id.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(conflict_on_unique(TAKEN))?;
+        tx.commit().await?;
+        Ok(c)
+    }
+
+    /// Deletes a contact.
+    pub async fn delete_contact(&self, org: &OrgId, id: &ContactId) -> Result<(), StoreError> {
+        let mut tx = self.begin(Scope::Org(org), Access::Write).await?;
+        let done = sqlx::query("DELETE FROM contacts WHERE org_id = $1 AND id = $2")
+            .bind(org.as_str())
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+}
+
+async fn fetch_contact(tx: &mut crate::Tx, org: &OrgId, id: &ContactId) -> Result<Contact, StoreError> {
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM contacts WHERE org_id = $1 AND id = $2"))
+        .bind(org.as_str())
+        .bind(id.as_str())
+        .fetch_optional(&mut **tx)
+        .await?;
+    row.as_ref().map(contact_from_row).transpose()?.ok_or(StoreError::NotFound)
+}

@@ -1,0 +1,381 @@
+//! Conversations, their transcript items (messages) and calls.
+
+use crate::rows::{col, into_page, json, json_opt, page_size, parsed, to_json, ts, ts_opt, Sql};
+use crate::{conflict_on_unique, Access, Scope, Store, StoreError};
+use sqlx::any::AnyRow;
+use switchboard_domain::entities::{
+    Call, CallFilter, Conversation, ConversationFilter, Cursor, Message, NewCall, NewConversation,
+    NewMessage, Page,
+};
+use switchboard_domain::ids::{AgentId, CallId, ConversationId, MessageId, OrgId};
+use switchboard_domain::values::{
+    CallStatus, Channel, ConversationStatus, Direction, MessageKind, MessageRole,
+};
+
+const CONV_COLUMNS: &str = "id, channel, direction, contact_number, our_number, agent_id, status, \
+    started_at, last_message_at, ended_at, variables";
+const MSG_COLUMNS: &str =
+    "seq, id, conversation_id, role, kind, content, external_id, delivery_status, created_at";
+const CALL_COLUMNS: &str = "id, conversation_id, call_sid, direction, from_number, to_number, \
+    agent_id, status, started_at, answered_at, ended_at, duration_seconds, end_reason, \
+    disposition, recording_url, analysis";
+
+fn agent_col(row: &AnyRow) -> Result<Option<AgentId>, StoreError> {
+    Ok(col::<Option<String>>(row, "agent_id")?.map(AgentId::from_db))
+}
+
+fn conversation_from_row(row: &AnyRow) -> Result<Conversation, StoreError> {
+    Ok(Conversation {
+        id: ConversationId::from_db(col(row, "id")?),
+        channel: parsed(row, "channel", Channel::parse)?,
+        direction: parsed(row, "direction", Direction::parse)?,
+        contact_number: col(row, "contact_number")?,
+        our_number: col(row, "our_number")?,
+        agent_id: agent_col(row)?,
+        status: parsed(row, "status", ConversationStatus::parse)?,
+        started_at: ts(row, "started_at")?,
+        last_message_at: ts(row, "last_message_at")?,
+        ended_at: ts_opt(row, "ended_at")?,
+        variables: json(row, "variables")?,
+    })
+}
+
+fn message_from_row(row: &AnyRow) -> Result<(i64, Message), StoreError> {
+    Ok((
+        col(row, "seq")?,
+        Message {
+            id: MessageId::from_db(col(row, "id")?),
+            conversation_id: ConversationId::from_db(col(row, "conversation_id")?),
+            role: parsed(row, "role", MessageRole::parse)?,
+            kind: parsed(row, "kind", MessageKind::parse)?,
+            content: json(row, "content")?,
+            external_id: col(row, "external_id")?,
+            delivery_status: col(row, "delivery_status")?,
+            created_at: ts(row, "created_at")?,
+        },
+    ))
+}
+
+fn call_from_row(row: &AnyRow) -> Result<Call, StoreError> {
+    Ok(Call {
+        id: CallId::from_db(col(row, "id")?),
+        conversation_id: ConversationId::from_db(col(row, "conversation_id")?),
+        call_sid: col(row, "call_sid")?,
+        direction: parsed(row, "direction", Direction::parse)?,
+        from_number: col(row, "from_number")?,
+        to_number: col(row, "to_number")?,
+        agent_id: agent_col(row)?,
+        status: parsed(row, "status", CallStatus::parse)?,
+        started_at: ts(row, "started_at")?,
+        answered_at: ts_opt(row, "answered_at")?,
+        ended_at: ts_opt(row, "ended_at")?,
+        duration_seconds: col(row, "duration_seconds")?,
+        end_reason: col(row, "end_reason")?,
+        disposition: col(row, "disposition")?,
+        recording_url: col(row, "recording_url")?,
+        analysis: json_opt(row, "analysis")?,
+    })
+}
+
+impl Store {
+    /// Starts a conversation.
+    pub async fn create_conversation(
+        &self,
+        org: &OrgId,
+        input: NewConversation,
+    ) -> Result<Conversation, StoreError> {
+        let conv = Conversation {
+            id: ConversationId::generate(),
+            channel: input.channel,
+            direction: input.direction,
+            contact_number: input.contact_number,
+            our_number: input.our_number,
+            agent_id: input.agent_id,
+            status: ConversationStatus::Active,
+            started_at: input.started_at,
+            last_message_at: input.started_at,
+            ended_at: None,
+            variables: input.variables,
+        };
+        let mut tx = self.begin(Scope::Org(org), Access::Write).await?;
+        crate::accounts::ensure_org_exists(&mut tx, org).await?;
+        if let Some(agent) = &conv.agent_id {
+            if !crate::agents::agent_exists(&mut tx, org, agent).await? {
+                return Err(StoreError::NotFound);
+            }
+        }
+        sqlx::query(&format!(
+            "INSERT INTO conversations (org_id, {CONV_COLUMNS}) VALUES \
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+        ))
+        .bind(org.as_str())
+        .bind(conv.id.as_str())
+        .bind(conv.channel.as_str())
+        .bind(conv.direction.as_str())
+        .bind(conv.contact_number.as_str())
+        .bind(conv.our_number.clone())
+        .bind(conv.agent_id.as_ref().map(|a| a.to_string()))
+        .bind(conv.status.as_str())
+        .bind(conv.started_at.millis())
+        .bind(conv.last_message_at.millis())
+        .bind(None::<i64>)
+        .bind(to_json(&conv.variables)?)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(conv)
+    }
+
+    /// One conversation.
+    pub async fn get_conversation(
+        &self,
+        org: &OrgId,
+        id: &ConversationId,
+    ) -> Result<Conversation, StoreError> {
+        let mut tx = self.begin(Scope::Org(org), Access::Read).await?;
+        let row = sqlx::query(&format!(
+            "SELECT {CONV_COLUMNS} FROM conversations WHERE org_id = $1 AND id = $2"
+        ))
+        .bind(org.as_str())
+        .bind(id.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        row.as_ref()
+            .map(conversation_from_row)
+            .transpose()?
+            .ok_or(StoreError::NotFound)
+    }
+
+    /// Lists conversations, newest first, with filters and a keyset cursor.
+    pub async fn list_conversations(
+        &self,
+        org: &OrgId,
+        filter: &ConversationFilter,
+        limit: Option<u32>,
+        cursor: Option<&Cursor>,
+    ) -> Result<Page<Conversation>, StoreError> {
+        let limit = page_size(limit);
+        let mut sql = Sql::new(&format!("SELECT {CONV_COLUMNS} FROM conversations WHERE "));
+        sql.push_arg("org_id = {}", org.to_string())?;
+        if let Some(c) = filter.channel {
+            sql.push_arg(" AND channel = {}", c.as_str().to_owned())?;
+        }
+        if let Some(s) = filter.status {
+            sql.push_arg(" AND status = {}", s.as_str().to_owned())?;
+        }
+        if let Some(a) = &filter.agent_id {
+            sql.push_arg(" AND agent_id = {}", a.to_string())?;
+        }
+        if let Some(c) = &filter.contact {
+            sql.push_arg(" AND contact_number = {}", c.clone())?;
+        }
+        if let Some(t) = filter.from {
+            sql.push_arg(" AND started_at >= {}", t.millis())?;
+        }
+        if let Some(t) = filter.to {
+            sql.push_arg(" AND started_at < {}", t.millis())?;
+        }
+        sql.before_cursor("started_at", cursor)?;
+        sql.newest_first("started_at", limit)?;
+        let mut tx = self.begin(Scope::Org(org), Access::Read).await?;
+        let rows = sql.query().fetch_all(&mut *tx).await?;
+        tx.commit().await?;
+        let items = rows
+            .iter()
+            .map(conversation_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(into_page(items, limit, |c| Cursor {
+            at: c.started_at.millis(),
+            id: c.id.to_string(),
+        }))
+    }
+
+    /// Appends a transcript item and moves the conversation's last-message time forward.
+    pub async fn append_message(&self, org: &OrgId, input: NewMessage) -> Result<Message, StoreError> {
+        let msg = Message {
+            id: MessageId::generate(),
+            conversation_id: input.conversation_id,
+            role: input.role,
+            kind: input.kind,
+            content: input.content,
+            external_id: input.external_id,
+            delivery_status: input.delivery_status,
+            created_at: input.created_at,
+        };
+        let mut tx = self.begin(Scope::Org(org), Access::Write).await?;
+        // Only ever moves forward: items may be written slightly out of order.
+        let done = sqlx::query(
+            "UPDATE conversations SET last_message_at = CASE WHEN last_message_at < $1 THEN $2 \
+             ELSE last_message_at END WHERE org_id = $3 AND id = $4",
+        )
+        .bind(msg.created_at.millis())
+        .bind(msg.created_at.millis())
+        .bind(org.as_str())
+        .bind(msg.conversation_id.as_str())
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        sqlx::query(
+            "INSERT INTO messages (id, org_id, conversation_id, role, kind, content, external_id, \
+             delivery_status, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(msg.id.as_str())
+        .bind(org.as_str())
+        .bind(msg.conversation_id.as_str())
+        .bind(msg.role.as_str())
+        .bind(msg.kind.as_str())
+        .bind(to_json(&msg.content)?)
+        .bind(msg.external_id.clone())
+        .bind(msg.delivery_status.clone())
+        .bind(msg.created_at.millis())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(msg)
+    }
+
+    /// A conversation's transcript in the order it was written, oldest first.
+    pub async fn list_messages(
+        &self,
+        org: &OrgId,
+        conversation: &ConversationId,
+        limit: Option<u32>,
+        cursor: Option<&Cursor>,
+    ) -> Result<Page<Message>, StoreError> {
+        let limit = page_size(limit);
+        let mut tx = self.begin(Scope::Org(org), Access::Read).await?;
+        let exists: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM conversations WHERE org_id = $1 AND id = $2")
+                .bind(org.as_str())
+                .bind(conversation.as_str())
+                .fetch_one(&mut *tx)
+                .await?;
+        if exists == 0 {
+            return Err(StoreError::NotFound);
+        }
+        let mut sql = Sql::new(&format!("SELECT {MSG_COLUMNS} FROM messages WHERE "));
+        sql.push_arg("conversation_id = {}", conversation.to_string())?;
+        sql.push_arg(" AND org_id = {}", org.to_string())?;
+        if let Some(c) = cursor {
+            sql.push_arg(" AND seq > {}", c.at)?;
+        }
+        sql.push_arg(" ORDER BY seq LIMIT {}", i64::from(limit) + 1)?;
+        let rows = sql.query().fetch_all(&mut *tx).await?;
+        tx.commit().await?;
+        let items = rows.iter().map(message_from_row).collect::<Result<Vec<_>, _>>()?;
+        let page = into_page(items, limit, |(seq, m)| Cursor {
+            at: *seq,
+            id: m.id.to_string(),
+        });
+        Ok(Page {
+            data: page.data.into_iter().map(|(_, m)| m).collect(),
+            next_cursor: page.next_cursor,
+        })
+    }
+
+    /// Creates a call record (CallSid is unique platform-wide).
+    pub async fn create_call(&self, org: &OrgId, input: NewCall) -> Result<Call, StoreError> {
+        let call = Call {
+            id: CallId::generate(),
+            conversation_id: input.conversation_id,
+            call_sid: input.call_sid,
+            direction: input.direction,
+            from_number: input.from_number,
+            to_number: input.to_number,
+            agent_id: input.agent_id,
+            status: input.status,
+            started_at: input.started_at,
+            answered_at: None,
+            ended_at: None,
+            duration_seconds: None,
+            end_reason: None,
+            disposition: None,
+            recording_url: None,
+            analysis: None,
+        };
+        let mut tx = self.begin(Scope::Org(org), Access::Write).await?;
+        let exists: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM conversations WHERE org_id = $1 AND id = $2")
+                .bind(org.as_str())
+                .bind(call.conversation_id.as_str())
+                .fetch_one(&mut *tx)
+                .await?;
+        if exists == 0 {
+            return Err(StoreError::NotFound);
+        }
+        sqlx::query(
+            "INSERT INTO calls (id, org_id, conversation_id, call_sid, direction, from_number, \
+             to_number, agent_id, status, started_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(call.id.as_str())
+        .bind(org.as_str())
+        .bind(call.conversation_id.as_str())
+        .bind(call.call_sid.as_str())
+        .bind(call.direction.as_str())
+        .bind(call.from_number.as_str())
+        .bind(call.to_number.as_str())
+        .bind(call.agent_id.as_ref().map(|a| a.to_string()))
+        .bind(call.status.as_str())
+        .bind(call.started_at.millis())
+        .execute(&mut *tx)
+        .await
+        .map_err(conflict_on_unique("a call with this CallSid already exists"))?;
+        tx.commit().await?;
+        Ok(call)
+    }
+
+    /// One call.
+    pub async fn get_call(&self, org: &OrgId, id: &CallId) -> Result<Call, StoreError> {
+        let mut tx = self.begin(Scope::Org(org), Access::Read).await?;
+        let row = sqlx::query(&format!(
+            "SELECT {CALL_COLUMNS} FROM calls WHERE org_id = $1 AND id = $2"
+        ))
+        .bind(org.as_str())
+        .bind(id.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        row.as_ref().map(call_from_row).transpose()?.ok_or(StoreError::NotFound)
+    }
+
+    /// Lists calls, newest first.
+    pub async fn list_calls(
+        &self,
+        org: &OrgId,
+        filter: &CallFilter,
+        limit: Option<u32>,
+        cursor: Option<&Cursor>,
+    ) -> Result<Page<Call>, StoreError> {
+        let limit = page_size(limit);
+        let mut sql = Sql::new(&format!("SELECT {CALL_COLUMNS} FROM calls WHERE "));
+        sql.push_arg("org_id = {}", org.to_string())?;
+        if let Some(s) = filter.status {
+            sql.push_arg(" AND status = {}", s.as_str().to_owned())?;
+        }
+        if let Some(a) = &filter.agent_id {
+            sql.push_arg(" AND agent_id = {}", a.to_string())?;
+        }
+        if let Some(d) = filter.direction {
+            sql.push_arg(" AND direction = {}", d.as_str().to_owned())?;
+        }
+        if let Some(t) = filter.from {
+            sql.push_arg(" AND started_at >= {}", t.millis())?;
+        }
+        if let Some(t) = filter.to {
+            sql.push_arg(" AND started_at < {}", t.millis())?;
+        }
+        sql.before_cursor("started_at", cursor)?;
+        sql.newest_first("started_at", limit)?;
+        let mut tx = self.begin(Scope::Org(org), Access::Read).await?;
+        let rows = sql.query().fetch_all(&mut *tx).await?;
+        tx.commit().await?;
+        let items = rows.iter().map(call_from_row).collect::<Result<Vec<_>, _>>()?;
+        Ok(into_page(items, limit, |c| Cursor {
+            at: c.started_at.millis(),
+            id: c.id.to_string(),
+        }))
+    }
+}

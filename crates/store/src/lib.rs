@@ -1,0 +1,377 @@
+//! Switchboard's persistence. One implementation of every query, written once against sqlx's
+//! `Any` driver, runs on SQLite (embedded default) and PostgreSQL (scale-out). The backends
+//! differ only in their migrations and in how isolation is enforced: on PostgreSQL every
+//! tenant transaction sets `switchboard.org_id` and row-level security filters every row a
+//! second time, so even a query that forgot its `org_id` filter cannot cross tenants.
+//!
+//! Rule: every method on tenant data takes the organization first.
+
+mod accounts;
+mod agents;
+mod contacts;
+mod conversations;
+mod migrate;
+mod numbers;
+mod rows;
+mod settings;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Connection, Executor, Transaction};
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+use switchboard_domain::ids::OrgId;
+use switchboard_domain::ValidationError;
+
+pub use accounts::{Bootstrap, BootstrapInput};
+pub use settings::TwilioCredentials;
+pub use migrate::MigrationStatus;
+
+/// Which database engine a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded SQLite file.
+    Sqlite,
+    /// PostgreSQL server with row-level security.
+    Postgres,
+}
+
+/// Errors from the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The row does not exist in this organization (or at all: callers cannot tell).
+    #[error("not found")]
+    NotFound,
+    /// A uniqueness rule was violated; the text says which.
+    #[error("{0}")]
+    Conflict(String),
+    /// Input failed validation.
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    /// The database failed or could not be reached.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// A stored value could not be read back (a bug or manual edits).
+    #[error("stored data is invalid: {0}")]
+    Corrupt(String),
+    /// The store was configured wrongly.
+    #[error("{0}")]
+    Config(String),
+}
+
+/// How to open a store.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// `postgres://...` or `sqlite://...`; `None` means SQLite under `data_dir`.
+    pub url: Option<String>,
+    /// Where the default SQLite file lives.
+    pub data_dir: PathBuf,
+    /// Pool size.
+    pub max_connections: u32,
+    /// PostgreSQL role without BYPASSRLS that the application switches to when it connects as
+    /// a superuser or a BYPASSRLS role.
+    pub app_role: String,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            url: None,
+            data_dir: PathBuf::from("./data"),
+            max_connections: 10,
+            app_role: "switchboard_app".into(),
+        }
+    }
+}
+
+/// The store handle; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    backend: Backend,
+    url: String,
+    /// Readers. On PostgreSQL also the writers.
+    read: AnyPool,
+    /// On SQLite a single connection, so writers queue in-process instead of failing with
+    /// SQLITE_BUSY when a read transaction upgrades; on PostgreSQL the same pool as `read`.
+    write: AnyPool,
+    /// The role connections switch to on PostgreSQL, when one is needed.
+    app_role: Option<String>,
+    description: String,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.inner.backend)
+            .field("database", &self.inner.description)
+            .finish()
+    }
+}
+
+/// Who a transaction acts for.
+#[derive(Clone, Copy)]
+pub(crate) enum Scope<'a> {
+    /// One organization's rows.
+    Org(&'a OrgId),
+    /// The narrow pre-tenant look-ups (key by hash, number routing, login by e-mail).
+    Lookup,
+    /// Platform tables only (organizations, operator keys, migrations).
+    Platform,
+}
+
+/// Read-only or read-write transaction.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Access {
+    Read,
+    Write,
+}
+
+pub(crate) type Tx = Transaction<'static, sqlx::Any>;
+
+impl Store {
+    /// Opens the store (connects, prepares the PostgreSQL application role). Does not migrate.
+    pub async fn open(opts: &StoreOptions) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let url = match &opts.url {
+            Some(u) => u.clone(),
+            None => {
+                std::fs::create_dir_all(&opts.data_dir).map_err(|e| {
+                    StoreError::Config(format!(
+                        "cannot create data directory {}: {e}",
+                        opts.data_dir.display()
+                    ))
+                })?;
+                let path = opts.data_dir.join("switchboard.db");
+                format!("sqlite://{}?mode=rwc", path.display())
+            }
+        };
+        let backend = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else {
+            return Err(StoreError::Config(
+                "database URL must start with postgres://, postgresql:// or sqlite://".into(),
+            ));
+        };
+        let description = describe_url(&url);
+        let connect = AnyConnectOptions::from_str(&url)
+            .map_err(|e| StoreError::Config(format!("invalid database URL: {e}")))?;
+        match backend {
+            Backend::Sqlite => {
+                let write = sqlite_pool(connect.clone(), 1).await?;
+                let read = sqlite_pool(connect, opts.max_connections.max(2)).await?;
+                Ok(Store {
+                    inner: Arc::new(Inner {
+                        backend,
+                        url,
+                        read,
+                        write,
+                        app_role: None,
+                        description,
+                    }),
+                })
+            }
+            Backend::Postgres => {
+                let app_role = prepare_pg_role(&url, &opts.app_role).await?;
+                let role = app_role.clone();
+                let pool = AnyPoolOptions::new()
+                    .max_connections(opts.max_connections.max(1))
+                    .acquire_timeout(Duration::from_secs(10))
+                    .after_connect(move |conn, _| {
+                        let role = role.clone();
+                        Box::pin(async move {
+                            if let Some(role) = role {
+                                conn.execute(format!("SET ROLE \"{role}\"").as_str()).await?;
+                            }
+                            Ok(())
+                        })
+                    })
+                    .connect_with(connect)
+                    .await?;
+                Ok(Store {
+                    inner: Arc::new(Inner {
+                        backend,
+                        url,
+                        read: pool.clone(),
+                        write: pool,
+                        app_role,
+                        description,
+                    }),
+                })
+            }
+        }
+    }
+
+    /// The engine in use.
+    pub fn backend(&self) -> Backend {
+        self.inner.backend
+    }
+
+    /// A loggable description of the database (no password).
+    pub fn description(&self) -> &str {
+        &self.inner.description
+    }
+
+    /// The role connections switch to on PostgreSQL, if any.
+    pub fn app_role(&self) -> Option<&str> {
+        self.inner.app_role.as_deref()
+    }
+
+    /// Checks that the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.inner.read).await?;
+        Ok(())
+    }
+
+    /// Closes every connection.
+    pub async fn close(&self) {
+        self.inner.read.close().await;
+        self.inner.write.close().await;
+    }
+
+    /// Begins a transaction for `scope`. On PostgreSQL the organization (or the look-up flag)
+    /// is set transaction-locally, so it cannot leak to the next user of the connection.
+    pub(crate) async fn begin(&self, scope: Scope<'_>, access: Access) -> Result<Tx, StoreError> {
+        let pool = match access {
+            Access::Read => &self.inner.read,
+            Access::Write => &self.inner.write,
+        };
+        let mut tx = pool.begin().await?;
+        if self.inner.backend == Backend::Postgres {
+            match scope {
+                Scope::Org(org) => {
+                    sqlx::query("SELECT set_config('switchboard.org_id', $1, true)")
+                        .bind(org.as_str())
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                Scope::Lookup => {
+                    sqlx::query("SELECT set_config('switchboard.lookup', 'on', true)")
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                Scope::Platform => {}
+            }
+        }
+        Ok(tx)
+    }
+
+    /// `FOR UPDATE` where the engine has it (SQLite serialises writers already).
+    pub(crate) fn for_update(&self) -> &'static str {
+        match self.inner.backend {
+            Backend::Postgres => " FOR UPDATE",
+            Backend::Sqlite => "",
+        }
+    }
+}
+
+async fn sqlite_pool(connect: AnyConnectOptions, max: u32) -> Result<AnyPool, StoreError> {
+    Ok(AnyPoolOptions::new()
+        .max_connections(max)
+        .acquire_timeout(Duration::from_secs(10))
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                // WAL lets readers run beside the writer; the busy timeout covers the moments
+                // another process (a CLI command beside a running server) holds the lock.
+                conn.execute("PRAGMA journal_mode = WAL").await?;
+                conn.execute("PRAGMA foreign_keys = ON").await?;
+                conn.execute("PRAGMA busy_timeout = 5000").await?;
+                conn.execute("PRAGMA synchronous = NORMAL").await?;
+                Ok(())
+            })
+        })
+        .connect_with(connect)
+        .await?)
+}
+
+/// Decides whether connections must `SET ROLE`, and creates the role when they must.
+/// A superuser or BYPASSRLS login would see every tenant's rows despite the policies, so the
+/// application switches to `role`, which has neither.
+async fn prepare_pg_role(url: &str, role: &str) -> Result<Option<String>, StoreError> {
+    let role_ok = !role.is_empty()
+        && role.len() <= 63
+        && role.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+        && role
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if !role_ok {
+        return Err(StoreError::Config(format!(
+            "database application role `{role}` must be lowercase letters, digits and `_`"
+        )));
+    }
+    let mut conn = sqlx::AnyConnection::connect(url).await?;
+    let (superuser, bypass): (i64, i64) = sqlx::query_as(
+        "SELECT CAST(rolsuper AS INTEGER), CAST(rolbypassrls AS INTEGER) \
+         FROM pg_roles WHERE rolname = current_user",
+    )
+    .fetch_one(&mut conn)
+    .await?;
+    if superuser == 0 && bypass == 0 {
+        // Row-level security already applies to this login (policies are FORCEd on owners).
+        conn.close().await?;
+        return Ok(None);
+    }
+    // Two instances may start at once: creating an existing role is not an error.
+    let create = format!(
+        "DO $$ BEGIN CREATE ROLE \"{role}\" NOLOGIN NOSUPERUSER NOBYPASSRLS; \
+         EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
+    );
+    conn.execute(create.as_str()).await?;
+    if superuser == 0 {
+        conn.execute(format!("GRANT \"{role}\" TO CURRENT_USER").as_str())
+            .await
+            .map_err(|e| {
+                StoreError::Config(format!(
+                    "this login bypasses row-level security and cannot switch to role `{role}`: {e}; \
+                     connect as a role without BYPASSRLS or grant `{role}` to it"
+                ))
+            })?;
+    }
+    conn.close().await?;
+    Ok(Some(role.to_owned()))
+}
+
+/// `postgres://user:secret@host/db` -> `postgres://user@host/db`.
+fn describe_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let creds = &url[scheme_end + 3..at];
+            let user = creds.split(':').next().unwrap_or_default();
+            format!("{}{}{}", &url[..scheme_end + 3], user, &url[at..])
+        }
+        _ => url.split('?').next().unwrap_or(url).to_owned(),
+    }
+}
+
+/// Maps a database error: unique violations become `Conflict(msg)`.
+pub(crate) fn conflict_on_unique(msg: &str) -> impl Fn(sqlx::Error) -> StoreError + '_ {
+    move |e| match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(msg.into()),
+        _ => StoreError::Database(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_described_without_passwords() {
+        assert_eq!(
+            describe_url("postgres://app:s3cret@db:5432/sb?sslmode=require"),
+            "postgres://app@db:5432/sb?sslmode=require"
+        );
+        assert_eq!(
+            describe_url("sqlite://./data/switchboard.db?mode=rwc"),
+            "sqlite://./data/switchboard.db"
+        );
+    }
+}

@@ -1,0 +1,151 @@
+//! A small migration runner: numbered SQL files embedded in the binary, applied in order,
+//! each in its own transaction, recorded in `switchboard_migrations`.
+
+use crate::{Backend, Store, StoreError};
+use sqlx::{Connection, Executor};
+
+struct Migration {
+    version: i64,
+    name: &'static str,
+    sqlite: &'static str,
+    postgres: &'static str,
+}
+
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "init",
+    sqlite: include_str!("../migrations/sqlite/0001_init.sql"),
+    postgres: include_str!("../migrations/postgres/0001_init.sql"),
+}];
+
+/// Where the schema stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationStatus {
+    /// Versions applied.
+    pub applied: Vec<i64>,
+    /// Versions this binary knows but the database lacks.
+    pub pending: Vec<i64>,
+    /// Versions the database has that this binary does not know (a newer binary migrated it).
+    pub unknown: Vec<i64>,
+}
+
+const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS switchboard_migrations (\
+    version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)";
+
+/// Serialises concurrent `migrate` runs of several instances on PostgreSQL.
+const PG_LOCK_KEY: i64 = 0x5357_4254_4348;
+
+impl Store {
+    /// Applies pending migrations; returns the versions applied now.
+    pub async fn migrate(&self) -> Result<Vec<i64>, StoreError> {
+        // Migrations run as the connecting login (the schema owner), not the app role.
+        let mut conn = sqlx::AnyConnection::connect(&self.inner.url).await?;
+        let postgres = self.inner.backend == Backend::Postgres;
+        if postgres {
+            sqlx::query("SELECT pg_advisory_lock($1)")
+                .bind(PG_LOCK_KEY)
+                .execute(&mut conn)
+                .await?;
+        } else {
+            conn.execute("PRAGMA foreign_keys = ON").await?;
+            conn.execute("PRAGMA busy_timeout = 5000").await?;
+        }
+        let result = self.migrate_locked(&mut conn).await;
+        if postgres {
+            let unlock = sqlx::query("SELECT pg_advisory_unlock($1)")
+                .bind(PG_LOCK_KEY)
+                .execute(&mut conn)
+                .await;
+            if let Err(e) = unlock {
+                tracing::warn!(error = %e, "could not release the migration lock; it ends with the connection");
+            }
+        }
+        conn.close().await?;
+        result
+    }
+
+    async fn migrate_locked(&self, conn: &mut sqlx::AnyConnection) -> Result<Vec<i64>, StoreError> {
+        conn.execute(CREATE_TABLE).await?;
+        let applied = applied_versions(conn).await?;
+        let mut done = Vec::new();
+        for m in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
+            let sql = match self.inner.backend {
+                Backend::Sqlite => m.sqlite,
+                Backend::Postgres => m.postgres,
+            };
+            let mut tx = conn.begin().await?;
+            sqlx::raw_sql(sql).execute(&mut *tx).await.map_err(|e| {
+                StoreError::Config(format!("migration {} ({}) failed: {e}", m.version, m.name))
+            })?;
+            sqlx::query(
+                "INSERT INTO switchboard_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+            )
+            .bind(m.version)
+            .bind(m.name)
+            .bind(switchboard_domain::Timestamp::now().millis())
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            tracing::info!(version = m.version, name = m.name, "applied migration");
+            done.push(m.version);
+        }
+        if let Some(role) = &self.inner.app_role {
+            grant_app_role(conn, role).await?;
+        }
+        Ok(done)
+    }
+
+    /// Reports applied and pending migrations without changing anything.
+    pub async fn migration_status(&self) -> Result<MigrationStatus, StoreError> {
+        let mut conn = self.inner.read.acquire().await?;
+        let exists = match self.inner.backend {
+            Backend::Sqlite => {
+                sqlx::query_scalar::<_, i64>(
+                    "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'switchboard_migrations'",
+                )
+                .fetch_one(&mut *conn)
+                .await?
+            }
+            Backend::Postgres => {
+                sqlx::query_scalar::<_, i64>(
+                    "SELECT COUNT(*) FROM information_schema.tables \
+                     WHERE table_schema = current_schema() AND table_name = 'switchboard_migrations'",
+                )
+                .fetch_one(&mut *conn)
+                .await?
+            }
+        } > 0;
+        let applied = if exists {
+            applied_versions(&mut conn).await?
+        } else {
+            Vec::new()
+        };
+        let known: Vec<i64> = MIGRATIONS.iter().map(|m| m.version).collect();
+        Ok(MigrationStatus {
+            pending: known.iter().copied().filter(|v| !applied.contains(v)).collect(),
+            unknown: applied.iter().copied().filter(|v| !known.contains(v)).collect(),
+            applied,
+        })
+    }
+}
+
+async fn applied_versions(conn: &mut sqlx::AnyConnection) -> Result<Vec<i64>, StoreError> {
+    Ok(
+        sqlx::query_scalar::<_, i64>("SELECT version FROM switchboard_migrations ORDER BY version")
+            .fetch_all(conn)
+            .await?,
+    )
+}
+
+/// Lets the application role use every table (run after each migration, idempotent).
+async fn grant_app_role(conn: &mut sqlx::AnyConnection, role: &str) -> Result<(), StoreError> {
+    let sql = format!(
+        "DO $$ BEGIN \
+           EXECUTE format('GRANT USAGE ON SCHEMA %I TO \"{role}\"', current_schema()); \
+           EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA %I TO \"{role}\"', current_schema()); \
+           EXECUTE format('GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA %I TO \"{role}\"', current_schema()); \
+         END $$"
+    );
+    conn.execute(sql.as_str()).await?;
+    Ok(())
+}

@@ -1,0 +1,182 @@
+//! Phone numbers and inbound routing.
+
+use crate::agents::agent_exists;
+use crate::rows::{col, flag, into_page, page_size, parsed, ts, Sql};
+use crate::{conflict_on_unique, Access, Scope, Store, StoreError};
+use sqlx::any::AnyRow;
+use switchboard_domain::entities::{Cursor, NewPhoneNumber, NumberRoute, OwnedNumber, Page, PhoneNumberPatch};
+use switchboard_domain::ids::{AgentId, OrgId, PhoneNumberId};
+use switchboard_domain::values::{NumberChannel, OrgStatus, PhoneNumber};
+use switchboard_domain::{Timestamp, ValidationError};
+
+const COLUMNS: &str = "id, number, channel, agent_id, active, created_at";
+const TAKEN: &str = "this number is already registered for this channel";
+
+fn number_from_row(row: &AnyRow) -> Result<OwnedNumber, StoreError> {
+    Ok(OwnedNumber {
+        id: PhoneNumberId::from_db(col(row, "id")?),
+        number: PhoneNumber::from_db(col(row, "number")?),
+        channel: parsed(row, "channel", NumberChannel::parse)?,
+        agent_id: col::<Option<String>>(row, "agent_id")?.map(AgentId::from_db),
+        active: flag(row, "active")?,
+        created_at: ts(row, "created_at")?,
+    })
+}
+
+async fn check_agent(tx: &mut crate::Tx, org: &OrgId, agent: Option<&AgentId>) -> Result<(), StoreError> {
+    if let Some(agent) = agent {
+        if !agent_exists(tx, org, agent).await? {
+            return Err(ValidationError::new("agent_id", "no such agent in this organization").into());
+        }
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Registers a number. A number+channel owned by anyone (this or another organization)
+    /// is a conflict.
+    pub async fn create_number(&self, org: &OrgId, input: NewPhoneNumber) -> Result<OwnedNumber, StoreError> {
+        let number = OwnedNumber {
+            id: PhoneNumberId::generate(),
+            number: input.number,
+            channel: input.channel,
+            agent_id: input.agent_id,
+            active: input.active.unwrap_or(true),
+            created_at: Timestamp::now(),
+        };
+        let mut tx = self.begin(Scope::Org(org), Access::Write).await?;
+        crate::accounts::ensure_org_exists(&mut tx, org).await?;
+        check_agent(&mut tx, org, number.agent_id.as_ref()).await?;
+        sqlx::query(&format!("INSERT INTO phone_numbers (org_id, {COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"))
+            .bind(org.as_str())
+            .bind(number.id.as_str())
+            .bind(number.number.as_str())
+            .bind(number.channel.as_str())
+            .bind(number.agent_id.as_ref().map(|a| a.to_string()))
+            .bind(i64::from(number.active))
+            .bind(number.created_at.millis())
+            .execute(&mut *tx)
+            .await
+            .map_err(conflict_on_unique(TAKEN))?;
+        tx.commit().await?;
+        Ok(number)
+    }
+
+    /// One number.
+    pub async fn get_number(&self, org: &OrgId, id: &PhoneNumberId) -> Result<OwnedNumber, StoreError> {
+        let mut tx = self.begin(Scope::Org(org), Access::Read).await?;
+        let n = fetch_number(&mut tx, org, id).await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    /// Lists numbers, newest first.
+    pub async fn list_numbers(
+        &self,
+        org: &OrgId,
+        limit: Option<u32>,
+        cursor: Option<&Cursor>,
+    ) -> Result<Page<OwnedNumber>, StoreError> {
+        let limit = page_size(limit);
+        let mut sql = Sql::new(&format!("SELECT {COLUMNS} FROM phone_numbers WHERE "));
+        sql.push_arg("org_id = {}", org.to_string())?;
+        sql.before_cursor("created_at", cursor)?;
+        sql.newest_first("created_at", limit)?;
+        let mut tx = self.begin(Scope::Org(org), Access::Read).await?;
+        let rows = sql.query().fetch_all(&mut *tx).await?;
+        tx.commit().await?;
+        let items = rows.iter().map(number_from_row).collect::<Result<Vec<_>, _>>()?;
+        Ok(into_page(items, limit, |n| Cursor { at: n.created_at.millis(), id: n.id.to_string() }))
+    }
+
+    /// Changes a number's agent or active flag.
+    pub async fn update_number(
+        &self,
+        org: &OrgId,
+        id: &PhoneNumberId,
+        patch: PhoneNumberPatch,
+    ) -> Result<OwnedNumber, StoreError> {
+        let mut tx = self.begin(Scope::Org(org), Access::Write).await?;
+        let mut n = fetch_number(&mut tx, org, id).await?;
+        if let Some(agent) = patch.agent_id {
+            check_agent(&mut tx, org, agent.as_ref()).await?;
+            n.agent_id = agent;
+        }
+        if let Some(active) = patch.active {
+            n.active = active;
+        }
+        sqlx::query("UPDATE phone_numbers SET agent_id = $1, active = $2 WHERE org_id = $3 AND id = $4")
+            .bind(n.agent_id.as_ref().map(|a| a.to_string()))
+            .bind(i64::from(n.active))
+            .bind(org.as_str())
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    /// Releases a number.
+    pub async fn delete_number(&self, org: &OrgId, id: &PhoneNumberId) -> Result<(), StoreError> {
+        let mut tx = self.begin(Scope::Org(org), Access::Write).await?;
+        let done = sqlx::query("DELETE FROM phone_numbers WHERE org_id = $1 AND id = $2")
+            .bind(org.as_str())
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// Counts an organization's numbers.
+    pub async fn count_numbers(&self, org: &OrgId) -> Result<i64, StoreError> {
+        let mut tx = self.begin(Scope::Org(org), Access::Read).await?;
+        let n = sqlx::query_scalar("SELECT COUNT(*) FROM phone_numbers WHERE org_id = $1")
+            .bind(org.as_str())
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    /// Finds which organization a dialled number belongs to: the single place inbound traffic
+    /// is assigned a tenant. Runs in the narrow look-up scope, before any tenant is known.
+    pub async fn route_number(
+        &self,
+        number: &PhoneNumber,
+        channel: NumberChannel,
+    ) -> Result<Option<NumberRoute>, StoreError> {
+        let mut tx = self.begin(Scope::Lookup, Access::Read).await?;
+        let row = sqlx::query(
+            "SELECT p.id, p.org_id, p.agent_id, p.active, o.status FROM phone_numbers p \
+             JOIN organizations o ON o.id = p.org_id WHERE p.number = $1 AND p.channel = $2",
+        )
+        .bind(number.as_str())
+        .bind(channel.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        row.map(|row| {
+            let org_active = parsed(&row, "status", OrgStatus::parse)? == OrgStatus::Active;
+            Ok(NumberRoute {
+                org_id: OrgId::from_db(col(&row, "org_id")?),
+                number_id: PhoneNumberId::from_db(col(&row, "id")?),
+                agent_id: col::<Option<String>>(&row, "agent_id")?.map(AgentId::from_db),
+                active: flag(&row, "active")? && org_active,
+            })
+        })
+        .transpose()
+    }
+}
+
+async fn fetch_number(tx: &mut crate::Tx, org: &OrgId, id: &PhoneNumberId) -> Result<OwnedNumber, StoreError> {
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM phone_numbers WHERE org_id = $1 AND id = $2"))
+        .bind(org.as_str())
+        .bind(id.as_str())
+        .fetch_optional(&mut **tx)
+        .await?;
+    row.as_ref().map(number_from_row).transpose()?.ok_or(StoreError::NotFound)
+}

@@ -1,0 +1,169 @@
+//! Row decoding and dynamic query building shared by every table module.
+
+use crate::StoreError;
+use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::{Arguments, Row};
+use switchboard_domain::entities::{Cursor, Page, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
+use switchboard_domain::Timestamp;
+
+/// Reads a column, turning decode failures into `Corrupt` with the column's name.
+pub(crate) fn col<'r, T>(row: &'r AnyRow, name: &str) -> Result<T, StoreError>
+where
+    T: sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
+{
+    row.try_get(name)
+        .map_err(|e| StoreError::Corrupt(format!("column {name}: {e}")))
+}
+
+/// Reads a Unix-millisecond column.
+pub(crate) fn ts(row: &AnyRow, name: &str) -> Result<Timestamp, StoreError> {
+    col::<i64>(row, name).map(Timestamp::from_millis)
+}
+
+/// Reads a nullable Unix-millisecond column.
+pub(crate) fn ts_opt(row: &AnyRow, name: &str) -> Result<Option<Timestamp>, StoreError> {
+    Ok(col::<Option<i64>>(row, name)?.map(Timestamp::from_millis))
+}
+
+/// Reads a 0/1 flag column.
+pub(crate) fn flag(row: &AnyRow, name: &str) -> Result<bool, StoreError> {
+    Ok(col::<i64>(row, name)? != 0)
+}
+
+/// Reads a JSON TEXT column into any deserialisable type.
+pub(crate) fn json<T: serde::de::DeserializeOwned>(row: &AnyRow, name: &str) -> Result<T, StoreError> {
+    let text: String = col(row, name)?;
+    serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("column {name}: {e}")))
+}
+
+/// Reads a nullable JSON TEXT column.
+pub(crate) fn json_opt<T: serde::de::DeserializeOwned>(
+    row: &AnyRow,
+    name: &str,
+) -> Result<Option<T>, StoreError> {
+    match col::<Option<String>>(row, name)? {
+        None => Ok(None),
+        Some(text) => serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| StoreError::Corrupt(format!("column {name}: {e}"))),
+    }
+}
+
+/// Reads a text column through a parser (enums, ids, numbers).
+pub(crate) fn parsed<T>(
+    row: &AnyRow,
+    name: &str,
+    parse: impl FnOnce(&str) -> Option<T>,
+) -> Result<T, StoreError> {
+    let text: String = col(row, name)?;
+    parse(&text).ok_or_else(|| StoreError::Corrupt(format!("column {name}: unexpected `{text}`")))
+}
+
+/// Serialises a value for a JSON TEXT column.
+pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> Result<String, StoreError> {
+    serde_json::to_string(v).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// A SQL string with positional `$n` parameters, built piece by piece (filters, cursors).
+pub(crate) struct Sql {
+    text: String,
+    args: AnyArguments<'static>,
+    n: usize,
+}
+
+impl Sql {
+    /// Starts with a fixed prefix.
+    pub(crate) fn new(text: &str) -> Self {
+        Self {
+            text: text.to_owned(),
+            args: AnyArguments::default(),
+            n: 0,
+        }
+    }
+
+    /// Appends raw SQL.
+    pub(crate) fn push(&mut self, s: &str) -> &mut Self {
+        self.text.push_str(s);
+        self
+    }
+
+    /// Adds a parameter and returns its placeholder.
+    pub(crate) fn arg<T>(&mut self, v: T) -> Result<String, StoreError>
+    where
+        T: 'static + Send + sqlx::Encode<'static, sqlx::Any> + sqlx::Type<sqlx::Any>,
+    {
+        self.args
+            .add(v)
+            .map_err(|e| StoreError::Corrupt(format!("cannot bind parameter: {e}")))?;
+        self.n += 1;
+        Ok(format!("${}", self.n))
+    }
+
+    /// Appends `<sql with {}>` after binding `v` into the `{}`.
+    pub(crate) fn push_arg<T>(&mut self, template: &str, v: T) -> Result<&mut Self, StoreError>
+    where
+        T: 'static + Send + sqlx::Encode<'static, sqlx::Any> + sqlx::Type<sqlx::Any>,
+    {
+        let p = self.arg(v)?;
+        self.text.push_str(&template.replace("{}", &p));
+        Ok(self)
+    }
+
+    /// Appends a keyset condition for a newest-first list ordered by (`at_col`, `id`).
+    pub(crate) fn before_cursor(&mut self, at_col: &str, cursor: Option<&Cursor>) -> Result<(), StoreError> {
+        if let Some(c) = cursor {
+            let at = self.arg(c.at)?;
+            let at2 = self.arg(c.at)?;
+            let id = self.arg(c.id.clone())?;
+            self.text.push_str(&format!(
+                " AND ({at_col} < {at} OR ({at_col} = {at2} AND id < {id}))"
+            ));
+        }
+        Ok(())
+    }
+
+    /// Appends `ORDER BY at_col DESC, id DESC LIMIT n+1` (one extra row tells whether more exist).
+    pub(crate) fn newest_first(&mut self, at_col: &str, limit: u32) -> Result<(), StoreError> {
+        let lim = self.arg(i64::from(limit) + 1)?;
+        self.text
+            .push_str(&format!(" ORDER BY {at_col} DESC, id DESC LIMIT {lim}"));
+        Ok(())
+    }
+
+    /// The query, ready to run.
+    pub(crate) fn query(&mut self) -> sqlx::query::Query<'_, sqlx::Any, AnyArguments<'_>> {
+        sqlx::query_with(&self.text, std::mem::take(&mut self.args))
+    }
+}
+
+/// Clamps a requested page size.
+pub(crate) fn page_size(limit: Option<u32>) -> u32 {
+    limit.unwrap_or(DEFAULT_PAGE_SIZE).clamp(1, MAX_PAGE_SIZE)
+}
+
+/// Turns `limit + 1` fetched items into a page and the cursor after its last item.
+pub(crate) fn into_page<T>(mut items: Vec<T>, limit: u32, key: impl Fn(&T) -> Cursor) -> Page<T> {
+    let more = items.len() > limit as usize;
+    items.truncate(limit as usize);
+    let next_cursor = if more {
+        items.last().map(|last| key(last).encode())
+    } else {
+        None
+    };
+    Page {
+        data: items,
+        next_cursor,
+    }
+}
+
+/// Escapes `%`, `_` and `\` for a LIKE pattern used with `ESCAPE '\'`.
+pub(crate) fn like_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}

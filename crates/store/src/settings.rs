@@ -1,0 +1,123 @@
+//! Organization settings and Twilio credentials.
+
+use crate::rows::{col, json};
+use crate::{Access, Scope, Store, StoreError};
+use switchboard_domain::ids::OrgId;
+use switchboard_domain::settings::{OrgSettings, SettingsUpdate};
+use switchboard_domain::{Secret, Timestamp};
+
+/// An organization's Twilio account, for signing checks and REST calls.
+#[derive(Debug, Clone)]
+pub struct TwilioCredentials {
+    /// `AC...`.
+    pub account_sid: String,
+    /// The auth token (redacted in `Debug`).
+    pub auth_token: Secret,
+}
+
+impl Store {
+    /// The organization's settings (defaults when never set).
+    pub async fn get_settings(&self, org: &OrgId) -> Result<OrgSettings, StoreError> {
+        let mut tx = self.begin(Scope::Org(org), Access::Read).await?;
+        crate::accounts::ensure_org_exists(&mut tx, org).await?;
+        let s = read_settings(&mut tx, org).await?;
+        tx.commit().await?;
+        Ok(s)
+    }
+
+    /// Applies the provided fields, all or nothing.
+    pub async fn update_settings(&self, org: &OrgId, update: SettingsUpdate) -> Result<OrgSettings, StoreError> {
+        update.validate()?;
+        let now = Timestamp::now().millis();
+        let mut tx = self.begin(Scope::Org(org), Access::Write).await?;
+        crate::accounts::ensure_org_exists(&mut tx, org).await?;
+        let mut s = read_settings(&mut tx, org).await?;
+        if let Some(v) = update.session_window_seconds {
+            s.session_window_seconds = v;
+        }
+        if let Some(v) = update.business_session_window_seconds {
+            s.business_session_window_seconds = v;
+        }
+        if let Some(v) = update.notification_emails {
+            s.notification_emails = v.into_iter().map(|e| e.to_lowercase()).collect();
+        }
+        sqlx::query(
+            "INSERT INTO org_settings (org_id, session_window_seconds, business_session_window_seconds, \
+             notification_emails, updated_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (org_id) DO UPDATE SET session_window_seconds = excluded.session_window_seconds, \
+             business_session_window_seconds = excluded.business_session_window_seconds, \
+             notification_emails = excluded.notification_emails, updated_at = excluded.updated_at",
+        )
+        .bind(org.as_str())
+        .bind(s.session_window_seconds)
+        .bind(s.business_session_window_seconds)
+        .bind(crate::rows::to_json(&s.notification_emails)?)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        if update.twilio_account_sid.is_some() || update.twilio_auth_token.is_some() {
+            // COALESCE keeps the stored half when only one of the two is sent.
+            sqlx::query(
+                "INSERT INTO twilio_credentials (org_id, account_sid, auth_token, updated_at) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (org_id) DO UPDATE SET \
+                 account_sid = COALESCE(excluded.account_sid, twilio_credentials.account_sid), \
+                 auth_token = COALESCE(excluded.auth_token, twilio_credentials.auth_token), \
+                 updated_at = excluded.updated_at",
+            )
+            .bind(org.as_str())
+            .bind(update.twilio_account_sid.clone())
+            .bind(update.twilio_auth_token.as_ref().map(|t| t.expose().to_owned()))
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let s = read_settings(&mut tx, org).await?;
+        tx.commit().await?;
+        Ok(s)
+    }
+
+    /// The organization's Twilio credentials, when both halves are set.
+    pub async fn twilio_credentials(&self, org: &OrgId) -> Result<Option<TwilioCredentials>, StoreError> {
+        let mut tx = self.begin(Scope::Org(org), Access::Read).await?;
+        let row = sqlx::query("SELECT account_sid, auth_token FROM twilio_credentials WHERE org_id = $1")
+            .bind(org.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        let Some(row) = row else { return Ok(None) };
+        let sid: Option<String> = col(&row, "account_sid")?;
+        let token: Option<String> = col(&row, "auth_token")?;
+        Ok(match (sid, token) {
+            (Some(account_sid), Some(token)) => Some(TwilioCredentials {
+                account_sid,
+                auth_token: Secret::new(token),
+            }),
+            _ => None,
+        })
+    }
+}
+
+async fn read_settings(tx: &mut crate::Tx, org: &OrgId) -> Result<OrgSettings, StoreError> {
+    let mut s = OrgSettings::default();
+    let row = sqlx::query(
+        "SELECT session_window_seconds, business_session_window_seconds, notification_emails \
+         FROM org_settings WHERE org_id = $1",
+    )
+    .bind(org.as_str())
+    .fetch_optional(&mut **tx)
+    .await?;
+    if let Some(row) = row {
+        s.session_window_seconds = col(&row, "session_window_seconds")?;
+        s.business_session_window_seconds = col(&row, "business_session_window_seconds")?;
+        s.notification_emails = json(&row, "notification_emails")?;
+    }
+    let creds = sqlx::query("SELECT account_sid, auth_token FROM twilio_credentials WHERE org_id = $1")
+        .bind(org.as_str())
+        .fetch_optional(&mut **tx)
+        .await?;
+    if let Some(row) = creds {
+        s.twilio_account_sid = col(&row, "account_sid")?;
+        s.twilio_auth_token_set = col::<Option<String>>(&row, "auth_token")?.is_some();
+    }
+    Ok(s)
+}

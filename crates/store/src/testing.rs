@@ -1,0 +1,178 @@
+//! Test support: a fresh database per test on each configured backend.
+//!
+//! SQLite always runs. PostgreSQL runs when `SWITCHBOARD_TEST_POSTGRES` holds a server URL
+//! (e.g. `postgres://postgres@127.0.0.1:5432/test`); each test gets its own database created
+//! from that server and dropped at the end.
+
+use crate::{Backend, Store, StoreError, StoreOptions};
+use sqlx::{Connection, Executor};
+use std::path::PathBuf;
+use switchboard_domain::ids::random_token;
+
+/// The environment variable naming the PostgreSQL server for tests.
+pub const POSTGRES_ENV: &str = "SWITCHBOARD_TEST_POSTGRES";
+
+/// A database created for one test.
+pub struct TestDb {
+    /// The store, migrated.
+    pub store: Store,
+    /// The URL the store was opened with.
+    pub url: String,
+    cleanup: Cleanup,
+}
+
+enum Cleanup {
+    Sqlite(PathBuf),
+    Postgres { admin_url: String, name: String },
+}
+
+/// The PostgreSQL test server URL, if configured.
+pub fn postgres_url() -> Option<String> {
+    std::env::var(POSTGRES_ENV).ok().filter(|s| !s.trim().is_empty())
+}
+
+impl TestDb {
+    /// A fresh, migrated database on `backend`, or `None` for PostgreSQL when no server is
+    /// configured (the caller reports the skip).
+    pub async fn new(backend: Backend) -> Result<Option<TestDb>, StoreError> {
+        match backend {
+            Backend::Sqlite => Self::sqlite().await.map(Some),
+            Backend::Postgres => match postgres_url() {
+                Some(url) => Self::postgres(&url).await.map(Some),
+                None => {
+                    eprintln!("{POSTGRES_ENV} is not set: skipping the PostgreSQL variant");
+                    Ok(None)
+                }
+            },
+        }
+    }
+
+    /// A fresh SQLite file in the system temporary directory.
+    pub async fn sqlite() -> Result<TestDb, StoreError> {
+        let dir = std::env::temp_dir().join(format!("switchboard-test-{}", random_token(12)));
+        let store = Store::open(&StoreOptions {
+            data_dir: dir.clone(),
+            ..StoreOptions::default()
+        })
+        .await?;
+        store.migrate().await?;
+        let url = format!("sqlite://{}?mode=rwc", dir.join("switchboard.db").display());
+        Ok(TestDb {
+            store,
+            url,
+            cleanup: Cleanup::Sqlite(dir),
+        })
+    }
+
+    /// A fresh PostgreSQL database on the server at `admin_url`.
+    pub async fn postgres(admin_url: &str) -> Result<TestDb, StoreError> {
+        sqlx::any::install_default_drivers();
+        let name = format!("switchboard_test_{}", random_token(12));
+        let mut admin = sqlx::AnyConnection::connect(admin_url).await?;
+        admin.execute(format!("CREATE DATABASE {name}").as_str()).await?;
+        admin.close().await?;
+        let url = replace_database(admin_url, &name);
+        let store = Store::open(&StoreOptions {
+            url: Some(url.clone()),
+            max_connections: 5,
+            ..StoreOptions::default()
+        })
+        .await?;
+        store.migrate().await?;
+        Ok(TestDb {
+            store,
+            url,
+            cleanup: Cleanup::Postgres {
+                admin_url: admin_url.to_owned(),
+                name,
+            },
+        })
+    }
+
+    /// Closes the store and removes the database.
+    pub async fn drop_db(self) {
+        self.store.close().await;
+        match self.cleanup {
+            Cleanup::Sqlite(dir) => {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            Cleanup::Postgres { admin_url, name } => {
+                if let Ok(mut admin) = sqlx::AnyConnection::connect(&admin_url).await {
+                    let _ = admin
+                        .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+                        .await;
+                    let _ = admin.close().await;
+                }
+            }
+        }
+    }
+}
+
+/// Swaps the database name in a PostgreSQL URL, keeping credentials and query parameters.
+pub fn replace_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let host_part = match base[scheme_end..].find('/') {
+        Some(slash) => &base[..scheme_end + slash],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{host_part}/{name}?{q}"),
+        None => format!("{host_part}/{name}"),
+    }
+}
+
+/// Runs `$body` (an async block using `store: Store`) once per backend as separate tests,
+/// `sqlite` and `postgres`, inside a module named after the test.
+#[macro_export]
+macro_rules! backend_test {
+    ($name:ident, |$db:ident| $body:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            async fn run($db: &$crate::testing::TestDb) {
+                $body
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let db = $crate::testing::TestDb::new($crate::Backend::Sqlite)
+                    .await
+                    .expect("sqlite test database")
+                    .expect("sqlite is always available");
+                run(&db).await;
+                db.drop_db().await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let Some(db) = $crate::testing::TestDb::new($crate::Backend::Postgres)
+                    .await
+                    .expect("postgres test database")
+                else {
+                    return;
+                };
+                run(&db).await;
+                db.drop_db().await;
+            }
+        }
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::replace_database;
+
+    #[test]
+    fn database_name_is_replaced() {
+        assert_eq!(
+            replace_database("postgres://u:p@h:5432/test?sslmode=disable", "x"),
+            "postgres://u:p@h:5432/x?sslmode=disable"
+        );
+        assert_eq!(replace_database("postgres://h", "x"), "postgres://h/x");
+    }
+}
