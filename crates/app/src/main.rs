@@ -1,1 +1,254 @@
-fn main() {}
+//! The `switchboard` binary: configuration, telemetry, store choice, start and stop.
+
+mod config;
+mod doctor;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use config::{Config, Flags, LogFormat};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use switchboard_domain::ids::OrgId;
+use switchboard_store::{BootstrapInput, Store};
+use switchboard_web::{Application, WebConfig};
+
+#[derive(Parser)]
+#[command(name = "switchboard", version, about = "Multi-tenant AI phone and messaging agents")]
+struct Cli {
+    /// Configuration file (default: ./switchboard.toml when present).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Database URL (overrides SWITCHBOARD_DATABASE_URL); unset means SQLite under ./data/.
+    #[arg(long, global = true)]
+    database_url: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the HTTP server (migrates first; creates a first organization on an empty database).
+    Serve {
+        /// Port to listen on (overrides SWITCHBOARD_PORT).
+        #[arg(long)]
+        port: Option<u16>,
+        /// Address to listen on (overrides SWITCHBOARD_HOST).
+        #[arg(long)]
+        host: Option<String>,
+    },
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage organizations.
+    Org {
+        #[command(subcommand)]
+        command: OrgCommand,
+    },
+    /// Manage API keys.
+    Apikey {
+        #[command(subcommand)]
+        command: ApikeyCommand,
+    },
+    /// Check configuration and environment; print each problem with its fix.
+    Doctor,
+}
+
+#[derive(Subcommand)]
+enum OrgCommand {
+    /// Create an organization and print its id.
+    Create {
+        /// Display name.
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum ApikeyCommand {
+    /// Create an API key for an organization and print it (shown once).
+    Create {
+        /// Organization id (`org_...`).
+        #[arg(long)]
+        org: String,
+        /// A label for the key.
+        #[arg(long, default_value = "cli")]
+        name: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let (port, host) = match &cli.command {
+        Command::Serve { port, host } => (*port, host.clone()),
+        _ => (None, None),
+    };
+    let flags = Flags {
+        config: cli.config.clone(),
+        host,
+        port,
+        database_url: cli.database_url.clone(),
+    };
+    let loaded = Config::load(&flags, &config::process_env());
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Command::Doctor = cli.command {
+        return runtime.block_on(doctor::run(loaded));
+    }
+    let config = match loaded {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_tracing(&config);
+    match runtime.block_on(run(cli.command, config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log_filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Logs go to stderr so that stdout carries only what commands print (ids, keys).
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match config.log_format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    Store::open(&config.store_options())
+        .await
+        .with_context(|| "cannot open the database (check SWITCHBOARD_DATABASE_URL; `switchboard doctor` explains)")
+}
+
+async fn run(command: Command, config: Config) -> anyhow::Result<()> {
+    match command {
+        Command::Serve { .. } => serve(config).await,
+        Command::Migrate => {
+            let store = open_store(&config).await?;
+            let applied = store.migrate().await?;
+            if applied.is_empty() {
+                println!("database is up to date ({})", store.description());
+            } else {
+                println!("applied migrations {applied:?} ({})", store.description());
+            }
+            store.close().await;
+            Ok(())
+        }
+        Command::Org { command: OrgCommand::Create { name } } => {
+            let store = open_store(&config).await?;
+            store.migrate().await?;
+            let org = store.create_org(&name).await?;
+            println!("{}", org.id);
+            store.close().await;
+            Ok(())
+        }
+        Command::Apikey { command: ApikeyCommand::Create { org, name } } => {
+            let org_id = OrgId::parse(&org).with_context(|| format!("`{org}` is not an organization id (they look like org_...)"))?;
+            let store = open_store(&config).await?;
+            store.migrate().await?;
+            let (_, key) = match store.create_api_key(&org_id, &name).await {
+                Err(switchboard_store::StoreError::NotFound) => anyhow::bail!("no organization {org}"),
+                other => other?,
+            };
+            println!("{}", key.expose());
+            store.close().await;
+            Ok(())
+        }
+        Command::Doctor => Ok(()),
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let store = open_store(&config).await?;
+    let applied = store.migrate().await.context("database migration failed")?;
+    tracing::info!(database = store.description(), migrations_applied = ?applied, "database ready");
+    if config.public_url.is_none() {
+        tracing::warn!("SWITCHBOARD_PUBLIC_URL is not set: Twilio cannot reach this server until it is (run `switchboard doctor`)");
+    }
+    let bootstrap = store
+        .bootstrap(&BootstrapInput {
+            org_name: config.first_org_name.clone(),
+            admin_email: config.admin_email.clone(),
+        })
+        .await
+        .context("first-start setup failed")?;
+    let addr = SocketAddr::new(config.host, config.port);
+    let web = WebConfig {
+        operator_key: config.operator_key.clone(),
+        max_body_bytes: config.max_body_bytes,
+    };
+    let app = Application::build(addr, store.clone(), &web)
+        .await
+        .with_context(|| format!("cannot listen on {addr} (is another process using the port? set --port or SWITCHBOARD_PORT)"))?;
+    let bound = app.local_addr()?;
+    let base = match &config.public_url {
+        Some(u) => u.clone(),
+        None => format!("http://localhost:{}", bound.port()),
+    };
+    if let Some(b) = bootstrap {
+        print_first_start(&b, &base);
+    }
+    tracing::info!(address = %bound, public_url = %base, "listening");
+    app.run_until_stopped(shutdown_signal(), config.shutdown_timeout).await?;
+    tracing::info!("stopped accepting; closing the database");
+    store.close().await;
+    tracing::info!("shut down cleanly");
+    Ok(())
+}
+
+fn print_first_start(b: &switchboard_store::Bootstrap, base: &str) {
+    let line = "=".repeat(78);
+    println!("{line}");
+    println!(" Switchboard is set up. These secrets are shown ONCE; store them now.");
+    println!();
+    println!("   Organization      {} ({})", b.org.name, b.org.id);
+    println!("   Admin login       {}  password: {}", b.admin.email, b.admin_password.expose());
+    println!("   API key (org)     {}", b.org_key.expose());
+    println!("   Operator key      {}", b.operator_key.expose());
+    println!();
+    println!("   API               {base}/api/v1");
+    println!("   OpenAPI           {base}/api/v1/openapi.json");
+    println!("   Health            {base}/healthz   {base}/readyz   {base}/metrics");
+    println!();
+    println!("   Try it:  curl -H 'Authorization: Bearer {}' {base}/api/v1/agents", b.org_key.expose());
+    println!("{line}");
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => tracing::info!("received SIGINT; shutting down"),
+        _ = terminate => tracing::info!("received SIGTERM; shutting down"),
+    }
+}

@@ -406,7 +406,7 @@ impl Cursor {
 }
 
 /// One page of a list plus where the next page starts.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Page<T> {
     /// The items.
     pub data: Vec<T>,

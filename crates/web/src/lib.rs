@@ -1,1 +1,231 @@
+//! Switchboard's HTTP edge: REST API v1, health, metrics and the OpenAPI document.
 
+pub mod api;
+pub mod error;
+pub mod extract;
+pub mod metrics;
+
+use crate::error::ApiError;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use switchboard_domain::Secret;
+use switchboard_store::Store;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// Settings the HTTP layer needs.
+#[derive(Debug, Clone)]
+pub struct WebConfig {
+    /// An operator key from configuration (in addition to stored operator keys).
+    pub operator_key: Option<Secret>,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        Self {
+            operator_key: None,
+            max_body_bytes: 1024 * 1024,
+        }
+    }
+}
+
+/// Shared state of every handler.
+#[derive(Clone)]
+pub struct AppState {
+    /// The store.
+    pub store: Store,
+    /// SHA-256 of the configured operator key.
+    pub operator_key_hash: Option<String>,
+    /// Metrics registry.
+    pub metrics: Arc<metrics::Metrics>,
+    /// The OpenAPI document, rendered once.
+    pub openapi: Arc<serde_json::Value>,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Switchboard API", version = "1", description = "Multi-tenant AI phone and messaging agents. Authenticate with `Authorization: Bearer <key>`; errors are `{\"error\": {\"code\", \"message\", \"field\"?}}`."),
+    modifiers(&SecurityAddon),
+    components(schemas(error::ErrorBody)),
+)]
+struct ApiDoc;
+
+struct SecurityAddon;
+
+impl utoipa::Modify for SecurityAddon {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let bearer = || SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build());
+        components.add_security_scheme("api_key", bearer());
+        components.add_security_scheme("operator_key", bearer());
+    }
+}
+
+/// The API routes and their OpenAPI document, built from the same registrations so that a
+/// route cannot exist without its documentation.
+pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    use api::*;
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(orgs::create_org, orgs::list_orgs))
+        .routes(routes!(orgs::get_org))
+        .routes(routes!(orgs::disable_org))
+        .routes(routes!(orgs::enable_org))
+        .routes(routes!(orgs::create_org_api_key))
+        .routes(routes!(api_keys::create_api_key, api_keys::list_api_keys))
+        .routes(routes!(api_keys::revoke_api_key))
+        .routes(routes!(agents::create_agent, agents::list_agents))
+        .routes(routes!(agents::get_agent, agents::update_agent, agents::delete_agent))
+        .routes(routes!(numbers::create_number, numbers::list_numbers))
+        .routes(routes!(numbers::get_number, numbers::update_number, numbers::delete_number))
+        .routes(routes!(contacts::create_contact, contacts::list_contacts))
+        .routes(routes!(contacts::get_contact, contacts::update_contact, contacts::delete_contact))
+        .routes(routes!(conversations::list_conversations))
+        .routes(routes!(conversations::get_conversation))
+        .routes(routes!(conversations::list_messages))
+        .routes(routes!(calls::list_calls))
+        .routes(routes!(calls::get_call))
+        .routes(routes!(settings::get_settings, settings::put_settings))
+        .split_for_parts()
+}
+
+/// Builds the whole application router.
+pub fn router(store: Store, config: &WebConfig) -> Router {
+    let (api, mut doc) = api_routes();
+    // The document describes itself and the operational endpoints too.
+    doc.paths.paths.insert("/api/v1/openapi.json".into(), simple_get("The OpenAPI 3.1 document.", "meta"));
+    doc.paths.paths.insert("/healthz".into(), simple_get("Process is alive.", "operations"));
+    doc.paths.paths.insert("/readyz".into(), simple_get("Database reachable (503 when not).", "operations"));
+    doc.paths.paths.insert("/metrics".into(), simple_get("Prometheus metrics.", "operations"));
+    let openapi = serde_json::to_value(&doc).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "could not render the OpenAPI document");
+        serde_json::Value::Null
+    });
+    let metrics = Arc::new(metrics::Metrics::default());
+    let state = AppState {
+        store,
+        operator_key_hash: config
+            .operator_key
+            .as_ref()
+            .map(|k| switchboard_domain::auth::hash_api_key(k.expose())),
+        metrics: metrics.clone(),
+        openapi: Arc::new(openapi),
+    };
+    api.route("/api/v1/openapi.json", get(openapi_json))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(metrics, metrics::track))
+}
+
+fn simple_get(summary: &str, tag: &str) -> utoipa::openapi::PathItem {
+    use utoipa::openapi::path::{HttpMethod, OperationBuilder};
+    use utoipa::openapi::ResponseBuilder;
+    utoipa::openapi::PathItem::new(
+        HttpMethod::Get,
+        OperationBuilder::new()
+            .summary(Some(summary))
+            .tag(tag)
+            .response("200", ResponseBuilder::new().description("OK")),
+    )
+}
+
+async fn openapi_json(State(st): State<AppState>) -> Json<serde_json::Value> {
+    Json(st.openapi.as_ref().clone())
+}
+
+async fn healthz() -> Json<serde_json::Value> {
+    Json(serde_json::json!({"status": "ok"}))
+}
+
+async fn readyz(State(st): State<AppState>) -> impl IntoResponse {
+    match tokio::time::timeout(Duration::from_secs(2), st.store.ping()).await {
+        Ok(Ok(())) => (StatusCode::OK, Json(serde_json::json!({"status": "ready"}))).into_response(),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "readiness: database unreachable");
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "database unreachable").into_response()
+        }
+        Err(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "database did not answer within 2 s").into_response(),
+    }
+}
+
+async fn metrics_text(State(st): State<AppState>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        st.metrics.render(),
+    )
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this route does not accept that method")
+}
+
+/// A bound, ready-to-run server (`build` then `run_until_stopped`), as the binary and the
+/// tests use it.
+pub struct Application {
+    listener: tokio::net::TcpListener,
+    router: Router,
+}
+
+impl Application {
+    /// Binds `addr` (port 0 picks a free port).
+    pub async fn build(addr: SocketAddr, store: Store, config: &WebConfig) -> std::io::Result<Application> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        Ok(Application {
+            listener,
+            router: router(store, config),
+        })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` resolves, then stops accepting, lets in-flight requests finish
+    /// for up to `grace`, and returns.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+        grace: Duration,
+    ) -> std::io::Result<()> {
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let notify = async move {
+            shutdown.await;
+            let _ = tx.send(());
+        };
+        let server = axum::serve(self.listener, self.router).with_graceful_shutdown(notify);
+        let deadline = async move {
+            if rx.await.is_ok() {
+                tokio::time::sleep(grace).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            res = server => res,
+            _ = deadline => {
+                tracing::warn!(grace_seconds = grace.as_secs(), "in-flight requests did not finish in time; stopping anyway");
+                Ok(())
+            }
+        }
+    }
+}

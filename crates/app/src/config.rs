@@ -1,0 +1,404 @@
+//! Configuration: defaults, then an optional `switchboard.toml`, then `SWITCHBOARD_*`
+//! environment variables, then command-line flags. This module is the only place that reads
+//! the environment. Every setting is validated here; an invalid one names itself.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use switchboard_domain::Secret;
+
+/// Where the process runs: production insists on an https public URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Environment {
+    /// Laptops and tests.
+    Development,
+    /// Real traffic.
+    Production,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Listen address.
+    pub host: IpAddr,
+    /// Listen port.
+    pub port: u16,
+    /// `postgres://...`; `None` means SQLite under `data_dir`.
+    pub database_url: Option<Secret>,
+    /// Where the SQLite file lives.
+    pub data_dir: PathBuf,
+    /// PostgreSQL role without BYPASSRLS used when the login has it.
+    pub database_app_role: String,
+    /// Pool size.
+    pub database_max_connections: u32,
+    /// The https address Twilio and browsers reach this server at, without trailing `/`.
+    pub public_url: Option<String>,
+    /// Development or production.
+    pub environment: Environment,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// `tracing` filter, e.g. `info` or `switchboard=debug,info`.
+    pub log_filter: String,
+    /// Operator key accepted in addition to stored ones.
+    pub operator_key: Option<Secret>,
+    /// OpenAI key (realtime voice).
+    pub openai_api_key: Option<Secret>,
+    /// Chat-completions endpoint.
+    pub llm_base_url: String,
+    /// Chat-completions key.
+    pub llm_api_key: Option<Secret>,
+    /// How long shutdown waits for in-flight requests.
+    pub shutdown_timeout: Duration,
+    /// Largest request body.
+    pub max_body_bytes: usize,
+    /// First-start organization name.
+    pub first_org_name: String,
+    /// First-start operator login.
+    pub admin_email: String,
+    /// The file that was read, if any.
+    pub config_file: Option<PathBuf>,
+}
+
+/// A setting that is invalid: which one, and what is expected.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid setting {setting}: {message}")]
+pub struct ConfigError {
+    /// The setting as the user wrote it (`SWITCHBOARD_PORT`, `port` in switchboard.toml, `--port`).
+    pub setting: String,
+    /// What is wrong and what is expected.
+    pub message: String,
+}
+
+fn err(setting: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError { setting: setting.into(), message: message.into() }
+}
+
+/// Values given on the command line (the last layer).
+#[derive(Debug, Default, Clone)]
+pub struct Flags {
+    /// `--config`.
+    pub config: Option<PathBuf>,
+    /// `--host`.
+    pub host: Option<String>,
+    /// `--port`.
+    pub port: Option<u16>,
+    /// `--database-url`.
+    pub database_url: Option<String>,
+}
+
+/// One raw value and where it came from, for error messages.
+struct Layered {
+    values: HashMap<&'static str, (String, String)>,
+}
+
+impl Layered {
+    fn set(&mut self, key: &'static str, value: String, source: String) {
+        self.values.insert(key, (value, source));
+    }
+
+    fn get(&self, key: &str) -> Option<(&str, &str)> {
+        self.values.get(key).map(|(v, s)| (v.as_str(), s.as_str()))
+    }
+}
+
+/// Every setting: (key in the file, environment variable).
+const SETTINGS: &[(&str, &str)] = &[
+    ("host", "SWITCHBOARD_HOST"),
+    ("port", "SWITCHBOARD_PORT"),
+    ("database_url", "SWITCHBOARD_DATABASE_URL"),
+    ("data_dir", "SWITCHBOARD_DATA_DIR"),
+    ("database_app_role", "SWITCHBOARD_DATABASE_APP_ROLE"),
+    ("database_max_connections", "SWITCHBOARD_DATABASE_MAX_CONNECTIONS"),
+    ("public_url", "SWITCHBOARD_PUBLIC_URL"),
+    ("env", "SWITCHBOARD_ENV"),
+    ("log_format", "SWITCHBOARD_LOG_FORMAT"),
+    ("log", "SWITCHBOARD_LOG"),
+    ("operator_key", "SWITCHBOARD_OPERATOR_KEY"),
+    ("openai_api_key", "SWITCHBOARD_OPENAI_API_KEY"),
+    ("llm_base_url", "SWITCHBOARD_LLM_BASE_URL"),
+    ("llm_api_key", "SWITCHBOARD_LLM_API_KEY"),
+    ("shutdown_timeout_seconds", "SWITCHBOARD_SHUTDOWN_TIMEOUT_SECONDS"),
+    ("max_body_bytes", "SWITCHBOARD_MAX_BODY_BYTES"),
+    ("first_org_name", "SWITCHBOARD_FIRST_ORG_NAME"),
+    ("admin_email", "SWITCHBOARD_ADMIN_EMAIL"),
+];
+
+/// The process environment (the one place it is read).
+pub fn process_env() -> HashMap<String, String> {
+    std::env::vars().filter(|(k, _)| k.starts_with("SWITCHBOARD_")).collect()
+}
+
+impl Config {
+    /// Loads and validates the configuration from every layer.
+    pub fn load(flags: &Flags, env: &HashMap<String, String>) -> Result<Config, ConfigError> {
+        let mut raw = Layered { values: HashMap::new() };
+        // Layer 2: the file (explicit path must exist; the default one is optional).
+        let explicit = flags.config.clone().or_else(|| env.get("SWITCHBOARD_CONFIG").map(PathBuf::from));
+        let path = explicit.clone().unwrap_or_else(|| PathBuf::from("switchboard.toml"));
+        let config_file = if path.exists() {
+            read_file(&path, &mut raw)?;
+            Some(path)
+        } else if let Some(p) = explicit {
+            return Err(err("--config / SWITCHBOARD_CONFIG", format!("file {} does not exist", p.display())));
+        } else {
+            None
+        };
+        // Layer 3: the environment.
+        for (key, var) in SETTINGS {
+            if let Some(v) = env.get(*var) {
+                raw.set(key, v.clone(), (*var).to_owned());
+            }
+        }
+        // Layer 4: flags.
+        if let Some(h) = &flags.host {
+            raw.set("host", h.clone(), "--host".into());
+        }
+        if let Some(p) = flags.port {
+            raw.set("port", p.to_string(), "--port".into());
+        }
+        if let Some(u) = &flags.database_url {
+            raw.set("database_url", u.clone(), "--database-url".into());
+        }
+        let mut c = Self::from_layers(&raw)?;
+        c.config_file = config_file;
+        Ok(c)
+    }
+
+    fn from_layers(raw: &Layered) -> Result<Config, ConfigError> {
+        let host = match raw.get("host") {
+            None => IpAddr::from([0, 0, 0, 0]),
+            Some((v, src)) => v.parse().map_err(|_| err(src, format!("expected an IP address such as 0.0.0.0 or 127.0.0.1, got `{v}`")))?,
+        };
+        let port = parse_num::<u16>(raw, "port", 8080, "a port number from 0 to 65535")?;
+        let database_url = match raw.get("database_url") {
+            None => None,
+            Some(("", _)) => None,
+            Some((v, src)) => {
+                if !(v.starts_with("postgres://") || v.starts_with("postgresql://") || v.starts_with("sqlite:")) {
+                    return Err(err(src, "expected postgres://user@host/db (or sqlite://path); leave it unset for the embedded SQLite database"));
+                }
+                Some(Secret::new(v))
+            }
+        };
+        let data_dir = PathBuf::from(raw.get("data_dir").map(|(v, _)| v).unwrap_or("./data"));
+        let database_app_role = raw.get("database_app_role").map(|(v, _)| v).unwrap_or("switchboard_app").to_owned();
+        if let Some((v, src)) = raw.get("database_app_role") {
+            let ok = !v.is_empty() && v.len() <= 63 && v.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+                && v.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+            if !ok {
+                return Err(err(src, "expected a role name of lowercase letters, digits and `_`"));
+            }
+        }
+        let database_max_connections = parse_num::<u32>(raw, "database_max_connections", 10, "a pool size from 1 to 1000")?;
+        if !(1..=1000).contains(&database_max_connections) {
+            return Err(err(source_of(raw, "database_max_connections"), "expected a pool size from 1 to 1000"));
+        }
+        let environment = match raw.get("env") {
+            None => Environment::Development,
+            Some(("development" | "dev", _)) => Environment::Development,
+            Some(("production" | "prod", _)) => Environment::Production,
+            Some((v, src)) => return Err(err(src, format!("expected `development` or `production`, got `{v}`"))),
+        };
+        let public_url = match raw.get("public_url") {
+            None | Some(("", _)) => None,
+            Some((v, src)) => Some(validate_public_url(v, environment).map_err(|m| err(src, m))?),
+        };
+        let log_format = match raw.get("log_format") {
+            None | Some(("text", _)) => LogFormat::Text,
+            Some(("json", _)) => LogFormat::Json,
+            Some((v, src)) => return Err(err(src, format!("expected `text` or `json`, got `{v}`"))),
+        };
+        let log_filter = raw.get("log").map(|(v, _)| v).unwrap_or("info").to_owned();
+        let secret = |key: &str| raw.get(key).filter(|(v, _)| !v.is_empty()).map(|(v, _)| Secret::new(v));
+        let operator_key = secret("operator_key");
+        if let Some(k) = &operator_key {
+            if k.expose().len() < 24 {
+                return Err(err(source_of(raw, "operator_key"), "must be at least 24 characters (it guards every organization)"));
+            }
+        }
+        let llm_base_url = raw.get("llm_base_url").map(|(v, _)| v).unwrap_or("https://api.openai.com/v1").trim_end_matches('/').to_owned();
+        if !(llm_base_url.starts_with("http://") || llm_base_url.starts_with("https://")) {
+            return Err(err(source_of(raw, "llm_base_url"), "expected an http:// or https:// URL such as https://api.openai.com/v1"));
+        }
+        let shutdown = parse_num::<u64>(raw, "shutdown_timeout_seconds", 20, "a number of seconds from 1 to 600")?;
+        if !(1..=600).contains(&shutdown) {
+            return Err(err(source_of(raw, "shutdown_timeout_seconds"), "expected a number of seconds from 1 to 600"));
+        }
+        let max_body_bytes = parse_num::<usize>(raw, "max_body_bytes", 1024 * 1024, "a size in bytes from 1024 to 104857600")?;
+        if !(1024..=100 * 1024 * 1024).contains(&max_body_bytes) {
+            return Err(err(source_of(raw, "max_body_bytes"), "expected a size in bytes from 1024 to 104857600"));
+        }
+        let first_org_name = raw.get("first_org_name").map(|(v, _)| v).unwrap_or("My organization").to_owned();
+        let admin_email = raw.get("admin_email").map(|(v, _)| v).unwrap_or("admin@example.com").to_owned();
+        if let Err(m) = switchboard_domain::values::validate_email(&admin_email) {
+            return Err(err(source_of(raw, "admin_email"), m));
+        }
+        Ok(Config {
+            host,
+            port,
+            database_url,
+            data_dir,
+            database_app_role,
+            database_max_connections,
+            public_url,
+            environment,
+            log_format,
+            log_filter,
+            operator_key,
+            openai_api_key: secret("openai_api_key"),
+            llm_base_url,
+            llm_api_key: secret("llm_api_key"),
+            shutdown_timeout: Duration::from_secs(shutdown),
+            max_body_bytes,
+            first_org_name,
+            admin_email,
+            config_file: None,
+        })
+    }
+
+    /// Store options from this configuration.
+    pub fn store_options(&self) -> switchboard_store::StoreOptions {
+        switchboard_store::StoreOptions {
+            url: self.database_url.as_ref().map(|u| u.expose().to_owned()),
+            data_dir: self.data_dir.clone(),
+            max_connections: self.database_max_connections,
+            app_role: self.database_app_role.clone(),
+        }
+    }
+}
+
+fn source_of(raw: &Layered, key: &str) -> String {
+    raw.get(key).map(|(_, s)| s.to_owned()).unwrap_or_else(|| key.to_owned())
+}
+
+fn parse_num<T: std::str::FromStr>(raw: &Layered, key: &str, default: T, expected: &str) -> Result<T, ConfigError> {
+    match raw.get(key) {
+        None => Ok(default),
+        Some((v, src)) => v.trim().parse().map_err(|_| err(src, format!("expected {expected}, got `{v}`"))),
+    }
+}
+
+/// A public URL is scheme + host (+ port), nothing else: Twilio signs the exact URL, so a
+/// path or a trailing slash here would break every signature check later.
+pub fn validate_public_url(v: &str, environment: Environment) -> Result<String, String> {
+    let trimmed = v.trim().trim_end_matches('/');
+    let (scheme, rest) = trimmed
+        .split_once("://")
+        .ok_or_else(|| format!("expected a URL such as https://voice.example.com, got `{v}`"))?;
+    if scheme != "https" && scheme != "http" {
+        return Err(format!("expected an https:// URL, got `{v}`"));
+    }
+    if scheme == "http" && environment == Environment::Production {
+        return Err("must be https:// in production (Twilio media streams need wss://)".into());
+    }
+    if rest.is_empty() || rest.contains(['/', '?', '#', ' ', '@']) {
+        return Err(format!("expected only scheme and host (and port), such as https://voice.example.com, got `{v}`"));
+    }
+    Ok(trimmed.to_owned())
+}
+
+/// Reads `switchboard.toml`: the same names as the environment variables, lowercase,
+/// without the `SWITCHBOARD_` prefix. Unknown keys are rejected so typos do not pass silently.
+fn read_file(path: &Path, raw: &mut Layered) -> Result<(), ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| err(path.display().to_string(), format!("cannot read: {e}")))?;
+    let table: toml::Table = toml::from_str(&text).map_err(|e| err(path.display().to_string(), e.message().to_owned()))?;
+    for (key, value) in table {
+        let Some((known, _)) = SETTINGS.iter().find(|(k, _)| *k == key) else {
+            let names: Vec<&str> = SETTINGS.iter().map(|(k, _)| *k).collect();
+            return Err(err(format!("`{key}` in {}", path.display()), format!("unknown setting; known: {}", names.join(", "))));
+        };
+        let text = match value {
+            toml::Value::String(s) => s,
+            toml::Value::Integer(i) => i.to_string(),
+            toml::Value::Boolean(b) => b.to_string(),
+            toml::Value::Float(f) => f.to_string(),
+            _ => return Err(err(format!("`{key}` in {}", path.display()), "expected a string or a number")),
+        };
+        raw.set(known, text, format!("`{key}` in {}", path.display()));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults() {
+        let c = Config::load(&Flags::default(), &env(&[])).expect("defaults are valid");
+        assert_eq!(c.port, 8080);
+        assert!(c.database_url.is_none());
+        assert_eq!(c.environment, Environment::Development);
+    }
+
+    #[test]
+    fn layers_override_in_order() {
+        let dir = std::env::temp_dir().join(format!("sb-config-{}", switchboard_domain::ids::random_token(8)));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let file = dir.join("switchboard.toml");
+        std::fs::write(&file, "port = 9000\nlog_format = \"json\"\nlog = \"debug\"\n").expect("write");
+        let flags = Flags { config: Some(file.clone()), ..Default::default() };
+        let c = Config::load(&flags, &env(&[("SWITCHBOARD_LOG_FORMAT", "text")])).expect("valid");
+        assert_eq!((c.port, c.log_format, c.log_filter.as_str()), (9000, LogFormat::Text, "debug"));
+        let flags = Flags { config: Some(file), port: Some(7000), ..Default::default() };
+        let c = Config::load(&flags, &env(&[("SWITCHBOARD_PORT", "8000")])).expect("valid");
+        assert_eq!(c.port, 7000, "flags beat environment beats file");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn invalid_settings_are_named() {
+        let e = Config::load(&Flags::default(), &env(&[("SWITCHBOARD_PORT", "eighty")])).expect_err("bad port");
+        assert_eq!(e.setting, "SWITCHBOARD_PORT");
+        assert!(e.to_string().contains("port number"));
+        let e = Config::load(&Flags::default(), &env(&[("SWITCHBOARD_PUBLIC_URL", "voice.example.com")])).expect_err("bad url");
+        assert_eq!(e.setting, "SWITCHBOARD_PUBLIC_URL");
+        let e = Config::load(&Flags::default(), &env(&[("SWITCHBOARD_ENV", "production"), ("SWITCHBOARD_PUBLIC_URL", "http://x.example.com")])).expect_err("http in prod");
+        assert!(e.message.contains("https"));
+        let e = Config::load(&Flags::default(), &env(&[("SWITCHBOARD_DATABASE_URL", "mysql://x")])).expect_err("db");
+        assert_eq!(e.setting, "SWITCHBOARD_DATABASE_URL");
+        let e = Config::load(&Flags::default(), &env(&[("SWITCHBOARD_LOG_FORMAT", "xml")])).expect_err("fmt");
+        assert_eq!(e.setting, "SWITCHBOARD_LOG_FORMAT");
+        let flags = Flags { config: Some(PathBuf::from("/nonexistent/switchboard.toml")), ..Default::default() };
+        assert!(Config::load(&flags, &env(&[])).is_err());
+    }
+
+    #[test]
+    fn unknown_file_keys_are_rejected() {
+        let dir = std::env::temp_dir().join(format!("sb-config-{}", switchboard_domain::ids::random_token(8)));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let file = dir.join("switchboard.toml");
+        std::fs::write(&file, "prot = 9000\n").expect("write");
+        let e = Config::load(&Flags { config: Some(file), ..Default::default() }, &env(&[])).expect_err("typo");
+        assert!(e.message.contains("prot"), "{e}");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn public_urls() {
+        assert_eq!(validate_public_url("https://v.example.com/", Environment::Production).as_deref(), Ok("https://v.example.com"));
+        assert!(validate_public_url("https://v.example.com/twilio", Environment::Development).is_err());
+        assert!(validate_public_url("http://localhost:8080", Environment::Development).is_ok());
+    }
+
+    #[test]
+    fn secrets_do_not_show_in_debug() {
+        let c = Config::load(&Flags::default(), &env(&[("SWITCHBOARD_OPENAI_API_KEY", "sk-very-secret"), ("SWITCHBOARD_DATABASE_URL", "postgres://u:pw@h/db")])).expect("valid");
+        let dbg = format!("{c:?}");
+        assert!(!dbg.contains("sk-very-secret") && !dbg.contains("pw@"), "{dbg}");
+    }
+}

@@ -1,0 +1,170 @@
+//! `switchboard doctor`: checks configuration and environment and prints every problem with
+//! its fix. Misconfiguration is the most common outage, so this says exactly what to change.
+
+use crate::config::{Config, ConfigError, Environment};
+use std::process::ExitCode;
+use switchboard_store::Store;
+
+enum Level {
+    Ok,
+    Warn,
+    Fail,
+}
+
+struct Report {
+    failures: usize,
+    warnings: usize,
+}
+
+impl Report {
+    fn line(&mut self, level: Level, check: &str, text: &str, fix: Option<&str>) {
+        let tag = match level {
+            Level::Ok => "ok  ",
+            Level::Warn => {
+                self.warnings += 1;
+                "WARN"
+            }
+            Level::Fail => {
+                self.failures += 1;
+                "FAIL"
+            }
+        };
+        println!("{tag}  {check}: {text}");
+        if let Some(fix) = fix {
+            println!("      fix: {fix}");
+        }
+    }
+}
+
+/// Runs every check; exits non-zero when any fails.
+pub async fn run(loaded: Result<Config, ConfigError>) -> ExitCode {
+    let mut r = Report { failures: 0, warnings: 0 };
+    let config = match loaded {
+        Ok(c) => {
+            let file = c.config_file.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "none".into());
+            let env = match c.environment {
+                Environment::Development => "development",
+                Environment::Production => "production",
+            };
+            r.line(Level::Ok, "configuration", &format!("valid (environment {env}, config file {file})"), None);
+            c
+        }
+        Err(e) => {
+            r.line(Level::Fail, "configuration", &e.to_string(), Some(&format!("correct {} and run `switchboard doctor` again", e.setting)));
+            return finish(r);
+        }
+    };
+
+    match &config.public_url {
+        None => r.line(
+            Level::Fail,
+            "public URL",
+            "SWITCHBOARD_PUBLIC_URL is not set, so Twilio cannot reach this server",
+            Some("set SWITCHBOARD_PUBLIC_URL to the https:// address Twilio reaches this server at, e.g. https://voice.example.com (a tunnel works for development)"),
+        ),
+        Some(u) if u.starts_with("http://") => r.line(
+            Level::Warn,
+            "public URL",
+            &format!("{u} is not https: fine for local development, refused in production"),
+            Some("use an https:// address before pointing Twilio at it"),
+        ),
+        Some(u) => r.line(Level::Ok, "public URL", u, None),
+    }
+
+    if config.openai_api_key.is_none() && config.llm_api_key.is_none() {
+        r.line(
+            Level::Fail,
+            "model key",
+            "no model endpoint key is configured: agents cannot answer calls or messages",
+            Some("set SWITCHBOARD_OPENAI_API_KEY (voice and, by default, text) or SWITCHBOARD_LLM_API_KEY with SWITCHBOARD_LLM_BASE_URL for another OpenAI-compatible endpoint"),
+        );
+    } else {
+        r.line(Level::Ok, "model key", &format!("present (text endpoint {})", config.llm_base_url), None);
+    }
+
+    let store = match Store::open(&config.store_options()).await {
+        Ok(s) => s,
+        Err(e) => {
+            r.line(
+                Level::Fail,
+                "database",
+                &format!("cannot open: {e}"),
+                Some("check SWITCHBOARD_DATABASE_URL (postgres://user@host/db) and that the server is up; unset it to use the embedded SQLite database"),
+            );
+            return finish(r);
+        }
+    };
+    match store.ping().await {
+        Ok(()) => r.line(Level::Ok, "database", &format!("{} reachable", store.description()), None),
+        Err(e) => {
+            r.line(Level::Fail, "database", &format!("{} not reachable: {e}", store.description()), Some("check that the database server is running and reachable"));
+            return finish(r);
+        }
+    }
+    match store.migration_status().await {
+        Ok(s) if !s.unknown.is_empty() => r.line(
+            Level::Fail,
+            "migrations",
+            &format!("the database has migrations {:?} this binary does not know", s.unknown),
+            Some("run the newer switchboard binary that migrated this database"),
+        ),
+        Ok(s) if !s.pending.is_empty() => r.line(
+            Level::Fail,
+            "migrations",
+            &format!("{} pending ({:?})", s.pending.len(), s.pending),
+            Some("run `switchboard migrate` (`switchboard serve` also migrates at start)"),
+        ),
+        Ok(s) => r.line(Level::Ok, "migrations", &format!("up to date ({} applied)", s.applied.len()), None),
+        Err(e) => r.line(Level::Fail, "migrations", &format!("cannot read: {e}"), None),
+    }
+    if store.backend() == switchboard_store::Backend::Postgres {
+        let role = store.app_role().map(|r| format!("switches to role `{r}` (no BYPASSRLS)")).unwrap_or_else(|| "login is subject to row-level security".into());
+        r.line(Level::Ok, "tenant isolation", &format!("row-level security on; {role}"), None);
+    }
+    check_twilio(&store, &mut r).await;
+    store.close().await;
+    finish(r)
+}
+
+async fn check_twilio(store: &Store, r: &mut Report) {
+    let orgs = match store.all_org_ids().await {
+        Ok(o) => o,
+        Err(e) => {
+            r.line(Level::Fail, "twilio credentials", &format!("cannot list organizations: {e}"), Some("run `switchboard migrate`"));
+            return;
+        }
+    };
+    let mut missing = 0;
+    for org in &orgs {
+        let numbers = store.count_numbers(org).await.unwrap_or(0);
+        if numbers == 0 {
+            continue;
+        }
+        match store.twilio_credentials(org).await {
+            Ok(Some(_)) => {}
+            _ => {
+                missing += 1;
+                r.line(
+                    Level::Fail,
+                    "twilio credentials",
+                    &format!("organization {org} has {numbers} phone number(s) but no Twilio account SID and auth token"),
+                    Some("PUT /api/v1/settings with twilio_account_sid and twilio_auth_token using that organization's API key"),
+                );
+            }
+        }
+    }
+    if missing == 0 {
+        r.line(Level::Ok, "twilio credentials", &format!("every organization with numbers has them ({} organizations)", orgs.len()), None);
+    }
+}
+
+fn finish(r: Report) -> ExitCode {
+    println!();
+    if r.failures == 0 {
+        println!("no problems found ({} warning(s))", r.warnings);
+        ExitCode::SUCCESS
+    } else {
+        println!("{} problem(s) found, {} warning(s)", r.failures, r.warnings);
+        ExitCode::FAILURE
+    }
+}

@@ -1,0 +1,60 @@
+//! Calls.
+
+use super::{paging, parse_enum, parse_time};
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{path_id, ApiQuery, OrgAuth};
+use crate::AppState;
+use axum::extract::{Path, State};
+use axum::Json;
+use serde::Deserialize;
+use switchboard_domain::entities::{Call, CallFilter, Page};
+use switchboard_domain::ids::{AgentId, CallId};
+use switchboard_domain::values::{CallStatus, Direction};
+
+/// Query parameters of `GET /api/v1/calls`.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct CallQuery {
+    /// Twilio call status, e.g. `in-progress` or `completed`.
+    pub status: Option<String>,
+    /// `inbound` or `outbound`.
+    pub direction: Option<String>,
+    /// Agent id.
+    pub agent_id: Option<String>,
+    /// Started at or after (RFC 3339).
+    pub from: Option<String>,
+    /// Started before (RFC 3339).
+    pub to: Option<String>,
+    /// Page size, 1 to 200 (default 50).
+    pub limit: Option<u32>,
+    /// `next_cursor` from the previous page.
+    pub cursor: Option<String>,
+}
+
+/// List calls, newest first.
+#[utoipa::path(get, path = "/api/v1/calls", tag = "calls", params(CallQuery),
+    responses((status = 200, body = Page<Call>), (status = 422, body = ErrorBody)), security(("api_key" = [])))]
+pub async fn list_calls(auth: OrgAuth, State(st): State<AppState>, ApiQuery(q): ApiQuery<CallQuery>) -> Result<Json<Page<Call>>, ApiError> {
+    let p = paging(q.limit, q.cursor.as_deref())?;
+    let agent_id = match q.agent_id.as_deref() {
+        None => None,
+        Some(s) => Some(AgentId::parse(s).ok_or_else(|| ApiError::invalid_query("agent_id", "is not an agent id"))?),
+    };
+    let filter = CallFilter {
+        status: parse_enum("status", q.status.as_deref(), CallStatus::parse, CallStatus::expected())?,
+        direction: parse_enum("direction", q.direction.as_deref(), Direction::parse, Direction::expected())?,
+        agent_id,
+        from: parse_time("from", q.from.as_deref())?,
+        to: parse_time("to", q.to.as_deref())?,
+    };
+    Ok(Json(st.store.list_calls(&auth.org, &filter, p.limit, p.cursor.as_ref()).await?))
+}
+
+/// Get a call with its analysis.
+#[utoipa::path(get, path = "/api/v1/calls/{id}", tag = "calls", params(("id" = String, Path)),
+    responses((status = 200, body = Call), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
+pub async fn get_call(auth: OrgAuth, State(st): State<AppState>, Path(id): Path<String>) -> Result<Json<Call>, ApiError> {
+    let id = path_id(&id, CallId::parse)?;
+    Ok(Json(st.store.get_call(&auth.org, &id).await?))
+}

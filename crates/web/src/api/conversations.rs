@@ -1,0 +1,72 @@
+//! Conversations and their transcripts.
+
+use super::{paging, parse_enum, parse_time, PageQuery};
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{path_id, ApiQuery, OrgAuth};
+use crate::AppState;
+use axum::extract::{Path, State};
+use axum::Json;
+use serde::Deserialize;
+use switchboard_domain::entities::{Conversation, ConversationFilter, Message, Page};
+use switchboard_domain::ids::{AgentId, ConversationId};
+use switchboard_domain::values::{Channel, ConversationStatus};
+
+/// Query parameters of `GET /api/v1/conversations`.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ConversationQuery {
+    /// `voice`, `sms`, `whatsapp` or `web`.
+    pub channel: Option<String>,
+    /// `active`, `closed` or `failed`.
+    pub status: Option<String>,
+    /// Agent id.
+    pub agent_id: Option<String>,
+    /// The contact's number, E.164.
+    pub contact: Option<String>,
+    /// Started at or after (RFC 3339).
+    pub from: Option<String>,
+    /// Started before (RFC 3339).
+    pub to: Option<String>,
+    /// Page size, 1 to 200 (default 50).
+    pub limit: Option<u32>,
+    /// `next_cursor` from the previous page.
+    pub cursor: Option<String>,
+}
+
+/// List conversations, newest first, with filters.
+#[utoipa::path(get, path = "/api/v1/conversations", tag = "conversations", params(ConversationQuery),
+    responses((status = 200, body = Page<Conversation>), (status = 422, body = ErrorBody)), security(("api_key" = [])))]
+pub async fn list_conversations(auth: OrgAuth, State(st): State<AppState>, ApiQuery(q): ApiQuery<ConversationQuery>) -> Result<Json<Page<Conversation>>, ApiError> {
+    let p = paging(q.limit, q.cursor.as_deref())?;
+    let agent_id = match q.agent_id.as_deref() {
+        None => None,
+        Some(s) => Some(AgentId::parse(s).ok_or_else(|| ApiError::invalid_query("agent_id", "is not an agent id"))?),
+    };
+    let filter = ConversationFilter {
+        channel: parse_enum("channel", q.channel.as_deref(), Channel::parse, Channel::expected())?,
+        status: parse_enum("status", q.status.as_deref(), ConversationStatus::parse, ConversationStatus::expected())?,
+        agent_id,
+        contact: q.contact,
+        from: parse_time("from", q.from.as_deref())?,
+        to: parse_time("to", q.to.as_deref())?,
+    };
+    Ok(Json(st.store.list_conversations(&auth.org, &filter, p.limit, p.cursor.as_ref()).await?))
+}
+
+/// Get a conversation.
+#[utoipa::path(get, path = "/api/v1/conversations/{id}", tag = "conversations", params(("id" = String, Path)),
+    responses((status = 200, body = Conversation), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
+pub async fn get_conversation(auth: OrgAuth, State(st): State<AppState>, Path(id): Path<String>) -> Result<Json<Conversation>, ApiError> {
+    let id = path_id(&id, ConversationId::parse)?;
+    Ok(Json(st.store.get_conversation(&auth.org, &id).await?))
+}
+
+/// A conversation's transcript items / messages, oldest first.
+#[utoipa::path(get, path = "/api/v1/conversations/{id}/messages", tag = "conversations", params(("id" = String, Path), PageQuery),
+    responses((status = 200, body = Page<Message>), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
+pub async fn list_messages(auth: OrgAuth, State(st): State<AppState>, Path(id): Path<String>, ApiQuery(q): ApiQuery<PageQuery>) -> Result<Json<Page<Message>>, ApiError> {
+    let id = path_id(&id, ConversationId::parse)?;
+    let p = paging(q.limit, q.cursor.as_deref())?;
+    Ok(Json(st.store.list_messages(&auth.org, &id, p.limit, p.cursor.as_ref()).await?))
+}

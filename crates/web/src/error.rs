@@ -1,0 +1,129 @@
+//! The one error type of the HTTP edge: `{"error": {"code", "message", "field"?}}` with a
+//! stable machine-readable `code`.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use switchboard_store::StoreError;
+
+/// An API error: status, stable code, human message and optionally the field at fault.
+#[derive(Debug)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Stable code clients can branch on.
+    pub code: &'static str,
+    /// Human explanation.
+    pub message: String,
+    /// Input field at fault (422).
+    pub field: Option<String>,
+}
+
+/// The JSON envelope of every error response.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// Error details.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Stable code: `malformed_json`, `unauthorized`, `forbidden`, `operator_only`,
+    /// `organization_disabled`, `not_found`, `method_not_allowed`, `conflict`,
+    /// `invalid_field`, `invalid_query`, `payload_too_large`, `unsupported_media_type`,
+    /// `internal`, `unavailable`.
+    pub code: String,
+    /// Human explanation.
+    pub message: String,
+    /// The input field at fault, for `invalid_field` and `invalid_query`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+impl ApiError {
+    /// Builds an error.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            field: None,
+        }
+    }
+
+    /// 400: the request could not be parsed.
+    pub fn malformed(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "malformed_json", message)
+    }
+
+    /// 401: no or unknown credentials.
+    pub fn unauthorized() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "missing or invalid API key: send `Authorization: Bearer <key>`",
+        )
+    }
+
+    /// 404 without saying whether the thing exists elsewhere.
+    pub fn not_found() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", "no such resource")
+    }
+
+    /// 422 naming the field.
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        let field = field.into();
+        let message = message.into();
+        Self {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            code: "invalid_field",
+            message: format!("{field}: {message}"),
+            field: Some(field),
+        }
+    }
+
+    /// 422 for a query-string parameter.
+    pub fn invalid_query(param: &str, message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            code: "invalid_query",
+            message: format!("{param}: {}", message.into()),
+            field: Some(param.to_owned()),
+        }
+    }
+
+    /// 500; the cause is logged here, once, and not returned.
+    pub fn internal(cause: &dyn std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error; it has been logged",
+        )
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => ApiError::not_found(),
+            StoreError::Conflict(msg) => ApiError::new(StatusCode::CONFLICT, "conflict", msg),
+            StoreError::Invalid(v) => ApiError::invalid(v.field, v.message),
+            other => ApiError::internal(&other),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code.to_owned(),
+                message: self.message,
+                field: self.field,
+            },
+        };
+        (self.status, axum::Json(body)).into_response()
+    }
+}

@@ -1,0 +1,239 @@
+//! Extractors that turn every kind of bad input into an `ApiError`: JSON bodies (strict,
+//! unknown fields rejected, the field named), query strings, path ids and credentials.
+
+use crate::error::ApiError;
+use crate::AppState;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use serde::de::DeserializeOwned;
+use switchboard_domain::auth::hash_api_key;
+use switchboard_domain::entities::KeyPrincipal;
+use switchboard_domain::ids::OrgId;
+use switchboard_domain::values::OrgStatus;
+
+/// A JSON body parsed strictly: 415 without a JSON content type, 413 over the size limit,
+/// 400 for broken JSON, 422 naming the field for anything that does not fit the schema.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let json_type = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| {
+                let mime = v.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+                mime == "application/json" || mime.ends_with("+json")
+            })
+            .unwrap_or(false);
+        if !json_type {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send a JSON body with `Content-Type: application/json`",
+            ));
+        }
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|rej| {
+                if rej.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "payload_too_large",
+                        "request body is larger than the server accepts",
+                    )
+                } else {
+                    ApiError::malformed(format!("could not read the request body: {rej}"))
+                }
+            })?;
+        parse_json(&bytes).map(ApiJson)
+    }
+}
+
+/// Parses JSON the way [`ApiJson`] does (exposed for tests and other extractors).
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = match serde_path_to_error::deserialize::<_, T>(&mut de) {
+        Ok(v) => v,
+        Err(e) => {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            let message = strip_position(&inner.to_string());
+            return Err(if inner.is_syntax() || inner.is_eof() {
+                ApiError::malformed(format!("request body is not valid JSON: {message}"))
+            } else {
+                let field = field_name(&path, &message);
+                ApiError::invalid(field, message)
+            });
+        }
+    };
+    de.end()
+        .map_err(|e| ApiError::malformed(format!("trailing data after the JSON value: {}", strip_position(&e.to_string()))))?;
+    Ok(value)
+}
+
+/// The field an error is about. For an unknown field serde's path already ends with its
+/// name; for a missing one the path is the parent and the name is quoted in the message.
+fn field_name(path: &str, message: &str) -> String {
+    let missing = message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split('`').next());
+    match (path, missing) {
+        (".", Some(name)) => name.to_owned(),
+        (p, Some(name)) => format!("{p}.{name}"),
+        (".", None) => "body".to_owned(),
+        (p, None) => p.to_owned(),
+    }
+}
+
+/// serde_json appends " at line 1 column 17"; clients do not need it for field errors.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+/// A query string parsed strictly into `T` (unknown parameters rejected with 422).
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let query = parts.uri.query().unwrap_or_default();
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(de).map(ApiQuery).map_err(|e| {
+            let path = e.path().to_string();
+            let message = e.into_inner().to_string();
+            let param = field_name(&path, &message);
+            ApiError::invalid_query(&param, message)
+        })
+    }
+}
+
+/// An authenticated organization API key.
+pub struct OrgAuth {
+    /// The key's organization: the only source of tenant identity for API handlers.
+    pub org: OrgId,
+    /// The key.
+    pub principal: KeyPrincipal,
+}
+
+/// An authenticated operator key.
+pub struct OperatorAuth;
+
+fn bearer(parts: &Parts) -> Result<String, ApiError> {
+    let value = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(ApiError::unauthorized)?;
+    let (scheme, token) = value.split_once(' ').ok_or_else(ApiError::unauthorized)?;
+    let token = token.trim();
+    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() || token.len() > 200 {
+        return Err(ApiError::unauthorized());
+    }
+    Ok(hash_api_key(token))
+}
+
+impl AppState {
+    async fn is_operator(&self, hash: &str) -> Result<bool, ApiError> {
+        if self.operator_key_hash.as_deref() == Some(hash) {
+            return Ok(true);
+        }
+        Ok(self.store.authenticate_operator_key(hash).await?)
+    }
+}
+
+impl FromRequestParts<AppState> for OrgAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let hash = bearer(parts)?;
+        match state.store.authenticate_api_key(&hash).await? {
+            Some(p) if p.org_status == OrgStatus::Disabled => Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "organization_disabled",
+                "this organization is disabled; ask the operator to enable it",
+            )),
+            Some(p) => {
+                let org = p.org_id.clone();
+                if let Err(e) = state.store.touch_api_key(&org, &p).await {
+                    // Bookkeeping only: never fail a request because last-used could not be saved.
+                    tracing::warn!(error = %e, "could not record API key use");
+                }
+                Ok(OrgAuth { org, principal: p })
+            }
+            None if state.is_operator(&hash).await? => Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "operator keys manage organizations only; use an organization API key here",
+            )),
+            None => Err(ApiError::unauthorized()),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for OperatorAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let hash = bearer(parts)?;
+        if state.is_operator(&hash).await? {
+            return Ok(OperatorAuth);
+        }
+        if state.store.authenticate_api_key(&hash).await?.is_some() {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "operator_only",
+                "this endpoint needs an operator key",
+            ));
+        }
+        Err(ApiError::unauthorized())
+    }
+}
+
+/// Parses a path id; anything malformed is simply not found.
+pub fn path_id<T>(raw: &str, parse: impl FnOnce(&str) -> Option<T>) -> Result<T, ApiError> {
+    parse(raw).ok_or_else(ApiError::not_found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Body {
+        name: String,
+        inner: Option<Inner>,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Inner {
+        n: u8,
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let e = parse_json::<Body>(br#"{"name":"x","extra":1}"#).expect_err("unknown");
+        assert_eq!((e.status, e.field.as_deref()), (StatusCode::UNPROCESSABLE_ENTITY, Some("extra")));
+        let e = parse_json::<Body>(br#"{}"#).expect_err("missing");
+        assert_eq!(e.field.as_deref(), Some("name"));
+        let e = parse_json::<Body>(br#"{"name":"x","inner":{"n":300}}"#).expect_err("range");
+        assert_eq!(e.field.as_deref(), Some("inner.n"));
+        let e = parse_json::<Body>(br#"{"name":"x","inner":{"m":1}}"#).expect_err("nested unknown");
+        assert_eq!(e.field.as_deref(), Some("inner.m"));
+        let e = parse_json::<Body>(br#"{"name": "#).expect_err("syntax");
+        assert_eq!((e.status, e.code), (StatusCode::BAD_REQUEST, "malformed_json"));
+        let e = parse_json::<Body>(br#"{"name":"x"} {}"#).expect_err("trailing");
+        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+    }
+}
