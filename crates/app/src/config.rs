@@ -80,7 +80,10 @@ pub struct ConfigError {
 }
 
 fn err(setting: impl Into<String>, message: impl Into<String>) -> ConfigError {
-    ConfigError { setting: setting.into(), message: message.into() }
+    ConfigError {
+        setting: setting.into(),
+        message: message.into(),
+    }
 }
 
 /// Values given on the command line (the last layer).
@@ -118,7 +121,10 @@ const SETTINGS: &[(&str, &str)] = &[
     ("database_url", "SWITCHBOARD_DATABASE_URL"),
     ("data_dir", "SWITCHBOARD_DATA_DIR"),
     ("database_app_role", "SWITCHBOARD_DATABASE_APP_ROLE"),
-    ("database_max_connections", "SWITCHBOARD_DATABASE_MAX_CONNECTIONS"),
+    (
+        "database_max_connections",
+        "SWITCHBOARD_DATABASE_MAX_CONNECTIONS",
+    ),
     ("public_url", "SWITCHBOARD_PUBLIC_URL"),
     ("env", "SWITCHBOARD_ENV"),
     ("log_format", "SWITCHBOARD_LOG_FORMAT"),
@@ -127,7 +133,10 @@ const SETTINGS: &[(&str, &str)] = &[
     ("openai_api_key", "SWITCHBOARD_OPENAI_API_KEY"),
     ("llm_base_url", "SWITCHBOARD_LLM_BASE_URL"),
     ("llm_api_key", "SWITCHBOARD_LLM_API_KEY"),
-    ("shutdown_timeout_seconds", "SWITCHBOARD_SHUTDOWN_TIMEOUT_SECONDS"),
+    (
+        "shutdown_timeout_seconds",
+        "SWITCHBOARD_SHUTDOWN_TIMEOUT_SECONDS",
+    ),
     ("max_body_bytes", "SWITCHBOARD_MAX_BODY_BYTES"),
     ("first_org_name", "SWITCHBOARD_FIRST_ORG_NAME"),
     ("admin_email", "SWITCHBOARD_ADMIN_EMAIL"),
@@ -135,21 +144,33 @@ const SETTINGS: &[(&str, &str)] = &[
 
 /// The process environment (the one place it is read).
 pub fn process_env() -> HashMap<String, String> {
-    std::env::vars().filter(|(k, _)| k.starts_with("SWITCHBOARD_")).collect()
+    std::env::vars()
+        .filter(|(k, _)| k.starts_with("SWITCHBOARD_"))
+        .collect()
 }
 
 impl Config {
     /// Loads and validates the configuration from every layer.
     pub fn load(flags: &Flags, env: &HashMap<String, String>) -> Result<Config, ConfigError> {
-        let mut raw = Layered { values: HashMap::new() };
+        let mut raw = Layered {
+            values: HashMap::new(),
+        };
         // Layer 2: the file (explicit path must exist; the default one is optional).
-        let explicit = flags.config.clone().or_else(|| env.get("SWITCHBOARD_CONFIG").map(PathBuf::from));
-        let path = explicit.clone().unwrap_or_else(|| PathBuf::from("switchboard.toml"));
+        let explicit = flags
+            .config
+            .clone()
+            .or_else(|| env.get("SWITCHBOARD_CONFIG").map(PathBuf::from));
+        let path = explicit
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("switchboard.toml"));
         let config_file = if path.exists() {
             read_file(&path, &mut raw)?;
             Some(path)
         } else if let Some(p) = explicit {
-            return Err(err("--config / SWITCHBOARD_CONFIG", format!("file {} does not exist", p.display())));
+            return Err(err(
+                "--config / SWITCHBOARD_CONFIG",
+                format!("file {} does not exist", p.display()),
+            ));
         } else {
             None
         };
@@ -177,37 +198,68 @@ impl Config {
     fn from_layers(raw: &Layered) -> Result<Config, ConfigError> {
         let host = match raw.get("host") {
             None => IpAddr::from([0, 0, 0, 0]),
-            Some((v, src)) => v.parse().map_err(|_| err(src, format!("expected an IP address such as 0.0.0.0 or 127.0.0.1, got `{v}`")))?,
+            Some((v, src)) => v.parse().map_err(|_| {
+                err(
+                    src,
+                    format!("expected an IP address such as 0.0.0.0 or 127.0.0.1, got `{v}`"),
+                )
+            })?,
         };
         let port = parse_num::<u16>(raw, "port", 8080, "a port number from 0 to 65535")?;
         let database_url = match raw.get("database_url") {
             None => None,
             Some(("", _)) => None,
             Some((v, src)) => {
-                if !(v.starts_with("postgres://") || v.starts_with("postgresql://") || v.starts_with("sqlite:")) {
+                if !(v.starts_with("postgres://")
+                    || v.starts_with("postgresql://")
+                    || v.starts_with("sqlite:"))
+                {
                     return Err(err(src, "expected postgres://user@host/db (or sqlite://path); leave it unset for the embedded SQLite database"));
                 }
                 Some(Secret::new(v))
             }
         };
         let data_dir = PathBuf::from(raw.get("data_dir").map(|(v, _)| v).unwrap_or("./data"));
-        let database_app_role = raw.get("database_app_role").map(|(v, _)| v).unwrap_or("switchboard_app").to_owned();
+        let database_app_role = raw
+            .get("database_app_role")
+            .map(|(v, _)| v)
+            .unwrap_or("switchboard_app")
+            .to_owned();
         if let Some((v, src)) = raw.get("database_app_role") {
-            let ok = !v.is_empty() && v.len() <= 63 && v.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
-                && v.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+            let ok = !v.is_empty()
+                && v.len() <= 63
+                && v.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+                && v.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
             if !ok {
-                return Err(err(src, "expected a role name of lowercase letters, digits and `_`"));
+                return Err(err(
+                    src,
+                    "expected a role name of lowercase letters, digits and `_`",
+                ));
             }
         }
-        let database_max_connections = parse_num::<u32>(raw, "database_max_connections", 10, "a pool size from 1 to 1000")?;
+        let database_max_connections = parse_num::<u32>(
+            raw,
+            "database_max_connections",
+            10,
+            "a pool size from 1 to 1000",
+        )?;
         if !(1..=1000).contains(&database_max_connections) {
-            return Err(err(source_of(raw, "database_max_connections"), "expected a pool size from 1 to 1000"));
+            return Err(err(
+                source_of(raw, "database_max_connections"),
+                "expected a pool size from 1 to 1000",
+            ));
         }
         let environment = match raw.get("env") {
             None => Environment::Development,
             Some(("development" | "dev", _)) => Environment::Development,
             Some(("production" | "prod", _)) => Environment::Production,
-            Some((v, src)) => return Err(err(src, format!("expected `development` or `production`, got `{v}`"))),
+            Some((v, src)) => {
+                return Err(err(
+                    src,
+                    format!("expected `development` or `production`, got `{v}`"),
+                ))
+            }
         };
         let public_url = match raw.get("public_url") {
             None | Some(("", _)) => None,
@@ -216,30 +268,71 @@ impl Config {
         let log_format = match raw.get("log_format") {
             None | Some(("text", _)) => LogFormat::Text,
             Some(("json", _)) => LogFormat::Json,
-            Some((v, src)) => return Err(err(src, format!("expected `text` or `json`, got `{v}`"))),
+            Some((v, src)) => {
+                return Err(err(src, format!("expected `text` or `json`, got `{v}`")))
+            }
         };
         let log_filter = raw.get("log").map(|(v, _)| v).unwrap_or("info").to_owned();
-        let secret = |key: &str| raw.get(key).filter(|(v, _)| !v.is_empty()).map(|(v, _)| Secret::new(v));
+        let secret = |key: &str| {
+            raw.get(key)
+                .filter(|(v, _)| !v.is_empty())
+                .map(|(v, _)| Secret::new(v))
+        };
         let operator_key = secret("operator_key");
         if let Some(k) = &operator_key {
             if k.expose().len() < 24 {
-                return Err(err(source_of(raw, "operator_key"), "must be at least 24 characters (it guards every organization)"));
+                return Err(err(
+                    source_of(raw, "operator_key"),
+                    "must be at least 24 characters (it guards every organization)",
+                ));
             }
         }
-        let llm_base_url = raw.get("llm_base_url").map(|(v, _)| v).unwrap_or("https://api.openai.com/v1").trim_end_matches('/').to_owned();
+        let llm_base_url = raw
+            .get("llm_base_url")
+            .map(|(v, _)| v)
+            .unwrap_or("https://api.openai.com/v1")
+            .trim_end_matches('/')
+            .to_owned();
         if !(llm_base_url.starts_with("http://") || llm_base_url.starts_with("https://")) {
-            return Err(err(source_of(raw, "llm_base_url"), "expected an http:// or https:// URL such as https://api.openai.com/v1"));
+            return Err(err(
+                source_of(raw, "llm_base_url"),
+                "expected an http:// or https:// URL such as https://api.openai.com/v1",
+            ));
         }
-        let shutdown = parse_num::<u64>(raw, "shutdown_timeout_seconds", 20, "a number of seconds from 1 to 600")?;
+        let shutdown = parse_num::<u64>(
+            raw,
+            "shutdown_timeout_seconds",
+            20,
+            "a number of seconds from 1 to 600",
+        )?;
         if !(1..=600).contains(&shutdown) {
-            return Err(err(source_of(raw, "shutdown_timeout_seconds"), "expected a number of seconds from 1 to 600"));
+            return Err(err(
+                source_of(raw, "shutdown_timeout_seconds"),
+                "expected a number of seconds from 1 to 600",
+            ));
         }
-        let max_body_bytes = parse_num::<usize>(raw, "max_body_bytes", 1024 * 1024, "a size in bytes from 1024 to 104857600")?;
+        let max_body_bytes = parse_num::<usize>(
+            raw,
+            "max_body_bytes",
+            1024 * 1024,
+            "a size in bytes from 1024 to 104857600",
+        )?;
         if !(1024..=100 * 1024 * 1024).contains(&max_body_bytes) {
-            return Err(err(source_of(raw, "max_body_bytes"), "expected a size in bytes from 1024 to 104857600"));
+            return Err(err(
+                source_of(raw, "max_body_bytes"),
+                "expected a size in bytes from 1024 to 104857600",
+            ));
         }
-        let first_org_name = raw.get("first_org_name").map(|(v, _)| v).unwrap_or("My organization").to_owned();
-        let admin_email = raw.get("admin_email").map(|(v, _)| v).unwrap_or("admin@example.com").to_owned();
+        let first_org_name = raw
+            .get("first_org_name")
+            .map(|(v, _)| v)
+            .unwrap_or("My organization")
+            .to_owned();
+        let admin_email = raw
+            .get("admin_email")
+            .map(|(v, _)| v)
+            .unwrap_or("admin@example.com")
+            .to_owned();
         if let Err(m) = switchboard_domain::values::validate_email(&admin_email) {
             return Err(err(source_of(raw, "admin_email"), m));
         }
@@ -278,13 +371,23 @@ impl Config {
 }
 
 fn source_of(raw: &Layered, key: &str) -> String {
-    raw.get(key).map(|(_, s)| s.to_owned()).unwrap_or_else(|| key.to_owned())
+    raw.get(key)
+        .map(|(_, s)| s.to_owned())
+        .unwrap_or_else(|| key.to_owned())
 }
 
-fn parse_num<T: std::str::FromStr>(raw: &Layered, key: &str, default: T, expected: &str) -> Result<T, ConfigError> {
+fn parse_num<T: std::str::FromStr>(
+    raw: &Layered,
+    key: &str,
+    default: T,
+    expected: &str,
+) -> Result<T, ConfigError> {
     match raw.get(key) {
         None => Ok(default),
-        Some((v, src)) => v.trim().parse().map_err(|_| err(src, format!("expected {expected}, got `{v}`"))),
+        Some((v, src)) => v
+            .trim()
+            .parse()
+            .map_err(|_| err(src, format!("expected {expected}, got `{v}`"))),
     }
 }
 
@@ -310,19 +413,29 @@ pub fn validate_public_url(v: &str, environment: Environment) -> Result<String, 
 /// Reads `switchboard.toml`: the same names as the environment variables, lowercase,
 /// without the `SWITCHBOARD_` prefix. Unknown keys are rejected so typos do not pass silently.
 fn read_file(path: &Path, raw: &mut Layered) -> Result<(), ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|e| err(path.display().to_string(), format!("cannot read: {e}")))?;
-    let table: toml::Table = toml::from_str(&text).map_err(|e| err(path.display().to_string(), e.message().to_owned()))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| err(path.display().to_string(), format!("cannot read: {e}")))?;
+    let table: toml::Table = toml::from_str(&text)
+        .map_err(|e| err(path.display().to_string(), e.message().to_owned()))?;
     for (key, value) in table {
         let Some((known, _)) = SETTINGS.iter().find(|(k, _)| *k == key) else {
             let names: Vec<&str> = SETTINGS.iter().map(|(k, _)| *k).collect();
-            return Err(err(format!("`{key}` in {}", path.display()), format!("unknown setting; known: {}", names.join(", "))));
+            return Err(err(
+                format!("`{key}` in {}", path.display()),
+                format!("unknown setting; known: {}", names.join(", ")),
+            ));
         };
         let text = match value {
             toml::Value::String(s) => s,
             toml::Value::Integer(i) => i.to_string(),
             toml::Value::Boolean(b) => b.to_string(),
             toml::Value::Float(f) => f.to_string(),
-            _ => return Err(err(format!("`{key}` in {}", path.display()), "expected a string or a number")),
+            _ => {
+                return Err(err(
+                    format!("`{key}` in {}", path.display()),
+                    "expected a string or a number",
+                ))
+            }
         };
         raw.set(known, text, format!("`{key}` in {}", path.display()));
     }
@@ -334,7 +447,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -347,14 +463,31 @@ mod tests {
 
     #[test]
     fn layers_override_in_order() {
-        let dir = std::env::temp_dir().join(format!("sb-config-{}", switchboard_domain::ids::random_token(8)));
+        let dir = std::env::temp_dir().join(format!(
+            "sb-config-{}",
+            switchboard_domain::ids::random_token(8)
+        ));
         std::fs::create_dir_all(&dir).expect("dir");
         let file = dir.join("switchboard.toml");
-        std::fs::write(&file, "port = 9000\nlog_format = \"json\"\nlog = \"debug\"\n").expect("write");
-        let flags = Flags { config: Some(file.clone()), ..Default::default() };
+        std::fs::write(
+            &file,
+            "port = 9000\nlog_format = \"json\"\nlog = \"debug\"\n",
+        )
+        .expect("write");
+        let flags = Flags {
+            config: Some(file.clone()),
+            ..Default::default()
+        };
         let c = Config::load(&flags, &env(&[("SWITCHBOARD_LOG_FORMAT", "text")])).expect("valid");
-        assert_eq!((c.port, c.log_format, c.log_filter.as_str()), (9000, LogFormat::Text, "debug"));
-        let flags = Flags { config: Some(file), port: Some(7000), ..Default::default() };
+        assert_eq!(
+            (c.port, c.log_format, c.log_filter.as_str()),
+            (9000, LogFormat::Text, "debug")
+        );
+        let flags = Flags {
+            config: Some(file),
+            port: Some(7000),
+            ..Default::default()
+        };
         let c = Config::load(&flags, &env(&[("SWITCHBOARD_PORT", "8000")])).expect("valid");
         assert_eq!(c.port, 7000, "flags beat environment beats file");
         let _ = std::fs::remove_dir_all(dir);
@@ -362,43 +495,94 @@ mod tests {
 
     #[test]
     fn invalid_settings_are_named() {
-        let e = Config::load(&Flags::default(), &env(&[("SWITCHBOARD_PORT", "eighty")])).expect_err("bad port");
+        let e = Config::load(&Flags::default(), &env(&[("SWITCHBOARD_PORT", "eighty")]))
+            .expect_err("bad port");
         assert_eq!(e.setting, "SWITCHBOARD_PORT");
         assert!(e.to_string().contains("port number"));
-        let e = Config::load(&Flags::default(), &env(&[("SWITCHBOARD_PUBLIC_URL", "voice.example.com")])).expect_err("bad url");
+        let e = Config::load(
+            &Flags::default(),
+            &env(&[("SWITCHBOARD_PUBLIC_URL", "voice.example.com")]),
+        )
+        .expect_err("bad url");
         assert_eq!(e.setting, "SWITCHBOARD_PUBLIC_URL");
-        let e = Config::load(&Flags::default(), &env(&[("SWITCHBOARD_ENV", "production"), ("SWITCHBOARD_PUBLIC_URL", "http://x.example.com")])).expect_err("http in prod");
+        let e = Config::load(
+            &Flags::default(),
+            &env(&[
+                ("SWITCHBOARD_ENV", "production"),
+                ("SWITCHBOARD_PUBLIC_URL", "http://x.example.com"),
+            ]),
+        )
+        .expect_err("http in prod");
         assert!(e.message.contains("https"));
-        let e = Config::load(&Flags::default(), &env(&[("SWITCHBOARD_DATABASE_URL", "mysql://x")])).expect_err("db");
+        let e = Config::load(
+            &Flags::default(),
+            &env(&[("SWITCHBOARD_DATABASE_URL", "mysql://x")]),
+        )
+        .expect_err("db");
         assert_eq!(e.setting, "SWITCHBOARD_DATABASE_URL");
-        let e = Config::load(&Flags::default(), &env(&[("SWITCHBOARD_LOG_FORMAT", "xml")])).expect_err("fmt");
+        let e = Config::load(
+            &Flags::default(),
+            &env(&[("SWITCHBOARD_LOG_FORMAT", "xml")]),
+        )
+        .expect_err("fmt");
         assert_eq!(e.setting, "SWITCHBOARD_LOG_FORMAT");
-        let flags = Flags { config: Some(PathBuf::from("/nonexistent/switchboard.toml")), ..Default::default() };
+        let flags = Flags {
+            config: Some(PathBuf::from("/nonexistent/switchboard.toml")),
+            ..Default::default()
+        };
         assert!(Config::load(&flags, &env(&[])).is_err());
     }
 
     #[test]
     fn unknown_file_keys_are_rejected() {
-        let dir = std::env::temp_dir().join(format!("sb-config-{}", switchboard_domain::ids::random_token(8)));
+        let dir = std::env::temp_dir().join(format!(
+            "sb-config-{}",
+            switchboard_domain::ids::random_token(8)
+        ));
         std::fs::create_dir_all(&dir).expect("dir");
         let file = dir.join("switchboard.toml");
         std::fs::write(&file, "prot = 9000\n").expect("write");
-        let e = Config::load(&Flags { config: Some(file), ..Default::default() }, &env(&[])).expect_err("typo");
-        assert!(e.message.contains("prot"), "{e}");
+        let e = Config::load(
+            &Flags {
+                config: Some(file),
+                ..Default::default()
+            },
+            &env(&[]),
+        )
+        .expect_err("typo");
+        assert!(
+            e.to_string().contains("`prot`") && e.message.contains("unknown setting"),
+            "{e}"
+        );
         let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]
     fn public_urls() {
-        assert_eq!(validate_public_url("https://v.example.com/", Environment::Production).as_deref(), Ok("https://v.example.com"));
-        assert!(validate_public_url("https://v.example.com/twilio", Environment::Development).is_err());
+        assert_eq!(
+            validate_public_url("https://v.example.com/", Environment::Production).as_deref(),
+            Ok("https://v.example.com")
+        );
+        assert!(
+            validate_public_url("https://v.example.com/twilio", Environment::Development).is_err()
+        );
         assert!(validate_public_url("http://localhost:8080", Environment::Development).is_ok());
     }
 
     #[test]
     fn secrets_do_not_show_in_debug() {
-        let c = Config::load(&Flags::default(), &env(&[("SWITCHBOARD_OPENAI_API_KEY", "sk-very-secret"), ("SWITCHBOARD_DATABASE_URL", "postgres://u:pw@h/db")])).expect("valid");
+        let c = Config::load(
+            &Flags::default(),
+            &env(&[
+                ("SWITCHBOARD_OPENAI_API_KEY", "sk-very-secret"),
+                ("SWITCHBOARD_DATABASE_URL", "postgres://u:pw@h/db"),
+            ]),
+        )
+        .expect("valid");
         let dbg = format!("{c:?}");
-        assert!(!dbg.contains("sk-very-secret") && !dbg.contains("pw@"), "{dbg}");
+        assert!(
+            !dbg.contains("sk-very-secret") && !dbg.contains("pw@"),
+            "{dbg}"
+        );
     }
 }

@@ -38,19 +38,39 @@ impl Report {
 
 /// Runs every check; exits non-zero when any fails.
 pub async fn run(loaded: Result<Config, ConfigError>) -> ExitCode {
-    let mut r = Report { failures: 0, warnings: 0 };
+    let mut r = Report {
+        failures: 0,
+        warnings: 0,
+    };
     let config = match loaded {
         Ok(c) => {
-            let file = c.config_file.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "none".into());
+            let file = c
+                .config_file
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| "none".into());
             let env = match c.environment {
                 Environment::Development => "development",
                 Environment::Production => "production",
             };
-            r.line(Level::Ok, "configuration", &format!("valid (environment {env}, config file {file})"), None);
+            r.line(
+                Level::Ok,
+                "configuration",
+                &format!("valid (environment {env}, config file {file})"),
+                None,
+            );
             c
         }
         Err(e) => {
-            r.line(Level::Fail, "configuration", &e.to_string(), Some(&format!("correct {} and run `switchboard doctor` again", e.setting)));
+            r.line(
+                Level::Fail,
+                "configuration",
+                &e.to_string(),
+                Some(&format!(
+                    "correct {} and run `switchboard doctor` again",
+                    e.setting
+                )),
+            );
             return finish(r);
         }
     };
@@ -79,7 +99,12 @@ pub async fn run(loaded: Result<Config, ConfigError>) -> ExitCode {
             Some("set SWITCHBOARD_OPENAI_API_KEY (voice and, by default, text) or SWITCHBOARD_LLM_API_KEY with SWITCHBOARD_LLM_BASE_URL for another OpenAI-compatible endpoint"),
         );
     } else {
-        r.line(Level::Ok, "model key", &format!("present (text endpoint {})", config.llm_base_url), None);
+        r.line(
+            Level::Ok,
+            "model key",
+            &format!("present (text endpoint {})", config.llm_base_url),
+            None,
+        );
     }
 
     let store = match Store::open(&config.store_options()).await {
@@ -95,9 +120,19 @@ pub async fn run(loaded: Result<Config, ConfigError>) -> ExitCode {
         }
     };
     match store.ping().await {
-        Ok(()) => r.line(Level::Ok, "database", &format!("{} reachable", store.description()), None),
+        Ok(()) => r.line(
+            Level::Ok,
+            "database",
+            &format!("{} reachable", store.description()),
+            None,
+        ),
         Err(e) => {
-            r.line(Level::Fail, "database", &format!("{} not reachable: {e}", store.description()), Some("check that the database server is running and reachable"));
+            r.line(
+                Level::Fail,
+                "database",
+                &format!("{} not reachable: {e}", store.description()),
+                Some("check that the database server is running and reachable"),
+            );
             return finish(r);
         }
     }
@@ -105,7 +140,10 @@ pub async fn run(loaded: Result<Config, ConfigError>) -> ExitCode {
         Ok(s) if !s.unknown.is_empty() => r.line(
             Level::Fail,
             "migrations",
-            &format!("the database has migrations {:?} this binary does not know", s.unknown),
+            &format!(
+                "the database has migrations {:?} this binary does not know",
+                s.unknown
+            ),
             Some("run the newer switchboard binary that migrated this database"),
         ),
         Ok(s) if !s.pending.is_empty() => r.line(
@@ -114,12 +152,30 @@ pub async fn run(loaded: Result<Config, ConfigError>) -> ExitCode {
             &format!("{} pending ({:?})", s.pending.len(), s.pending),
             Some("run `switchboard migrate` (`switchboard serve` also migrates at start)"),
         ),
-        Ok(s) => r.line(Level::Ok, "migrations", &format!("up to date ({} applied)", s.applied.len()), None),
-        Err(e) => r.line(Level::Fail, "migrations", &format!("cannot read: {e}"), None),
+        Ok(s) => r.line(
+            Level::Ok,
+            "migrations",
+            &format!("up to date ({} applied)", s.applied.len()),
+            None,
+        ),
+        Err(e) => r.line(
+            Level::Fail,
+            "migrations",
+            &format!("cannot read: {e}"),
+            None,
+        ),
     }
     if store.backend() == switchboard_store::Backend::Postgres {
-        let role = store.app_role().map(|r| format!("switches to role `{r}` (no BYPASSRLS)")).unwrap_or_else(|| "login is subject to row-level security".into());
-        r.line(Level::Ok, "tenant isolation", &format!("row-level security on; {role}"), None);
+        let role = store
+            .app_role()
+            .map(|r| format!("switches to role `{r}` (no BYPASSRLS)"))
+            .unwrap_or_else(|| "login is subject to row-level security".into());
+        r.line(
+            Level::Ok,
+            "tenant isolation",
+            &format!("row-level security on; {role}"),
+            None,
+        );
     }
     check_twilio(&store, &mut r).await;
     store.close().await;
@@ -130,7 +186,12 @@ async fn check_twilio(store: &Store, r: &mut Report) {
     let orgs = match store.all_org_ids().await {
         Ok(o) => o,
         Err(e) => {
-            r.line(Level::Fail, "twilio credentials", &format!("cannot list organizations: {e}"), Some("run `switchboard migrate`"));
+            r.line(
+                Level::Fail,
+                "twilio credentials",
+                &format!("cannot list organizations: {e}"),
+                Some("run `switchboard migrate`"),
+            );
             return;
         }
     };
@@ -154,7 +215,15 @@ async fn check_twilio(store: &Store, r: &mut Report) {
         }
     }
     if missing == 0 {
-        r.line(Level::Ok, "twilio credentials", &format!("every organization with numbers has them ({} organizations)", orgs.len()), None);
+        r.line(
+            Level::Ok,
+            "twilio credentials",
+            &format!(
+                "every organization with numbers has them ({} organizations)",
+                orgs.len()
+            ),
+            None,
+        );
     }
 }
 

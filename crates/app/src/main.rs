@@ -14,7 +14,11 @@ use switchboard_store::{BootstrapInput, Store};
 use switchboard_web::{Application, WebConfig};
 
 #[derive(Parser)]
-#[command(name = "switchboard", version, about = "Multi-tenant AI phone and messaging agents")]
+#[command(
+    name = "switchboard",
+    version,
+    about = "Multi-tenant AI phone and messaging agents"
+)]
 struct Cli {
     /// Configuration file (default: ./switchboard.toml when present).
     #[arg(long, global = true)]
@@ -88,7 +92,10 @@ fn main() -> ExitCode {
         database_url: cli.database_url.clone(),
     };
     let loaded = Config::load(&flags, &config::process_env());
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -119,7 +126,9 @@ fn init_tracing(config: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_new(&config.log_filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     // Logs go to stderr so that stdout carries only what commands print (ids, keys).
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match config.log_format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
@@ -127,9 +136,9 @@ fn init_tracing(config: &Config) {
 }
 
 async fn open_store(config: &Config) -> anyhow::Result<Store> {
-    Store::open(&config.store_options())
-        .await
-        .with_context(|| "cannot open the database (check SWITCHBOARD_DATABASE_URL; `switchboard doctor` explains)")
+    Store::open(&config.store_options()).await.with_context(|| {
+        "cannot open the database (check SWITCHBOARD_DATABASE_URL; `switchboard doctor` explains)"
+    })
 }
 
 async fn run(command: Command, config: Config) -> anyhow::Result<()> {
@@ -146,7 +155,9 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             store.close().await;
             Ok(())
         }
-        Command::Org { command: OrgCommand::Create { name } } => {
+        Command::Org {
+            command: OrgCommand::Create { name },
+        } => {
             let store = open_store(&config).await?;
             store.migrate().await?;
             let org = store.create_org(&name).await?;
@@ -154,12 +165,18 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             store.close().await;
             Ok(())
         }
-        Command::Apikey { command: ApikeyCommand::Create { org, name } } => {
-            let org_id = OrgId::parse(&org).with_context(|| format!("`{org}` is not an organization id (they look like org_...)"))?;
+        Command::Apikey {
+            command: ApikeyCommand::Create { org, name },
+        } => {
+            let org_id = OrgId::parse(&org).with_context(|| {
+                format!("`{org}` is not an organization id (they look like org_...)")
+            })?;
             let store = open_store(&config).await?;
             store.migrate().await?;
             let (_, key) = match store.create_api_key(&org_id, &name).await {
-                Err(switchboard_store::StoreError::NotFound) => anyhow::bail!("no organization {org}"),
+                Err(switchboard_store::StoreError::NotFound) => {
+                    anyhow::bail!("no organization {org}")
+                }
                 other => other?,
             };
             println!("{}", key.expose());
@@ -201,7 +218,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         print_first_start(&b, &base);
     }
     tracing::info!(address = %bound, public_url = %base, "listening");
-    app.run_until_stopped(shutdown_signal(), config.shutdown_timeout).await?;
+    app.run_until_stopped(shutdown_signal(), config.shutdown_timeout)
+        .await?;
     tracing::info!("stopped accepting; closing the database");
     store.close().await;
     tracing::info!("shut down cleanly");
@@ -214,7 +232,11 @@ fn print_first_start(b: &switchboard_store::Bootstrap, base: &str) {
     println!(" Switchboard is set up. These secrets are shown ONCE; store them now.");
     println!();
     println!("   Organization      {} ({})", b.org.name, b.org.id);
-    println!("   Admin login       {}  password: {}", b.admin.email, b.admin_password.expose());
+    println!(
+        "   Admin login       {}  password: {}",
+        b.admin.email,
+        b.admin_password.expose()
+    );
     println!("   API key (org)     {}", b.org_key.expose());
     println!("   Operator key      {}", b.operator_key.expose());
     println!();
@@ -222,7 +244,10 @@ fn print_first_start(b: &switchboard_store::Bootstrap, base: &str) {
     println!("   OpenAPI           {base}/api/v1/openapi.json");
     println!("   Health            {base}/healthz   {base}/readyz   {base}/metrics");
     println!();
-    println!("   Try it:  curl -H 'Authorization: Bearer {}' {base}/api/v1/agents", b.org_key.expose());
+    println!(
+        "   Try it:  curl -H 'Authorization: Bearer {}' {base}/api/v1/agents",
+        b.org_key.expose()
+    );
     println!("{line}");
 }
 

@@ -145,11 +145,15 @@ impl AnalysisField {
         }
         require_text("description", &self.description, 1000)?;
         match (self.field_type, self.options.is_empty()) {
-            (AnalysisFieldType::Enum, true) => {
-                Err(ValidationError::new("options", "an enum field needs at least one option"))
-            }
+            (AnalysisFieldType::Enum, true) => Err(ValidationError::new(
+                "options",
+                "an enum field needs at least one option",
+            )),
             (AnalysisFieldType::Enum, false) => Ok(()),
-            (_, false) => Err(ValidationError::new("options", "only enum fields take options")),
+            (_, false) => Err(ValidationError::new(
+                "options",
+                "only enum fields take options",
+            )),
             (_, true) => Ok(()),
         }
     }
@@ -358,7 +362,10 @@ impl Agent {
         if !VOICES.contains(&self.voice.as_str()) && !custom_voice {
             return Err(ValidationError::new(
                 "voice",
-                format!("must be one of {} or a custom `voice_...` id", VOICES.join(", ")),
+                format!(
+                    "must be one of {} or a custom `voice_...` id",
+                    VOICES.join(", ")
+                ),
             ));
         }
         require_text("model", &self.model, 200)?;
@@ -379,7 +386,10 @@ impl Agent {
         }
         if let Some(t) = self.temperature {
             if !(0.0..=2.0).contains(&t) {
-                return Err(ValidationError::new("temperature", "must be between 0 and 2"));
+                return Err(ValidationError::new(
+                    "temperature",
+                    "must be between 0 and 2",
+                ));
             }
         }
         self.turn_detection
@@ -389,7 +399,10 @@ impl Agent {
             if !BUILTIN_TOOLS.contains(&tool.as_str()) {
                 return Err(ValidationError::new(
                     format!("tools[{i}]"),
-                    format!("unknown tool `{tool}`; known tools: {}", BUILTIN_TOOLS.join(", ")),
+                    format!(
+                        "unknown tool `{tool}`; known tools: {}",
+                        BUILTIN_TOOLS.join(", ")
+                    ),
                 ));
             }
             if self.tools[..i].contains(tool) {
@@ -447,9 +460,15 @@ mod tests {
     fn bad_fields_are_named() {
         let cases = [
             (serde_json::json!({"voice": "robot"}), "voice"),
-            (serde_json::json!({"tools": ["end_call", "hack"]}), "tools[1]"),
+            (
+                serde_json::json!({"tools": ["end_call", "hack"]}),
+                "tools[1]",
+            ),
             (serde_json::json!({"temperature": 3.0}), "temperature"),
-            (serde_json::json!({"tools": ["transfer_call"]}), "transfer_number"),
+            (
+                serde_json::json!({"tools": ["transfer_call"]}),
+                "transfer_number",
+            ),
             (
                 serde_json::json!({"turn_detection": {"type": "server_vad", "threshold": 2}}),
                 "turn_detection.threshold",
@@ -459,7 +478,10 @@ mod tests {
                 "analysis_fields[0].options",
             ),
             (serde_json::json!({"name": "  "}), "name"),
-            (serde_json::json!({"max_call_duration_seconds": 5}), "max_call_duration_seconds"),
+            (
+                serde_json::json!({"max_call_duration_seconds": 5}),
+                "max_call_duration_seconds",
+            ),
         ];
         for (patch, field) in cases {
             let base = Agent::create(new_agent(), Timestamp::now()).expect("valid");

@@ -401,7 +401,10 @@ impl Cursor {
         let ok = !id.is_empty()
             && id.len() <= 80
             && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-        ok.then(|| Cursor { at, id: id.to_owned() })
+        ok.then(|| Cursor {
+            at,
+            id: id.to_owned(),
+        })
     }
 }
 
@@ -425,7 +428,10 @@ mod tests {
 
     #[test]
     fn cursor_round_trip_and_rejects_junk() {
-        let c = Cursor { at: 1_700_000_000_000, id: "cnv_abc".into() };
+        let c = Cursor {
+            at: 1_700_000_000_000,
+            id: "cnv_abc".into(),
+        };
         assert_eq!(Cursor::decode(&c.encode()), Some(c));
         for junk in ["", "abc", "1.", "x.cnv_a", "1.cnv'--", "1.a b"] {
             assert!(Cursor::decode(junk).is_none(), "{junk}");

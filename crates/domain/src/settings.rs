@@ -122,7 +122,10 @@ mod tests {
             twilio_account_sid: Some("AC123".into()),
             ..Default::default()
         };
-        assert_eq!(bad_sid.validate().expect_err("bad").field, "twilio_account_sid");
+        assert_eq!(
+            bad_sid.validate().expect_err("bad").field,
+            "twilio_account_sid"
+        );
         let bad_email = SettingsUpdate {
             notification_emails: Some(vec!["a@example.com".into(), "nope".into()]),
             ..Default::default()

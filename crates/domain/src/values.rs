@@ -175,7 +175,9 @@ pub fn validate_email(s: &str) -> Result<(), String> {
         && !domain.starts_with('.')
         && !domain.ends_with('.')
         && !domain.contains('@')
-        && !s.chars().any(|c| c.is_whitespace() || c.is_control() || c == ',' || c == ';');
+        && !s
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == ',' || c == ';');
     if ok {
         Ok(())
     } else {
@@ -256,14 +258,24 @@ mod tests {
         for c in Channel::ALL {
             assert_eq!(Channel::parse(c.as_str()), Some(*c));
         }
-        assert_eq!(CallStatus::parse("in-progress"), Some(CallStatus::InProgress));
+        assert_eq!(
+            CallStatus::parse("in-progress"),
+            Some(CallStatus::InProgress)
+        );
         assert_eq!(NumberChannel::parse("web"), None);
     }
 
     #[test]
     fn emails() {
         assert!(validate_email("ops@example.com").is_ok());
-        for bad in ["ops", "ops@", "@example.com", "a@b", "a@example.com, b@example.com", "a b@example.com"] {
+        for bad in [
+            "ops",
+            "ops@",
+            "@example.com",
+            "a@b",
+            "a@example.com, b@example.com",
+            "a b@example.com",
+        ] {
             assert!(validate_email(bad).is_err(), "{bad}");
         }
     }

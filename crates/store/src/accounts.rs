@@ -88,22 +88,30 @@ impl Store {
         cursor: Option<&Cursor>,
     ) -> Result<Page<Organization>, StoreError> {
         let limit = page_size(limit);
-        let mut sql = Sql::new("SELECT id, name, status, created_at FROM organizations WHERE 1 = 1");
+        let mut sql =
+            Sql::new("SELECT id, name, status, created_at FROM organizations WHERE 1 = 1");
         sql.before_cursor("created_at", cursor)?;
         sql.newest_first("created_at", limit)?;
         let mut tx = self.begin(Scope::Platform, Access::Read).await?;
         let rows = sql.query().fetch_all(&mut *tx).await?;
         tx.commit().await?;
-        let orgs = rows.iter().map(org_from_row).collect::<Result<Vec<_>, _>>()?;
-        Ok(into_page(orgs, limit, |o| Cursor { at: o.created_at.millis(), id: o.id.to_string() }))
+        let orgs = rows
+            .iter()
+            .map(org_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(into_page(orgs, limit, |o| Cursor {
+            at: o.created_at.millis(),
+            id: o.id.to_string(),
+        }))
     }
 
     /// Every organization id (for platform checks such as `doctor`).
     pub async fn all_org_ids(&self) -> Result<Vec<OrgId>, StoreError> {
         let mut tx = self.begin(Scope::Platform, Access::Read).await?;
-        let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM organizations ORDER BY created_at")
-            .fetch_all(&mut *tx)
-            .await?;
+        let ids: Vec<String> =
+            sqlx::query_scalar("SELECT id FROM organizations ORDER BY created_at")
+                .fetch_all(&mut *tx)
+                .await?;
         tx.commit().await?;
         Ok(ids.into_iter().map(OrgId::from_db).collect())
     }
@@ -111,12 +119,16 @@ impl Store {
     /// One organization.
     pub async fn get_org(&self, id: &OrgId) -> Result<Organization, StoreError> {
         let mut tx = self.begin(Scope::Platform, Access::Read).await?;
-        let row = sqlx::query("SELECT id, name, status, created_at FROM organizations WHERE id = $1")
-            .bind(id.as_str())
-            .fetch_optional(&mut *tx)
-            .await?;
+        let row =
+            sqlx::query("SELECT id, name, status, created_at FROM organizations WHERE id = $1")
+                .bind(id.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
         tx.commit().await?;
-        row.as_ref().map(org_from_row).transpose()?.ok_or(StoreError::NotFound)
+        row.as_ref()
+            .map(org_from_row)
+            .transpose()?
+            .ok_or(StoreError::NotFound)
     }
 
     /// Enables or disables an organization; a disabled one's keys stop working and its
@@ -175,15 +187,16 @@ impl Store {
     /// the installation already has an organization (another instance may have won the race).
     pub async fn bootstrap(&self, input: &BootstrapInput) -> Result<Option<Bootstrap>, StoreError> {
         validate_org_name(&input.org_name)?;
-        validate_email(&input.admin_email)
-            .map_err(|m| ValidationError::new("admin_email", m))?;
+        validate_email(&input.admin_email).map_err(|m| ValidationError::new("admin_email", m))?;
         let password = switchboard_domain::auth::generate_password();
         let password_hash =
             hash_password(&password).map_err(|e| StoreError::Corrupt(format!("argon2: {e}")))?;
         let mut tx = self.begin(Scope::Platform, Access::Write).await?;
         if self.backend() == crate::Backend::Postgres {
             // Serialise concurrent first starts of several instances.
-            sqlx::query("SELECT pg_advisory_xact_lock(7355608)").execute(&mut *tx).await?;
+            sqlx::query("SELECT pg_advisory_xact_lock(7355608)")
+                .execute(&mut *tx)
+                .await?;
         }
         let existing: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM organizations")
             .fetch_one(&mut *tx)
@@ -201,7 +214,14 @@ impl Store {
                 .await?;
         }
         let org_key = insert_api_key(&mut tx, &org.id, "first-start key").await?;
-        let admin = insert_user(&mut tx, &org.id, &input.admin_email, &password_hash, Role::Operator).await?;
+        let admin = insert_user(
+            &mut tx,
+            &org.id,
+            &input.admin_email,
+            &password_hash,
+            Role::Operator,
+        )
+        .await?;
         tx.commit().await?;
         Ok(Some(Bootstrap {
             org,
@@ -216,7 +236,10 @@ impl Store {
 
     /// Resolves an organization API key by its hash. Runs before the organization is known,
     /// so it uses the narrow look-up scope.
-    pub async fn authenticate_api_key(&self, hash: &str) -> Result<Option<KeyPrincipal>, StoreError> {
+    pub async fn authenticate_api_key(
+        &self,
+        hash: &str,
+    ) -> Result<Option<KeyPrincipal>, StoreError> {
         let mut tx = self.begin(Scope::Lookup, Access::Read).await?;
         let row = sqlx::query(
             "SELECT k.id, k.org_id, k.last_used_at, o.status FROM api_keys k \
@@ -239,7 +262,11 @@ impl Store {
     }
 
     /// Records that a key was used, at most once a minute per key.
-    pub async fn touch_api_key(&self, org: &OrgId, principal: &KeyPrincipal) -> Result<(), StoreError> {
+    pub async fn touch_api_key(
+        &self,
+        org: &OrgId,
+        principal: &KeyPrincipal,
+    ) -> Result<(), StoreError> {
         let now = Timestamp::now().millis();
         if principal
             .last_used_at
@@ -259,7 +286,11 @@ impl Store {
     }
 
     /// Creates an API key; the returned secret is shown once.
-    pub async fn create_api_key(&self, org: &OrgId, name: &str) -> Result<(ApiKey, Secret), StoreError> {
+    pub async fn create_api_key(
+        &self,
+        org: &OrgId,
+        name: &str,
+    ) -> Result<(ApiKey, Secret), StoreError> {
         require_text("name", name, 200)?;
         let mut tx = self.begin(Scope::Org(org), Access::Write).await?;
         ensure_org_exists(&mut tx, org).await?;
@@ -285,8 +316,14 @@ impl Store {
         let mut tx = self.begin(Scope::Org(org), Access::Read).await?;
         let rows = sql.query().fetch_all(&mut *tx).await?;
         tx.commit().await?;
-        let keys = rows.iter().map(key_from_row).collect::<Result<Vec<_>, _>>()?;
-        Ok(into_page(keys, limit, |k| Cursor { at: k.created_at.millis(), id: k.id.to_string() }))
+        let keys = rows
+            .iter()
+            .map(key_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(into_page(keys, limit, |k| Cursor {
+            at: k.created_at.millis(),
+            id: k.id.to_string(),
+        }))
     }
 
     /// Revokes a key (idempotent: revoking twice keeps the first time).
@@ -329,7 +366,8 @@ impl Store {
         if password.expose().chars().count() < 12 {
             return Err(ValidationError::new("password", "must be at least 12 characters").into());
         }
-        let hash = hash_password(password).map_err(|e| StoreError::Corrupt(format!("argon2: {e}")))?;
+        let hash =
+            hash_password(password).map_err(|e| StoreError::Corrupt(format!("argon2: {e}")))?;
         let mut tx = self.begin(Scope::Org(org), Access::Write).await?;
         ensure_org_exists(&mut tx, org).await?;
         let user = insert_user(&mut tx, org, email, &hash, role).await?;

@@ -88,8 +88,14 @@ impl Store {
         let mut tx = self.begin(Scope::Org(org), Access::Read).await?;
         let rows = sql.query().fetch_all(&mut *tx).await?;
         tx.commit().await?;
-        let agents = rows.iter().map(agent_from_row).collect::<Result<Vec<_>, _>>()?;
-        Ok(into_page(agents, limit, |a| Cursor { at: a.created_at.millis(), id: a.id.to_string() }))
+        let agents = rows
+            .iter()
+            .map(agent_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(into_page(agents, limit, |a| Cursor {
+            at: a.created_at.millis(),
+            id: a.id.to_string(),
+        }))
     }
 
     /// Applies a partial update; the whole agent is re-validated before anything is written.
@@ -147,7 +153,11 @@ impl Store {
 }
 
 /// Whether an agent exists in the organization (inside an open transaction).
-pub(crate) async fn agent_exists(tx: &mut crate::Tx, org: &OrgId, id: &AgentId) -> Result<bool, StoreError> {
+pub(crate) async fn agent_exists(
+    tx: &mut crate::Tx,
+    org: &OrgId,
+    id: &AgentId,
+) -> Result<bool, StoreError> {
     let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM agents WHERE org_id = $1 AND id = $2")
         .bind(org.as_str())
         .bind(id.as_str())
@@ -169,5 +179,8 @@ async fn fetch_agent(
     .bind(id.as_str())
     .fetch_optional(&mut **tx)
     .await?;
-    row.as_ref().map(agent_from_row).transpose()?.ok_or(StoreError::NotFound)
+    row.as_ref()
+        .map(agent_from_row)
+        .transpose()?
+        .ok_or(StoreError::NotFound)
 }

@@ -3,7 +3,9 @@
 use crate::rows::{col, flag, into_page, json, like_escape, page_size, to_json, ts, Sql};
 use crate::{conflict_on_unique, Access, Scope, Store, StoreError};
 use sqlx::any::AnyRow;
-use switchboard_domain::entities::{validate_contact_fields, Contact, ContactPatch, Cursor, NewContact, Page};
+use switchboard_domain::entities::{
+    validate_contact_fields, Contact, ContactPatch, Cursor, NewContact, Page,
+};
 use switchboard_domain::ids::{ContactId, OrgId};
 use switchboard_domain::values::PhoneNumber;
 use switchboard_domain::Timestamp;
@@ -25,7 +27,11 @@ fn contact_from_row(row: &AnyRow) -> Result<Contact, StoreError> {
 
 impl Store {
     /// Creates a contact; the number is unique within the organization.
-    pub async fn create_contact(&self, org: &OrgId, input: NewContact) -> Result<Contact, StoreError> {
+    pub async fn create_contact(
+        &self,
+        org: &OrgId,
+        input: NewContact,
+    ) -> Result<Contact, StoreError> {
         let now = Timestamp::now();
         let contact = Contact {
             id: ContactId::generate(),
@@ -39,18 +45,20 @@ impl Store {
         validate_contact_fields(contact.name.as_deref(), &contact.metadata)?;
         let mut tx = self.begin(Scope::Org(org), Access::Write).await?;
         crate::accounts::ensure_org_exists(&mut tx, org).await?;
-        sqlx::query(&format!("INSERT INTO contacts (org_id, {COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"))
-            .bind(org.as_str())
-            .bind(contact.id.as_str())
-            .bind(contact.number.as_str())
-            .bind(contact.name.clone())
-            .bind(to_json(&contact.metadata)?)
-            .bind(i64::from(contact.opted_out))
-            .bind(now.millis())
-            .bind(now.millis())
-            .execute(&mut *tx)
-            .await
-            .map_err(conflict_on_unique(TAKEN))?;
+        sqlx::query(&format!(
+            "INSERT INTO contacts (org_id, {COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+        ))
+        .bind(org.as_str())
+        .bind(contact.id.as_str())
+        .bind(contact.number.as_str())
+        .bind(contact.name.clone())
+        .bind(to_json(&contact.metadata)?)
+        .bind(i64::from(contact.opted_out))
+        .bind(now.millis())
+        .bind(now.millis())
+        .execute(&mut *tx)
+        .await
+        .map_err(conflict_on_unique(TAKEN))?;
         tx.commit().await?;
         Ok(contact)
     }
@@ -88,12 +96,23 @@ impl Store {
         let mut tx = self.begin(Scope::Org(org), Access::Read).await?;
         let rows = sql.query().fetch_all(&mut *tx).await?;
         tx.commit().await?;
-        let items = rows.iter().map(contact_from_row).collect::<Result<Vec<_>, _>>()?;
-        Ok(into_page(items, limit, |c| Cursor { at: c.created_at.millis(), id: c.id.to_string() }))
+        let items = rows
+            .iter()
+            .map(contact_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(into_page(items, limit, |c| Cursor {
+            at: c.created_at.millis(),
+            id: c.id.to_string(),
+        }))
     }
 
     /// Changes a contact.
-    pub async fn update_contact(&self, org: &OrgId, id: &ContactId, patch: ContactPatch) -> Result<Contact, StoreError> {
+    pub async fn update_contact(
+        &self,
+        org: &OrgId,
+        id: &ContactId,
+        patch: ContactPatch,
+    ) -> Result<Contact, StoreError> {
         let mut tx = self.begin(Scope::Org(org), Access::Write).await?;
         let mut c = fetch_contact(&mut tx, org, id).await?;
         if let Some(n) = patch.number {
@@ -144,11 +163,20 @@ impl Store {
     }
 }
 
-async fn fetch_contact(tx: &mut crate::Tx, org: &OrgId, id: &ContactId) -> Result<Contact, StoreError> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM contacts WHERE org_id = $1 AND id = $2"))
-        .bind(org.as_str())
-        .bind(id.as_str())
-        .fetch_optional(&mut **tx)
-        .await?;
-    row.as_ref().map(contact_from_row).transpose()?.ok_or(StoreError::NotFound)
+async fn fetch_contact(
+    tx: &mut crate::Tx,
+    org: &OrgId,
+    id: &ContactId,
+) -> Result<Contact, StoreError> {
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM contacts WHERE org_id = $1 AND id = $2"
+    ))
+    .bind(org.as_str())
+    .bind(id.as_str())
+    .fetch_optional(&mut **tx)
+    .await?;
+    row.as_ref()
+        .map(contact_from_row)
+        .transpose()?
+        .ok_or(StoreError::NotFound)
 }

@@ -192,7 +192,11 @@ impl Store {
     }
 
     /// Appends a transcript item and moves the conversation's last-message time forward.
-    pub async fn append_message(&self, org: &OrgId, input: NewMessage) -> Result<Message, StoreError> {
+    pub async fn append_message(
+        &self,
+        org: &OrgId,
+        input: NewMessage,
+    ) -> Result<Message, StoreError> {
         let msg = Message {
             id: MessageId::generate(),
             conversation_id: input.conversation_id,
@@ -265,7 +269,10 @@ impl Store {
         sql.push_arg(" ORDER BY seq LIMIT {}", i64::from(limit) + 1)?;
         let rows = sql.query().fetch_all(&mut *tx).await?;
         tx.commit().await?;
-        let items = rows.iter().map(message_from_row).collect::<Result<Vec<_>, _>>()?;
+        let items = rows
+            .iter()
+            .map(message_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
         let page = into_page(items, limit, |(seq, m)| Cursor {
             at: *seq,
             id: m.id.to_string(),
@@ -338,7 +345,10 @@ impl Store {
         .fetch_optional(&mut *tx)
         .await?;
         tx.commit().await?;
-        row.as_ref().map(call_from_row).transpose()?.ok_or(StoreError::NotFound)
+        row.as_ref()
+            .map(call_from_row)
+            .transpose()?
+            .ok_or(StoreError::NotFound)
     }
 
     /// Lists calls, newest first.
@@ -372,7 +382,10 @@ impl Store {
         let mut tx = self.begin(Scope::Org(org), Access::Read).await?;
         let rows = sql.query().fetch_all(&mut *tx).await?;
         tx.commit().await?;
-        let items = rows.iter().map(call_from_row).collect::<Result<Vec<_>, _>>()?;
+        let items = rows
+            .iter()
+            .map(call_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(into_page(items, limit, |c| Cursor {
             at: c.started_at.millis(),
             id: c.id.to_string(),

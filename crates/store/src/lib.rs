@@ -27,8 +27,8 @@ use switchboard_domain::ids::OrgId;
 use switchboard_domain::ValidationError;
 
 pub use accounts::{Bootstrap, BootstrapInput};
-pub use settings::TwilioCredentials;
 pub use migrate::MigrationStatus;
+pub use settings::TwilioCredentials;
 
 /// Which database engine a store runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -189,7 +189,8 @@ impl Store {
                         let role = role.clone();
                         Box::pin(async move {
                             if let Some(role) = role {
-                                conn.execute(format!("SET ROLE \"{role}\"").as_str()).await?;
+                                conn.execute(format!("SET ROLE \"{role}\"").as_str())
+                                    .await?;
                             }
                             Ok(())
                         })

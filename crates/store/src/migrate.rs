@@ -122,8 +122,16 @@ impl Store {
         };
         let known: Vec<i64> = MIGRATIONS.iter().map(|m| m.version).collect();
         Ok(MigrationStatus {
-            pending: known.iter().copied().filter(|v| !applied.contains(v)).collect(),
-            unknown: applied.iter().copied().filter(|v| !known.contains(v)).collect(),
+            pending: known
+                .iter()
+                .copied()
+                .filter(|v| !applied.contains(v))
+                .collect(),
+            unknown: applied
+                .iter()
+                .copied()
+                .filter(|v| !known.contains(v))
+                .collect(),
             applied,
         })
     }

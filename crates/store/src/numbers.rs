@@ -4,7 +4,9 @@ use crate::agents::agent_exists;
 use crate::rows::{col, flag, into_page, page_size, parsed, ts, Sql};
 use crate::{conflict_on_unique, Access, Scope, Store, StoreError};
 use sqlx::any::AnyRow;
-use switchboard_domain::entities::{Cursor, NewPhoneNumber, NumberRoute, OwnedNumber, Page, PhoneNumberPatch};
+use switchboard_domain::entities::{
+    Cursor, NewPhoneNumber, NumberRoute, OwnedNumber, Page, PhoneNumberPatch,
+};
 use switchboard_domain::ids::{AgentId, OrgId, PhoneNumberId};
 use switchboard_domain::values::{NumberChannel, OrgStatus, PhoneNumber};
 use switchboard_domain::{Timestamp, ValidationError};
@@ -23,10 +25,16 @@ fn number_from_row(row: &AnyRow) -> Result<OwnedNumber, StoreError> {
     })
 }
 
-async fn check_agent(tx: &mut crate::Tx, org: &OrgId, agent: Option<&AgentId>) -> Result<(), StoreError> {
+async fn check_agent(
+    tx: &mut crate::Tx,
+    org: &OrgId,
+    agent: Option<&AgentId>,
+) -> Result<(), StoreError> {
     if let Some(agent) = agent {
         if !agent_exists(tx, org, agent).await? {
-            return Err(ValidationError::new("agent_id", "no such agent in this organization").into());
+            return Err(
+                ValidationError::new("agent_id", "no such agent in this organization").into(),
+            );
         }
     }
     Ok(())
@@ -35,7 +43,11 @@ async fn check_agent(tx: &mut crate::Tx, org: &OrgId, agent: Option<&AgentId>) -
 impl Store {
     /// Registers a number. A number+channel owned by anyone (this or another organization)
     /// is a conflict.
-    pub async fn create_number(&self, org: &OrgId, input: NewPhoneNumber) -> Result<OwnedNumber, StoreError> {
+    pub async fn create_number(
+        &self,
+        org: &OrgId,
+        input: NewPhoneNumber,
+    ) -> Result<OwnedNumber, StoreError> {
         let number = OwnedNumber {
             id: PhoneNumberId::generate(),
             number: input.number,
@@ -47,23 +59,29 @@ impl Store {
         let mut tx = self.begin(Scope::Org(org), Access::Write).await?;
         crate::accounts::ensure_org_exists(&mut tx, org).await?;
         check_agent(&mut tx, org, number.agent_id.as_ref()).await?;
-        sqlx::query(&format!("INSERT INTO phone_numbers (org_id, {COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"))
-            .bind(org.as_str())
-            .bind(number.id.as_str())
-            .bind(number.number.as_str())
-            .bind(number.channel.as_str())
-            .bind(number.agent_id.as_ref().map(|a| a.to_string()))
-            .bind(i64::from(number.active))
-            .bind(number.created_at.millis())
-            .execute(&mut *tx)
-            .await
-            .map_err(conflict_on_unique(TAKEN))?;
+        sqlx::query(&format!(
+            "INSERT INTO phone_numbers (org_id, {COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+        ))
+        .bind(org.as_str())
+        .bind(number.id.as_str())
+        .bind(number.number.as_str())
+        .bind(number.channel.as_str())
+        .bind(number.agent_id.as_ref().map(|a| a.to_string()))
+        .bind(i64::from(number.active))
+        .bind(number.created_at.millis())
+        .execute(&mut *tx)
+        .await
+        .map_err(conflict_on_unique(TAKEN))?;
         tx.commit().await?;
         Ok(number)
     }
 
     /// One number.
-    pub async fn get_number(&self, org: &OrgId, id: &PhoneNumberId) -> Result<OwnedNumber, StoreError> {
+    pub async fn get_number(
+        &self,
+        org: &OrgId,
+        id: &PhoneNumberId,
+    ) -> Result<OwnedNumber, StoreError> {
         let mut tx = self.begin(Scope::Org(org), Access::Read).await?;
         let n = fetch_number(&mut tx, org, id).await?;
         tx.commit().await?;
@@ -85,8 +103,14 @@ impl Store {
         let mut tx = self.begin(Scope::Org(org), Access::Read).await?;
         let rows = sql.query().fetch_all(&mut *tx).await?;
         tx.commit().await?;
-        let items = rows.iter().map(number_from_row).collect::<Result<Vec<_>, _>>()?;
-        Ok(into_page(items, limit, |n| Cursor { at: n.created_at.millis(), id: n.id.to_string() }))
+        let items = rows
+            .iter()
+            .map(number_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(into_page(items, limit, |n| Cursor {
+            at: n.created_at.millis(),
+            id: n.id.to_string(),
+        }))
     }
 
     /// Changes a number's agent or active flag.
@@ -105,13 +129,15 @@ impl Store {
         if let Some(active) = patch.active {
             n.active = active;
         }
-        sqlx::query("UPDATE phone_numbers SET agent_id = $1, active = $2 WHERE org_id = $3 AND id = $4")
-            .bind(n.agent_id.as_ref().map(|a| a.to_string()))
-            .bind(i64::from(n.active))
-            .bind(org.as_str())
-            .bind(id.as_str())
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE phone_numbers SET agent_id = $1, active = $2 WHERE org_id = $3 AND id = $4",
+        )
+        .bind(n.agent_id.as_ref().map(|a| a.to_string()))
+        .bind(i64::from(n.active))
+        .bind(org.as_str())
+        .bind(id.as_str())
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(n)
     }
@@ -172,11 +198,20 @@ impl Store {
     }
 }
 
-async fn fetch_number(tx: &mut crate::Tx, org: &OrgId, id: &PhoneNumberId) -> Result<OwnedNumber, StoreError> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM phone_numbers WHERE org_id = $1 AND id = $2"))
-        .bind(org.as_str())
-        .bind(id.as_str())
-        .fetch_optional(&mut **tx)
-        .await?;
-    row.as_ref().map(number_from_row).transpose()?.ok_or(StoreError::NotFound)
+async fn fetch_number(
+    tx: &mut crate::Tx,
+    org: &OrgId,
+    id: &PhoneNumberId,
+) -> Result<OwnedNumber, StoreError> {
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM phone_numbers WHERE org_id = $1 AND id = $2"
+    ))
+    .bind(org.as_str())
+    .bind(id.as_str())
+    .fetch_optional(&mut **tx)
+    .await?;
+    row.as_ref()
+        .map(number_from_row)
+        .transpose()?
+        .ok_or(StoreError::NotFound)
 }

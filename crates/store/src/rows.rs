@@ -31,7 +31,10 @@ pub(crate) fn flag(row: &AnyRow, name: &str) -> Result<bool, StoreError> {
 }
 
 /// Reads a JSON TEXT column into any deserialisable type.
-pub(crate) fn json<T: serde::de::DeserializeOwned>(row: &AnyRow, name: &str) -> Result<T, StoreError> {
+pub(crate) fn json<T: serde::de::DeserializeOwned>(
+    row: &AnyRow,
+    name: &str,
+) -> Result<T, StoreError> {
     let text: String = col(row, name)?;
     serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("column {name}: {e}")))
 }
@@ -110,7 +113,11 @@ impl Sql {
     }
 
     /// Appends a keyset condition for a newest-first list ordered by (`at_col`, `id`).
-    pub(crate) fn before_cursor(&mut self, at_col: &str, cursor: Option<&Cursor>) -> Result<(), StoreError> {
+    pub(crate) fn before_cursor(
+        &mut self,
+        at_col: &str,
+        cursor: Option<&Cursor>,
+    ) -> Result<(), StoreError> {
         if let Some(c) = cursor {
             let at = self.arg(c.at)?;
             let at2 = self.arg(c.at)?;

@@ -26,7 +26,11 @@ impl Store {
     }
 
     /// Applies the provided fields, all or nothing.
-    pub async fn update_settings(&self, org: &OrgId, update: SettingsUpdate) -> Result<OrgSettings, StoreError> {
+    pub async fn update_settings(
+        &self,
+        org: &OrgId,
+        update: SettingsUpdate,
+    ) -> Result<OrgSettings, StoreError> {
         update.validate()?;
         let now = Timestamp::now().millis();
         let mut tx = self.begin(Scope::Org(org), Access::Write).await?;
@@ -66,7 +70,12 @@ impl Store {
             )
             .bind(org.as_str())
             .bind(update.twilio_account_sid.clone())
-            .bind(update.twilio_auth_token.as_ref().map(|t| t.expose().to_owned()))
+            .bind(
+                update
+                    .twilio_auth_token
+                    .as_ref()
+                    .map(|t| t.expose().to_owned()),
+            )
             .bind(now)
             .execute(&mut *tx)
             .await?;
@@ -77,12 +86,16 @@ impl Store {
     }
 
     /// The organization's Twilio credentials, when both halves are set.
-    pub async fn twilio_credentials(&self, org: &OrgId) -> Result<Option<TwilioCredentials>, StoreError> {
+    pub async fn twilio_credentials(
+        &self,
+        org: &OrgId,
+    ) -> Result<Option<TwilioCredentials>, StoreError> {
         let mut tx = self.begin(Scope::Org(org), Access::Read).await?;
-        let row = sqlx::query("SELECT account_sid, auth_token FROM twilio_credentials WHERE org_id = $1")
-            .bind(org.as_str())
-            .fetch_optional(&mut *tx)
-            .await?;
+        let row =
+            sqlx::query("SELECT account_sid, auth_token FROM twilio_credentials WHERE org_id = $1")
+                .bind(org.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
         tx.commit().await?;
         let Some(row) = row else { return Ok(None) };
         let sid: Option<String> = col(&row, "account_sid")?;
@@ -111,10 +124,11 @@ async fn read_settings(tx: &mut crate::Tx, org: &OrgId) -> Result<OrgSettings, S
         s.business_session_window_seconds = col(&row, "business_session_window_seconds")?;
         s.notification_emails = json(&row, "notification_emails")?;
     }
-    let creds = sqlx::query("SELECT account_sid, auth_token FROM twilio_credentials WHERE org_id = $1")
-        .bind(org.as_str())
-        .fetch_optional(&mut **tx)
-        .await?;
+    let creds =
+        sqlx::query("SELECT account_sid, auth_token FROM twilio_credentials WHERE org_id = $1")
+            .bind(org.as_str())
+            .fetch_optional(&mut **tx)
+            .await?;
     if let Some(row) = creds {
         s.twilio_account_sid = col(&row, "account_sid")?;
         s.twilio_auth_token_set = col::<Option<String>>(&row, "auth_token")?.is_some();

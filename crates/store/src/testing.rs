@@ -28,7 +28,9 @@ enum Cleanup {
 
 /// The PostgreSQL test server URL, if configured.
 pub fn postgres_url() -> Option<String> {
-    std::env::var(POSTGRES_ENV).ok().filter(|s| !s.trim().is_empty())
+    std::env::var(POSTGRES_ENV)
+        .ok()
+        .filter(|s| !s.trim().is_empty())
 }
 
 impl TestDb {
@@ -69,7 +71,9 @@ impl TestDb {
         sqlx::any::install_default_drivers();
         let name = format!("switchboard_test_{}", random_token(12));
         let mut admin = sqlx::AnyConnection::connect(admin_url).await?;
-        admin.execute(format!("CREATE DATABASE {name}").as_str()).await?;
+        admin
+            .execute(format!("CREATE DATABASE {name}").as_str())
+            .await?;
         admin.close().await?;
         let url = replace_database(admin_url, &name);
         let store = Store::open(&StoreOptions {

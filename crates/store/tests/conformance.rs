@@ -19,11 +19,21 @@ fn phone(s: &str) -> PhoneNumber {
 }
 
 fn new_number(n: &str, channel: NumberChannel, agent: Option<AgentId>) -> NewPhoneNumber {
-    NewPhoneNumber { number: phone(n), channel, agent_id: agent, active: None }
+    NewPhoneNumber {
+        number: phone(n),
+        channel,
+        agent_id: agent,
+        active: None,
+    }
 }
 
 fn new_contact(n: &str, name: &str) -> NewContact {
-    NewContact { number: phone(n), name: Some(name.into()), metadata: None, opted_out: None }
+    NewContact {
+        number: phone(n),
+        name: Some(name.into()),
+        metadata: None,
+        opted_out: None,
+    }
 }
 
 fn new_conv(contact: &str, at: i64, channel: Channel, agent: Option<AgentId>) -> NewConversation {
@@ -69,7 +79,10 @@ backend_test!(migrations_are_idempotent, |db| {
 backend_test!(agents_round_trip, |db| {
     let store = &db.store;
     let org = store.create_org("Acme").await.expect("org");
-    let a = store.create_agent(&org.id, new_agent("Front desk")).await.expect("create");
+    let a = store
+        .create_agent(&org.id, new_agent("Front desk"))
+        .await
+        .expect("create");
     let got = store.get_agent(&org.id, &a.id).await.expect("get");
     assert_eq!(got, a);
     let patch: AgentPatch = serde_json::from_value(json!({
@@ -79,14 +92,23 @@ backend_test!(agents_round_trip, |db| {
         "temperature": 0.7
     }))
     .expect("patch");
-    let updated = store.update_agent(&org.id, &a.id, patch).await.expect("update");
+    let updated = store
+        .update_agent(&org.id, &a.id, patch)
+        .await
+        .expect("update");
     assert_eq!(store.get_agent(&org.id, &a.id).await.expect("get"), updated);
     assert_eq!(updated.tools, vec!["end_call", "lookup_contact"]);
     assert_eq!(updated.temperature, Some(0.7));
     // Invalid patches change nothing.
-    let bad: AgentPatch = serde_json::from_value(json!({"name": "ok", "voice": "nope"})).expect("patch");
-    assert!(matches!(store.update_agent(&org.id, &a.id, bad).await, Err(StoreError::Invalid(e)) if e.field == "voice"));
-    assert_eq!(store.get_agent(&org.id, &a.id).await.expect("get").name, "Front desk");
+    let bad: AgentPatch =
+        serde_json::from_value(json!({"name": "ok", "voice": "nope"})).expect("patch");
+    assert!(
+        matches!(store.update_agent(&org.id, &a.id, bad).await, Err(StoreError::Invalid(e)) if e.field == "voice")
+    );
+    assert_eq!(
+        store.get_agent(&org.id, &a.id).await.expect("get").name,
+        "Front desk"
+    );
     let page = store.list_agents(&org.id, None, None).await.expect("list");
     assert_eq!(page.data.len(), 1);
     store.delete_agent(&org.id, &a.id).await.expect("delete");
@@ -97,40 +119,98 @@ backend_test!(numbers_are_unique_platform_wide_and_route, |db| {
     let store = &db.store;
     let a = store.create_org("A").await.expect("org");
     let b = store.create_org("B").await.expect("org");
-    let agent = store.create_agent(&a.id, new_agent("x")).await.expect("agent");
+    let agent = store
+        .create_agent(&a.id, new_agent("x"))
+        .await
+        .expect("agent");
     let n = store
-        .create_number(&a.id, new_number("+15555550123", NumberChannel::Voice, Some(agent.id.clone())))
+        .create_number(
+            &a.id,
+            new_number("+15555550123", NumberChannel::Voice, Some(agent.id.clone())),
+        )
         .await
         .expect("number");
     // Same number, other channel: fine. Same number+channel anywhere: conflict.
-    store.create_number(&b.id, new_number("+15555550123", NumberChannel::Sms, None)).await.expect("sms");
+    store
+        .create_number(&b.id, new_number("+15555550123", NumberChannel::Sms, None))
+        .await
+        .expect("sms");
     for org in [&a.id, &b.id] {
-        let r = store.create_number(org, new_number("+15555550123", NumberChannel::Voice, None)).await;
+        let r = store
+            .create_number(org, new_number("+15555550123", NumberChannel::Voice, None))
+            .await;
         assert!(matches!(r, Err(StoreError::Conflict(_))), "{r:?}");
     }
     // An agent of another organization cannot be attached.
-    let foreign = store.create_agent(&b.id, new_agent("y")).await.expect("agent");
-    let r = store.create_number(&a.id, new_number("+15555550199", NumberChannel::Voice, Some(foreign.id))).await;
+    let foreign = store
+        .create_agent(&b.id, new_agent("y"))
+        .await
+        .expect("agent");
+    let r = store
+        .create_number(
+            &a.id,
+            new_number("+15555550199", NumberChannel::Voice, Some(foreign.id)),
+        )
+        .await;
     assert!(matches!(r, Err(StoreError::Invalid(e)) if e.field == "agent_id"));
 
-    let route = store.route_number(&phone("+15555550123"), NumberChannel::Voice).await.expect("route").expect("found");
+    let route = store
+        .route_number(&phone("+15555550123"), NumberChannel::Voice)
+        .await
+        .expect("route")
+        .expect("found");
     assert_eq!(route.org_id, a.id);
     assert_eq!(route.agent_id, Some(agent.id.clone()));
     assert!(route.active);
-    assert!(store.route_number(&phone("+15555550000"), NumberChannel::Voice).await.expect("route").is_none());
+    assert!(store
+        .route_number(&phone("+15555550000"), NumberChannel::Voice)
+        .await
+        .expect("route")
+        .is_none());
 
     let patched = store
-        .update_number(&a.id, &n.id, PhoneNumberPatch { agent_id: Some(None), active: Some(false) })
+        .update_number(
+            &a.id,
+            &n.id,
+            PhoneNumberPatch {
+                agent_id: Some(None),
+                active: Some(false),
+            },
+        )
         .await
         .expect("patch");
     assert_eq!((patched.agent_id, patched.active), (None, false));
-    let route = store.route_number(&phone("+15555550123"), NumberChannel::Voice).await.expect("route").expect("found");
+    let route = store
+        .route_number(&phone("+15555550123"), NumberChannel::Voice)
+        .await
+        .expect("route")
+        .expect("found");
     assert!(!route.active);
 
-    store.update_number(&a.id, &n.id, PhoneNumberPatch { agent_id: None, active: Some(true) }).await.expect("patch");
-    store.set_org_status(&a.id, OrgStatus::Disabled).await.expect("disable");
-    let route = store.route_number(&phone("+15555550123"), NumberChannel::Voice).await.expect("route").expect("found");
-    assert!(!route.active, "a disabled organization's numbers are refused");
+    store
+        .update_number(
+            &a.id,
+            &n.id,
+            PhoneNumberPatch {
+                agent_id: None,
+                active: Some(true),
+            },
+        )
+        .await
+        .expect("patch");
+    store
+        .set_org_status(&a.id, OrgStatus::Disabled)
+        .await
+        .expect("disable");
+    let route = store
+        .route_number(&phone("+15555550123"), NumberChannel::Voice)
+        .await
+        .expect("route")
+        .expect("found");
+    assert!(
+        !route.active,
+        "a disabled organization's numbers are refused"
+    );
     assert_eq!(store.count_numbers(&a.id).await.expect("count"), 1);
     store.delete_number(&a.id, &n.id).await.expect("delete");
     assert_not_found(store.get_number(&a.id, &n.id).await, "deleted number");
@@ -139,38 +219,102 @@ backend_test!(numbers_are_unique_platform_wide_and_route, |db| {
 backend_test!(contacts_search_and_conflicts, |db| {
     let store = &db.store;
     let org = store.create_org("A").await.expect("org");
-    let ada = store.create_contact(&org.id, new_contact("+15555550101", "Ada Lovelace")).await.expect("c");
-    store.create_contact(&org.id, new_contact("+4930123456", "Bob 100%_sure")).await.expect("c");
-    let dup = store.create_contact(&org.id, new_contact("+15555550101", "Twin")).await;
+    let ada = store
+        .create_contact(&org.id, new_contact("+15555550101", "Ada Lovelace"))
+        .await
+        .expect("c");
+    store
+        .create_contact(&org.id, new_contact("+4930123456", "Bob 100%_sure"))
+        .await
+        .expect("c");
+    let dup = store
+        .create_contact(&org.id, new_contact("+15555550101", "Twin"))
+        .await;
     assert!(matches!(dup, Err(StoreError::Conflict(_))));
-    let by_name = store.list_contacts(&org.id, Some("lovel"), None, None).await.expect("search");
-    assert_eq!(by_name.data.iter().map(|c| &c.id).collect::<Vec<_>>(), vec![&ada.id]);
-    let by_number = store.list_contacts(&org.id, Some("+4930"), None, None).await.expect("search");
+    let by_name = store
+        .list_contacts(&org.id, Some("lovel"), None, None)
+        .await
+        .expect("search");
+    assert_eq!(
+        by_name.data.iter().map(|c| &c.id).collect::<Vec<_>>(),
+        vec![&ada.id]
+    );
+    let by_number = store
+        .list_contacts(&org.id, Some("+4930"), None, None)
+        .await
+        .expect("search");
     assert_eq!(by_number.data.len(), 1);
     // LIKE wildcards in the query are literal.
-    assert_eq!(store.list_contacts(&org.id, Some("a%e"), None, None).await.expect("s").data.len(), 0);
-    assert_eq!(store.list_contacts(&org.id, Some("100%_"), None, None).await.expect("s").data.len(), 1);
-    let patch = ContactPatch { opted_out: Some(true), metadata: Some(json!({"tier": "gold"})), ..Default::default() };
-    let c = store.update_contact(&org.id, &ada.id, patch).await.expect("patch");
+    assert_eq!(
+        store
+            .list_contacts(&org.id, Some("a%e"), None, None)
+            .await
+            .expect("s")
+            .data
+            .len(),
+        0
+    );
+    assert_eq!(
+        store
+            .list_contacts(&org.id, Some("100%_"), None, None)
+            .await
+            .expect("s")
+            .data
+            .len(),
+        1
+    );
+    let patch = ContactPatch {
+        opted_out: Some(true),
+        metadata: Some(json!({"tier": "gold"})),
+        ..Default::default()
+    };
+    let c = store
+        .update_contact(&org.id, &ada.id, patch)
+        .await
+        .expect("patch");
     assert!(c.opted_out);
     assert_eq!(store.get_contact(&org.id, &ada.id).await.expect("get"), c);
-    let bad = ContactPatch { metadata: Some(json!([1])), ..Default::default() };
-    assert!(matches!(store.update_contact(&org.id, &ada.id, bad).await, Err(StoreError::Invalid(_))));
-    store.delete_contact(&org.id, &ada.id).await.expect("delete");
+    let bad = ContactPatch {
+        metadata: Some(json!([1])),
+        ..Default::default()
+    };
+    assert!(matches!(
+        store.update_contact(&org.id, &ada.id, bad).await,
+        Err(StoreError::Invalid(_))
+    ));
+    store
+        .delete_contact(&org.id, &ada.id)
+        .await
+        .expect("delete");
     assert_not_found(store.get_contact(&org.id, &ada.id).await, "deleted contact");
 });
 
 backend_test!(conversations_filter_and_paginate_newest_first, |db| {
     let store = &db.store;
     let org = store.create_org("A").await.expect("org");
-    let agent = store.create_agent(&org.id, new_agent("x")).await.expect("agent");
+    let agent = store
+        .create_agent(&org.id, new_agent("x"))
+        .await
+        .expect("agent");
     let mut ids = Vec::new();
     for i in 0..7 {
         // Two share a timestamp to exercise the id tie-break.
         let at = 1_000_000 + (i / 2) * 1000;
-        let channel = if i % 2 == 0 { Channel::Sms } else { Channel::Voice };
+        let channel = if i % 2 == 0 {
+            Channel::Sms
+        } else {
+            Channel::Voice
+        };
         let c = store
-            .create_conversation(&org.id, new_conv(&format!("+1555555020{i}"), at, channel, Some(agent.id.clone())))
+            .create_conversation(
+                &org.id,
+                new_conv(
+                    &format!("+1555555020{i}"),
+                    at,
+                    channel,
+                    Some(agent.id.clone()),
+                ),
+            )
             .await
             .expect("conv");
         ids.push(c);
@@ -179,7 +323,12 @@ backend_test!(conversations_filter_and_paginate_newest_first, |db| {
     let mut cursor = None;
     loop {
         let page = store
-            .list_conversations(&org.id, &ConversationFilter::default(), Some(3), cursor.as_ref())
+            .list_conversations(
+                &org.id,
+                &ConversationFilter::default(),
+                Some(3),
+                cursor.as_ref(),
+            )
             .await
             .expect("page");
         assert!(page.data.len() <= 3);
@@ -194,30 +343,90 @@ backend_test!(conversations_filter_and_paginate_newest_first, |db| {
     sorted.sort_by(|a, b| b.cmp(a));
     assert_eq!(seen, sorted, "newest first, ties by id");
 
-    let sms = ConversationFilter { channel: Some(Channel::Sms), ..Default::default() };
-    assert_eq!(store.list_conversations(&org.id, &sms, None, None).await.expect("f").data.len(), 4);
-    let contact = ConversationFilter { contact: Some("+15555550203".into()), ..Default::default() };
-    assert_eq!(store.list_conversations(&org.id, &contact, None, None).await.expect("f").data.len(), 1);
+    let sms = ConversationFilter {
+        channel: Some(Channel::Sms),
+        ..Default::default()
+    };
+    assert_eq!(
+        store
+            .list_conversations(&org.id, &sms, None, None)
+            .await
+            .expect("f")
+            .data
+            .len(),
+        4
+    );
+    let contact = ConversationFilter {
+        contact: Some("+15555550203".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        store
+            .list_conversations(&org.id, &contact, None, None)
+            .await
+            .expect("f")
+            .data
+            .len(),
+        1
+    );
     let range = ConversationFilter {
         from: Some(Timestamp::from_millis(1_001_000)),
         to: Some(Timestamp::from_millis(1_003_000)),
         ..Default::default()
     };
-    assert_eq!(store.list_conversations(&org.id, &range, None, None).await.expect("f").data.len(), 4);
-    let by_agent = ConversationFilter { agent_id: Some(agent.id.clone()), status: Some(ConversationStatus::Active), ..Default::default() };
-    assert_eq!(store.list_conversations(&org.id, &by_agent, None, None).await.expect("f").data.len(), 7);
-    let closed = ConversationFilter { status: Some(ConversationStatus::Closed), ..Default::default() };
-    assert!(store.list_conversations(&org.id, &closed, None, None).await.expect("f").data.is_empty());
+    assert_eq!(
+        store
+            .list_conversations(&org.id, &range, None, None)
+            .await
+            .expect("f")
+            .data
+            .len(),
+        4
+    );
+    let by_agent = ConversationFilter {
+        agent_id: Some(agent.id.clone()),
+        status: Some(ConversationStatus::Active),
+        ..Default::default()
+    };
+    assert_eq!(
+        store
+            .list_conversations(&org.id, &by_agent, None, None)
+            .await
+            .expect("f")
+            .data
+            .len(),
+        7
+    );
+    let closed = ConversationFilter {
+        status: Some(ConversationStatus::Closed),
+        ..Default::default()
+    };
+    assert!(store
+        .list_conversations(&org.id, &closed, None, None)
+        .await
+        .expect("f")
+        .data
+        .is_empty());
 });
 
 backend_test!(messages_keep_order_and_structure, |db| {
     let store = &db.store;
     let org = store.create_org("A").await.expect("org");
-    let conv = store.create_conversation(&org.id, new_conv("+15555550301", 5_000, Channel::Web, None)).await.expect("c");
+    let conv = store
+        .create_conversation(&org.id, new_conv("+15555550301", 5_000, Channel::Web, None))
+        .await
+        .expect("c");
     // Same millisecond for all: order must still be insertion order.
     for i in 0..5 {
-        let role = if i % 2 == 0 { MessageRole::User } else { MessageRole::Assistant };
-        store.append_message(&org.id, text(&conv.id, role, &format!("m{i}"), 9_000)).await.expect("append");
+        let role = if i % 2 == 0 {
+            MessageRole::User
+        } else {
+            MessageRole::Assistant
+        };
+        store
+            .append_message(&org.id, text(&conv.id, role, &format!("m{i}"), 9_000))
+            .await
+            .expect("append");
     }
     let call = NewMessage {
         kind: MessageKind::FunctionCall,
@@ -225,20 +434,46 @@ backend_test!(messages_keep_order_and_structure, |db| {
         content: json!({"name": "lookup_contact", "arguments": {"number": "+15555550301"}, "call_id": "c1"}),
         ..text(&conv.id, MessageRole::Assistant, "", 9_500)
     };
-    store.append_message(&org.id, call).await.expect("function call");
-    let first = store.list_messages(&org.id, &conv.id, Some(4), None).await.expect("page");
+    store
+        .append_message(&org.id, call)
+        .await
+        .expect("function call");
+    let first = store
+        .list_messages(&org.id, &conv.id, Some(4), None)
+        .await
+        .expect("page");
     let cursor = Cursor::decode(first.next_cursor.as_deref().expect("more")).expect("cursor");
-    let rest = store.list_messages(&org.id, &conv.id, Some(4), Some(&cursor)).await.expect("page");
+    let rest = store
+        .list_messages(&org.id, &conv.id, Some(4), Some(&cursor))
+        .await
+        .expect("page");
     assert!(rest.next_cursor.is_none());
-    let texts: Vec<String> = first.data.iter().chain(rest.data.iter())
-        .map(|m| m.content.get("text").and_then(|t| t.as_str()).unwrap_or("fn").to_owned())
+    let texts: Vec<String> = first
+        .data
+        .iter()
+        .chain(rest.data.iter())
+        .map(|m| {
+            m.content
+                .get("text")
+                .and_then(|t| t.as_str())
+                .unwrap_or("fn")
+                .to_owned()
+        })
         .collect();
     assert_eq!(texts, vec!["m0", "m1", "m2", "m3", "m4", "fn"]);
     assert_eq!(rest.data[1].content["arguments"]["number"], "+15555550301");
-    let conv = store.get_conversation(&org.id, &conv.id).await.expect("conv");
+    let conv = store
+        .get_conversation(&org.id, &conv.id)
+        .await
+        .expect("conv");
     assert_eq!(conv.last_message_at, Timestamp::from_millis(9_500));
     assert_not_found(
-        store.append_message(&org.id, text(&ConversationId::generate(), MessageRole::User, "x", 1)).await,
+        store
+            .append_message(
+                &org.id,
+                text(&ConversationId::generate(), MessageRole::User, "x", 1),
+            )
+            .await,
         "message to an unknown conversation",
     );
 });
@@ -246,7 +481,13 @@ backend_test!(messages_keep_order_and_structure, |db| {
 backend_test!(calls_round_trip, |db| {
     let store = &db.store;
     let org = store.create_org("A").await.expect("org");
-    let conv = store.create_conversation(&org.id, new_conv("+15555550401", 5_000, Channel::Voice, None)).await.expect("c");
+    let conv = store
+        .create_conversation(
+            &org.id,
+            new_conv("+15555550401", 5_000, Channel::Voice, None),
+        )
+        .await
+        .expect("c");
     let new_call = NewCall {
         conversation_id: conv.id.clone(),
         call_sid: "CA0123456789abcdef0123456789abcdef".into(),
@@ -257,13 +498,39 @@ backend_test!(calls_round_trip, |db| {
         status: CallStatus::Ringing,
         started_at: Timestamp::from_millis(5_000),
     };
-    let call = store.create_call(&org.id, new_call.clone()).await.expect("call");
+    let call = store
+        .create_call(&org.id, new_call.clone())
+        .await
+        .expect("call");
     assert_eq!(store.get_call(&org.id, &call.id).await.expect("get"), call);
-    assert!(matches!(store.create_call(&org.id, new_call).await, Err(StoreError::Conflict(_))));
-    let ringing = CallFilter { status: Some(CallStatus::Ringing), direction: Some(Direction::Inbound), ..Default::default() };
-    assert_eq!(store.list_calls(&org.id, &ringing, None, None).await.expect("list").data.len(), 1);
-    let done = CallFilter { status: Some(CallStatus::Completed), ..Default::default() };
-    assert!(store.list_calls(&org.id, &done, None, None).await.expect("list").data.is_empty());
+    assert!(matches!(
+        store.create_call(&org.id, new_call).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let ringing = CallFilter {
+        status: Some(CallStatus::Ringing),
+        direction: Some(Direction::Inbound),
+        ..Default::default()
+    };
+    assert_eq!(
+        store
+            .list_calls(&org.id, &ringing, None, None)
+            .await
+            .expect("list")
+            .data
+            .len(),
+        1
+    );
+    let done = CallFilter {
+        status: Some(CallStatus::Completed),
+        ..Default::default()
+    };
+    assert!(store
+        .list_calls(&org.id, &done, None, None)
+        .await
+        .expect("list")
+        .data
+        .is_empty());
 });
 
 backend_test!(settings_are_partial_and_token_write_only, |db| {
@@ -271,26 +538,70 @@ backend_test!(settings_are_partial_and_token_write_only, |db| {
     let org = store.create_org("A").await.expect("org");
     let s = store.get_settings(&org.id).await.expect("defaults");
     assert_eq!(s.session_window_seconds, 300);
-    assert!(store.twilio_credentials(&org.id).await.expect("creds").is_none());
+    assert!(store
+        .twilio_credentials(&org.id)
+        .await
+        .expect("creds")
+        .is_none());
     let sid = format!("AC{}", "0".repeat(32));
     let s = store
-        .update_settings(&org.id, SettingsUpdate { twilio_account_sid: Some(sid.clone()), session_window_seconds: Some(900), ..Default::default() })
+        .update_settings(
+            &org.id,
+            SettingsUpdate {
+                twilio_account_sid: Some(sid.clone()),
+                session_window_seconds: Some(900),
+                ..Default::default()
+            },
+        )
         .await
         .expect("update");
-    assert_eq!((s.session_window_seconds, s.twilio_auth_token_set), (900, false));
+    assert_eq!(
+        (s.session_window_seconds, s.twilio_auth_token_set),
+        (900, false)
+    );
     let s = store
-        .update_settings(&org.id, SettingsUpdate { twilio_auth_token: Some(Secret::new("tok")), notification_emails: Some(vec!["Ops@Example.com".into()]), ..Default::default() })
+        .update_settings(
+            &org.id,
+            SettingsUpdate {
+                twilio_auth_token: Some(Secret::new("tok")),
+                notification_emails: Some(vec!["Ops@Example.com".into()]),
+                ..Default::default()
+            },
+        )
         .await
         .expect("update");
     assert_eq!(s.twilio_account_sid.as_deref(), Some(sid.as_str()));
     assert!(s.twilio_auth_token_set);
     assert_eq!(s.notification_emails, vec!["ops@example.com"]);
-    assert_eq!(s.session_window_seconds, 900, "absent fields keep their value");
-    let creds = store.twilio_credentials(&org.id).await.expect("creds").expect("set");
+    assert_eq!(
+        s.session_window_seconds, 900,
+        "absent fields keep their value"
+    );
+    let creds = store
+        .twilio_credentials(&org.id)
+        .await
+        .expect("creds")
+        .expect("set");
     assert_eq!(creds.auth_token.expose(), "tok");
-    let bad = SettingsUpdate { session_window_seconds: Some(1), notification_emails: Some(vec![]), ..Default::default() };
-    assert!(matches!(store.update_settings(&org.id, bad).await, Err(StoreError::Invalid(_))));
-    assert_eq!(store.get_settings(&org.id).await.expect("s").notification_emails.len(), 1, "nothing half-written");
+    let bad = SettingsUpdate {
+        session_window_seconds: Some(1),
+        notification_emails: Some(vec![]),
+        ..Default::default()
+    };
+    assert!(matches!(
+        store.update_settings(&org.id, bad).await,
+        Err(StoreError::Invalid(_))
+    ));
+    assert_eq!(
+        store
+            .get_settings(&org.id)
+            .await
+            .expect("s")
+            .notification_emails
+            .len(),
+        1,
+        "nothing half-written"
+    );
 });
 
 backend_test!(api_keys_authenticate_until_revoked, |db| {
@@ -298,33 +609,89 @@ backend_test!(api_keys_authenticate_until_revoked, |db| {
     let org = store.create_org("A").await.expect("org");
     let (key, secret) = store.create_api_key(&org.id, "ci").await.expect("key");
     let hash = switchboard_domain::auth::hash_api_key(secret.expose());
-    let p = store.authenticate_api_key(&hash).await.expect("auth").expect("valid");
-    assert_eq!((p.org_id.clone(), p.key_id.clone()), (org.id.clone(), key.id.clone()));
+    let p = store
+        .authenticate_api_key(&hash)
+        .await
+        .expect("auth")
+        .expect("valid");
+    assert_eq!(
+        (p.org_id.clone(), p.key_id.clone()),
+        (org.id.clone(), key.id.clone())
+    );
     store.touch_api_key(&org.id, &p).await.expect("touch");
-    let listed = store.list_api_keys(&org.id, None, None).await.expect("list");
+    let listed = store
+        .list_api_keys(&org.id, None, None)
+        .await
+        .expect("list");
     assert!(listed.data[0].last_used_at.is_some());
-    let revoked = store.revoke_api_key(&org.id, &key.id).await.expect("revoke");
+    let revoked = store
+        .revoke_api_key(&org.id, &key.id)
+        .await
+        .expect("revoke");
     assert!(revoked.revoked_at.is_some());
-    assert!(store.authenticate_api_key(&hash).await.expect("auth").is_none());
-    assert!(store.authenticate_api_key("0".repeat(64).as_str()).await.expect("auth").is_none());
-    assert_not_found(store.create_api_key(&OrgId::generate(), "x").await, "key for unknown org");
+    assert!(store
+        .authenticate_api_key(&hash)
+        .await
+        .expect("auth")
+        .is_none());
+    assert!(store
+        .authenticate_api_key("0".repeat(64).as_str())
+        .await
+        .expect("auth")
+        .is_none());
+    assert_not_found(
+        store.create_api_key(&OrgId::generate(), "x").await,
+        "key for unknown org",
+    );
 });
 
 backend_test!(bootstrap_runs_once, |db| {
     let store = &db.store;
-    let input = BootstrapInput { org_name: "First".into(), admin_email: "admin@example.com".into() };
-    let b = store.bootstrap(&input).await.expect("bootstrap").expect("created");
+    let input = BootstrapInput {
+        org_name: "First".into(),
+        admin_email: "admin@example.com".into(),
+    };
+    let b = store
+        .bootstrap(&input)
+        .await
+        .expect("bootstrap")
+        .expect("created");
     assert!(store.bootstrap(&input).await.expect("again").is_none());
     assert_eq!(store.count_orgs().await.expect("count"), 1);
     let hash = switchboard_domain::auth::hash_api_key(b.org_key.expose());
-    assert_eq!(store.authenticate_api_key(&hash).await.expect("a").expect("valid").org_id, b.org.id);
+    assert_eq!(
+        store
+            .authenticate_api_key(&hash)
+            .await
+            .expect("a")
+            .expect("valid")
+            .org_id,
+        b.org.id
+    );
     let op_hash = switchboard_domain::auth::hash_api_key(b.operator_key.expose());
     assert!(store.authenticate_operator_key(&op_hash).await.expect("op"));
-    assert!(!store.authenticate_operator_key(&hash).await.expect("op"), "org keys are not operator keys");
-    let (user, phc) = store.find_login("ADMIN@example.com").await.expect("login").expect("found");
+    assert!(
+        !store.authenticate_operator_key(&hash).await.expect("op"),
+        "org keys are not operator keys"
+    );
+    let (user, phc) = store
+        .find_login("ADMIN@example.com")
+        .await
+        .expect("login")
+        .expect("found");
     assert_eq!(user.role, Role::Operator);
-    assert!(switchboard_domain::auth::verify_password(&b.admin_password, &phc));
-    let dup = store.create_user(&b.org.id, "admin@example.com", &Secret::new("long enough pw"), Role::Member).await;
+    assert!(switchboard_domain::auth::verify_password(
+        &b.admin_password,
+        &phc
+    ));
+    let dup = store
+        .create_user(
+            &b.org.id,
+            "admin@example.com",
+            &Secret::new("long enough pw"),
+            Role::Member,
+        )
+        .await;
     assert!(matches!(dup, Err(StoreError::Conflict(_))));
     assert_eq!(store.list_users(&b.org.id).await.expect("users").len(), 1);
 });
@@ -342,36 +709,88 @@ struct Owned {
 
 async fn seed_org(store: &Store, name: &str, n: u32) -> Owned {
     let org = store.create_org(name).await.expect("org").id;
-    let agent = store.create_agent(&org, new_agent(name)).await.expect("agent").id;
+    let agent = store
+        .create_agent(&org, new_agent(name))
+        .await
+        .expect("agent")
+        .id;
     let number = store
-        .create_number(&org, new_number(&format!("+1555555{n:04}"), NumberChannel::Voice, Some(agent.clone())))
+        .create_number(
+            &org,
+            new_number(
+                &format!("+1555555{n:04}"),
+                NumberChannel::Voice,
+                Some(agent.clone()),
+            ),
+        )
         .await
         .expect("number")
         .id;
-    let contact = store.create_contact(&org, new_contact(&format!("+1666666{n:04}"), name)).await.expect("c").id;
-    let conv = store.create_conversation(&org, new_conv("+16666660000", 1_000, Channel::Voice, Some(agent.clone()))).await.expect("conv").id;
-    store.append_message(&org, text(&conv, MessageRole::User, "secret of A", 1_001)).await.expect("msg");
+    let contact = store
+        .create_contact(&org, new_contact(&format!("+1666666{n:04}"), name))
+        .await
+        .expect("c")
+        .id;
+    let conv = store
+        .create_conversation(
+            &org,
+            new_conv("+16666660000", 1_000, Channel::Voice, Some(agent.clone())),
+        )
+        .await
+        .expect("conv")
+        .id;
+    store
+        .append_message(&org, text(&conv, MessageRole::User, "secret of A", 1_001))
+        .await
+        .expect("msg");
     let call = store
-        .create_call(&org, NewCall {
-            conversation_id: conv.clone(),
-            call_sid: format!("CA{n:032}"),
-            direction: Direction::Inbound,
-            from_number: "+16666660000".into(),
-            to_number: format!("+1555555{n:04}"),
-            agent_id: Some(agent.clone()),
-            status: CallStatus::InProgress,
-            started_at: Timestamp::from_millis(1_000),
-        })
+        .create_call(
+            &org,
+            NewCall {
+                conversation_id: conv.clone(),
+                call_sid: format!("CA{n:032}"),
+                direction: Direction::Inbound,
+                from_number: "+16666660000".into(),
+                to_number: format!("+1555555{n:04}"),
+                agent_id: Some(agent.clone()),
+                status: CallStatus::InProgress,
+                started_at: Timestamp::from_millis(1_000),
+            },
+        )
         .await
         .expect("call")
         .id;
     let key = store.create_api_key(&org, "k").await.expect("key").0.id;
-    store.create_user(&org, &format!("{}@example.com", name.to_lowercase()), &Secret::new("a long password"), Role::Admin).await.expect("user");
     store
-        .update_settings(&org, SettingsUpdate { twilio_account_sid: Some(format!("AC{}", "a".repeat(32))), twilio_auth_token: Some(Secret::new("t")), notification_emails: Some(vec!["a@example.com".into()]), ..Default::default() })
+        .create_user(
+            &org,
+            &format!("{}@example.com", name.to_lowercase()),
+            &Secret::new("a long password"),
+            Role::Admin,
+        )
+        .await
+        .expect("user");
+    store
+        .update_settings(
+            &org,
+            SettingsUpdate {
+                twilio_account_sid: Some(format!("AC{}", "a".repeat(32))),
+                twilio_auth_token: Some(Secret::new("t")),
+                notification_emails: Some(vec!["a@example.com".into()]),
+                ..Default::default()
+            },
+        )
         .await
         .expect("settings");
-    Owned { org, agent, number, contact, conv, call, key }
+    Owned {
+        org,
+        agent,
+        number,
+        contact,
+        conv,
+        call,
+        key,
+    }
 }
 
 backend_test!(organization_b_cannot_touch_organization_a, |db| {
@@ -384,8 +803,14 @@ backend_test!(organization_b_cannot_touch_organization_a, |db| {
     assert_not_found(store.get_agent(bo, &a.agent).await, "get_agent");
     assert_not_found(store.get_number(bo, &a.number).await, "get_number");
     assert_not_found(store.get_contact(bo, &a.contact).await, "get_contact");
-    assert_not_found(store.get_conversation(bo, &a.conv).await, "get_conversation");
-    assert_not_found(store.list_messages(bo, &a.conv, None, None).await, "list_messages");
+    assert_not_found(
+        store.get_conversation(bo, &a.conv).await,
+        "get_conversation",
+    );
+    assert_not_found(
+        store.list_messages(bo, &a.conv, None, None).await,
+        "list_messages",
+    );
     assert_not_found(store.get_call(bo, &a.call).await, "get_call");
 
     // List: B sees only its own rows.
@@ -393,28 +818,85 @@ backend_test!(organization_b_cannot_touch_organization_a, |db| {
     assert!(agents.data.iter().all(|x| x.id != a.agent) && agents.data.len() == 1);
     let numbers = store.list_numbers(bo, None, None).await.expect("list");
     assert!(numbers.data.iter().all(|x| x.id != a.number) && numbers.data.len() == 1);
-    let contacts = store.list_contacts(bo, None, None, None).await.expect("list");
+    let contacts = store
+        .list_contacts(bo, None, None, None)
+        .await
+        .expect("list");
     assert!(contacts.data.iter().all(|x| x.id != a.contact) && contacts.data.len() == 1);
-    let found = store.list_contacts(bo, Some("Alpha"), None, None).await.expect("search");
+    let found = store
+        .list_contacts(bo, Some("Alpha"), None, None)
+        .await
+        .expect("search");
     assert!(found.data.is_empty(), "search cannot find A's contact");
-    let convs = store.list_conversations(bo, &ConversationFilter::default(), None, None).await.expect("list");
+    let convs = store
+        .list_conversations(bo, &ConversationFilter::default(), None, None)
+        .await
+        .expect("list");
     assert!(convs.data.iter().all(|x| x.id != a.conv) && convs.data.len() == 1);
-    let by_agent = ConversationFilter { agent_id: Some(a.agent.clone()), ..Default::default() };
-    assert!(store.list_conversations(bo, &by_agent, None, None).await.expect("list").data.is_empty());
-    let calls = store.list_calls(bo, &CallFilter::default(), None, None).await.expect("list");
+    let by_agent = ConversationFilter {
+        agent_id: Some(a.agent.clone()),
+        ..Default::default()
+    };
+    assert!(store
+        .list_conversations(bo, &by_agent, None, None)
+        .await
+        .expect("list")
+        .data
+        .is_empty());
+    let calls = store
+        .list_calls(bo, &CallFilter::default(), None, None)
+        .await
+        .expect("list");
     assert!(calls.data.iter().all(|x| x.id != a.call) && calls.data.len() == 1);
     let keys = store.list_api_keys(bo, None, None).await.expect("list");
     assert!(keys.data.iter().all(|x| x.id != a.key) && keys.data.len() == 1);
-    assert!(store.list_users(bo).await.expect("users").iter().all(|u| u.org_id == *bo));
+    assert!(store
+        .list_users(bo)
+        .await
+        .expect("users")
+        .iter()
+        .all(|u| u.org_id == *bo));
     assert_eq!(store.count_numbers(bo).await.expect("count"), 1);
 
     // Update.
     let patch: AgentPatch = serde_json::from_value(json!({"name": "pwned"})).expect("patch");
-    assert_not_found(store.update_agent(bo, &a.agent, patch).await, "update_agent");
-    assert_not_found(store.update_number(bo, &a.number, PhoneNumberPatch { active: Some(false), ..Default::default() }).await, "update_number");
-    assert_not_found(store.update_contact(bo, &a.contact, ContactPatch { opted_out: Some(true), ..Default::default() }).await, "update_contact");
+    assert_not_found(
+        store.update_agent(bo, &a.agent, patch).await,
+        "update_agent",
+    );
+    assert_not_found(
+        store
+            .update_number(
+                bo,
+                &a.number,
+                PhoneNumberPatch {
+                    active: Some(false),
+                    ..Default::default()
+                },
+            )
+            .await,
+        "update_number",
+    );
+    assert_not_found(
+        store
+            .update_contact(
+                bo,
+                &a.contact,
+                ContactPatch {
+                    opted_out: Some(true),
+                    ..Default::default()
+                },
+            )
+            .await,
+        "update_contact",
+    );
     assert_not_found(store.revoke_api_key(bo, &a.key).await, "revoke_api_key");
-    assert_not_found(store.append_message(bo, text(&a.conv, MessageRole::User, "inject", 2_000)).await, "append_message");
+    assert_not_found(
+        store
+            .append_message(bo, text(&a.conv, MessageRole::User, "inject", 2_000))
+            .await,
+        "append_message",
+    );
     let call_in_a = NewCall {
         conversation_id: a.conv.clone(),
         call_sid: "CAffffffffffffffffffffffffffffffff".into(),
@@ -425,11 +907,24 @@ backend_test!(organization_b_cannot_touch_organization_a, |db| {
         status: CallStatus::Queued,
         started_at: Timestamp::now(),
     };
-    assert_not_found(store.create_call(bo, call_in_a).await, "create_call into A's conversation");
+    assert_not_found(
+        store.create_call(bo, call_in_a).await,
+        "create_call into A's conversation",
+    );
     // B cannot attach A's agent to its numbers or conversations.
-    let r = store.create_number(bo, new_number("+17777770000", NumberChannel::Sms, Some(a.agent.clone()))).await;
+    let r = store
+        .create_number(
+            bo,
+            new_number("+17777770000", NumberChannel::Sms, Some(a.agent.clone())),
+        )
+        .await;
     assert!(matches!(r, Err(StoreError::Invalid(_))), "{r:?}");
-    assert_not_found(store.create_conversation(bo, new_conv("+1", 1, Channel::Web, Some(a.agent.clone()))).await, "create_conversation with A's agent");
+    assert_not_found(
+        store
+            .create_conversation(bo, new_conv("+1", 1, Channel::Web, Some(a.agent.clone())))
+            .await,
+        "create_conversation with A's agent",
+    );
 
     // Delete.
     assert_not_found(store.delete_agent(bo, &a.agent).await, "delete_agent");
@@ -437,23 +932,71 @@ backend_test!(organization_b_cannot_touch_organization_a, |db| {
     assert_not_found(store.delete_contact(bo, &a.contact).await, "delete_contact");
 
     // Settings are per organization.
-    store.update_settings(bo, SettingsUpdate { session_window_seconds: Some(120), ..Default::default() }).await.expect("b settings");
-    assert_eq!(store.get_settings(&a.org).await.expect("a").session_window_seconds, 300);
+    store
+        .update_settings(
+            bo,
+            SettingsUpdate {
+                session_window_seconds: Some(120),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("b settings");
+    assert_eq!(
+        store
+            .get_settings(&a.org)
+            .await
+            .expect("a")
+            .session_window_seconds,
+        300
+    );
 
     // A's data is intact.
     let agent = store.get_agent(&a.org, &a.agent).await.expect("A's agent");
     assert_eq!(agent.name, "Alpha");
-    assert!(store.get_number(&a.org, &a.number).await.expect("A's number").active);
-    assert!(!store.get_contact(&a.org, &a.contact).await.expect("A's contact").opted_out);
-    let msgs = store.list_messages(&a.org, &a.conv, None, None).await.expect("A's messages");
+    assert!(
+        store
+            .get_number(&a.org, &a.number)
+            .await
+            .expect("A's number")
+            .active
+    );
+    assert!(
+        !store
+            .get_contact(&a.org, &a.contact)
+            .await
+            .expect("A's contact")
+            .opted_out
+    );
+    let msgs = store
+        .list_messages(&a.org, &a.conv, None, None)
+        .await
+        .expect("A's messages");
     assert_eq!(msgs.data.len(), 1);
-    assert!(store.list_api_keys(&a.org, None, None).await.expect("keys").data[0].revoked_at.is_none());
+    assert!(store
+        .list_api_keys(&a.org, None, None)
+        .await
+        .expect("keys")
+        .data[0]
+        .revoked_at
+        .is_none());
 });
 
 /// The tables that hold tenant rows; each has `org_id`.
 const TENANT_TABLES: &[&str] = &[
-    "org_settings", "twilio_credentials", "users", "api_keys", "agents", "phone_numbers", "contacts",
-    "conversations", "messages", "calls", "tool_invocations", "appointments", "events",
+    "org_settings",
+    "twilio_credentials",
+    "users",
+    "api_keys",
+    "agents",
+    "phone_numbers",
+    "contacts",
+    "conversations",
+    "messages",
+    "calls",
+    "tool_invocations",
+    "appointments",
+    "events",
 ];
 
 backend_test!(row_level_security_filters_raw_queries, |db| {
@@ -465,10 +1008,16 @@ backend_test!(row_level_security_filters_raw_queries, |db| {
     let a = seed_org(store, "Alpha", 1).await;
     let b = seed_org(store, "Beta", 2).await;
     // Seed rows in the tables no store method writes yet, so their policies are exercised too.
-    let mut owner = sqlx::AnyConnection::connect(&db.url).await.expect("owner connection");
+    let mut owner = sqlx::AnyConnection::connect(&db.url)
+        .await
+        .expect("owner connection");
     for org in [&a.org, &b.org] {
         let mut tx = owner.begin().await.expect("tx");
-        sqlx::query("SELECT set_config('switchboard.org_id', $1, true)").bind(org.as_str()).execute(&mut *tx).await.expect("scope");
+        sqlx::query("SELECT set_config('switchboard.org_id', $1, true)")
+            .bind(org.as_str())
+            .execute(&mut *tx)
+            .await
+            .expect("scope");
         sqlx::query("INSERT INTO tool_invocations (id, org_id, tool, arguments, status, actor, started_at) VALUES ($1, $2, 'end_call', '{}', 'ok', 'agent', 1)")
             .bind(format!("tool_{}", org.as_str())).bind(org.as_str()).execute(&mut *tx).await.expect("tool row");
         sqlx::query("INSERT INTO appointments (id, org_id, starts_at, ends_at, status, title, created_at, updated_at) VALUES ($1, $2, 1, 2, 'booked', 't', 1, 1)")
@@ -478,42 +1027,80 @@ backend_test!(row_level_security_filters_raw_queries, |db| {
         tx.commit().await.expect("commit");
     }
     // Connect as the application does (switching to the role without BYPASSRLS).
-    let mut conn = sqlx::AnyConnection::connect(&db.url).await.expect("connect");
+    let mut conn = sqlx::AnyConnection::connect(&db.url)
+        .await
+        .expect("connect");
     if let Some(role) = store.app_role() {
-        conn.execute(format!("SET ROLE \"{role}\"").as_str()).await.expect("set role");
+        conn.execute(format!("SET ROLE \"{role}\"").as_str())
+            .await
+            .expect("set role");
     }
     // Inserting a row for another organization than the scoped one is refused (WITH CHECK).
     let mut tx = conn.begin().await.expect("tx");
-    sqlx::query("SELECT set_config('switchboard.org_id', $1, true)").bind(b.org.as_str()).execute(&mut *tx).await.expect("scope");
+    sqlx::query("SELECT set_config('switchboard.org_id', $1, true)")
+        .bind(b.org.as_str())
+        .execute(&mut *tx)
+        .await
+        .expect("scope");
     let cross = sqlx::query("INSERT INTO events (id, org_id, org_seq, type, payload, created_at) VALUES ('evt_x', $1, 9, 'x', '{}', 1)")
         .bind(a.org.as_str()).execute(&mut *tx).await;
-    assert!(cross.is_err(), "WITH CHECK refuses rows of another organization");
+    assert!(
+        cross.is_err(),
+        "WITH CHECK refuses rows of another organization"
+    );
     tx.rollback().await.expect("rollback");
     for table in TENANT_TABLES {
         // Scoped to B, a deliberately unfiltered SELECT * returns only B's rows.
         let mut tx = conn.begin().await.expect("tx");
-        sqlx::query("SELECT set_config('switchboard.org_id', $1, true)").bind(b.org.as_str()).execute(&mut *tx).await.expect("scope");
-        let rows = sqlx::query(&format!("SELECT * FROM {table}")).fetch_all(&mut *tx).await.expect("select");
+        sqlx::query("SELECT set_config('switchboard.org_id', $1, true)")
+            .bind(b.org.as_str())
+            .execute(&mut *tx)
+            .await
+            .expect("scope");
+        let rows = sqlx::query(&format!("SELECT * FROM {table}"))
+            .fetch_all(&mut *tx)
+            .await
+            .expect("select");
         assert!(!rows.is_empty(), "{table}: B sees its own rows");
         for row in &rows {
             let org: String = row.try_get("org_id").expect("org_id");
-            assert_eq!(org, b.org.as_str(), "{table}: a row of another organization leaked");
+            assert_eq!(
+                org,
+                b.org.as_str(),
+                "{table}: a row of another organization leaked"
+            );
         }
         // Updates and deletes cannot reach A's rows either.
-        let upd = sqlx::query(&format!("DELETE FROM {table} WHERE org_id = $1")).bind(a.org.as_str()).execute(&mut *tx).await.expect("delete");
-        assert_eq!(upd.rows_affected(), 0, "{table}: deleted A's rows from B's scope");
+        let upd = sqlx::query(&format!("DELETE FROM {table} WHERE org_id = $1"))
+            .bind(a.org.as_str())
+            .execute(&mut *tx)
+            .await
+            .expect("delete");
+        assert_eq!(
+            upd.rows_affected(),
+            0,
+            "{table}: deleted A's rows from B's scope"
+        );
         tx.rollback().await.expect("rollback");
 
         // With no organization set at all, nothing is visible.
         let mut tx = conn.begin().await.expect("tx");
-        let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}")).fetch_one(&mut *tx).await.expect("count");
+        let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
+            .fetch_one(&mut *tx)
+            .await
+            .expect("count");
         assert_eq!(n, 0, "{table}: rows visible without an organization");
         tx.rollback().await.expect("rollback");
     }
     // The setting is transaction-local: it does not survive into the next transaction.
     let mut tx = conn.begin().await.expect("tx");
-    let leaked: Option<String> = sqlx::query("SELECT current_setting('switchboard.org_id', true) AS v")
-        .fetch_one(&mut *tx).await.expect("setting").try_get("v").expect("v");
+    let leaked: Option<String> =
+        sqlx::query("SELECT current_setting('switchboard.org_id', true) AS v")
+            .fetch_one(&mut *tx)
+            .await
+            .expect("setting")
+            .try_get("v")
+            .expect("v");
     assert!(leaked.unwrap_or_default().is_empty());
     tx.rollback().await.expect("rollback");
     // The application role really is subject to RLS.

@@ -25,7 +25,12 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(|v| {
-                let mime = v.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+                let mime = v
+                    .split(';')
+                    .next()
+                    .unwrap_or_default()
+                    .trim()
+                    .to_ascii_lowercase();
                 mime == "application/json" || mime.ends_with("+json")
             })
             .unwrap_or(false);
@@ -70,8 +75,12 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             });
         }
     };
-    de.end()
-        .map_err(|e| ApiError::malformed(format!("trailing data after the JSON value: {}", strip_position(&e.to_string()))))?;
+    de.end().map_err(|e| {
+        ApiError::malformed(format!(
+            "trailing data after the JSON value: {}",
+            strip_position(&e.to_string())
+        ))
+    })?;
     Ok(value)
 }
 
@@ -106,12 +115,14 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
         let query = parts.uri.query().unwrap_or_default();
         let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
-        serde_path_to_error::deserialize(de).map(ApiQuery).map_err(|e| {
-            let path = e.path().to_string();
-            let message = e.into_inner().to_string();
-            let param = field_name(&path, &message);
-            ApiError::invalid_query(&param, message)
-        })
+        serde_path_to_error::deserialize(de)
+            .map(ApiQuery)
+            .map_err(|e| {
+                let path = e.path().to_string();
+                let message = e.into_inner().to_string();
+                let param = field_name(&path, &message);
+                ApiError::invalid_query(&param, message)
+            })
     }
 }
 
@@ -224,7 +235,10 @@ mod tests {
     #[test]
     fn errors_name_the_field() {
         let e = parse_json::<Body>(br#"{"name":"x","extra":1}"#).expect_err("unknown");
-        assert_eq!((e.status, e.field.as_deref()), (StatusCode::UNPROCESSABLE_ENTITY, Some("extra")));
+        assert_eq!(
+            (e.status, e.field.as_deref()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("extra"))
+        );
         let e = parse_json::<Body>(br#"{}"#).expect_err("missing");
         assert_eq!(e.field.as_deref(), Some("name"));
         let e = parse_json::<Body>(br#"{"name":"x","inner":{"n":300}}"#).expect_err("range");
@@ -232,7 +246,10 @@ mod tests {
         let e = parse_json::<Body>(br#"{"name":"x","inner":{"m":1}}"#).expect_err("nested unknown");
         assert_eq!(e.field.as_deref(), Some("inner.m"));
         let e = parse_json::<Body>(br#"{"name": "#).expect_err("syntax");
-        assert_eq!((e.status, e.code), (StatusCode::BAD_REQUEST, "malformed_json"));
+        assert_eq!(
+            (e.status, e.code),
+            (StatusCode::BAD_REQUEST, "malformed_json")
+        );
         let e = parse_json::<Body>(br#"{"name":"x"} {}"#).expect_err("trailing");
         assert_eq!(e.status, StatusCode::BAD_REQUEST);
     }

@@ -66,7 +66,8 @@ struct SecurityAddon;
 impl utoipa::Modify for SecurityAddon {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
-        let bearer = || SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build());
+        let bearer =
+            || SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build());
         components.add_security_scheme("api_key", bearer());
         components.add_security_scheme("operator_key", bearer());
     }
@@ -85,11 +86,23 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(api_keys::create_api_key, api_keys::list_api_keys))
         .routes(routes!(api_keys::revoke_api_key))
         .routes(routes!(agents::create_agent, agents::list_agents))
-        .routes(routes!(agents::get_agent, agents::update_agent, agents::delete_agent))
+        .routes(routes!(
+            agents::get_agent,
+            agents::update_agent,
+            agents::delete_agent
+        ))
         .routes(routes!(numbers::create_number, numbers::list_numbers))
-        .routes(routes!(numbers::get_number, numbers::update_number, numbers::delete_number))
+        .routes(routes!(
+            numbers::get_number,
+            numbers::update_number,
+            numbers::delete_number
+        ))
         .routes(routes!(contacts::create_contact, contacts::list_contacts))
-        .routes(routes!(contacts::get_contact, contacts::update_contact, contacts::delete_contact))
+        .routes(routes!(
+            contacts::get_contact,
+            contacts::update_contact,
+            contacts::delete_contact
+        ))
         .routes(routes!(conversations::list_conversations))
         .routes(routes!(conversations::get_conversation))
         .routes(routes!(conversations::list_messages))
@@ -103,10 +116,22 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 pub fn router(store: Store, config: &WebConfig) -> Router {
     let (api, mut doc) = api_routes();
     // The document describes itself and the operational endpoints too.
-    doc.paths.paths.insert("/api/v1/openapi.json".into(), simple_get("The OpenAPI 3.1 document.", "meta"));
-    doc.paths.paths.insert("/healthz".into(), simple_get("Process is alive.", "operations"));
-    doc.paths.paths.insert("/readyz".into(), simple_get("Database reachable (503 when not).", "operations"));
-    doc.paths.paths.insert("/metrics".into(), simple_get("Prometheus metrics.", "operations"));
+    doc.paths.paths.insert(
+        "/api/v1/openapi.json".into(),
+        simple_get("The OpenAPI 3.1 document.", "meta"),
+    );
+    doc.paths.paths.insert(
+        "/healthz".into(),
+        simple_get("Process is alive.", "operations"),
+    );
+    doc.paths.paths.insert(
+        "/readyz".into(),
+        simple_get("Database reachable (503 when not).", "operations"),
+    );
+    doc.paths.paths.insert(
+        "/metrics".into(),
+        simple_get("Prometheus metrics.", "operations"),
+    );
     let openapi = serde_json::to_value(&doc).unwrap_or_else(|e| {
         tracing::error!(error = %e, "could not render the OpenAPI document");
         serde_json::Value::Null
@@ -129,7 +154,10 @@ pub fn router(store: Store, config: &WebConfig) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .with_state(state)
-        .layer(axum::middleware::from_fn_with_state(metrics, metrics::track))
+        .layer(axum::middleware::from_fn_with_state(
+            metrics,
+            metrics::track,
+        ))
 }
 
 fn simple_get(summary: &str, tag: &str) -> utoipa::openapi::PathItem {
@@ -154,18 +182,33 @@ async fn healthz() -> Json<serde_json::Value> {
 
 async fn readyz(State(st): State<AppState>) -> impl IntoResponse {
     match tokio::time::timeout(Duration::from_secs(2), st.store.ping()).await {
-        Ok(Ok(())) => (StatusCode::OK, Json(serde_json::json!({"status": "ready"}))).into_response(),
+        Ok(Ok(())) => {
+            (StatusCode::OK, Json(serde_json::json!({"status": "ready"}))).into_response()
+        }
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "readiness: database unreachable");
-            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "database unreachable").into_response()
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "database unreachable",
+            )
+            .into_response()
         }
-        Err(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "database did not answer within 2 s").into_response(),
+        Err(_) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "database did not answer within 2 s",
+        )
+        .into_response(),
     }
 }
 
 async fn metrics_text(State(st): State<AppState>) -> impl IntoResponse {
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         st.metrics.render(),
     )
 }
@@ -175,7 +218,11 @@ async fn not_found() -> ApiError {
 }
 
 async fn method_not_allowed() -> ApiError {
-    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this route does not accept that method")
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this route does not accept that method",
+    )
 }
 
 /// A bound, ready-to-run server (`build` then `run_until_stopped`), as the binary and the
@@ -187,7 +234,11 @@ pub struct Application {
 
 impl Application {
     /// Binds `addr` (port 0 picks a free port).
-    pub async fn build(addr: SocketAddr, store: Store, config: &WebConfig) -> std::io::Result<Application> {
+    pub async fn build(
+        addr: SocketAddr,
+        store: Store,
+        config: &WebConfig,
+    ) -> std::io::Result<Application> {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         Ok(Application {
             listener,

@@ -11,7 +11,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 /// Upper bounds of the latency buckets, in seconds.
-const BUCKETS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+const BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
 
 #[derive(Default)]
 struct Series {
@@ -77,8 +79,16 @@ impl Metrics {
                 "switchboard_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
                 s.count
             );
-            let _ = writeln!(out, "switchboard_http_request_duration_seconds_sum{{{labels}}} {}", s.sum);
-            let _ = writeln!(out, "switchboard_http_request_duration_seconds_count{{{labels}}} {}", s.count);
+            let _ = writeln!(
+                out,
+                "switchboard_http_request_duration_seconds_sum{{{labels}}} {}",
+                s.sum
+            );
+            let _ = writeln!(
+                out,
+                "switchboard_http_request_duration_seconds_count{{{labels}}} {}",
+                s.count
+            );
         }
         out
     }
@@ -117,7 +127,9 @@ mod tests {
         m.observe("GET", "/x", 200, 0.003);
         m.observe("GET", "/x", 200, 0.2);
         let text = m.render();
-        assert!(text.contains(r#"switchboard_http_requests_total{method="GET",route="/x",status="200"} 2"#));
+        assert!(text.contains(
+            r#"switchboard_http_requests_total{method="GET",route="/x",status="200"} 2"#
+        ));
         assert!(text.contains(r#"le="0.0025"} 0"#));
         assert!(text.contains(r#"le="0.005"} 1"#));
         assert!(text.contains(r#"le="0.25"} 2"#));

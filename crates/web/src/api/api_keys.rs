@@ -33,23 +33,45 @@ pub struct CreatedApiKey {
 #[utoipa::path(post, path = "/api/v1/api-keys", tag = "api-keys", request_body = NewApiKey,
     responses((status = 201, body = CreatedApiKey), (status = 422, body = ErrorBody)),
     security(("api_key" = [])))]
-pub async fn create_api_key(auth: OrgAuth, State(st): State<AppState>, ApiJson(body): ApiJson<NewApiKey>) -> Result<(StatusCode, Json<CreatedApiKey>), ApiError> {
+pub async fn create_api_key(
+    auth: OrgAuth,
+    State(st): State<AppState>,
+    ApiJson(body): ApiJson<NewApiKey>,
+) -> Result<(StatusCode, Json<CreatedApiKey>), ApiError> {
     let (key, secret) = st.store.create_api_key(&auth.org, &body.name).await?;
-    Ok((StatusCode::CREATED, Json(CreatedApiKey { key: secret.expose().to_owned(), api_key: key })))
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedApiKey {
+            key: secret.expose().to_owned(),
+            api_key: key,
+        }),
+    ))
 }
 
 /// List API keys (never their secrets).
 #[utoipa::path(get, path = "/api/v1/api-keys", tag = "api-keys", params(PageQuery),
     responses((status = 200, body = Page<ApiKey>)), security(("api_key" = [])))]
-pub async fn list_api_keys(auth: OrgAuth, State(st): State<AppState>, ApiQuery(q): ApiQuery<PageQuery>) -> Result<Json<Page<ApiKey>>, ApiError> {
+pub async fn list_api_keys(
+    auth: OrgAuth,
+    State(st): State<AppState>,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> Result<Json<Page<ApiKey>>, ApiError> {
     let p = paging(q.limit, q.cursor.as_deref())?;
-    Ok(Json(st.store.list_api_keys(&auth.org, p.limit, p.cursor.as_ref()).await?))
+    Ok(Json(
+        st.store
+            .list_api_keys(&auth.org, p.limit, p.cursor.as_ref())
+            .await?,
+    ))
 }
 
 /// Revoke an API key; it stops authenticating at once.
 #[utoipa::path(delete, path = "/api/v1/api-keys/{id}", tag = "api-keys", params(("id" = String, Path)),
     responses((status = 200, body = ApiKey), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
-pub async fn revoke_api_key(auth: OrgAuth, State(st): State<AppState>, Path(id): Path<String>) -> Result<Json<ApiKey>, ApiError> {
+pub async fn revoke_api_key(
+    auth: OrgAuth,
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<ApiKey>, ApiError> {
     let id = path_id(&id, ApiKeyId::parse)?;
     Ok(Json(st.store.revoke_api_key(&auth.org, &id).await?))
 }

@@ -35,26 +35,51 @@ pub struct CallQuery {
 /// List calls, newest first.
 #[utoipa::path(get, path = "/api/v1/calls", tag = "calls", params(CallQuery),
     responses((status = 200, body = Page<Call>), (status = 422, body = ErrorBody)), security(("api_key" = [])))]
-pub async fn list_calls(auth: OrgAuth, State(st): State<AppState>, ApiQuery(q): ApiQuery<CallQuery>) -> Result<Json<Page<Call>>, ApiError> {
+pub async fn list_calls(
+    auth: OrgAuth,
+    State(st): State<AppState>,
+    ApiQuery(q): ApiQuery<CallQuery>,
+) -> Result<Json<Page<Call>>, ApiError> {
     let p = paging(q.limit, q.cursor.as_deref())?;
     let agent_id = match q.agent_id.as_deref() {
         None => None,
-        Some(s) => Some(AgentId::parse(s).ok_or_else(|| ApiError::invalid_query("agent_id", "is not an agent id"))?),
+        Some(s) => Some(
+            AgentId::parse(s)
+                .ok_or_else(|| ApiError::invalid_query("agent_id", "is not an agent id"))?,
+        ),
     };
     let filter = CallFilter {
-        status: parse_enum("status", q.status.as_deref(), CallStatus::parse, CallStatus::expected())?,
-        direction: parse_enum("direction", q.direction.as_deref(), Direction::parse, Direction::expected())?,
+        status: parse_enum(
+            "status",
+            q.status.as_deref(),
+            CallStatus::parse,
+            CallStatus::expected(),
+        )?,
+        direction: parse_enum(
+            "direction",
+            q.direction.as_deref(),
+            Direction::parse,
+            Direction::expected(),
+        )?,
         agent_id,
         from: parse_time("from", q.from.as_deref())?,
         to: parse_time("to", q.to.as_deref())?,
     };
-    Ok(Json(st.store.list_calls(&auth.org, &filter, p.limit, p.cursor.as_ref()).await?))
+    Ok(Json(
+        st.store
+            .list_calls(&auth.org, &filter, p.limit, p.cursor.as_ref())
+            .await?,
+    ))
 }
 
 /// Get a call with its analysis.
 #[utoipa::path(get, path = "/api/v1/calls/{id}", tag = "calls", params(("id" = String, Path)),
     responses((status = 200, body = Call), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
-pub async fn get_call(auth: OrgAuth, State(st): State<AppState>, Path(id): Path<String>) -> Result<Json<Call>, ApiError> {
+pub async fn get_call(
+    auth: OrgAuth,
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Call>, ApiError> {
     let id = path_id(&id, CallId::parse)?;
     Ok(Json(st.store.get_call(&auth.org, &id).await?))
 }

@@ -37,27 +37,52 @@ pub struct ConversationQuery {
 /// List conversations, newest first, with filters.
 #[utoipa::path(get, path = "/api/v1/conversations", tag = "conversations", params(ConversationQuery),
     responses((status = 200, body = Page<Conversation>), (status = 422, body = ErrorBody)), security(("api_key" = [])))]
-pub async fn list_conversations(auth: OrgAuth, State(st): State<AppState>, ApiQuery(q): ApiQuery<ConversationQuery>) -> Result<Json<Page<Conversation>>, ApiError> {
+pub async fn list_conversations(
+    auth: OrgAuth,
+    State(st): State<AppState>,
+    ApiQuery(q): ApiQuery<ConversationQuery>,
+) -> Result<Json<Page<Conversation>>, ApiError> {
     let p = paging(q.limit, q.cursor.as_deref())?;
     let agent_id = match q.agent_id.as_deref() {
         None => None,
-        Some(s) => Some(AgentId::parse(s).ok_or_else(|| ApiError::invalid_query("agent_id", "is not an agent id"))?),
+        Some(s) => Some(
+            AgentId::parse(s)
+                .ok_or_else(|| ApiError::invalid_query("agent_id", "is not an agent id"))?,
+        ),
     };
     let filter = ConversationFilter {
-        channel: parse_enum("channel", q.channel.as_deref(), Channel::parse, Channel::expected())?,
-        status: parse_enum("status", q.status.as_deref(), ConversationStatus::parse, ConversationStatus::expected())?,
+        channel: parse_enum(
+            "channel",
+            q.channel.as_deref(),
+            Channel::parse,
+            Channel::expected(),
+        )?,
+        status: parse_enum(
+            "status",
+            q.status.as_deref(),
+            ConversationStatus::parse,
+            ConversationStatus::expected(),
+        )?,
         agent_id,
         contact: q.contact,
         from: parse_time("from", q.from.as_deref())?,
         to: parse_time("to", q.to.as_deref())?,
     };
-    Ok(Json(st.store.list_conversations(&auth.org, &filter, p.limit, p.cursor.as_ref()).await?))
+    Ok(Json(
+        st.store
+            .list_conversations(&auth.org, &filter, p.limit, p.cursor.as_ref())
+            .await?,
+    ))
 }
 
 /// Get a conversation.
 #[utoipa::path(get, path = "/api/v1/conversations/{id}", tag = "conversations", params(("id" = String, Path)),
     responses((status = 200, body = Conversation), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
-pub async fn get_conversation(auth: OrgAuth, State(st): State<AppState>, Path(id): Path<String>) -> Result<Json<Conversation>, ApiError> {
+pub async fn get_conversation(
+    auth: OrgAuth,
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Conversation>, ApiError> {
     let id = path_id(&id, ConversationId::parse)?;
     Ok(Json(st.store.get_conversation(&auth.org, &id).await?))
 }
@@ -65,8 +90,17 @@ pub async fn get_conversation(auth: OrgAuth, State(st): State<AppState>, Path(id
 /// A conversation's transcript items / messages, oldest first.
 #[utoipa::path(get, path = "/api/v1/conversations/{id}/messages", tag = "conversations", params(("id" = String, Path), PageQuery),
     responses((status = 200, body = Page<Message>), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
-pub async fn list_messages(auth: OrgAuth, State(st): State<AppState>, Path(id): Path<String>, ApiQuery(q): ApiQuery<PageQuery>) -> Result<Json<Page<Message>>, ApiError> {
+pub async fn list_messages(
+    auth: OrgAuth,
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> Result<Json<Page<Message>>, ApiError> {
     let id = path_id(&id, ConversationId::parse)?;
     let p = paging(q.limit, q.cursor.as_deref())?;
-    Ok(Json(st.store.list_messages(&auth.org, &id, p.limit, p.cursor.as_ref()).await?))
+    Ok(Json(
+        st.store
+            .list_messages(&auth.org, &id, p.limit, p.cursor.as_ref())
+            .await?,
+    ))
 }

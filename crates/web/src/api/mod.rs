@@ -35,7 +35,10 @@ pub(crate) struct Paging {
 pub(crate) fn paging(limit: Option<u32>, cursor: Option<&str>) -> Result<Paging, ApiError> {
     if let Some(l) = limit {
         if l == 0 || l > MAX_PAGE_SIZE {
-            return Err(ApiError::invalid_query("limit", format!("must be between 1 and {MAX_PAGE_SIZE}")));
+            return Err(ApiError::invalid_query(
+                "limit",
+                format!("must be between 1 and {MAX_PAGE_SIZE}"),
+            ));
         }
     }
     let cursor = match cursor {
@@ -49,13 +52,24 @@ pub(crate) fn paging(limit: Option<u32>, cursor: Option<&str>) -> Result<Paging,
 
 pub(crate) fn parse_time(param: &str, v: Option<&str>) -> Result<Option<Timestamp>, ApiError> {
     v.map(|s| {
-        Timestamp::parse_rfc3339(s)
-            .ok_or_else(|| ApiError::invalid_query(param, "must be an RFC 3339 time such as 2026-11-21T09:00:00Z"))
+        Timestamp::parse_rfc3339(s).ok_or_else(|| {
+            ApiError::invalid_query(
+                param,
+                "must be an RFC 3339 time such as 2026-11-21T09:00:00Z",
+            )
+        })
     })
     .transpose()
 }
 
-pub(crate) fn parse_enum<T>(param: &str, v: Option<&str>, parse: fn(&str) -> Option<T>, expected: String) -> Result<Option<T>, ApiError> {
-    v.map(|s| parse(s).ok_or_else(|| ApiError::invalid_query(param, format!("must be one of {expected}"))))
-        .transpose()
+pub(crate) fn parse_enum<T>(
+    param: &str,
+    v: Option<&str>,
+    parse: fn(&str) -> Option<T>,
+    expected: String,
+) -> Result<Option<T>, ApiError> {
+    v.map(|s| {
+        parse(s).ok_or_else(|| ApiError::invalid_query(param, format!("must be one of {expected}")))
+    })
+    .transpose()
 }

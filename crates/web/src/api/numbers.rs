@@ -14,22 +14,41 @@ use switchboard_domain::ids::PhoneNumberId;
 /// anywhere on the platform.
 #[utoipa::path(post, path = "/api/v1/phone-numbers", tag = "phone-numbers", request_body = NewPhoneNumber,
     responses((status = 201, body = OwnedNumber), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)), security(("api_key" = [])))]
-pub async fn create_number(auth: OrgAuth, State(st): State<AppState>, ApiJson(body): ApiJson<NewPhoneNumber>) -> Result<(StatusCode, Json<OwnedNumber>), ApiError> {
-    Ok((StatusCode::CREATED, Json(st.store.create_number(&auth.org, body).await?)))
+pub async fn create_number(
+    auth: OrgAuth,
+    State(st): State<AppState>,
+    ApiJson(body): ApiJson<NewPhoneNumber>,
+) -> Result<(StatusCode, Json<OwnedNumber>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(st.store.create_number(&auth.org, body).await?),
+    ))
 }
 
 /// List phone numbers, newest first.
 #[utoipa::path(get, path = "/api/v1/phone-numbers", tag = "phone-numbers", params(PageQuery),
     responses((status = 200, body = Page<OwnedNumber>)), security(("api_key" = [])))]
-pub async fn list_numbers(auth: OrgAuth, State(st): State<AppState>, ApiQuery(q): ApiQuery<PageQuery>) -> Result<Json<Page<OwnedNumber>>, ApiError> {
+pub async fn list_numbers(
+    auth: OrgAuth,
+    State(st): State<AppState>,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> Result<Json<Page<OwnedNumber>>, ApiError> {
     let p = paging(q.limit, q.cursor.as_deref())?;
-    Ok(Json(st.store.list_numbers(&auth.org, p.limit, p.cursor.as_ref()).await?))
+    Ok(Json(
+        st.store
+            .list_numbers(&auth.org, p.limit, p.cursor.as_ref())
+            .await?,
+    ))
 }
 
 /// Get a phone number.
 #[utoipa::path(get, path = "/api/v1/phone-numbers/{id}", tag = "phone-numbers", params(("id" = String, Path)),
     responses((status = 200, body = OwnedNumber), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
-pub async fn get_number(auth: OrgAuth, State(st): State<AppState>, Path(id): Path<String>) -> Result<Json<OwnedNumber>, ApiError> {
+pub async fn get_number(
+    auth: OrgAuth,
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<OwnedNumber>, ApiError> {
     let id = path_id(&id, PhoneNumberId::parse)?;
     Ok(Json(st.store.get_number(&auth.org, &id).await?))
 }
@@ -37,7 +56,12 @@ pub async fn get_number(auth: OrgAuth, State(st): State<AppState>, Path(id): Pat
 /// Change a number's agent or active flag.
 #[utoipa::path(patch, path = "/api/v1/phone-numbers/{id}", tag = "phone-numbers", params(("id" = String, Path)), request_body = PhoneNumberPatch,
     responses((status = 200, body = OwnedNumber), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)), security(("api_key" = [])))]
-pub async fn update_number(auth: OrgAuth, State(st): State<AppState>, Path(id): Path<String>, ApiJson(body): ApiJson<PhoneNumberPatch>) -> Result<Json<OwnedNumber>, ApiError> {
+pub async fn update_number(
+    auth: OrgAuth,
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<PhoneNumberPatch>,
+) -> Result<Json<OwnedNumber>, ApiError> {
     let id = path_id(&id, PhoneNumberId::parse)?;
     Ok(Json(st.store.update_number(&auth.org, &id, body).await?))
 }
@@ -45,7 +69,11 @@ pub async fn update_number(auth: OrgAuth, State(st): State<AppState>, Path(id): 
 /// Release a phone number.
 #[utoipa::path(delete, path = "/api/v1/phone-numbers/{id}", tag = "phone-numbers", params(("id" = String, Path)),
     responses((status = 204), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
-pub async fn delete_number(auth: OrgAuth, State(st): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+pub async fn delete_number(
+    auth: OrgAuth,
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
     let id = path_id(&id, PhoneNumberId::parse)?;
     st.store.delete_number(&auth.org, &id).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -10,7 +10,10 @@ use switchboard_domain::settings::{OrgSettings, SettingsUpdate};
 /// The organization's settings (the Twilio auth token is never returned).
 #[utoipa::path(get, path = "/api/v1/settings", tag = "settings",
     responses((status = 200, body = OrgSettings)), security(("api_key" = [])))]
-pub async fn get_settings(auth: OrgAuth, State(st): State<AppState>) -> Result<Json<OrgSettings>, ApiError> {
+pub async fn get_settings(
+    auth: OrgAuth,
+    State(st): State<AppState>,
+) -> Result<Json<OrgSettings>, ApiError> {
     Ok(Json(st.store.get_settings(&auth.org).await?))
 }
 
@@ -18,6 +21,10 @@ pub async fn get_settings(auth: OrgAuth, State(st): State<AppState>) -> Result<J
 /// anything is saved.
 #[utoipa::path(put, path = "/api/v1/settings", tag = "settings", request_body = SettingsUpdate,
     responses((status = 200, body = OrgSettings), (status = 422, body = ErrorBody)), security(("api_key" = [])))]
-pub async fn put_settings(auth: OrgAuth, State(st): State<AppState>, ApiJson(body): ApiJson<SettingsUpdate>) -> Result<Json<OrgSettings>, ApiError> {
+pub async fn put_settings(
+    auth: OrgAuth,
+    State(st): State<AppState>,
+    ApiJson(body): ApiJson<SettingsUpdate>,
+) -> Result<Json<OrgSettings>, ApiError> {
     Ok(Json(st.store.update_settings(&auth.org, body).await?))
 }
