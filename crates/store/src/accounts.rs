@@ -1,7 +1,7 @@
 //! Organizations, operator keys, organization API keys, dashboard users, and the first-start
 //! bootstrap.
 
-use crate::rows::{col, into_page, page_size, parsed, ts, ts_opt, Sql};
+use crate::rows::{col, into_page, page_size, parsed, ts, ts_opt, Newest, Sql};
 use crate::{conflict_on_unique, Access, Scope, Store, StoreError};
 use sqlx::any::AnyRow;
 use switchboard_domain::auth::{hash_password, mint_api_key, MintedKey};
@@ -306,24 +306,19 @@ impl Store {
         limit: Option<u32>,
         cursor: Option<&Cursor>,
     ) -> Result<Page<ApiKey>, StoreError> {
-        let limit = page_size(limit);
         let mut sql = Sql::new(
             "SELECT id, name, prefix, created_at, last_used_at, revoked_at FROM api_keys WHERE ",
         );
         sql.push_arg("org_id = {}", org.to_string())?;
-        sql.before_cursor("created_at", cursor)?;
-        sql.newest_first("created_at", limit)?;
-        let mut tx = self.begin(Scope::Org(org), Access::Read).await?;
-        let rows = sql.query().fetch_all(&mut *tx).await?;
-        tx.commit().await?;
-        let keys = rows
-            .iter()
-            .map(key_from_row)
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(into_page(keys, limit, |k| Cursor {
-            at: k.created_at.millis(),
-            id: k.id.to_string(),
-        }))
+        let order = Newest {
+            col: "created_at",
+            key: |k: &ApiKey| Cursor {
+                at: k.created_at.millis(),
+                id: k.id.to_string(),
+            },
+        };
+        self.list_newest(org, sql, order, limit, cursor, key_from_row)
+            .await
     }
 
     /// Revokes a key (idempotent: revoking twice keeps the first time).

@@ -1,6 +1,6 @@
 //! Agents.
 
-use crate::rows::{col, into_page, json, page_size, ts, Sql};
+use crate::rows::{col, json, ts, Newest, Sql};
 use crate::{Access, Scope, Store, StoreError};
 use sqlx::any::AnyRow;
 use switchboard_domain::agent::{Agent, AgentPatch, NewAgent};
@@ -80,22 +80,17 @@ impl Store {
         limit: Option<u32>,
         cursor: Option<&Cursor>,
     ) -> Result<Page<Agent>, StoreError> {
-        let limit = page_size(limit);
         let mut sql = Sql::new(&format!("SELECT {COLUMNS} FROM agents WHERE "));
         sql.push_arg("org_id = {}", org.to_string())?;
-        sql.before_cursor("created_at", cursor)?;
-        sql.newest_first("created_at", limit)?;
-        let mut tx = self.begin(Scope::Org(org), Access::Read).await?;
-        let rows = sql.query().fetch_all(&mut *tx).await?;
-        tx.commit().await?;
-        let agents = rows
-            .iter()
-            .map(agent_from_row)
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(into_page(agents, limit, |a| Cursor {
-            at: a.created_at.millis(),
-            id: a.id.to_string(),
-        }))
+        let order = Newest {
+            col: "created_at",
+            key: |a: &Agent| Cursor {
+                at: a.created_at.millis(),
+                id: a.id.to_string(),
+            },
+        };
+        self.list_newest(org, sql, order, limit, cursor, agent_from_row)
+            .await
     }
 
     /// Applies a partial update; the whole agent is re-validated before anything is written.
@@ -138,17 +133,7 @@ impl Store {
     /// Deletes an agent. Numbers it answered become unrouted; past conversations keep their
     /// history without an agent.
     pub async fn delete_agent(&self, org: &OrgId, id: &AgentId) -> Result<(), StoreError> {
-        let mut tx = self.begin(Scope::Org(org), Access::Write).await?;
-        let done = sqlx::query("DELETE FROM agents WHERE org_id = $1 AND id = $2")
-            .bind(org.as_str())
-            .bind(id.as_str())
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        self.delete_scoped(org, "agents", id.as_str()).await
     }
 }
 

@@ -1,6 +1,6 @@
 //! Contacts.
 
-use crate::rows::{col, flag, into_page, json, like_escape, page_size, to_json, ts, Sql};
+use crate::rows::{col, flag, json, like_escape, to_json, ts, Newest, Sql};
 use crate::{conflict_on_unique, Access, Scope, Store, StoreError};
 use sqlx::any::AnyRow;
 use switchboard_domain::entities::{
@@ -80,7 +80,6 @@ impl Store {
         limit: Option<u32>,
         cursor: Option<&Cursor>,
     ) -> Result<Page<Contact>, StoreError> {
-        let limit = page_size(limit);
         let mut sql = Sql::new(&format!("SELECT {COLUMNS} FROM contacts WHERE "));
         sql.push_arg("org_id = {}", org.to_string())?;
         if let Some(q) = query.map(str::trim).filter(|q| !q.is_empty()) {
@@ -91,19 +90,15 @@ impl Store {
                 " AND (number LIKE {num} ESCAPE '\\' OR LOWER(name) LIKE {name} ESCAPE '\\')"
             ));
         }
-        sql.before_cursor("created_at", cursor)?;
-        sql.newest_first("created_at", limit)?;
-        let mut tx = self.begin(Scope::Org(org), Access::Read).await?;
-        let rows = sql.query().fetch_all(&mut *tx).await?;
-        tx.commit().await?;
-        let items = rows
-            .iter()
-            .map(contact_from_row)
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(into_page(items, limit, |c| Cursor {
-            at: c.created_at.millis(),
-            id: c.id.to_string(),
-        }))
+        let order = Newest {
+            col: "created_at",
+            key: |c: &Contact| Cursor {
+                at: c.created_at.millis(),
+                id: c.id.to_string(),
+            },
+        };
+        self.list_newest(org, sql, order, limit, cursor, contact_from_row)
+            .await
     }
 
     /// Changes a contact.
@@ -149,17 +144,7 @@ impl Store {
 
     /// Deletes a contact.
     pub async fn delete_contact(&self, org: &OrgId, id: &ContactId) -> Result<(), StoreError> {
-        let mut tx = self.begin(Scope::Org(org), Access::Write).await?;
-        let done = sqlx::query("DELETE FROM contacts WHERE org_id = $1 AND id = $2")
-            .bind(org.as_str())
-            .bind(id.as_str())
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        self.delete_scoped(org, "contacts", id.as_str()).await
     }
 }
 

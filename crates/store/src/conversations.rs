@@ -1,6 +1,8 @@
 //! Conversations, their transcript items (messages) and calls.
 
-use crate::rows::{col, into_page, json, json_opt, page_size, parsed, to_json, ts, ts_opt, Sql};
+use crate::rows::{
+    col, into_page, json, json_opt, page_size, parsed, push_range, to_json, ts, ts_opt, Newest, Sql,
+};
 use crate::{conflict_on_unique, Access, Scope, Store, StoreError};
 use sqlx::any::AnyRow;
 use switchboard_domain::entities::{
@@ -155,7 +157,6 @@ impl Store {
         limit: Option<u32>,
         cursor: Option<&Cursor>,
     ) -> Result<Page<Conversation>, StoreError> {
-        let limit = page_size(limit);
         let mut sql = Sql::new(&format!("SELECT {CONV_COLUMNS} FROM conversations WHERE "));
         sql.push_arg("org_id = {}", org.to_string())?;
         if let Some(c) = filter.channel {
@@ -170,25 +171,16 @@ impl Store {
         if let Some(c) = &filter.contact {
             sql.push_arg(" AND contact_number = {}", c.clone())?;
         }
-        if let Some(t) = filter.from {
-            sql.push_arg(" AND started_at >= {}", t.millis())?;
-        }
-        if let Some(t) = filter.to {
-            sql.push_arg(" AND started_at < {}", t.millis())?;
-        }
-        sql.before_cursor("started_at", cursor)?;
-        sql.newest_first("started_at", limit)?;
-        let mut tx = self.begin(Scope::Org(org), Access::Read).await?;
-        let rows = sql.query().fetch_all(&mut *tx).await?;
-        tx.commit().await?;
-        let items = rows
-            .iter()
-            .map(conversation_from_row)
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(into_page(items, limit, |c| Cursor {
-            at: c.started_at.millis(),
-            id: c.id.to_string(),
-        }))
+        push_range(&mut sql, "started_at", filter.from, filter.to)?;
+        let order = Newest {
+            col: "started_at",
+            key: |c: &Conversation| Cursor {
+                at: c.started_at.millis(),
+                id: c.id.to_string(),
+            },
+        };
+        self.list_newest(org, sql, order, limit, cursor, conversation_from_row)
+            .await
     }
 
     /// Appends a transcript item and moves the conversation's last-message time forward.
@@ -359,7 +351,6 @@ impl Store {
         limit: Option<u32>,
         cursor: Option<&Cursor>,
     ) -> Result<Page<Call>, StoreError> {
-        let limit = page_size(limit);
         let mut sql = Sql::new(&format!("SELECT {CALL_COLUMNS} FROM calls WHERE "));
         sql.push_arg("org_id = {}", org.to_string())?;
         if let Some(s) = filter.status {
@@ -371,24 +362,15 @@ impl Store {
         if let Some(d) = filter.direction {
             sql.push_arg(" AND direction = {}", d.as_str().to_owned())?;
         }
-        if let Some(t) = filter.from {
-            sql.push_arg(" AND started_at >= {}", t.millis())?;
-        }
-        if let Some(t) = filter.to {
-            sql.push_arg(" AND started_at < {}", t.millis())?;
-        }
-        sql.before_cursor("started_at", cursor)?;
-        sql.newest_first("started_at", limit)?;
-        let mut tx = self.begin(Scope::Org(org), Access::Read).await?;
-        let rows = sql.query().fetch_all(&mut *tx).await?;
-        tx.commit().await?;
-        let items = rows
-            .iter()
-            .map(call_from_row)
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(into_page(items, limit, |c| Cursor {
-            at: c.started_at.millis(),
-            id: c.id.to_string(),
-        }))
+        push_range(&mut sql, "started_at", filter.from, filter.to)?;
+        let order = Newest {
+            col: "started_at",
+            key: |c: &Call| Cursor {
+                at: c.started_at.millis(),
+                id: c.id.to_string(),
+            },
+        };
+        self.list_newest(org, sql, order, limit, cursor, call_from_row)
+            .await
     }
 }

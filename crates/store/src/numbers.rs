@@ -1,7 +1,7 @@
 //! Phone numbers and inbound routing.
 
 use crate::agents::agent_exists;
-use crate::rows::{col, flag, into_page, page_size, parsed, ts, Sql};
+use crate::rows::{col, flag, parsed, ts, Newest, Sql};
 use crate::{conflict_on_unique, Access, Scope, Store, StoreError};
 use sqlx::any::AnyRow;
 use switchboard_domain::entities::{
@@ -95,22 +95,17 @@ impl Store {
         limit: Option<u32>,
         cursor: Option<&Cursor>,
     ) -> Result<Page<OwnedNumber>, StoreError> {
-        let limit = page_size(limit);
         let mut sql = Sql::new(&format!("SELECT {COLUMNS} FROM phone_numbers WHERE "));
         sql.push_arg("org_id = {}", org.to_string())?;
-        sql.before_cursor("created_at", cursor)?;
-        sql.newest_first("created_at", limit)?;
-        let mut tx = self.begin(Scope::Org(org), Access::Read).await?;
-        let rows = sql.query().fetch_all(&mut *tx).await?;
-        tx.commit().await?;
-        let items = rows
-            .iter()
-            .map(number_from_row)
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(into_page(items, limit, |n| Cursor {
-            at: n.created_at.millis(),
-            id: n.id.to_string(),
-        }))
+        let order = Newest {
+            col: "created_at",
+            key: |n: &OwnedNumber| Cursor {
+                at: n.created_at.millis(),
+                id: n.id.to_string(),
+            },
+        };
+        self.list_newest(org, sql, order, limit, cursor, number_from_row)
+            .await
     }
 
     /// Changes a number's agent or active flag.
@@ -144,17 +139,7 @@ impl Store {
 
     /// Releases a number.
     pub async fn delete_number(&self, org: &OrgId, id: &PhoneNumberId) -> Result<(), StoreError> {
-        let mut tx = self.begin(Scope::Org(org), Access::Write).await?;
-        let done = sqlx::query("DELETE FROM phone_numbers WHERE org_id = $1 AND id = $2")
-            .bind(org.as_str())
-            .bind(id.as_str())
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        self.delete_scoped(org, "phone_numbers", id.as_str()).await
     }
 
     /// Counts an organization's numbers.

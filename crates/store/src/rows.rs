@@ -174,3 +174,76 @@ pub(crate) fn like_escape(s: &str) -> String {
     }
     out
 }
+
+/// The sort column of a newest-first list and how to make a cursor from an item.
+pub(crate) struct Newest<T> {
+    /// Timestamp column (ties broken by `id`).
+    pub col: &'static str,
+    /// Cursor after an item.
+    pub key: fn(&T) -> Cursor,
+}
+
+impl crate::Store {
+    /// Runs a newest-first keyset list built in `sql` (already filtered by organization):
+    /// appends the cursor condition and ordering, fetches `limit + 1` rows, maps them.
+    pub(crate) async fn list_newest<T>(
+        &self,
+        org: &switchboard_domain::ids::OrgId,
+        mut sql: Sql,
+        order: Newest<T>,
+        limit: Option<u32>,
+        cursor: Option<&Cursor>,
+        map: fn(&AnyRow) -> Result<T, StoreError>,
+    ) -> Result<Page<T>, StoreError> {
+        let limit = page_size(limit);
+        sql.before_cursor(order.col, cursor)?;
+        sql.newest_first(order.col, limit)?;
+        let mut tx = self
+            .begin(crate::Scope::Org(org), crate::Access::Read)
+            .await?;
+        let rows = sql.query().fetch_all(&mut *tx).await?;
+        tx.commit().await?;
+        let items = rows.iter().map(map).collect::<Result<Vec<_>, _>>()?;
+        Ok(into_page(items, limit, order.key))
+    }
+
+    /// Deletes one row of a tenant table by id; `NotFound` when the organization has no such row.
+    pub(crate) async fn delete_scoped(
+        &self,
+        org: &switchboard_domain::ids::OrgId,
+        table: &'static str,
+        id: &str,
+    ) -> Result<(), StoreError> {
+        let mut tx = self
+            .begin(crate::Scope::Org(org), crate::Access::Write)
+            .await?;
+        let done = sqlx::query(&format!(
+            "DELETE FROM {table} WHERE org_id = $1 AND id = $2"
+        ))
+        .bind(org.as_str())
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+}
+
+/// Appends `started_at`-style range conditions (`from` inclusive, `to` exclusive).
+pub(crate) fn push_range(
+    sql: &mut Sql,
+    col: &str,
+    from: Option<switchboard_domain::Timestamp>,
+    to: Option<switchboard_domain::Timestamp>,
+) -> Result<(), StoreError> {
+    if let Some(t) = from {
+        sql.push_arg(&format!(" AND {col} >= {{}}"), t.millis())?;
+    }
+    if let Some(t) = to {
+        sql.push_arg(&format!(" AND {col} < {{}}"), t.millis())?;
+    }
+    Ok(())
+}

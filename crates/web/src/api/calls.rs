@@ -1,6 +1,6 @@
 //! Calls.
 
-use super::{paging, parse_enum, parse_time};
+use super::{paging, parse_agent, parse_enum, parse_time};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{path_id, ApiQuery, OrgAuth};
 use crate::AppState;
@@ -8,7 +8,7 @@ use axum::extract::{Path, State};
 use axum::Json;
 use serde::Deserialize;
 use switchboard_domain::entities::{Call, CallFilter, Page};
-use switchboard_domain::ids::{AgentId, CallId};
+use switchboard_domain::ids::CallId;
 use switchboard_domain::values::{CallStatus, Direction};
 
 /// Query parameters of `GET /api/v1/calls`.
@@ -41,13 +41,7 @@ pub async fn list_calls(
     ApiQuery(q): ApiQuery<CallQuery>,
 ) -> Result<Json<Page<Call>>, ApiError> {
     let p = paging(q.limit, q.cursor.as_deref())?;
-    let agent_id = match q.agent_id.as_deref() {
-        None => None,
-        Some(s) => Some(
-            AgentId::parse(s)
-                .ok_or_else(|| ApiError::invalid_query("agent_id", "is not an agent id"))?,
-        ),
-    };
+    let agent_id = parse_agent(q.agent_id.as_deref())?;
     let filter = CallFilter {
         status: parse_enum(
             "status",

@@ -1,6 +1,6 @@
 //! Conversations and their transcripts.
 
-use super::{paging, parse_enum, parse_time, PageQuery};
+use super::{paging, parse_agent, parse_enum, parse_time, PageQuery};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{path_id, ApiQuery, OrgAuth};
 use crate::AppState;
@@ -8,7 +8,7 @@ use axum::extract::{Path, State};
 use axum::Json;
 use serde::Deserialize;
 use switchboard_domain::entities::{Conversation, ConversationFilter, Message, Page};
-use switchboard_domain::ids::{AgentId, ConversationId};
+use switchboard_domain::ids::ConversationId;
 use switchboard_domain::values::{Channel, ConversationStatus};
 
 /// Query parameters of `GET /api/v1/conversations`.
@@ -43,13 +43,7 @@ pub async fn list_conversations(
     ApiQuery(q): ApiQuery<ConversationQuery>,
 ) -> Result<Json<Page<Conversation>>, ApiError> {
     let p = paging(q.limit, q.cursor.as_deref())?;
-    let agent_id = match q.agent_id.as_deref() {
-        None => None,
-        Some(s) => Some(
-            AgentId::parse(s)
-                .ok_or_else(|| ApiError::invalid_query("agent_id", "is not an agent id"))?,
-        ),
-    };
+    let agent_id = parse_agent(q.agent_id.as_deref())?;
     let filter = ConversationFilter {
         channel: parse_enum(
             "channel",

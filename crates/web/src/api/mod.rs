@@ -73,3 +73,13 @@ pub(crate) fn parse_enum<T>(
     })
     .transpose()
 }
+
+pub(crate) fn parse_agent(
+    v: Option<&str>,
+) -> Result<Option<switchboard_domain::ids::AgentId>, ApiError> {
+    v.map(|s| {
+        switchboard_domain::ids::AgentId::parse(s)
+            .ok_or_else(|| ApiError::invalid_query("agent_id", "is not an agent id (agt_...)"))
+    })
+    .transpose()
+}
