@@ -4,7 +4,7 @@
 //!
 //!   cargo run --release -p switchboard-bench -- --backend sqlite
 //!   cargo run --release -p switchboard-bench -- --backend postgres \
-//!       --postgres-url postgres://root@127.0.0.1:5432/test
+//!       --postgres-url postgres://postgres@127.0.0.1:5432/test
 //!
 //! Seeding writes rows with multi-row INSERTs straight into the schema (the API would take
 //! hours for a million items); everything measured goes through the public HTTP API.
@@ -32,7 +32,7 @@ struct Args {
     #[arg(long, value_enum, default_value = "sqlite")]
     backend: BackendArg,
     /// PostgreSQL server (a fresh database is created there and dropped afterwards).
-    #[arg(long, default_value = "postgres://root@127.0.0.1:5432/test")]
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/test")]
     postgres_url: String,
     /// Organizations.
     #[arg(long, default_value_t = 100)]
