@@ -42,7 +42,7 @@ impl TestDb {
             Backend::Postgres => match postgres_url() {
                 Some(url) => Self::postgres(&url).await.map(Some),
                 None => {
-                    eprintln!("{POSTGRES_ENV} is not set: skipping the PostgreSQL variant");
+                    announce_sqlite_only();
                     Ok(None)
                 }
             },
@@ -110,6 +110,19 @@ impl TestDb {
             }
         }
     }
+}
+
+/// Says once per test binary that the PostgreSQL variants are skipped. Written straight to
+/// the stderr handle, which libtest does not capture, so `cargo test` shows it.
+fn announce_sqlite_only() {
+    use std::io::Write;
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = writeln!(
+            std::io::stderr(),
+            "{POSTGRES_ENV} is not set: PostgreSQL variants skipped, SQLite suite only"
+        );
+    });
 }
 
 /// Swaps the database name in a PostgreSQL URL, keeping credentials and query parameters.
