@@ -9,7 +9,6 @@ use crate::error::ApiError;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::get;
 use axum::{Json, Router};
 use std::future::Future;
 use std::net::SocketAddr;
@@ -49,8 +48,8 @@ pub struct AppState {
     pub operator_key_hash: Option<String>,
     /// Metrics registry.
     pub metrics: Arc<metrics::Metrics>,
-    /// The OpenAPI document, rendered once.
-    pub openapi: Arc<serde_json::Value>,
+    /// The OpenAPI document, rendered to JSON once at start.
+    pub openapi: axum::body::Bytes,
 }
 
 #[derive(OpenApi)]
@@ -114,27 +113,19 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 
 /// Builds the whole application router.
 pub fn router(store: Store, config: &WebConfig) -> Router {
-    let (api, mut doc) = api_routes();
-    // The document describes itself and the operational endpoints too.
-    doc.paths.paths.insert(
-        "/api/v1/openapi.json".into(),
-        simple_get("The OpenAPI 3.1 document.", "meta"),
-    );
-    doc.paths.paths.insert(
-        "/healthz".into(),
-        simple_get("Process is alive.", "operations"),
-    );
-    doc.paths.paths.insert(
-        "/readyz".into(),
-        simple_get("Database reachable (503 when not).", "operations"),
-    );
-    doc.paths.paths.insert(
-        "/metrics".into(),
-        simple_get("Prometheus metrics.", "operations"),
-    );
-    let openapi = serde_json::to_value(&doc).unwrap_or_else(|e| {
+    let (api, doc) = api_routes();
+    // Operational endpoints go through the same registration, so they are documented too.
+    let (ops, ops_doc) = OpenApiRouter::new()
+        .routes(routes!(openapi_json))
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(metrics_text))
+        .split_for_parts();
+    let mut doc = doc;
+    doc.merge(ops_doc);
+    let openapi = doc.to_json().unwrap_or_else(|e| {
         tracing::error!(error = %e, "could not render the OpenAPI document");
-        serde_json::Value::Null
+        "null".to_owned()
     });
     let metrics = Arc::new(metrics::Metrics::default());
     let state = AppState {
@@ -144,12 +135,9 @@ pub fn router(store: Store, config: &WebConfig) -> Router {
             .as_ref()
             .map(|k| switchboard_domain::auth::hash_api_key(k.expose())),
         metrics: metrics.clone(),
-        openapi: Arc::new(openapi),
+        openapi: axum::body::Bytes::from(openapi),
     };
-    api.route("/api/v1/openapi.json", get(openapi_json))
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics_text))
+    api.merge(ops)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
@@ -160,26 +148,24 @@ pub fn router(store: Store, config: &WebConfig) -> Router {
         ))
 }
 
-fn simple_get(summary: &str, tag: &str) -> utoipa::openapi::PathItem {
-    use utoipa::openapi::path::{HttpMethod, OperationBuilder};
-    use utoipa::openapi::ResponseBuilder;
-    utoipa::openapi::PathItem::new(
-        HttpMethod::Get,
-        OperationBuilder::new()
-            .summary(Some(summary))
-            .tag(tag)
-            .response("200", ResponseBuilder::new().description("OK")),
+/// The OpenAPI 3.1 document of this API.
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "meta", responses((status = 200, description = "The document")))]
+async fn openapi_json(State(st): State<AppState>) -> impl IntoResponse {
+    // Rendered once at start; served as bytes rather than re-serialised per request.
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        st.openapi.clone(),
     )
 }
 
-async fn openapi_json(State(st): State<AppState>) -> Json<serde_json::Value> {
-    Json(st.openapi.as_ref().clone())
-}
-
+/// The process is alive.
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "Alive")))]
 async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({"status": "ok"}))
 }
 
+/// The database answers (503 when it does not within 2 s).
+#[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200, description = "Ready"), (status = 503, body = error::ErrorBody)))]
 async fn readyz(State(st): State<AppState>) -> impl IntoResponse {
     match tokio::time::timeout(Duration::from_secs(2), st.store.ping()).await {
         Ok(Ok(())) => {
@@ -203,6 +189,8 @@ async fn readyz(State(st): State<AppState>) -> impl IntoResponse {
     }
 }
 
+/// Prometheus metrics (text exposition format).
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text")))]
 async fn metrics_text(State(st): State<AppState>) -> impl IntoResponse {
     (
         [(
