@@ -207,12 +207,8 @@ impl Store {
         }
         let org = insert_org(&mut tx, &input.org_name).await?;
         let operator = insert_operator_key(&mut tx, "first-start operator key").await?;
-        if self.backend() == crate::Backend::Postgres {
-            sqlx::query("SELECT set_config('switchboard.org_id', $1, true)")
-                .bind(org.id.as_str())
-                .execute(&mut *tx)
-                .await?;
-        }
+        // The same transaction continues inside the new organization (tenant rows follow).
+        self.apply_scope(&mut tx, Scope::Org(&org.id)).await?;
         let org_key = insert_api_key(&mut tx, &org.id, "first-start key").await?;
         let admin = insert_user(
             &mut tx,

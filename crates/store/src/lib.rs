@@ -238,31 +238,43 @@ impl Store {
         self.inner.write.close().await;
     }
 
-    /// Begins a transaction for `scope`. On PostgreSQL the organization (or the look-up flag)
-    /// is set transaction-locally, so it cannot leak to the next user of the connection.
+    /// Begins a transaction for `scope` (see [`Store::apply_scope`]).
     pub(crate) async fn begin(&self, scope: Scope<'_>, access: Access) -> Result<Tx, StoreError> {
         let pool = match access {
             Access::Read => &self.inner.read,
             Access::Write => &self.inner.write,
         };
         let mut tx = pool.begin().await?;
-        if self.inner.backend == Backend::Postgres {
-            match scope {
-                Scope::Org(org) => {
-                    sqlx::query("SELECT set_config('switchboard.org_id', $1, true)")
-                        .bind(org.as_str())
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                Scope::Lookup => {
-                    sqlx::query("SELECT set_config('switchboard.lookup', 'on', true)")
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                Scope::Platform => {}
-            }
-        }
+        self.apply_scope(&mut tx, scope).await?;
         Ok(tx)
+    }
+
+    /// Sets who an open transaction acts for. On PostgreSQL the organization (or the look-up
+    /// flag) is set transaction-locally, so it cannot leak to the next user of the connection;
+    /// SQLite has no row-level security and relies on the queries' own `org_id` filters.
+    pub(crate) async fn apply_scope(
+        &self,
+        tx: &mut Tx,
+        scope: Scope<'_>,
+    ) -> Result<(), StoreError> {
+        if self.inner.backend != Backend::Postgres {
+            return Ok(());
+        }
+        match scope {
+            Scope::Org(org) => {
+                sqlx::query("SELECT set_config('switchboard.org_id', $1, true)")
+                    .bind(org.as_str())
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            Scope::Lookup => {
+                sqlx::query("SELECT set_config('switchboard.lookup', 'on', true)")
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            Scope::Platform => {}
+        }
+        Ok(())
     }
 
     /// `FOR UPDATE` where the engine has it (SQLite serialises writers already).
