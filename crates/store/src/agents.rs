@@ -13,6 +13,37 @@ const COLUMNS: &str = "id, name, instructions, greeting, voice, model, language,
     turn_detection, tools, transfer_number, max_call_duration_seconds, analysis_fields, \
     created_at, updated_at";
 
+/// Columns an insert or update writes, in the order [`bind_written`] binds them: the
+/// changeable fields and `updated_at` ($1-$13), then `org_id` ($14) and `id` ($15).
+const WRITTEN: &str = "name, instructions, greeting, voice, model, language, temperature, \
+    turn_detection, tools, transfer_number, max_call_duration_seconds, analysis_fields, \
+    updated_at, org_id, id";
+
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
+/// Binds [`WRITTEN`] for `agent`, so inserts and updates cannot disagree on a field.
+fn bind_written<'q>(
+    q: AnyQuery<'q>,
+    org: &OrgId,
+    agent: &'q Agent,
+) -> Result<AnyQuery<'q>, StoreError> {
+    Ok(q.bind(agent.name.as_str())
+        .bind(agent.instructions.as_str())
+        .bind(agent.greeting.clone())
+        .bind(agent.voice.as_str())
+        .bind(agent.model.as_str())
+        .bind(agent.language.clone())
+        .bind(agent.temperature)
+        .bind(crate::rows::to_json(&agent.turn_detection)?)
+        .bind(crate::rows::to_json(&agent.tools)?)
+        .bind(agent.transfer_number.as_ref().map(|n| n.to_string()))
+        .bind(agent.max_call_duration_seconds)
+        .bind(crate::rows::to_json(&agent.analysis_fields)?)
+        .bind(agent.updated_at.millis())
+        .bind(org.to_string())
+        .bind(agent.id.to_string()))
+}
+
 fn agent_from_row(row: &AnyRow) -> Result<Agent, StoreError> {
     Ok(Agent {
         id: AgentId::from_db(col(row, "id")?),
@@ -39,28 +70,14 @@ impl Store {
         let agent = Agent::create(input, Timestamp::now())?;
         let mut tx = self.begin(Scope::Org(org), Access::Write).await?;
         crate::accounts::ensure_org_exists(&mut tx, org).await?;
-        sqlx::query(&format!(
-            "INSERT INTO agents (org_id, {COLUMNS}) VALUES \
+        let sql = format!(
+            "INSERT INTO agents ({WRITTEN}, created_at) VALUES \
              ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
-        ))
-        .bind(org.as_str())
-        .bind(agent.id.as_str())
-        .bind(agent.name.as_str())
-        .bind(agent.instructions.as_str())
-        .bind(agent.greeting.clone())
-        .bind(agent.voice.as_str())
-        .bind(agent.model.as_str())
-        .bind(agent.language.clone())
-        .bind(agent.temperature)
-        .bind(crate::rows::to_json(&agent.turn_detection)?)
-        .bind(crate::rows::to_json(&agent.tools)?)
-        .bind(agent.transfer_number.as_ref().map(|n| n.to_string()))
-        .bind(agent.max_call_duration_seconds)
-        .bind(crate::rows::to_json(&agent.analysis_fields)?)
-        .bind(agent.created_at.millis())
-        .bind(agent.updated_at.millis())
-        .execute(&mut *tx)
-        .await?;
+        );
+        bind_written(sqlx::query(&sql), org, &agent)?
+            .bind(agent.created_at.millis())
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(agent)
     }
@@ -103,29 +120,19 @@ impl Store {
         let mut tx = self.begin(Scope::Org(org), Access::Write).await?;
         let current = fetch_agent(&mut tx, org, id, self.for_update()).await?;
         let agent = current.apply(patch, Timestamp::now())?;
-        sqlx::query(
-            "UPDATE agents SET name = $1, instructions = $2, greeting = $3, voice = $4, model = $5, \
-             language = $6, temperature = $7, turn_detection = $8, tools = $9, transfer_number = $10, \
-             max_call_duration_seconds = $11, analysis_fields = $12, updated_at = $13 \
-             WHERE org_id = $14 AND id = $15",
-        )
-        .bind(agent.name.as_str())
-        .bind(agent.instructions.as_str())
-        .bind(agent.greeting.clone())
-        .bind(agent.voice.as_str())
-        .bind(agent.model.as_str())
-        .bind(agent.language.clone())
-        .bind(agent.temperature)
-        .bind(crate::rows::to_json(&agent.turn_detection)?)
-        .bind(crate::rows::to_json(&agent.tools)?)
-        .bind(agent.transfer_number.as_ref().map(|n| n.to_string()))
-        .bind(agent.max_call_duration_seconds)
-        .bind(crate::rows::to_json(&agent.analysis_fields)?)
-        .bind(agent.updated_at.millis())
-        .bind(org.as_str())
-        .bind(id.as_str())
-        .execute(&mut *tx)
-        .await?;
+        let sets: Vec<String> = WRITTEN
+            .split(", ")
+            .take(13)
+            .enumerate()
+            .map(|(n, col)| format!("{col} = ${}", n + 1))
+            .collect();
+        let sql = format!(
+            "UPDATE agents SET {} WHERE org_id = $14 AND id = $15",
+            sets.join(", ")
+        );
+        bind_written(sqlx::query(&sql), org, &agent)?
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(agent)
     }
