@@ -53,6 +53,14 @@ pub struct Config {
     pub operator_key: Option<Secret>,
     /// OpenAI key (realtime voice).
     pub openai_api_key: Option<Secret>,
+    /// OpenAI Realtime WebSocket URL.
+    pub openai_realtime_url: String,
+    /// Realtime event shape: GA (default) or beta.
+    pub openai_realtime_shape: switchboard_realtime::Shape,
+    /// Twilio REST base URL.
+    pub twilio_api_url: String,
+    /// Development only: accept Twilio webhooks without checking signatures.
+    pub twilio_skip_signature: bool,
     /// Chat-completions endpoint.
     pub llm_base_url: String,
     /// Chat-completions key.
@@ -131,6 +139,10 @@ const SETTINGS: &[(&str, &str)] = &[
     ("log", "SWITCHBOARD_LOG"),
     ("operator_key", "SWITCHBOARD_OPERATOR_KEY"),
     ("openai_api_key", "SWITCHBOARD_OPENAI_API_KEY"),
+    ("openai_realtime_url", "SWITCHBOARD_OPENAI_REALTIME_URL"),
+    ("openai_realtime_shape", "SWITCHBOARD_OPENAI_REALTIME_SHAPE"),
+    ("twilio_api_url", "SWITCHBOARD_TWILIO_API_URL"),
+    ("twilio_skip_signature", "SWITCHBOARD_TWILIO_SKIP_SIGNATURE"),
     ("llm_base_url", "SWITCHBOARD_LLM_BASE_URL"),
     ("llm_api_key", "SWITCHBOARD_LLM_API_KEY"),
     (
@@ -299,6 +311,52 @@ impl Config {
                 "expected an http:// or https:// URL such as https://api.openai.com/v1",
             ));
         }
+        let openai_realtime_url = raw
+            .get("openai_realtime_url")
+            .map(|(v, _)| v)
+            .unwrap_or(switchboard_voice::DEFAULT_REALTIME_URL)
+            .trim_end_matches('/')
+            .to_owned();
+        if !(openai_realtime_url.starts_with("wss://") || openai_realtime_url.starts_with("ws://"))
+            || openai_realtime_url.contains('#')
+        {
+            return Err(err(
+                source_of(raw, "openai_realtime_url"),
+                "expected a wss:// URL such as wss://api.openai.com/v1/realtime",
+            ));
+        }
+        let openai_realtime_shape = match raw.get("openai_realtime_shape") {
+            None | Some(("ga", _)) => switchboard_realtime::Shape::Ga,
+            Some(("beta", _)) => switchboard_realtime::Shape::Beta,
+            Some((v, src)) => return Err(err(src, format!("expected `ga` or `beta`, got `{v}`"))),
+        };
+        let twilio_api_url = raw
+            .get("twilio_api_url")
+            .map(|(v, _)| v)
+            .unwrap_or(switchboard_twilio::rest::DEFAULT_API_URL)
+            .trim_end_matches('/')
+            .to_owned();
+        if !(twilio_api_url.starts_with("https://") || twilio_api_url.starts_with("http://")) {
+            return Err(err(
+                source_of(raw, "twilio_api_url"),
+                "expected an http(s) URL such as https://api.twilio.com",
+            ));
+        }
+        let twilio_skip_signature = match raw.get("twilio_skip_signature") {
+            None | Some(("false" | "0" | "", _)) => false,
+            Some(("true" | "1", src)) => {
+                if environment == Environment::Production {
+                    return Err(err(
+                        src,
+                        "signature checks cannot be switched off in production",
+                    ));
+                }
+                true
+            }
+            Some((v, src)) => {
+                return Err(err(src, format!("expected `true` or `false`, got `{v}`")))
+            }
+        };
         let shutdown = parse_num::<u64>(
             raw,
             "shutdown_timeout_seconds",
@@ -349,6 +407,10 @@ impl Config {
             log_filter,
             operator_key,
             openai_api_key: secret("openai_api_key"),
+            openai_realtime_url,
+            openai_realtime_shape,
+            twilio_api_url,
+            twilio_skip_signature,
             llm_base_url,
             llm_api_key: secret("llm_api_key"),
             shutdown_timeout: Duration::from_secs(shutdown),

@@ -202,9 +202,24 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .context("first-start setup failed")?;
     let addr = SocketAddr::new(config.host, config.port);
+    if config.twilio_skip_signature {
+        tracing::warn!("SWITCHBOARD_TWILIO_SKIP_SIGNATURE is on: Twilio webhooks are NOT verified; anyone can post fake calls (development only)");
+    }
+    if config.openai_api_key.is_none() {
+        tracing::warn!("SWITCHBOARD_OPENAI_API_KEY is not set: incoming calls will hear an apology and hang up");
+    }
     let web = WebConfig {
         operator_key: config.operator_key.clone(),
         max_body_bytes: config.max_body_bytes,
+        public_url: config.public_url.clone(),
+        twilio_skip_signature: config.twilio_skip_signature,
+        twilio_api_url: config.twilio_api_url.clone(),
+        voice: switchboard_voice::VoiceConfig {
+            realtime_url: config.openai_realtime_url.clone(),
+            api_key: config.openai_api_key.clone(),
+            shape: config.openai_realtime_shape,
+            ..switchboard_voice::VoiceConfig::default()
+        },
     };
     let app = Application::build(addr, store.clone(), &web)
         .await

@@ -2,6 +2,7 @@
 //! API rather than a broken live call.
 
 use crate::ids::AgentId;
+use crate::schedule::BusinessHours;
 use crate::values::{check_len, require_text, PhoneNumber};
 use crate::{Timestamp, ValidationError};
 use serde::{Deserialize, Serialize};
@@ -188,6 +189,8 @@ pub struct Agent {
     pub max_call_duration_seconds: i64,
     /// Fields the post-call analysis extracts.
     pub analysis_fields: Vec<AnalysisField>,
+    /// Opening hours and slot length for the appointment tools.
+    pub business_hours: BusinessHours,
     /// Created.
     pub created_at: Timestamp,
     /// Last changed.
@@ -232,6 +235,9 @@ pub struct NewAgent {
     /// Analysis fields.
     #[serde(default)]
     pub analysis_fields: Option<Vec<AnalysisField>>,
+    /// Business hours for appointments (default Monday-Friday 09:00-17:00 UTC, 30 min).
+    #[serde(default)]
+    pub business_hours: Option<BusinessHours>,
 }
 
 /// The body of `PATCH /api/v1/agents/{id}`: every field optional; `null` clears an optional
@@ -271,6 +277,8 @@ pub struct AgentPatch {
     pub max_call_duration_seconds: Option<i64>,
     /// Analysis fields.
     pub analysis_fields: Option<Vec<AnalysisField>>,
+    /// Business hours for appointments.
+    pub business_hours: Option<BusinessHours>,
 }
 
 /// Distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`).
@@ -301,6 +309,7 @@ impl Agent {
                 .max_call_duration_seconds
                 .unwrap_or(DEFAULT_MAX_CALL_SECONDS),
             analysis_fields: input.analysis_fields.unwrap_or_default(),
+            business_hours: input.business_hours.unwrap_or_default(),
             created_at: now,
             updated_at: now,
         };
@@ -345,6 +354,9 @@ impl Agent {
         }
         if let Some(v) = p.analysis_fields {
             self.analysis_fields = v;
+        }
+        if let Some(v) = p.business_hours {
+            self.business_hours = v;
         }
         self.updated_at = now;
         self.validate()?;
@@ -434,6 +446,9 @@ impl Agent {
                 ));
             }
         }
+        self.business_hours
+            .validate()
+            .map_err(|e| e.under("business_hours"))?;
         check_len("name", &self.name, 200)
     }
 }
@@ -502,5 +517,44 @@ mod tests {
         let a = a.apply(p, Timestamp::now()).expect("valid");
         assert_eq!(a.greeting, None);
         assert_eq!(a.language.as_deref(), Some("en-US"));
+    }
+}
+
+/// Fills `{{name}}` placeholders from a JSON object of variables. Strings are inserted as
+/// they are, other values in their JSON form; unknown names are left in place so a missing
+/// variable is visible rather than silently blank.
+pub fn substitute(template: &str, vars: &serde_json::Value) -> String {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(open) = rest.find("{{") {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 2..];
+        let Some(close) = after.find("}}") else {
+            out.push_str(&rest[open..]);
+            return out;
+        };
+        let name = after[..close].trim();
+        match vars.get(name) {
+            Some(serde_json::Value::String(s)) => out.push_str(s),
+            Some(serde_json::Value::Null) | None => out.push_str(&rest[open..open + close + 4]),
+            Some(v) => out.push_str(&v.to_string()),
+        }
+        rest = &after[close + 2..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod substitute_tests {
+    use super::substitute;
+
+    #[test]
+    fn placeholders_are_filled() {
+        let vars = serde_json::json!({"name": "Ada", "amount": 12.5});
+        assert_eq!(
+            substitute("Hi {{name}}, you owe {{ amount }} ({{due}}). {{", &vars),
+            "Hi Ada, you owe 12.5 ({{due}}). {{"
+        );
     }
 }

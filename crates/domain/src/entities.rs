@@ -340,6 +340,79 @@ pub struct Call {
     /// Post-call analysis.
     #[schema(value_type = Option<Object>)]
     pub analysis: Option<serde_json::Value>,
+    /// Per-turn latency: caller stopped speaking to first agent audio sent, in ms.
+    pub turn_latencies_ms: Vec<i64>,
+    /// What went wrong, for failed calls.
+    pub error: Option<String>,
+}
+
+/// An appointment booked by an agent or through the API.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Appointment {
+    /// Id.
+    pub id: String,
+    /// Agent that booked it.
+    pub agent_id: Option<AgentId>,
+    /// Contact it is for.
+    pub contact_id: Option<ContactId>,
+    /// Start.
+    pub starts_at: Timestamp,
+    /// End.
+    pub ends_at: Timestamp,
+    /// `booked` or `cancelled`.
+    pub status: String,
+    /// Title.
+    pub title: String,
+    /// Notes.
+    pub notes: Option<String>,
+    /// Created.
+    pub created_at: Timestamp,
+}
+
+/// Input to book an appointment.
+#[derive(Debug, Clone)]
+pub struct NewAppointment {
+    /// Agent.
+    pub agent_id: Option<AgentId>,
+    /// Contact.
+    pub contact_id: Option<ContactId>,
+    /// Start.
+    pub starts_at: Timestamp,
+    /// End.
+    pub ends_at: Timestamp,
+    /// Title.
+    pub title: String,
+    /// Notes.
+    pub notes: Option<String>,
+}
+
+/// One tool execution, as written to the audit table.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct ToolInvocation {
+    /// Id.
+    pub id: String,
+    /// Conversation.
+    pub conversation_id: Option<ConversationId>,
+    /// Call.
+    pub call_id: Option<CallId>,
+    /// The model's call id.
+    pub external_id: Option<String>,
+    /// Tool name.
+    pub tool: String,
+    /// Arguments as the model sent them.
+    #[schema(value_type = Object)]
+    pub arguments: serde_json::Value,
+    /// Result returned to the model.
+    #[schema(value_type = Option<Object>)]
+    pub result: Option<serde_json::Value>,
+    /// `running`, `ok`, `error` or `timeout`.
+    pub status: String,
+    /// Who ran it, e.g. `agent:agt_...`.
+    pub actor: String,
+    /// Started.
+    pub started_at: Timestamp,
+    /// Finished.
+    pub finished_at: Option<Timestamp>,
 }
 
 /// Input to create a call record.

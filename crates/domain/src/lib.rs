@@ -2,9 +2,11 @@
 
 pub mod agent;
 pub mod auth;
+pub mod call;
 pub mod entities;
 pub mod error;
 pub mod ids;
+pub mod schedule;
 pub mod secret;
 pub mod settings;
 pub mod time;

@@ -11,13 +11,13 @@ use switchboard_domain::Timestamp;
 
 const COLUMNS: &str = "id, name, instructions, greeting, voice, model, language, temperature, \
     turn_detection, tools, transfer_number, max_call_duration_seconds, analysis_fields, \
-    created_at, updated_at";
+    business_hours, created_at, updated_at";
 
 /// Columns an insert or update writes, in the order [`bind_written`] binds them: the
-/// changeable fields and `updated_at` ($1-$13), then `org_id` ($14) and `id` ($15).
+/// changeable fields and `updated_at` ($1-$14), then `org_id` ($15) and `id` ($16).
 const WRITTEN: &str = "name, instructions, greeting, voice, model, language, temperature, \
     turn_detection, tools, transfer_number, max_call_duration_seconds, analysis_fields, \
-    updated_at, org_id, id";
+    business_hours, updated_at, org_id, id";
 
 type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
 
@@ -39,6 +39,7 @@ fn bind_written<'q>(
         .bind(agent.transfer_number.as_ref().map(|n| n.to_string()))
         .bind(agent.max_call_duration_seconds)
         .bind(crate::rows::to_json(&agent.analysis_fields)?)
+        .bind(crate::rows::to_json(&agent.business_hours)?)
         .bind(agent.updated_at.millis())
         .bind(org.to_string())
         .bind(agent.id.to_string()))
@@ -59,6 +60,8 @@ fn agent_from_row(row: &AnyRow) -> Result<Agent, StoreError> {
         transfer_number: col::<Option<String>>(row, "transfer_number")?.map(PhoneNumber::from_db),
         max_call_duration_seconds: col(row, "max_call_duration_seconds")?,
         analysis_fields: json(row, "analysis_fields")?,
+        // Agents saved before business hours existed get the defaults.
+        business_hours: crate::rows::json_opt(row, "business_hours")?.unwrap_or_default(),
         created_at: ts(row, "created_at")?,
         updated_at: ts(row, "updated_at")?,
     })
@@ -72,7 +75,7 @@ impl Store {
         crate::accounts::ensure_org_exists(&mut tx, org).await?;
         let sql = format!(
             "INSERT INTO agents ({WRITTEN}, created_at) VALUES \
-             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
         );
         bind_written(sqlx::query(&sql), org, &agent)?
             .bind(agent.created_at.millis())
@@ -122,12 +125,12 @@ impl Store {
         let agent = current.apply(patch, Timestamp::now())?;
         let sets: Vec<String> = WRITTEN
             .split(", ")
-            .take(13)
+            .take(14)
             .enumerate()
             .map(|(n, col)| format!("{col} = ${}", n + 1))
             .collect();
         let sql = format!(
-            "UPDATE agents SET {} WHERE org_id = $14 AND id = $15",
+            "UPDATE agents SET {} WHERE org_id = $15 AND id = $16",
             sets.join(", ")
         );
         bind_written(sqlx::query(&sql), org, &agent)?

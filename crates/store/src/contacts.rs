@@ -146,6 +146,55 @@ impl Store {
     pub async fn delete_contact(&self, org: &OrgId, id: &ContactId) -> Result<(), StoreError> {
         self.delete_scoped(org, "contacts", id.as_str()).await
     }
+
+    /// The contact with this number, if the organization has one.
+    pub async fn find_contact_by_number(
+        &self,
+        org: &OrgId,
+        number: &PhoneNumber,
+    ) -> Result<Option<Contact>, StoreError> {
+        let mut tx = self.begin(Scope::Org(org), Access::Read).await?;
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM contacts WHERE org_id = $1 AND number = $2"
+        ))
+        .bind(org.as_str())
+        .bind(number.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        row.as_ref().map(contact_from_row).transpose()
+    }
+
+    /// The contact with this number, created (without a name) if missing. Safe under
+    /// concurrency: the unique (org, number) rule decides, and the winner's row is returned.
+    pub async fn ensure_contact(
+        &self,
+        org: &OrgId,
+        number: &PhoneNumber,
+    ) -> Result<Contact, StoreError> {
+        let now = Timestamp::now();
+        let mut tx = self.begin(Scope::Org(org), Access::Write).await?;
+        sqlx::query(&format!(
+            "INSERT INTO contacts (org_id, {COLUMNS}) VALUES ($1, $2, $3, NULL, '{{}}', 0, $4, $5) \
+             ON CONFLICT (org_id, number) DO NOTHING"
+        ))
+        .bind(org.as_str())
+        .bind(ContactId::generate().to_string())
+        .bind(number.as_str())
+        .bind(now.millis())
+        .bind(now.millis())
+        .execute(&mut *tx)
+        .await?;
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM contacts WHERE org_id = $1 AND number = $2"
+        ))
+        .bind(org.as_str())
+        .bind(number.as_str())
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        contact_from_row(&row)
+    }
 }
 
 async fn fetch_contact(

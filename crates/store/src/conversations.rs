@@ -18,9 +18,10 @@ const CONV_COLUMNS: &str = "id, channel, direction, contact_number, our_number, 
     started_at, last_message_at, ended_at, variables";
 const MSG_COLUMNS: &str =
     "seq, id, conversation_id, role, kind, content, external_id, delivery_status, created_at";
-const CALL_COLUMNS: &str = "id, conversation_id, call_sid, direction, from_number, to_number, \
+pub(crate) const CALL_COLUMNS: &str =
+    "id, conversation_id, call_sid, direction, from_number, to_number, \
     agent_id, status, started_at, answered_at, ended_at, duration_seconds, end_reason, \
-    disposition, recording_url, analysis";
+    disposition, recording_url, analysis, turn_latencies_ms, error";
 
 fn agent_col(row: &AnyRow) -> Result<Option<AgentId>, StoreError> {
     Ok(col::<Option<String>>(row, "agent_id")?.map(AgentId::from_db))
@@ -58,7 +59,7 @@ fn message_from_row(row: &AnyRow) -> Result<(i64, Message), StoreError> {
     ))
 }
 
-fn call_from_row(row: &AnyRow) -> Result<Call, StoreError> {
+pub(crate) fn call_from_row(row: &AnyRow) -> Result<Call, StoreError> {
     Ok(Call {
         id: CallId::from_db(col(row, "id")?),
         conversation_id: ConversationId::from_db(col(row, "conversation_id")?),
@@ -76,6 +77,8 @@ fn call_from_row(row: &AnyRow) -> Result<Call, StoreError> {
         disposition: col(row, "disposition")?,
         recording_url: col(row, "recording_url")?,
         analysis: json_opt(row, "analysis")?,
+        turn_latencies_ms: json_opt(row, "turn_latencies_ms")?.unwrap_or_default(),
+        error: col(row, "error")?,
     })
 }
 
@@ -86,44 +89,8 @@ impl Store {
         org: &OrgId,
         input: NewConversation,
     ) -> Result<Conversation, StoreError> {
-        let conv = Conversation {
-            id: ConversationId::generate(),
-            channel: input.channel,
-            direction: input.direction,
-            contact_number: input.contact_number,
-            our_number: input.our_number,
-            agent_id: input.agent_id,
-            status: ConversationStatus::Active,
-            started_at: input.started_at,
-            last_message_at: input.started_at,
-            ended_at: None,
-            variables: input.variables,
-        };
         let mut tx = self.begin(Scope::Org(org), Access::Write).await?;
-        crate::accounts::ensure_org_exists(&mut tx, org).await?;
-        if let Some(agent) = &conv.agent_id {
-            if !crate::agents::agent_exists(&mut tx, org, agent).await? {
-                return Err(StoreError::NotFound);
-            }
-        }
-        sqlx::query(&format!(
-            "INSERT INTO conversations (org_id, {CONV_COLUMNS}) VALUES \
-             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
-        ))
-        .bind(org.as_str())
-        .bind(conv.id.as_str())
-        .bind(conv.channel.as_str())
-        .bind(conv.direction.as_str())
-        .bind(conv.contact_number.as_str())
-        .bind(conv.our_number.clone())
-        .bind(conv.agent_id.as_ref().map(|a| a.to_string()))
-        .bind(conv.status.as_str())
-        .bind(conv.started_at.millis())
-        .bind(conv.last_message_at.millis())
-        .bind(None::<i64>)
-        .bind(to_json(&conv.variables)?)
-        .execute(&mut *tx)
-        .await?;
+        let conv = insert_conversation(&mut tx, org, input).await?;
         tx.commit().await?;
         Ok(conv)
     }
@@ -277,51 +244,8 @@ impl Store {
 
     /// Creates a call record (CallSid is unique platform-wide).
     pub async fn create_call(&self, org: &OrgId, input: NewCall) -> Result<Call, StoreError> {
-        let call = Call {
-            id: CallId::generate(),
-            conversation_id: input.conversation_id,
-            call_sid: input.call_sid,
-            direction: input.direction,
-            from_number: input.from_number,
-            to_number: input.to_number,
-            agent_id: input.agent_id,
-            status: input.status,
-            started_at: input.started_at,
-            answered_at: None,
-            ended_at: None,
-            duration_seconds: None,
-            end_reason: None,
-            disposition: None,
-            recording_url: None,
-            analysis: None,
-        };
         let mut tx = self.begin(Scope::Org(org), Access::Write).await?;
-        let exists: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM conversations WHERE org_id = $1 AND id = $2")
-                .bind(org.as_str())
-                .bind(call.conversation_id.as_str())
-                .fetch_one(&mut *tx)
-                .await?;
-        if exists == 0 {
-            return Err(StoreError::NotFound);
-        }
-        sqlx::query(
-            "INSERT INTO calls (id, org_id, conversation_id, call_sid, direction, from_number, \
-             to_number, agent_id, status, started_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(call.id.as_str())
-        .bind(org.as_str())
-        .bind(call.conversation_id.as_str())
-        .bind(call.call_sid.as_str())
-        .bind(call.direction.as_str())
-        .bind(call.from_number.as_str())
-        .bind(call.to_number.as_str())
-        .bind(call.agent_id.as_ref().map(|a| a.to_string()))
-        .bind(call.status.as_str())
-        .bind(call.started_at.millis())
-        .execute(&mut *tx)
-        .await
-        .map_err(conflict_on_unique("a call with this CallSid already exists"))?;
+        let call = insert_call(&mut tx, org, input).await?;
         tx.commit().await?;
         Ok(call)
     }
@@ -373,4 +297,107 @@ impl Store {
         self.list_newest(org, sql, order, limit, cursor, call_from_row)
             .await
     }
+}
+
+/// Inserts a conversation inside an open transaction.
+pub(crate) async fn insert_conversation(
+    tx: &mut crate::Tx,
+    org: &OrgId,
+    input: NewConversation,
+) -> Result<Conversation, StoreError> {
+    let conv = Conversation {
+        id: ConversationId::generate(),
+        channel: input.channel,
+        direction: input.direction,
+        contact_number: input.contact_number,
+        our_number: input.our_number,
+        agent_id: input.agent_id,
+        status: ConversationStatus::Active,
+        started_at: input.started_at,
+        last_message_at: input.started_at,
+        ended_at: None,
+        variables: input.variables,
+    };
+    crate::accounts::ensure_org_exists(tx, org).await?;
+    if let Some(agent) = &conv.agent_id {
+        if !crate::agents::agent_exists(tx, org, agent).await? {
+            return Err(StoreError::NotFound);
+        }
+    }
+    sqlx::query(&format!(
+        "INSERT INTO conversations (org_id, {CONV_COLUMNS}) VALUES \
+         ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+    ))
+    .bind(org.as_str())
+    .bind(conv.id.as_str())
+    .bind(conv.channel.as_str())
+    .bind(conv.direction.as_str())
+    .bind(conv.contact_number.as_str())
+    .bind(conv.our_number.clone())
+    .bind(conv.agent_id.as_ref().map(|a| a.to_string()))
+    .bind(conv.status.as_str())
+    .bind(conv.started_at.millis())
+    .bind(conv.last_message_at.millis())
+    .bind(None::<i64>)
+    .bind(to_json(&conv.variables)?)
+    .execute(&mut **tx)
+    .await?;
+    Ok(conv)
+}
+
+/// Inserts a call record inside an open transaction.
+pub(crate) async fn insert_call(
+    tx: &mut crate::Tx,
+    org: &OrgId,
+    input: NewCall,
+) -> Result<Call, StoreError> {
+    let call = Call {
+        id: CallId::generate(),
+        conversation_id: input.conversation_id,
+        call_sid: input.call_sid,
+        direction: input.direction,
+        from_number: input.from_number,
+        to_number: input.to_number,
+        agent_id: input.agent_id,
+        status: input.status,
+        started_at: input.started_at,
+        answered_at: None,
+        ended_at: None,
+        duration_seconds: None,
+        end_reason: None,
+        disposition: None,
+        recording_url: None,
+        analysis: None,
+        turn_latencies_ms: Vec::new(),
+        error: None,
+    };
+    let exists: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM conversations WHERE org_id = $1 AND id = $2")
+            .bind(org.as_str())
+            .bind(call.conversation_id.as_str())
+            .fetch_one(&mut **tx)
+            .await?;
+    if exists == 0 {
+        return Err(StoreError::NotFound);
+    }
+    sqlx::query(
+        "INSERT INTO calls (id, org_id, conversation_id, call_sid, direction, from_number, \
+         to_number, agent_id, status, started_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(call.id.as_str())
+    .bind(org.as_str())
+    .bind(call.conversation_id.as_str())
+    .bind(call.call_sid.as_str())
+    .bind(call.direction.as_str())
+    .bind(call.from_number.as_str())
+    .bind(call.to_number.as_str())
+    .bind(call.agent_id.as_ref().map(|a| a.to_string()))
+    .bind(call.status.as_str())
+    .bind(call.started_at.millis())
+    .execute(&mut **tx)
+    .await
+    .map_err(conflict_on_unique(
+        "a call with this CallSid already exists",
+    ))?;
+    Ok(call)
 }

@@ -8,6 +8,7 @@
 
 mod accounts;
 mod agents;
+mod calls;
 mod contacts;
 mod conversations;
 mod migrate;
@@ -16,6 +17,7 @@ mod rows;
 mod settings;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod tools;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Connection, Executor, Transaction};
@@ -27,8 +29,10 @@ use switchboard_domain::ids::OrgId;
 use switchboard_domain::ValidationError;
 
 pub use accounts::{Bootstrap, BootstrapInput};
+pub use calls::{CallEnd, StatusReport};
 pub use migrate::MigrationStatus;
 pub use settings::TwilioCredentials;
+pub use tools::NewToolInvocation;
 
 /// Which database engine a store runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,11 +4,13 @@ pub mod api;
 pub mod error;
 pub mod extract;
 pub mod metrics;
+mod twilio;
 
 use crate::error::ApiError;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use std::future::Future;
 use std::net::SocketAddr;
@@ -16,6 +18,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use switchboard_domain::Secret;
 use switchboard_store::Store;
+use switchboard_voice::{VoiceConfig, VoiceServices, VoiceStats};
+use tokio::sync::watch;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -28,6 +32,14 @@ pub struct WebConfig {
     pub operator_key: Option<Secret>,
     /// Largest accepted request body.
     pub max_body_bytes: usize,
+    /// The public base URL Twilio reaches us at (`https://voice.example.com`, no trailing `/`).
+    pub public_url: Option<String>,
+    /// Development only: accept Twilio requests without checking their signature.
+    pub twilio_skip_signature: bool,
+    /// Twilio REST base URL.
+    pub twilio_api_url: String,
+    /// Voice call settings.
+    pub voice: VoiceConfig,
 }
 
 impl Default for WebConfig {
@@ -35,8 +47,21 @@ impl Default for WebConfig {
         Self {
             operator_key: None,
             max_body_bytes: 1024 * 1024,
+            public_url: None,
+            twilio_skip_signature: false,
+            twilio_api_url: switchboard_twilio::rest::DEFAULT_API_URL.into(),
+            voice: VoiceConfig::default(),
         }
     }
+}
+
+/// What the Twilio endpoints need besides the store.
+#[derive(Debug, Clone)]
+pub struct TwilioEdge {
+    /// Public base URL (signatures are computed over it; the media URL is built from it).
+    pub public_url: Option<String>,
+    /// Signature checks off (development only).
+    pub skip_signature: bool,
 }
 
 /// Shared state of every handler.
@@ -50,6 +75,10 @@ pub struct AppState {
     pub metrics: Arc<metrics::Metrics>,
     /// The OpenAPI document, rendered to JSON once at start.
     pub openapi: axum::body::Bytes,
+    /// Twilio endpoint settings.
+    pub twilio: Arc<TwilioEdge>,
+    /// Voice call services.
+    pub voice: VoiceServices,
 }
 
 #[derive(OpenApi)]
@@ -112,7 +141,7 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 }
 
 /// Builds the whole application router.
-pub fn router(store: Store, config: &WebConfig) -> Router {
+pub fn router(store: Store, config: &WebConfig, voice: VoiceServices) -> Router {
     let (api, doc) = api_routes();
     // Operational endpoints go through the same registration, so they are documented too.
     let (ops, ops_doc) = OpenApiRouter::new()
@@ -136,8 +165,19 @@ pub fn router(store: Store, config: &WebConfig) -> Router {
             .map(|k| switchboard_domain::auth::hash_api_key(k.expose())),
         metrics: metrics.clone(),
         openapi: axum::body::Bytes::from(openapi),
+        twilio: Arc::new(TwilioEdge {
+            public_url: config.public_url.clone(),
+            skip_signature: config.twilio_skip_signature,
+        }),
+        voice,
     };
+    // Twilio's endpoints are part of Twilio's contract, not of our REST API document.
+    let twilio_routes = Router::new()
+        .route("/twilio/voice", post(twilio::voice_webhook))
+        .route("/twilio/voice/status", post(twilio::voice_status))
+        .route("/twilio/media", get(twilio::media_stream));
     api.merge(ops)
+        .merge(twilio_routes)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
@@ -197,7 +237,7 @@ async fn metrics_text(State(st): State<AppState>) -> impl IntoResponse {
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        st.metrics.render(),
+        format!("{}{}", st.metrics.render(), st.voice.stats.render()),
     )
 }
 
@@ -218,6 +258,22 @@ async fn method_not_allowed() -> ApiError {
 pub struct Application {
     listener: tokio::net::TcpListener,
     router: Router,
+    stop_calls: watch::Sender<bool>,
+    voice_stats: Arc<VoiceStats>,
+}
+
+/// Why the application could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// The address could not be bound.
+    #[error("cannot listen: {0}")]
+    Bind(#[from] std::io::Error),
+    /// The store failed while preparing platform secrets.
+    #[error("database error: {0}")]
+    Store(#[from] switchboard_store::StoreError),
+    /// The HTTP client for Twilio could not be built.
+    #[error("{0}")]
+    Twilio(#[from] switchboard_twilio::rest::RestError),
 }
 
 impl Application {
@@ -226,11 +282,26 @@ impl Application {
         addr: SocketAddr,
         store: Store,
         config: &WebConfig,
-    ) -> std::io::Result<Application> {
+    ) -> Result<Application, BuildError> {
         let listener = tokio::net::TcpListener::bind(addr).await?;
+        // One key for the media tokens, shared by every instance on the same database.
+        let token_secret: Arc<str> = store.platform_secret("media_token").await?.into();
+        let (stop_calls, stop) = watch::channel(false);
+        let voice_stats = Arc::new(VoiceStats::default());
+        let voice = VoiceServices {
+            store: store.clone(),
+            tools: switchboard_tools::Registry::default(),
+            twilio: switchboard_twilio::rest::RestClient::new(&config.twilio_api_url)?,
+            config: config.voice.clone(),
+            token_secret,
+            stats: voice_stats.clone(),
+            stop,
+        };
         Ok(Application {
             listener,
-            router: router(store, config),
+            router: router(store, config, voice),
+            stop_calls,
+            voice_stats,
         })
     }
 
@@ -239,8 +310,9 @@ impl Application {
         self.listener.local_addr()
     }
 
-    /// Serves until `shutdown` resolves, then stops accepting, lets in-flight requests finish
-    /// for up to `grace`, and returns.
+    /// Serves until `shutdown` resolves, then stops accepting and lets in-flight requests and
+    /// live calls finish for up to `grace`. Calls still live shortly before the deadline are
+    /// ended with the apology (recorded as `shutdown`), and the method returns.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -252,12 +324,27 @@ impl Application {
             let _ = tx.send(());
         };
         let server = axum::serve(self.listener, self.router).with_graceful_shutdown(notify);
+        let stop_calls = self.stop_calls;
+        let stats = self.voice_stats;
         let deadline = async move {
-            if rx.await.is_ok() {
-                tokio::time::sleep(grace).await;
-            } else {
+            if rx.await.is_err() {
                 std::future::pending::<()>().await;
             }
+            let started = tokio::time::Instant::now();
+            let calls_deadline = started + grace.saturating_sub(Duration::from_secs(3));
+            loop {
+                let active = stats.active.load(std::sync::atomic::Ordering::Relaxed);
+                if active <= 0 {
+                    break;
+                }
+                if tokio::time::Instant::now() >= calls_deadline {
+                    tracing::warn!(active_calls = active, "ending live calls for shutdown");
+                    let _ = stop_calls.send(true);
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            tokio::time::sleep_until(started + grace).await;
         };
         tokio::select! {
             res = server => res,

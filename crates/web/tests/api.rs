@@ -46,6 +46,7 @@ impl TestApp {
         let config = WebConfig {
             operator_key: Some(switchboard_domain::Secret::new(CONFIG_OPERATOR_KEY)),
             max_body_bytes: 64 * 1024,
+            ..WebConfig::default()
         };
         let app = Application::build(
             SocketAddr::from(([127, 0, 0, 1], 0)),

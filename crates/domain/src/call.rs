@@ -1,0 +1,160 @@
+//! The call lifecycle: a forward-only state machine fed by Twilio status callbacks, the media
+//! stream and the call session. Callbacks arrive late, twice or out of order, so every rule
+//! here is idempotent and never moves a call backwards.
+
+use crate::values::CallStatus;
+
+/// Position of a status in the lifecycle; a status with a lower rank never replaces a higher one.
+pub fn status_rank(s: CallStatus) -> u8 {
+    match s {
+        CallStatus::Queued | CallStatus::Initiated => 0,
+        CallStatus::Ringing => 1,
+        CallStatus::InProgress => 2,
+        CallStatus::Completed
+        | CallStatus::Busy
+        | CallStatus::NoAnswer
+        | CallStatus::Canceled
+        | CallStatus::Failed => 3,
+    }
+}
+
+/// Whether the call is over.
+pub fn is_terminal(s: CallStatus) -> bool {
+    status_rank(s) == 3
+}
+
+/// The status a call should have after `incoming` is reported while it is at `current`:
+/// forward only, and the first terminal status wins.
+pub fn advance(current: CallStatus, incoming: CallStatus) -> CallStatus {
+    if status_rank(incoming) > status_rank(current) {
+        incoming
+    } else {
+        current
+    }
+}
+
+/// Why a call ended; stored as its snake_case name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    /// The caller hung up (stream `stop` or a `completed` callback we did not cause).
+    CallerHungUp,
+    /// The agent called `end_call`.
+    AgentEnded,
+    /// The agent transferred the caller to a person.
+    Transferred,
+    /// The agent's maximum call duration was reached.
+    MaxDuration,
+    /// The speech model session could not be opened.
+    ModelUnavailable,
+    /// The speech model session dropped mid-call.
+    ModelDisconnected,
+    /// The speech model rejected the session configuration or failed.
+    ModelError,
+    /// The media stream closed without a `stop`.
+    StreamClosed,
+    /// The media stream never authenticated or never started.
+    StreamRejected,
+    /// The server shut down during the call.
+    Shutdown,
+    /// Twilio reported busy.
+    Busy,
+    /// Twilio reported no answer.
+    NoAnswer,
+    /// Twilio reported the call canceled.
+    Canceled,
+    /// Twilio reported the call failed.
+    TwilioFailed,
+}
+
+impl EndReason {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndReason::CallerHungUp => "caller_hung_up",
+            EndReason::AgentEnded => "agent_ended",
+            EndReason::Transferred => "transferred",
+            EndReason::MaxDuration => "max_duration",
+            EndReason::ModelUnavailable => "model_unavailable",
+            EndReason::ModelDisconnected => "model_disconnected",
+            EndReason::ModelError => "model_error",
+            EndReason::StreamClosed => "stream_closed",
+            EndReason::StreamRejected => "stream_rejected",
+            EndReason::Shutdown => "shutdown",
+            EndReason::Busy => "busy",
+            EndReason::NoAnswer => "no_answer",
+            EndReason::Canceled => "canceled",
+            EndReason::TwilioFailed => "twilio_failed",
+        }
+    }
+
+    /// The final status a call ending this way gets. Failures on our side record `failed`
+    /// even though Twilio will report the leg itself as `completed`.
+    pub fn final_status(self) -> CallStatus {
+        match self {
+            EndReason::CallerHungUp
+            | EndReason::AgentEnded
+            | EndReason::Transferred
+            | EndReason::StreamClosed => CallStatus::Completed,
+            EndReason::MaxDuration
+            | EndReason::ModelUnavailable
+            | EndReason::ModelDisconnected
+            | EndReason::ModelError
+            | EndReason::StreamRejected
+            | EndReason::Shutdown
+            | EndReason::TwilioFailed => CallStatus::Failed,
+            EndReason::Busy => CallStatus::Busy,
+            EndReason::NoAnswer => CallStatus::NoAnswer,
+            EndReason::Canceled => CallStatus::Canceled,
+        }
+    }
+
+    /// The end reason implied by a terminal Twilio status we did not cause.
+    pub fn from_twilio(status: CallStatus) -> Option<EndReason> {
+        match status {
+            CallStatus::Completed => Some(EndReason::CallerHungUp),
+            CallStatus::Busy => Some(EndReason::Busy),
+            CallStatus::NoAnswer => Some(EndReason::NoAnswer),
+            CallStatus::Canceled => Some(EndReason::Canceled),
+            CallStatus::Failed => Some(EndReason::TwilioFailed),
+            _ => None,
+        }
+    }
+}
+
+/// The outcome shown in lists: completed, no_answer, busy, failed or canceled.
+pub fn disposition(status: CallStatus) -> &'static str {
+    match status {
+        CallStatus::Busy => "busy",
+        CallStatus::NoAnswer => "no_answer",
+        CallStatus::Canceled => "canceled",
+        CallStatus::Failed => "failed",
+        _ => "completed",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_only_moves_forward() {
+        use CallStatus::*;
+        assert_eq!(advance(Ringing, InProgress), InProgress);
+        assert_eq!(advance(InProgress, Ringing), InProgress);
+        assert_eq!(advance(Completed, InProgress), Completed);
+        // The first terminal status wins; a second terminal report does not overwrite it.
+        assert_eq!(advance(Failed, Completed), Failed);
+        assert!(is_terminal(NoAnswer) && !is_terminal(InProgress));
+    }
+
+    #[test]
+    fn reasons_map_to_statuses() {
+        assert_eq!(EndReason::MaxDuration.final_status(), CallStatus::Failed);
+        assert_eq!(EndReason::AgentEnded.final_status(), CallStatus::Completed);
+        assert_eq!(
+            EndReason::from_twilio(CallStatus::NoAnswer),
+            Some(EndReason::NoAnswer)
+        );
+        assert_eq!(disposition(CallStatus::NoAnswer), "no_answer");
+    }
+}

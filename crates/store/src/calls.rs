@@ -1,0 +1,277 @@
+//! The call lifecycle in the database: stream claim, status callbacks merged forward-only,
+//! exactly-once finalization, latency figures, and transcript corrections after barge-in.
+
+use crate::conversations::{call_from_row, insert_call, insert_conversation, CALL_COLUMNS};
+use crate::rows::{col, to_json};
+use crate::{Access, Scope, Store, StoreError};
+use switchboard_domain::call::{advance, disposition, is_terminal, EndReason};
+use switchboard_domain::entities::{Call, NewCall, NewConversation};
+use switchboard_domain::ids::{CallId, MessageId, OrgId};
+use switchboard_domain::values::CallStatus;
+use switchboard_domain::Timestamp;
+
+/// One Twilio status callback, parsed.
+#[derive(Debug, Clone)]
+pub struct StatusReport {
+    /// `CallStatus`.
+    pub status: CallStatus,
+    /// `SequenceNumber`, when sent.
+    pub sequence: Option<i64>,
+    /// `CallDuration` in seconds (terminal callbacks only).
+    pub duration_seconds: Option<i64>,
+    /// `RecordingUrl`, when recording was on.
+    pub recording_url: Option<String>,
+    /// When it was received.
+    pub at: Timestamp,
+}
+
+/// How a call ended, as decided by the call session.
+#[derive(Debug, Clone)]
+pub struct CallEnd {
+    /// Why.
+    pub reason: EndReason,
+    /// Detail for failures.
+    pub error: Option<String>,
+    /// When.
+    pub at: Timestamp,
+}
+
+impl Store {
+    /// Creates the conversation and the call record of an incoming call in one transaction
+    /// (`call.conversation_id` is replaced by the new conversation's id).
+    pub async fn start_call(
+        &self,
+        org: &OrgId,
+        conversation: NewConversation,
+        mut call: NewCall,
+    ) -> Result<Call, StoreError> {
+        let mut tx = self.begin(Scope::Org(org), Access::Write).await?;
+        let conv = insert_conversation(&mut tx, org, conversation).await?;
+        call.conversation_id = conv.id;
+        let call = insert_call(&mut tx, org, call).await?;
+        tx.commit().await?;
+        Ok(call)
+    }
+
+    /// Finds which organization a CallSid belongs to (a status callback names only the sid).
+    /// Runs in the narrow look-up scope.
+    pub async fn find_call_by_sid(
+        &self,
+        call_sid: &str,
+    ) -> Result<Option<(OrgId, CallId)>, StoreError> {
+        let mut tx = self.begin(Scope::Lookup, Access::Read).await?;
+        let row = sqlx::query("SELECT org_id, id FROM calls WHERE call_sid = $1")
+            .bind(call_sid)
+            .fetch_optional(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        row.map(|r| {
+            Ok((
+                OrgId::from_db(col(&r, "org_id")?),
+                CallId::from_db(col(&r, "id")?),
+            ))
+        })
+        .transpose()
+    }
+
+    /// Claims the call's media stream: succeeds once, for a call that has not ended. Marks the
+    /// call answered and in progress.
+    pub async fn claim_call_stream(
+        &self,
+        org: &OrgId,
+        call: &CallId,
+        stream_sid: &str,
+        at: Timestamp,
+    ) -> Result<Option<Call>, StoreError> {
+        let mut tx = self.begin(Scope::Org(org), Access::Write).await?;
+        let Some(current) = fetch_call(&mut tx, org, call, self.for_update()).await? else {
+            return Ok(None);
+        };
+        let status = advance(current.status, CallStatus::InProgress);
+        let done = sqlx::query(
+            "UPDATE calls SET stream_sid = $1, status = $2, answered_at = COALESCE(answered_at, $3) \
+             WHERE org_id = $4 AND id = $5 AND stream_sid IS NULL AND ended_at IS NULL",
+        )
+        .bind(stream_sid)
+        .bind(status.as_str())
+        .bind(at.millis())
+        .bind(org.as_str())
+        .bind(call.as_str())
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Ok(None);
+        }
+        let updated = fetch_call(&mut tx, org, call, "").await?;
+        tx.commit().await?;
+        Ok(updated)
+    }
+
+    /// Merges a status callback: the status only moves forward, a terminal status finalizes
+    /// the call if nothing else did, and duration and recording are kept whenever they come.
+    pub async fn apply_call_status(
+        &self,
+        org: &OrgId,
+        call: &CallId,
+        report: &StatusReport,
+    ) -> Result<Call, StoreError> {
+        let mut tx = self.begin(Scope::Org(org), Access::Write).await?;
+        let current = fetch_call(&mut tx, org, call, self.for_update())
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let status = advance(current.status, report.status);
+        let answered = (report.status == CallStatus::InProgress && current.answered_at.is_none())
+            .then_some(report.at.millis());
+        sqlx::query(
+            "UPDATE calls SET status = $1, answered_at = COALESCE(answered_at, $2), \
+             duration_seconds = COALESCE($3, duration_seconds), \
+             recording_url = COALESCE($4, recording_url), \
+             status_seq = CASE WHEN status_seq IS NULL OR status_seq < $5 THEN $6 ELSE status_seq END \
+             WHERE org_id = $7 AND id = $8",
+        )
+        .bind(status.as_str())
+        .bind(answered)
+        .bind(report.duration_seconds)
+        .bind(report.recording_url.clone())
+        .bind(report.sequence.unwrap_or(-1))
+        .bind(report.sequence)
+        .bind(org.as_str())
+        .bind(call.as_str())
+        .execute(&mut *tx)
+        .await?;
+        if current.ended_at.is_none() && is_terminal(report.status) {
+            if let Some(reason) = EndReason::from_twilio(report.status) {
+                let end = CallEnd {
+                    reason,
+                    error: None,
+                    at: report.at,
+                };
+                finalize(&mut tx, org, &current, &end, report.status).await?;
+            }
+        }
+        let updated = fetch_call(&mut tx, org, call, "")
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        tx.commit().await?;
+        Ok(updated)
+    }
+
+    /// Finalizes a call exactly once. Returns `false` when it was already finalized (by a
+    /// status callback or an earlier path), in which case nothing changes.
+    pub async fn finalize_call(
+        &self,
+        org: &OrgId,
+        call: &CallId,
+        end: &CallEnd,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin(Scope::Org(org), Access::Write).await?;
+        let current = fetch_call(&mut tx, org, call, self.for_update())
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        if current.ended_at.is_some() {
+            return Ok(false);
+        }
+        finalize(&mut tx, org, &current, end, end.reason.final_status()).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Stores the per-turn latency figures of a call.
+    pub async fn set_call_latencies(
+        &self,
+        org: &OrgId,
+        call: &CallId,
+        latencies_ms: &[i64],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin(Scope::Org(org), Access::Write).await?;
+        sqlx::query("UPDATE calls SET turn_latencies_ms = $1 WHERE org_id = $2 AND id = $3")
+            .bind(to_json(&latencies_ms)?)
+            .bind(org.as_str())
+            .bind(call.as_str())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Replaces a transcript item's content (an agent turn cut short by the caller).
+    pub async fn update_message_content(
+        &self,
+        org: &OrgId,
+        id: &MessageId,
+        content: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin(Scope::Org(org), Access::Write).await?;
+        let done = sqlx::query("UPDATE messages SET content = $1 WHERE org_id = $2 AND id = $3")
+            .bind(to_json(content)?)
+            .bind(org.as_str())
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+async fn fetch_call(
+    tx: &mut crate::Tx,
+    org: &OrgId,
+    id: &CallId,
+    lock: &str,
+) -> Result<Option<Call>, StoreError> {
+    let row = sqlx::query(&format!(
+        "SELECT {CALL_COLUMNS} FROM calls WHERE org_id = $1 AND id = $2{lock}"
+    ))
+    .bind(org.as_str())
+    .bind(id.as_str())
+    .fetch_optional(&mut **tx)
+    .await?;
+    row.as_ref().map(call_from_row).transpose()
+}
+
+/// Writes the end of a call and closes its conversation (inside the caller's transaction).
+async fn finalize(
+    tx: &mut crate::Tx,
+    org: &OrgId,
+    current: &Call,
+    end: &CallEnd,
+    status: CallStatus,
+) -> Result<(), StoreError> {
+    // Our own clock from answer to end; a later Twilio `CallDuration` replaces it.
+    let since = current.answered_at.unwrap_or(current.started_at);
+    let duration = (end.at.millis() - since.millis()).max(0) / 1000;
+    sqlx::query(
+        "UPDATE calls SET status = $1, ended_at = $2, end_reason = $3, disposition = $4, \
+         error = $5, duration_seconds = COALESCE(duration_seconds, $6) \
+         WHERE org_id = $7 AND id = $8 AND ended_at IS NULL",
+    )
+    .bind(status.as_str())
+    .bind(end.at.millis())
+    .bind(end.reason.as_str())
+    .bind(disposition(status))
+    .bind(end.error.clone())
+    .bind(duration)
+    .bind(org.as_str())
+    .bind(current.id.as_str())
+    .execute(&mut **tx)
+    .await?;
+    let conv_status = if status == CallStatus::Failed {
+        "failed"
+    } else {
+        "closed"
+    };
+    sqlx::query(
+        "UPDATE conversations SET status = $1, ended_at = COALESCE(ended_at, $2) \
+         WHERE org_id = $3 AND id = $4",
+    )
+    .bind(conv_status)
+    .bind(end.at.millis())
+    .bind(org.as_str())
+    .bind(current.conversation_id.as_str())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}

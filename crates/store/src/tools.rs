@@ -1,0 +1,282 @@
+//! What agent tools touch: appointments (no double booking, enforced under a lock), the tool
+//! invocation audit log, contacts by number, and platform secrets.
+
+use crate::rows::{col, json, json_opt, to_json, ts, ts_opt};
+use crate::{Access, Backend, Scope, Store, StoreError};
+use sqlx::any::AnyRow;
+use switchboard_domain::entities::{Appointment, NewAppointment, ToolInvocation};
+use switchboard_domain::ids::{random_token, AgentId, CallId, ContactId, ConversationId, OrgId};
+use switchboard_domain::Timestamp;
+
+const APPT_COLUMNS: &str =
+    "id, agent_id, contact_id, starts_at, ends_at, status, title, notes, created_at";
+const TOOL_COLUMNS: &str = "id, conversation_id, call_id, external_id, tool, arguments, result, \
+    status, actor, started_at, finished_at";
+
+fn appointment_from_row(row: &AnyRow) -> Result<Appointment, StoreError> {
+    Ok(Appointment {
+        id: col(row, "id")?,
+        agent_id: col::<Option<String>>(row, "agent_id")?.map(AgentId::from_db),
+        contact_id: col::<Option<String>>(row, "contact_id")?.map(ContactId::from_db),
+        starts_at: ts(row, "starts_at")?,
+        ends_at: ts(row, "ends_at")?,
+        status: col(row, "status")?,
+        title: col(row, "title")?,
+        notes: col(row, "notes")?,
+        created_at: ts(row, "created_at")?,
+    })
+}
+
+fn tool_from_row(row: &AnyRow) -> Result<ToolInvocation, StoreError> {
+    Ok(ToolInvocation {
+        id: col(row, "id")?,
+        conversation_id: col::<Option<String>>(row, "conversation_id")?
+            .map(ConversationId::from_db),
+        call_id: col::<Option<String>>(row, "call_id")?.map(CallId::from_db),
+        external_id: col(row, "external_id")?,
+        tool: col(row, "tool")?,
+        arguments: json(row, "arguments")?,
+        result: json_opt(row, "result")?,
+        status: col(row, "status")?,
+        actor: col(row, "actor")?,
+        started_at: ts(row, "started_at")?,
+        finished_at: ts_opt(row, "finished_at")?,
+    })
+}
+
+/// The start of a tool execution, for the audit log.
+#[derive(Debug, Clone)]
+pub struct NewToolInvocation {
+    /// Conversation.
+    pub conversation_id: Option<ConversationId>,
+    /// Call.
+    pub call_id: Option<CallId>,
+    /// The model's call id (a tool call runs at most once per call and id).
+    pub external_id: Option<String>,
+    /// Tool name.
+    pub tool: String,
+    /// Arguments.
+    pub arguments: serde_json::Value,
+    /// Who runs it.
+    pub actor: String,
+}
+
+impl Store {
+    /// Books an appointment unless it overlaps a booked one of the organization. The check
+    /// and the insert run under one lock per organization, so two simultaneous requests for
+    /// the same slot cannot both succeed.
+    pub async fn book_appointment(
+        &self,
+        org: &OrgId,
+        input: NewAppointment,
+    ) -> Result<Appointment, StoreError> {
+        let mut tx = self.begin(Scope::Org(org), Access::Write).await?;
+        if self.backend() == Backend::Postgres {
+            // SQLite has a single writer connection; PostgreSQL needs an explicit lock.
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtext('appointments:' || $1))")
+                .bind(org.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
+        let clash: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM appointments WHERE org_id = $1 AND status = 'booked' \
+             AND starts_at < $2 AND ends_at > $3",
+        )
+        .bind(org.as_str())
+        .bind(input.ends_at.millis())
+        .bind(input.starts_at.millis())
+        .fetch_one(&mut *tx)
+        .await?;
+        if clash > 0 {
+            return Err(StoreError::Conflict("that time is already booked".into()));
+        }
+        let now = Timestamp::now();
+        let appt = Appointment {
+            id: format!("apt_{}", random_token(16)),
+            agent_id: input.agent_id,
+            contact_id: input.contact_id,
+            starts_at: input.starts_at,
+            ends_at: input.ends_at,
+            status: "booked".into(),
+            title: input.title,
+            notes: input.notes,
+            created_at: now,
+        };
+        sqlx::query(
+            "INSERT INTO appointments (id, org_id, agent_id, contact_id, starts_at, ends_at, \
+             status, title, notes, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(appt.id.as_str())
+        .bind(org.as_str())
+        .bind(appt.agent_id.as_ref().map(|a| a.to_string()))
+        .bind(appt.contact_id.as_ref().map(|c| c.to_string()))
+        .bind(appt.starts_at.millis())
+        .bind(appt.ends_at.millis())
+        .bind(appt.status.as_str())
+        .bind(appt.title.as_str())
+        .bind(appt.notes.clone())
+        .bind(now.millis())
+        .bind(now.millis())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(appt)
+    }
+
+    /// Booked appointments overlapping `[from, to)`, earliest first; optionally one contact's.
+    pub async fn list_appointments(
+        &self,
+        org: &OrgId,
+        from: Timestamp,
+        to: Timestamp,
+        contact: Option<&ContactId>,
+    ) -> Result<Vec<Appointment>, StoreError> {
+        let mut tx = self.begin(Scope::Org(org), Access::Read).await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {APPT_COLUMNS} FROM appointments WHERE org_id = $1 AND status = 'booked' \
+             AND starts_at < $2 AND ends_at > $3 AND ($4 = '' OR contact_id = $5) \
+             ORDER BY starts_at LIMIT 500"
+        ))
+        .bind(org.as_str())
+        .bind(to.millis())
+        .bind(from.millis())
+        .bind(contact.map(|c| c.to_string()).unwrap_or_default())
+        .bind(contact.map(|c| c.to_string()).unwrap_or_default())
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        rows.iter().map(appointment_from_row).collect()
+    }
+
+    /// Cancels a booked appointment of `contact`. Someone else's appointment is "not found".
+    pub async fn cancel_appointment(
+        &self,
+        org: &OrgId,
+        contact: &ContactId,
+        id: &str,
+    ) -> Result<Appointment, StoreError> {
+        let mut tx = self.begin(Scope::Org(org), Access::Write).await?;
+        let done = sqlx::query(
+            "UPDATE appointments SET status = 'cancelled', updated_at = $1 \
+             WHERE org_id = $2 AND id = $3 AND contact_id = $4 AND status = 'booked'",
+        )
+        .bind(Timestamp::now().millis())
+        .bind(org.as_str())
+        .bind(id)
+        .bind(contact.as_str())
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        let row = sqlx::query(&format!(
+            "SELECT {APPT_COLUMNS} FROM appointments WHERE org_id = $1 AND id = $2"
+        ))
+        .bind(org.as_str())
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        appointment_from_row(&row)
+    }
+
+    /// Records the start of a tool execution. Returns `None` when this (call, model call id)
+    /// already ran: the database enforces "once per call_id" even if the caller repeats.
+    pub async fn start_tool_invocation(
+        &self,
+        org: &OrgId,
+        input: &NewToolInvocation,
+    ) -> Result<Option<String>, StoreError> {
+        let id = format!("tin_{}", random_token(16));
+        let mut tx = self.begin(Scope::Org(org), Access::Write).await?;
+        let res = sqlx::query(
+            "INSERT INTO tool_invocations (id, org_id, conversation_id, call_id, external_id, \
+             tool, arguments, status, actor, started_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'running', $8, $9)",
+        )
+        .bind(id.as_str())
+        .bind(org.as_str())
+        .bind(input.conversation_id.as_ref().map(|c| c.to_string()))
+        .bind(input.call_id.as_ref().map(|c| c.to_string()))
+        .bind(input.external_id.clone())
+        .bind(input.tool.as_str())
+        .bind(to_json(&input.arguments)?)
+        .bind(input.actor.as_str())
+        .bind(Timestamp::now().millis())
+        .execute(&mut *tx)
+        .await;
+        match res {
+            Ok(_) => {}
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => return Ok(None),
+            Err(e) => return Err(e.into()),
+        }
+        tx.commit().await?;
+        Ok(Some(id))
+    }
+
+    /// Records how a tool execution ended.
+    pub async fn finish_tool_invocation(
+        &self,
+        org: &OrgId,
+        id: &str,
+        status: &str,
+        result: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin(Scope::Org(org), Access::Write).await?;
+        sqlx::query(
+            "UPDATE tool_invocations SET status = $1, result = $2, finished_at = $3 \
+             WHERE org_id = $4 AND id = $5",
+        )
+        .bind(status)
+        .bind(to_json(result)?)
+        .bind(Timestamp::now().millis())
+        .bind(org.as_str())
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A conversation's tool executions, oldest first.
+    pub async fn list_tool_invocations(
+        &self,
+        org: &OrgId,
+        conversation: &ConversationId,
+    ) -> Result<Vec<ToolInvocation>, StoreError> {
+        let mut tx = self.begin(Scope::Org(org), Access::Read).await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {TOOL_COLUMNS} FROM tool_invocations WHERE org_id = $1 \
+             AND conversation_id = $2 ORDER BY started_at, id LIMIT 1000"
+        ))
+        .bind(org.as_str())
+        .bind(conversation.as_str())
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        rows.iter().map(tool_from_row).collect()
+    }
+
+    /// A platform secret, created with 32 random bytes the first time it is asked for.
+    /// Every instance sharing the database gets the same value.
+    pub async fn platform_secret(&self, name: &str) -> Result<String, StoreError> {
+        let mut tx = self.begin(Scope::Platform, Access::Write).await?;
+        sqlx::query(
+            "INSERT INTO platform_secrets (name, value, created_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(random_token(43))
+        .bind(Timestamp::now().millis())
+        .execute(&mut *tx)
+        .await?;
+        let value: String =
+            sqlx::query_scalar("SELECT value FROM platform_secrets WHERE name = $1")
+                .bind(name)
+                .fetch_one(&mut *tx)
+                .await?;
+        tx.commit().await?;
+        Ok(value)
+    }
+}

@@ -1,0 +1,325 @@
+//! Built-in tools: call control, appointments on the organization's calendar, contacts.
+
+use crate::{Effect, ToolContext, ToolDefinition, ToolError};
+use serde_json::{json, Value};
+use switchboard_domain::entities::{Appointment, Contact, NewAppointment};
+use switchboard_domain::schedule::{parse_date, BusinessHours, SlotError};
+use switchboard_domain::values::PhoneNumber;
+use switchboard_domain::Timestamp;
+use switchboard_store::StoreError;
+
+type Output = Result<(Value, Option<Effect>), ToolError>;
+
+/// The definition of a built-in tool.
+pub(crate) fn definition(name: &str) -> Option<ToolDefinition> {
+    let (name, description, parameters) = match name {
+        "end_call" => (
+            "end_call",
+            "End the phone call. Say a short goodbye first; the line closes once you finish speaking.",
+            json!({"type": "object", "properties": {"reason": {"type": "string", "description": "Why the call ends"}}}),
+        ),
+        "transfer_call" => (
+            "transfer_call",
+            "Transfer the caller to a person. Tell the caller you are transferring them first.",
+            json!({"type": "object", "properties": {"reason": {"type": "string", "description": "Why the caller needs a person"}}, "required": ["reason"]}),
+        ),
+        "check_availability" => (
+            "check_availability",
+            "List free appointment times on a date (local business time).",
+            json!({"type": "object", "properties": {"date": {"type": "string", "description": "Date as YYYY-MM-DD"}}, "required": ["date"]}),
+        ),
+        "book_appointment" => (
+            "book_appointment",
+            "Book an appointment for the person you are talking to.",
+            json!({"type": "object", "properties": {
+                "start": {"type": "string", "description": "Local start time as YYYY-MM-DDTHH:MM"},
+                "name": {"type": "string", "description": "The person's name"},
+                "notes": {"type": "string", "description": "What the appointment is for"}
+            }, "required": ["start"]}),
+        ),
+        "cancel_appointment" => (
+            "cancel_appointment",
+            "Cancel one of the person's booked appointments, by id or by its local start time.",
+            json!({"type": "object", "properties": {
+                "appointment_id": {"type": "string"},
+                "start": {"type": "string", "description": "Local start time as YYYY-MM-DDTHH:MM"}
+            }}),
+        ),
+        "lookup_contact" => (
+            "lookup_contact",
+            "Look up what we know about the person (name, notes, upcoming appointments). Without a number, looks up the person you are talking to.",
+            json!({"type": "object", "properties": {"number": {"type": "string", "description": "E.164 number, e.g. +15551234567"}}}),
+        ),
+        _ => return None,
+    };
+    Some(ToolDefinition {
+        name,
+        description,
+        parameters,
+    })
+}
+
+/// Runs a built-in tool.
+pub(crate) async fn run(ctx: &ToolContext, name: &str, args: &Value) -> Output {
+    match name {
+        "end_call" => Ok((
+            json!({"ok": true, "message": "The call ends after your goodbye."}),
+            Some(Effect::EndCall),
+        )),
+        "transfer_call" => match &ctx.agent.transfer_number {
+            Some(n) => Ok((
+                json!({"ok": true, "message": "Transferring after you finish speaking."}),
+                Some(Effect::Transfer(n.clone())),
+            )),
+            None => Err(ToolError::new(
+                "no_transfer_number",
+                "There is nobody to transfer to right now.",
+            )),
+        },
+        "check_availability" => check_availability(ctx, args).await,
+        "book_appointment" => book(ctx, args).await,
+        "cancel_appointment" => cancel(ctx, args).await,
+        "lookup_contact" => lookup(ctx, args).await,
+        _ => Err(ToolError::new(
+            "unknown_tool",
+            format!("The tool `{name}` is not available."),
+        )),
+    }
+}
+
+fn arg<'a>(args: &'a Value, key: &str) -> Option<&'a str> {
+    args.get(key)
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+}
+
+fn store_error(e: StoreError) -> ToolError {
+    tracing::error!(error = %e, "tool store access failed");
+    ToolError::new(
+        "unavailable",
+        "The calendar is not reachable right now; please try again later.",
+    )
+}
+
+fn slot_error(e: SlotError) -> ToolError {
+    let code = match e {
+        SlotError::Unreadable(_) => "invalid_time",
+        SlotError::Past => "past",
+        SlotError::Closed(_) => "outside_hours",
+    };
+    ToolError::new(code, e.to_string())
+}
+
+/// Free slot start times (local `HH:MM`) on a day.
+async fn free_slots(
+    ctx: &ToolContext,
+    hours: &BusinessHours,
+    date: jiff::civil::Date,
+) -> Result<Vec<(Timestamp, String)>, ToolError> {
+    let slots = hours.slots_on(date, Timestamp::now());
+    let (Some(first), Some(last)) = (slots.first(), slots.last()) else {
+        return Ok(Vec::new());
+    };
+    let booked = ctx
+        .store
+        .list_appointments(&ctx.org, first.0, last.1, None)
+        .await
+        .map_err(store_error)?;
+    Ok(slots
+        .into_iter()
+        .filter(|(s, e)| !booked.iter().any(|b| b.starts_at < *e && b.ends_at > *s))
+        .map(|(s, _)| {
+            let local = hours.local_string(s);
+            (s, local.get(11..16).unwrap_or(&local).to_owned())
+        })
+        .collect())
+}
+
+async fn check_availability(ctx: &ToolContext, args: &Value) -> Output {
+    let hours = &ctx.agent.business_hours;
+    let date = arg(args, "date")
+        .and_then(parse_date)
+        .ok_or_else(|| ToolError::new("invalid_date", "Please give the date as YYYY-MM-DD."))?;
+    if let Some(today) = hours.local_date(Timestamp::now()) {
+        let days = (date - today).get_days();
+        if !(0..=366).contains(&days) {
+            return Err(ToolError::new(
+                "invalid_date",
+                "Appointments can be checked from today up to a year ahead.",
+            ));
+        }
+    }
+    let free = free_slots(ctx, hours, date).await?;
+    Ok((
+        json!({
+            "ok": true,
+            "date": date.to_string(),
+            "timezone": hours.timezone,
+            "slot_minutes": hours.slot_minutes,
+            "business_hours": hours.describe(),
+            "available": free.iter().map(|(_, l)| l.clone()).collect::<Vec<_>>(),
+        }),
+        None,
+    ))
+}
+
+async fn caller_contact(ctx: &ToolContext) -> Result<Contact, ToolError> {
+    let number = ctx.contact_number.as_ref().ok_or_else(|| {
+        ToolError::new(
+            "no_contact",
+            "I don't have a phone number for you, so I can't book on this channel.",
+        )
+    })?;
+    ctx.store
+        .ensure_contact(&ctx.org, number)
+        .await
+        .map_err(store_error)
+}
+
+fn describe(hours: &BusinessHours, a: &Appointment) -> Value {
+    json!({"appointment_id": a.id, "start": hours.local_string(a.starts_at), "end": hours.local_string(a.ends_at), "title": a.title})
+}
+
+async fn book(ctx: &ToolContext, args: &Value) -> Output {
+    let hours = &ctx.agent.business_hours;
+    let start_text = arg(args, "start").ok_or_else(|| {
+        ToolError::new("invalid_time", "Please give the start as YYYY-MM-DDTHH:MM.")
+    })?;
+    let start = hours.parse_start(start_text).map_err(slot_error)?;
+    let end = hours
+        .check_slot(start, Timestamp::now())
+        .map_err(slot_error)?;
+    let contact = caller_contact(ctx).await?;
+    let name = arg(args, "name").map(str::to_owned);
+    let title = match name.as_deref().or(contact.name.as_deref()) {
+        Some(n) => format!(
+            "Appointment with {}",
+            n.chars().take(100).collect::<String>()
+        ),
+        None => format!("Appointment with {}", contact.number),
+    };
+    let input = NewAppointment {
+        agent_id: Some(ctx.agent.id.clone()),
+        contact_id: Some(contact.id.clone()),
+        starts_at: start,
+        ends_at: end,
+        title,
+        notes: arg(args, "notes").map(|n| n.chars().take(2000).collect()),
+    };
+    match ctx.store.book_appointment(&ctx.org, input).await {
+        Ok(a) => Ok((
+            json!({"ok": true, "status": "booked", "appointment": describe(hours, &a)}),
+            None,
+        )),
+        Err(StoreError::Conflict(_)) => {
+            let alternatives = match hours.local_date(start) {
+                Some(d) => free_slots(ctx, hours, d).await?,
+                None => Vec::new(),
+            };
+            let alternatives: Vec<String> =
+                alternatives.into_iter().map(|(_, l)| l).take(6).collect();
+            Err(ToolError {
+                code: "slot_taken",
+                message: "That time is already booked. Please offer the caller another time."
+                    .into(),
+                details: Some(json!({"available_same_day": alternatives})),
+            })
+        }
+        Err(e) => Err(store_error(e)),
+    }
+}
+
+async fn cancel(ctx: &ToolContext, args: &Value) -> Output {
+    let hours = &ctx.agent.business_hours;
+    let contact = caller_contact(ctx).await?;
+    let now = Timestamp::now();
+    let year = Timestamp::from_millis(now.millis() + 366 * 86_400_000);
+    let upcoming = ctx
+        .store
+        .list_appointments(&ctx.org, now, year, Some(&contact.id))
+        .await
+        .map_err(store_error)?;
+    let target = if let Some(id) = arg(args, "appointment_id") {
+        upcoming.iter().find(|a| a.id == id)
+    } else if let Some(start) = arg(args, "start") {
+        let t = hours.parse_start(start).map_err(slot_error)?;
+        upcoming.iter().find(|a| a.starts_at == t)
+    } else if upcoming.len() == 1 {
+        upcoming.first()
+    } else {
+        return Err(ToolError {
+            code: "ambiguous",
+            message: "Which appointment should be cancelled?".into(),
+            details: Some(
+                json!({"upcoming": upcoming.iter().map(|a| describe(hours, a)).collect::<Vec<_>>()}),
+            ),
+        });
+    };
+    let Some(target) = target else {
+        return Err(ToolError::new(
+            "not_found",
+            "I could not find that appointment under your number.",
+        ));
+    };
+    match ctx
+        .store
+        .cancel_appointment(&ctx.org, &contact.id, &target.id)
+        .await
+    {
+        Ok(a) => Ok((
+            json!({"ok": true, "status": "cancelled", "appointment": describe(hours, &a)}),
+            None,
+        )),
+        Err(StoreError::NotFound) => Err(ToolError::new(
+            "not_found",
+            "I could not find that appointment under your number.",
+        )),
+        Err(e) => Err(store_error(e)),
+    }
+}
+
+async fn lookup(ctx: &ToolContext, args: &Value) -> Output {
+    let number = match arg(args, "number") {
+        Some(n) => PhoneNumber::parse(n).map_err(|_| {
+            ToolError::new(
+                "invalid_number",
+                "Please give the number in E.164, like +15551234567.",
+            )
+        })?,
+        None => ctx.contact_number.clone().ok_or_else(|| {
+            ToolError::new("no_contact", "I don't have a phone number to look up.")
+        })?,
+    };
+    let Some(contact) = ctx
+        .store
+        .find_contact_by_number(&ctx.org, &number)
+        .await
+        .map_err(store_error)?
+    else {
+        return Ok((
+            json!({"ok": true, "found": false, "number": number.as_str()}),
+            None,
+        ));
+    };
+    let now = Timestamp::now();
+    let year = Timestamp::from_millis(now.millis() + 366 * 86_400_000);
+    let upcoming = ctx
+        .store
+        .list_appointments(&ctx.org, now, year, Some(&contact.id))
+        .await
+        .map_err(store_error)?;
+    let hours = &ctx.agent.business_hours;
+    Ok((
+        json!({
+            "ok": true,
+            "found": true,
+            "number": contact.number.as_str(),
+            "name": contact.name,
+            "opted_out": contact.opted_out,
+            "metadata": contact.metadata,
+            "upcoming_appointments": upcoming.iter().map(|a| describe(hours, a)).collect::<Vec<_>>(),
+        }),
+        None,
+    ))
+}

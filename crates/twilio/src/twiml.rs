@@ -1,0 +1,87 @@
+//! TwiML documents we answer with. Every interpolated value is XML-escaped.
+
+/// Escapes text for XML content and attribute values.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            // Control characters are not allowed in XML 1.0.
+            c if (c as u32) < 0x20 && !matches!(c, '\n' | '\r' | '\t') => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+const HEAD: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>";
+
+/// `<Connect><Stream>`: a bidirectional media stream to `url` (wss, no query string), with
+/// the call's metadata as `<Parameter>`s.
+pub fn connect_stream(url: &str, params: &[(&str, &str)]) -> String {
+    let mut xml = format!("{HEAD}<Response><Connect><Stream url=\"{}\">", escape(url));
+    for (name, value) in params {
+        xml.push_str(&format!(
+            "<Parameter name=\"{}\" value=\"{}\"/>",
+            escape(name),
+            escape(value)
+        ));
+    }
+    xml.push_str("</Stream></Connect></Response>");
+    xml
+}
+
+/// Speaks `text`, then hangs up.
+pub fn say_hangup(text: &str) -> String {
+    format!(
+        "{HEAD}<Response><Say>{}</Say><Hangup/></Response>",
+        escape(text)
+    )
+}
+
+/// Optionally speaks `text`, then dials `number` with our number as caller id.
+pub fn say_dial(text: Option<&str>, number: &str, caller_id: &str) -> String {
+    let say = text
+        .map(|t| format!("<Say>{}</Say>", escape(t)))
+        .unwrap_or_default();
+    format!(
+        "{HEAD}<Response>{say}<Dial callerId=\"{}\"><Number>{}</Number></Dial></Response>",
+        escape(caller_id),
+        escape(number)
+    )
+}
+
+/// Hangs up at once.
+pub fn hangup() -> String {
+    format!("{HEAD}<Response><Hangup/></Response>")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_parameters_are_escaped() {
+        let xml = connect_stream(
+            "wss://voice.example.com/twilio/media",
+            &[("call_id", "call_1"), ("token", "a\"<&>")],
+        );
+        assert!(xml.starts_with("<?xml"));
+        assert!(xml.contains("<Stream url=\"wss://voice.example.com/twilio/media\">"));
+        assert!(xml.contains("<Parameter name=\"token\" value=\"a&quot;&lt;&amp;&gt;\"/>"));
+        // Only the XML declaration has `?`: nothing travels in the stream URL's query string.
+        assert_eq!(xml.matches('?').count(), 2);
+    }
+
+    #[test]
+    fn say_is_escaped() {
+        assert_eq!(
+            say_hangup("Tom & Jerry <3"),
+            format!("{HEAD}<Response><Say>Tom &amp; Jerry &lt;3</Say><Hangup/></Response>")
+        );
+    }
+}

@@ -1,0 +1,169 @@
+//! Voice calls: one task per call joins a Twilio Media Stream to a realtime model session.
+//! It owns all of the call's state (playback, barge-in, tool calls, transcript, lifecycle);
+//! nothing about a call is shared with other calls.
+
+pub mod playback;
+mod session;
+pub mod token;
+mod transcript;
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use switchboard_realtime::Shape;
+use switchboard_store::Store;
+use switchboard_tools::Registry;
+use switchboard_twilio::rest::RestClient;
+use tokio::sync::watch;
+
+pub use session::{run_media_stream, WsFrame};
+
+/// OpenAI's Realtime endpoint.
+pub const DEFAULT_REALTIME_URL: &str = "wss://api.openai.com/v1/realtime";
+
+/// What callers hear when the call cannot go on.
+pub const DEFAULT_APOLOGY: &str =
+    "We're sorry, we are having technical difficulties and have to end this call. Please call again later.";
+
+/// Voice settings from configuration.
+#[derive(Debug, Clone)]
+pub struct VoiceConfig {
+    /// Realtime WebSocket base URL (`SWITCHBOARD_OPENAI_REALTIME_URL`).
+    pub realtime_url: String,
+    /// Model key (`SWITCHBOARD_OPENAI_API_KEY`).
+    pub api_key: Option<switchboard_domain::Secret>,
+    /// GA or beta event shapes (`SWITCHBOARD_OPENAI_REALTIME_SHAPE`).
+    pub shape: Shape,
+    /// Input transcription model.
+    pub transcription_model: String,
+    /// Spoken before hanging up on a failure.
+    pub apology: String,
+    /// Time to wait for the stream's `start` and for the model session.
+    pub setup_timeout: Duration,
+}
+
+impl Default for VoiceConfig {
+    fn default() -> Self {
+        Self {
+            realtime_url: DEFAULT_REALTIME_URL.into(),
+            api_key: None,
+            shape: Shape::Ga,
+            transcription_model: "gpt-4o-mini-transcribe".into(),
+            apology: DEFAULT_APOLOGY.into(),
+            setup_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Counters for `/metrics` (low cardinality: no numbers, no ids).
+#[derive(Debug, Default)]
+pub struct VoiceStats {
+    /// Calls with a live session task.
+    pub active: AtomicI64,
+    /// Sessions started (a `start` that authenticated).
+    pub started: AtomicU64,
+    /// Incoming calls to numbers nobody owns.
+    pub unknown_number: AtomicU64,
+    /// Streams closed before a session was opened (bad token, no start).
+    pub rejected_streams: AtomicU64,
+    /// Calls ended by a model failure or the duration limit.
+    pub failed: AtomicU64,
+    /// Frames from Twilio that could not be read.
+    pub bad_frames: AtomicU64,
+    /// Caller audio frames forwarded to the model.
+    pub frames_in: AtomicU64,
+    /// Agent audio chunks forwarded to Twilio.
+    pub frames_out: AtomicU64,
+    /// Barge-ins handled.
+    pub interruptions: AtomicU64,
+}
+
+impl VoiceStats {
+    /// Prometheus text for these counters.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let rows: [(&str, &str, &str, i64); 9] = [
+            (
+                "switchboard_voice_active_calls",
+                "gauge",
+                "Calls with a live session.",
+                self.active.load(Ordering::Relaxed),
+            ),
+            (
+                "switchboard_voice_sessions_total",
+                "counter",
+                "Call sessions started.",
+                self.started.load(Ordering::Relaxed) as i64,
+            ),
+            (
+                "switchboard_voice_unknown_number_total",
+                "counter",
+                "Incoming calls to unknown or inactive numbers.",
+                self.unknown_number.load(Ordering::Relaxed) as i64,
+            ),
+            (
+                "switchboard_voice_rejected_streams_total",
+                "counter",
+                "Media streams closed before a session opened.",
+                self.rejected_streams.load(Ordering::Relaxed) as i64,
+            ),
+            (
+                "switchboard_voice_failed_calls_total",
+                "counter",
+                "Calls ended by a failure or the duration limit.",
+                self.failed.load(Ordering::Relaxed) as i64,
+            ),
+            (
+                "switchboard_voice_bad_frames_total",
+                "counter",
+                "Unreadable media stream frames.",
+                self.bad_frames.load(Ordering::Relaxed) as i64,
+            ),
+            (
+                "switchboard_voice_frames_in_total",
+                "counter",
+                "Caller audio frames forwarded to the model.",
+                self.frames_in.load(Ordering::Relaxed) as i64,
+            ),
+            (
+                "switchboard_voice_frames_out_total",
+                "counter",
+                "Agent audio chunks forwarded to Twilio.",
+                self.frames_out.load(Ordering::Relaxed) as i64,
+            ),
+            (
+                "switchboard_voice_interruptions_total",
+                "counter",
+                "Barge-ins handled.",
+                self.interruptions.load(Ordering::Relaxed) as i64,
+            ),
+        ];
+        for (name, kind, help, v) in rows {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}"
+            );
+        }
+        out
+    }
+}
+
+/// Everything a call session needs, shared by all calls.
+#[derive(Debug, Clone)]
+pub struct VoiceServices {
+    /// The store.
+    pub store: Store,
+    /// Tool registry.
+    pub tools: Registry,
+    /// Twilio REST.
+    pub twilio: RestClient,
+    /// Settings.
+    pub config: VoiceConfig,
+    /// Key of the per-call media tokens.
+    pub token_secret: Arc<str>,
+    /// Counters.
+    pub stats: Arc<VoiceStats>,
+    /// Becomes `true` when the server must end live calls (shutdown deadline).
+    pub stop: watch::Receiver<bool>,
+}

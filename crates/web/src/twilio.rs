@@ -1,0 +1,270 @@
+//! The endpoints Twilio calls: the incoming-call webhook, call status callbacks and the
+//! Media Streams WebSocket. Every request is tied to an organization by routing (the dialled
+//! number, or the CallSid of a call we created) and then verified with that organization's
+//! auth token before anything is stored.
+
+use crate::AppState;
+use axum::body::Bytes;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use futures_util::{SinkExt, StreamExt};
+use std::sync::atomic::Ordering;
+use switchboard_domain::entities::{NewCall, NewConversation};
+use switchboard_domain::ids::OrgId;
+use switchboard_domain::values::{CallStatus, Channel, Direction, NumberChannel, PhoneNumber};
+use switchboard_domain::Timestamp;
+use switchboard_store::{StatusReport, StoreError};
+use switchboard_twilio::{signature, twiml};
+use switchboard_voice::WsFrame;
+
+/// Largest Media Streams frame accepted (a 20 ms media frame is about 300 bytes).
+const MAX_MEDIA_FRAME: usize = 64 * 1024;
+
+const NOT_IN_SERVICE: &str =
+    "Sorry, the number you have called is not in service. Please check the number and try again. Goodbye.";
+const NOT_CONFIGURED: &str =
+    "Sorry, this service is not set up to take calls yet. Please try again later. Goodbye.";
+const UNAVAILABLE: &str =
+    "Sorry, we cannot take your call right now. Please try again later. Goodbye.";
+
+fn xml(body: String) -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/xml; charset=utf-8")],
+        body,
+    )
+        .into_response()
+}
+
+fn forbidden(why: &str) -> Response {
+    tracing::warn!(reason = why, "Twilio request rejected (403)");
+    (StatusCode::FORBIDDEN, "forbidden").into_response()
+}
+
+fn params(body: &[u8]) -> Vec<(String, String)> {
+    form_urlencoded::parse(body).into_owned().collect()
+}
+
+fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    params
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// Verifies `X-Twilio-Signature` with the organization's auth token over the URL Twilio
+/// requested, rebuilt from the configured public base URL (never from `Host`).
+async fn verify(
+    st: &AppState,
+    org: &OrgId,
+    uri: &Uri,
+    headers: &HeaderMap,
+    params: &[(String, String)],
+) -> Result<(), Response> {
+    if st.twilio.skip_signature {
+        return Ok(());
+    }
+    let Some(base) = &st.twilio.public_url else {
+        tracing::error!("SWITCHBOARD_PUBLIC_URL is not set: Twilio signatures cannot be checked");
+        return Err(forbidden("public URL not configured"));
+    };
+    let creds = match st.store.twilio_credentials(org).await {
+        Ok(Some(c)) => c,
+        Ok(None) => {
+            tracing::error!(org_id = %org, "organization has no Twilio credentials: cannot verify its webhooks (PUT /api/v1/settings)");
+            return Err(forbidden("no auth token for the organization"));
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read Twilio credentials");
+            return Err(StatusCode::INTERNAL_SERVER_ERROR.into_response());
+        }
+    };
+    let Some(sig) = headers
+        .get("x-twilio-signature")
+        .and_then(|v| v.to_str().ok())
+    else {
+        return Err(forbidden("missing X-Twilio-Signature"));
+    };
+    // These routes are not nested, so the request URI is the one Twilio signed.
+    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let url = format!("{base}{path}");
+    if signature::validate(creds.auth_token.expose(), &url, params, sig) {
+        Ok(())
+    } else {
+        Err(forbidden("bad X-Twilio-Signature"))
+    }
+}
+
+/// `POST /twilio/voice`: the incoming-call webhook. Answers TwiML.
+pub(crate) async fn voice_webhook(
+    State(st): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let params = params(&body);
+    let (Some(to), Some(call_sid)) = (param(&params, "To"), param(&params, "CallSid")) else {
+        return (StatusCode::BAD_REQUEST, "To and CallSid are required").into_response();
+    };
+    let from = param(&params, "From").unwrap_or("anonymous").to_owned();
+    let Some(public) = st.twilio.public_url.clone() else {
+        tracing::error!("incoming call but SWITCHBOARD_PUBLIC_URL is not set; refusing it");
+        return xml(twiml::say_hangup(NOT_CONFIGURED));
+    };
+    let route = match PhoneNumber::parse(to) {
+        Ok(n) => st.store.route_number(&n, NumberChannel::Voice).await,
+        Err(_) => Ok(None),
+    };
+    let route = match route {
+        Ok(Some(r)) if r.active && r.agent_id.is_some() => r,
+        Ok(other) => {
+            st.voice
+                .stats
+                .unknown_number
+                .fetch_add(1, Ordering::Relaxed);
+            let why = match other {
+                None => "number not owned by any organization",
+                Some(r) if !r.active => "number or organization inactive",
+                Some(_) => "number has no agent",
+            };
+            tracing::warn!(to = %to, reason = why, "incoming call refused");
+            return xml(twiml::say_hangup(NOT_IN_SERVICE));
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot route an incoming call");
+            return xml(twiml::say_hangup(UNAVAILABLE));
+        }
+    };
+    if let Err(resp) = verify(&st, &route.org_id, &uri, &headers, &params).await {
+        return resp;
+    }
+    let org = route.org_id;
+    let status = param(&params, "CallStatus")
+        .and_then(CallStatus::parse)
+        .unwrap_or(CallStatus::Ringing);
+    let now = Timestamp::now();
+    let conversation = NewConversation {
+        channel: Channel::Voice,
+        direction: Direction::Inbound,
+        contact_number: from.clone(),
+        our_number: Some(to.to_owned()),
+        agent_id: route.agent_id.clone(),
+        variables: serde_json::json!({"caller_number": from, "our_number": to, "call_sid": call_sid}),
+        started_at: now,
+    };
+    let new_call = NewCall {
+        conversation_id: switchboard_domain::ids::ConversationId::generate(),
+        call_sid: call_sid.to_owned(),
+        direction: Direction::Inbound,
+        from_number: from.clone(),
+        to_number: to.to_owned(),
+        agent_id: route.agent_id,
+        status,
+        started_at: now,
+    };
+    let call_id = match st.store.start_call(&org, conversation, new_call).await {
+        Ok(call) => call.id,
+        // Twilio retries a webhook that timed out: answer again for the same call.
+        Err(StoreError::Conflict(_)) => match st.store.find_call_by_sid(call_sid).await {
+            Ok(Some((o, id))) if o == org => id,
+            _ => return xml(twiml::say_hangup(UNAVAILABLE)),
+        },
+        Err(e) => {
+            tracing::error!(error = %e, "cannot store an incoming call");
+            return xml(twiml::say_hangup(UNAVAILABLE));
+        }
+    };
+    let token = switchboard_voice::token::mint(&st.voice.token_secret, &org, &call_id, now);
+    let ws_base = if let Some(rest) = public.strip_prefix("https://") {
+        format!("wss://{rest}")
+    } else if let Some(rest) = public.strip_prefix("http://") {
+        format!("ws://{rest}")
+    } else {
+        public
+    };
+    tracing::info!(org_id = %org, call_id = %call_id, call_sid = %call_sid, "incoming call answered");
+    xml(twiml::connect_stream(
+        &format!("{ws_base}/twilio/media"),
+        &[
+            ("org_id", org.as_str()),
+            ("call_id", call_id.as_str()),
+            ("token", &token),
+        ],
+    ))
+}
+
+/// `POST /twilio/voice/status`: call status callbacks, merged forward-only into the call.
+pub(crate) async fn voice_status(
+    State(st): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let params = params(&body);
+    let Some(call_sid) = param(&params, "CallSid") else {
+        return (StatusCode::BAD_REQUEST, "CallSid is required").into_response();
+    };
+    let (org, call_id) = match st.store.find_call_by_sid(call_sid).await {
+        Ok(Some(found)) => found,
+        Ok(None) => {
+            // Not a call we created: nothing to merge, and nothing to verify against.
+            tracing::warn!(call_sid = %call_sid, "status callback for an unknown call ignored");
+            return StatusCode::NO_CONTENT.into_response();
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot look up a call");
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+    };
+    if let Err(resp) = verify(&st, &org, &uri, &headers, &params).await {
+        return resp;
+    }
+    let Some(status) = param(&params, "CallStatus").and_then(CallStatus::parse) else {
+        tracing::warn!(call_sid = %call_sid, status = ?param(&params, "CallStatus"), "status callback without a known CallStatus ignored");
+        return StatusCode::NO_CONTENT.into_response();
+    };
+    let int = |name: &str| param(&params, name).and_then(|v| v.trim().parse::<i64>().ok());
+    let report = StatusReport {
+        status,
+        sequence: int("SequenceNumber"),
+        duration_seconds: int("CallDuration"),
+        recording_url: param(&params, "RecordingUrl")
+            .filter(|u| !u.is_empty())
+            .map(str::to_owned),
+        at: Timestamp::now(),
+    };
+    match st.store.apply_call_status(&org, &call_id, &report).await {
+        Ok(call) => {
+            tracing::info!(org_id = %org, call_id = %call_id, reported = status.as_str(), status = call.status.as_str(), "call status merged");
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot merge a call status");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+/// `GET /twilio/media`: the Media Streams WebSocket. The call is authenticated by the token
+/// in the stream's `start` message (see `switchboard_voice::token`).
+pub(crate) async fn media_stream(State(st): State<AppState>, ws: WebSocketUpgrade) -> Response {
+    let voice = st.voice.clone();
+    ws.max_message_size(MAX_MEDIA_FRAME)
+        .max_frame_size(MAX_MEDIA_FRAME)
+        .on_upgrade(move |socket: WebSocket| async move {
+            let adapted = socket
+                .map(|frame| {
+                    frame.map(|m| match m {
+                        Message::Text(t) => WsFrame::Text(t.to_string()),
+                        Message::Close(_) => WsFrame::Close,
+                        _ => WsFrame::Other,
+                    })
+                })
+                .with(
+                    |text: String| async move { Ok::<_, axum::Error>(Message::Text(text.into())) },
+                );
+            switchboard_voice::run_media_stream(voice, Box::pin(adapted)).await;
+        })
+}
