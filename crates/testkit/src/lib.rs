@@ -1,0 +1,30 @@
+//! Test doubles that speak the real wire protocols, for the voice tests and the load
+//! generator: a scriptable OpenAI Realtime server, a Twilio Media Streams client that plays
+//! speech fixtures and paces playback like Twilio, and a Twilio REST API that records calls.
+#![allow(clippy::unwrap_used)]
+
+pub mod fixtures;
+pub mod realtime;
+pub mod twilio;
+
+/// Decodes one G.711 mu-law byte to 16-bit linear PCM.
+pub fn ulaw_to_linear(u: u8) -> i16 {
+    let u = !u;
+    let sign = u & 0x80;
+    let exponent = (u >> 4) & 0x07;
+    let mantissa = i32::from(u & 0x0F);
+    let magnitude = (((mantissa << 3) + 0x84) << exponent) - 0x84;
+    (if sign != 0 { -magnitude } else { magnitude }) as i16
+}
+
+/// Whether a 20 ms mu-law frame holds speech (mean absolute amplitude above a threshold).
+pub fn is_speech(frame: &[u8]) -> bool {
+    if frame.is_empty() {
+        return false;
+    }
+    let sum: i64 = frame
+        .iter()
+        .map(|b| i64::from(ulaw_to_linear(*b)).abs())
+        .sum();
+    sum / frame.len() as i64 > 400
+}

@@ -1,0 +1,450 @@
+//! A fake OpenAI Realtime server. It checks the handshake and the `session.update` shape (GA
+//! or beta), runs a simple energy VAD over the appended mu-law audio, answers each caller turn
+//! or `response.create` with the next scripted step (audio with a transcript, or a function
+//! call), cancels a streaming response when the caller barges in, and records every client
+//! event. Failure modes: refuse the handshake, drop after N appends, wrong formats, errors.
+// tungstenite's handshake callback returns its (large) HTTP error response by value.
+#![allow(clippy::result_large_err)]
+
+use base64::Engine;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+use tokio_tungstenite::tungstenite::Message;
+
+/// Where echo-mode audio is reported: (base64 chunk, arrival).
+pub type EchoTap = Arc<Mutex<Option<mpsc::UnboundedSender<(String, std::time::Instant)>>>>;
+
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+
+/// Which API generation the fake speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FakeShape {
+    /// GA names and session shape.
+    Ga,
+    /// Beta names and session shape (requires `OpenAI-Beta: realtime=v1`).
+    Beta,
+}
+
+/// One scripted model output.
+#[derive(Debug, Clone)]
+pub enum Step {
+    /// Speak this mu-law audio with this transcript.
+    Say(Vec<u8>, String),
+    /// Call a function with JSON arguments.
+    Call(String, Value),
+}
+
+/// How the fake behaves.
+#[derive(Debug, Clone)]
+pub struct Behavior {
+    /// Shape.
+    pub shape: FakeShape,
+    /// Outputs, consumed in order, one per caller turn or `response.create`.
+    pub steps: Vec<Step>,
+    /// What the caller said in each turn (the transcription results, in order).
+    pub transcripts: Vec<String>,
+    /// Answer the handshake with HTTP 503.
+    pub refuse: bool,
+    /// Drop the connection after this many appends.
+    pub drop_after_appends: Option<usize>,
+    /// Echo formats other than mu-law in `session.updated`.
+    pub wrong_formats: bool,
+    /// Echo every appended chunk straight back as agent audio (load generator).
+    pub echo: bool,
+    /// Audio bytes per delta.
+    pub delta_bytes: usize,
+    /// Pause between deltas (the model streams faster than real time).
+    pub delta_interval: Duration,
+}
+
+impl Default for Behavior {
+    fn default() -> Self {
+        Self {
+            shape: FakeShape::Ga,
+            steps: Vec::new(),
+            transcripts: Vec::new(),
+            refuse: false,
+            drop_after_appends: None,
+            wrong_formats: false,
+            echo: false,
+            delta_bytes: 1000,
+            delta_interval: Duration::from_millis(10),
+        }
+    }
+}
+
+/// What one connection did.
+#[derive(Debug, Clone, Default)]
+pub struct Session {
+    /// Request path and query.
+    pub uri: String,
+    /// `Authorization` header.
+    pub authorization: Option<String>,
+    /// `OpenAI-Beta` header.
+    pub beta_header: Option<String>,
+    /// Every client event, in order.
+    pub events: Vec<Value>,
+    /// Appended audio bytes.
+    pub appended: usize,
+}
+
+/// A running fake.
+#[derive(Clone)]
+pub struct FakeRealtime {
+    /// `ws://127.0.0.1:port/v1/realtime`.
+    pub url: String,
+    behavior: Arc<Mutex<Behavior>>,
+    sessions: Arc<Mutex<Vec<Arc<Mutex<Session>>>>>,
+    /// Appended audio chunks received in echo mode, with the instant they arrived.
+    pub echo_rx: EchoTap,
+}
+
+impl FakeRealtime {
+    /// Starts the fake on a free port.
+    pub async fn start(behavior: Behavior) -> FakeRealtime {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr: SocketAddr = listener.local_addr().unwrap();
+        let fake = FakeRealtime {
+            url: format!("ws://{addr}/v1/realtime"),
+            behavior: Arc::new(Mutex::new(behavior)),
+            sessions: Arc::new(Mutex::new(Vec::new())),
+            echo_rx: Arc::new(Mutex::new(None)),
+        };
+        let f = fake.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let _ = stream.set_nodelay(true);
+                let f = f.clone();
+                tokio::spawn(async move { f.serve(stream).await });
+            }
+        });
+        fake
+    }
+
+    /// Changes the behavior for new connections.
+    pub fn set_behavior(&self, b: Behavior) {
+        *self.behavior.lock().unwrap() = b;
+    }
+
+    /// Every connection so far.
+    pub fn sessions(&self) -> Vec<Session> {
+        self.sessions
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|s| s.lock().unwrap().clone())
+            .collect()
+    }
+
+    /// Events of a type across all sessions.
+    pub fn events(&self, kind: &str) -> Vec<Value> {
+        self.sessions()
+            .iter()
+            .flat_map(|s| s.events.clone())
+            .filter(|e| e["type"] == kind)
+            .collect()
+    }
+
+    async fn serve(self, stream: tokio::net::TcpStream) {
+        let behavior = self.behavior.lock().unwrap().clone();
+        let record = Arc::new(Mutex::new(Session::default()));
+        let rec = record.clone();
+        let refuse = behavior.refuse;
+        let callback = move |req: &Request, resp: Response| -> Result<Response, ErrorResponse> {
+            let mut r = rec.lock().unwrap();
+            r.uri = req.uri().to_string();
+            r.authorization = req
+                .headers()
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            r.beta_header = req
+                .headers()
+                .get("openai-beta")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            if refuse {
+                let mut e = ErrorResponse::new(Some("model overloaded".into()));
+                *e.status_mut() =
+                    tokio_tungstenite::tungstenite::http::StatusCode::SERVICE_UNAVAILABLE;
+                return Err(e);
+            }
+            Ok(resp)
+        };
+        let Ok(ws) = tokio_tungstenite::accept_hdr_async(stream, callback).await else {
+            self.sessions.lock().unwrap().push(record);
+            return;
+        };
+        self.sessions.lock().unwrap().push(record.clone());
+        let (mut sink, mut source) = ws.split();
+        let (tx, mut rx) = mpsc::unbounded_channel::<Option<String>>();
+        let writer = tokio::spawn(async move {
+            while let Some(msg) = rx.recv().await {
+                match msg {
+                    Some(text) => {
+                        if sink.send(Message::Text(text.into())).await.is_err() {
+                            break;
+                        }
+                    }
+                    None => {
+                        let _ = sink.close().await;
+                        break;
+                    }
+                }
+            }
+        });
+        let send = |v: Value| {
+            let _ = tx.send(Some(v.to_string()));
+        };
+        send(json!({"type": "session.created", "session": {}}));
+        let mut steps: VecDeque<Step> = behavior.steps.clone().into();
+        let mut transcripts: VecDeque<String> = behavior.transcripts.clone().into();
+        let mut vad = Vad::default();
+        let mut appends = 0usize;
+        let mut user_turn = 0u32;
+        let mut response: Option<Arc<AtomicBool>> = None;
+        let mut resp_no = 0u32;
+        let echo_tx = self.echo_rx.lock().unwrap().clone();
+        while let Some(Ok(msg)) = source.next().await {
+            let Message::Text(text) = msg else { continue };
+            let Ok(event) = serde_json::from_str::<Value>(text.as_str()) else {
+                continue;
+            };
+            let kind = event["type"].as_str().unwrap_or_default().to_owned();
+            if kind != "input_audio_buffer.append" || !behavior.echo {
+                record.lock().unwrap().events.push(event.clone());
+            }
+            match kind.as_str() {
+                "session.update" => {
+                    let s = &event["session"];
+                    let bad = match behavior.shape {
+                        FakeShape::Ga if s["type"] != "realtime" => Some((
+                            "missing_required_parameter",
+                            "Missing required parameter: 'session.type'.",
+                        )),
+                        FakeShape::Ga if s.get("input_audio_format").is_some() => Some((
+                            "unknown_parameter",
+                            "Unknown parameter: 'session.input_audio_format'.",
+                        )),
+                        FakeShape::Beta if s.get("type").is_some() => {
+                            Some(("unknown_parameter", "Unknown parameter: 'session.type'."))
+                        }
+                        _ => None,
+                    };
+                    if let Some((code, message)) = bad {
+                        send(
+                            json!({"type": "error", "error": {"type": "invalid_request_error", "code": code, "message": message}}),
+                        );
+                        continue;
+                    }
+                    let mut echoed = s.clone();
+                    if behavior.wrong_formats {
+                        echoed["input_audio_format"] = json!("pcm16");
+                        echoed["output_audio_format"] = json!("pcm16");
+                        if let Some(a) = echoed.get_mut("audio") {
+                            a["input"]["format"] = json!({"type": "audio/pcm", "rate": 24000});
+                        }
+                    }
+                    send(json!({"type": "session.updated", "session": echoed}));
+                }
+                "input_audio_buffer.append" => {
+                    appends += 1;
+                    let audio = event["audio"].as_str().unwrap_or_default();
+                    if let Some(tx) = &echo_tx {
+                        let _ = tx.send((audio.to_owned(), std::time::Instant::now()));
+                    }
+                    if behavior.echo {
+                        send(
+                            json!({"type": names(behavior.shape).0, "item_id": "item_echo", "response_id": "resp_echo", "output_index": 0, "content_index": 0, "delta": audio}),
+                        );
+                        continue;
+                    }
+                    if let Some(n) = behavior.drop_after_appends {
+                        if appends >= n {
+                            // An abrupt drop: no close frame.
+                            writer.abort();
+                            return;
+                        }
+                    }
+                    record.lock().unwrap().appended += crate::twilio::b64_len(audio);
+                    let Ok(bytes) = B64.decode(audio) else {
+                        continue;
+                    };
+                    for edge in vad.push(&bytes) {
+                        user_turn += 1;
+                        let item = format!("item_user{user_turn}");
+                        match edge {
+                            Edge::Started => {
+                                send(
+                                    json!({"type": "input_audio_buffer.speech_started", "audio_start_ms": 0, "item_id": item}),
+                                );
+                                if let Some(flag) = response.take() {
+                                    flag.store(true, Ordering::SeqCst);
+                                }
+                                user_turn -= 1;
+                            }
+                            Edge::Stopped => {
+                                send(
+                                    json!({"type": "input_audio_buffer.speech_stopped", "audio_end_ms": 0, "item_id": item}),
+                                );
+                                send(
+                                    json!({"type": "input_audio_buffer.committed", "item_id": item}),
+                                );
+                                let text = transcripts.pop_front().unwrap_or_default();
+                                send(
+                                    json!({"type": "conversation.item.input_audio_transcription.completed", "item_id": item, "content_index": 0, "transcript": text}),
+                                );
+                                if let Some(step) = steps.pop_front() {
+                                    resp_no += 1;
+                                    response =
+                                        Some(respond(tx.clone(), behavior.clone(), step, resp_no));
+                                }
+                            }
+                        }
+                    }
+                }
+                "response.create" => {
+                    if let Some(step) = steps.pop_front() {
+                        resp_no += 1;
+                        response = Some(respond(tx.clone(), behavior.clone(), step, resp_no));
+                    }
+                }
+                "conversation.item.truncate" => {
+                    let item = event["item_id"].as_str().unwrap_or_default();
+                    send(
+                        json!({"type": "conversation.item.truncated", "item_id": item, "content_index": 0, "audio_end_ms": event["audio_end_ms"]}),
+                    );
+                }
+                _ => {}
+            }
+        }
+        let _ = tx.send(None);
+        let _ = writer.await;
+    }
+}
+
+fn names(shape: FakeShape) -> (&'static str, &'static str, &'static str) {
+    match shape {
+        FakeShape::Ga => (
+            "response.output_audio.delta",
+            "response.output_audio.done",
+            "response.output_audio_transcript.done",
+        ),
+        FakeShape::Beta => (
+            "response.audio.delta",
+            "response.audio.done",
+            "response.audio_transcript.done",
+        ),
+    }
+}
+
+/// Streams one response in its own task; setting the flag cancels it (barge-in).
+fn respond(
+    tx: mpsc::UnboundedSender<Option<String>>,
+    behavior: Behavior,
+    step: Step,
+    no: u32,
+) -> Arc<AtomicBool> {
+    let cancel = Arc::new(AtomicBool::new(false));
+    let flag = cancel.clone();
+    tokio::spawn(async move {
+        let send = |v: Value| {
+            let _ = tx.send(Some(v.to_string()));
+        };
+        let resp = format!("resp_{no}");
+        send(
+            json!({"type": "response.created", "response": {"id": resp, "status": "in_progress"}}),
+        );
+        match step {
+            Step::Call(name, args) => {
+                let item = json!({"type": "function_call", "id": format!("item_fc{no}"), "call_id": format!("call_{no}"), "name": name, "arguments": args.to_string(), "status": "completed"});
+                send(
+                    json!({"type": "response.function_call_arguments.done", "response_id": resp, "item_id": item["id"], "call_id": item["call_id"], "name": name, "arguments": args.to_string()}),
+                );
+                send(
+                    json!({"type": "response.done", "response": {"id": resp, "status": "completed", "output": [item]}}),
+                );
+            }
+            Step::Say(audio, transcript) => {
+                let item_id = format!("item_agent{no}");
+                let (delta, done, tdone) = names(behavior.shape);
+                let mut cancelled = false;
+                for chunk in audio.chunks(behavior.delta_bytes.max(1)) {
+                    if flag.load(Ordering::SeqCst) {
+                        cancelled = true;
+                        break;
+                    }
+                    send(
+                        json!({"type": delta, "response_id": resp, "item_id": item_id, "output_index": 0, "content_index": 0, "delta": B64.encode(chunk)}),
+                    );
+                    tokio::time::sleep(behavior.delta_interval).await;
+                }
+                let item = json!({"type": "message", "id": item_id, "role": "assistant", "status": if cancelled {"incomplete"} else {"completed"}, "content": [{"type": "output_audio", "transcript": transcript}]});
+                if !cancelled {
+                    send(json!({"type": done, "response_id": resp, "item_id": item_id}));
+                    send(
+                        json!({"type": tdone, "response_id": resp, "item_id": item_id, "transcript": transcript}),
+                    );
+                }
+                let (status, details) = if cancelled {
+                    (
+                        "cancelled",
+                        json!({"type": "cancelled", "reason": "turn_detected"}),
+                    )
+                } else {
+                    ("completed", Value::Null)
+                };
+                send(
+                    json!({"type": "response.done", "response": {"id": resp, "status": status, "status_details": details, "output": [item]}}),
+                );
+            }
+        }
+    });
+    cancel
+}
+
+enum Edge {
+    Started,
+    Stopped,
+}
+
+/// Speech starts on the first loud 20 ms frame and stops after 500 ms of quiet.
+#[derive(Default)]
+struct Vad {
+    buf: Vec<u8>,
+    speaking: bool,
+    quiet_frames: u32,
+}
+
+impl Vad {
+    fn push(&mut self, bytes: &[u8]) -> Vec<Edge> {
+        self.buf.extend_from_slice(bytes);
+        let mut edges = Vec::new();
+        while self.buf.len() >= 160 {
+            let frame: Vec<u8> = self.buf.drain(..160).collect();
+            let loud = crate::is_speech(&frame);
+            if loud {
+                self.quiet_frames = 0;
+                if !self.speaking {
+                    self.speaking = true;
+                    edges.push(Edge::Started);
+                }
+            } else if self.speaking {
+                self.quiet_frames += 1;
+                if self.quiet_frames >= 25 {
+                    self.speaking = false;
+                    edges.push(Edge::Stopped);
+                }
+            }
+        }
+        edges
+    }
+}

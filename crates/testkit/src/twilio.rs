@@ -1,0 +1,353 @@
+//! Playing Twilio: signed webhooks, a Media Streams client that streams caller audio and
+//! paces playback of agent audio like Twilio does (marks echo when their audio has played,
+//! `clear` flushes the queue and echoes pending marks at once), and a fake REST API.
+
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::routing::post;
+use axum::Router;
+use base64::Engine;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message;
+
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+
+/// Decoded length of padded base64.
+pub fn b64_len(s: &str) -> usize {
+    let pad = s.bytes().rev().take_while(|b| *b == b'=').count().min(2);
+    (s.len() / 4 * 3).saturating_sub(pad)
+}
+
+/// Posts a form to `base + path`, signed for `public + path` with `auth_token`.
+pub async fn post_signed(
+    http: &reqwest::Client,
+    base: &str,
+    public: &str,
+    path: &str,
+    auth_token: &str,
+    params: &[(&str, &str)],
+) -> reqwest::Response {
+    let owned: Vec<(String, String)> = params
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    let sig =
+        switchboard_twilio::signature::compute(auth_token, &format!("{public}{path}"), &owned);
+    http.post(format!("{base}{path}"))
+        .header("X-Twilio-Signature", sig)
+        .form(&owned)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The `<Stream url>` and `<Parameter>`s of a `<Connect><Stream>` TwiML answer.
+pub fn stream_of(twiml: &str) -> Option<(String, Vec<(String, String)>)> {
+    let attr = |tag: &str, name: &str| -> Option<String> {
+        let start = tag.find(&format!("{name}=\""))? + name.len() + 2;
+        let end = tag[start..].find('"')? + start;
+        Some(
+            tag[start..end]
+                .replace("&quot;", "\"")
+                .replace("&lt;", "<")
+                .replace("&gt;", ">")
+                .replace("&apos;", "'")
+                .replace("&amp;", "&"),
+        )
+    };
+    let s = twiml.find("<Stream ")?;
+    let tag_end = twiml[s..].find('>')? + s;
+    let url = attr(&twiml[s..tag_end], "url")?;
+    let mut params = Vec::new();
+    let mut rest = &twiml[tag_end..];
+    while let Some(p) = rest.find("<Parameter ") {
+        let end = rest[p..].find("/>")? + p;
+        let tag = &rest[p..end];
+        params.push((attr(tag, "name")?, attr(tag, "value")?));
+        rest = &rest[end..];
+    }
+    Some((url, params))
+}
+
+/// Everything the media client received.
+#[derive(Debug, Default, Clone)]
+pub struct Received {
+    /// Agent audio bytes, in order, with arrival instants per message.
+    pub audio: Vec<u8>,
+    /// Media messages: (arrival, payload bytes).
+    pub media: Vec<(Instant, Vec<u8>)>,
+    /// Mark names received.
+    pub marks: Vec<String>,
+    /// How many `clear`s, and the audio byte count at each.
+    pub clears: Vec<usize>,
+    /// Raw frames that were not media (for shape checks).
+    pub frames: Vec<Value>,
+    /// Marks echoed back (their audio has "played").
+    pub echoed: usize,
+    /// The server closed the socket.
+    pub closed: bool,
+}
+
+enum Cmd {
+    Play(Vec<u8>, Duration),
+    Stop,
+    Close,
+}
+
+/// A Media Streams client acting as Twilio for one call.
+pub struct MediaCall {
+    cmd: mpsc::UnboundedSender<Cmd>,
+    /// What arrived from the server.
+    pub received: Arc<Mutex<Received>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl MediaCall {
+    /// Connects to `ws_url`, sends `connected` and `start` with `params`, and starts
+    /// streaming silence every `frame_interval`. `playback_speed` scales Twilio's playback
+    /// clock (1.0 = real time).
+    pub async fn connect(
+        ws_url: &str,
+        call_sid: &str,
+        params: &[(String, String)],
+        frame_interval: Duration,
+        playback_speed: f64,
+    ) -> Result<MediaCall, String> {
+        let (ws, _) = tokio_tungstenite::connect_async(ws_url)
+            .await
+            .map_err(|e| e.to_string())?;
+        let (mut sink, mut source) = ws.split();
+        let stream_sid = format!("MZ{}", &call_sid[2.min(call_sid.len())..]);
+        let custom: serde_json::Map<String, Value> =
+            params.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+        let send = |v: Value| Message::Text(v.to_string().into());
+        sink.send(send(
+            json!({"event": "connected", "protocol": "Call", "version": "1.0.0"}),
+        ))
+        .await
+        .map_err(|e| e.to_string())?;
+        sink.send(send(json!({"event": "start", "sequenceNumber": "1", "streamSid": stream_sid, "start": {
+            "accountSid": "AC00000000000000000000000000000000", "streamSid": stream_sid, "callSid": call_sid,
+            "tracks": ["inbound"], "customParameters": custom,
+            "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}}})))
+            .await
+            .map_err(|e| e.to_string())?;
+        let received = Arc::new(Mutex::new(Received::default()));
+        let (cmd, mut cmd_rx) = mpsc::unbounded_channel::<Cmd>();
+        let rec = received.clone();
+        let task = tokio::spawn(async move {
+            let mut seq = 1u64;
+            let mut ts = 0u64;
+            let mut queue: VecDeque<u8> = VecDeque::new();
+            let mut frame_gap = frame_interval;
+            let mut ticker = tokio::time::interval(frame_interval);
+            // Twilio's playback: when the queued audio will have finished, and marks due then.
+            let mut play_end = Instant::now();
+            let mut pending_marks: VecDeque<(Instant, String)> = VecDeque::new();
+            let mut stopped = false;
+            loop {
+                let next_mark = pending_marks.front().map(|(t, _)| *t);
+                tokio::select! {
+                    _ = ticker.tick(), if !stopped => {
+                        let frame: Vec<u8> = (0..160).map(|_| queue.pop_front().unwrap_or(0xFF)).collect();
+                        seq += 1;
+                        ts += 20;
+                        let msg = json!({"event": "media", "sequenceNumber": seq.to_string(), "streamSid": stream_sid,
+                            "media": {"track": "inbound", "chunk": (seq - 1).to_string(), "timestamp": ts.to_string(), "payload": B64.encode(&frame)}});
+                        if sink.send(send(msg)).await.is_err() { break; }
+                    }
+                    _ = tokio::time::sleep_until(next_mark.map(tokio::time::Instant::from_std).unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600))), if next_mark.is_some() => {
+                        if let Some((_, name)) = pending_marks.pop_front() {
+                            rec.lock().unwrap().echoed += 1;
+                            seq += 1;
+                            let msg = json!({"event": "mark", "sequenceNumber": seq.to_string(), "streamSid": stream_sid, "mark": {"name": name}});
+                            if sink.send(send(msg)).await.is_err() { break; }
+                        }
+                    }
+                    c = cmd_rx.recv() => match c {
+                        Some(Cmd::Play(audio, gap)) => {
+                            queue.extend(audio);
+                            if gap != frame_gap {
+                                frame_gap = gap;
+                                ticker = tokio::time::interval(gap);
+                            }
+                        }
+                        Some(Cmd::Stop) => {
+                            seq += 1;
+                            let msg = json!({"event": "stop", "sequenceNumber": seq.to_string(), "streamSid": stream_sid,
+                                "stop": {"accountSid": "AC00000000000000000000000000000000", "callSid": call_sid_of(&stream_sid)}});
+                            let _ = sink.send(send(msg)).await;
+                            stopped = true;
+                        }
+                        Some(Cmd::Close) | None => { let _ = sink.close().await; break; }
+                    },
+                    msg = source.next() => {
+                        let Some(Ok(msg)) = msg else {
+                            rec.lock().unwrap().closed = true;
+                            break;
+                        };
+                        let text = match msg {
+                            Message::Text(t) => t.to_string(),
+                            Message::Close(_) => { rec.lock().unwrap().closed = true; break; }
+                            _ => continue,
+                        };
+                        let Ok(v) = serde_json::from_str::<Value>(&text) else { continue };
+                        let now = Instant::now();
+                        let mut r = rec.lock().unwrap();
+                        match v["event"].as_str() {
+                            Some("media") => {
+                                let bytes = B64.decode(v["media"]["payload"].as_str().unwrap_or_default()).unwrap_or_default();
+                                let ms = (bytes.len() as f64 / 8.0 / playback_speed) as u64;
+                                play_end = play_end.max(now) + Duration::from_millis(ms);
+                                r.audio.extend_from_slice(&bytes);
+                                r.media.push((now, bytes));
+                            }
+                            Some("mark") => {
+                                let name = v["mark"]["name"].as_str().unwrap_or_default().to_owned();
+                                r.marks.push(name.clone());
+                                pending_marks.push_back((play_end.max(now), name));
+                            }
+                            Some("clear") => {
+                                let n = r.audio.len();
+                                r.clears.push(n);
+                                r.frames.push(v);
+                                play_end = now;
+                                // Twilio echoes every pending mark at once after a clear.
+                                for (t, _) in pending_marks.iter_mut() { *t = now; }
+                            }
+                            _ => r.frames.push(v),
+                        }
+                    }
+                }
+            }
+        });
+        Ok(MediaCall {
+            cmd,
+            received,
+            task,
+        })
+    }
+
+    /// Queues caller audio (played at the current frame rate, then silence again).
+    pub fn play(&self, audio: &[u8]) {
+        let _ = self
+            .cmd
+            .send(Cmd::Play(audio.to_vec(), Duration::from_millis(20)));
+    }
+
+    /// Queues caller audio and changes the frame interval.
+    pub fn play_at(&self, audio: &[u8], interval: Duration) {
+        let _ = self.cmd.send(Cmd::Play(audio.to_vec(), interval));
+    }
+
+    /// Sends `stop` (the caller hung up).
+    pub fn stop(&self) {
+        let _ = self.cmd.send(Cmd::Stop);
+    }
+
+    /// Closes the socket.
+    pub fn close(&self) {
+        let _ = self.cmd.send(Cmd::Close);
+    }
+
+    /// A snapshot of what arrived.
+    pub fn snapshot(&self) -> Received {
+        self.received.lock().unwrap().clone()
+    }
+
+    /// Waits until `cond` holds for what arrived, or panics after `limit`.
+    pub async fn wait_for(&self, what: &str, limit: Duration, cond: impl Fn(&Received) -> bool) {
+        let deadline = Instant::now() + limit;
+        loop {
+            if cond(&self.received.lock().unwrap()) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits for the client task to end (the socket closed).
+    pub async fn finished(self, limit: Duration) -> Received {
+        let _ = tokio::time::timeout(limit, self.task).await;
+        self.received.lock().unwrap().clone()
+    }
+}
+
+fn call_sid_of(stream_sid: &str) -> String {
+    format!("CA{}", stream_sid.get(2..).unwrap_or_default())
+}
+
+/// One request the fake REST API received.
+#[derive(Debug, Clone)]
+pub struct RestRequest {
+    /// Account SID from the path.
+    pub account_sid: String,
+    /// Call SID from the path.
+    pub call_sid: String,
+    /// Decoded form.
+    pub form: Vec<(String, String)>,
+    /// `Authorization` header.
+    pub authorization: Option<String>,
+}
+
+/// A fake Twilio REST API (`POST /2010-04-01/Accounts/{sid}/Calls/{sid}.json`).
+#[derive(Clone)]
+pub struct FakeTwilioRest {
+    /// `http://127.0.0.1:port`.
+    pub url: String,
+    /// Requests received.
+    pub requests: Arc<Mutex<Vec<RestRequest>>>,
+}
+
+impl FakeTwilioRest {
+    /// Starts it on a free port.
+    pub async fn start() -> FakeTwilioRest {
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let app = Router::new()
+            .route(
+                "/2010-04-01/Accounts/{account}/Calls/{call}",
+                post(update_call),
+            )
+            .with_state(requests.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        FakeTwilioRest { url, requests }
+    }
+
+    /// Requests so far.
+    pub fn requests(&self) -> Vec<RestRequest> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+async fn update_call(
+    State(reqs): State<Arc<Mutex<Vec<RestRequest>>>>,
+    Path((account, call)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> axum::Json<Value> {
+    let call_sid = call.trim_end_matches(".json").to_owned();
+    reqs.lock().unwrap().push(RestRequest {
+        account_sid: account.clone(),
+        call_sid: call_sid.clone(),
+        form: form_decode(&body),
+        authorization: headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+    });
+    axum::Json(json!({"sid": call_sid, "account_sid": account, "status": "in-progress"}))
+}
+
+fn form_decode(body: &[u8]) -> Vec<(String, String)> {
+    form_urlencoded::parse(body).into_owned().collect()
+}
