@@ -323,7 +323,13 @@ impl Application {
             shutdown.await;
             let _ = tx.send(());
         };
-        let server = axum::serve(self.listener, self.router).with_graceful_shutdown(notify);
+        // Media frames are small and latency-bound: no Nagle delay on accepted sockets.
+        let listener = axum::serve::ListenerExt::tap_io(self.listener, |tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+            }
+        });
+        let server = axum::serve(listener, self.router).with_graceful_shutdown(notify);
         let stop_calls = self.stop_calls;
         let stats = self.voice_stats;
         let deadline = async move {

@@ -1,0 +1,454 @@
+//! Voice load generator: N concurrent simulated calls against a real `switchboard` process
+//! with the fake Realtime model in echo mode. Every 20 ms caller frame carries a sequence
+//! marker (call, frame, send time); the fake model reports when each frame arrived, echoes it
+//! back as agent audio, and the Twilio side records when it came back. That gives the relay
+//! latency Switchboard adds in each direction, lost and reordered frames, and the server's
+//! CPU and memory per call (read from /proc).
+//!
+//! `cargo run --release -p switchboard-bench --bin switchboard-loadgen -- --calls 100,1000`
+
+use anyhow::{bail, Context};
+use base64::Engine;
+use clap::Parser;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use switchboard_testkit::realtime::{Behavior, FakeRealtime};
+use switchboard_testkit::twilio::{post_signed, stream_of, FakeTwilioRest};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio_tungstenite::tungstenite::Message;
+
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+const TOKEN: &str = "loadgen-auth-token";
+const ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";
+const NUMBER: &str = "+15550009999";
+
+#[derive(Parser, Debug)]
+#[command(about = "Concurrent simulated calls against a switchboard server with a fake model")]
+struct Args {
+    /// Concurrent call counts to run, one after the other (comma separated).
+    #[arg(long, value_delimiter = ',', default_value = "100")]
+    calls: Vec<usize>,
+    /// Seconds of audio per call (measured after all calls are connected).
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// The server binary.
+    #[arg(long, default_value = "target/release/switchboard")]
+    binary: String,
+}
+
+/// Per-frame timing: (call, seq) -> send instant; filled by callers, read by collectors.
+type Sent = Arc<Mutex<HashMap<(u32, u32), Instant>>>;
+
+struct Run {
+    inbound_us: Vec<u64>,
+    outbound_us: Vec<u64>,
+    sent: u64,
+    received_model: u64,
+    received_back: u64,
+    reordered: u64,
+    failed_calls: usize,
+}
+
+fn encode(call: u32, seq: u32) -> String {
+    let mut frame = [0xFFu8; 160];
+    frame[..4].copy_from_slice(&call.to_be_bytes());
+    frame[4..8].copy_from_slice(&seq.to_be_bytes());
+    // A marker so stray audio is not mistaken for a frame.
+    frame[8..12].copy_from_slice(b"SBLG");
+    B64.encode(frame)
+}
+
+fn decode(b64: &str) -> Option<(u32, u32)> {
+    let bytes = B64.decode(b64).ok()?;
+    if bytes.len() < 12 || &bytes[8..12] != b"SBLG" {
+        return None;
+    }
+    let call = u32::from_be_bytes(bytes[..4].try_into().ok()?);
+    let seq = u32::from_be_bytes(bytes[4..8].try_into().ok()?);
+    Some((call, seq))
+}
+
+fn pct(v: &mut [u64], p: f64) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_unstable();
+    let i = ((v.len() as f64 - 1.0) * p).round() as usize;
+    v[i] as f64 / 1000.0
+}
+
+fn proc_stat(pid: u32) -> anyhow::Result<(f64, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r.split_whitespace().collect())
+        .unwrap_or_default();
+    // utime and stime are fields 14 and 15 (1-based), i.e. 11 and 12 after the comm.
+    let ticks: f64 = fields
+        .get(11)
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(0.0)
+        + fields
+            .get(12)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0);
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let rss_kb = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    Ok((ticks / 100.0, rss_kb))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let model = FakeRealtime::start(Behavior {
+        echo: true,
+        ..Behavior::default()
+    })
+    .await;
+    let (tap_tx, mut tap_rx) = tokio::sync::mpsc::unbounded_channel();
+    *model.echo_rx.lock().map_err(|_| anyhow::anyhow!("lock"))? = Some(tap_tx);
+    let rest = FakeTwilioRest::start().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let data = std::env::temp_dir().join(format!("switchboard-loadgen-{port}"));
+    let base = format!("http://127.0.0.1:{port}");
+    let mut child = tokio::process::Command::new(&args.binary)
+        .arg("serve")
+        .env("SWITCHBOARD_PORT", port.to_string())
+        .env("SWITCHBOARD_HOST", "127.0.0.1")
+        .env("SWITCHBOARD_DATA_DIR", &data)
+        .env("SWITCHBOARD_PUBLIC_URL", &base)
+        .env("SWITCHBOARD_OPENAI_API_KEY", "sk-loadgen")
+        .env("SWITCHBOARD_OPENAI_REALTIME_URL", &model.url)
+        .env("SWITCHBOARD_TWILIO_API_URL", &rest.url)
+        .env("SWITCHBOARD_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| {
+            format!(
+                "cannot start {} (build it with cargo build --release)",
+                args.binary
+            )
+        })?;
+    let pid = child.id().context("server pid")?;
+    let stdout = child.stdout.take().context("stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let mut key = None;
+    while let Some(line) = lines.next_line().await? {
+        if let Some(rest) = line.trim().strip_prefix("API key (org)") {
+            key = Some(rest.trim().to_owned());
+            break;
+        }
+    }
+    let key = key.context("the server did not print an API key (fresh data dir expected)")?;
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let http = reqwest::Client::new();
+    for _ in 0..100 {
+        if http.get(format!("{base}/readyz")).send().await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let api = |method: reqwest::Method, path: &str, body: Value| {
+        http.request(method, format!("{base}/api/v1{path}"))
+            .bearer_auth(&key)
+            .json(&body)
+            .send()
+    };
+    api(
+        reqwest::Method::PUT,
+        "/settings",
+        json!({"twilio_account_sid": ACCOUNT, "twilio_auth_token": TOKEN}),
+    )
+    .await?
+    .error_for_status()?;
+    let agent: Value = api(
+        reqwest::Method::POST,
+        "/agents",
+        json!({"name": "Echo", "instructions": "Echo.", "max_call_duration_seconds": 14400}),
+    )
+    .await?
+    .error_for_status()?
+    .json()
+    .await?;
+    api(
+        reqwest::Method::POST,
+        "/phone-numbers",
+        json!({"number": NUMBER, "channel": "voice", "agent_id": agent["id"]}),
+    )
+    .await?
+    .error_for_status()?;
+
+    // Frames arriving at the model: (call, seq) -> arrival.
+    let sent: Sent = Arc::new(Mutex::new(HashMap::new()));
+    let at_model: Arc<Mutex<HashMap<(u32, u32), Instant>>> = Arc::new(Mutex::new(HashMap::new()));
+    let am = at_model.clone();
+    tokio::spawn(async move {
+        while let Some((b64, at)) = tap_rx.recv().await {
+            if let Some(k) = decode(&b64) {
+                if let Ok(mut m) = am.lock() {
+                    m.insert(k, at);
+                }
+            }
+        }
+    });
+    println!("| calls | frames sent | lost to model | lost back | reordered | inbound p50 / p99 / max (ms) | outbound p50 / p99 / max (ms) | server CPU (% of one core) | CPU per call | RSS idle → loaded | RSS per call |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    let mut call_base = 0u32;
+    for n in args.calls.clone() {
+        let run = run_calls(
+            &http,
+            &base,
+            n,
+            call_base,
+            args.seconds,
+            &sent,
+            &at_model,
+            pid,
+        )
+        .await?;
+        call_base += n as u32;
+        let Run {
+            mut inbound_us,
+            mut outbound_us,
+            sent: s,
+            received_model,
+            received_back,
+            reordered,
+            failed_calls,
+        } = run.0;
+        let (cpu, rss0, rss1) = run.1;
+        println!(
+            "| {n} | {s} | {} | {} | {reordered} | {:.2} / {:.2} / {:.2} | {:.2} / {:.2} / {:.2} | {:.0}% | {:.3}% | {} → {} MiB | {:.0} KiB |{}",
+            s.saturating_sub(received_model),
+            s.saturating_sub(received_back),
+            pct(&mut inbound_us, 0.5), pct(&mut inbound_us, 0.99), pct(&mut inbound_us, 1.0),
+            pct(&mut outbound_us, 0.5), pct(&mut outbound_us, 0.99), pct(&mut outbound_us, 1.0),
+            cpu * 100.0, cpu * 100.0 / n as f64,
+            rss0 / 1024, rss1 / 1024,
+            rss1.saturating_sub(rss0) as f64 / n as f64,
+            if failed_calls > 0 { format!(" {failed_calls} calls failed to connect") } else { String::new() },
+        );
+        sent.lock().map_err(|_| anyhow::anyhow!("lock"))?.clear();
+        at_model
+            .lock()
+            .map_err(|_| anyhow::anyhow!("lock"))?
+            .clear();
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    let _ = child.kill().await;
+    let _ = std::fs::remove_dir_all(&data);
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_calls(
+    http: &reqwest::Client,
+    base: &str,
+    n: usize,
+    call_base: u32,
+    seconds: u64,
+    sent: &Sent,
+    at_model: &Arc<Mutex<HashMap<(u32, u32), Instant>>>,
+    pid: u32,
+) -> anyhow::Result<(Run, (f64, u64, u64))> {
+    let (_, rss_idle) = proc_stat(pid)?;
+    let ws_base = base.replacen("http://", "ws://", 1);
+    // Every call starts sending at the same instant, after all are connected.
+    let go = Instant::now() + Duration::from_secs(3) + Duration::from_millis(5 * n as u64);
+    let measure_from = go + Duration::from_secs(1);
+    let stop_at = go + Duration::from_secs(seconds + 1);
+    let mut tasks = Vec::new();
+    for i in 0..n {
+        let call = call_base + i as u32;
+        let http = http.clone();
+        let (base, ws_base, sent) = (base.to_owned(), ws_base.clone(), sent.clone());
+        tasks.push(tokio::spawn(async move {
+            one_call(
+                &http,
+                &base,
+                &ws_base,
+                call,
+                go,
+                measure_from,
+                stop_at,
+                &sent,
+            )
+            .await
+        }));
+        // Twilio does not deliver a thousand webhooks in the same millisecond either.
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    tokio::time::sleep_until(tokio::time::Instant::from_std(measure_from)).await;
+    let (cpu0, _) = proc_stat(pid)?;
+    let t0 = Instant::now();
+    tokio::time::sleep_until(tokio::time::Instant::from_std(
+        stop_at - Duration::from_millis(500),
+    ))
+    .await;
+    let (cpu1, rss_loaded) = proc_stat(pid)?;
+    let cpu = (cpu1 - cpu0) / t0.elapsed().as_secs_f64();
+    let mut run = Run {
+        inbound_us: Vec::new(),
+        outbound_us: Vec::new(),
+        sent: 0,
+        received_model: 0,
+        received_back: 0,
+        reordered: 0,
+        failed_calls: 0,
+    };
+    let mut backs = Vec::new();
+    for t in tasks {
+        match t.await? {
+            Ok(r) => backs.push(r),
+            Err(e) => {
+                run.failed_calls += 1;
+                eprintln!("call failed: {e:#}");
+            }
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let sent = sent.lock().map_err(|_| anyhow::anyhow!("lock"))?.clone();
+    let at_model = at_model
+        .lock()
+        .map_err(|_| anyhow::anyhow!("lock"))?
+        .clone();
+    run.sent = sent.len() as u64;
+    for (k, t_sent) in &sent {
+        if let Some(t_model) = at_model.get(k) {
+            run.received_model += 1;
+            run.inbound_us
+                .push(t_model.saturating_duration_since(*t_sent).as_micros() as u64);
+        }
+    }
+    for (back, reordered) in backs {
+        run.reordered += reordered;
+        for (k, t_back) in back {
+            let (Some(t_sent), Some(t_model)) = (sent.get(&k), at_model.get(&k)) else {
+                continue;
+            };
+            run.received_back += 1;
+            // The fake model echoes at once, so back - model is the outbound relay.
+            let _ = t_sent;
+            run.outbound_us
+                .push(t_back.saturating_duration_since(*t_model).as_micros() as u64);
+        }
+    }
+    Ok((run, (cpu, rss_idle, rss_loaded)))
+}
+
+type Back = (Vec<((u32, u32), Instant)>, u64);
+
+#[allow(clippy::too_many_arguments)]
+async fn one_call(
+    http: &reqwest::Client,
+    base: &str,
+    ws_base: &str,
+    call: u32,
+    go: Instant,
+    measure_from: Instant,
+    stop_at: Instant,
+    sent: &Sent,
+) -> anyhow::Result<Back> {
+    let call_sid = format!("CA{call:032x}");
+    let res = post_signed(
+        http,
+        base,
+        base,
+        "/twilio/voice",
+        TOKEN,
+        &[
+            ("CallSid", &call_sid),
+            ("From", "+15551230000"),
+            ("To", NUMBER),
+            ("CallStatus", "ringing"),
+            ("AccountSid", ACCOUNT),
+        ],
+    )
+    .await;
+    let twiml = res.text().await?;
+    let Some((_, params)) = stream_of(&twiml) else {
+        bail!("no stream in TwiML: {twiml}")
+    };
+    let (ws, _) =
+        tokio_tungstenite::connect_async_with_config(format!("{ws_base}/twilio/media"), None, true)
+            .await?;
+    let (mut sink, mut source) = ws.split();
+    let stream_sid = format!("MZ{call:032x}");
+    let custom: serde_json::Map<String, Value> =
+        params.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+    sink.send(Message::Text(
+        json!({"event": "connected", "protocol": "Call", "version": "1.0.0"})
+            .to_string()
+            .into(),
+    ))
+    .await?;
+    sink.send(Message::Text(json!({"event": "start", "sequenceNumber": "1", "streamSid": stream_sid, "start": {"streamSid": stream_sid, "callSid": call_sid, "accountSid": ACCOUNT, "customParameters": custom, "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}}}).to_string().into())).await?;
+    let (mark_tx, mut mark_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let reader = tokio::spawn(async move {
+        let mut back = Vec::new();
+        let mut last: HashMap<u32, u32> = HashMap::new();
+        let mut reordered = 0u64;
+        while let Some(Ok(msg)) = source.next().await {
+            let Message::Text(t) = msg else { continue };
+            let now = Instant::now();
+            let Ok(v) = serde_json::from_str::<Value>(t.as_str()) else {
+                continue;
+            };
+            match v["event"].as_str() {
+                Some("media") => {
+                    if let Some(k) = decode(v["media"]["payload"].as_str().unwrap_or_default()) {
+                        let prev = last.insert(k.0, k.1);
+                        if prev.is_some_and(|p| p >= k.1) {
+                            reordered += 1;
+                        }
+                        back.push((k, now));
+                    }
+                }
+                Some("mark") => {
+                    // Twilio echoes marks once played; echo at once to keep the load honest.
+                    let _ = mark_tx.send(v["mark"]["name"].as_str().unwrap_or_default().to_owned());
+                }
+                _ => {}
+            }
+        }
+        (back, reordered)
+    });
+    tokio::time::sleep_until(tokio::time::Instant::from_std(go)).await;
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    let mut seq = 0u32;
+    while Instant::now() < stop_at {
+        tokio::select! {
+            _ = tick.tick() => {
+                seq += 1;
+                let now = Instant::now();
+                let payload = encode(call, seq);
+                let msg = json!({"event": "media", "sequenceNumber": (seq + 1).to_string(), "streamSid": stream_sid, "media": {"track": "inbound", "chunk": seq.to_string(), "timestamp": (seq * 20).to_string(), "payload": payload}});
+                if now >= measure_from && now < stop_at - Duration::from_millis(500) {
+                    if let Ok(mut s) = sent.lock() {
+                        s.insert((call, seq), now);
+                    }
+                }
+                sink.send(Message::Text(msg.to_string().into())).await?;
+            }
+            Some(name) = mark_rx.recv() => {
+                sink.send(Message::Text(json!({"event": "mark", "streamSid": stream_sid, "mark": {"name": name}}).to_string().into())).await?;
+            }
+        }
+    }
+    sink.send(Message::Text(json!({"event": "stop", "streamSid": stream_sid, "stop": {"callSid": call_sid, "accountSid": ACCOUNT}}).to_string().into())).await?;
+    let back = tokio::time::timeout(Duration::from_secs(10), reader).await??;
+    Ok(back)
+}
