@@ -17,11 +17,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
-/// Decoded length of padded base64.
-pub fn b64_len(s: &str) -> usize {
-    let pad = s.bytes().rev().take_while(|b| *b == b'=').count().min(2);
-    (s.len() / 4 * 3).saturating_sub(pad)
-}
+pub use switchboard_twilio::media::b64_len;
 
 /// Posts a form to `base + path`, signed for `public + path` with `auth_token`.
 pub async fn post_signed(

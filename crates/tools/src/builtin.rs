@@ -230,16 +230,20 @@ async fn book(ctx: &ToolContext, args: &Value) -> Output {
     }
 }
 
+/// The contact's booked appointments from now to a year ahead, earliest first.
+async fn upcoming(ctx: &ToolContext, contact: &Contact) -> Result<Vec<Appointment>, ToolError> {
+    let now = Timestamp::now();
+    let year = Timestamp::from_millis(now.millis() + 366 * 86_400_000);
+    ctx.store
+        .list_appointments(&ctx.org, now, year, Some(&contact.id))
+        .await
+        .map_err(store_error)
+}
+
 async fn cancel(ctx: &ToolContext, args: &Value) -> Output {
     let hours = &ctx.agent.business_hours;
     let contact = caller_contact(ctx).await?;
-    let now = Timestamp::now();
-    let year = Timestamp::from_millis(now.millis() + 366 * 86_400_000);
-    let upcoming = ctx
-        .store
-        .list_appointments(&ctx.org, now, year, Some(&contact.id))
-        .await
-        .map_err(store_error)?;
+    let upcoming = upcoming(ctx, &contact).await?;
     let target = if let Some(id) = arg(args, "appointment_id") {
         upcoming.iter().find(|a| a.id == id)
     } else if let Some(start) = arg(args, "start") {
@@ -302,13 +306,7 @@ async fn lookup(ctx: &ToolContext, args: &Value) -> Output {
             None,
         ));
     };
-    let now = Timestamp::now();
-    let year = Timestamp::from_millis(now.millis() + 366 * 86_400_000);
-    let upcoming = ctx
-        .store
-        .list_appointments(&ctx.org, now, year, Some(&contact.id))
-        .await
-        .map_err(store_error)?;
+    let upcoming = upcoming(ctx, &contact).await?;
     let hours = &ctx.agent.business_hours;
     Ok((
         json!({

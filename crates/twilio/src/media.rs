@@ -10,6 +10,12 @@ pub const BYTES_PER_MS: usize = 8;
 /// Bytes in one 20 ms frame.
 pub const FRAME_BYTES: usize = 160;
 
+/// Decoded length of standard padded base64, without decoding it.
+pub fn b64_len(s: &str) -> usize {
+    let pad = s.bytes().rev().take_while(|b| *b == b'=').count().min(2);
+    (s.len() / 4 * 3).saturating_sub(pad)
+}
+
 /// A message from Twilio.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Inbound<'a> {

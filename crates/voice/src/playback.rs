@@ -3,17 +3,12 @@
 //! so the barge-in arithmetic is unit-tested.
 
 use base64::Engine;
+pub use switchboard_twilio::media::b64_len;
 use switchboard_twilio::media::{BYTES_PER_MS, FRAME_BYTES};
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 /// mu-law silence, used to pad the last partial frame of an item.
 const SILENCE: u8 = 0xFF;
-
-/// Decoded length of standard padded base64 without decoding it.
-pub fn b64_len(s: &str) -> usize {
-    let pad = s.bytes().rev().take_while(|b| *b == b'=').count().min(2);
-    (s.len() / 4 * 3).saturating_sub(pad)
-}
 
 /// Re-chunks a byte stream into whole 20 ms frames.
 #[derive(Debug, Default)]

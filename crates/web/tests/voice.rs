@@ -198,6 +198,32 @@ impl Env<'_> {
         .as_u16()
     }
 
+    /// Opens a media stream with `params` at real-time playback.
+    async fn media(&self, call_sid: &str, params: &[(String, String)]) -> MediaCall {
+        MediaCall::connect(
+            &format!("{}/twilio/media", self.ws),
+            call_sid,
+            params,
+            Duration::from_millis(20),
+            1.0,
+        )
+        .await
+        .expect("socket")
+    }
+
+    /// Waits until the fake Twilio REST API has received `n` requests.
+    async fn wait_rest(&self, n: usize) -> Vec<switchboard_testkit::twilio::RestRequest> {
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            let reqs = self.rest.requests();
+            if reqs.len() >= n {
+                return reqs;
+            }
+            assert!(std::time::Instant::now() < deadline, "no apology redirect");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     async fn call_of(&self, org: &Org, call_sid: &str) -> switchboard_domain::entities::Call {
         let (o, id) = self
             .db
@@ -736,15 +762,9 @@ backend_test!(bad_requests_are_refused_and_store_nothing, |db| {
         .iter_mut()
         .filter(|(k, _)| k == "token")
         .for_each(|(_, v)| v.push('x'));
-    let media = MediaCall::connect(
-        &format!("{}/twilio/media", env.ws),
-        "CA00000000000000000000000000000006",
-        &params,
-        Duration::from_millis(20),
-        1.0,
-    )
-    .await
-    .expect("socket");
+    let media = env
+        .media("CA00000000000000000000000000000006", &params)
+        .await;
     let got = media.finished(WAIT).await;
     assert!(got.closed);
     assert!(
@@ -753,25 +773,13 @@ backend_test!(bad_requests_are_refused_and_store_nothing, |db| {
     );
     // The right token works once; a replay of the same start is refused.
     let (_, params) = stream_of(&twiml).expect("stream");
-    let media = MediaCall::connect(
-        &format!("{}/twilio/media", env.ws),
-        "CA00000000000000000000000000000006",
-        &params,
-        Duration::from_millis(20),
-        1.0,
-    )
-    .await
-    .expect("socket");
+    let media = env
+        .media("CA00000000000000000000000000000006", &params)
+        .await;
     env.wait_model_event("session.update", 1).await;
-    let replay = MediaCall::connect(
-        &format!("{}/twilio/media", env.ws),
-        "CA00000000000000000000000000000006",
-        &params,
-        Duration::from_millis(20),
-        1.0,
-    )
-    .await
-    .expect("socket");
+    let replay = env
+        .media("CA00000000000000000000000000000006", &params)
+        .await;
     assert!(replay.finished(WAIT).await.closed);
     assert_eq!(env.model.sessions().len(), 1);
     media.stop();
@@ -798,12 +806,8 @@ backend_test!(model_failures_apologise_and_record_a_failed_call, |db| {
         "{:?}",
         call.error
     );
-    let deadline = std::time::Instant::now() + WAIT;
-    while env.rest.requests().is_empty() {
-        assert!(std::time::Instant::now() < deadline, "no apology redirect");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let req = &env.rest.requests()[0];
+    let reqs = env.wait_rest(1).await;
+    let req = &reqs[0];
     assert_eq!(req.call_sid, sid);
     assert_eq!(req.account_sid, ACCOUNT);
     assert!(req
@@ -829,12 +833,7 @@ backend_test!(model_failures_apologise_and_record_a_failed_call, |db| {
     let call = env.wait_ended(&org, sid).await;
     assert_eq!(call.status.as_str(), "failed");
     assert_eq!(call.end_reason.as_deref(), Some("model_disconnected"));
-    let deadline = std::time::Instant::now() + WAIT;
-    while env.rest.requests().len() < 2 {
-        assert!(std::time::Instant::now() < deadline, "no apology redirect");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert_eq!(env.rest.requests()[1].call_sid, sid);
+    assert_eq!(env.wait_rest(2).await[1].call_sid, sid);
     // A late `completed` callback does not turn the failure into success.
     assert_eq!(
         env.status(&org, sid, "completed", "3", &[("CallDuration", "4")])
