@@ -138,7 +138,7 @@ async fn main() -> anyhow::Result<()> {
         .spawn()
         .with_context(|| {
             format!(
-                "cannot start {} (build it with cargo build --release)",
+                "cannot start {} (build it with cargo build --release --workspace)",
                 args.binary
             )
         })?;
