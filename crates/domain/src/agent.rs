@@ -191,6 +191,9 @@ pub struct Agent {
     pub analysis_fields: Vec<AnalysisField>,
     /// Opening hours and slot length for the appointment tools.
     pub business_hours: BusinessHours,
+    /// Chat model for text channels (SMS, WhatsApp, web chat); `None` uses the server's
+    /// `SWITCHBOARD_LLM_MODEL`.
+    pub chat_model: Option<String>,
     /// Created.
     pub created_at: Timestamp,
     /// Last changed.
@@ -238,6 +241,9 @@ pub struct NewAgent {
     /// Business hours for appointments (default Monday-Friday 09:00-17:00 UTC, 30 min).
     #[serde(default)]
     pub business_hours: Option<BusinessHours>,
+    /// Chat model for text channels; absent uses the server's `SWITCHBOARD_LLM_MODEL`.
+    #[serde(default)]
+    pub chat_model: Option<String>,
 }
 
 /// The body of `PATCH /api/v1/agents/{id}`: every field optional; `null` clears an optional
@@ -279,6 +285,10 @@ pub struct AgentPatch {
     pub analysis_fields: Option<Vec<AnalysisField>>,
     /// Business hours for appointments.
     pub business_hours: Option<BusinessHours>,
+    /// Chat model for text channels; `null` goes back to the server's default.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub chat_model: Option<Option<String>>,
 }
 
 /// Distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`).
@@ -310,6 +320,7 @@ impl Agent {
                 .unwrap_or(DEFAULT_MAX_CALL_SECONDS),
             analysis_fields: input.analysis_fields.unwrap_or_default(),
             business_hours: input.business_hours.unwrap_or_default(),
+            chat_model: input.chat_model,
             created_at: now,
             updated_at: now,
         };
@@ -357,6 +368,9 @@ impl Agent {
         }
         if let Some(v) = p.business_hours {
             self.business_hours = v;
+        }
+        if let Some(v) = p.chat_model {
+            self.chat_model = v;
         }
         self.updated_at = now;
         self.validate()?;
@@ -449,6 +463,15 @@ impl Agent {
         self.business_hours
             .validate()
             .map_err(|e| e.under("business_hours"))?;
+        if let Some(m) = &self.chat_model {
+            require_text("chat_model", m, 200)?;
+            if m.chars().any(char::is_whitespace) {
+                return Err(ValidationError::new(
+                    "chat_model",
+                    "must not contain spaces",
+                ));
+            }
+        }
         check_len("name", &self.name, 200)
     }
 }

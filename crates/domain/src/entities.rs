@@ -225,6 +225,9 @@ pub struct Conversation {
     /// Variables substituted into the agent's instructions.
     #[schema(value_type = Object)]
     pub variables: serde_json::Value,
+    /// The last failure while answering (e.g. the chat model unavailable); cleared when the
+    /// agent answers again.
+    pub error: Option<String>,
 }
 
 /// Input to create a conversation (used by the channels, not a public body yet).
@@ -281,6 +284,8 @@ pub struct Message {
     pub external_id: Option<String>,
     /// Delivery status for outbound messages.
     pub delivery_status: Option<String>,
+    /// Why delivery failed (Twilio's error code or our reason).
+    pub delivery_error: Option<String>,
     /// Created.
     pub created_at: Timestamp,
 }

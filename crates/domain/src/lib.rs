@@ -6,6 +6,7 @@ pub mod call;
 pub mod entities;
 pub mod error;
 pub mod ids;
+pub mod messaging;
 pub mod schedule;
 pub mod secret;
 pub mod settings;
@@ -14,4 +15,4 @@ pub mod values;
 
 pub use error::ValidationError;
 pub use secret::Secret;
-pub use time::Timestamp;
+pub use time::{Clock, Timestamp};

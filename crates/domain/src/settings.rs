@@ -23,6 +23,8 @@ pub struct OrgSettings {
     pub twilio_account_sid: Option<String>,
     /// Whether a Twilio auth token is stored.
     pub twilio_auth_token_set: bool,
+    /// What a texter who sends HELP receives; `None` means a default naming the organization.
+    pub help_text: Option<String>,
 }
 
 impl Default for OrgSettings {
@@ -33,6 +35,7 @@ impl Default for OrgSettings {
             notification_emails: Vec::new(),
             twilio_account_sid: None,
             twilio_auth_token_set: false,
+            help_text: None,
         }
     }
 }
@@ -53,6 +56,10 @@ pub struct SettingsUpdate {
     pub business_session_window_seconds: Option<i64>,
     /// Notification recipients (at most 20).
     pub notification_emails: Option<Vec<String>>,
+    /// Answer to a HELP text (at most 1,600 characters); `null` restores the default.
+    #[serde(default, deserialize_with = "crate::agent::double_option")]
+    #[schema(value_type = Option<String>)]
+    pub help_text: Option<Option<String>>,
 }
 
 const MAX_WINDOW_SECONDS: i64 = 30 * 24 * 3600;
@@ -95,6 +102,9 @@ impl SettingsUpdate {
                     ));
                 }
             }
+        }
+        if let Some(Some(text)) = &self.help_text {
+            crate::values::require_text("help_text", text, 1600)?;
         }
         if let Some(list) = &self.notification_emails {
             if list.len() > 20 {

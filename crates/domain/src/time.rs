@@ -42,6 +42,44 @@ impl Timestamp {
     }
 }
 
+/// Where "now" comes from. Production uses the system clock; tests build an adjustable one
+/// to let days pass (session windows, the WhatsApp 24-hour rule) without sleeping.
+#[derive(Debug, Clone, Default)]
+pub struct Clock {
+    skew_ms: Option<std::sync::Arc<std::sync::atomic::AtomicI64>>,
+}
+
+impl Clock {
+    /// The system clock.
+    pub fn system() -> Clock {
+        Clock { skew_ms: None }
+    }
+
+    /// A clock that starts at the system time and can be moved forward with [`Clock::advance`].
+    pub fn adjustable() -> Clock {
+        Clock {
+            skew_ms: Some(std::sync::Arc::new(std::sync::atomic::AtomicI64::new(0))),
+        }
+    }
+
+    /// The current time.
+    pub fn now(&self) -> Timestamp {
+        let now = Timestamp::now();
+        match &self.skew_ms {
+            Some(skew) => Timestamp(now.0 + skew.load(std::sync::atomic::Ordering::Relaxed)),
+            None => now,
+        }
+    }
+
+    /// Moves an adjustable clock forward (a no-op on the system clock).
+    pub fn advance(&self, by: std::time::Duration) {
+        if let Some(skew) = &self.skew_ms {
+            let ms = i64::try_from(by.as_millis()).unwrap_or(i64::MAX);
+            skew.fetch_add(ms, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
+
 impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&self.to_rfc3339())

@@ -11,13 +11,13 @@ use switchboard_domain::Timestamp;
 
 const COLUMNS: &str = "id, name, instructions, greeting, voice, model, language, temperature, \
     turn_detection, tools, transfer_number, max_call_duration_seconds, analysis_fields, \
-    business_hours, created_at, updated_at";
+    business_hours, chat_model, created_at, updated_at";
 
 /// Columns an insert or update writes, in the order [`bind_written`] binds them: the
-/// changeable fields and `updated_at` ($1-$14), then `org_id` ($15) and `id` ($16).
+/// changeable fields and `updated_at` ($1-$15), then `org_id` ($16) and `id` ($17).
 const WRITTEN: &str = "name, instructions, greeting, voice, model, language, temperature, \
     turn_detection, tools, transfer_number, max_call_duration_seconds, analysis_fields, \
-    business_hours, updated_at, org_id, id";
+    business_hours, chat_model, updated_at, org_id, id";
 
 type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
 
@@ -40,6 +40,7 @@ fn bind_written<'q>(
         .bind(agent.max_call_duration_seconds)
         .bind(crate::rows::to_json(&agent.analysis_fields)?)
         .bind(crate::rows::to_json(&agent.business_hours)?)
+        .bind(agent.chat_model.clone())
         .bind(agent.updated_at.millis())
         .bind(org.to_string())
         .bind(agent.id.to_string()))
@@ -62,6 +63,7 @@ fn agent_from_row(row: &AnyRow) -> Result<Agent, StoreError> {
         analysis_fields: json(row, "analysis_fields")?,
         // Agents saved before business hours existed get the defaults.
         business_hours: crate::rows::json_opt(row, "business_hours")?.unwrap_or_default(),
+        chat_model: col(row, "chat_model")?,
         created_at: ts(row, "created_at")?,
         updated_at: ts(row, "updated_at")?,
     })
@@ -75,7 +77,7 @@ impl Store {
         crate::accounts::ensure_org_exists(&mut tx, org).await?;
         let sql = format!(
             "INSERT INTO agents ({WRITTEN}, created_at) VALUES \
-             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
         );
         bind_written(sqlx::query(&sql), org, &agent)?
             .bind(agent.created_at.millis())
@@ -125,12 +127,12 @@ impl Store {
         let agent = current.apply(patch, Timestamp::now())?;
         let sets: Vec<String> = WRITTEN
             .split(", ")
-            .take(14)
+            .take(15)
             .enumerate()
             .map(|(n, col)| format!("{col} = ${}", n + 1))
             .collect();
         let sql = format!(
-            "UPDATE agents SET {} WHERE org_id = $15 AND id = $16",
+            "UPDATE agents SET {} WHERE org_id = $16 AND id = $17",
             sets.join(", ")
         );
         bind_written(sqlx::query(&sql), org, &agent)?

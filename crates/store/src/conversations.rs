@@ -14,10 +14,10 @@ use switchboard_domain::values::{
     CallStatus, Channel, ConversationStatus, Direction, MessageKind, MessageRole,
 };
 
-const CONV_COLUMNS: &str = "id, channel, direction, contact_number, our_number, agent_id, status, \
-    started_at, last_message_at, ended_at, variables";
-const MSG_COLUMNS: &str =
-    "seq, id, conversation_id, role, kind, content, external_id, delivery_status, created_at";
+pub(crate) const CONV_COLUMNS: &str = "id, channel, direction, contact_number, our_number, \
+    agent_id, status, started_at, last_message_at, ended_at, variables, error";
+pub(crate) const MSG_COLUMNS: &str = "seq, id, conversation_id, role, kind, content, external_id, \
+    delivery_status, delivery_error, created_at";
 pub(crate) const CALL_COLUMNS: &str =
     "id, conversation_id, call_sid, direction, from_number, to_number, \
     agent_id, status, started_at, answered_at, ended_at, duration_seconds, end_reason, \
@@ -27,7 +27,7 @@ fn agent_col(row: &AnyRow) -> Result<Option<AgentId>, StoreError> {
     Ok(col::<Option<String>>(row, "agent_id")?.map(AgentId::from_db))
 }
 
-fn conversation_from_row(row: &AnyRow) -> Result<Conversation, StoreError> {
+pub(crate) fn conversation_from_row(row: &AnyRow) -> Result<Conversation, StoreError> {
     Ok(Conversation {
         id: ConversationId::from_db(col(row, "id")?),
         channel: parsed(row, "channel", Channel::parse)?,
@@ -40,10 +40,11 @@ fn conversation_from_row(row: &AnyRow) -> Result<Conversation, StoreError> {
         last_message_at: ts(row, "last_message_at")?,
         ended_at: ts_opt(row, "ended_at")?,
         variables: json(row, "variables")?,
+        error: col(row, "error")?,
     })
 }
 
-fn message_from_row(row: &AnyRow) -> Result<(i64, Message), StoreError> {
+pub(crate) fn message_from_row(row: &AnyRow) -> Result<(i64, Message), StoreError> {
     Ok((
         col(row, "seq")?,
         Message {
@@ -54,6 +55,7 @@ fn message_from_row(row: &AnyRow) -> Result<(i64, Message), StoreError> {
             content: json(row, "content")?,
             external_id: col(row, "external_id")?,
             delivery_status: col(row, "delivery_status")?,
+            delivery_error: col(row, "delivery_error")?,
             created_at: ts(row, "created_at")?,
         },
     ))
@@ -164,38 +166,11 @@ impl Store {
             content: input.content,
             external_id: input.external_id,
             delivery_status: input.delivery_status,
+            delivery_error: None,
             created_at: input.created_at,
         };
         let mut tx = self.begin(Scope::Org(org), Access::Write).await?;
-        // Only ever moves forward: items may be written slightly out of order.
-        let done = sqlx::query(
-            "UPDATE conversations SET last_message_at = CASE WHEN last_message_at < $1 THEN $2 \
-             ELSE last_message_at END WHERE org_id = $3 AND id = $4",
-        )
-        .bind(msg.created_at.millis())
-        .bind(msg.created_at.millis())
-        .bind(org.as_str())
-        .bind(msg.conversation_id.as_str())
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        sqlx::query(
-            "INSERT INTO messages (id, org_id, conversation_id, role, kind, content, external_id, \
-             delivery_status, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(msg.id.as_str())
-        .bind(org.as_str())
-        .bind(msg.conversation_id.as_str())
-        .bind(msg.role.as_str())
-        .bind(msg.kind.as_str())
-        .bind(to_json(&msg.content)?)
-        .bind(msg.external_id.clone())
-        .bind(msg.delivery_status.clone())
-        .bind(msg.created_at.millis())
-        .execute(&mut *tx)
-        .await?;
+        insert_message(&mut tx, org, &msg, None).await?;
         tx.commit().await?;
         Ok(msg)
     }
@@ -299,6 +274,49 @@ impl Store {
     }
 }
 
+/// Inserts a transcript item inside an open transaction and moves the conversation's
+/// last-message time forward (never back: items may be written slightly out of order).
+/// `dedupe_key` is unique per organization; a repeat is a unique violation.
+pub(crate) async fn insert_message(
+    tx: &mut crate::Tx,
+    org: &OrgId,
+    msg: &Message,
+    dedupe_key: Option<&str>,
+) -> Result<(), StoreError> {
+    let done = sqlx::query(
+        "UPDATE conversations SET last_message_at = CASE WHEN last_message_at < $1 THEN $2 \
+         ELSE last_message_at END WHERE org_id = $3 AND id = $4",
+    )
+    .bind(msg.created_at.millis())
+    .bind(msg.created_at.millis())
+    .bind(org.as_str())
+    .bind(msg.conversation_id.as_str())
+    .execute(&mut **tx)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound);
+    }
+    sqlx::query(
+        "INSERT INTO messages (id, org_id, conversation_id, role, kind, content, external_id, \
+         delivery_status, delivery_error, created_at, dedupe_key) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(msg.id.as_str())
+    .bind(org.as_str())
+    .bind(msg.conversation_id.as_str())
+    .bind(msg.role.as_str())
+    .bind(msg.kind.as_str())
+    .bind(to_json(&msg.content)?)
+    .bind(msg.external_id.clone())
+    .bind(msg.delivery_status.clone())
+    .bind(msg.delivery_error.clone())
+    .bind(msg.created_at.millis())
+    .bind(dedupe_key.map(str::to_owned))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 /// Inserts a conversation inside an open transaction.
 pub(crate) async fn insert_conversation(
     tx: &mut crate::Tx,
@@ -317,6 +335,7 @@ pub(crate) async fn insert_conversation(
         last_message_at: input.started_at,
         ended_at: None,
         variables: input.variables,
+        error: None,
     };
     crate::accounts::ensure_org_exists(tx, org).await?;
     if let Some(agent) = &conv.agent_id {
@@ -326,7 +345,7 @@ pub(crate) async fn insert_conversation(
     }
     sqlx::query(&format!(
         "INSERT INTO conversations (org_id, {CONV_COLUMNS}) VALUES \
-         ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+         ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
     ))
     .bind(org.as_str())
     .bind(conv.id.as_str())
@@ -340,6 +359,7 @@ pub(crate) async fn insert_conversation(
     .bind(conv.last_message_at.millis())
     .bind(None::<i64>)
     .bind(to_json(&conv.variables)?)
+    .bind(None::<String>)
     .execute(&mut **tx)
     .await?;
     Ok(conv)

@@ -11,6 +11,8 @@ mod agents;
 mod calls;
 mod contacts;
 mod conversations;
+mod jobs;
+mod messaging;
 mod migrate;
 mod numbers;
 mod rows;
@@ -30,6 +32,8 @@ use switchboard_domain::ValidationError;
 
 pub use accounts::{Bootstrap, BootstrapInput};
 pub use calls::{CallEnd, StatusReport};
+pub use jobs::{Job, NewJob};
+pub use messaging::{InboundResult, InboundText, Received};
 pub use migrate::MigrationStatus;
 pub use settings::TwilioCredentials;
 pub use tools::NewToolInvocation;

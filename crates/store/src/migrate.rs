@@ -24,6 +24,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0002_voice.sql"),
         postgres: include_str!("../migrations/postgres/0002_voice.sql"),
     },
+    Migration {
+        version: 3,
+        name: "messaging",
+        sqlite: include_str!("../migrations/sqlite/0003_messaging.sql"),
+        postgres: include_str!("../migrations/postgres/0003_messaging.sql"),
+    },
 ];
 
 /// Where the schema stands.

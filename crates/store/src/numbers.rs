@@ -153,6 +153,25 @@ impl Store {
         Ok(n)
     }
 
+    /// The organization's active numbers on `channel`, oldest first (sender candidates).
+    pub async fn active_numbers(
+        &self,
+        org: &OrgId,
+        channel: NumberChannel,
+    ) -> Result<Vec<OwnedNumber>, StoreError> {
+        let mut tx = self.begin(Scope::Org(org), Access::Read).await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM phone_numbers WHERE org_id = $1 AND channel = $2 \
+             AND active = 1 ORDER BY created_at, id LIMIT 100"
+        ))
+        .bind(org.as_str())
+        .bind(channel.as_str())
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        rows.iter().map(number_from_row).collect()
+    }
+
     /// Finds which organization a dialled number belongs to: the single place inbound traffic
     /// is assigned a tenant. Runs in the narrow look-up scope, before any tenant is known.
     pub async fn route_number(

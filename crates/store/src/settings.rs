@@ -45,17 +45,22 @@ impl Store {
         if let Some(v) = update.notification_emails {
             s.notification_emails = v.into_iter().map(|e| e.to_lowercase()).collect();
         }
+        if let Some(v) = update.help_text {
+            s.help_text = v;
+        }
         sqlx::query(
             "INSERT INTO org_settings (org_id, session_window_seconds, business_session_window_seconds, \
-             notification_emails, updated_at) VALUES ($1, $2, $3, $4, $5) \
+             notification_emails, help_text, updated_at) VALUES ($1, $2, $3, $4, $5, $6) \
              ON CONFLICT (org_id) DO UPDATE SET session_window_seconds = excluded.session_window_seconds, \
              business_session_window_seconds = excluded.business_session_window_seconds, \
-             notification_emails = excluded.notification_emails, updated_at = excluded.updated_at",
+             notification_emails = excluded.notification_emails, help_text = excluded.help_text, \
+             updated_at = excluded.updated_at",
         )
         .bind(org.as_str())
         .bind(s.session_window_seconds)
         .bind(s.business_session_window_seconds)
         .bind(crate::rows::to_json(&s.notification_emails)?)
+        .bind(s.help_text.clone())
         .bind(now)
         .execute(&mut *tx)
         .await?;
@@ -110,11 +115,15 @@ impl Store {
     }
 }
 
-async fn read_settings(tx: &mut crate::Tx, org: &OrgId) -> Result<OrgSettings, StoreError> {
+/// Settings read inside an open transaction.
+pub(crate) async fn read_settings(
+    tx: &mut crate::Tx,
+    org: &OrgId,
+) -> Result<OrgSettings, StoreError> {
     let mut s = OrgSettings::default();
     let row = sqlx::query(
-        "SELECT session_window_seconds, business_session_window_seconds, notification_emails \
-         FROM org_settings WHERE org_id = $1",
+        "SELECT session_window_seconds, business_session_window_seconds, notification_emails, \
+         help_text FROM org_settings WHERE org_id = $1",
     )
     .bind(org.as_str())
     .fetch_optional(&mut **tx)
@@ -123,6 +132,7 @@ async fn read_settings(tx: &mut crate::Tx, org: &OrgId) -> Result<OrgSettings, S
         s.session_window_seconds = col(&row, "session_window_seconds")?;
         s.business_session_window_seconds = col(&row, "business_session_window_seconds")?;
         s.notification_emails = json(&row, "notification_emails")?;
+        s.help_text = col(&row, "help_text")?;
     }
     let creds =
         sqlx::query("SELECT account_sid, auth_token FROM twilio_credentials WHERE org_id = $1")

@@ -72,7 +72,7 @@ backend_test!(migrations_are_idempotent, |db| {
     assert!(store.migrate().await.expect("second migrate").is_empty());
     let status = store.migration_status().await.expect("status");
     assert!(status.pending.is_empty() && status.unknown.is_empty());
-    assert_eq!(status.applied, vec![1, 2]);
+    assert_eq!(status.applied, vec![1, 2, 3]);
     store.ping().await.expect("ping");
 });
 
@@ -1109,4 +1109,275 @@ backend_test!(row_level_security_filters_raw_queries, |db| {
     assert_eq!((sup, bypass), (0, 0));
     conn.close().await.expect("close");
     owner.close().await.expect("close");
+});
+
+fn inbound(
+    contact: &str,
+    key: Option<&str>,
+    at: i64,
+    body: &str,
+) -> switchboard_store::InboundText {
+    switchboard_store::InboundText {
+        channel: Channel::Sms,
+        contact: contact.into(),
+        our_number: "+15555550100".into(),
+        agent_id: None,
+        dedupe_key: key.map(str::to_owned),
+        external_id: key.map(str::to_owned),
+        content: json!({"text": body}),
+        keyword: switchboard_domain::messaging::keyword(body),
+        track_contact: true,
+        variables: json!({}),
+        at: Timestamp::from_millis(at),
+        reply: Some(switchboard_store::NewJob {
+            kind: "messaging.reply".into(),
+            payload: json!({}),
+            run_at: Timestamp::from_millis(at),
+            lease: None,
+        }),
+    }
+}
+
+fn stored(r: switchboard_store::InboundResult) -> Box<switchboard_store::Received> {
+    match r {
+        switchboard_store::InboundResult::Stored(s) => s,
+        other => panic!("expected a stored message, got {other:?}"),
+    }
+}
+
+backend_test!(text_sessions_dedupe_opt_outs_and_isolation, |db| {
+    let store = &db.store;
+    let a = store.create_org("Alpha").await.expect("org").id;
+    let b = store.create_org("Beta").await.expect("org").id;
+    let x = "+15550101001";
+    let t0 = 1_800_000_000_000;
+    let first = stored(
+        store
+            .receive_text(&a, &inbound(x, Some("SM1"), t0, "hi"))
+            .await
+            .expect("first"),
+    );
+    assert!(
+        first.started && first.job.is_none(),
+        "no agent: no reply job"
+    );
+    assert!(matches!(
+        store
+            .receive_text(&a, &inbound(x, Some("SM1"), t0 + 5, "hi"))
+            .await
+            .expect("again"),
+        switchboard_store::InboundResult::Duplicate { .. }
+    ));
+    let joined = stored(
+        store
+            .receive_text(&a, &inbound(x, Some("SM2"), t0 + 299_000, "still here"))
+            .await
+            .expect("join"),
+    );
+    assert_eq!(joined.conversation.id, first.conversation.id);
+    // Idle past the 5-minute window (measured from the last message).
+    let fresh = stored(
+        store
+            .receive_text(&a, &inbound(x, Some("SM3"), t0 + 299_000 + 300_001, "new"))
+            .await
+            .expect("new"),
+    );
+    assert!(fresh.started);
+    assert_eq!(
+        fresh.closed.as_ref().map(|c| c.id.clone()),
+        Some(first.conversation.id.clone())
+    );
+    assert_eq!(
+        store
+            .get_conversation(&a, &first.conversation.id)
+            .await
+            .expect("old")
+            .ended_at,
+        Some(Timestamp::from_millis(t0 + 299_000 + 300_000))
+    );
+    // The same MessageSid in another organization is another message.
+    let other = stored(
+        store
+            .receive_text(&b, &inbound(x, Some("SM1"), t0, "hi B"))
+            .await
+            .expect("b"),
+    );
+    assert!(other.started);
+
+    // Concurrent first messages from one contact: one conversation.
+    let y = "+15550101002";
+    let a_ref = &a;
+    let burst = (0..6).map(|i| {
+        let key = format!("SMY{i}");
+        async move {
+            store
+                .receive_text(a_ref, &inbound(y, Some(&key), t0, "burst"))
+                .await
+        }
+    });
+    let results = futures_util::future::join_all(burst).await;
+    let convs: std::collections::HashSet<String> = results
+        .into_iter()
+        .map(|r| stored(r.expect("burst")).conversation.id.to_string())
+        .collect();
+    assert_eq!(convs.len(), 1);
+
+    // Opt-out keyword: applied in the same transaction, no reply job.
+    let stop = stored(
+        store
+            .receive_text(&a, &inbound(x, Some("SM4"), t0 + 700_000, "STOP"))
+            .await
+            .expect("stop"),
+    );
+    assert!(stop.opted_out && !stop.was_opted_out && stop.job.is_none());
+    assert!(store.contact_opted_out(&a, x).await.expect("a"));
+    assert!(
+        !store.contact_opted_out(&b, x).await.expect("b"),
+        "opt-out is per organization"
+    );
+
+    // Organization B cannot see or change A's messages.
+    let msg = &first.message;
+    assert!(matches!(
+        store.get_message(&b, &msg.id).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(store
+        .recent_messages(&b, &first.conversation.id, 10)
+        .await
+        .expect("recent")
+        .is_empty());
+    assert!(matches!(
+        store
+            .set_delivery(&b, &msg.id, "failed", None, Some("x"))
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(store
+        .apply_delivery_report(&b, Some(&msg.id), "SM1", "delivered", None)
+        .await
+        .expect("report")
+        .is_none());
+    assert!(store
+        .last_inbound_at(&b, Channel::Sms, y)
+        .await
+        .expect("last")
+        .is_none());
+    assert_eq!(
+        store
+            .last_inbound_at(&a, Channel::Sms, x)
+            .await
+            .expect("last"),
+        Some(Timestamp::from_millis(t0 + 700_000))
+    );
+    assert!(
+        store
+            .close_idle_conversations(&b, Timestamp::from_millis(t0 + 10_000_000))
+            .await
+            .expect("b")
+            .len()
+            == 1
+    );
+    assert_eq!(
+        store
+            .get_conversation(&a, &fresh.conversation.id)
+            .await
+            .expect("a")
+            .status,
+        ConversationStatus::Active
+    );
+});
+
+backend_test!(jobs_are_claimed_once_and_taken_over_after_the_lease, |db| {
+    let store = &db.store;
+    let org = store.create_org("Alpha").await.expect("org").id;
+    let now = Timestamp::from_millis(1_800_000_000_000);
+    let job = |n: i64| switchboard_store::NewJob {
+        kind: "test.job".into(),
+        payload: json!({"n": n}),
+        run_at: now,
+        lease: None,
+    };
+    for n in 0..20 {
+        store
+            .enqueue_job(&org, &job(n), now)
+            .await
+            .expect("enqueue");
+    }
+    let (w1, w2) = tokio::join!(
+        store.claim_jobs("w1", &["test.job"], now, 60_000, 15),
+        store.claim_jobs("w2", &["test.job"], now, 60_000, 15)
+    );
+    let (w1, w2) = (w1.expect("w1"), w2.expect("w2"));
+    assert_eq!(w1.len() + w2.len(), 20, "every job claimed exactly once");
+    let ids: std::collections::HashSet<&str> =
+        w1.iter().chain(&w2).map(|j| j.id.as_str()).collect();
+    assert_eq!(ids.len(), 20);
+    assert!(store
+        .claim_jobs("w3", &["test.job"], now, 60_000, 50)
+        .await
+        .expect("w3")
+        .is_empty());
+    // w1's lease expires: w3 takes its jobs over, and w1 can no longer finish them.
+    let later = Timestamp::from_millis(now.millis() + 60_001);
+    let taken = store
+        .claim_jobs("w3", &["test.job"], later, 60_000, 50)
+        .await
+        .expect("w3");
+    assert_eq!(taken.len(), 20);
+    let j = &w1[0];
+    assert!(!store
+        .complete_job(&j.id, "w1", later)
+        .await
+        .expect("w1 lost it"));
+    assert!(store
+        .complete_job(&j.id, "w3", later)
+        .await
+        .expect("w3 owns it"));
+    assert_eq!(
+        store.job_status(&j.id).await.expect("status").map(|s| s.0),
+        Some("done".into())
+    );
+    // Retry later, release, fail (on jobs other than the completed one).
+    let rest: Vec<_> = taken.iter().filter(|t| t.id != j.id).collect();
+    let k = rest[0];
+    assert!(store
+        .retry_job(
+            &k.id,
+            "w3",
+            Timestamp::from_millis(later.millis() + 5_000),
+            "boom"
+        )
+        .await
+        .expect("retry"));
+    assert!(store
+        .claim_jobs("w4", &["test.job"], later, 60_000, 50)
+        .await
+        .expect("none due")
+        .iter()
+        .all(|x| x.id != k.id));
+    let again = store
+        .claim_jobs(
+            "w4",
+            &["test.job"],
+            Timestamp::from_millis(later.millis() + 5_000),
+            60_000,
+            50,
+        )
+        .await
+        .expect("due");
+    assert!(again.iter().any(|x| x.id == k.id && x.attempts == 3));
+    assert!(store.release_job(&k.id, "w4").await.expect("release"));
+    assert!(store
+        .fail_job(&rest[1].id, "w3", "gave up", later)
+        .await
+        .expect("fail"));
+    assert_eq!(
+        store
+            .job_status(&rest[1].id)
+            .await
+            .expect("status")
+            .map(|s| (s.0, s.2)),
+        Some(("failed".into(), Some("gave up".into())))
+    );
 });

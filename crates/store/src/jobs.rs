@@ -1,0 +1,278 @@
+//! The durable job queue. Jobs carry ids only (no tenant content), so the claim loop reads
+//! every organization's due work in one query; the job itself then runs in its organization's
+//! scope. Claims are leases: a worker that dies (crash, kill -9) loses its jobs when the lease
+//! expires; one that shuts down cleanly hands them back at once.
+
+use crate::rows::{col, json, to_json, ts};
+use crate::{Access, Backend, Scope, Store, StoreError};
+use serde_json::Value;
+use switchboard_domain::ids::OrgId;
+use switchboard_domain::Timestamp;
+
+/// A queued unit of background work.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    /// Id (`job_...`).
+    pub id: String,
+    /// The organization it works for.
+    pub org_id: OrgId,
+    /// What to do, e.g. `messaging.reply`.
+    pub kind: String,
+    /// Ids and progress markers.
+    pub payload: Value,
+    /// Runs started so far, including the current one.
+    pub attempts: i64,
+    /// When it was queued.
+    pub created_at: Timestamp,
+}
+
+/// A job to queue.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    /// What to do.
+    pub kind: String,
+    /// Ids and progress markers.
+    pub payload: Value,
+    /// Not before.
+    pub run_at: Timestamp,
+    /// Claim it immediately for this worker (the caller runs it inline), until this time.
+    pub lease: Option<(String, Timestamp)>,
+}
+
+const JOB_COLUMNS: &str = "id, org_id, kind, payload, attempts, created_at";
+
+fn job_from_row(row: &sqlx::any::AnyRow) -> Result<Job, StoreError> {
+    Ok(Job {
+        id: col(row, "id")?,
+        org_id: OrgId::from_db(col(row, "org_id")?),
+        kind: col(row, "kind")?,
+        payload: json(row, "payload")?,
+        attempts: col(row, "attempts")?,
+        created_at: ts(row, "created_at")?,
+    })
+}
+
+/// Queues a job inside an open transaction, so it exists exactly when the state change that
+/// needs it commits.
+pub(crate) async fn insert_job(
+    tx: &mut crate::Tx,
+    org: &OrgId,
+    job: &NewJob,
+    now: Timestamp,
+) -> Result<Job, StoreError> {
+    let id = format!("job_{}", switchboard_domain::ids::random_token(20));
+    let (status, owner, until, attempts) = match &job.lease {
+        Some((owner, until)) => ("running", Some(owner.clone()), Some(until.millis()), 1),
+        None => ("pending", None, None, 0),
+    };
+    sqlx::query(
+        "INSERT INTO jobs (id, org_id, kind, payload, status, run_at, attempts, lease_owner, \
+         lease_until, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(id.as_str())
+    .bind(org.as_str())
+    .bind(job.kind.as_str())
+    .bind(to_json(&job.payload)?)
+    .bind(status)
+    .bind(job.run_at.millis())
+    .bind(attempts)
+    .bind(owner)
+    .bind(until)
+    .bind(now.millis())
+    .bind(now.millis())
+    .execute(&mut **tx)
+    .await?;
+    Ok(Job {
+        id,
+        org_id: org.clone(),
+        kind: job.kind.clone(),
+        payload: job.payload.clone(),
+        attempts,
+        created_at: now,
+    })
+}
+
+impl Store {
+    /// Queues a job on its own.
+    pub async fn enqueue_job(
+        &self,
+        org: &OrgId,
+        job: &NewJob,
+        now: Timestamp,
+    ) -> Result<Job, StoreError> {
+        let mut tx = self.begin(Scope::Platform, Access::Write).await?;
+        let job = insert_job(&mut tx, org, job, now).await?;
+        tx.commit().await?;
+        Ok(job)
+    }
+
+    /// Claims up to `limit` due jobs of `kinds` for `owner` until `now + lease_ms`: pending
+    /// jobs whose time has come, and running jobs whose lease expired (their worker died).
+    /// On PostgreSQL `FOR UPDATE SKIP LOCKED` lets several instances claim side by side
+    /// without taking the same job; SQLite has a single writer.
+    pub async fn claim_jobs(
+        &self,
+        owner: &str,
+        kinds: &[&str],
+        now: Timestamp,
+        lease_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<Job>, StoreError> {
+        if kinds.is_empty() {
+            return Ok(Vec::new());
+        }
+        let kinds_sql = kinds
+            .iter()
+            .map(|k| format!("'{}'", k.replace('\'', "''")))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let lock = match self.backend() {
+            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        };
+        let sql = format!(
+            "UPDATE jobs SET status = 'running', lease_owner = $1, lease_until = $2, \
+             attempts = attempts + 1, updated_at = $3 WHERE id IN (SELECT id FROM jobs \
+             WHERE kind IN ({kinds_sql}) AND ((status = 'pending' AND run_at <= $4) \
+             OR (status = 'running' AND lease_until < $5)) ORDER BY run_at LIMIT $6{lock}) \
+             RETURNING {JOB_COLUMNS}"
+        );
+        let mut tx = self.begin(Scope::Platform, Access::Write).await?;
+        let rows = sqlx::query(&sql)
+            .bind(owner)
+            .bind(now.millis() + lease_ms)
+            .bind(now.millis())
+            .bind(now.millis())
+            .bind(now.millis())
+            .bind(limit)
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        rows.iter().map(job_from_row).collect()
+    }
+
+    /// Replaces a claimed job's payload (its progress), only while `owner` holds it.
+    pub async fn update_job_payload(
+        &self,
+        id: &str,
+        owner: &str,
+        payload: &Value,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.finish_job_with(
+            "payload = $1, updated_at = $2",
+            id,
+            owner,
+            (Some(to_json(payload)?), now.millis()),
+        )
+        .await
+    }
+
+    /// Marks a job done. Returns false when `owner` no longer held it.
+    pub async fn complete_job(
+        &self,
+        id: &str,
+        owner: &str,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.finish_job_with(
+            "status = 'done', lease_owner = NULL, lease_until = NULL, last_error = $1, \
+             updated_at = $2",
+            id,
+            owner,
+            (None, now.millis()),
+        )
+        .await
+    }
+
+    /// Schedules another attempt at `run_at` after a failure.
+    pub async fn retry_job(
+        &self,
+        id: &str,
+        owner: &str,
+        run_at: Timestamp,
+        error: &str,
+    ) -> Result<bool, StoreError> {
+        self.finish_job_with(
+            "status = 'pending', lease_owner = NULL, lease_until = NULL, last_error = $1, \
+             run_at = $2",
+            id,
+            owner,
+            (Some(error.to_owned()), run_at.millis()),
+        )
+        .await
+    }
+
+    /// Gives up on a job after its last attempt.
+    pub async fn fail_job(
+        &self,
+        id: &str,
+        owner: &str,
+        error: &str,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.finish_job_with(
+            "status = 'failed', lease_owner = NULL, lease_until = NULL, last_error = $1, \
+             updated_at = $2",
+            id,
+            owner,
+            (Some(error.to_owned()), now.millis()),
+        )
+        .await
+    }
+
+    /// Hands a claimed job back untouched (its worker is stopping), so another instance or
+    /// the next start picks it up without waiting for the lease to expire.
+    pub async fn release_job(&self, id: &str, owner: &str) -> Result<bool, StoreError> {
+        self.finish_job_with(
+            "status = 'pending', lease_owner = NULL, lease_until = NULL, last_error = $1, \
+             updated_at = $2",
+            id,
+            owner,
+            (None, Timestamp::now().millis()),
+        )
+        .await
+    }
+
+    /// A job's status and last error (`None` when it does not exist).
+    pub async fn job_status(
+        &self,
+        id: &str,
+    ) -> Result<Option<(String, i64, Option<String>)>, StoreError> {
+        let mut tx = self.begin(Scope::Platform, Access::Read).await?;
+        let row = sqlx::query("SELECT status, attempts, last_error FROM jobs WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        row.map(|r| {
+            Ok((
+                col(&r, "status")?,
+                col(&r, "attempts")?,
+                col(&r, "last_error")?,
+            ))
+        })
+        .transpose()
+    }
+
+    async fn finish_job_with(
+        &self,
+        set: &str,
+        id: &str,
+        owner: &str,
+        (text, number): (Option<String>, i64),
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin(Scope::Platform, Access::Write).await?;
+        let done = sqlx::query(&format!(
+            "UPDATE jobs SET {set} WHERE id = $3 AND lease_owner = $4 AND status = 'running'"
+        ))
+        .bind(text)
+        .bind(number)
+        .bind(id)
+        .bind(owner)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+}
