@@ -1,6 +1,6 @@
 //! Built-in tools: call control, appointments on the organization's calendar, contacts.
 
-use crate::{Effect, ToolContext, ToolDefinition, ToolError};
+use crate::{Effect, Registry, ToolContext, ToolDefinition, ToolError};
 use serde_json::{json, Value};
 use switchboard_domain::entities::{Appointment, Contact, NewAppointment};
 use switchboard_domain::schedule::{parse_date, BusinessHours, SlotError};
@@ -50,6 +50,14 @@ pub(crate) fn definition(name: &str) -> Option<ToolDefinition> {
             "Look up what we know about the person (name, notes, upcoming appointments). Without a number, looks up the person you are talking to.",
             json!({"type": "object", "properties": {"number": {"type": "string", "description": "E.164 number, e.g. +15551234567"}}}),
         ),
+        "send_sms" => (
+            "send_sms",
+            "Send a text message (SMS) to one of the organization's contacts, e.g. to pass on a message or send details.",
+            json!({"type": "object", "properties": {
+                "to": {"type": "string", "description": "The contact's E.164 number, e.g. +15551234567"},
+                "text": {"type": "string", "description": "The message, at most 1600 characters"}
+            }, "required": ["to", "text"]}),
+        ),
         _ => return None,
     };
     Some(ToolDefinition {
@@ -60,8 +68,9 @@ pub(crate) fn definition(name: &str) -> Option<ToolDefinition> {
 }
 
 /// Runs a built-in tool.
-pub(crate) async fn run(ctx: &ToolContext, name: &str, args: &Value) -> Output {
+pub(crate) async fn run(reg: &Registry, ctx: &ToolContext, name: &str, args: &Value) -> Output {
     match name {
+        "send_sms" => send_sms(reg, ctx, args).await,
         "end_call" => Ok((
             json!({"ok": true, "message": "The call ends after your goodbye."}),
             Some(Effect::EndCall),
@@ -320,4 +329,44 @@ async fn lookup(ctx: &ToolContext, args: &Value) -> Output {
         }),
         None,
     ))
+}
+
+async fn send_sms(reg: &Registry, ctx: &ToolContext, args: &Value) -> Output {
+    let Some(sender) = reg.texts() else {
+        return Err(ToolError::new(
+            "unavailable",
+            "Text messages cannot be sent from here.",
+        ));
+    };
+    let to = args.get("to").and_then(Value::as_str).unwrap_or_default();
+    let Ok(to) = PhoneNumber::parse(to) else {
+        return Err(ToolError::new(
+            "invalid_number",
+            "That is not a valid phone number; use the international format, like +15551234567.",
+        ));
+    };
+    let text = args
+        .get("text")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .trim();
+    if text.is_empty() || text.chars().count() > 1600 {
+        return Err(ToolError::new(
+            "invalid_text",
+            "The message must have between 1 and 1600 characters.",
+        ));
+    }
+    // Only the organization's own contacts: the agent cannot text arbitrary numbers.
+    match ctx.store.find_contact_by_number(&ctx.org, &to).await {
+        Ok(Some(_)) => {}
+        Ok(None) => {
+            return Err(ToolError::new(
+                "not_a_contact",
+                "That number is not one of our contacts, so I cannot text it.",
+            ))
+        }
+        Err(e) => return Err(store_error(e)),
+    }
+    let output = sender.send_sms(ctx, &to, text).await?;
+    Ok((output, None))
 }

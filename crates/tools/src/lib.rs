@@ -6,6 +6,9 @@
 mod builtin;
 
 use serde_json::{json, Value};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 use switchboard_domain::agent::Agent;
 use switchboard_domain::ids::{CallId, ConversationId, OrgId};
@@ -76,8 +79,22 @@ pub struct ToolError {
     pub details: Option<Value>,
 }
 
+/// Sends a text message for `send_sms`. The messaging channel implements it (opt-out and
+/// WhatsApp rules, the REST send, storing the message); the registry only holds it, so this
+/// crate does not depend on the channel.
+pub trait TextSender: Send + Sync {
+    /// Sends `text` by SMS to the organization's contact `to`; answers what the model sees.
+    fn send_sms<'a>(
+        &'a self,
+        ctx: &'a ToolContext,
+        to: &'a PhoneNumber,
+        text: &'a str,
+    ) -> Pin<Box<dyn Future<Output = Result<Value, ToolError>> + Send + 'a>>;
+}
+
 impl ToolError {
-    pub(crate) fn new(code: &'static str, message: impl Into<String>) -> Self {
+    /// A failure with a stable code and a sentence the agent can say.
+    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
         Self {
             code,
             message: message.into(),
@@ -86,25 +103,27 @@ impl ToolError {
     }
 }
 
-/// Tools implemented for a channel. `send_sms` arrives with the messaging channel.
-fn implemented(name: &str, channel: Channel) -> bool {
-    match name {
-        "end_call" | "transfer_call" => channel == Channel::Voice,
-        "check_availability" | "book_appointment" | "cancel_appointment" | "lookup_contact" => true,
-        _ => false,
-    }
-}
-
 /// The registry: which tools an agent offers on a channel, and running them.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Registry {
     timeout: Duration,
+    texts: Option<Arc<dyn TextSender>>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field("timeout", &self.timeout)
+            .field("send_sms", &self.texts.is_some())
+            .finish()
+    }
 }
 
 impl Default for Registry {
     fn default() -> Self {
         Self {
             timeout: DEFAULT_TIMEOUT,
+            texts: None,
         }
     }
 }
@@ -112,7 +131,33 @@ impl Default for Registry {
 impl Registry {
     /// A registry with a per-execution timeout.
     pub fn new(timeout: Duration) -> Registry {
-        Registry { timeout }
+        Registry {
+            timeout,
+            texts: None,
+        }
+    }
+
+    /// The same registry with `send_sms` available through `sender`.
+    pub fn with_text_sender(mut self, sender: Arc<dyn TextSender>) -> Registry {
+        self.texts = Some(sender);
+        self
+    }
+
+    /// The text sender, when `send_sms` is available.
+    pub(crate) fn texts(&self) -> Option<&Arc<dyn TextSender>> {
+        self.texts.as_ref()
+    }
+
+    /// Whether a tool is implemented on a channel with this registry.
+    fn implemented(&self, name: &str, channel: Channel) -> bool {
+        match name {
+            "end_call" | "transfer_call" => channel == Channel::Voice,
+            "check_availability" | "book_appointment" | "cancel_appointment" | "lookup_contact" => {
+                true
+            }
+            "send_sms" => self.texts.is_some(),
+            _ => false,
+        }
     }
 
     /// The agent's enabled tools that exist on `channel`, in the agent's order.
@@ -121,7 +166,7 @@ impl Registry {
             .tools
             .iter()
             .filter(|name| {
-                let ok = implemented(name, channel);
+                let ok = self.implemented(name, channel);
                 if !ok {
                     tracing::debug!(tool = %name, channel = channel.as_str(), "tool not available on this channel; not offered");
                 }
@@ -175,7 +220,8 @@ impl Registry {
                 ));
             }
         };
-        let allowed = ctx.agent.tools.iter().any(|t| t == name) && implemented(name, ctx.channel);
+        let allowed =
+            ctx.agent.tools.iter().any(|t| t == name) && self.implemented(name, ctx.channel);
         let outcome = match (allowed, args) {
             (false, _) => failure(
                 "error",
@@ -192,7 +238,8 @@ impl Registry {
                 ),
             ),
             (true, Ok(args)) => {
-                match tokio::time::timeout(self.timeout, builtin::run(ctx, name, &args)).await {
+                match tokio::time::timeout(self.timeout, builtin::run(self, ctx, name, &args)).await
+                {
                     Ok(Ok((output, effect))) => ToolOutcome {
                         output,
                         status: "ok",

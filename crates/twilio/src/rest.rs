@@ -1,5 +1,6 @@
-//! The Twilio REST calls we make: redirect or hang up a live call. HTTP Basic auth with the
-//! account SID and auth token; form-encoded bodies (so `+` travels as `%2B`).
+//! The Twilio REST calls we make: redirect or hang up a live call, send a text message. HTTP
+//! Basic auth with the account SID and auth token; form-encoded bodies through a real encoder
+//! (so `+` travels as `%2B` and `whatsapp:` as `whatsapp%3A`).
 
 use std::time::Duration;
 
@@ -19,7 +20,50 @@ pub enum RestError {
         status: u16,
         /// Twilio's `message` (or the body's start).
         message: String,
+        /// Twilio's numeric error `code` (e.g. 21610: the recipient unsubscribed).
+        code: Option<i64>,
     },
+    /// Twilio answered 2xx with a body we could not read.
+    #[error("unexpected Twilio answer: {0}")]
+    Malformed(String),
+}
+
+impl RestError {
+    /// Whether the request may have taken effect (a timeout or a dropped connection after
+    /// sending): retrying could act twice.
+    pub fn outcome_unknown(&self) -> bool {
+        match self {
+            RestError::Transport(e) => !e.is_connect() && !e.is_builder(),
+            RestError::Malformed(_) => true,
+            RestError::Api { status, .. } => *status >= 500,
+        }
+    }
+}
+
+/// A text message to send.
+#[derive(Debug, Clone)]
+pub struct OutboundMessage<'a> {
+    /// `+E164` or `whatsapp:+E164`.
+    pub to: &'a str,
+    /// Our sender, same form as `to`.
+    pub from: &'a str,
+    /// Up to 1,600 characters (ignored by Twilio when `content_sid` is set).
+    pub body: Option<&'a str>,
+    /// An approved template (`HX...`), needed for WhatsApp outside the 24-hour window.
+    pub content_sid: Option<&'a str>,
+    /// Template variables as a JSON object string.
+    pub content_variables: Option<&'a str>,
+    /// Where delivery reports go.
+    pub status_callback: Option<&'a str>,
+}
+
+/// What Twilio answered for a created message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SentMessage {
+    /// `SM...`.
+    pub sid: String,
+    /// Initial status (`queued`, `accepted`, ...).
+    pub status: String,
 }
 
 /// A client for one API base URL (tests point it at a fake).
@@ -67,25 +111,78 @@ impl RestClient {
             CallUpdate::Twiml(t) => vec![("Twiml", t.as_str())],
             CallUpdate::Hangup => vec![("Status", "completed")],
         };
+        self.post(account_sid, auth_token, &url, &form).await?;
+        Ok(())
+    }
+
+    /// `POST /2010-04-01/Accounts/{AccountSid}/Messages.json` (answers 201 with the Message).
+    pub async fn send_message(
+        &self,
+        account_sid: &str,
+        auth_token: &str,
+        msg: &OutboundMessage<'_>,
+    ) -> Result<SentMessage, RestError> {
+        let url = format!(
+            "{}/2010-04-01/Accounts/{}/Messages.json",
+            self.base, account_sid
+        );
+        let mut form: Vec<(&str, &str)> = vec![("To", msg.to), ("From", msg.from)];
+        if let Some(b) = msg.body {
+            form.push(("Body", b));
+        }
+        if let Some(c) = msg.content_sid {
+            form.push(("ContentSid", c));
+        }
+        if let Some(v) = msg.content_variables {
+            form.push(("ContentVariables", v));
+        }
+        if let Some(cb) = msg.status_callback {
+            form.push(("StatusCallback", cb));
+        }
+        let body = self.post(account_sid, auth_token, &url, &form).await?;
+        let field = |name: &str| body.get(name).and_then(|v| v.as_str()).map(str::to_owned);
+        match field("sid") {
+            Some(sid) => Ok(SentMessage {
+                sid,
+                status: field("status").unwrap_or_else(|| "queued".into()),
+            }),
+            None => Err(RestError::Malformed(
+                "no `sid` in the created message".into(),
+            )),
+        }
+    }
+
+    async fn post(
+        &self,
+        account_sid: &str,
+        auth_token: &str,
+        url: &str,
+        form: &[(&str, &str)],
+    ) -> Result<serde_json::Value, RestError> {
         let res = self
             .http
             .post(url)
             .basic_auth(account_sid, Some(auth_token))
-            .form(&form)
+            .form(form)
             .send()
             .await?;
         let status = res.status();
-        if status.is_success() {
-            return Ok(());
-        }
         let body = res.text().await.unwrap_or_default();
-        let message = serde_json::from_str::<serde_json::Value>(&body)
-            .ok()
+        let json = serde_json::from_str::<serde_json::Value>(&body).ok();
+        if status.is_success() {
+            return Ok(json.unwrap_or(serde_json::Value::Null));
+        }
+        let message = json
+            .as_ref()
             .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_owned))
             .unwrap_or_else(|| body.chars().take(200).collect());
         Err(RestError::Api {
             status: status.as_u16(),
             message,
+            code: json
+                .as_ref()
+                .and_then(|v| v.get("code"))
+                .and_then(|c| c.as_i64()),
         })
     }
 }

@@ -60,9 +60,54 @@ pub fn hangup() -> String {
     format!("{HEAD}<Response><Hangup/></Response>")
 }
 
+/// An empty response: Twilio sends nothing back to the texter.
+pub fn empty() -> String {
+    format!("{HEAD}<Response/>")
+}
+
+/// A reply text message for each body, in order, each with an optional status callback URL
+/// (absolute; the message's delivery reports are posted there).
+pub fn messages(bodies: &[(&str, Option<&str>)]) -> String {
+    if bodies.is_empty() {
+        return empty();
+    }
+    let mut xml = format!("{HEAD}<Response>");
+    for (body, callback) in bodies {
+        match callback {
+            Some(url) => xml.push_str(&format!(
+                "<Message statusCallback=\"{}\">{}</Message>",
+                escape(url),
+                escape(body)
+            )),
+            None => xml.push_str(&format!("<Message>{}</Message>", escape(body))),
+        }
+    }
+    xml.push_str("</Response>");
+    xml
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn messages_are_escaped_with_callbacks() {
+        assert_eq!(
+            empty(),
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response/>"
+        );
+        let xml = messages(&[
+            (
+                "Fish & chips <3",
+                Some("https://x.test/s?message_id=m1&a=b"),
+            ),
+            ("Second", None),
+        ]);
+        assert!(xml.contains(
+            "<Message statusCallback=\"https://x.test/s?message_id=m1&amp;a=b\">Fish &amp; chips &lt;3</Message><Message>Second</Message>"
+        ));
+        assert_eq!(messages(&[]), empty());
+    }
 
     #[test]
     fn stream_parameters_are_escaped() {
