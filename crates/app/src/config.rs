@@ -65,6 +65,13 @@ pub struct Config {
     pub llm_base_url: String,
     /// Chat-completions key.
     pub llm_api_key: Option<Secret>,
+    /// Default chat model for text agents.
+    pub llm_model: String,
+    /// Whole-request timeout of a chat completion.
+    pub llm_timeout: Duration,
+    /// How long the messaging webhook waits for the agent's reply before answering and
+    /// sending the reply through the REST API.
+    pub messaging_reply_budget: Duration,
     /// How long shutdown waits for in-flight requests.
     pub shutdown_timeout: Duration,
     /// Largest request body.
@@ -145,6 +152,12 @@ const SETTINGS: &[(&str, &str)] = &[
     ("twilio_skip_signature", "SWITCHBOARD_TWILIO_SKIP_SIGNATURE"),
     ("llm_base_url", "SWITCHBOARD_LLM_BASE_URL"),
     ("llm_api_key", "SWITCHBOARD_LLM_API_KEY"),
+    ("llm_model", "SWITCHBOARD_LLM_MODEL"),
+    ("llm_timeout_seconds", "SWITCHBOARD_LLM_TIMEOUT_SECONDS"),
+    (
+        "messaging_reply_budget_ms",
+        "SWITCHBOARD_MESSAGING_REPLY_BUDGET_MS",
+    ),
     (
         "shutdown_timeout_seconds",
         "SWITCHBOARD_SHUTDOWN_TIMEOUT_SECONDS",
@@ -302,13 +315,49 @@ impl Config {
         let llm_base_url = raw
             .get("llm_base_url")
             .map(|(v, _)| v)
-            .unwrap_or("https://api.openai.com/v1")
+            .unwrap_or(switchboard_llm::DEFAULT_BASE_URL)
             .trim_end_matches('/')
             .to_owned();
         if !(llm_base_url.starts_with("http://") || llm_base_url.starts_with("https://")) {
             return Err(err(
                 source_of(raw, "llm_base_url"),
                 "expected an http:// or https:// URL such as https://api.openai.com/v1",
+            ));
+        }
+        let llm_model = raw
+            .get("llm_model")
+            .map(|(v, _)| v)
+            .unwrap_or(switchboard_llm::DEFAULT_MODEL)
+            .to_owned();
+        if llm_model.is_empty() || llm_model.len() > 200 || llm_model.contains(char::is_whitespace)
+        {
+            return Err(err(
+                source_of(raw, "llm_model"),
+                "expected a model name without spaces, such as gpt-4.1-mini",
+            ));
+        }
+        let llm_timeout = parse_num::<u64>(
+            raw,
+            "llm_timeout_seconds",
+            60,
+            "a number of seconds from 1 to 600",
+        )?;
+        if !(1..=600).contains(&llm_timeout) {
+            return Err(err(
+                source_of(raw, "llm_timeout_seconds"),
+                "expected a number of seconds from 1 to 600",
+            ));
+        }
+        let reply_budget = parse_num::<u64>(
+            raw,
+            "messaging_reply_budget_ms",
+            10_000,
+            "milliseconds from 0 to 14000 (Twilio waits 15 s)",
+        )?;
+        if reply_budget > 14_000 {
+            return Err(err(
+                source_of(raw, "messaging_reply_budget_ms"),
+                "expected milliseconds from 0 to 14000 (Twilio waits 15 s)",
             ));
         }
         let openai_realtime_url = raw
@@ -413,6 +462,9 @@ impl Config {
             twilio_skip_signature,
             llm_base_url,
             llm_api_key: secret("llm_api_key"),
+            llm_model,
+            llm_timeout: Duration::from_secs(llm_timeout),
+            messaging_reply_budget: Duration::from_millis(reply_budget),
             shutdown_timeout: Duration::from_secs(shutdown),
             max_body_bytes,
             first_org_name,

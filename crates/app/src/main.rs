@@ -205,6 +205,15 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     if config.twilio_skip_signature {
         tracing::warn!("SWITCHBOARD_TWILIO_SKIP_SIGNATURE is on: Twilio webhooks are NOT verified; anyone can post fake calls (development only)");
     }
+    // On OpenAI's endpoint the voice key serves text too, unless a text key is given.
+    let on_openai = config.llm_base_url == switchboard_llm::DEFAULT_BASE_URL;
+    let llm_key = config
+        .llm_api_key
+        .clone()
+        .or_else(|| on_openai.then(|| config.openai_api_key.clone()).flatten());
+    if llm_key.is_none() && on_openai {
+        tracing::warn!("no chat model key (SWITCHBOARD_LLM_API_KEY or SWITCHBOARD_OPENAI_API_KEY): texts are stored but agents cannot reply");
+    }
     if config.openai_api_key.is_none() {
         tracing::warn!("SWITCHBOARD_OPENAI_API_KEY is not set: incoming calls will hear an apology and hang up");
     }
@@ -220,6 +229,17 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             shape: config.openai_realtime_shape,
             ..switchboard_voice::VoiceConfig::default()
         },
+        messaging: switchboard_messaging::MessagingConfig {
+            reply_budget: config.messaging_reply_budget,
+            ..switchboard_messaging::MessagingConfig::default()
+        },
+        llm: switchboard_web::LlmConfig {
+            base_url: config.llm_base_url.clone(),
+            api_key: llm_key,
+            model: config.llm_model.clone(),
+            timeout: config.llm_timeout,
+        },
+        clock: switchboard_domain::Clock::system(),
     };
     let app = Application::build(addr, store.clone(), &web)
         .await

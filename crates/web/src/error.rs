@@ -115,6 +115,27 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<switchboard_messaging::MessagingError> for ApiError {
+    fn from(e: switchboard_messaging::MessagingError) -> Self {
+        use switchboard_messaging::MessagingError as M;
+        let code = e.code();
+        match e {
+            M::NotFound(what) => ApiError::new(StatusCode::NOT_FOUND, "not_found", what),
+            M::Invalid(v) => ApiError::invalid(v.field, v.message),
+            M::Store(s) => s.into(),
+            M::OptedOut
+            | M::WhatsappWindowClosed
+            | M::ConversationClosed(_)
+            | M::UnsupportedChannel(_)
+            | M::NotConfigured(_) => ApiError::new(StatusCode::CONFLICT, code, e.to_string()),
+            M::Model(_) | M::Twilio(_) => {
+                tracing::warn!(error = %e, "upstream failure");
+                ApiError::new(StatusCode::BAD_GATEWAY, code, e.to_string())
+            }
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody {

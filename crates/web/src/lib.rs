@@ -16,7 +16,8 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use switchboard_domain::Secret;
+use switchboard_domain::{Clock, Secret};
+use switchboard_messaging::{EventBus, Messaging, MessagingConfig};
 use switchboard_store::Store;
 use switchboard_voice::{VoiceConfig, VoiceServices, VoiceStats};
 use tokio::sync::watch;
@@ -40,6 +41,43 @@ pub struct WebConfig {
     pub twilio_api_url: String,
     /// Voice call settings.
     pub voice: VoiceConfig,
+    /// Text messaging settings (its `public_url` is filled from `public_url`).
+    pub messaging: MessagingConfig,
+    /// The chat model for text agents.
+    pub llm: LlmConfig,
+    /// Where "now" comes from (adjustable in tests).
+    pub clock: Clock,
+}
+
+/// The OpenAI-compatible chat-completions endpoint.
+#[derive(Debug, Clone)]
+pub struct LlmConfig {
+    /// Base URL, e.g. `https://api.openai.com/v1` or `http://localhost:8000/v1`.
+    pub base_url: String,
+    /// API key (optional for local servers).
+    pub api_key: Option<Secret>,
+    /// Default model (agents may override it).
+    pub model: String,
+    /// Whole-request timeout.
+    pub timeout: Duration,
+}
+
+impl Default for LlmConfig {
+    fn default() -> Self {
+        Self {
+            base_url: switchboard_llm::DEFAULT_BASE_URL.into(),
+            api_key: None,
+            model: switchboard_llm::DEFAULT_MODEL.into(),
+            timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+impl LlmConfig {
+    /// Whether a model is configured: a key, or a non-default (self-hosted) endpoint.
+    pub fn configured(&self) -> bool {
+        self.api_key.is_some() || self.base_url != switchboard_llm::DEFAULT_BASE_URL
+    }
 }
 
 impl Default for WebConfig {
@@ -51,6 +89,9 @@ impl Default for WebConfig {
             twilio_skip_signature: false,
             twilio_api_url: switchboard_twilio::rest::DEFAULT_API_URL.into(),
             voice: VoiceConfig::default(),
+            messaging: MessagingConfig::default(),
+            llm: LlmConfig::default(),
+            clock: Clock::system(),
         }
     }
 }
@@ -79,6 +120,8 @@ pub struct AppState {
     pub twilio: Arc<TwilioEdge>,
     /// Voice call services.
     pub voice: VoiceServices,
+    /// Text messaging.
+    pub messaging: Messaging,
 }
 
 #[derive(OpenApi)]
@@ -131,9 +174,17 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
             contacts::update_contact,
             contacts::delete_contact
         ))
-        .routes(routes!(conversations::list_conversations))
+        .routes(routes!(
+            conversations::list_conversations,
+            conversations::create_conversation
+        ))
         .routes(routes!(conversations::get_conversation))
-        .routes(routes!(conversations::list_messages))
+        .routes(routes!(
+            conversations::list_messages,
+            conversations::send_message
+        ))
+        .routes(routes!(chat::chat))
+        .routes(routes!(chat::event_stream))
         .routes(routes!(calls::list_calls))
         .routes(routes!(calls::get_call))
         .routes(routes!(settings::get_settings, settings::put_settings))
@@ -141,7 +192,12 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 }
 
 /// Builds the whole application router.
-pub fn router(store: Store, config: &WebConfig, voice: VoiceServices) -> Router {
+pub fn router(
+    store: Store,
+    config: &WebConfig,
+    voice: VoiceServices,
+    messaging: Messaging,
+) -> Router {
     let (api, doc) = api_routes();
     // Operational endpoints go through the same registration, so they are documented too.
     let (ops, ops_doc) = OpenApiRouter::new()
@@ -170,12 +226,15 @@ pub fn router(store: Store, config: &WebConfig, voice: VoiceServices) -> Router 
             skip_signature: config.twilio_skip_signature,
         }),
         voice,
+        messaging,
     };
     // Twilio's endpoints are part of Twilio's contract, not of our REST API document.
     let twilio_routes = Router::new()
         .route("/twilio/voice", post(twilio::voice_webhook))
         .route("/twilio/voice/status", post(twilio::voice_status))
-        .route("/twilio/media", get(twilio::media_stream));
+        .route("/twilio/media", get(twilio::media_stream))
+        .route("/twilio/messaging", post(twilio::messaging_webhook))
+        .route("/twilio/messaging/status", post(twilio::messaging_status));
     api.merge(ops)
         .merge(twilio_routes)
         .fallback(not_found)
@@ -237,7 +296,12 @@ async fn metrics_text(State(st): State<AppState>) -> impl IntoResponse {
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        format!("{}{}", st.metrics.render(), st.voice.stats.render()),
+        format!(
+            "{}{}{}",
+            st.metrics.render(),
+            st.voice.stats.render(),
+            st.messaging.stats().render()
+        ),
     )
 }
 
@@ -260,6 +324,7 @@ pub struct Application {
     router: Router,
     stop_calls: watch::Sender<bool>,
     voice_stats: Arc<VoiceStats>,
+    messaging: Messaging,
 }
 
 /// Why the application could not be built.
@@ -274,6 +339,9 @@ pub enum BuildError {
     /// The HTTP client for Twilio could not be built.
     #[error("{0}")]
     Twilio(#[from] switchboard_twilio::rest::RestError),
+    /// The chat-model client could not be built.
+    #[error("{0}")]
+    Llm(#[from] switchboard_llm::LlmError),
 }
 
 impl Application {
@@ -288,10 +356,33 @@ impl Application {
         let token_secret: Arc<str> = store.platform_secret("media_token").await?.into();
         let (stop_calls, stop) = watch::channel(false);
         let voice_stats = Arc::new(VoiceStats::default());
+        let rest = switchboard_twilio::rest::RestClient::new(&config.twilio_api_url)?;
+        let llm = if config.llm.configured() {
+            Some(switchboard_llm::ChatClient::new(
+                &config.llm.base_url,
+                config.llm.api_key.clone(),
+                &config.llm.model,
+                config.llm.timeout,
+            )?)
+        } else {
+            None
+        };
+        let messaging = Messaging::new(
+            store.clone(),
+            MessagingConfig {
+                public_url: config.public_url.clone(),
+                ..config.messaging.clone()
+            },
+            llm,
+            rest.clone(),
+            config.clock.clone(),
+            EventBus::default(),
+        );
         let voice = VoiceServices {
             store: store.clone(),
-            tools: switchboard_tools::Registry::default(),
-            twilio: switchboard_twilio::rest::RestClient::new(&config.twilio_api_url)?,
+            // One registry for every channel: calls can use `send_sms` too.
+            tools: messaging.registry(),
+            twilio: rest,
             config: config.voice.clone(),
             token_secret,
             stats: voice_stats.clone(),
@@ -299,10 +390,16 @@ impl Application {
         };
         Ok(Application {
             listener,
-            router: router(store, config, voice),
+            router: router(store, config, voice, messaging.clone()),
             stop_calls,
             voice_stats,
+            messaging,
         })
+    }
+
+    /// The messaging service (tests drive its jobs with `run_jobs_once`).
+    pub fn messaging(&self) -> Messaging {
+        self.messaging.clone()
     }
 
     /// The bound address.
@@ -330,6 +427,8 @@ impl Application {
             }
         });
         let server = axum::serve(listener, self.router).with_graceful_shutdown(notify);
+        let messaging = self.messaging;
+        let worker = tokio::spawn(messaging.clone().run_worker());
         let stop_calls = self.stop_calls;
         let stats = self.voice_stats;
         let deadline = async move {
@@ -352,12 +451,16 @@ impl Application {
             }
             tokio::time::sleep_until(started + grace).await;
         };
-        tokio::select! {
+        let res = tokio::select! {
             res = server => res,
             _ = deadline => {
                 tracing::warn!(grace_seconds = grace.as_secs(), "in-flight requests did not finish in time; stopping anyway");
                 Ok(())
             }
-        }
+        };
+        // Replies still being written are handed back to the queue for the next start.
+        messaging.shutdown(Duration::from_secs(2)).await;
+        let _ = worker.await;
+        res
     }
 }

@@ -1,5 +1,5 @@
-//! The endpoints Twilio calls: the incoming-call webhook, call status callbacks and the
-//! Media Streams WebSocket. Every request is tied to an organization by routing (the dialled
+//! The endpoints Twilio calls: the incoming-call webhook, call status callbacks, the Media
+//! Streams WebSocket, the messaging webhook and message delivery reports. Every request is tied to an organization by routing (the dialled
 //! number, or the CallSid of a call we created) and then verified with that organization's
 //! auth token before anything is stored.
 
@@ -12,9 +12,11 @@ use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt};
 use std::sync::atomic::Ordering;
 use switchboard_domain::entities::{NewCall, NewConversation};
-use switchboard_domain::ids::OrgId;
+use switchboard_domain::ids::{MessageId, OrgId};
+use switchboard_domain::messaging::{parse_address, text_channel};
 use switchboard_domain::values::{CallStatus, Channel, Direction, NumberChannel, PhoneNumber};
 use switchboard_domain::Timestamp;
+use switchboard_messaging::InboundText;
 use switchboard_store::{StatusReport, StoreError};
 use switchboard_twilio::{signature, twiml};
 use switchboard_voice::WsFrame;
@@ -267,4 +269,145 @@ pub(crate) async fn media_stream(State(st): State<AppState>, ws: WebSocketUpgrad
                 );
             switchboard_voice::run_media_stream(voice, Box::pin(adapted)).await;
         })
+}
+
+/// `POST /twilio/messaging`: one webhook for SMS and WhatsApp (the `whatsapp:` prefix of
+/// `To` says which). Answers TwiML: the agent's reply, a compliance answer, or nothing.
+pub(crate) async fn messaging_webhook(
+    State(st): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let params = params(&body);
+    let sid = param(&params, "MessageSid").or_else(|| param(&params, "SmsMessageSid"));
+    let (Some(to), Some(from), Some(sid)) = (param(&params, "To"), param(&params, "From"), sid)
+    else {
+        return (
+            StatusCode::BAD_REQUEST,
+            "To, From and MessageSid are required",
+        )
+            .into_response();
+    };
+    let stats = st.messaging.stats();
+    let route = match parse_address(to) {
+        Some((nc, our)) => match st.store.route_number(&our, nc).await {
+            Ok(r) => r.map(|r| (r, nc, our)),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot route an inbound text");
+                // 5xx: Twilio retries later, and nothing was stored.
+                return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+            }
+        },
+        None => None,
+    };
+    let Some((route, nc, our)) = route.filter(|(r, _, _)| r.active) else {
+        stats.unknown_number.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(to = %to, "text to an unknown or inactive number ignored");
+        return xml(twiml::empty());
+    };
+    if let Err(resp) = verify(&st, &route.org_id, &uri, &headers, &params).await {
+        return resp;
+    }
+    let Some(contact) = parse_address(from).map(|(_, n)| n) else {
+        // Short codes and alphanumeric senders cannot be answered or tracked as contacts.
+        tracing::warn!(org_id = %route.org_id, "text from a sender that is not an E.164 number ignored");
+        return xml(twiml::empty());
+    };
+    let Some(channel) = text_channel(nc) else {
+        return xml(twiml::empty());
+    };
+    let media_count = param(&params, "NumMedia")
+        .and_then(|n| n.trim().parse::<usize>().ok())
+        .unwrap_or(0)
+        .min(10);
+    let media = (0..media_count)
+        .filter_map(|i| {
+            let url = param(&params, &format!("MediaUrl{i}"))?;
+            let ct = param(&params, &format!("MediaContentType{i}")).unwrap_or_default();
+            Some((url.to_owned(), ct.to_owned()))
+        })
+        .collect();
+    let inbound = InboundText {
+        org: route.org_id.clone(),
+        agent_id: route.agent_id,
+        channel,
+        contact,
+        our_number: our,
+        message_sid: sid.to_owned(),
+        body: param(&params, "Body").unwrap_or_default().to_owned(),
+        media,
+        profile_name: param(&params, "ProfileName")
+            .filter(|p| !p.is_empty())
+            .map(str::to_owned),
+    };
+    match st.messaging.receive(inbound).await {
+        Ok(body) => xml(body),
+        Err(e) => {
+            tracing::error!(org_id = %route.org_id, error = %e, "cannot store an inbound text");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+/// `POST /twilio/messaging/status`: delivery reports for our outbound messages, merged
+/// forward-only. Routed by our number (`From`), verified like every Twilio request.
+pub(crate) async fn messaging_status(
+    State(st): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let params = params(&body);
+    let sid = param(&params, "MessageSid").or_else(|| param(&params, "SmsSid"));
+    let status = param(&params, "MessageStatus").or_else(|| param(&params, "SmsStatus"));
+    let (Some(sid), Some(status), Some(from)) = (sid, status, param(&params, "From")) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            "MessageSid, MessageStatus and From are required",
+        )
+            .into_response();
+    };
+    let route = match parse_address(from) {
+        Some((nc, ours)) => st.store.route_number(&ours, nc).await,
+        None => Ok(None),
+    };
+    let org = match route {
+        Ok(Some(r)) => r.org_id,
+        Ok(None) => {
+            tracing::warn!("delivery report for a number we do not own ignored");
+            return StatusCode::NO_CONTENT.into_response();
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot route a delivery report");
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+    };
+    if let Err(resp) = verify(&st, &org, &uri, &headers, &params).await {
+        return resp;
+    }
+    let id = uri.query().and_then(|q| {
+        form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "message_id")
+            .and_then(|(_, v)| MessageId::parse(&v))
+    });
+    match st
+        .messaging
+        .delivery()
+        .apply_report(&org, id.as_ref(), sid, status, param(&params, "ErrorCode"))
+        .await
+    {
+        Ok(Some(m)) => {
+            tracing::debug!(org_id = %org, message_id = %m.id, status = ?m.delivery_status, "delivery report merged");
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Ok(None) => {
+            tracing::warn!(org_id = %org, "delivery report for an unknown message ignored");
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot merge a delivery report");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
 }

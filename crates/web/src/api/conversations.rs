@@ -2,14 +2,16 @@
 
 use super::{paging, parse_agent, parse_enum, parse_time, PageQuery};
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{path_id, ApiQuery, OrgAuth};
+use crate::extract::{path_id, ApiJson, ApiQuery, OrgAuth};
 use crate::AppState;
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 use switchboard_domain::entities::{Conversation, ConversationFilter, Message, Page};
 use switchboard_domain::ids::ConversationId;
 use switchboard_domain::values::{Channel, ConversationStatus};
+use switchboard_messaging::{NewOutbound, Started};
 
 /// Query parameters of `GET /api/v1/conversations`.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
@@ -97,4 +99,45 @@ pub async fn list_messages(
             .list_messages(&auth.org, &id, p.limit, p.cursor.as_ref())
             .await?,
     ))
+}
+
+/// Start a conversation with a contact (SMS or WhatsApp): the first message is sent through
+/// Twilio and the contact's replies continue this conversation with its variables and history.
+#[utoipa::path(post, path = "/api/v1/conversations", tag = "conversations", request_body = NewOutbound,
+    responses((status = 201, body = Started), (status = 409, description = "Contact opted out (`contact_opted_out`), WhatsApp 24-hour window closed (`whatsapp_window_closed`) or Twilio/model not configured (`not_configured`)", body = ErrorBody),
+        (status = 422, body = ErrorBody), (status = 502, description = "The chat model (`model_unavailable`) or Twilio (`twilio_error`) failed", body = ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn create_conversation(
+    auth: OrgAuth,
+    State(st): State<AppState>,
+    ApiJson(body): ApiJson<NewOutbound>,
+) -> Result<(StatusCode, Json<Started>), ApiError> {
+    let started = st.messaging.start_conversation(&auth.org, body).await?;
+    Ok((StatusCode::CREATED, Json(started)))
+}
+
+/// The body of `POST /api/v1/conversations/{id}/messages`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HumanMessage {
+    /// The text, 1 to 1,600 characters.
+    pub text: String,
+}
+
+/// Send a message as a person of the business into a live SMS or WhatsApp conversation; the
+/// agent sees it in later turns.
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/messages", tag = "conversations", params(("id" = String, Path)), request_body = HumanMessage,
+    responses((status = 201, body = Message), (status = 404, body = ErrorBody),
+        (status = 409, description = "Closed conversation, wrong channel, opted-out contact or WhatsApp window closed", body = ErrorBody),
+        (status = 422, body = ErrorBody), (status = 502, body = ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn send_message(
+    auth: OrgAuth,
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<HumanMessage>,
+) -> Result<(StatusCode, Json<Message>), ApiError> {
+    let id = path_id(&id, ConversationId::parse)?;
+    let msg = st.messaging.send_human(&auth.org, &id, &body.text).await?;
+    Ok((StatusCode::CREATED, Json(msg)))
 }
