@@ -1,8 +1,9 @@
 //! Test doubles that speak the real wire protocols, for the voice tests and the load
-//! generator: a scriptable OpenAI Realtime server, a Twilio Media Streams client that plays
+//! generator: a scriptable chat-completions server, a scriptable OpenAI Realtime server, a Twilio Media Streams client that plays
 //! speech fixtures and paces playback like Twilio, and a Twilio REST API that records calls.
 #![allow(clippy::unwrap_used)]
 
+pub mod chat;
 pub mod fixtures;
 pub mod realtime;
 pub mod twilio;

@@ -284,57 +284,172 @@ fn call_sid_of(stream_sid: &str) -> String {
 pub struct RestRequest {
     /// Account SID from the path.
     pub account_sid: String,
-    /// Call SID from the path.
+    /// Call SID from the path (empty for messages).
     pub call_sid: String,
+    /// `Calls` or `Messages`.
+    pub resource: &'static str,
     /// Decoded form.
     pub form: Vec<(String, String)>,
     /// `Authorization` header.
     pub authorization: Option<String>,
 }
 
-/// A fake Twilio REST API (`POST /2010-04-01/Accounts/{sid}/Calls/{sid}.json`).
+/// A scripted Twilio REST error: HTTP status, Twilio error code, message.
+pub type RestFailure = (u16, i64, String);
+
+/// A fake Twilio REST API: `POST /2010-04-01/Accounts/{sid}/Calls/{sid}.json` and
+/// `POST /2010-04-01/Accounts/{sid}/Messages.json` (answers 201 with a Message resource).
 #[derive(Clone)]
 pub struct FakeTwilioRest {
     /// `http://127.0.0.1:port`.
     pub url: String,
     /// Requests received.
     pub requests: Arc<Mutex<Vec<RestRequest>>>,
+    fail_messages: Arc<Mutex<Option<RestFailure>>>,
+    record: Arc<std::sync::atomic::AtomicBool>,
+    count: Arc<std::sync::atomic::AtomicU64>,
 }
+
+type RestState = (
+    Arc<Mutex<Vec<RestRequest>>>,
+    Arc<Mutex<Option<RestFailure>>>,
+    Arc<std::sync::atomic::AtomicBool>,
+    Arc<std::sync::atomic::AtomicU64>,
+);
 
 impl FakeTwilioRest {
     /// Starts it on a free port.
     pub async fn start() -> FakeTwilioRest {
         let requests = Arc::new(Mutex::new(Vec::new()));
+        let fail_messages = Arc::new(Mutex::new(None));
+        let record = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let count = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let state: RestState = (
+            requests.clone(),
+            fail_messages.clone(),
+            record.clone(),
+            count.clone(),
+        );
         let app = Router::new()
+            .route(
+                "/2010-04-01/Accounts/{account}/Messages.json",
+                post(create_message),
+            )
             .route(
                 "/2010-04-01/Accounts/{account}/Calls/{call}",
                 post(update_call),
             )
-            .with_state(requests.clone());
+            .with_state(state);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        FakeTwilioRest { url, requests }
+        FakeTwilioRest {
+            url,
+            requests,
+            fail_messages,
+            record,
+            count,
+        }
     }
 
     /// Requests so far.
     pub fn requests(&self) -> Vec<RestRequest> {
         self.requests.lock().unwrap().clone()
     }
+
+    /// Message-create requests so far.
+    pub fn messages(&self) -> Vec<RestRequest> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r.resource == "Messages")
+            .collect()
+    }
+
+    /// Makes every message-create answer this error (`None`: succeed again).
+    pub fn fail_messages(&self, failure: Option<RestFailure>) {
+        *self.fail_messages.lock().unwrap() = failure;
+    }
+
+    /// Stop keeping request bodies (load tests); [`FakeTwilioRest::count`] still counts.
+    pub fn stop_recording(&self) {
+        self.record
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Requests answered.
+    pub fn count(&self) -> u64 {
+        self.count.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// The decoded form value of `name` in a request.
+pub fn form_value<'a>(r: &'a RestRequest, name: &str) -> Option<&'a str> {
+    r.form
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+async fn create_message(
+    State((reqs, fail, record, count)): State<RestState>,
+    Path(account): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let n = count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let form = form_decode(&body);
+    if record.load(std::sync::atomic::Ordering::Relaxed) {
+        reqs.lock().unwrap().push(RestRequest {
+            account_sid: account.clone(),
+            call_sid: String::new(),
+            resource: "Messages",
+            form: form.clone(),
+            authorization: headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+        });
+    }
+    if let Some((status, code, message)) = fail.lock().unwrap().clone() {
+        return (
+            axum::http::StatusCode::from_u16(status).unwrap(),
+            axum::Json(json!({"code": code, "message": message, "status": status,
+                "more_info": format!("https://www.twilio.com/docs/errors/{code}")})),
+        )
+            .into_response();
+    }
+    let get = |k: &str| {
+        form.iter()
+            .find(|(name, _)| name == k)
+            .map(|(_, v)| v.clone())
+    };
+    let sid = format!("SM{:032x}", u128::from(n) + 0xabc0_0000);
+    (
+        axum::http::StatusCode::CREATED,
+        axum::Json(
+            json!({"sid": sid, "account_sid": account, "status": "queued",
+            "to": get("To"), "from": get("From"), "body": get("Body"),
+            "direction": "outbound-api", "num_segments": "1"}),
+        ),
+    )
+        .into_response()
 }
 
 async fn update_call(
-    State(reqs): State<Arc<Mutex<Vec<RestRequest>>>>,
+    State((reqs, _, _, count)): State<RestState>,
     Path((account, call)): Path<(String, String)>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> axum::Json<Value> {
+    count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let call_sid = call.trim_end_matches(".json").to_owned();
     reqs.lock().unwrap().push(RestRequest {
         account_sid: account.clone(),
         call_sid: call_sid.clone(),
+        resource: "Calls",
         form: form_decode(&body),
         authorization: headers
             .get("authorization")

@@ -938,6 +938,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/agents"),
     ("get", "/api/v1/agents/{id}"),
     ("patch", "/api/v1/agents/{id}"),
+    ("post", "/api/v1/agents/{id}/chat"),
     ("delete", "/api/v1/agents/{id}"),
     ("get", "/api/v1/phone-numbers"),
     ("post", "/api/v1/phone-numbers"),
@@ -950,8 +951,11 @@ const ROUTES: &[(&str, &str)] = &[
     ("patch", "/api/v1/contacts/{id}"),
     ("delete", "/api/v1/contacts/{id}"),
     ("get", "/api/v1/conversations"),
+    ("post", "/api/v1/conversations"),
     ("get", "/api/v1/conversations/{id}"),
     ("get", "/api/v1/conversations/{id}/messages"),
+    ("post", "/api/v1/conversations/{id}/messages"),
+    ("get", "/api/v1/events/stream"),
     ("get", "/api/v1/calls"),
     ("get", "/api/v1/calls/{id}"),
     ("get", "/api/v1/settings"),
@@ -992,6 +996,19 @@ api_test!(openapi_documents_every_route, |app| {
     // And nothing is documented that the server does not serve: every documented operation
     // reaches a handler (not the router's 404/405 fallbacks).
     for (method, path) in &documented {
+        if path == "/api/v1/events/stream" {
+            // A stream never ends: check it opens, then hang up.
+            let res = app
+                .http
+                .get(format!("{}{path}", app.base))
+                .bearer_auth(&app.key)
+                .send()
+                .await
+                .expect("stream");
+            assert_eq!(res.status(), StatusCode::OK);
+            assert_eq!(res.headers()["content-type"], "text/event-stream");
+            continue;
+        }
         let concrete = path.replace("{id}", "x_unknown");
         let key = if path.starts_with("/api/v1/orgs") {
             app.operator_key.clone()
