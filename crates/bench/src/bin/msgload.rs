@@ -1,0 +1,257 @@
+//! Messaging load generator: signed inbound SMS webhooks against a real `switchboard` process
+//! with a fake chat model (instant, or with a delay) and a fake Twilio REST API. Reports
+//! sustained inbound messages per second, webhook latency (p50/p99/max), inline replies, and
+//! whether every message was stored exactly once (counted in the database afterwards).
+//!
+//! `cargo build --release --workspace && ./target/release/switchboard-msgload --backend sqlite`
+
+use anyhow::{bail, Context};
+use clap::Parser;
+use serde_json::{json, Value};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use switchboard_testkit::chat::FakeChatModel;
+use switchboard_testkit::twilio::FakeTwilioRest;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+const TOKEN: &str = "msgload-auth-token";
+const ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";
+const NUMBER: &str = "+15550008888";
+
+#[derive(Parser, Debug)]
+#[command(about = "Inbound SMS throughput and webhook latency against a switchboard server")]
+struct Args {
+    /// `sqlite` (a fresh file) or `postgres` (a fresh database next to SWITCHBOARD_TEST_POSTGRES).
+    #[arg(long, default_value = "sqlite")]
+    backend: String,
+    /// Messages to send.
+    #[arg(long, default_value_t = 20_000)]
+    messages: u64,
+    /// Webhooks in flight at once.
+    #[arg(long, default_value_t = 64)]
+    concurrency: u64,
+    /// Distinct texters (each keeps a session going).
+    #[arg(long, default_value_t = 2_000)]
+    contacts: u64,
+    /// Fake model answer delay in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    model_delay_ms: u64,
+    /// The server binary.
+    #[arg(long, default_value = "target/release/switchboard")]
+    binary: String,
+}
+
+fn pct(v: &mut [u64], p: f64) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_unstable();
+    let i = ((v.len() as f64 - 1.0) * p).round() as usize;
+    v[i] as f64 / 1000.0
+}
+
+async fn fresh_postgres(port: u16) -> anyhow::Result<String> {
+    use sqlx::Connection;
+    let admin = std::env::var("SWITCHBOARD_TEST_POSTGRES")
+        .context("--backend postgres needs SWITCHBOARD_TEST_POSTGRES (an admin URL)")?;
+    let name = format!("switchboard_msgload_{port}");
+    let mut conn = sqlx::PgConnection::connect(&admin).await?;
+    sqlx::Executor::execute(
+        &mut conn,
+        format!("DROP DATABASE IF EXISTS {name}").as_str(),
+    )
+    .await?;
+    sqlx::Executor::execute(&mut conn, format!("CREATE DATABASE {name}").as_str()).await?;
+    Ok(switchboard_store::testing::replace_database(&admin, &name))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let model = FakeChatModel::start().await;
+    model.stop_recording();
+    model.set_delay(Duration::from_millis(args.model_delay_ms));
+    let rest = FakeTwilioRest::start().await;
+    rest.stop_recording();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let data = std::env::temp_dir().join(format!("switchboard-msgload-{port}"));
+    let base = format!("http://127.0.0.1:{port}");
+    let mut cmd = tokio::process::Command::new(&args.binary);
+    cmd.arg("serve")
+        .env("SWITCHBOARD_PORT", port.to_string())
+        .env("SWITCHBOARD_HOST", "127.0.0.1")
+        .env("SWITCHBOARD_DATA_DIR", &data)
+        .env("SWITCHBOARD_PUBLIC_URL", &base)
+        .env("SWITCHBOARD_LLM_BASE_URL", &model.url)
+        .env("SWITCHBOARD_LLM_API_KEY", "sk-msgload")
+        .env("SWITCHBOARD_TWILIO_API_URL", &rest.url)
+        .env("SWITCHBOARD_LOG", "warn");
+    let db_url = match args.backend.as_str() {
+        "sqlite" => format!(
+            "sqlite://{}?mode=rwc",
+            data.join("switchboard.db").display()
+        ),
+        "postgres" => {
+            let url = fresh_postgres(port).await?;
+            cmd.env("SWITCHBOARD_DATABASE_URL", &url);
+            url
+        }
+        other => bail!("--backend must be sqlite or postgres, not {other}"),
+    };
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| {
+            format!(
+                "cannot start {} (build it with cargo build --release --workspace)",
+                args.binary
+            )
+        })?;
+    let stdout = child.stdout.take().context("stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let mut key = None;
+    while let Some(line) = lines.next_line().await? {
+        if let Some(rest) = line.trim().strip_prefix("API key (org)") {
+            key = Some(rest.trim().to_owned());
+            break;
+        }
+    }
+    let key = key.context("the server did not print an API key (fresh database expected)")?;
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(usize::try_from(args.concurrency).unwrap_or(64))
+        .build()?;
+    for _ in 0..100 {
+        if http.get(format!("{base}/readyz")).send().await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let api = |method: reqwest::Method, path: &str, body: Value| {
+        http.request(method, format!("{base}/api/v1{path}"))
+            .bearer_auth(&key)
+            .json(&body)
+            .send()
+    };
+    api(
+        reqwest::Method::PUT,
+        "/settings",
+        json!({"twilio_account_sid": ACCOUNT, "twilio_auth_token": TOKEN}),
+    )
+    .await?
+    .error_for_status()?;
+    let agent: Value = api(
+        reqwest::Method::POST,
+        "/agents",
+        json!({"name": "Texts", "instructions": "Answer briefly."}),
+    )
+    .await?
+    .error_for_status()?
+    .json()
+    .await?;
+    api(
+        reqwest::Method::POST,
+        "/phone-numbers",
+        json!({"number": NUMBER, "channel": "sms", "agent_id": agent["id"]}),
+    )
+    .await?
+    .error_for_status()?;
+
+    let next = Arc::new(AtomicU64::new(0));
+    let replies = Arc::new(AtomicU64::new(0));
+    let errors = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..args.concurrency {
+        let (http, base, next, replies, errors) = (
+            http.clone(),
+            base.clone(),
+            next.clone(),
+            replies.clone(),
+            errors.clone(),
+        );
+        let (total, contacts) = (args.messages, args.contacts.max(1));
+        workers.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            loop {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                if n >= total {
+                    return lat;
+                }
+                let from = format!("+1556{:07}", n % contacts);
+                let sid = format!("SM{n:032x}");
+                let body = format!("message {n}");
+                let t = Instant::now();
+                let res = switchboard_testkit::twilio::post_signed(
+                    &http,
+                    &base,
+                    &base,
+                    "/twilio/messaging",
+                    TOKEN,
+                    &[
+                        ("MessageSid", &sid),
+                        ("AccountSid", ACCOUNT),
+                        ("From", &from),
+                        ("To", NUMBER),
+                        ("Body", &body),
+                        ("NumMedia", "0"),
+                    ],
+                )
+                .await;
+                let ok = res.status().is_success();
+                let text = res.text().await.unwrap_or_default();
+                lat.push(u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX));
+                if !ok {
+                    errors.fetch_add(1, Ordering::Relaxed);
+                } else if text.contains("<Message") {
+                    replies.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    let mut lat = Vec::new();
+    for w in workers {
+        lat.extend(w.await?);
+    }
+    let secs = started.elapsed().as_secs_f64();
+    // Give REST-sent replies (over the budget) a moment, then count what was stored.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&db_url).await?;
+    let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE role = 'user'")
+        .fetch_one(&pool)
+        .await?;
+    let answered: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM messages WHERE role = 'assistant' AND kind = 'message'",
+    )
+    .fetch_one(&pool)
+    .await?;
+    pool.close().await;
+    let sent = args.messages;
+    println!("| backend | model delay | concurrency | messages | msg/s | webhook p50 / p99 / max (ms) | inline replies | replies stored | stored inbound | errors |");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!(
+        "| {} | {} ms | {} | {sent} | {:.0} | {:.2} / {:.2} / {:.2} | {} | {answered} | {stored} | {} |",
+        args.backend,
+        args.model_delay_ms,
+        args.concurrency,
+        sent as f64 / secs,
+        pct(&mut lat, 0.5),
+        pct(&mut lat, 0.99),
+        pct(&mut lat, 1.0),
+        replies.load(Ordering::Relaxed),
+        errors.load(Ordering::Relaxed),
+    );
+    if stored != i64::try_from(sent).unwrap_or(i64::MAX) {
+        eprintln!("LOST OR DUPLICATED: sent {sent}, stored {stored}");
+    }
+    let _ = child.kill().await;
+    let _ = std::fs::remove_dir_all(&data);
+    Ok(())
+}
