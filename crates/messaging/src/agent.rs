@@ -238,7 +238,7 @@ impl Messaging {
                 };
                 inner
                     .store
-                    .store_outbound(org, &conv.id, std::slice::from_ref(&item), None)
+                    .store_outbound(org, &conv.id, std::slice::from_ref(&item), false, None)
                     .await?;
                 let (output, status) = match inner
                     .registry
@@ -264,7 +264,7 @@ impl Messaging {
                 };
                 inner
                     .store
-                    .store_outbound(org, &conv.id, std::slice::from_ref(&out_item), None)
+                    .store_outbound(org, &conv.id, std::slice::from_ref(&out_item), false, None)
                     .await?;
                 records.push(ToolRecord {
                     call_id: call.id.clone(),

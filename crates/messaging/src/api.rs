@@ -397,7 +397,7 @@ impl Messaging {
         };
         inner
             .store
-            .store_outbound(org, &conv.id, std::slice::from_ref(&msg), None)
+            .store_outbound(org, &conv.id, std::slice::from_ref(&msg), false, None)
             .await?;
         match inner.delivery.send_stored(org, &conv, &msg, None).await {
             Ok(sent) => Ok(sent),
@@ -498,7 +498,7 @@ impl Messaging {
             .collect();
         inner
             .store
-            .store_outbound(org, &conv.id, &parts, None)
+            .store_outbound(org, &conv.id, &parts, conv.error.is_some(), None)
             .await?;
         for p in &parts {
             inner.events.message("message.sent", org, p, at);

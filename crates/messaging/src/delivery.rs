@@ -298,7 +298,7 @@ impl Delivery {
             created_at: now,
         };
         self.store
-            .store_outbound(org, &conv.id, std::slice::from_ref(&msg), None)
+            .store_outbound(org, &conv.id, std::slice::from_ref(&msg), false, None)
             .await
             .map_err(|e| unavailable(&e))?;
         match self.send_stored(org, &conv, &msg, None).await {

@@ -144,6 +144,7 @@ impl Messaging {
                     &org,
                     &received.conversation.id,
                     std::slice::from_ref(&m),
+                    false,
                     None,
                 )
                 .await?;
@@ -162,7 +163,8 @@ impl Messaging {
         let rv = Arc::new(Rendezvous::default());
         let worker = self.clone();
         let task_rv = rv.clone();
-        tokio::spawn(async move { worker.run_guarded(job, Some(task_rv)).await });
+        let conv = received.conversation.clone();
+        tokio::spawn(async move { worker.run_guarded(job, Some(task_rv), Some(conv)).await });
         let _ = tokio::time::timeout(inner.config.reply_budget, rv.ready.notified()).await;
         let mut slot = rv.slot.lock().await;
         match std::mem::replace(&mut *slot, Slot::Gone) {

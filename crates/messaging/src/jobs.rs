@@ -83,7 +83,8 @@ impl Messaging {
             )
             .await?;
         let n = jobs.len();
-        futures_util::future::join_all(jobs.into_iter().map(|j| self.run_guarded(j, None))).await;
+        futures_util::future::join_all(jobs.into_iter().map(|j| self.run_guarded(j, None, None)))
+            .await;
         Ok(n)
     }
 
@@ -103,8 +104,15 @@ impl Messaging {
         Ok(n)
     }
 
-    /// Runs a claimed job; on shutdown it stops and hands the job back.
-    pub(crate) async fn run_guarded(&self, job: Job, rv: Option<Arc<Rendezvous>>) {
+    /// Runs a claimed job; on shutdown it stops and hands the job back. `fresh` is the
+    /// conversation as the transaction that queued the job left it (the inline path), which
+    /// spares re-reading it and re-checking the opt-out that transaction just decided.
+    pub(crate) async fn run_guarded(
+        &self,
+        job: Job,
+        rv: Option<Arc<Rendezvous>>,
+        fresh: Option<Conversation>,
+    ) {
         let inner = &self.inner;
         let Ok(_permit) = inner.running.acquire().await else {
             return;
@@ -113,7 +121,7 @@ impl Messaging {
         let stopping = *stop.borrow();
         if !stopping {
             tokio::select! {
-                _ = self.run_reply(&job, rv.as_deref()) => {}
+                _ = self.run_reply(&job, rv.as_deref(), fresh) => {}
                 _ = stop.changed() => {
                     tracing::info!(job_id = %job.id, "shutting down: reply handed back to the queue");
                     if let Err(e) = inner.store.release_job(&job.id, &inner.owner).await {
@@ -129,9 +137,9 @@ impl Messaging {
         }
     }
 
-    async fn run_reply(&self, job: &Job, rv: Option<&Rendezvous>) {
+    async fn run_reply(&self, job: &Job, rv: Option<&Rendezvous>, fresh: Option<Conversation>) {
         let inner = &self.inner;
-        let res = self.reply_steps(job, rv).await;
+        let res = self.reply_steps(job, rv, fresh).await;
         let now = inner.clock.now();
         let outcome = match res {
             Ok(()) => return,
@@ -159,7 +167,12 @@ impl Messaging {
         }
     }
 
-    async fn reply_steps(&self, job: &Job, rv: Option<&Rendezvous>) -> Result<(), ReplyError> {
+    async fn reply_steps(
+        &self,
+        job: &Job,
+        rv: Option<&Rendezvous>,
+        fresh: Option<Conversation>,
+    ) -> Result<(), ReplyError> {
         let inner = &self.inner;
         let org = &job.org_id;
         let field = |name: &str| {
@@ -171,10 +184,11 @@ impl Messaging {
         let (Some(conv_id), Some(msg_id)) = (field("conversation_id"), field("message_id")) else {
             return Err(ReplyError::Stop("the job has no conversation".into()));
         };
-        let conv = inner
-            .store
-            .get_conversation(org, &ConversationId::from_db(conv_id))
-            .await?;
+        let conv_id = ConversationId::from_db(conv_id);
+        let (conv, fresh) = match fresh {
+            Some(c) if c.id == conv_id => (c, true),
+            _ => (inner.store.get_conversation(org, &conv_id).await?, false),
+        };
         let parts = match job.payload.get("reply_ids").and_then(Value::as_array) {
             Some(ids) => {
                 let mut parts = Vec::new();
@@ -190,7 +204,10 @@ impl Messaging {
             }
             None => {
                 let texting = matches!(conv.channel, Channel::Sms | Channel::Whatsapp);
+                // A fresh conversation comes from the inbound transaction, which has just
+                // decided the contact may be answered.
                 if texting
+                    && !fresh
                     && inner
                         .store
                         .contact_opted_out(org, &conv.contact_number)
@@ -253,6 +270,7 @@ impl Messaging {
                                 org,
                                 &conv.id,
                                 &parts,
+                                conv.error.is_some(),
                                 Some((&job.id, &inner.owner, None)),
                             )
                             .await?;
@@ -274,6 +292,7 @@ impl Messaging {
                         org,
                         &conv.id,
                         &parts,
+                        conv.error.is_some(),
                         Some((&job.id, &inner.owner, Some(&payload))),
                     )
                     .await?;

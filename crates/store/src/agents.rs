@@ -89,10 +89,19 @@ impl Store {
 
     /// One agent.
     pub async fn get_agent(&self, org: &OrgId, id: &AgentId) -> Result<Agent, StoreError> {
-        let mut tx = self.begin(Scope::Org(org), Access::Read).await?;
-        let agent = fetch_agent(&mut tx, org, id, "").await?;
-        tx.commit().await?;
-        Ok(agent)
+        let mut r = self.reader(Scope::Org(org)).await?;
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM agents WHERE org_id = $1 AND id = $2"
+        ))
+        .bind(org.as_str())
+        .bind(id.as_str())
+        .fetch_optional(r.conn())
+        .await?;
+        r.finish().await?;
+        row.as_ref()
+            .map(agent_from_row)
+            .transpose()?
+            .ok_or(StoreError::NotFound)
     }
 
     /// Lists agents, newest first.

@@ -274,9 +274,10 @@ impl Store {
     }
 }
 
-/// Inserts a transcript item inside an open transaction and moves the conversation's
-/// last-message time forward (never back: items may be written slightly out of order).
-/// `dedupe_key` is unique per organization; a repeat is a unique violation.
+/// Inserts a transcript item inside an open transaction. The conversation must exist in
+/// `org` (else `NotFound`: an id from another organization writes nothing); a trigger moves
+/// the conversation's last-message time forward (never back: items may be written slightly
+/// out of order). `dedupe_key` is unique per organization; a repeat is a unique violation.
 pub(crate) async fn insert_message(
     tx: &mut crate::Tx,
     org: &OrgId,
@@ -284,22 +285,10 @@ pub(crate) async fn insert_message(
     dedupe_key: Option<&str>,
 ) -> Result<(), StoreError> {
     let done = sqlx::query(
-        "UPDATE conversations SET last_message_at = CASE WHEN last_message_at < $1 THEN $2 \
-         ELSE last_message_at END WHERE org_id = $3 AND id = $4",
-    )
-    .bind(msg.created_at.millis())
-    .bind(msg.created_at.millis())
-    .bind(org.as_str())
-    .bind(msg.conversation_id.as_str())
-    .execute(&mut **tx)
-    .await?;
-    if done.rows_affected() == 0 {
-        return Err(StoreError::NotFound);
-    }
-    sqlx::query(
         "INSERT INTO messages (id, org_id, conversation_id, role, kind, content, external_id, \
          delivery_status, delivery_error, created_at, dedupe_key) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 WHERE EXISTS \
+         (SELECT 1 FROM conversations WHERE org_id = $12 AND id = $13)",
     )
     .bind(msg.id.as_str())
     .bind(org.as_str())
@@ -312,8 +301,13 @@ pub(crate) async fn insert_message(
     .bind(msg.delivery_error.clone())
     .bind(msg.created_at.millis())
     .bind(dedupe_key.map(str::to_owned))
+    .bind(org.as_str())
+    .bind(msg.conversation_id.as_str())
     .execute(&mut **tx)
     .await?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound);
+    }
     Ok(())
 }
 

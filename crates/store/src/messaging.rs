@@ -116,8 +116,10 @@ async fn open_session(
     at: Timestamp,
 ) -> Result<(Option<Conversation>, Option<Conversation>), StoreError> {
     let row = sqlx::query(&format!(
+        // `channel <> 'voice'` repeats the partial index's condition so the planner can use it.
         "SELECT {CONV_COLUMNS} FROM conversations WHERE org_id = $1 AND channel = $2 \
-         AND contact_number = $3 AND our_number = $4 AND status = 'active'{}",
+         AND contact_number = $3 AND our_number = $4 AND status = 'active' \
+         AND channel <> 'voice'{}",
         store.for_update()
     ))
     .bind(org.as_str())
@@ -126,7 +128,19 @@ async fn open_session(
     .bind(key.our_number)
     .fetch_optional(&mut **tx)
     .await?;
-    let Some(conv) = row.as_ref().map(conversation_from_row).transpose()? else {
+    let conv = row.as_ref().map(conversation_from_row).transpose()?;
+    decide_session(tx, org, conv, settings, at).await
+}
+
+/// Keeps the open session when it is inside its window; closes it otherwise.
+async fn decide_session(
+    tx: &mut crate::Tx,
+    org: &OrgId,
+    conv: Option<Conversation>,
+    settings: &OrgSettings,
+    at: Timestamp,
+) -> Result<(Option<Conversation>, Option<Conversation>), StoreError> {
+    let Some(conv) = conv else {
         return Ok((None, None));
     };
     let idle = at.millis() - conv.last_message_at.millis();
@@ -188,28 +202,50 @@ impl Store {
         input: &InboundText,
     ) -> Result<InboundResult, StoreError> {
         let mut tx = self.begin(Scope::Org(org), Access::Write).await?;
-        if let Some(key) = &input.dedupe_key {
-            let seen = sqlx::query(
-                "SELECT id, conversation_id FROM messages WHERE org_id = $1 AND dedupe_key = $2",
-            )
-            .bind(org.as_str())
-            .bind(key.as_str())
-            .fetch_optional(&mut *tx)
-            .await?;
-            if let Some(row) = seen {
-                tx.commit().await?;
-                return Ok(InboundResult::Duplicate {
-                    conversation_id: ConversationId::from_db(col(&row, "conversation_id")?),
-                    message_id: MessageId::from_db(col(&row, "id")?),
-                });
-            }
+        // One statement for what the session decision needs: a previous copy of this
+        // provider message, the organization's windows and the contact's opt-out state.
+        let pre = sqlx::query(
+            "SELECT (SELECT id FROM messages WHERE org_id = $1 AND dedupe_key = $2) AS dup_id, \
+             (SELECT conversation_id FROM messages WHERE org_id = $3 AND dedupe_key = $4) AS dup_conv, \
+             (SELECT session_window_seconds FROM org_settings WHERE org_id = $5) AS w_in, \
+             (SELECT business_session_window_seconds FROM org_settings WHERE org_id = $6) AS w_out, \
+             (SELECT opted_out FROM contacts WHERE org_id = $7 AND number = $8) AS opted",
+        )
+        .bind(org.as_str())
+        .bind(input.dedupe_key.clone())
+        .bind(org.as_str())
+        .bind(input.dedupe_key.clone())
+        .bind(org.as_str())
+        .bind(org.as_str())
+        .bind(org.as_str())
+        .bind(input.contact.as_str())
+        .fetch_one(&mut *tx)
+        .await?;
+        if let (Some(id), Some(conv)) = (
+            col::<Option<String>>(&pre, "dup_id")?,
+            col::<Option<String>>(&pre, "dup_conv")?,
+        ) {
+            tx.commit().await?;
+            return Ok(InboundResult::Duplicate {
+                conversation_id: ConversationId::from_db(conv),
+                message_id: MessageId::from_db(id),
+            });
         }
-        let settings = crate::settings::read_settings(&mut tx, org).await?;
-        let (was_opted_out, opted_out) = if input.track_contact {
-            apply_contact(&mut tx, org, &input.contact, input.keyword, input.at).await?
-        } else {
-            (false, false)
-        };
+        let mut settings = OrgSettings::default();
+        if let Some(w) = col::<Option<i64>>(&pre, "w_in")? {
+            settings.session_window_seconds = w;
+        }
+        if let Some(w) = col::<Option<i64>>(&pre, "w_out")? {
+            settings.business_session_window_seconds = w;
+        }
+        let (was_opted_out, opted_out) =
+            match (input.track_contact, col::<Option<i64>>(&pre, "opted")?) {
+                (false, _) => (false, false),
+                (true, known) => {
+                    apply_contact(&mut tx, org, &input.contact, input.keyword, input.at, known)
+                        .await?
+                }
+            };
         let keyword = match input.keyword {
             Some(Keyword::OptIn) if !was_opted_out => None,
             k => k,
@@ -291,7 +327,7 @@ impl Store {
         first: Option<&Message>,
     ) -> Result<(Conversation, Option<Conversation>), StoreError> {
         let mut tx = self.begin(Scope::Org(org), Access::Write).await?;
-        let settings = crate::settings::read_settings(&mut tx, org).await?;
+        let settings = crate::settings::read_windows(&mut tx, org).await?;
         let our = input.our_number.clone().unwrap_or_default();
         let key = SessionKey {
             channel: input.channel,
@@ -324,7 +360,7 @@ impl Store {
         let mut last = None;
         for _ in 0..SESSION_ATTEMPTS {
             let mut tx = self.begin(Scope::Org(org), Access::Write).await?;
-            let settings = crate::settings::read_settings(&mut tx, org).await?;
+            let settings = crate::settings::read_windows(&mut tx, org).await?;
             let our = input.our_number.clone().unwrap_or_default();
             let key = SessionKey {
                 channel: input.channel,
@@ -373,25 +409,34 @@ impl Store {
     }
 
     /// Appends messages written by us (agent reply parts, a human's message, a compliance
-    /// answer) in one transaction and clears the conversation's error. With a job (id,
-    /// owner), the same transaction records its progress (`Some(payload)`) or completes it
-    /// (`None`), only while `owner` still holds it.
+    /// answer, tool items) in one transaction; `clear_error` also clears the conversation's
+    /// recorded failure (an answer finally went out). With a job (id, owner), the same
+    /// transaction records its progress (`Some(payload)`) or completes it (`None`), only while
+    /// `owner` still holds it.
     pub async fn store_outbound(
         &self,
         org: &OrgId,
         conversation: &ConversationId,
         messages: &[Message],
+        clear_error: bool,
         job: Option<(&str, &str, Option<&Value>)>,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin(Scope::Org(org), Access::Write).await?;
+        if clear_error {
+            sqlx::query("UPDATE conversations SET error = NULL WHERE org_id = $1 AND id = $2")
+                .bind(org.as_str())
+                .bind(conversation.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
         for m in messages {
+            if &m.conversation_id != conversation {
+                return Err(StoreError::Corrupt(
+                    "message of another conversation".into(),
+                ));
+            }
             insert_message(&mut tx, org, m, None).await?;
         }
-        sqlx::query("UPDATE conversations SET error = NULL WHERE org_id = $1 AND id = $2")
-            .bind(org.as_str())
-            .bind(conversation.as_str())
-            .execute(&mut *tx)
-            .await?;
         if let Some((id, owner, payload)) = job {
             let done = match payload {
                 Some(p) => sqlx::query(
@@ -447,7 +492,7 @@ impl Store {
         conversation: &ConversationId,
         n: i64,
     ) -> Result<Vec<Message>, StoreError> {
-        let mut tx = self.begin(Scope::Org(org), Access::Read).await?;
+        let mut r = self.reader(Scope::Org(org)).await?;
         let rows = sqlx::query(&format!(
             "SELECT {MSG_COLUMNS} FROM messages WHERE org_id = $1 AND conversation_id = $2 \
              ORDER BY seq DESC LIMIT $3"
@@ -455,9 +500,9 @@ impl Store {
         .bind(org.as_str())
         .bind(conversation.as_str())
         .bind(n)
-        .fetch_all(&mut *tx)
+        .fetch_all(r.conn())
         .await?;
-        tx.commit().await?;
+        r.finish().await?;
         let mut items = rows
             .iter()
             .map(|r| message_from_row(r).map(|(_, m)| m))
@@ -587,8 +632,10 @@ impl Store {
     ) -> Result<Option<Timestamp>, StoreError> {
         let mut tx = self.begin(Scope::Org(org), Access::Read).await?;
         let row = sqlx::query(
-            "SELECT MAX(m.created_at) AS last_at FROM messages m JOIN conversations c \
-             ON c.id = m.conversation_id WHERE c.org_id = $1 AND c.channel = $2 \
+            // CROSS JOIN makes SQLite start from the contact's conversations (PostgreSQL plans
+            // it as an inner join either way) instead of every message of the organization.
+            "SELECT MAX(m.created_at) AS last_at FROM conversations c CROSS JOIN messages m \
+             WHERE m.conversation_id = c.id AND c.org_id = $1 AND c.channel = $2 \
              AND c.contact_number = $3 AND m.org_id = $4 AND m.role = 'user'",
         )
         .bind(org.as_str())
@@ -609,7 +656,7 @@ impl Store {
         now: Timestamp,
     ) -> Result<Vec<Conversation>, StoreError> {
         let mut tx = self.begin(Scope::Org(org), Access::Write).await?;
-        let settings = crate::settings::read_settings(&mut tx, org).await?;
+        let settings = crate::settings::read_windows(&mut tx, org).await?;
         // The shorter window bounds the scan; each candidate is checked against its own.
         let shortest =
             window_ms(&settings, Direction::Inbound).min(window_ms(&settings, Direction::Outbound));
@@ -649,34 +696,42 @@ impl Store {
     }
 }
 
-/// Ensures the texter is a contact and applies an opt-out/opt-in keyword. Returns the opt-out
-/// state before and after.
+/// Ensures the texter is a contact and applies an opt-out/opt-in keyword. `known` is the
+/// contact's opt-out flag when it exists (read already). Returns the state before and after.
 async fn apply_contact(
     tx: &mut crate::Tx,
     org: &OrgId,
     number: &str,
     keyword: Option<Keyword>,
     at: Timestamp,
+    known: Option<i64>,
 ) -> Result<(bool, bool), StoreError> {
-    sqlx::query(
-        "INSERT INTO contacts (org_id, id, number, name, metadata, opted_out, created_at, \
-         updated_at) VALUES ($1, $2, $3, NULL, '{}', 0, $4, $5) ON CONFLICT (org_id, number) \
-         DO NOTHING",
-    )
-    .bind(org.as_str())
-    .bind(ContactId::generate().to_string())
-    .bind(number)
-    .bind(at.millis())
-    .bind(at.millis())
-    .execute(&mut **tx)
-    .await?;
-    let before: i64 =
-        sqlx::query_scalar("SELECT opted_out FROM contacts WHERE org_id = $1 AND number = $2")
+    // Known texters are the common case: write only for a new one.
+    let before = match known {
+        Some(v) => v != 0,
+        None => {
+            sqlx::query(
+                "INSERT INTO contacts (org_id, id, number, name, metadata, opted_out, created_at, \
+                 updated_at) VALUES ($1, $2, $3, NULL, '{}', 0, $4, $5) \
+                 ON CONFLICT (org_id, number) DO NOTHING",
+            )
+            .bind(org.as_str())
+            .bind(ContactId::generate().to_string())
+            .bind(number)
+            .bind(at.millis())
+            .bind(at.millis())
+            .execute(&mut **tx)
+            .await?;
+            let v: i64 = sqlx::query_scalar(
+                "SELECT opted_out FROM contacts WHERE org_id = $1 AND number = $2",
+            )
             .bind(org.as_str())
             .bind(number)
             .fetch_one(&mut **tx)
             .await?;
-    let before = before != 0;
+            v != 0
+        }
+    };
     let after = match keyword {
         Some(Keyword::OptOut) => true,
         Some(Keyword::OptIn) => false,

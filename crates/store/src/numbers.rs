@@ -153,6 +153,47 @@ impl Store {
         Ok(n)
     }
 
+    /// [`Store::route_number`] and the owning organization's Twilio credentials in one
+    /// look-up (the messaging webhook's hot path: route, then verify the signature).
+    pub async fn route_number_with_credentials(
+        &self,
+        number: &PhoneNumber,
+        channel: NumberChannel,
+    ) -> Result<Option<(NumberRoute, Option<crate::TwilioCredentials>)>, StoreError> {
+        let mut r = self.reader(Scope::Lookup).await?;
+        let row = sqlx::query(
+            "SELECT p.id, p.org_id, p.agent_id, p.active, o.status, c.account_sid, c.auth_token \
+             FROM phone_numbers p JOIN organizations o ON o.id = p.org_id \
+             LEFT JOIN twilio_credentials c ON c.org_id = p.org_id \
+             WHERE p.number = $1 AND p.channel = $2",
+        )
+        .bind(number.as_str())
+        .bind(channel.as_str())
+        .fetch_optional(r.conn())
+        .await?;
+        r.finish().await?;
+        row.map(|row| {
+            let org_active = parsed(&row, "status", OrgStatus::parse)? == OrgStatus::Active;
+            let route = NumberRoute {
+                org_id: OrgId::from_db(col(&row, "org_id")?),
+                number_id: PhoneNumberId::from_db(col(&row, "id")?),
+                agent_id: col::<Option<String>>(&row, "agent_id")?.map(AgentId::from_db),
+                active: flag(&row, "active")? && org_active,
+            };
+            let sid: Option<String> = col(&row, "account_sid")?;
+            let token: Option<String> = col(&row, "auth_token")?;
+            let creds = match (sid, token) {
+                (Some(account_sid), Some(t)) => Some(crate::TwilioCredentials {
+                    account_sid,
+                    auth_token: switchboard_domain::Secret::new(t),
+                }),
+                _ => None,
+            };
+            Ok((route, creds))
+        })
+        .transpose()
+    }
+
     /// The organization's active numbers on `channel`, oldest first (sender candidates).
     pub async fn active_numbers(
         &self,

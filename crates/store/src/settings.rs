@@ -115,6 +115,26 @@ impl Store {
     }
 }
 
+/// Only the session windows (one query; the messaging hot path needs nothing else).
+pub(crate) async fn read_windows(
+    tx: &mut crate::Tx,
+    org: &OrgId,
+) -> Result<OrgSettings, StoreError> {
+    let mut s = OrgSettings::default();
+    let row = sqlx::query(
+        "SELECT session_window_seconds, business_session_window_seconds FROM org_settings \
+         WHERE org_id = $1",
+    )
+    .bind(org.as_str())
+    .fetch_optional(&mut **tx)
+    .await?;
+    if let Some(row) = row {
+        s.session_window_seconds = col(&row, "session_window_seconds")?;
+        s.business_session_window_seconds = col(&row, "business_session_window_seconds")?;
+    }
+    Ok(s)
+}
+
 /// Settings read inside an open transaction.
 pub(crate) async fn read_settings(
     tx: &mut crate::Tx,

@@ -7,6 +7,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::post;
 use axum::{Json, Router};
+
 use serde_json::{json, Value};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -32,6 +33,8 @@ struct Shared {
     delay_ms: AtomicU64,
     calls: AtomicU64,
     record: std::sync::atomic::AtomicBool,
+    /// A fixed answer served without parsing the request (load tests).
+    fixed: Mutex<Option<axum::body::Bytes>>,
 }
 
 /// The running fake.
@@ -70,6 +73,14 @@ impl FakeChatModel {
             .store(u64::try_from(d.as_millis()).unwrap(), Ordering::Relaxed);
     }
 
+    /// Answer every request with `text` without reading the request (the cheapest possible
+    /// model, so a load test measures the server rather than the fake).
+    pub fn fixed_reply(&self, text: &str) {
+        let body = json!({"id": "chatcmpl-fixed", "object": "chat.completion", "model": "fake",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}]});
+        *self.shared.fixed.lock().unwrap() = Some(body.to_string().into());
+    }
+
     /// Stop keeping request bodies (load tests).
     pub fn stop_recording(&self) {
         self.shared.record.store(false, Ordering::Relaxed);
@@ -94,13 +105,24 @@ impl FakeChatModel {
 async fn complete(
     State(s): State<Arc<Shared>>,
     headers: HeaderMap,
-    Json(body): Json<Value>,
+    raw: axum::body::Bytes,
 ) -> axum::response::Response {
     s.calls.fetch_add(1, Ordering::Relaxed);
     let delay = s.delay_ms.load(Ordering::Relaxed);
     if delay > 0 {
         tokio::time::sleep(Duration::from_millis(delay)).await;
     }
+    let fixed = s.fixed.lock().unwrap().clone();
+    if let Some(body) = fixed {
+        return (
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            body,
+        )
+            .into_response();
+    }
+    let Ok(body) = serde_json::from_slice::<Value>(&raw) else {
+        return (StatusCode::BAD_REQUEST, "invalid JSON").into_response();
+    };
     let step = s.script.lock().unwrap().pop_front();
     let last_user = body["messages"]
         .as_array()

@@ -17,7 +17,7 @@ use switchboard_domain::messaging::{parse_address, text_channel};
 use switchboard_domain::values::{CallStatus, Channel, Direction, NumberChannel, PhoneNumber};
 use switchboard_domain::Timestamp;
 use switchboard_messaging::InboundText;
-use switchboard_store::{StatusReport, StoreError};
+use switchboard_store::{StatusReport, StoreError, TwilioCredentials};
 use switchboard_twilio::{signature, twiml};
 use switchboard_voice::WsFrame;
 
@@ -68,11 +68,29 @@ async fn verify(
     if st.twilio.skip_signature {
         return Ok(());
     }
+    let creds = st.store.twilio_credentials(org).await;
+    verify_with(st, org, creds, uri, headers, params)
+}
+
+/// [`verify`] with the organization's credentials already read.
+// The error is the handler's own response, returned at once; boxing it buys nothing.
+#[allow(clippy::result_large_err)]
+fn verify_with(
+    st: &AppState,
+    org: &OrgId,
+    creds: Result<Option<TwilioCredentials>, StoreError>,
+    uri: &Uri,
+    headers: &HeaderMap,
+    params: &[(String, String)],
+) -> Result<(), Response> {
+    if st.twilio.skip_signature {
+        return Ok(());
+    }
     let Some(base) = &st.twilio.public_url else {
         tracing::error!("SWITCHBOARD_PUBLIC_URL is not set: Twilio signatures cannot be checked");
         return Err(forbidden("public URL not configured"));
     };
-    let creds = match st.store.twilio_credentials(org).await {
+    let creds = match creds {
         Ok(Some(c)) => c,
         Ok(None) => {
             tracing::error!(org_id = %org, "organization has no Twilio credentials: cannot verify its webhooks (PUT /api/v1/settings)");
@@ -290,9 +308,10 @@ pub(crate) async fn messaging_webhook(
             .into_response();
     };
     let stats = st.messaging.stats();
+    // One look-up for the route and the key that verifies it: this is the hot path.
     let route = match parse_address(to) {
-        Some((nc, our)) => match st.store.route_number(&our, nc).await {
-            Ok(r) => r.map(|r| (r, nc, our)),
+        Some((nc, our)) => match st.store.route_number_with_credentials(&our, nc).await {
+            Ok(r) => r.map(|(r, creds)| (r, creds, nc, our)),
             Err(e) => {
                 tracing::error!(error = %e, "cannot route an inbound text");
                 // 5xx: Twilio retries later, and nothing was stored.
@@ -301,12 +320,12 @@ pub(crate) async fn messaging_webhook(
         },
         None => None,
     };
-    let Some((route, nc, our)) = route.filter(|(r, _, _)| r.active) else {
+    let Some((route, creds, nc, our)) = route.filter(|(r, _, _, _)| r.active) else {
         stats.unknown_number.fetch_add(1, Ordering::Relaxed);
         tracing::warn!(to = %to, "text to an unknown or inactive number ignored");
         return xml(twiml::empty());
     };
-    if let Err(resp) = verify(&st, &route.org_id, &uri, &headers, &params).await {
+    if let Err(resp) = verify_with(&st, &route.org_id, Ok(creds), &uri, &headers, &params) {
         return resp;
     }
     let Some(contact) = parse_address(from).map(|(_, n)| n) else {

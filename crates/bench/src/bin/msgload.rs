@@ -72,6 +72,7 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let model = FakeChatModel::start().await;
     model.stop_recording();
+    model.fixed_reply("Thanks for your message, we will get back to you shortly.");
     model.set_delay(Duration::from_millis(args.model_delay_ms));
     let rest = FakeTwilioRest::start().await;
     rest.stop_recording();

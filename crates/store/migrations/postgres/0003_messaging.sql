@@ -39,3 +39,20 @@ CREATE TABLE jobs (
     updated_at   BIGINT NOT NULL
 );
 CREATE INDEX jobs_due ON jobs (status, run_at);
+
+-- The messaging webhook routes by number and verifies the signature in one look-up: the
+-- auth token gets the same narrow, read-only look-up visibility as number routing.
+CREATE POLICY platform_lookup ON twilio_credentials FOR SELECT
+    USING (current_setting('switchboard.lookup', true) = 'on');
+
+-- A transcript item moves its conversation's last-message time forward (never back), inside
+-- the insert itself: one statement on the hot path instead of two. Runs as the inserting
+-- role, so row-level security applies to the update too.
+CREATE FUNCTION messages_touch_conversation() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE conversations SET last_message_at = NEW.created_at
+    WHERE id = NEW.conversation_id AND last_message_at < NEW.created_at;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER messages_touch_conversation AFTER INSERT ON messages
+    FOR EACH ROW EXECUTE FUNCTION messages_touch_conversation();

@@ -39,3 +39,10 @@ CREATE TABLE jobs (
     updated_at   INTEGER NOT NULL
 );
 CREATE INDEX jobs_due ON jobs (status, run_at);
+
+-- A transcript item moves its conversation's last-message time forward (never back), inside
+-- the insert itself: one statement on the hot path instead of two.
+CREATE TRIGGER messages_touch_conversation AFTER INSERT ON messages BEGIN
+    UPDATE conversations SET last_message_at = NEW.created_at
+    WHERE id = NEW.conversation_id AND last_message_at < NEW.created_at;
+END;
