@@ -2,7 +2,7 @@
 //! into a live thread, and the web test chat.
 
 use crate::agent::ToolRecord;
-use crate::delivery::{SendError, Template};
+use crate::delivery::Template;
 use crate::{Messaging, MessagingError};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -294,19 +294,12 @@ impl Messaging {
             content_sid: sid,
             variables: variables_text.as_deref(),
         });
-        match inner.delivery.send_stored(org, &conv, &msg, template).await {
+        match inner.delivery.send_once(org, &conv, &msg, template).await {
             Ok(sent) => Ok(Started {
                 conversation: conv,
                 message: sent,
             }),
-            Err(e) => {
-                let err = match e {
-                    SendError::Retry(why) => {
-                        inner.delivery.failed(org, &msg, &why).await;
-                        MessagingError::NotConfigured(format!("Twilio could not be reached: {why}"))
-                    }
-                    SendError::Failed(e) => e,
-                };
+            Err(err) => {
                 store
                     .fail_conversation(org, &conv.id, &err.to_string(), inner.clock.now())
                     .await?;
@@ -399,16 +392,7 @@ impl Messaging {
             .store
             .store_outbound(org, &conv.id, std::slice::from_ref(&msg), false, None)
             .await?;
-        match inner.delivery.send_stored(org, &conv, &msg, None).await {
-            Ok(sent) => Ok(sent),
-            Err(SendError::Retry(why)) => {
-                inner.delivery.failed(org, &msg, &why).await;
-                Err(MessagingError::NotConfigured(format!(
-                    "Twilio could not be reached: {why}"
-                )))
-            }
-            Err(SendError::Failed(e)) => Err(e),
-        }
+        inner.delivery.send_once(org, &conv, &msg, None).await
     }
 
     /// One turn of the web test chat: the message joins the session's conversation (same

@@ -177,6 +177,25 @@ impl Delivery {
         }
     }
 
+    /// [`Delivery::send_stored`] for a send no job will retry (an API call, a tool): a
+    /// message that could be retried later is failed now, and the caller gets the error.
+    pub(crate) async fn send_once(
+        &self,
+        org: &OrgId,
+        conv: &Conversation,
+        msg: &Message,
+        template: Option<Template<'_>>,
+    ) -> Result<Message, MessagingError> {
+        match self.send_stored(org, conv, msg, template).await {
+            Ok(sent) => Ok(sent),
+            Err(SendError::Retry(why)) => {
+                self.failed(org, msg, &why).await;
+                Err(MessagingError::TwilioUnreachable(why))
+            }
+            Err(SendError::Failed(e)) => Err(e),
+        }
+    }
+
     /// Marks a message failed, counts and publishes it.
     pub(crate) async fn failed(&self, org: &OrgId, msg: &Message, why: &str) {
         tracing::warn!(org_id = %org, message_id = %msg.id, error = %why, "message failed");
@@ -301,18 +320,11 @@ impl Delivery {
             .store_outbound(org, &conv.id, std::slice::from_ref(&msg), false, None)
             .await
             .map_err(|e| unavailable(&e))?;
-        match self.send_stored(org, &conv, &msg, None).await {
+        // No job retries a tool's text: the agent is told now and can say so.
+        match self.send_once(org, &conv, &msg, None).await {
             Ok(sent) => Ok(json!({"ok": true, "message_id": sent.id,
                 "conversation_id": conv.id, "status": sent.delivery_status})),
-            Err(SendError::Retry(why)) => {
-                // No job retries a tool's text: the agent is told now and can say so.
-                self.failed(org, &msg, &why).await;
-                Err(ToolError::new(
-                    "send_failed",
-                    format!("The text could not be sent ({why})."),
-                ))
-            }
-            Err(SendError::Failed(e)) => Err(ToolError::new(
+            Err(e) => Err(ToolError::new(
                 "send_failed",
                 format!("The text could not be sent ({e})."),
             )),

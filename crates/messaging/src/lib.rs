@@ -186,6 +186,9 @@ pub enum MessagingError {
     /// Twilio refused or did not answer.
     #[error("Twilio could not send the message: {0}")]
     Twilio(#[from] RestError),
+    /// Twilio could not be reached (the message was certainly not sent).
+    #[error("Twilio could not be reached: {0}")]
+    TwilioUnreachable(String),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -203,7 +206,7 @@ impl MessagingError {
             MessagingError::UnsupportedChannel(_) => "unsupported_channel",
             MessagingError::NotConfigured(_) => "not_configured",
             MessagingError::Model(_) => "model_unavailable",
-            MessagingError::Twilio(_) => "twilio_error",
+            MessagingError::Twilio(_) | MessagingError::TwilioUnreachable(_) => "twilio_error",
             MessagingError::Store(_) => "internal",
         }
     }
@@ -293,11 +296,6 @@ impl Messaging {
     /// The delivery path (REST sends, delivery reports).
     pub fn delivery(&self) -> &Delivery {
         &self.inner.delivery
-    }
-
-    /// The clock the service uses.
-    pub fn clock(&self) -> &Clock {
-        &self.inner.clock
     }
 
     /// Runs the background worker until [`Messaging::shutdown`]: due jobs every poll

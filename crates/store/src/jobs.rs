@@ -151,23 +151,6 @@ impl Store {
         rows.iter().map(job_from_row).collect()
     }
 
-    /// Replaces a claimed job's payload (its progress), only while `owner` holds it.
-    pub async fn update_job_payload(
-        &self,
-        id: &str,
-        owner: &str,
-        payload: &Value,
-        now: Timestamp,
-    ) -> Result<bool, StoreError> {
-        self.finish_job_with(
-            "payload = $1, updated_at = $2",
-            id,
-            owner,
-            (Some(to_json(payload)?), now.millis()),
-        )
-        .await
-    }
-
     /// Marks a job done. Returns false when `owner` no longer held it.
     pub async fn complete_job(
         &self,

@@ -173,13 +173,7 @@ impl Store {
         .await?;
         r.finish().await?;
         row.map(|row| {
-            let org_active = parsed(&row, "status", OrgStatus::parse)? == OrgStatus::Active;
-            let route = NumberRoute {
-                org_id: OrgId::from_db(col(&row, "org_id")?),
-                number_id: PhoneNumberId::from_db(col(&row, "id")?),
-                agent_id: col::<Option<String>>(&row, "agent_id")?.map(AgentId::from_db),
-                active: flag(&row, "active")? && org_active,
-            };
+            let route = route_from_row(&row)?;
             let sid: Option<String> = col(&row, "account_sid")?;
             let token: Option<String> = col(&row, "auth_token")?;
             let creds = match (sid, token) {
@@ -230,17 +224,19 @@ impl Store {
         .fetch_optional(&mut *tx)
         .await?;
         tx.commit().await?;
-        row.map(|row| {
-            let org_active = parsed(&row, "status", OrgStatus::parse)? == OrgStatus::Active;
-            Ok(NumberRoute {
-                org_id: OrgId::from_db(col(&row, "org_id")?),
-                number_id: PhoneNumberId::from_db(col(&row, "id")?),
-                agent_id: col::<Option<String>>(&row, "agent_id")?.map(AgentId::from_db),
-                active: flag(&row, "active")? && org_active,
-            })
-        })
-        .transpose()
+        row.as_ref().map(route_from_row).transpose()
     }
+}
+
+/// A routing row: `p.id, p.org_id, p.agent_id, p.active, o.status`.
+fn route_from_row(row: &AnyRow) -> Result<NumberRoute, StoreError> {
+    let org_active = parsed(row, "status", OrgStatus::parse)? == OrgStatus::Active;
+    Ok(NumberRoute {
+        org_id: OrgId::from_db(col(row, "org_id")?),
+        number_id: PhoneNumberId::from_db(col(row, "id")?),
+        agent_id: col::<Option<String>>(row, "agent_id")?.map(AgentId::from_db),
+        active: flag(row, "active")? && org_active,
+    })
 }
 
 async fn fetch_number(

@@ -135,11 +135,7 @@ pub(crate) async fn read_windows(
     Ok(s)
 }
 
-/// Settings read inside an open transaction.
-pub(crate) async fn read_settings(
-    tx: &mut crate::Tx,
-    org: &OrgId,
-) -> Result<OrgSettings, StoreError> {
+async fn read_settings(tx: &mut crate::Tx, org: &OrgId) -> Result<OrgSettings, StoreError> {
     let mut s = OrgSettings::default();
     let row = sqlx::query(
         "SELECT session_window_seconds, business_session_window_seconds, notification_emails, \
