@@ -7,23 +7,21 @@
 //!
 //! `cargo run --release -p switchboard-bench --bin switchboard-loadgen -- --calls 100,1000`
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use base64::Engine;
 use clap::Parser;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use switchboard_bench::{Server, ACCOUNT};
 use switchboard_testkit::realtime::{Behavior, FakeRealtime};
 use switchboard_testkit::twilio::{post_signed, stream_of, FakeTwilioRest};
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio_tungstenite::tungstenite::Message;
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 const TOKEN: &str = "loadgen-auth-token";
-const ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";
 const NUMBER: &str = "+15550009999";
 
 #[derive(Parser, Debug)]
@@ -117,79 +115,24 @@ async fn main() -> anyhow::Result<()> {
     let (tap_tx, mut tap_rx) = tokio::sync::mpsc::unbounded_channel();
     *model.echo_rx.lock().map_err(|_| anyhow::anyhow!("lock"))? = Some(tap_tx);
     let rest = FakeTwilioRest::start().await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let data = std::env::temp_dir().join(format!("switchboard-loadgen-{port}"));
-    let base = format!("http://127.0.0.1:{port}");
-    let mut child = tokio::process::Command::new(&args.binary)
-        .arg("serve")
-        .env("SWITCHBOARD_PORT", port.to_string())
-        .env("SWITCHBOARD_HOST", "127.0.0.1")
-        .env("SWITCHBOARD_DATA_DIR", &data)
-        .env("SWITCHBOARD_PUBLIC_URL", &base)
-        .env("SWITCHBOARD_OPENAI_API_KEY", "sk-loadgen")
-        .env("SWITCHBOARD_OPENAI_REALTIME_URL", &model.url)
-        .env("SWITCHBOARD_TWILIO_API_URL", &rest.url)
-        .env("SWITCHBOARD_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .with_context(|| {
-            format!(
-                "cannot start {} (build it with cargo build --release --workspace)",
-                args.binary
-            )
-        })?;
-    let pid = child.id().context("server pid")?;
-    let stdout = child.stdout.take().context("stdout")?;
-    let mut lines = BufReader::new(stdout).lines();
-    let mut key = None;
-    while let Some(line) = lines.next_line().await? {
-        if let Some(rest) = line.trim().strip_prefix("API key (org)") {
-            key = Some(rest.trim().to_owned());
-            break;
-        }
-    }
-    let key = key.context("the server did not print an API key (fresh data dir expected)")?;
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    let http = reqwest::Client::new();
-    for _ in 0..100 {
-        if http.get(format!("{base}/readyz")).send().await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let api = |method: reqwest::Method, path: &str, body: Value| {
-        http.request(method, format!("{base}/api/v1{path}"))
-            .bearer_auth(&key)
-            .json(&body)
-            .send()
-    };
-    api(
-        reqwest::Method::PUT,
-        "/settings",
-        json!({"twilio_account_sid": ACCOUNT, "twilio_auth_token": TOKEN}),
+    let server = Server::start(
+        &args.binary,
+        &[
+            ("SWITCHBOARD_OPENAI_API_KEY", "sk-loadgen".to_owned()),
+            ("SWITCHBOARD_OPENAI_REALTIME_URL", model.url.clone()),
+            ("SWITCHBOARD_TWILIO_API_URL", rest.url.clone()),
+        ],
     )
-    .await?
-    .error_for_status()?;
-    let agent: Value = api(
-        reqwest::Method::POST,
-        "/agents",
-        json!({"name": "Echo", "instructions": "Echo.", "max_call_duration_seconds": 14400}),
-    )
-    .await?
-    .error_for_status()?
-    .json()
     .await?;
-    api(
-        reqwest::Method::POST,
-        "/phone-numbers",
-        json!({"number": NUMBER, "channel": "voice", "agent_id": agent["id"]}),
-    )
-    .await?
-    .error_for_status()?;
+    server
+        .setup(
+            TOKEN,
+            json!({"name": "Echo", "instructions": "Echo.", "max_call_duration_seconds": 14400}),
+            NUMBER,
+            "voice",
+        )
+        .await?;
+    let (http, base, pid) = (server.http.clone(), server.base.clone(), server.pid);
 
     // Frames arriving at the model: (call, seq) -> arrival.
     let sent: Sent = Arc::new(Mutex::new(HashMap::new()));
@@ -248,8 +191,7 @@ async fn main() -> anyhow::Result<()> {
             .clear();
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
-    let _ = child.kill().await;
-    let _ = std::fs::remove_dir_all(&data);
+    server.stop().await;
     Ok(())
 }
 

@@ -7,17 +7,15 @@
 
 use anyhow::{bail, Context};
 use clap::Parser;
-use serde_json::{json, Value};
-use std::process::Stdio;
+use serde_json::json;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use switchboard_bench::{Server, ACCOUNT};
 use switchboard_testkit::chat::FakeChatModel;
 use switchboard_testkit::twilio::FakeTwilioRest;
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 const TOKEN: &str = "msgload-auth-token";
-const ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";
 const NUMBER: &str = "+15550008888";
 
 #[derive(Parser, Debug)]
@@ -52,11 +50,11 @@ fn pct(v: &mut [u64], p: f64) -> f64 {
     v[i] as f64 / 1000.0
 }
 
-async fn fresh_postgres(port: u16) -> anyhow::Result<String> {
+async fn fresh_postgres(suffix: u32) -> anyhow::Result<String> {
     use sqlx::Connection;
     let admin = std::env::var("SWITCHBOARD_TEST_POSTGRES")
         .context("--backend postgres needs SWITCHBOARD_TEST_POSTGRES (an admin URL)")?;
-    let name = format!("switchboard_msgload_{port}");
+    let name = format!("switchboard_msgload_{suffix}");
     let mut conn = sqlx::PgConnection::connect(&admin).await?;
     sqlx::Executor::execute(
         &mut conn,
@@ -65,6 +63,15 @@ async fn fresh_postgres(port: u16) -> anyhow::Result<String> {
     .await?;
     sqlx::Executor::execute(&mut conn, format!("CREATE DATABASE {name}").as_str()).await?;
     Ok(switchboard_store::testing::replace_database(&admin, &name))
+}
+
+async fn drop_postgres(suffix: u32) -> anyhow::Result<()> {
+    use sqlx::Connection;
+    let admin = std::env::var("SWITCHBOARD_TEST_POSTGRES")?;
+    let mut conn = sqlx::PgConnection::connect(&admin).await?;
+    let sql = format!("DROP DATABASE IF EXISTS switchboard_msgload_{suffix} WITH (FORCE)");
+    sqlx::Executor::execute(&mut conn, sql.as_str()).await?;
+    Ok(())
 }
 
 #[tokio::main]
@@ -76,93 +83,35 @@ async fn main() -> anyhow::Result<()> {
     model.set_delay(Duration::from_millis(args.model_delay_ms));
     let rest = FakeTwilioRest::start().await;
     rest.stop_recording();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let data = std::env::temp_dir().join(format!("switchboard-msgload-{port}"));
-    let base = format!("http://127.0.0.1:{port}");
-    let mut cmd = tokio::process::Command::new(&args.binary);
-    cmd.arg("serve")
-        .env("SWITCHBOARD_PORT", port.to_string())
-        .env("SWITCHBOARD_HOST", "127.0.0.1")
-        .env("SWITCHBOARD_DATA_DIR", &data)
-        .env("SWITCHBOARD_PUBLIC_URL", &base)
-        .env("SWITCHBOARD_LLM_BASE_URL", &model.url)
-        .env("SWITCHBOARD_LLM_API_KEY", "sk-msgload")
-        .env("SWITCHBOARD_TWILIO_API_URL", &rest.url)
-        .env("SWITCHBOARD_LOG", "warn");
-    let db_url = match args.backend.as_str() {
-        "sqlite" => format!(
-            "sqlite://{}?mode=rwc",
-            data.join("switchboard.db").display()
-        ),
-        "postgres" => {
-            let url = fresh_postgres(port).await?;
-            cmd.env("SWITCHBOARD_DATABASE_URL", &url);
-            url
-        }
+    let mut envs = vec![
+        ("SWITCHBOARD_LLM_BASE_URL", model.url.clone()),
+        ("SWITCHBOARD_LLM_API_KEY", "sk-msgload".to_owned()),
+        ("SWITCHBOARD_TWILIO_API_URL", rest.url.clone()),
+    ];
+    let postgres_url = match args.backend.as_str() {
+        "sqlite" => None,
+        "postgres" => Some(fresh_postgres(std::process::id()).await?),
         other => bail!("--backend must be sqlite or postgres, not {other}"),
     };
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .with_context(|| {
-            format!(
-                "cannot start {} (build it with cargo build --release --workspace)",
-                args.binary
-            )
-        })?;
-    let stdout = child.stdout.take().context("stdout")?;
-    let mut lines = BufReader::new(stdout).lines();
-    let mut key = None;
-    while let Some(line) = lines.next_line().await? {
-        if let Some(rest) = line.trim().strip_prefix("API key (org)") {
-            key = Some(rest.trim().to_owned());
-            break;
-        }
+    if let Some(url) = &postgres_url {
+        envs.push(("SWITCHBOARD_DATABASE_URL", url.clone()));
     }
-    let key = key.context("the server did not print an API key (fresh database expected)")?;
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(usize::try_from(args.concurrency).unwrap_or(64))
-        .build()?;
-    for _ in 0..100 {
-        if http.get(format!("{base}/readyz")).send().await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let api = |method: reqwest::Method, path: &str, body: Value| {
-        http.request(method, format!("{base}/api/v1{path}"))
-            .bearer_auth(&key)
-            .json(&body)
-            .send()
-    };
-    api(
-        reqwest::Method::PUT,
-        "/settings",
-        json!({"twilio_account_sid": ACCOUNT, "twilio_auth_token": TOKEN}),
-    )
-    .await?
-    .error_for_status()?;
-    let agent: Value = api(
-        reqwest::Method::POST,
-        "/agents",
-        json!({"name": "Texts", "instructions": "Answer briefly."}),
-    )
-    .await?
-    .error_for_status()?
-    .json()
-    .await?;
-    api(
-        reqwest::Method::POST,
-        "/phone-numbers",
-        json!({"number": NUMBER, "channel": "sms", "agent_id": agent["id"]}),
-    )
-    .await?
-    .error_for_status()?;
+    let server = Server::start(&args.binary, &envs).await?;
+    let db_url = postgres_url.unwrap_or_else(|| {
+        format!(
+            "sqlite://{}?mode=rwc",
+            server.data.join("switchboard.db").display()
+        )
+    });
+    server
+        .setup(
+            TOKEN,
+            json!({"name": "Texts", "instructions": "Answer briefly."}),
+            NUMBER,
+            "sms",
+        )
+        .await?;
+    let (http, base) = (server.http.clone(), server.base.clone());
 
     let next = Arc::new(AtomicU64::new(0));
     let replies = Arc::new(AtomicU64::new(0));
@@ -252,7 +201,9 @@ async fn main() -> anyhow::Result<()> {
     if stored != i64::try_from(sent).unwrap_or(i64::MAX) {
         eprintln!("LOST OR DUPLICATED: sent {sent}, stored {stored}");
     }
-    let _ = child.kill().await;
-    let _ = std::fs::remove_dir_all(&data);
+    server.stop().await;
+    if args.backend == "postgres" {
+        drop_postgres(std::process::id()).await?;
+    }
     Ok(())
 }

@@ -1,0 +1,131 @@
+//! What the load generators share: starting a real `switchboard serve` process on a fresh
+//! database and setting up an organization through its API.
+
+use anyhow::Context;
+use serde_json::{json, Value};
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+/// The Twilio account every load generator configures.
+pub const ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";
+
+/// A running server process (killed when dropped).
+pub struct Server {
+    /// `http://127.0.0.1:port`.
+    pub base: String,
+    /// The first organization's API key, printed at first start.
+    pub key: String,
+    /// The process id (for CPU and memory readings).
+    pub pid: u32,
+    /// Its data directory (the SQLite file), removed by [`Server::stop`].
+    pub data: std::path::PathBuf,
+    /// Client for the API.
+    pub http: reqwest::Client,
+    child: tokio::process::Child,
+}
+
+impl Server {
+    /// Starts `binary serve` on a free port with `envs` added, waits until it answers, and
+    /// reads the API key it prints on first start (the database must be fresh).
+    pub async fn start(binary: &str, envs: &[(&str, String)]) -> anyhow::Result<Server> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let data = std::env::temp_dir().join(format!("switchboard-load-{port}"));
+        let base = format!("http://127.0.0.1:{port}");
+        let mut cmd = tokio::process::Command::new(binary);
+        cmd.arg("serve")
+            .env("SWITCHBOARD_PORT", port.to_string())
+            .env("SWITCHBOARD_HOST", "127.0.0.1")
+            .env("SWITCHBOARD_DATA_DIR", &data)
+            .env("SWITCHBOARD_PUBLIC_URL", &base)
+            .env("SWITCHBOARD_LOG", "warn");
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| {
+                format!("cannot start {binary} (build it with cargo build --release --workspace)")
+            })?;
+        let pid = child.id().context("server pid")?;
+        let stdout = child.stdout.take().context("stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let mut key = None;
+        while let Some(line) = lines.next_line().await? {
+            if let Some(rest) = line.trim().strip_prefix("API key (org)") {
+                key = Some(rest.trim().to_owned());
+                break;
+            }
+        }
+        let key = key.context("the server did not print an API key (fresh database expected)")?;
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let http = reqwest::Client::new();
+        for _ in 0..100 {
+            if http.get(format!("{base}/readyz")).send().await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Ok(Server {
+            base,
+            key,
+            pid,
+            data,
+            http,
+            child,
+        })
+    }
+
+    /// Calls the API with the organization's key; fails on a non-2xx answer.
+    pub async fn api(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Value,
+    ) -> anyhow::Result<Value> {
+        let res = self
+            .http
+            .request(method, format!("{}/api/v1{path}", self.base))
+            .bearer_auth(&self.key)
+            .json(&body)
+            .send()
+            .await?
+            .error_for_status()?;
+        Ok(res.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Sets the Twilio credentials, creates an agent and routes `number` on `channel` to it.
+    pub async fn setup(
+        &self,
+        auth_token: &str,
+        agent: Value,
+        number: &str,
+        channel: &str,
+    ) -> anyhow::Result<()> {
+        self.api(
+            reqwest::Method::PUT,
+            "/settings",
+            json!({"twilio_account_sid": ACCOUNT, "twilio_auth_token": auth_token}),
+        )
+        .await?;
+        let agent = self.api(reqwest::Method::POST, "/agents", agent).await?;
+        self.api(
+            reqwest::Method::POST,
+            "/phone-numbers",
+            json!({"number": number, "channel": channel, "agent_id": agent["id"]}),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Stops the process and removes its data directory.
+    pub async fn stop(mut self) {
+        let _ = self.child.kill().await;
+        let _ = std::fs::remove_dir_all(&self.data);
+    }
+}
