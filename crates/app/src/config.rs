@@ -72,6 +72,14 @@ pub struct Config {
     /// How long the messaging webhook waits for the agent's reply before answering and
     /// sending the reply through the REST API.
     pub messaging_reply_budget: Duration,
+    /// Webhooks may target loopback, private and link-local addresses.
+    pub webhooks_allow_private: bool,
+    /// SMTP server for notification e-mails (`smtp://user:pass@host:587?tls=starttls`).
+    pub smtp_url: Option<Secret>,
+    /// From address of notification e-mails.
+    pub smtp_from: Option<String>,
+    /// How long a call's e-mail waits for its analysis.
+    pub email_analysis_wait: Duration,
     /// How long shutdown waits for in-flight requests.
     pub shutdown_timeout: Duration,
     /// Largest request body.
@@ -157,6 +165,16 @@ const SETTINGS: &[(&str, &str)] = &[
     (
         "messaging_reply_budget_ms",
         "SWITCHBOARD_MESSAGING_REPLY_BUDGET_MS",
+    ),
+    (
+        "webhooks_allow_private",
+        "SWITCHBOARD_WEBHOOKS_ALLOW_PRIVATE",
+    ),
+    ("smtp_url", "SWITCHBOARD_SMTP_URL"),
+    ("smtp_from", "SWITCHBOARD_SMTP_FROM"),
+    (
+        "email_analysis_wait_seconds",
+        "SWITCHBOARD_EMAIL_ANALYSIS_WAIT_SECONDS",
     ),
     (
         "shutdown_timeout_seconds",
@@ -406,6 +424,45 @@ impl Config {
                 return Err(err(src, format!("expected `true` or `false`, got `{v}`")))
             }
         };
+        let webhooks_allow_private = match raw.get("webhooks_allow_private") {
+            None | Some(("false" | "0" | "", _)) => false,
+            Some(("true" | "1", _)) => true,
+            Some((v, src)) => {
+                return Err(err(src, format!("expected `true` or `false`, got `{v}`")))
+            }
+        };
+        let smtp_url = secret("smtp_url");
+        let smtp_from = raw
+            .get("smtp_from")
+            .filter(|(v, _)| !v.is_empty())
+            .map(|(v, _)| v.to_owned());
+        if let Some(u) = &smtp_url {
+            // The same parser the mailer uses, so a bad URL stops the start, not the first e-mail.
+            let from = smtp_from.as_deref().unwrap_or("switchboard@localhost");
+            switchboard_jobs::email::Mailer::new(u.expose(), from)
+                .map_err(|m| err(source_of(raw, "smtp_url"), m))?;
+            if smtp_from.is_none() {
+                return Err(err(
+                    "SWITCHBOARD_SMTP_FROM",
+                    "is required with SWITCHBOARD_SMTP_URL, e.g. Switchboard <calls@example.com>",
+                ));
+            }
+        } else if let Some(from) = &smtp_from {
+            switchboard_jobs::email::Mailer::new("smtp://localhost", from)
+                .map_err(|m| err(source_of(raw, "smtp_from"), m))?;
+        }
+        let email_wait = parse_num::<u64>(
+            raw,
+            "email_analysis_wait_seconds",
+            600,
+            "a number of seconds from 0 to 86400",
+        )?;
+        if email_wait > 86_400 {
+            return Err(err(
+                source_of(raw, "email_analysis_wait_seconds"),
+                "expected a number of seconds from 0 to 86400",
+            ));
+        }
         let shutdown = parse_num::<u64>(
             raw,
             "shutdown_timeout_seconds",
@@ -465,6 +522,10 @@ impl Config {
             llm_model,
             llm_timeout: Duration::from_secs(llm_timeout),
             messaging_reply_budget: Duration::from_millis(reply_budget),
+            webhooks_allow_private,
+            smtp_url,
+            smtp_from,
+            email_analysis_wait: Duration::from_secs(email_wait),
             shutdown_timeout: Duration::from_secs(shutdown),
             max_body_bytes,
             first_org_name,

@@ -239,8 +239,21 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             model: config.llm_model.clone(),
             timeout: config.llm_timeout,
         },
+        jobs: switchboard_jobs::JobsConfig {
+            allow_private_targets: config.webhooks_allow_private,
+            smtp: config.smtp_url.clone().zip(config.smtp_from.clone()),
+            email_analysis_wait: config.email_analysis_wait,
+            analysis_model: Some(config.llm_model.clone()),
+            ..switchboard_jobs::JobsConfig::default()
+        },
         clock: switchboard_domain::Clock::system(),
     };
+    if config.webhooks_allow_private {
+        tracing::warn!("SWITCHBOARD_WEBHOOKS_ALLOW_PRIVATE is on: webhooks may target loopback and private addresses");
+    }
+    if config.smtp_url.is_none() {
+        tracing::info!("SWITCHBOARD_SMTP_URL is not set: call e-mails are recorded as not sent");
+    }
     let app = Application::build(addr, store.clone(), &web)
         .await
         .with_context(|| format!("cannot listen on {addr} (is another process using the port? set --port or SWITCHBOARD_PORT)"))?;

@@ -228,6 +228,9 @@ pub struct Conversation {
     /// The last failure while answering (e.g. the chat model unavailable); cleared when the
     /// agent answers again.
     pub error: Option<String>,
+    /// Analysis of a closed text conversation (calls keep theirs on the call).
+    #[schema(value_type = Option<Object>)]
+    pub analysis: Option<serde_json::Value>,
 }
 
 /// Input to create a conversation (used by the channels, not a public body yet).

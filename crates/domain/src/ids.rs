@@ -112,6 +112,14 @@ id_type!(/// A call.
     CallId, "call");
 id_type!(/// A transcript item or message.
     MessageId, "msg");
+id_type!(/// A webhook endpoint.
+    WebhookEndpointId, "ep");
+id_type!(/// One event's delivery to one webhook endpoint.
+    DeliveryId, "dlv");
+id_type!(/// An outbox event; also the `webhook-id` of its deliveries.
+    EventId, "evt");
+id_type!(/// An e-mail notification.
+    EmailId, "eml");
 
 #[cfg(test)]
 mod tests {

@@ -1,6 +1,7 @@
 //! Switchboard's domain: ids, validated newtypes, entities and pure rules. No I/O lives here.
 
 pub mod agent;
+pub mod analysis;
 pub mod auth;
 pub mod call;
 pub mod entities;
@@ -12,6 +13,7 @@ pub mod secret;
 pub mod settings;
 pub mod time;
 pub mod values;
+pub mod webhooks;
 
 pub use error::ValidationError;
 pub use secret::Secret;

@@ -25,7 +25,13 @@ pub struct OrgSettings {
     pub twilio_auth_token_set: bool,
     /// What a texter who sends HELP receives; `None` means a default naming the organization.
     pub help_text: Option<String>,
+    /// Which finished calls e-mail the recipients: `all`, `unsuccessful` (failed, not
+    /// answered, or judged unsuccessful by the analysis) or `none`.
+    pub notify_calls: String,
 }
+
+/// Values `notify_calls` accepts.
+pub const NOTIFY_CALLS: &[&str] = &["all", "unsuccessful", "none"];
 
 impl Default for OrgSettings {
     fn default() -> Self {
@@ -36,6 +42,7 @@ impl Default for OrgSettings {
             twilio_account_sid: None,
             twilio_auth_token_set: false,
             help_text: None,
+            notify_calls: "all".into(),
         }
     }
 }
@@ -60,6 +67,8 @@ pub struct SettingsUpdate {
     #[serde(default, deserialize_with = "crate::agent::double_option")]
     #[schema(value_type = Option<String>)]
     pub help_text: Option<Option<String>>,
+    /// `all`, `unsuccessful` or `none`.
+    pub notify_calls: Option<String>,
 }
 
 const MAX_WINDOW_SECONDS: i64 = 30 * 24 * 3600;
@@ -105,6 +114,14 @@ impl SettingsUpdate {
         }
         if let Some(Some(text)) = &self.help_text {
             crate::values::require_text("help_text", text, 1600)?;
+        }
+        if let Some(n) = &self.notify_calls {
+            if !NOTIFY_CALLS.contains(&n.as_str()) {
+                return Err(ValidationError::new(
+                    "notify_calls",
+                    "must be `all`, `unsuccessful` or `none`",
+                ));
+            }
         }
         if let Some(list) = &self.notification_emails {
             if list.len() > 20 {

@@ -67,6 +67,8 @@ pub struct Request {
     pub forbid_tools: bool,
     /// Sampling temperature.
     pub temperature: Option<f64>,
+    /// `response_format` as sent (e.g. a JSON schema for structured output).
+    pub response_format: Option<Value>,
 }
 
 /// What the model answered.
@@ -154,6 +156,9 @@ impl ChatClient {
         }
         if let Some(t) = req.temperature {
             body["temperature"] = json!(t);
+        }
+        if let Some(f) = &req.response_format {
+            body["response_format"] = f.clone();
         }
         body
     }

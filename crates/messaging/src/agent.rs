@@ -201,6 +201,7 @@ impl Messaging {
                 // The loop is bounded: the last round must answer in words.
                 forbid_tools: round + 1 == rounds,
                 temperature: agent.temperature,
+                response_format: None,
             };
             let completion: Completion = match llm.complete(&req).await {
                 Ok(c) => c,

@@ -88,6 +88,7 @@ impl Messaging {
                 payload: json!({}),
                 run_at: now,
                 lease: Some((inner.owner.clone(), lease_until)),
+                subject: None,
             }),
         };
         let received = match inner.store.receive_text(&org, &input).await? {

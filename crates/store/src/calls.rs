@@ -49,7 +49,9 @@ impl Store {
         let conv = insert_conversation(&mut tx, org, conversation).await?;
         call.conversation_id = conv.id;
         let call = insert_call(&mut tx, org, call).await?;
-        tx.commit().await?;
+        let ev = crate::outbox::call_event("call.started", &call);
+        crate::outbox::emit(&mut tx, org, &[ev], call.started_at).await?;
+        self.commit_events(tx).await?;
         Ok(call)
     }
 
@@ -146,13 +148,14 @@ impl Store {
                     error: None,
                     at: report.at,
                 };
-                finalize(&mut tx, org, &current, &end, report.status).await?;
+                let wait = self.email_wait().load(std::sync::atomic::Ordering::Relaxed);
+                finalize(&mut tx, org, &current, &end, report.status, wait).await?;
             }
         }
         let updated = fetch_call(&mut tx, org, call, "")
             .await?
             .ok_or(StoreError::NotFound)?;
-        tx.commit().await?;
+        self.commit_events(tx).await?;
         Ok(updated)
     }
 
@@ -171,8 +174,9 @@ impl Store {
         if current.ended_at.is_some() {
             return Ok(false);
         }
-        finalize(&mut tx, org, &current, end, end.reason.final_status()).await?;
-        tx.commit().await?;
+        let wait = self.email_wait().load(std::sync::atomic::Ordering::Relaxed);
+        finalize(&mut tx, org, &current, end, end.reason.final_status(), wait).await?;
+        self.commit_events(tx).await?;
         Ok(true)
     }
 
@@ -239,6 +243,7 @@ async fn finalize(
     current: &Call,
     end: &CallEnd,
     status: CallStatus,
+    email_wait_ms: i64,
 ) -> Result<(), StoreError> {
     // Our own clock from answer to end; a later Twilio `CallDuration` replaces it.
     let since = current.answered_at.unwrap_or(current.started_at);
@@ -273,5 +278,9 @@ async fn finalize(
     .bind(current.conversation_id.as_str())
     .execute(&mut **tx)
     .await?;
-    Ok(())
+    // `call.ended` carries the row as finalized: final status, duration and end reason.
+    let ended = fetch_call(tx, org, &current.id, "")
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    crate::outbox::call_finalized(tx, org, &ended, end.at, email_wait_ms).await
 }

@@ -15,7 +15,7 @@ use switchboard_domain::values::{
 };
 
 pub(crate) const CONV_COLUMNS: &str = "id, channel, direction, contact_number, our_number, \
-    agent_id, status, started_at, last_message_at, ended_at, variables, error";
+    agent_id, status, started_at, last_message_at, ended_at, variables, error, analysis";
 pub(crate) const MSG_COLUMNS: &str = "seq, id, conversation_id, role, kind, content, external_id, \
     delivery_status, delivery_error, created_at";
 pub(crate) const CALL_COLUMNS: &str =
@@ -41,6 +41,7 @@ pub(crate) fn conversation_from_row(row: &AnyRow) -> Result<Conversation, StoreE
         ended_at: ts_opt(row, "ended_at")?,
         variables: json(row, "variables")?,
         error: col(row, "error")?,
+        analysis: json_opt(row, "analysis")?,
     })
 }
 
@@ -104,18 +105,9 @@ impl Store {
         id: &ConversationId,
     ) -> Result<Conversation, StoreError> {
         let mut tx = self.begin(Scope::Org(org), Access::Read).await?;
-        let row = sqlx::query(&format!(
-            "SELECT {CONV_COLUMNS} FROM conversations WHERE org_id = $1 AND id = $2"
-        ))
-        .bind(org.as_str())
-        .bind(id.as_str())
-        .fetch_optional(&mut *tx)
-        .await?;
+        let conv = fetch_conversation(&mut tx, org, id).await?;
         tx.commit().await?;
-        row.as_ref()
-            .map(conversation_from_row)
-            .transpose()?
-            .ok_or(StoreError::NotFound)
+        Ok(conv)
     }
 
     /// Lists conversations, newest first, with filters and a keyset cursor.
@@ -330,6 +322,7 @@ pub(crate) async fn insert_conversation(
         ended_at: None,
         variables: input.variables,
         error: None,
+        analysis: None,
     };
     crate::accounts::ensure_org_exists(tx, org).await?;
     if let Some(agent) = &conv.agent_id {
@@ -339,7 +332,7 @@ pub(crate) async fn insert_conversation(
     }
     sqlx::query(&format!(
         "INSERT INTO conversations (org_id, {CONV_COLUMNS}) VALUES \
-         ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+         ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, NULL)"
     ))
     .bind(org.as_str())
     .bind(conv.id.as_str())
@@ -414,4 +407,23 @@ pub(crate) async fn insert_call(
         "a call with this CallSid already exists",
     ))?;
     Ok(call)
+}
+
+/// One conversation, inside an open transaction.
+pub(crate) async fn fetch_conversation(
+    tx: &mut crate::Tx,
+    org: &OrgId,
+    id: &ConversationId,
+) -> Result<Conversation, StoreError> {
+    let row = sqlx::query(&format!(
+        "SELECT {CONV_COLUMNS} FROM conversations WHERE org_id = $1 AND id = $2"
+    ))
+    .bind(org.as_str())
+    .bind(id.as_str())
+    .fetch_optional(&mut **tx)
+    .await?;
+    row.as_ref()
+        .map(conversation_from_row)
+        .transpose()?
+        .ok_or(StoreError::NotFound)
 }

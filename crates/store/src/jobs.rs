@@ -37,6 +37,8 @@ pub struct NewJob {
     pub run_at: Timestamp,
     /// Claim it immediately for this worker (the caller runs it inline), until this time.
     pub lease: Option<(String, Timestamp)>,
+    /// What it is about (a call id), so it can be found again.
+    pub subject: Option<String>,
 }
 
 const JOB_COLUMNS: &str = "id, org_id, kind, payload, attempts, created_at";
@@ -67,7 +69,8 @@ pub(crate) async fn insert_job(
     };
     sqlx::query(
         "INSERT INTO jobs (id, org_id, kind, payload, status, run_at, attempts, lease_owner, \
-         lease_until, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+         lease_until, created_at, updated_at, subject) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
     .bind(id.as_str())
     .bind(org.as_str())
@@ -80,6 +83,7 @@ pub(crate) async fn insert_job(
     .bind(until)
     .bind(now.millis())
     .bind(now.millis())
+    .bind(job.subject.clone())
     .execute(&mut **tx)
     .await?;
     Ok(Job {

@@ -11,10 +11,12 @@ mod agents;
 mod calls;
 mod contacts;
 mod conversations;
+mod followups;
 mod jobs;
 mod messaging;
 mod migrate;
 mod numbers;
+mod outbox;
 mod rows;
 mod settings;
 #[cfg(feature = "testing")]
@@ -32,9 +34,13 @@ use switchboard_domain::ValidationError;
 
 pub use accounts::{Bootstrap, BootstrapInput};
 pub use calls::{CallEnd, StatusReport};
+pub use followups::{ANALYSIS_JOB, EMAIL_JOB};
 pub use jobs::{Job, NewJob};
 pub use messaging::{InboundResult, InboundText, Received};
 pub use migrate::MigrationStatus;
+pub use outbox::{
+    AttemptOutcome, AttemptRecord, ClaimedDelivery, DeliveryFilter, DeliveryTarget, NewEvent,
+};
 pub use settings::TwilioCredentials;
 pub use tools::NewToolInvocation;
 
@@ -112,7 +118,15 @@ struct Inner {
     /// The role connections switch to on PostgreSQL, when one is needed.
     app_role: Option<String>,
     description: String,
+    /// Woken after a transaction that wrote outbox events commits, so this instance's
+    /// delivery worker starts at once instead of at its next poll.
+    outbox: Arc<tokio::sync::Notify>,
+    /// How long a call's e-mail waits for the analysis, in ms.
+    email_wait_ms: std::sync::atomic::AtomicI64,
 }
+
+/// Default bound on how long a call's e-mail waits for its analysis.
+pub const DEFAULT_EMAIL_WAIT_MS: i64 = 10 * 60 * 1000;
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -132,6 +146,8 @@ pub(crate) enum Scope<'a> {
     Lookup,
     /// Platform tables only (organizations, operator keys, migrations).
     Platform,
+    /// The webhook claim loop: every organization's delivery schedule, nothing else.
+    Worker,
 }
 
 /// Read-only or read-write transaction.
@@ -209,6 +225,8 @@ impl Store {
                         write,
                         app_role: None,
                         description,
+                        outbox: Arc::default(),
+                        email_wait_ms: DEFAULT_EMAIL_WAIT_MS.into(),
                     }),
                 })
             }
@@ -238,6 +256,8 @@ impl Store {
                         write: pool,
                         app_role,
                         description,
+                        outbox: Arc::default(),
+                        email_wait_ms: DEFAULT_EMAIL_WAIT_MS.into(),
                     }),
                 })
             }
@@ -257,6 +277,22 @@ impl Store {
     /// The role connections switch to on PostgreSQL, if any.
     pub fn app_role(&self) -> Option<&str> {
         self.inner.app_role.as_deref()
+    }
+
+    /// Notified when events were committed by this instance (see [`Inner::outbox`]).
+    pub fn outbox_signal(&self) -> Arc<tokio::sync::Notify> {
+        self.inner.outbox.clone()
+    }
+
+    pub(crate) fn email_wait(&self) -> &std::sync::atomic::AtomicI64 {
+        &self.inner.email_wait_ms
+    }
+
+    /// Commits a transaction that wrote outbox events and wakes the delivery worker.
+    pub(crate) async fn commit_events(&self, tx: Tx) -> Result<(), StoreError> {
+        tx.commit().await?;
+        self.inner.outbox.notify_one();
+        Ok(())
     }
 
     /// Checks that the database answers.
@@ -310,6 +346,11 @@ impl Store {
             }
             Scope::Lookup => {
                 sqlx::query("SELECT set_config('switchboard.lookup', 'on', true)")
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            Scope::Worker => {
+                sqlx::query("SELECT set_config('switchboard.worker', 'on', true)")
                     .execute(&mut **tx)
                     .await?;
             }

@@ -12,7 +12,7 @@ use crate::{Access, Scope, Store, StoreError};
 use serde_json::Value;
 use switchboard_domain::entities::{Conversation, Message, NewConversation};
 use switchboard_domain::ids::{AgentId, ContactId, ConversationId, MessageId, OrgId};
-use switchboard_domain::messaging::{delivery_advances, Keyword};
+use switchboard_domain::messaging::{delivery_advances, delivery_failed, Keyword};
 use switchboard_domain::settings::OrgSettings;
 use switchboard_domain::values::{
     Channel, ConversationStatus, Direction, MessageKind, MessageRole,
@@ -173,6 +173,7 @@ async fn close_conversation(
     .await?;
     conv.status = ConversationStatus::Closed;
     conv.ended_at = Some(Timestamp::from_millis(ended));
+    crate::outbox::conversation_closed(tx, org, &conv, now).await?;
     Ok(conv)
 }
 
@@ -304,7 +305,16 @@ impl Store {
             }
             _ => None,
         };
-        tx.commit().await?;
+        let mut events = Vec::with_capacity(2);
+        if started {
+            events.push(crate::outbox::conversation_event(
+                "conversation.started",
+                &conversation,
+            ));
+        }
+        events.push(crate::outbox::message_event("message.received", &message));
+        crate::outbox::emit(&mut tx, org, &events, input.at).await?;
+        self.commit_events(tx).await?;
         Ok(InboundResult::Stored(Box::new(Received {
             conversation,
             message,
@@ -346,7 +356,9 @@ impl Store {
             insert_message(&mut tx, org, &first, None).await?;
             conv.last_message_at = first.created_at.max(conv.last_message_at);
         }
-        tx.commit().await?;
+        let ev = crate::outbox::conversation_event("conversation.started", &conv);
+        crate::outbox::emit(&mut tx, org, &[ev], at).await?;
+        self.commit_events(tx).await?;
         Ok((conv, closed))
     }
 
@@ -370,12 +382,14 @@ impl Store {
             let (open, closed) =
                 open_session(&mut tx, self, org, &key, &settings, input.started_at).await?;
             if let Some(open) = open {
-                tx.commit().await?;
+                self.commit_events(tx).await?;
                 return Ok((open, false, closed));
             }
             match insert_conversation(&mut tx, org, input.clone()).await {
                 Ok(conv) => {
-                    tx.commit().await?;
+                    let ev = crate::outbox::conversation_event("conversation.started", &conv);
+                    crate::outbox::emit(&mut tx, org, &[ev], input.started_at).await?;
+                    self.commit_events(tx).await?;
                     return Ok((conv, true, closed));
                 }
                 Err(e) if unique_violation(&e) => last = Some(e),
@@ -394,9 +408,9 @@ impl Store {
         at: Timestamp,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin(Scope::Org(org), Access::Write).await?;
-        sqlx::query(
+        let done = sqlx::query(
             "UPDATE conversations SET status = 'failed', error = $1, ended_at = $2 \
-             WHERE org_id = $3 AND id = $4",
+             WHERE org_id = $3 AND id = $4 AND status = 'active'",
         )
         .bind(error)
         .bind(at.millis())
@@ -404,7 +418,12 @@ impl Store {
         .bind(id.as_str())
         .execute(&mut *tx)
         .await?;
-        tx.commit().await?;
+        if done.rows_affected() > 0 {
+            let conv = crate::conversations::fetch_conversation(&mut tx, org, id).await?;
+            let ev = crate::outbox::conversation_event("conversation.closed", &conv);
+            crate::outbox::emit(&mut tx, org, &[ev], at).await?;
+        }
+        self.commit_events(tx).await?;
         Ok(())
     }
 
@@ -464,25 +483,32 @@ impl Store {
                 return Err(StoreError::Conflict("job lease lost".into()));
             }
         }
-        tx.commit().await?;
+        // Parts handed over in the webhook's TwiML (`sending`) or needing no carrier (web
+        // chat) count as sent now; parts for the REST sender when the provider accepts them.
+        let events: Vec<_> = messages
+            .iter()
+            .filter(|m| {
+                m.role != MessageRole::User
+                    && m.kind == MessageKind::Message
+                    && matches!(m.delivery_status.as_deref(), None | Some("sending"))
+            })
+            .map(|m| crate::outbox::message_event("message.sent", m))
+            .collect();
+        let at = messages
+            .first()
+            .map(|m| m.created_at)
+            .unwrap_or_else(Timestamp::now);
+        crate::outbox::emit(&mut tx, org, &events, at).await?;
+        self.commit_events(tx).await?;
         Ok(())
     }
 
     /// One message.
     pub async fn get_message(&self, org: &OrgId, id: &MessageId) -> Result<Message, StoreError> {
         let mut tx = self.begin(Scope::Org(org), Access::Read).await?;
-        let row = sqlx::query(&format!(
-            "SELECT {MSG_COLUMNS} FROM messages WHERE org_id = $1 AND id = $2"
-        ))
-        .bind(org.as_str())
-        .bind(id.as_str())
-        .fetch_optional(&mut *tx)
-        .await?;
+        let msg = fetch_message(&mut tx, org, id).await?;
         tx.commit().await?;
-        match row {
-            Some(r) => Ok(message_from_row(&r)?.1),
-            None => Err(StoreError::NotFound),
-        }
+        Ok(msg)
     }
 
     /// The last `n` transcript items of a conversation, oldest first (the model's context).
@@ -534,10 +560,20 @@ impl Store {
         .bind(id.as_str())
         .execute(&mut *tx)
         .await?;
-        tx.commit().await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
+        let kind = match (status, external_id) {
+            ("failed", _) => Some("message.failed"),
+            (_, Some(_)) => Some("message.sent"),
+            _ => None,
+        };
+        if let Some(kind) = kind {
+            let msg = fetch_message(&mut tx, org, id).await?;
+            let ev = crate::outbox::message_event(kind, &msg);
+            crate::outbox::emit(&mut tx, org, &[ev], Timestamp::now()).await?;
+        }
+        self.commit_events(tx).await?;
         Ok(())
     }
 
@@ -601,7 +637,11 @@ impl Store {
                 msg.external_id = Some(external_id.to_owned());
             }
         }
-        tx.commit().await?;
+        if advances && delivery_failed(status) {
+            let ev = crate::outbox::message_event("message.failed", &msg);
+            crate::outbox::emit(&mut tx, org, &[ev], Timestamp::now()).await?;
+        }
+        self.commit_events(tx).await?;
         Ok(Some((msg, advances)))
     }
 
@@ -677,7 +717,7 @@ impl Store {
                 closed.push(close_conversation(&mut tx, org, conv, now, &settings).await?);
             }
         }
-        tx.commit().await?;
+        self.commit_events(tx).await?;
         Ok(closed)
     }
 
@@ -693,6 +733,24 @@ impl Store {
         row.map(|r| flag(&r, "opted_out"))
             .transpose()
             .map(|o| o.unwrap_or(false))
+    }
+}
+
+async fn fetch_message(
+    tx: &mut crate::Tx,
+    org: &OrgId,
+    id: &MessageId,
+) -> Result<Message, StoreError> {
+    let row = sqlx::query(&format!(
+        "SELECT {MSG_COLUMNS} FROM messages WHERE org_id = $1 AND id = $2"
+    ))
+    .bind(org.as_str())
+    .bind(id.as_str())
+    .fetch_optional(&mut **tx)
+    .await?;
+    match row {
+        Some(r) => Ok(message_from_row(&r)?.1),
+        None => Err(StoreError::NotFound),
     }
 }
 

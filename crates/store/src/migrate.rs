@@ -30,6 +30,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0003_messaging.sql"),
         postgres: include_str!("../migrations/postgres/0003_messaging.sql"),
     },
+    Migration {
+        version: 4,
+        name: "outbox",
+        sqlite: include_str!("../migrations/sqlite/0004_outbox.sql"),
+        postgres: include_str!("../migrations/postgres/0004_outbox.sql"),
+    },
 ];
 
 /// Where the schema stands.

@@ -48,19 +48,24 @@ impl Store {
         if let Some(v) = update.help_text {
             s.help_text = v;
         }
+        if let Some(v) = update.notify_calls {
+            s.notify_calls = v;
+        }
         sqlx::query(
             "INSERT INTO org_settings (org_id, session_window_seconds, business_session_window_seconds, \
-             notification_emails, help_text, updated_at) VALUES ($1, $2, $3, $4, $5, $6) \
+             notification_emails, help_text, notify_calls, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) \
              ON CONFLICT (org_id) DO UPDATE SET session_window_seconds = excluded.session_window_seconds, \
              business_session_window_seconds = excluded.business_session_window_seconds, \
              notification_emails = excluded.notification_emails, help_text = excluded.help_text, \
-             updated_at = excluded.updated_at",
+             notify_calls = excluded.notify_calls, updated_at = excluded.updated_at",
         )
         .bind(org.as_str())
         .bind(s.session_window_seconds)
         .bind(s.business_session_window_seconds)
         .bind(crate::rows::to_json(&s.notification_emails)?)
         .bind(s.help_text.clone())
+        .bind(s.notify_calls.clone())
         .bind(now)
         .execute(&mut *tx)
         .await?;
@@ -135,11 +140,14 @@ pub(crate) async fn read_windows(
     Ok(s)
 }
 
-async fn read_settings(tx: &mut crate::Tx, org: &OrgId) -> Result<OrgSettings, StoreError> {
+pub(crate) async fn read_settings(
+    tx: &mut crate::Tx,
+    org: &OrgId,
+) -> Result<OrgSettings, StoreError> {
     let mut s = OrgSettings::default();
     let row = sqlx::query(
         "SELECT session_window_seconds, business_session_window_seconds, notification_emails, \
-         help_text FROM org_settings WHERE org_id = $1",
+         help_text, notify_calls FROM org_settings WHERE org_id = $1",
     )
     .bind(org.as_str())
     .fetch_optional(&mut **tx)
@@ -149,6 +157,7 @@ async fn read_settings(tx: &mut crate::Tx, org: &OrgId) -> Result<OrgSettings, S
         s.business_session_window_seconds = col(&row, "business_session_window_seconds")?;
         s.notification_emails = json(&row, "notification_emails")?;
         s.help_text = col(&row, "help_text")?;
+        s.notify_calls = col(&row, "notify_calls")?;
     }
     let creds =
         sqlx::query("SELECT account_sid, auth_token FROM twilio_credentials WHERE org_id = $1")

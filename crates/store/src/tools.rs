@@ -235,7 +235,27 @@ impl Store {
         .bind(id)
         .execute(&mut *tx)
         .await?;
-        tx.commit().await?;
+        let row = sqlx::query(&format!(
+            "SELECT {TOOL_COLUMNS} FROM tool_invocations WHERE org_id = $1 AND id = $2"
+        ))
+        .bind(org.as_str())
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        let inv = tool_from_row(&row)?;
+        let subject = inv
+            .conversation_id
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_else(|| inv.id.clone());
+        let ev = crate::outbox::NewEvent::new(
+            "tool.executed",
+            subject,
+            serde_json::json!({"tool_invocation": inv}),
+        );
+        crate::outbox::emit(&mut tx, org, &[ev], Timestamp::now()).await?;
+        self.commit_events(tx).await?;
         Ok(())
     }
 

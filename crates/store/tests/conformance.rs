@@ -72,7 +72,7 @@ backend_test!(migrations_are_idempotent, |db| {
     assert!(store.migrate().await.expect("second migrate").is_empty());
     let status = store.migration_status().await.expect("status");
     assert!(status.pending.is_empty() && status.unknown.is_empty());
-    assert_eq!(status.applied, vec![1, 2, 3]);
+    assert_eq!(status.applied, vec![1, 2, 3, 4]);
     store.ping().await.expect("ping");
 });
 
@@ -1134,6 +1134,7 @@ fn inbound(
             payload: json!({}),
             run_at: Timestamp::from_millis(at),
             lease: None,
+            subject: None,
         }),
     }
 }
@@ -1297,6 +1298,7 @@ backend_test!(jobs_are_claimed_once_and_taken_over_after_the_lease, |db| {
         payload: json!({"n": n}),
         run_at: now,
         lease: None,
+        subject: None,
     };
     for n in 0..20 {
         store

@@ -104,6 +104,12 @@ impl ApiError {
     }
 }
 
+impl From<switchboard_domain::ValidationError> for ApiError {
+    fn from(v: switchboard_domain::ValidationError) -> Self {
+        ApiError::invalid(v.field, v.message)
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {

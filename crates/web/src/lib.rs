@@ -17,6 +17,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use switchboard_domain::{Clock, Secret};
+use switchboard_jobs::{Jobs, JobsConfig};
 use switchboard_messaging::{EventBus, Messaging, MessagingConfig};
 use switchboard_store::Store;
 use switchboard_voice::{VoiceConfig, VoiceServices, VoiceStats};
@@ -45,6 +46,8 @@ pub struct WebConfig {
     pub messaging: MessagingConfig,
     /// The chat model for text agents.
     pub llm: LlmConfig,
+    /// Webhooks, analysis and e-mail (its `dashboard_url` is filled from `public_url`).
+    pub jobs: JobsConfig,
     /// Where "now" comes from (adjustable in tests).
     pub clock: Clock,
 }
@@ -91,6 +94,7 @@ impl Default for WebConfig {
             voice: VoiceConfig::default(),
             messaging: MessagingConfig::default(),
             llm: LlmConfig::default(),
+            jobs: JobsConfig::default(),
             clock: Clock::system(),
         }
     }
@@ -122,13 +126,19 @@ pub struct AppState {
     pub voice: VoiceServices,
     /// Text messaging.
     pub messaging: Messaging,
+    /// Webhooks, analysis, e-mail.
+    pub jobs: Jobs,
+    /// Whether webhook endpoints may target private addresses.
+    pub webhooks_allow_private: bool,
+    /// Where "now" comes from.
+    pub clock: Clock,
 }
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Switchboard API", version = "1", description = "Multi-tenant AI phone and messaging agents. Authenticate with `Authorization: Bearer <key>`; errors are `{\"error\": {\"code\", \"message\", \"field\"?}}`."),
     modifiers(&SecurityAddon),
-    components(schemas(error::ErrorBody)),
+    components(schemas(error::ErrorBody, api::webhooks::EventEnvelope)),
 )]
 struct ApiDoc;
 
@@ -187,6 +197,20 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(chat::event_stream))
         .routes(routes!(calls::list_calls))
         .routes(routes!(calls::get_call))
+        .routes(routes!(webhooks::analyze_call))
+        .routes(routes!(webhooks::create_endpoint, webhooks::list_endpoints))
+        .routes(routes!(
+            webhooks::get_endpoint,
+            webhooks::update_endpoint,
+            webhooks::delete_endpoint
+        ))
+        .routes(routes!(webhooks::rotate_secret))
+        .routes(routes!(webhooks::list_deliveries))
+        .routes(routes!(webhooks::get_delivery))
+        .routes(routes!(webhooks::resend_delivery))
+        .routes(routes!(webhooks::list_events))
+        .routes(routes!(webhooks::event_types))
+        .routes(routes!(webhooks::list_emails))
         .routes(routes!(settings::get_settings, settings::put_settings))
         .split_for_parts()
 }
@@ -197,6 +221,7 @@ pub fn router(
     config: &WebConfig,
     voice: VoiceServices,
     messaging: Messaging,
+    jobs: Jobs,
 ) -> Router {
     let (api, doc) = api_routes();
     // Operational endpoints go through the same registration, so they are documented too.
@@ -227,6 +252,9 @@ pub fn router(
         }),
         voice,
         messaging,
+        jobs,
+        webhooks_allow_private: config.jobs.allow_private_targets,
+        clock: config.clock.clone(),
     };
     // Twilio's endpoints are part of Twilio's contract, not of our REST API document.
     let twilio_routes = Router::new()
@@ -297,10 +325,11 @@ async fn metrics_text(State(st): State<AppState>) -> impl IntoResponse {
             "text/plain; version=0.0.4; charset=utf-8",
         )],
         format!(
-            "{}{}{}",
+            "{}{}{}{}",
             st.metrics.render(),
             st.voice.stats.render(),
-            st.messaging.stats().render()
+            st.messaging.stats().render(),
+            st.jobs.stats().render()
         ),
     )
 }
@@ -325,6 +354,7 @@ pub struct Application {
     stop_calls: watch::Sender<bool>,
     voice_stats: Arc<VoiceStats>,
     messaging: Messaging,
+    jobs: Jobs,
 }
 
 /// Why the application could not be built.
@@ -342,6 +372,9 @@ pub enum BuildError {
     /// The chat-model client could not be built.
     #[error("{0}")]
     Llm(#[from] switchboard_llm::LlmError),
+    /// Webhook or e-mail settings are unusable.
+    #[error("{0}")]
+    Jobs(#[from] switchboard_jobs::JobsError),
 }
 
 impl Application {
@@ -367,6 +400,15 @@ impl Application {
         } else {
             None
         };
+        let jobs = Jobs::new(
+            store.clone(),
+            JobsConfig {
+                dashboard_url: config.public_url.clone(),
+                ..config.jobs.clone()
+            },
+            llm.clone(),
+            config.clock.clone(),
+        )?;
         let messaging = Messaging::new(
             store.clone(),
             MessagingConfig {
@@ -390,11 +432,17 @@ impl Application {
         };
         Ok(Application {
             listener,
-            router: router(store, config, voice, messaging.clone()),
+            router: router(store, config, voice, messaging.clone(), jobs.clone()),
             stop_calls,
             voice_stats,
             messaging,
+            jobs,
         })
+    }
+
+    /// The background jobs (tests drive them with `run_once` / `drain`).
+    pub fn jobs(&self) -> Jobs {
+        self.jobs.clone()
     }
 
     /// The messaging service (tests drive its jobs with `run_jobs_once`).
@@ -429,6 +477,8 @@ impl Application {
         let server = axum::serve(listener, self.router).with_graceful_shutdown(notify);
         let messaging = self.messaging;
         let worker = tokio::spawn(messaging.clone().run_worker());
+        let jobs = self.jobs;
+        let jobs_worker = tokio::spawn(jobs.clone().run_worker());
         let stop_calls = self.stop_calls;
         let stats = self.voice_stats;
         let deadline = async move {
@@ -461,6 +511,9 @@ impl Application {
         // Replies still being written are handed back to the queue for the next start.
         messaging.shutdown(Duration::from_secs(2)).await;
         let _ = worker.await;
+        // Deliveries in flight finish (bounded by their timeout) or are handed back.
+        jobs.shutdown(Duration::from_secs(12)).await;
+        let _ = jobs_worker.await;
         res
     }
 }

@@ -10,6 +10,7 @@ pub mod conversations;
 pub mod numbers;
 pub mod orgs;
 pub mod settings;
+pub mod webhooks;
 
 use crate::error::ApiError;
 use serde::Deserialize;

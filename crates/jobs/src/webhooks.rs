@@ -1,0 +1,358 @@
+//! Webhook delivery: claim due deliveries, sign each per Standard Webhooks, POST it with a
+//! 10 s timeout and no redirects, record the attempt, and schedule the retry.
+
+use crate::signing::signature_header;
+use crate::{Jobs, JobsConfig};
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use switchboard_domain::ids::OrgId;
+use switchboard_domain::webhooks::restricted_address;
+use switchboard_domain::Timestamp;
+use switchboard_store::{AttemptOutcome, AttemptRecord, ClaimedDelivery, StoreError};
+
+/// The default retry delays after each failed attempt (protocols.md section 7 and the issue):
+/// 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h, then the delivery fails.
+pub const DEFAULT_RETRY_SCHEDULE: &[u64] = &[5, 300, 1800, 7200, 18000, 36000, 36000];
+
+/// How much of a response body an attempt keeps.
+const EXCERPT_CHARS: usize = 1000;
+
+/// Resolves names for the webhook client and refuses restricted addresses, so a name that
+/// resolves to a private address (or is re-pointed there after a check) is never connected.
+#[derive(Debug, Clone)]
+pub(crate) struct GuardedResolver {
+    pub(crate) allow_private: bool,
+}
+
+impl GuardedResolver {
+    /// The addresses of `host`, or why it is refused.
+    pub(crate) async fn resolve_checked(&self, host: &str) -> Result<Vec<SocketAddr>, String> {
+        let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, 0))
+            .await
+            .map_err(|e| format!("cannot resolve {host}: {e}"))?
+            .collect();
+        if addrs.is_empty() {
+            return Err(format!("{host} has no address"));
+        }
+        if !self.allow_private {
+            for a in &addrs {
+                if let Some(kind) = restricted_address(a.ip()) {
+                    return Err(refusal(host, a.ip(), kind));
+                }
+            }
+        }
+        Ok(addrs)
+    }
+}
+
+fn refusal(host: &str, ip: IpAddr, kind: &str) -> String {
+    format!(
+        "refused: {host} resolves to {ip}, a {kind} address; webhooks may only target public \
+         addresses (an operator can allow private targets with \
+         SWITCHBOARD_WEBHOOKS_ALLOW_PRIVATE=true)"
+    )
+}
+
+impl Resolve for GuardedResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        let me = self.clone();
+        Box::pin(async move {
+            let addrs = me.resolve_checked(name.as_str()).await?;
+            let it: Addrs = Box::new(addrs.into_iter());
+            Ok(it)
+        })
+    }
+}
+
+/// The HTTP client for deliveries.
+pub(crate) fn client(config: &JobsConfig) -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder()
+        .timeout(config.webhook_timeout)
+        .connect_timeout(config.webhook_timeout.min(Duration::from_secs(5)))
+        // 3xx is a failure: the owner should update the URL (and following a redirect could
+        // lead to an internal address).
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("Switchboard-Webhooks/", env!("CARGO_PKG_VERSION")))
+        .dns_resolver(std::sync::Arc::new(GuardedResolver {
+            allow_private: config.allow_private_targets,
+        }))
+        .build()
+}
+
+/// Checks a target before the attempt: literal addresses here (the resolver never sees
+/// them), names through the same resolver the client uses.
+async fn check_target(url: &str, allow_private: bool) -> Result<(), String> {
+    let parsed = url::Url::parse(url).map_err(|e| format!("invalid URL: {e}"))?;
+    let ip = match parsed.host() {
+        Some(url::Host::Ipv4(a)) => IpAddr::V4(a),
+        Some(url::Host::Ipv6(a)) => IpAddr::V6(a),
+        Some(url::Host::Domain(d)) => {
+            return GuardedResolver { allow_private }
+                .resolve_checked(d)
+                .await
+                .map(|_| ())
+        }
+        None => return Err("the URL has no host".into()),
+    };
+    match (allow_private, restricted_address(ip)) {
+        (false, Some(kind)) => Err(refusal(&ip.to_string(), ip, kind)),
+        _ => Ok(()),
+    }
+}
+
+impl Jobs {
+    /// Claims and makes the due webhook attempts. Returns how many were attempted.
+    pub async fn run_webhooks_once(&self) -> Result<usize, StoreError> {
+        let inner = &self.inner;
+        let lease = i64::try_from(inner.config.lease.as_millis()).unwrap_or(60_000);
+        let claimed = inner
+            .store
+            .claim_webhook_deliveries(&inner.owner, inner.clock.now(), lease, inner.config.batch)
+            .await?;
+        let n = claimed.len();
+        futures_util::future::join_all(claimed.into_iter().map(|c| self.deliver_logged(c))).await;
+        Ok(n)
+    }
+
+    async fn deliver_logged(&self, c: ClaimedDelivery) {
+        if let Err(e) = self.deliver(&c).await {
+            // The lease runs out and the delivery is attempted again.
+            tracing::error!(org_id = %c.org_id, delivery_id = %c.id, error = %e, "webhook delivery could not be recorded");
+        }
+    }
+
+    async fn deliver(&self, c: &ClaimedDelivery) -> Result<(), StoreError> {
+        let inner = &self.inner;
+        let org: &OrgId = &c.org_id;
+        let now = inner.clock.now();
+        let target = match inner.store.delivery_target(org, &c.id, now).await {
+            Ok(t) => t,
+            Err(StoreError::NotFound) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        if !target.enabled {
+            return inner
+                .store
+                .fail_webhook_delivery(org, &c.id, &inner.owner, "the endpoint is disabled", now)
+                .await;
+        }
+        let started = std::time::Instant::now();
+        let at = inner.clock.now();
+        let mut record = AttemptRecord {
+            at,
+            status_code: None,
+            latency_ms: 0,
+            excerpt: None,
+            error: None,
+        };
+        let mut retry_after = None;
+        let refused = match check_target(&target.url, inner.config.allow_private_targets).await {
+            Ok(()) => false,
+            Err(why) => {
+                record.error = Some(why);
+                true
+            }
+        };
+        if !refused {
+            // The signature timestamp is wall-clock time (receivers compare it with theirs).
+            let ts = Timestamp::now().millis() / 1000;
+            let body = target.payload.as_bytes();
+            let signature = signature_header(&target.secrets, target.event_id.as_str(), ts, body);
+            let res = inner
+                .http
+                .post(&target.url)
+                .header("content-type", "application/json")
+                .header("webhook-id", target.event_id.as_str())
+                .header("webhook-timestamp", ts.to_string())
+                .header("webhook-signature", signature)
+                .body(target.payload.clone())
+                .send()
+                .await;
+            match res {
+                Ok(mut r) => {
+                    record.status_code = Some(i64::from(r.status().as_u16()));
+                    retry_after = r
+                        .headers()
+                        .get("retry-after")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.trim().parse::<u64>().ok());
+                    record.excerpt = read_excerpt(&mut r).await;
+                }
+                Err(e) => record.error = Some(describe(&e)),
+            }
+        }
+        record.latency_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+        let outcome = self.outcome(&target, &record, refused, retry_after);
+        let stats = &inner.stats;
+        match &outcome {
+            AttemptOutcome::Succeeded => {
+                stats.webhook_succeeded.fetch_add(1, Ordering::Relaxed);
+                if let Ok(ms) = u64::try_from(record.latency_ms) {
+                    stats
+                        .webhook_latency_ms_total
+                        .fetch_add(ms, Ordering::Relaxed);
+                }
+            }
+            AttemptOutcome::Retry(next) => {
+                stats.webhook_retried.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(org_id = %org, delivery_id = %c.id, endpoint_id = %target.endpoint_id,
+                    status = ?record.status_code, error = ?record.error, next_attempt = %next.to_rfc3339(),
+                    "webhook attempt failed; will retry");
+            }
+            AttemptOutcome::Failed { disable } => {
+                stats.webhook_failed.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(org_id = %org, delivery_id = %c.id, endpoint_id = %target.endpoint_id,
+                    status = ?record.status_code, error = ?record.error, "webhook delivery failed for good");
+                if let Some(reason) = disable {
+                    tracing::warn!(org_id = %org, endpoint_id = %target.endpoint_id, reason = %reason,
+                        "webhook endpoint disabled");
+                }
+            }
+        }
+        let kept = inner
+            .store
+            .record_webhook_attempt(
+                org,
+                &target,
+                &inner.owner,
+                &record,
+                &outcome,
+                inner.clock.now(),
+            )
+            .await?;
+        if !kept {
+            tracing::warn!(org_id = %org, delivery_id = %c.id, "webhook lease lost; the other worker's record stands");
+        }
+        Ok(())
+    }
+
+    /// Decides what follows an attempt.
+    fn outcome(
+        &self,
+        target: &switchboard_store::DeliveryTarget,
+        record: &AttemptRecord,
+        refused: bool,
+        retry_after: Option<u64>,
+    ) -> AttemptOutcome {
+        let config = &self.inner.config;
+        let code = record.status_code.unwrap_or(0);
+        if (200..300).contains(&code) {
+            return AttemptOutcome::Succeeded;
+        }
+        if refused {
+            // A refused target is a configuration problem: retrying cannot help.
+            return AttemptOutcome::Failed { disable: None };
+        }
+        if code == 410 {
+            return AttemptOutcome::Failed {
+                disable: Some("the endpoint answered 410 Gone".into()),
+            };
+        }
+        let now = self.inner.clock.now();
+        let failing_for = target
+            .failing_since
+            .map(|s| now.millis() - s.millis())
+            .unwrap_or(0);
+        let disable_after = i64::try_from(config.disable_after.as_millis()).unwrap_or(i64::MAX);
+        if failing_for >= disable_after {
+            return AttemptOutcome::Failed {
+                disable: Some(format!(
+                    "every attempt failed for {} hours",
+                    failing_for / 3_600_000
+                )),
+            };
+        }
+        let made = usize::try_from(target.attempts).unwrap_or(usize::MAX);
+        let Some(base) = config.retry_schedule.get(made) else {
+            return AttemptOutcome::Failed { disable: None };
+        };
+        let mut delay = jitter(*base);
+        // Throttling answers may ask for more time (Standard Webhooks: honour Retry-After).
+        if matches!(code, 429 | 503) {
+            if let Some(s) = retry_after {
+                delay = delay.max(Duration::from_secs(s.min(24 * 3600)));
+            }
+        }
+        let ms = i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2);
+        AttemptOutcome::Retry(Timestamp::from_millis(now.millis() + ms))
+    }
+}
+
+/// +-10 % so that many deliveries failing together do not retry together.
+fn jitter(base: Duration) -> Duration {
+    let mut b = [0u8; 2];
+    switchboard_domain::ids::fill_random(&mut b);
+    let r = f64::from(u16::from_le_bytes(b)) / f64::from(u16::MAX); // 0..=1
+    base.mul_f64(0.9 + 0.2 * r)
+}
+
+async fn read_excerpt(r: &mut reqwest::Response) -> Option<String> {
+    let mut buf: Vec<u8> = Vec::new();
+    // Read at most a few KB: a receiver answering with a huge body must not cost memory.
+    while buf.len() < EXCERPT_CHARS * 4 {
+        match r.chunk().await {
+            Ok(Some(c)) => buf.extend_from_slice(&c),
+            _ => break,
+        }
+    }
+    let text: String = String::from_utf8_lossy(&buf)
+        .chars()
+        .take(EXCERPT_CHARS)
+        .collect();
+    (!text.is_empty()).then_some(text)
+}
+
+fn describe(e: &reqwest::Error) -> String {
+    // The resolver's refusal is inside the error chain; show it rather than "connect error".
+    let mut source: Option<&dyn std::error::Error> = Some(e);
+    while let Some(s) = source {
+        let text = s.to_string();
+        if text.starts_with("refused:") {
+            return text;
+        }
+        source = s.source();
+    }
+    if e.is_timeout() {
+        "timed out".into()
+    } else if e.is_connect() {
+        format!("could not connect: {}", root_cause(e))
+    } else {
+        format!("request failed: {}", root_cause(e))
+    }
+}
+
+fn root_cause(e: &dyn std::error::Error) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn literal_and_resolved_private_targets_are_refused() {
+        let e = check_target("http://127.0.0.1:9/x", false)
+            .await
+            .expect_err("loopback");
+        assert!(e.contains("loopback"), "{e}");
+        let e = check_target("http://localhost:9/x", false)
+            .await
+            .expect_err("localhost");
+        assert!(e.starts_with("refused: localhost resolves to"), "{e}");
+        assert!(check_target("http://127.0.0.1:9/x", true).await.is_ok());
+    }
+
+    #[test]
+    fn jitter_stays_within_ten_percent() {
+        for _ in 0..100 {
+            let d = jitter(Duration::from_secs(100));
+            assert!(d >= Duration::from_secs(90) && d <= Duration::from_secs(110));
+        }
+    }
+}
