@@ -35,6 +35,10 @@ struct Shared {
     record: std::sync::atomic::AtomicBool,
     /// A fixed answer served without parsing the request (load tests).
     fixed: Mutex<Option<axum::body::Bytes>>,
+    /// Answers to structured-output (`response_format`) requests, used before the default.
+    structured: Mutex<VecDeque<ChatStep>>,
+    /// Structured-output requests answered.
+    structured_calls: AtomicU64,
 }
 
 /// The running fake.
@@ -64,6 +68,17 @@ impl FakeChatModel {
     /// Queues answers, used in order before the default answer.
     pub fn script(&self, steps: impl IntoIterator<Item = ChatStep>) {
         self.shared.script.lock().unwrap().extend(steps);
+    }
+
+    /// Queues answers to structured-output requests (analyses), used in order before the
+    /// default: a valid object built from the request's JSON schema.
+    pub fn script_structured(&self, steps: impl IntoIterator<Item = ChatStep>) {
+        self.shared.structured.lock().unwrap().extend(steps);
+    }
+
+    /// Structured-output requests answered so far.
+    pub fn structured_calls(&self) -> u64 {
+        self.shared.structured_calls.load(Ordering::Relaxed)
     }
 
     /// Every answer waits this long first.
@@ -123,7 +138,13 @@ async fn complete(
     let Ok(body) = serde_json::from_slice::<Value>(&raw) else {
         return (StatusCode::BAD_REQUEST, "invalid JSON").into_response();
     };
-    let step = s.script.lock().unwrap().pop_front();
+    let structured = body.pointer("/response_format/json_schema/schema").cloned();
+    let step = if structured.is_some() {
+        s.structured_calls.fetch_add(1, Ordering::Relaxed);
+        s.structured.lock().unwrap().pop_front()
+    } else {
+        s.script.lock().unwrap().pop_front()
+    };
     let last_user = body["messages"]
         .as_array()
         .and_then(|m| m.iter().rev().find(|m| m["role"] == "user"))
@@ -141,7 +162,11 @@ async fn complete(
     }
     let model = body["model"].as_str().unwrap_or("fake").to_owned();
     let n = s.calls.load(Ordering::Relaxed);
-    let message = match step.unwrap_or(ChatStep::Text(format!("Reply to: {last_user}"))) {
+    let default = match &structured {
+        Some(schema) => ChatStep::Text(fill_schema(schema, &last_user).to_string()),
+        None => ChatStep::Text(format!("Reply to: {last_user}")),
+    };
+    let message = match step.unwrap_or(default) {
         ChatStep::Fail(status) => {
             return (
                 StatusCode::from_u16(status).unwrap(),
@@ -166,4 +191,40 @@ async fn complete(
         "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
     }))
     .into_response()
+}
+
+/// A value matching `schema` (objects, strings, numbers, booleans, enums, nullable types),
+/// with strings mentioning the start of `context`: what a model following the schema returns.
+pub fn fill_schema(schema: &Value, context: &str) -> Value {
+    if let Some(options) = schema.get("enum").and_then(Value::as_array) {
+        return options.first().cloned().unwrap_or(Value::Null);
+    }
+    let ty = match schema.get("type") {
+        Some(Value::Array(types)) => types
+            .iter()
+            .filter_map(Value::as_str)
+            .find(|t| *t != "null")
+            .unwrap_or("null")
+            .to_owned(),
+        Some(Value::String(t)) => t.clone(),
+        _ => "object".to_owned(),
+    };
+    match ty.as_str() {
+        "object" => {
+            let mut out = serde_json::Map::new();
+            if let Some(props) = schema.get("properties").and_then(Value::as_object) {
+                for (k, v) in props {
+                    out.insert(k.clone(), fill_schema(v, context));
+                }
+            }
+            Value::Object(out)
+        }
+        "string" => {
+            let snippet: String = context.chars().take(60).collect();
+            json!(format!("About: {snippet}"))
+        }
+        "number" | "integer" => json!(1),
+        "boolean" => json!(true),
+        _ => Value::Null,
+    }
 }

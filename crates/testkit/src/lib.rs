@@ -6,7 +6,9 @@
 pub mod chat;
 pub mod fixtures;
 pub mod realtime;
+pub mod smtp;
 pub mod twilio;
+pub mod webhooks;
 
 /// Decodes one G.711 mu-law byte to 16-bit linear PCM.
 pub fn ulaw_to_linear(u: u8) -> i16 {

@@ -67,8 +67,9 @@ async fn start(
     config.llm.api_key = Some(Secret::new("sk-test-chat-key"));
     config.llm.model = "fake-chat-1".into();
     config.messaging.reply_budget = budget;
-    // The tests drive the job queue themselves.
+    // The tests drive the job queues themselves.
     config.messaging.poll_interval = None;
+    config.jobs.poll_interval = None;
     let app = Application::build(
         SocketAddr::from(([127, 0, 0, 1], 0)),
         db.store.clone(),

@@ -1,0 +1,182 @@
+//! A webhook receiver that follows the Standard Webhooks spec on its own (it shares no code
+//! with the platform's signer): it records every POST, verifies `webhook-signature` against
+//! the endpoint secret with the 5-minute timestamp tolerance, and answers scripted statuses.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::post;
+use axum::Router;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use serde_json::Value;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// One received delivery.
+#[derive(Debug, Clone)]
+pub struct Received {
+    /// `webhook-id`.
+    pub id: String,
+    /// `webhook-timestamp`.
+    pub timestamp: i64,
+    /// `webhook-signature`.
+    pub signature: String,
+    /// The raw body.
+    pub body: String,
+    /// Parsed body.
+    pub json: Value,
+    /// Whether the signature verified with the secret set at the time.
+    pub verified: bool,
+    /// The status we answered.
+    pub answered: u16,
+}
+
+#[derive(Default)]
+struct Shared {
+    secret: Mutex<Option<String>>,
+    script: Mutex<VecDeque<u16>>,
+    received: Mutex<Vec<Received>>,
+    delay: Mutex<Duration>,
+    notify: tokio::sync::Notify,
+}
+
+/// The running receiver.
+#[derive(Clone)]
+pub struct WebhookReceiver {
+    /// `http://127.0.0.1:port/hooks`.
+    pub url: String,
+    /// The port.
+    pub port: u16,
+    shared: Arc<Shared>,
+}
+
+impl WebhookReceiver {
+    /// Starts on a free loopback port.
+    pub async fn start() -> WebhookReceiver {
+        let shared = Arc::new(Shared::default());
+        let app = Router::new()
+            .route("/hooks", post(receive))
+            .with_state(shared.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        WebhookReceiver {
+            url: format!("http://127.0.0.1:{port}/hooks"),
+            port,
+            shared,
+        }
+    }
+
+    /// The secret deliveries are verified with (`whsec_...`).
+    pub fn set_secret(&self, secret: &str) {
+        *self.shared.secret.lock().unwrap() = Some(secret.to_owned());
+    }
+
+    /// Answer these statuses to the next requests, then 200.
+    pub fn script(&self, statuses: impl IntoIterator<Item = u16>) {
+        self.shared.script.lock().unwrap().extend(statuses);
+    }
+
+    /// Wait this long before answering.
+    pub fn set_delay(&self, d: Duration) {
+        *self.shared.delay.lock().unwrap() = d;
+    }
+
+    /// Everything received so far.
+    pub fn received(&self) -> Vec<Received> {
+        self.shared.received.lock().unwrap().clone()
+    }
+
+    /// Waits until at least `n` requests arrived (up to `timeout`); returns them.
+    pub async fn wait_for(&self, n: usize, timeout: Duration) -> Vec<Received> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let notified = self.shared.notify.notified();
+            let got = self.received();
+            if got.len() >= n || tokio::time::Instant::now() >= deadline {
+                return got;
+            }
+            let _ = tokio::time::timeout_at(deadline, notified).await;
+        }
+    }
+}
+
+/// Verifies a Standard Webhooks signature header as the spec describes: the key is the
+/// base64 after `whsec_`, the signed content is `id.timestamp.body`, entries are
+/// space-separated `version,signature` pairs and only `v1` is checked (in constant time).
+pub fn verify(
+    secret: &str,
+    id: &str,
+    timestamp: i64,
+    body: &[u8],
+    header: &str,
+    now_secs: i64,
+) -> bool {
+    use hmac::{Hmac, Mac};
+    if (now_secs - timestamp).abs() > 5 * 60 {
+        return false;
+    }
+    let Ok(key) = STANDARD.decode(secret.trim_start_matches("whsec_")) else {
+        return false;
+    };
+    for entry in header.split(' ') {
+        let Some(("v1", sig)) = entry.split_once(',') else {
+            continue;
+        };
+        let Ok(sig) = STANDARD.decode(sig) else {
+            continue;
+        };
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&key).unwrap();
+        mac.update(format!("{id}.{timestamp}.").as_bytes());
+        mac.update(body);
+        if mac.verify_slice(&sig).is_ok() {
+            return true;
+        }
+    }
+    false
+}
+
+async fn receive(
+    State(s): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: String,
+) -> impl IntoResponse {
+    let h = |k: &str| {
+        headers
+            .get(k)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let id = h("webhook-id");
+    let timestamp: i64 = h("webhook-timestamp").parse().unwrap_or(0);
+    let signature = h("webhook-signature");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let secret = s.secret.lock().unwrap().clone();
+    let verified = secret
+        .map(|sec| verify(&sec, &id, timestamp, body.as_bytes(), &signature, now))
+        .unwrap_or(false);
+    let delay = *s.delay.lock().unwrap();
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    let status = s.script.lock().unwrap().pop_front().unwrap_or(200);
+    s.received.lock().unwrap().push(Received {
+        id,
+        timestamp,
+        signature,
+        json: serde_json::from_str(&body).unwrap_or(Value::Null),
+        body,
+        verified,
+        answered: status,
+    });
+    s.notify.notify_waiters();
+    (StatusCode::from_u16(status).unwrap(), "ok")
+}
