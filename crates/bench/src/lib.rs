@@ -129,3 +129,40 @@ impl Server {
         let _ = std::fs::remove_dir_all(&self.data);
     }
 }
+
+/// The `p` quantile of microsecond samples, in milliseconds (sorts `v`).
+pub fn pct(v: &mut [u64], p: f64) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_unstable();
+    let i = ((v.len() as f64 - 1.0) * p).round() as usize;
+    v[i] as f64 / 1000.0
+}
+
+/// Creates a fresh database `switchboard_{tool}_{suffix}` next to the admin URL in
+/// SWITCHBOARD_TEST_POSTGRES and returns its URL.
+pub async fn fresh_postgres(tool: &str, suffix: u32) -> anyhow::Result<String> {
+    use sqlx::Connection;
+    let admin = std::env::var("SWITCHBOARD_TEST_POSTGRES")
+        .context("--backend postgres needs SWITCHBOARD_TEST_POSTGRES (an admin URL)")?;
+    let name = format!("switchboard_{tool}_{suffix}");
+    let mut conn = sqlx::PgConnection::connect(&admin).await?;
+    sqlx::Executor::execute(
+        &mut conn,
+        format!("DROP DATABASE IF EXISTS {name}").as_str(),
+    )
+    .await?;
+    sqlx::Executor::execute(&mut conn, format!("CREATE DATABASE {name}").as_str()).await?;
+    Ok(switchboard_store::testing::replace_database(&admin, &name))
+}
+
+/// Drops the database [`fresh_postgres`] created.
+pub async fn drop_postgres(tool: &str, suffix: u32) -> anyhow::Result<()> {
+    use sqlx::Connection;
+    let admin = std::env::var("SWITCHBOARD_TEST_POSTGRES")?;
+    let mut conn = sqlx::PgConnection::connect(&admin).await?;
+    let sql = format!("DROP DATABASE IF EXISTS switchboard_{tool}_{suffix} WITH (FORCE)");
+    sqlx::Executor::execute(&mut conn, sql.as_str()).await?;
+    Ok(())
+}

@@ -1383,3 +1383,144 @@ backend_test!(jobs_are_claimed_once_and_taken_over_after_the_lease, |db| {
         Some(("failed".into(), Some("gave up".into())))
     );
 });
+
+backend_test!(
+    outbox_numbers_events_per_organization_and_keeps_them_apart,
+    |db| {
+        use switchboard_domain::webhooks::{NewWebhookEndpoint, WebhookEndpointUpdate};
+        let store = &db.store;
+        let a = store.create_org("Outbox A").await.expect("a").id;
+        let b = store.create_org("Outbox B").await.expect("b").id;
+        let now = Timestamp::now();
+        let new_ep = NewWebhookEndpoint {
+            url: "https://hooks.example.com/a".into(),
+            event_types: Some(vec!["tool.executed".into()]),
+            description: None,
+            enabled: None,
+        };
+        let ep = store
+            .create_webhook_endpoint(&a, &new_ep, "whsec_c2VjcmV0", now)
+            .await
+            .expect("endpoint");
+        // Three events in A (one delivery each to the interested endpoint), one in B.
+        for (org, n) in [(&a, 3), (&b, 1)] {
+            for i in 0..n {
+                let id = store
+                    .start_tool_invocation(
+                        org,
+                        &switchboard_store::NewToolInvocation {
+                            conversation_id: None,
+                            call_id: None,
+                            external_id: Some(format!("call_{i}")),
+                            tool: "lookup_contact".into(),
+                            arguments: json!({}),
+                            actor: "test".into(),
+                        },
+                    )
+                    .await
+                    .expect("tool")
+                    .expect("first run");
+                store
+                    .finish_tool_invocation(org, &id, "ok", &json!({"ok": true}))
+                    .await
+                    .expect("finish");
+            }
+        }
+        let ev_a = store.list_events(&a, None, 100).await.expect("events a");
+        let ev_b = store.list_events(&b, None, 100).await.expect("events b");
+        assert_eq!(
+            ev_a.iter().map(|e| e.sequence).collect::<Vec<_>>(),
+            vec![1, 2, 3]
+        );
+        assert_eq!(ev_b.iter().map(|e| e.sequence).collect::<Vec<_>>(), vec![1]);
+        assert!(ev_a
+            .iter()
+            .all(|e| e.payload["org_id"] == json!(a) && e.kind == "tool.executed"));
+        assert_eq!(
+            store
+                .list_events(&a, Some(2), 100)
+                .await
+                .expect("after")
+                .len(),
+            1
+        );
+        let filter = switchboard_store::DeliveryFilter::default();
+        let dl_a = store
+            .list_webhook_deliveries(&a, &filter, None, None)
+            .await
+            .expect("a");
+        assert_eq!(dl_a.data.len(), 3);
+        // B reaches none of A's endpoint, deliveries or events.
+        assert!(store
+            .list_webhook_deliveries(&b, &filter, None, None)
+            .await
+            .expect("b")
+            .data
+            .is_empty());
+        assert!(matches!(
+            store.get_webhook_endpoint(&b, &ep.id).await,
+            Err(StoreError::NotFound)
+        ));
+        assert!(matches!(
+            store
+                .update_webhook_endpoint(
+                    &b,
+                    &ep.id,
+                    &WebhookEndpointUpdate {
+                        enabled: Some(false),
+                        ..Default::default()
+                    },
+                    now
+                )
+                .await,
+            Err(StoreError::NotFound)
+        ));
+        assert!(matches!(
+            store
+                .rotate_webhook_secret(&b, &ep.id, "whsec_eA==", now, now)
+                .await,
+            Err(StoreError::NotFound)
+        ));
+        assert!(matches!(
+            store.get_webhook_delivery(&b, &dl_a.data[0].id).await,
+            Err(StoreError::NotFound)
+        ));
+        assert!(matches!(
+            store
+                .resend_webhook_delivery(&b, &dl_a.data[0].id, now)
+                .await,
+            Err(StoreError::NotFound)
+        ));
+        assert!(matches!(
+            store.delete_webhook_endpoint(&b, &ep.id).await,
+            Err(StoreError::NotFound)
+        ));
+        assert!(store
+            .list_webhook_endpoints(&b, None, None)
+            .await
+            .expect("list")
+            .data
+            .is_empty());
+        // The claim loop sees every organization's due deliveries, in order per subject: the
+        // three share no conversation (subject = invocation id), so all are claimable at once.
+        let now = Timestamp::now();
+        let claimed = store
+            .claim_webhook_deliveries("w1", now, 60_000, 10)
+            .await
+            .expect("claim");
+        assert_eq!(claimed.len(), 3);
+        assert!(claimed.iter().all(|c| c.org_id == a));
+        assert!(store
+            .claim_webhook_deliveries("w2", now, 60_000, 10)
+            .await
+            .expect("again")
+            .is_empty());
+        assert_eq!(
+            store
+                .release_webhook_deliveries("w1", now)
+                .await
+                .expect("release"),
+            3
+        );
+    }
+);

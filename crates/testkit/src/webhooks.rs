@@ -31,6 +31,8 @@ pub struct Received {
     pub verified: bool,
     /// The status we answered.
     pub answered: u16,
+    /// When it arrived.
+    pub at: std::time::Instant,
 }
 
 #[derive(Default)]
@@ -163,6 +165,7 @@ async fn receive(
     let verified = secret
         .map(|sec| verify(&sec, &id, timestamp, body.as_bytes(), &signature, now))
         .unwrap_or(false);
+    let at = std::time::Instant::now();
     let delay = *s.delay.lock().unwrap();
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
@@ -176,6 +179,7 @@ async fn receive(
         body,
         verified,
         answered: status,
+        at,
     });
     s.notify.notify_waiters();
     (StatusCode::from_u16(status).unwrap(), "ok")

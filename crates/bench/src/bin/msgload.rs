@@ -5,13 +5,13 @@
 //!
 //! `cargo build --release --workspace && ./target/release/switchboard-msgload --backend sqlite`
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use clap::Parser;
 use serde_json::json;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use switchboard_bench::{Server, ACCOUNT};
+use switchboard_bench::{drop_postgres, fresh_postgres, pct, Server, ACCOUNT};
 use switchboard_testkit::chat::FakeChatModel;
 use switchboard_testkit::twilio::FakeTwilioRest;
 
@@ -41,39 +41,6 @@ struct Args {
     binary: String,
 }
 
-fn pct(v: &mut [u64], p: f64) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v.sort_unstable();
-    let i = ((v.len() as f64 - 1.0) * p).round() as usize;
-    v[i] as f64 / 1000.0
-}
-
-async fn fresh_postgres(suffix: u32) -> anyhow::Result<String> {
-    use sqlx::Connection;
-    let admin = std::env::var("SWITCHBOARD_TEST_POSTGRES")
-        .context("--backend postgres needs SWITCHBOARD_TEST_POSTGRES (an admin URL)")?;
-    let name = format!("switchboard_msgload_{suffix}");
-    let mut conn = sqlx::PgConnection::connect(&admin).await?;
-    sqlx::Executor::execute(
-        &mut conn,
-        format!("DROP DATABASE IF EXISTS {name}").as_str(),
-    )
-    .await?;
-    sqlx::Executor::execute(&mut conn, format!("CREATE DATABASE {name}").as_str()).await?;
-    Ok(switchboard_store::testing::replace_database(&admin, &name))
-}
-
-async fn drop_postgres(suffix: u32) -> anyhow::Result<()> {
-    use sqlx::Connection;
-    let admin = std::env::var("SWITCHBOARD_TEST_POSTGRES")?;
-    let mut conn = sqlx::PgConnection::connect(&admin).await?;
-    let sql = format!("DROP DATABASE IF EXISTS switchboard_msgload_{suffix} WITH (FORCE)");
-    sqlx::Executor::execute(&mut conn, sql.as_str()).await?;
-    Ok(())
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -90,7 +57,7 @@ async fn main() -> anyhow::Result<()> {
     ];
     let postgres_url = match args.backend.as_str() {
         "sqlite" => None,
-        "postgres" => Some(fresh_postgres(std::process::id()).await?),
+        "postgres" => Some(fresh_postgres("msgload", std::process::id()).await?),
         other => bail!("--backend must be sqlite or postgres, not {other}"),
     };
     if let Some(url) = &postgres_url {
@@ -203,7 +170,7 @@ async fn main() -> anyhow::Result<()> {
     }
     server.stop().await;
     if args.backend == "postgres" {
-        drop_postgres(std::process::id()).await?;
+        drop_postgres("msgload", std::process::id()).await?;
     }
     Ok(())
 }
