@@ -316,28 +316,49 @@ impl Jobs {
         Ok(total)
     }
 
-    /// The background loop: runs a pass when this instance commits events, and at least
-    /// every poll interval (other instances' events, retries coming due).
+    /// The background loops: webhook attempts and jobs (analysis, e-mail) each run a pass
+    /// when this instance commits events, and at least every poll interval (other
+    /// instances' events, retries coming due). Two loops, so a `call.ended` delivery never
+    /// waits behind a batch of analyses.
     pub async fn run_worker(self) {
         let Some(every) = self.inner.config.poll_interval else {
             return;
         };
+        let hooks = self.clone();
+        let jobs = self;
+        tokio::join!(
+            hooks.run_loop("webhooks", every, true),
+            jobs.run_loop("jobs", every, false)
+        );
+    }
+
+    async fn run_loop(&self, name: &'static str, every: Duration, webhooks: bool) {
         let signal = self.inner.store.outbox_signal();
         let mut stop = self.inner.stop.clone();
         loop {
             if *stop.borrow() {
                 return;
             }
-            match self.run_once().await {
+            // Registered before the pass, so a commit during the pass is not missed.
+            let notified = signal.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let pass = {
+                let _running = self.inner.running.read().await;
+                if webhooks {
+                    self.run_webhooks_once().await
+                } else {
+                    self.run_jobs_once().await
+                }
+            };
+            match pass {
                 // More may be waiting (a full batch, or deliveries unblocked by this pass).
                 Ok(n) if n > 0 => continue,
                 Ok(_) => {}
-                Err(e) => {
-                    tracing::error!(error = %e, "background jobs: claim failed");
-                }
+                Err(e) => tracing::error!(worker = name, error = %e, "background claim failed"),
             }
             tokio::select! {
-                _ = signal.notified() => {}
+                _ = &mut notified => {}
                 _ = tokio::time::sleep(every) => {}
                 _ = stop.changed() => return,
             }

@@ -291,7 +291,8 @@ impl Store {
     /// Commits a transaction that wrote outbox events and wakes the delivery worker.
     pub(crate) async fn commit_events(&self, tx: Tx) -> Result<(), StoreError> {
         tx.commit().await?;
-        self.inner.outbox.notify_one();
+        // Every local worker loop (webhooks, jobs) waiting on it.
+        self.inner.outbox.notify_waiters();
         Ok(())
     }
 
