@@ -415,15 +415,14 @@ pub(crate) async fn fetch_conversation(
     org: &OrgId,
     id: &ConversationId,
 ) -> Result<Conversation, StoreError> {
-    let row = sqlx::query(&format!(
-        "SELECT {CONV_COLUMNS} FROM conversations WHERE org_id = $1 AND id = $2"
-    ))
-    .bind(org.as_str())
-    .bind(id.as_str())
-    .fetch_optional(&mut **tx)
-    .await?;
-    row.as_ref()
-        .map(conversation_from_row)
-        .transpose()?
-        .ok_or(StoreError::NotFound)
+    crate::rows::fetch_scoped(
+        tx,
+        "conversations",
+        CONV_COLUMNS,
+        org,
+        id.as_str(),
+        "",
+        conversation_from_row,
+    )
+    .await
 }

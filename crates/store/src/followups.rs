@@ -197,16 +197,18 @@ impl Store {
         id: &EmailId,
     ) -> Result<EmailNotification, StoreError> {
         let mut tx = self.begin(Scope::Org(org), Access::Read).await?;
-        let row = sqlx::query(&format!(
-            "SELECT {EMAIL_COLUMNS} FROM email_notifications WHERE org_id = $1 AND id = $2"
-        ))
-        .bind(org.as_str())
-        .bind(id.as_str())
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(StoreError::NotFound)?;
+        let email = crate::rows::fetch_scoped(
+            &mut tx,
+            "email_notifications",
+            EMAIL_COLUMNS,
+            org,
+            id.as_str(),
+            "",
+            email_from_row,
+        )
+        .await?;
         tx.commit().await?;
-        email_from_row(&row)
+        Ok(email)
     }
 
     /// E-mail notifications, newest first, optionally of one call.

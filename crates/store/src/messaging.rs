@@ -741,17 +741,10 @@ async fn fetch_message(
     org: &OrgId,
     id: &MessageId,
 ) -> Result<Message, StoreError> {
-    let row = sqlx::query(&format!(
-        "SELECT {MSG_COLUMNS} FROM messages WHERE org_id = $1 AND id = $2"
-    ))
-    .bind(org.as_str())
-    .bind(id.as_str())
-    .fetch_optional(&mut **tx)
-    .await?;
-    match row {
-        Some(r) => Ok(message_from_row(&r)?.1),
-        None => Err(StoreError::NotFound),
-    }
+    crate::rows::fetch_scoped(tx, "messages", MSG_COLUMNS, org, id.as_str(), "", |r| {
+        message_from_row(r).map(|(_, m)| m)
+    })
+    .await
 }
 
 /// Ensures the texter is a contact and applies an opt-out/opt-in keyword. `known` is the

@@ -9,7 +9,7 @@
 //! flight, so one conversation's events reach an endpoint in order, and `call.analyzed`
 //! (written after the call was finalized) never overtakes `call.ended`.
 
-use crate::rows::{col, flag, json, json_opt, to_json, ts, ts_opt, Newest, Sql};
+use crate::rows::{col, fetch_scoped, flag, json, json_opt, to_json, ts, ts_opt, Newest, Sql};
 use crate::{Access, Backend, Scope, Store, StoreError};
 use serde_json::{json, Value};
 use switchboard_domain::entities::{Call, Conversation, Cursor, Message, Page};
@@ -809,15 +809,16 @@ async fn fetch_endpoint(
     id: &WebhookEndpointId,
     lock: &str,
 ) -> Result<WebhookEndpoint, StoreError> {
-    let row = sqlx::query(&format!(
-        "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE org_id = $1 AND id = $2{lock}"
-    ))
-    .bind(org.as_str())
-    .bind(id.as_str())
-    .fetch_optional(&mut **tx)
-    .await?
-    .ok_or(StoreError::NotFound)?;
-    endpoint_from_row(&row)
+    fetch_scoped(
+        tx,
+        "webhook_endpoints",
+        ENDPOINT_COLUMNS,
+        org,
+        id.as_str(),
+        lock,
+        endpoint_from_row,
+    )
+    .await
 }
 
 async fn fetch_delivery(
@@ -825,15 +826,16 @@ async fn fetch_delivery(
     org: &OrgId,
     id: &DeliveryId,
 ) -> Result<WebhookDelivery, StoreError> {
-    let row = sqlx::query(&format!(
-        "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE org_id = $1 AND id = $2"
-    ))
-    .bind(org.as_str())
-    .bind(id.as_str())
-    .fetch_optional(&mut **tx)
-    .await?
-    .ok_or(StoreError::NotFound)?;
-    delivery_from_row(&row)
+    fetch_scoped(
+        tx,
+        "webhook_deliveries",
+        DELIVERY_COLUMNS,
+        org,
+        id.as_str(),
+        "",
+        delivery_from_row,
+    )
+    .await
 }
 
 /// A `conversation.*` event.

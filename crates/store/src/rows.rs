@@ -232,6 +232,28 @@ impl crate::Store {
     }
 }
 
+/// One row of a tenant table by id inside an open transaction, mapped; `NotFound` when the
+/// organization has no such row. `lock` is `""` or the engine's `FOR UPDATE`.
+pub(crate) async fn fetch_scoped<T>(
+    tx: &mut crate::Tx,
+    table: &str,
+    columns: &str,
+    org: &switchboard_domain::ids::OrgId,
+    id: &str,
+    lock: &str,
+    map: fn(&AnyRow) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    let row = sqlx::query(&format!(
+        "SELECT {columns} FROM {table} WHERE org_id = $1 AND id = $2{lock}"
+    ))
+    .bind(org.as_str())
+    .bind(id)
+    .fetch_optional(&mut **tx)
+    .await?
+    .ok_or(StoreError::NotFound)?;
+    map(&row)
+}
+
 /// Appends `started_at`-style range conditions (`from` inclusive, `to` exclusive).
 pub(crate) fn push_range(
     sql: &mut Sql,

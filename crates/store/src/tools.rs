@@ -235,15 +235,16 @@ impl Store {
         .bind(id)
         .execute(&mut *tx)
         .await?;
-        let row = sqlx::query(&format!(
-            "SELECT {TOOL_COLUMNS} FROM tool_invocations WHERE org_id = $1 AND id = $2"
-        ))
-        .bind(org.as_str())
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(StoreError::NotFound)?;
-        let inv = tool_from_row(&row)?;
+        let inv = crate::rows::fetch_scoped(
+            &mut tx,
+            "tool_invocations",
+            TOOL_COLUMNS,
+            org,
+            id,
+            "",
+            tool_from_row,
+        )
+        .await?;
         let subject = inv
             .conversation_id
             .as_ref()
