@@ -39,17 +39,9 @@ impl Jobs {
     pub(crate) async fn analyse(&self, job: &Job) -> Result<(), RunError> {
         let inner = &self.inner;
         let org = &job.org_id;
-        let conv_id = job
-            .payload
-            .get("conversation_id")
-            .and_then(Value::as_str)
-            .and_then(ConversationId::parse)
+        let conv_id = crate::payload_id(job, "conversation_id", ConversationId::parse)
             .ok_or_else(|| RunError::Stop("job without a conversation".into()))?;
-        let call_id = job
-            .payload
-            .get("call_id")
-            .and_then(Value::as_str)
-            .and_then(CallId::parse);
+        let call_id = crate::payload_id(job, "call_id", CallId::parse);
         let conv = inner.store.get_conversation(org, &conv_id).await?;
         let call = match &call_id {
             Some(id) => Some(inner.store.get_call(org, id).await?),

@@ -385,11 +385,7 @@ impl Jobs {
     pub(crate) async fn send_email(&self, job: &Job) -> Result<(), RunError> {
         let inner = &self.inner;
         let org = &job.org_id;
-        let id = job
-            .payload
-            .get("email_id")
-            .and_then(Value::as_str)
-            .and_then(EmailId::parse)
+        let id = crate::payload_id(job, "email_id", EmailId::parse)
             .ok_or_else(|| RunError::Stop("job without an e-mail id".into()))?;
         let note = inner.store.get_email_notification(org, &id).await?;
         if note.status != "pending" {

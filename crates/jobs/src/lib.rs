@@ -133,6 +133,14 @@ impl JobsStats {
     }
 }
 
+/// An id the job's payload carries under `key`, if it is there and well-formed.
+pub(crate) fn payload_id<T>(job: &Job, key: &str, parse: fn(&str) -> Option<T>) -> Option<T> {
+    job.payload
+        .get(key)
+        .and_then(serde_json::Value::as_str)
+        .and_then(parse)
+}
+
 /// The service; cheap to clone.
 #[derive(Clone)]
 pub struct Jobs {
@@ -248,16 +256,12 @@ impl Jobs {
         tracing::error!(org_id = %job.org_id, job_id = %job.id, kind = %job.kind, error = %why, "job failed for good");
         if job.kind == ANALYSIS_JOB {
             let failed = serde_json::json!({"status": "failed", "error": why, "analyzed_at": now});
-            let call = job
-                .payload
-                .get("call_id")
-                .and_then(serde_json::Value::as_str)
-                .and_then(switchboard_domain::ids::CallId::parse);
-            let conv = job
-                .payload
-                .get("conversation_id")
-                .and_then(serde_json::Value::as_str)
-                .and_then(switchboard_domain::ids::ConversationId::parse);
+            let call = payload_id(job, "call_id", switchboard_domain::ids::CallId::parse);
+            let conv = payload_id(
+                job,
+                "conversation_id",
+                switchboard_domain::ids::ConversationId::parse,
+            );
             let stored = match (call, conv) {
                 (Some(c), _) => {
                     inner
@@ -280,12 +284,7 @@ impl Jobs {
             }
         }
         if job.kind == EMAIL_JOB {
-            if let Some(id) = job
-                .payload
-                .get("email_id")
-                .and_then(serde_json::Value::as_str)
-                .and_then(switchboard_domain::ids::EmailId::parse)
-            {
+            if let Some(id) = payload_id(job, "email_id", switchboard_domain::ids::EmailId::parse) {
                 inner
                     .store
                     .record_email(&job.org_id, &id, "failed", None, Some(why), now)

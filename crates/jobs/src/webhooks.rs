@@ -47,9 +47,12 @@ impl GuardedResolver {
     }
 }
 
+/// How every refusal starts, so the attempt can tell it from a transport failure.
+const REFUSED: &str = "refused:";
+
 fn refusal(host: &str, ip: IpAddr, kind: &str) -> String {
     format!(
-        "refused: {host} resolves to {ip}, a {kind} address; webhooks may only target public \
+        "{REFUSED} {host} resolves to {ip}, a {kind} address; webhooks may only target public \
          addresses (an operator can allow private targets with \
          SWITCHBOARD_WEBHOOKS_ALLOW_PRIVATE=true)"
     )
@@ -81,19 +84,14 @@ pub(crate) fn client(config: &JobsConfig) -> Result<reqwest::Client, reqwest::Er
         .build()
 }
 
-/// Checks a target before the attempt: literal addresses here (the resolver never sees
-/// them), names through the same resolver the client uses.
-async fn check_target(url: &str, allow_private: bool) -> Result<(), String> {
+/// Checks a literal-address target before the attempt (the client never resolves it, so its
+/// resolver cannot refuse it); names are checked by that resolver while connecting.
+fn check_literal(url: &str, allow_private: bool) -> Result<(), String> {
     let parsed = url::Url::parse(url).map_err(|e| format!("invalid URL: {e}"))?;
     let ip = match parsed.host() {
         Some(url::Host::Ipv4(a)) => IpAddr::V4(a),
         Some(url::Host::Ipv6(a)) => IpAddr::V6(a),
-        Some(url::Host::Domain(d)) => {
-            return GuardedResolver { allow_private }
-                .resolve_checked(d)
-                .await
-                .map(|_| ())
-        }
+        Some(url::Host::Domain(_)) => return Ok(()),
         None => return Err("the URL has no host".into()),
     };
     match (allow_private, restricted_address(ip)) {
@@ -148,14 +146,9 @@ impl Jobs {
             error: None,
         };
         let mut retry_after = None;
-        let refused = match check_target(&target.url, inner.config.allow_private_targets).await {
-            Ok(()) => false,
-            Err(why) => {
-                record.error = Some(why);
-                true
-            }
-        };
-        if !refused {
+        if let Err(why) = check_literal(&target.url, inner.config.allow_private_targets) {
+            record.error = Some(why);
+        } else {
             // The signature timestamp is wall-clock time (receivers compare it with theirs).
             let ts = Timestamp::now().millis() / 1000;
             let body = target.payload.as_bytes();
@@ -183,6 +176,11 @@ impl Jobs {
                 Err(e) => record.error = Some(describe(&e)),
             }
         }
+        // Refused by the literal check or by the resolver: both say so first.
+        let refused = record
+            .error
+            .as_deref()
+            .is_some_and(|e| e.starts_with(REFUSED));
         record.latency_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
         let outcome = self.outcome(&target, &record, refused, retry_after);
         let stats = &inner.stats;
@@ -309,7 +307,7 @@ fn describe(e: &reqwest::Error) -> String {
     let mut source: Option<&dyn std::error::Error> = Some(e);
     while let Some(s) = source {
         let text = s.to_string();
-        if text.starts_with("refused:") {
+        if text.starts_with(REFUSED) {
             return text;
         }
         source = s.source();
@@ -337,15 +335,20 @@ mod tests {
 
     #[tokio::test]
     async fn literal_and_resolved_private_targets_are_refused() {
-        let e = check_target("http://127.0.0.1:9/x", false)
-            .await
-            .expect_err("loopback");
+        let e = check_literal("http://127.0.0.1:9/x", false).expect_err("loopback");
         assert!(e.contains("loopback"), "{e}");
-        let e = check_target("http://localhost:9/x", false)
-            .await
-            .expect_err("localhost");
+        assert!(
+            check_literal("http://localhost:9/x", false).is_ok(),
+            "names go to the resolver"
+        );
+        let e = GuardedResolver {
+            allow_private: false,
+        }
+        .resolve_checked("localhost")
+        .await
+        .expect_err("localhost");
         assert!(e.starts_with("refused: localhost resolves to"), "{e}");
-        assert!(check_target("http://127.0.0.1:9/x", true).await.is_ok());
+        assert!(check_literal("http://127.0.0.1:9/x", true).is_ok());
     }
 
     #[test]
