@@ -453,6 +453,8 @@ pub struct CallFilter {
     pub agent_id: Option<AgentId>,
     /// Only this direction.
     pub direction: Option<Direction>,
+    /// Only calls from or to this number.
+    pub number: Option<String>,
     /// Started at or after.
     pub from: Option<Timestamp>,
     /// Started before.

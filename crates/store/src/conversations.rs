@@ -253,6 +253,10 @@ impl Store {
         if let Some(d) = filter.direction {
             sql.push_arg(" AND direction = {}", d.as_str().to_owned())?;
         }
+        if let Some(n) = &filter.number {
+            sql.push_arg(" AND (from_number = {}", n.clone())?;
+            sql.push_arg(" OR to_number = {})", n.clone())?;
+        }
         push_range(&mut sql, "started_at", filter.from, filter.to)?;
         let order = Newest {
             col: "started_at",

@@ -11,6 +11,7 @@ mod agents;
 mod calls;
 mod contacts;
 mod conversations;
+mod dashboard;
 mod followups;
 mod jobs;
 mod messaging;
@@ -34,6 +35,7 @@ use switchboard_domain::ValidationError;
 
 pub use accounts::{Bootstrap, BootstrapInput};
 pub use calls::{CallEnd, StatusReport};
+pub use dashboard::{DashboardSession, Overview};
 pub use followups::{ANALYSIS_JOB, EMAIL_JOB};
 pub use jobs::{Job, NewJob};
 pub use messaging::{InboundResult, InboundText, Received};

@@ -36,6 +36,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0004_outbox.sql"),
         postgres: include_str!("../migrations/postgres/0004_outbox.sql"),
     },
+    Migration {
+        version: 5,
+        name: "dashboard",
+        sqlite: include_str!("../migrations/sqlite/0005_dashboard.sql"),
+        postgres: include_str!("../migrations/postgres/0005_dashboard.sql"),
+    },
 ];
 
 /// Where the schema stands.

@@ -193,3 +193,136 @@ mod tests {
         assert_eq!(replace_database("postgres://h", "x"), "postgres://h/x");
     }
 }
+
+/// What [`seed_history`] wrote.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Seeded {
+    /// Conversations (every channel).
+    pub conversations: u64,
+    /// Voice calls (one per voice conversation).
+    pub calls: u64,
+    /// Contacts.
+    pub contacts: u64,
+}
+
+/// Bulk-writes `conversations` closed conversations of `org` spread over the `days` before
+/// `now` (a quarter of them voice calls with their call row) and `contacts` contacts, in
+/// multi-row inserts, for list-page benchmarks. Not a product path: no events, no jobs.
+pub async fn seed_history(
+    store: &Store,
+    org: &switchboard_domain::ids::OrgId,
+    conversations: u64,
+    contacts: u64,
+    now: switchboard_domain::Timestamp,
+    days: i64,
+) -> Result<Seeded, StoreError> {
+    use crate::rows::Sql;
+    use crate::{Access, Scope};
+    let span = (days.max(1) * 86_400_000) as u64;
+    let step = (span / conversations.max(1)).max(1);
+    let mut done = Seeded::default();
+    let batch = 400u64;
+    let mut i = 0u64;
+    while i < conversations {
+        let n = batch.min(conversations - i);
+        let mut conv = Sql::new(
+            "INSERT INTO conversations (id, org_id, channel, direction, contact_number, our_number, \
+             agent_id, status, started_at, last_message_at, ended_at, variables) VALUES ",
+        );
+        let mut calls = Sql::new(
+            "INSERT INTO calls (id, org_id, conversation_id, call_sid, direction, from_number, \
+             to_number, agent_id, status, started_at, answered_at, ended_at, duration_seconds, \
+             end_reason, disposition) VALUES ",
+        );
+        let mut ncalls = 0;
+        for k in 0..n {
+            let seq = i + k;
+            let started = now.millis() - (span - seq * step) as i64;
+            let channel = ["sms", "whatsapp", "web", "voice"][(seq % 4) as usize];
+            let contact = format!("+1555{:07}", seq % 9_000_000);
+            let id = format!("cnv_seed{seq:016}");
+            if k > 0 {
+                conv.push(", ");
+            }
+            let vals = [
+                conv.arg(id.clone())?,
+                conv.arg(org.to_string())?,
+                conv.arg(channel.to_owned())?,
+                conv.arg("inbound".to_owned())?,
+                conv.arg(contact.clone())?,
+                conv.arg("+15550001000".to_owned())?,
+                conv.arg(None::<String>)?,
+                conv.arg("closed".to_owned())?,
+                conv.arg(started)?,
+                conv.arg(started + 60_000)?,
+                conv.arg(started + 120_000)?,
+                conv.arg("{}".to_owned())?,
+            ];
+            conv.push(&format!("({})", vals.join(", ")));
+            if channel == "voice" {
+                if ncalls > 0 {
+                    calls.push(", ");
+                }
+                ncalls += 1;
+                let vals = [
+                    calls.arg(format!("call_seed{seq:016}"))?,
+                    calls.arg(org.to_string())?,
+                    calls.arg(id)?,
+                    calls.arg(format!("CA{seq:032}"))?,
+                    calls.arg("inbound".to_owned())?,
+                    calls.arg(contact)?,
+                    calls.arg("+15550001000".to_owned())?,
+                    calls.arg(None::<String>)?,
+                    calls.arg("completed".to_owned())?,
+                    calls.arg(started)?,
+                    calls.arg(started + 2_000)?,
+                    calls.arg(started + 120_000)?,
+                    calls.arg(118i64)?,
+                    calls.arg("caller_hung_up".to_owned())?,
+                    calls.arg("completed".to_owned())?,
+                ];
+                calls.push(&format!("({})", vals.join(", ")));
+            }
+        }
+        let mut tx = store.begin(Scope::Org(org), Access::Write).await?;
+        conv.query().execute(&mut *tx).await?;
+        if ncalls > 0 {
+            calls.query().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        done.conversations += n;
+        done.calls += ncalls;
+        i += n;
+    }
+    let mut i = 0u64;
+    while i < contacts {
+        let n = batch.min(contacts - i);
+        let mut sql = Sql::new(
+            "INSERT INTO contacts (id, org_id, number, name, metadata, opted_out, created_at, updated_at) VALUES ",
+        );
+        for k in 0..n {
+            let seq = i + k;
+            if k > 0 {
+                sql.push(", ");
+            }
+            let at = now.millis() - (contacts - seq) as i64 * 1000;
+            let vals = [
+                sql.arg(format!("ct_seed{seq:016}"))?,
+                sql.arg(org.to_string())?,
+                sql.arg(format!("+1666{seq:07}"))?,
+                sql.arg(format!("Contact {seq}"))?,
+                sql.arg("{}".to_owned())?,
+                sql.arg(i64::from(seq % 50 == 0))?,
+                sql.arg(at)?,
+                sql.arg(at)?,
+            ];
+            sql.push(&format!("({})", vals.join(", ")));
+        }
+        let mut tx = store.begin(Scope::Org(org), Access::Write).await?;
+        sql.query().execute(&mut *tx).await?;
+        tx.commit().await?;
+        done.contacts += n;
+        i += n;
+    }
+    Ok(done)
+}

@@ -72,7 +72,7 @@ backend_test!(migrations_are_idempotent, |db| {
     assert!(store.migrate().await.expect("second migrate").is_empty());
     let status = store.migration_status().await.expect("status");
     assert!(status.pending.is_empty() && status.unknown.is_empty());
-    assert_eq!(status.applied, vec![1, 2, 3, 4]);
+    assert_eq!(status.applied, vec![1, 2, 3, 4, 5]);
     store.ping().await.expect("ping");
 });
 
@@ -1522,5 +1522,156 @@ backend_test!(
                 .expect("release"),
             3
         );
+    }
+);
+
+backend_test!(
+    dashboard_sessions_and_overview_stay_in_their_organization,
+    |db| {
+        let store = &db.store;
+        let a = store.create_org("A").await.expect("org");
+        let b = store.create_org("B").await.expect("org");
+        let pw = Secret::new("a long enough password");
+        let ua = store
+            .create_user(&a.id, "a@a.test", &pw, Role::Admin)
+            .await
+            .expect("user");
+        let now = Timestamp::from_millis(1_800_000_000_000);
+        let later = Timestamp::from_millis(now.millis() + 3_600_000);
+        store
+            .create_dashboard_session(&ua.id, &a.id, "hash-a", "csrf-a", now, later)
+            .await
+            .expect("session");
+        let s = store
+            .dashboard_session("hash-a", now)
+            .await
+            .expect("read")
+            .expect("live");
+        assert_eq!(
+            (s.user.id.clone(), s.org_id.clone()),
+            (ua.id.clone(), a.id.clone())
+        );
+        assert_eq!(
+            (s.org_name.as_str(), s.csrf_token.as_str()),
+            ("A", "csrf-a")
+        );
+        assert!(
+            store
+                .dashboard_session("hash-a", later)
+                .await
+                .expect("read")
+                .is_none(),
+            "expired"
+        );
+        assert!(store
+            .dashboard_session("other", now)
+            .await
+            .expect("read")
+            .is_none());
+        store
+            .switch_dashboard_org("hash-a", &b.id)
+            .await
+            .expect("switch");
+        assert_eq!(
+            store
+                .dashboard_session("hash-a", now)
+                .await
+                .expect("read")
+                .expect("live")
+                .org_id,
+            b.id
+        );
+        assert!(matches!(
+            store
+                .switch_dashboard_org("hash-a", &OrgId::generate())
+                .await,
+            Err(StoreError::NotFound)
+        ));
+        store
+            .delete_dashboard_session("hash-a")
+            .await
+            .expect("delete");
+        assert!(store
+            .dashboard_session("hash-a", now)
+            .await
+            .expect("read")
+            .is_none());
+
+        // A's calls, messages and opted-out contacts are invisible from B.
+        let conv = store
+            .create_conversation(
+                &a.id,
+                new_conv("+15550001111", now.millis(), Channel::Sms, None),
+            )
+            .await
+            .expect("conv");
+        store
+            .append_message(
+                &a.id,
+                NewMessage {
+                    conversation_id: conv.id.clone(),
+                    role: MessageRole::User,
+                    kind: MessageKind::Message,
+                    content: json!({"text": "hi"}),
+                    external_id: None,
+                    delivery_status: None,
+                    created_at: now,
+                },
+            )
+            .await
+            .expect("message");
+        store
+            .create_contact(
+                &a.id,
+                NewContact {
+                    number: PhoneNumber::parse("+15550001111").expect("e164"),
+                    name: None,
+                    metadata: None,
+                    opted_out: Some(true),
+                },
+            )
+            .await
+            .expect("contact");
+        let numbers = vec!["+15550001111".to_owned()];
+        assert_eq!(
+            store
+                .opted_out_among(&a.id, &numbers)
+                .await
+                .expect("a")
+                .len(),
+            1
+        );
+        assert!(store
+            .opted_out_among(&b.id, &numbers)
+            .await
+            .expect("b")
+            .is_empty());
+        let day = Timestamp::from_millis(now.millis() - 1000);
+        assert_eq!(store.overview(&a.id, day).await.expect("a").messages, 1);
+        assert_eq!(store.overview(&b.id, day).await.expect("b").messages, 0);
+        // `call.started` is A's first event; B has none.
+        store
+            .start_call(
+                &a.id,
+                new_conv("+15550002222", now.millis(), Channel::Voice, None),
+                NewCall {
+                    conversation_id: ConversationId::generate(),
+                    call_sid: "CA22222222222222222222222222222222".into(),
+                    direction: Direction::Inbound,
+                    from_number: "+15550002222".into(),
+                    to_number: "+15550009999".into(),
+                    agent_id: None,
+                    status: CallStatus::InProgress,
+                    started_at: now,
+                },
+            )
+            .await
+            .expect("call");
+        assert_eq!(store.last_event_seq(&a.id).await.expect("seq"), 1);
+        assert_eq!(store.last_event_seq(&b.id).await.expect("seq"), 0);
+        let o = store.overview(&a.id, day).await.expect("a");
+        assert_eq!((o.calls, o.active_calls), (1, 1));
+        let o = store.overview(&b.id, day).await.expect("b");
+        assert_eq!((o.calls, o.active_calls), (0, 0));
     }
 );
