@@ -53,8 +53,30 @@ enum Command {
         #[command(subcommand)]
         command: ApikeyCommand,
     },
+    /// Manage dashboard logins.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
     /// Check configuration and environment; print each problem with its fix.
     Doctor,
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a dashboard login and print its generated password (shown once).
+    Create {
+        /// Organization id (`org_...`).
+        #[arg(long)]
+        org: String,
+        /// Login e-mail (unique platform-wide).
+        #[arg(long)]
+        email: String,
+        /// `admin` (manages the organization), `member` (reads it) or `operator` (every
+        /// organization).
+        #[arg(long, default_value = "member")]
+        role: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -165,6 +187,28 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             store.close().await;
             Ok(())
         }
+        Command::User {
+            command: UserCommand::Create { org, email, role },
+        } => {
+            let org_id = OrgId::parse(&org).with_context(|| {
+                format!("`{org}` is not an organization id (they look like org_...)")
+            })?;
+            let role = switchboard_domain::values::Role::parse(&role).with_context(|| {
+                format!("`{role}` is not a role; use admin, member or operator")
+            })?;
+            let store = open_store(&config).await?;
+            store.migrate().await?;
+            let password = switchboard_domain::auth::generate_password();
+            let user = match store.create_user(&org_id, &email, &password, role).await {
+                Err(switchboard_store::StoreError::NotFound) => {
+                    anyhow::bail!("no organization {org}")
+                }
+                other => other?,
+            };
+            println!("{}  password: {}", user.email, password.expose());
+            store.close().await;
+            Ok(())
+        }
         Command::Apikey {
             command: ApikeyCommand::Create { org, name },
         } => {
@@ -246,6 +290,14 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             analysis_model: Some(config.llm_model.clone()),
             ..switchboard_jobs::JobsConfig::default()
         },
+        dashboard: switchboard_web::dashboard::DashboardConfig {
+            // Browsers drop Secure cookies sent over plain http, except on localhost.
+            secure_cookies: config
+                .public_url
+                .as_deref()
+                .is_some_and(|u| u.starts_with("https://")),
+            ..Default::default()
+        },
         clock: switchboard_domain::Clock::system(),
     };
     if config.webhooks_allow_private {
@@ -288,6 +340,7 @@ fn print_first_start(b: &switchboard_store::Bootstrap, base: &str) {
     println!("   API key (org)     {}", b.org_key.expose());
     println!("   Operator key      {}", b.operator_key.expose());
     println!();
+    println!("   Dashboard         {base}/   (sign in with the admin login)");
     println!("   API               {base}/api/v1");
     println!("   OpenAPI           {base}/api/v1/openapi.json");
     println!("   Health            {base}/healthz   {base}/readyz   {base}/metrics");

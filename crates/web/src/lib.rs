@@ -1,6 +1,7 @@
 //! Switchboard's HTTP edge: REST API v1, health, metrics and the OpenAPI document.
 
 pub mod api;
+pub mod dashboard;
 pub mod error;
 pub mod extract;
 pub mod metrics;
@@ -48,6 +49,8 @@ pub struct WebConfig {
     pub llm: LlmConfig,
     /// Webhooks, analysis and e-mail (its `dashboard_url` is filled from `public_url`).
     pub jobs: JobsConfig,
+    /// Dashboard sessions and sign-in limits.
+    pub dashboard: dashboard::DashboardConfig,
     /// Where "now" comes from (adjustable in tests).
     pub clock: Clock,
 }
@@ -95,6 +98,7 @@ impl Default for WebConfig {
             messaging: MessagingConfig::default(),
             llm: LlmConfig::default(),
             jobs: JobsConfig::default(),
+            dashboard: dashboard::DashboardConfig::default(),
             clock: Clock::system(),
         }
     }
@@ -130,6 +134,8 @@ pub struct AppState {
     pub jobs: Jobs,
     /// Whether webhook endpoints may target private addresses.
     pub webhooks_allow_private: bool,
+    /// Dashboard settings and sign-in limits.
+    pub dashboard: Arc<dashboard::DashState>,
     /// Where "now" comes from.
     pub clock: Clock,
 }
@@ -254,6 +260,7 @@ pub fn router(
         messaging,
         jobs,
         webhooks_allow_private: config.jobs.allow_private_targets,
+        dashboard: Arc::new(dashboard::DashState::new(config.dashboard.clone())),
         clock: config.clock.clone(),
     };
     // Twilio's endpoints are part of Twilio's contract, not of our REST API document.
@@ -265,6 +272,7 @@ pub fn router(
         .route("/twilio/messaging/status", post(twilio::messaging_status));
     api.merge(ops)
         .merge(twilio_routes)
+        .merge(dashboard::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
@@ -474,7 +482,13 @@ impl Application {
                 tracing::debug!(error = %e, "cannot set TCP_NODELAY");
             }
         });
-        let server = axum::serve(listener, self.router).with_graceful_shutdown(notify);
+        // Connection info gives the sign-in rate limit the client's address.
+        let server = axum::serve(
+            listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(notify);
         let messaging = self.messaging;
         let worker = tokio::spawn(messaging.clone().run_worker());
         let jobs = self.jobs;

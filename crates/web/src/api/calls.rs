@@ -22,6 +22,8 @@ pub struct CallQuery {
     pub direction: Option<String>,
     /// Agent id.
     pub agent_id: Option<String>,
+    /// Calls from or to this E.164 number.
+    pub number: Option<String>,
     /// Started at or after (RFC 3339).
     pub from: Option<String>,
     /// Started before (RFC 3339).
@@ -56,6 +58,7 @@ pub async fn list_calls(
             Direction::expected(),
         )?,
         agent_id,
+        number: parse_number_filter(q.number.as_deref())?,
         from: parse_time("from", q.from.as_deref())?,
         to: parse_time("to", q.to.as_deref())?,
     };
@@ -64,6 +67,16 @@ pub async fn list_calls(
             .list_calls(&auth.org, &filter, p.limit, p.cursor.as_ref())
             .await?,
     ))
+}
+
+/// A number filter must be E.164, so a typo is a 422 rather than an empty list.
+pub(crate) fn parse_number_filter(raw: Option<&str>) -> Result<Option<String>, ApiError> {
+    match raw.map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(n) => switchboard_domain::values::PhoneNumber::parse(n)
+            .map(|p| Some(p.to_string()))
+            .map_err(|m| ApiError::invalid_query("number", m)),
+    }
 }
 
 /// Get a call with its analysis.
