@@ -1,0 +1,421 @@
+//! The dashboard's security rules over plain HTTP, on both backends: sessions and sign-out,
+//! CSRF, the sign-in rate limit, roles, organization isolation and the operator's switcher.
+//! (The browser test covers the pages themselves.)
+
+use reqwest::header::{CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
+use reqwest::redirect::Policy;
+use std::net::SocketAddr;
+use std::time::Duration;
+use switchboard_domain::agent::NewAgent;
+use switchboard_domain::ids::OrgId;
+use switchboard_domain::values::Role;
+use switchboard_domain::Secret;
+use switchboard_store::backend_test;
+use switchboard_store::testing::TestDb;
+use switchboard_web::{Application, WebConfig};
+
+const FORM: &str = "application/x-www-form-urlencoded";
+
+struct Client {
+    http: reqwest::Client,
+    base: String,
+    cookie: String,
+}
+
+fn cookie_value(res: &reqwest::Response, name: &str) -> Option<String> {
+    res.headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| {
+            let first = v.split(';').next()?;
+            let (k, val) = first.split_once('=')?;
+            (k == name && !val.is_empty()).then(|| val.to_owned())
+        })
+}
+
+fn csrf_of(html: &str) -> String {
+    let at = html.find("name=\"_csrf\" value=\"").expect("csrf field") + 20;
+    html[at..at + html[at..].find('"').expect("end")].to_owned()
+}
+
+impl Client {
+    fn new(base: &str) -> Client {
+        Client {
+            http: reqwest::Client::builder()
+                .redirect(Policy::none())
+                .build()
+                .expect("client"),
+            base: base.to_owned(),
+            cookie: String::new(),
+        }
+    }
+
+    /// Signs in; returns the status of the POST.
+    async fn sign_in(&mut self, email: &str, password: &str) -> u16 {
+        let page = self
+            .http
+            .get(format!("{}/login", self.base))
+            .send()
+            .await
+            .expect("login page");
+        let login_cookie = cookie_value(&page, "sb_login").expect("double-submit cookie");
+        let csrf = csrf_of(&page.text().await.expect("html"));
+        let body = form_urlencoded::Serializer::new(String::new())
+            .append_pair("_csrf", &csrf)
+            .append_pair("email", email)
+            .append_pair("password", password)
+            .append_pair("next", "/calls")
+            .finish();
+        let res = self
+            .http
+            .post(format!("{}/login", self.base))
+            .header(COOKIE, format!("sb_login={login_cookie}"))
+            .header(CONTENT_TYPE, FORM)
+            .body(body)
+            .send()
+            .await
+            .expect("login");
+        if let Some(s) = cookie_value(&res, "sb_session") {
+            let set = res
+                .headers()
+                .get_all(SET_COOKIE)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .find(|v| v.starts_with("sb_session="))
+                .expect("cookie")
+                .to_owned();
+            assert!(
+                set.contains("HttpOnly") && set.contains("SameSite=Lax"),
+                "{set}"
+            );
+            self.cookie = format!("sb_session={s}");
+        }
+        res.status().as_u16()
+    }
+
+    async fn get(&self, path: &str) -> (u16, String) {
+        let res = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header(COOKIE, &self.cookie)
+            .send()
+            .await
+            .expect("get");
+        let status = res.status().as_u16();
+        (status, res.text().await.expect("body"))
+    }
+
+    async fn csrf(&self) -> String {
+        let (status, html) = self.get("/settings").await;
+        assert_eq!(status, 200);
+        csrf_of(&html)
+    }
+
+    async fn post(
+        &self,
+        path: &str,
+        fields: &[(&str, &str)],
+        headers: &[(&str, &str)],
+    ) -> (u16, String, String) {
+        let body = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(fields)
+            .finish();
+        let mut req = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header(COOKIE, &self.cookie)
+            .header(CONTENT_TYPE, FORM)
+            .body(body);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let res = req.send().await.expect("post");
+        let status = res.status().as_u16();
+        let location = res
+            .headers()
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        (status, location, res.text().await.expect("body"))
+    }
+}
+
+async fn serve(db: &TestDb) -> (String, tokio::sync::oneshot::Sender<()>) {
+    let mut config = WebConfig::default();
+    config.jobs.poll_interval = None;
+    config.messaging.poll_interval = None;
+    config.dashboard.login_attempts = 3;
+    let app = Application::build(
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+        db.store.clone(),
+        &config,
+    )
+    .await
+    .expect("bind");
+    let base = format!("http://{}", app.local_addr().expect("addr"));
+    let (stop, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(app.run_until_stopped(
+        async move {
+            let _ = rx.await;
+        },
+        Duration::from_secs(2),
+    ));
+    (base, stop)
+}
+
+async fn org_with_users(db: &TestDb, name: &str, users: &[(&str, Role)]) -> OrgId {
+    let org = db.store.create_org(name).await.expect("org");
+    for (email, role) in users {
+        db.store
+            .create_user(
+                &org.id,
+                email,
+                &Secret::new("a long enough password"),
+                *role,
+            )
+            .await
+            .expect("user");
+    }
+    org.id
+}
+
+backend_test!(sessions_csrf_roles_and_isolation, |db| {
+    let (base, stop) = serve(db).await;
+    let a = org_with_users(
+        db,
+        "Alpha",
+        &[
+            ("admin@alpha.test", Role::Admin),
+            ("member@alpha.test", Role::Member),
+        ],
+    )
+    .await;
+    let b = org_with_users(db, "Beta", &[("admin@beta.test", Role::Admin)]).await;
+    let agent: NewAgent =
+        serde_json::from_value(serde_json::json!({"name": "Beta bot", "instructions": "x"}))
+            .expect("agent");
+    let b_agent = db.store.create_agent(&b, agent).await.expect("agent");
+
+    // Pages need a session.
+    let anon = Client::new(&base);
+    let (status, _) = anon.get("/agents").await;
+    assert_eq!(status, 303);
+
+    // Signing in without the form's double-submit token is refused.
+    let res = anon
+        .http
+        .post(format!("{base}/login"))
+        .header(CONTENT_TYPE, FORM)
+        .body("email=admin%40alpha.test&password=a+long+enough+password&_csrf=x")
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(res.status().as_u16(), 400);
+    assert!(cookie_value(&res, "sb_session").is_none());
+
+    let mut admin = Client::new(&base);
+    assert_eq!(
+        admin
+            .sign_in("admin@alpha.test", "a long enough password")
+            .await,
+        303
+    );
+    let (status, html) = admin.get("/agents").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("id=\"new-agent\""));
+
+    // CSRF: a form without the token, or with another, writes nothing.
+    let (status, _, _) = admin.post("/api-keys", &[("name", "no token")], &[]).await;
+    assert_eq!(status, 400);
+    let (status, _, _) = admin
+        .post("/api-keys", &[("_csrf", "forged"), ("name", "forged")], &[])
+        .await;
+    assert_eq!(status, 400);
+    // A cross-site request is refused even with the token.
+    let token = admin.csrf().await;
+    let (status, _, _) = admin
+        .post(
+            "/api-keys",
+            &[("_csrf", &token), ("name", "xsite")],
+            &[("sec-fetch-site", "cross-site")],
+        )
+        .await;
+    assert_eq!(status, 400);
+    // A script request without the header is refused.
+    let res = admin
+        .http
+        .post(format!("{base}/agents/agt_whatever/try"))
+        .header(COOKIE, &admin.cookie)
+        .header(CONTENT_TYPE, "application/json")
+        .body(r#"{"session_id":"s","message":"hi"}"#)
+        .send()
+        .await
+        .expect("try");
+    assert_eq!(res.status().as_u16(), 400);
+    let keys = db.store.list_api_keys(&a, None, None).await.expect("keys");
+    assert!(keys.data.is_empty(), "nothing was created: {:?}", keys.data);
+    // With the token it works, and the key is shown once.
+    let (status, _, html) = admin
+        .post("/api-keys", &[("_csrf", &token), ("name", "CRM")], &[])
+        .await;
+    assert_eq!(status, 200);
+    assert!(html.contains("id=\"new-key-value\""));
+    // Bad input: a message beside the field, 422, nothing saved.
+    let (status, _, html) = admin
+        .post("/api-keys", &[("_csrf", &token), ("name", "   ")], &[])
+        .await;
+    assert_eq!(status, 422);
+    assert!(html.contains("id=\"error-name\""), "{html}");
+    assert_eq!(
+        db.store
+            .list_api_keys(&a, None, None)
+            .await
+            .expect("keys")
+            .data
+            .len(),
+        1
+    );
+
+    // Another organization's records are not found, by URL or by form.
+    let (status, html) = admin.get(&format!("/agents/{}", b_agent.id)).await;
+    assert_eq!(status, 404);
+    assert!(!html.contains("Beta bot"));
+    let (status, _, _) = admin
+        .post(
+            &format!("/agents/{}/delete", b_agent.id),
+            &[("_csrf", &token)],
+            &[],
+        )
+        .await;
+    assert_eq!(status, 404);
+    assert!(db.store.get_agent(&b, &b_agent.id).await.is_ok());
+    // Only operators switch organization.
+    let (status, _, _) = admin
+        .post(
+            "/switch-org",
+            &[("_csrf", &token), ("org_id", b.as_str())],
+            &[],
+        )
+        .await;
+    assert_eq!(status, 403);
+
+    // Members read but cannot write.
+    let mut member = Client::new(&base);
+    assert_eq!(
+        member
+            .sign_in("member@alpha.test", "a long enough password")
+            .await,
+        303
+    );
+    let (status, html) = member.get("/agents").await;
+    assert_eq!(status, 200);
+    assert!(!html.contains("id=\"new-agent\""));
+    let mtoken = member.csrf().await;
+    let (status, _, _) = member
+        .post(
+            "/settings",
+            &[("_csrf", &mtoken), ("session_window_seconds", "60")],
+            &[],
+        )
+        .await;
+    assert_eq!(status, 403);
+
+    // Sign-out ends the session on the server, not only in the browser.
+    let (status, location, _) = admin.post("/logout", &[("_csrf", &token)], &[]).await;
+    assert_eq!((status, location.as_str()), (303, "/login"));
+    let (status, _) = admin.get("/agents").await;
+    assert_eq!(status, 303, "the old cookie no longer works");
+
+    // An unknown e-mail is answered like a wrong password.
+    assert_eq!(
+        Client::new(&base)
+            .sign_in("nobody@alpha.test", "whatever it is")
+            .await,
+        401
+    );
+    // The sign-in rate limit (per e-mail and per address; all of these come from 127.0.0.1):
+    // after 3 failures even the right password waits.
+    let mut guesser = Client::new(&base);
+    for _ in 0..3 {
+        assert_eq!(
+            guesser
+                .sign_in("member@alpha.test", "wrong password!!")
+                .await,
+            401
+        );
+    }
+    assert_eq!(
+        guesser
+            .sign_in("member@alpha.test", "a long enough password")
+            .await,
+        429
+    );
+    assert!(guesser.cookie.is_empty());
+    let _ = stop.send(());
+});
+
+backend_test!(
+    operators_switch_organization_and_pages_read_each_backend,
+    |db| {
+        let (base, stop) = serve(db).await;
+        let home = org_with_users(db, "Platform", &[("ops@platform.test", Role::Operator)]).await;
+        let other = org_with_users(db, "Customer", &[]).await;
+        let agent: NewAgent = serde_json::from_value(
+            serde_json::json!({"name": "Customer bot", "instructions": "x"}),
+        )
+        .expect("agent");
+        let agent = db.store.create_agent(&other, agent).await.expect("agent");
+        let mut ops = Client::new(&base);
+        assert_eq!(
+            ops.sign_in("ops@platform.test", "a long enough password")
+                .await,
+            303
+        );
+        // Every page renders on this backend (PostgreSQL: under row-level security).
+        for path in [
+            "/",
+            "/calls",
+            "/conversations",
+            "/agents",
+            "/agents/new",
+            "/phone-numbers",
+            "/contacts",
+            "/api-keys",
+            "/webhooks",
+            "/settings",
+        ] {
+            let (status, html) = ops.get(path).await;
+            assert_eq!(status, 200, "{path}: {html}");
+            assert!(
+                html.contains("org-switch"),
+                "operators get the switcher on {path}"
+            );
+        }
+        let (status, _) = ops.get(&format!("/agents/{}", agent.id)).await;
+        assert_eq!(status, 404, "not visible before switching");
+        let token = ops.csrf().await;
+        let (status, _, _) = ops
+            .post(
+                "/switch-org",
+                &[("_csrf", &token), ("org_id", other.as_str())],
+                &[],
+            )
+            .await;
+        assert_eq!(status, 303);
+        let (status, html) = ops.get(&format!("/agents/{}", agent.id)).await;
+        assert_eq!(status, 200);
+        assert!(html.contains("Customer bot"));
+        let (status, _, _) = ops
+            .post(
+                "/switch-org",
+                &[("_csrf", &token), ("org_id", "org_doesnotexist")],
+                &[],
+            )
+            .await;
+        assert_eq!(status, 404);
+        let _ = home;
+        let _ = stop.send(());
+    }
+);
