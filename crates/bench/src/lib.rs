@@ -16,6 +16,8 @@ pub struct Server {
     pub base: String,
     /// The first organization's API key, printed at first start.
     pub key: String,
+    /// The first admin login's e-mail and password, printed at first start.
+    pub admin: (String, String),
     /// The process id (for CPU and memory readings).
     pub pid: u32,
     /// Its data directory (the SQLite file), removed by [`Server::stop`].
@@ -56,7 +58,13 @@ impl Server {
         let stdout = child.stdout.take().context("stdout")?;
         let mut lines = BufReader::new(stdout).lines();
         let mut key = None;
+        let mut admin = (String::new(), String::new());
         while let Some(line) = lines.next_line().await? {
+            if let Some(rest) = line.trim().strip_prefix("Admin login") {
+                if let Some((email, pw)) = rest.trim().split_once("password:") {
+                    admin = (email.trim().to_owned(), pw.trim().to_owned());
+                }
+            }
             if let Some(rest) = line.trim().strip_prefix("API key (org)") {
                 key = Some(rest.trim().to_owned());
                 break;
@@ -74,6 +82,7 @@ impl Server {
         Ok(Server {
             base,
             key,
+            admin,
             pid,
             data,
             http,

@@ -324,5 +324,10 @@ pub async fn seed_history(
         done.contacts += n;
         i += n;
     }
+    // Planner statistics, as autovacuum (PostgreSQL) or a periodic ANALYZE would have them
+    // after a history this size grew; a bulk load leaves them stale.
+    let mut tx = store.begin(Scope::Org(org), Access::Write).await?;
+    sqlx::query("ANALYZE").execute(&mut *tx).await?;
+    tx.commit().await?;
     Ok(done)
 }

@@ -14,6 +14,9 @@ CREATE TABLE dashboard_sessions (
 CREATE INDEX dashboard_sessions_user ON dashboard_sessions (user_id);
 CREATE INDEX dashboard_sessions_expiry ON dashboard_sessions (expires_at);
 
+-- The conversations list filters by channel and status, newest first.
+CREATE INDEX conversations_org_channel ON conversations (org_id, channel, started_at DESC, id DESC);
+CREATE INDEX conversations_org_status ON conversations (org_id, status, started_at DESC, id DESC);
 -- The calls list filters by status (live calls) and by either number.
 CREATE INDEX calls_org_status ON calls (org_id, status, started_at DESC);
 CREATE INDEX calls_org_from ON calls (org_id, from_number, started_at DESC);
