@@ -312,7 +312,7 @@ pub async fn seed_history(
                 sql.arg(format!("+1666{seq:07}"))?,
                 sql.arg(format!("Contact {seq}"))?,
                 sql.arg("{}".to_owned())?,
-                sql.arg(i64::from(seq % 50 == 0))?,
+                sql.arg(i64::from(seq.is_multiple_of(50)))?,
                 sql.arg(at)?,
                 sql.arg(at)?,
             ];
