@@ -172,20 +172,31 @@ pub async fn rotate_secret(
     Path(id): Path<String>,
 ) -> Result<Json<EndpointWithSecret>, ApiError> {
     let id = path_id(&id, WebhookEndpointId::parse)?;
+    let (endpoint, secret) =
+        rotate_with_overlap(&st.store, &auth.org, &id, Timestamp::now()).await?;
+    Ok(Json(EndpointWithSecret { endpoint, secret }))
+}
+
+/// Gives an endpoint a new secret while the old one keeps signing for the overlap (the API
+/// and the dashboard both rotate through here). Returns the endpoint and the new secret.
+pub(crate) async fn rotate_with_overlap(
+    store: &switchboard_store::Store,
+    org: &switchboard_domain::ids::OrgId,
+    id: &WebhookEndpointId,
+    now: Timestamp,
+) -> Result<(WebhookEndpoint, String), switchboard_store::StoreError> {
     let secret = generate_secret();
-    let now = Timestamp::now();
-    let endpoint = st
-        .store
+    let endpoint = store
         .rotate_webhook_secret(
-            &auth.org,
-            &id,
+            org,
+            id,
             &secret,
             Timestamp::from_millis(now.millis() + ROTATION_OVERLAP_MS),
             now,
         )
         .await?;
-    tracing::info!(org_id = %auth.org, endpoint_id = %id, "webhook secret rotated");
-    Ok(Json(EndpointWithSecret { endpoint, secret }))
+    tracing::info!(org_id = %org, endpoint_id = %id, "webhook secret rotated");
+    Ok((endpoint, secret))
 }
 
 /// Query parameters of `GET /api/v1/webhook-deliveries`.

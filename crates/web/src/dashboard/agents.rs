@@ -17,7 +17,6 @@ use switchboard_domain::agent::{
 use switchboard_domain::entities::Cursor;
 use switchboard_domain::ids::AgentId;
 use switchboard_domain::values::PhoneNumber;
-use switchboard_messaging::MessagingError;
 use switchboard_store::StoreError;
 
 /// `?flash=` after a redirect, `?cursor=` for paging.
@@ -377,8 +376,7 @@ pub async fn create(
     dash: Dash,
     body: Bytes,
 ) -> Result<Response, DashError> {
-    let f = Fields::parse(&dash, &body)?;
-    dash.require_manage()?;
+    let f = Fields::managing(&dash, &body)?;
     let draft = Draft::from_form(&f);
     let mut errors = FieldErrors::default();
     if let Some(input) = draft.parse(&mut errors) {
@@ -463,8 +461,7 @@ pub async fn update(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, DashError> {
-    let f = Fields::parse(&dash, &body)?;
-    dash.require_manage()?;
+    let f = Fields::managing(&dash, &body)?;
     let id = AgentId::parse(&id).ok_or(DashError::NotFound)?;
     let current = st.store.get_agent(&dash.org, &id).await?;
     let draft = Draft::from_form(&f);
@@ -506,8 +503,7 @@ pub async fn delete(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, DashError> {
-    Fields::parse(&dash, &body)?;
-    dash.require_manage()?;
+    Fields::managing(&dash, &body)?;
     let id = AgentId::parse(&id).ok_or(DashError::NotFound)?;
     st.store.delete_agent(&dash.org, &id).await?;
     Ok(Redirect::to("/agents?flash=Agent+deleted").into_response())
@@ -536,28 +532,7 @@ pub async fn try_it(
         .await
     {
         Ok(turn) => Ok(Json(turn).into_response()),
-        Err(MessagingError::NotFound(_)) => Err(DashError::NotFound),
-        Err(e) => {
-            let status = match &e {
-                MessagingError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
-                MessagingError::NotConfigured(_) => StatusCode::CONFLICT,
-                MessagingError::Model(_) => StatusCode::BAD_GATEWAY,
-                MessagingError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
-                _ => StatusCode::UNPROCESSABLE_ENTITY,
-            };
-            if status == StatusCode::INTERNAL_SERVER_ERROR {
-                tracing::error!(error = %e, "try-it chat failed");
-            }
-            let message = if status == StatusCode::INTERNAL_SERVER_ERROR {
-                "the request failed on our side".to_owned()
-            } else {
-                e.to_string()
-            };
-            Ok((
-                status,
-                Json(serde_json::json!({"error": {"code": e.code(), "message": message}})),
-            )
-                .into_response())
-        }
+        // The panel's script reads the API's error body.
+        Err(e) => Ok(crate::error::ApiError::from(e).into_response()),
     }
 }

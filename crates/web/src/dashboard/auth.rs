@@ -1,6 +1,6 @@
 //! Sign-in, sign-out, the operator's organization switcher, and the sign-in rate limit.
 
-use super::layout::{self, Page};
+use super::layout;
 use super::{
     cookie, safe_next, same_secret, set_cookie, Dash, DashError, Fields, LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
@@ -303,12 +303,12 @@ pub async fn switch_org(
 }
 
 /// The organization switcher shown to operators in the header.
-pub async fn switcher(st: &AppState, dash: &Dash) -> Result<Option<Page>, DashError> {
+pub async fn switcher(st: &AppState, dash: &Dash) -> Result<Option<maud::Markup>, DashError> {
     if !dash.is_operator() {
         return Ok(None);
     }
     let orgs = st.store.list_orgs(Some(200), None).await?;
-    Ok(Some(Page(html! {
+    Ok(Some(html! {
         form.switcher method="post" action="/switch-org" {
             input type="hidden" name="_csrf" value=(dash.session.csrf_token);
             label.sr for="org-switch" { "Organization" }
@@ -319,5 +319,5 @@ pub async fn switcher(st: &AppState, dash: &Dash) -> Result<Option<Page>, DashEr
             }
             noscript { button type="submit" { "Switch" } }
         }
-    })))
+    }))
 }

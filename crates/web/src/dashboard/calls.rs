@@ -406,8 +406,7 @@ pub async fn analyze(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, DashError> {
-    Fields::parse(&dash, &body)?;
-    dash.require_manage()?;
+    Fields::managing(&dash, &body)?;
     let id = CallId::parse(&id).ok_or(DashError::NotFound)?;
     st.store
         .request_call_analysis(&dash.org, &id, st.clock.now())

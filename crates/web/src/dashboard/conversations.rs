@@ -228,8 +228,7 @@ pub async fn send(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, DashError> {
-    let f = Fields::parse(&dash, &body)?;
-    dash.require_manage()?;
+    let f = Fields::managing(&dash, &body)?;
     let id = ConversationId::parse(&id).ok_or(DashError::NotFound)?;
     let text = f.raw("text");
     let mut errors = FieldErrors::default();

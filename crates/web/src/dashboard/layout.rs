@@ -10,9 +10,6 @@ use switchboard_domain::Timestamp;
 const CSS: &str = include_str!("assets/app.css");
 const JS: &str = include_str!("assets/app.js");
 
-/// A rendered fragment.
-pub struct Page(pub Markup);
-
 /// `GET /assets/app.css`.
 pub async fn css() -> impl IntoResponse {
     (
@@ -104,7 +101,7 @@ pub async fn render(
                 header.top {
                     a.brand href="/" { "Switchboard" }
                     @match switcher {
-                        Some(Page(s)) => (s),
+                        Some(s) => (s),
                         None => span.org #org-name { (dash.session.org_name) },
                     }
                     span.who { (user.email) " · " span #role { (user.role.as_str()) } }

@@ -150,8 +150,7 @@ pub async fn create_number(
     dash: Dash,
     body: Bytes,
 ) -> Result<Response, DashError> {
-    let f = Fields::parse(&dash, &body)?;
-    dash.require_manage()?;
+    let f = Fields::managing(&dash, &body)?;
     let mut errors = FieldErrors::default();
     let number = PhoneNumber::parse(f.raw("number").trim())
         .map_err(|m| errors.add("number", m))
@@ -191,8 +190,7 @@ pub async fn update_number(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, DashError> {
-    let f = Fields::parse(&dash, &body)?;
-    dash.require_manage()?;
+    let f = Fields::managing(&dash, &body)?;
     let id = PhoneNumberId::parse(&id).ok_or(DashError::NotFound)?;
     let mut errors = FieldErrors::default();
     let agent = parse_agent(f.get("agent_id"), &mut errors);
@@ -214,8 +212,7 @@ pub async fn delete_number(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, DashError> {
-    Fields::parse(&dash, &body)?;
-    dash.require_manage()?;
+    Fields::managing(&dash, &body)?;
     let id = PhoneNumberId::parse(&id).ok_or(DashError::NotFound)?;
     st.store.delete_number(&dash.org, &id).await?;
     Ok(Redirect::to("/phone-numbers?flash=Number+removed").into_response())
@@ -354,8 +351,7 @@ pub async fn create_contact(
     dash: Dash,
     body: Bytes,
 ) -> Result<Response, DashError> {
-    let f = Fields::parse(&dash, &body)?;
-    dash.require_manage()?;
+    let f = Fields::managing(&dash, &body)?;
     let mut errors = FieldErrors::default();
     let (number, name, metadata) = parse_contact(&f, &mut errors);
     if let (Some(number), Some(metadata), true) = (number, metadata, errors.is_empty()) {
@@ -443,8 +439,7 @@ pub async fn update_contact(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, DashError> {
-    let f = Fields::parse(&dash, &body)?;
-    dash.require_manage()?;
+    let f = Fields::managing(&dash, &body)?;
     let id = ContactId::parse(&id).ok_or(DashError::NotFound)?;
     let mut errors = FieldErrors::default();
     let (number, name, metadata) = parse_contact(&f, &mut errors);
@@ -479,8 +474,7 @@ pub async fn delete_contact(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, DashError> {
-    Fields::parse(&dash, &body)?;
-    dash.require_manage()?;
+    Fields::managing(&dash, &body)?;
     let id = ContactId::parse(&id).ok_or(DashError::NotFound)?;
     st.store.delete_contact(&dash.org, &id).await?;
     Ok(Redirect::to("/contacts?flash=Contact+deleted").into_response())
@@ -555,8 +549,7 @@ pub async fn create_api_key(
     dash: Dash,
     body: Bytes,
 ) -> Result<Response, DashError> {
-    let f = Fields::parse(&dash, &body)?;
-    dash.require_manage()?;
+    let f = Fields::managing(&dash, &body)?;
     let mut errors = FieldErrors::default();
     let name = f.raw("name").trim().to_owned();
     match st.store.create_api_key(&dash.org, &name).await {
@@ -588,8 +581,7 @@ pub async fn revoke_api_key(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, DashError> {
-    Fields::parse(&dash, &body)?;
-    dash.require_manage()?;
+    Fields::managing(&dash, &body)?;
     let id = ApiKeyId::parse(&id).ok_or(DashError::NotFound)?;
     st.store.revoke_api_key(&dash.org, &id).await?;
     Ok(Redirect::to("/api-keys?flash=Key+revoked").into_response())
@@ -673,8 +665,7 @@ pub async fn save_settings(
     dash: Dash,
     body: Bytes,
 ) -> Result<Response, DashError> {
-    let f = Fields::parse(&dash, &body)?;
-    dash.require_manage()?;
+    let f = Fields::managing(&dash, &body)?;
     let mut errors = FieldErrors::default();
     let mut int = |k: &str| match f.raw(k).trim() {
         "" => None,

@@ -403,6 +403,14 @@ impl Fields {
         Ok(Fields(map))
     }
 
+    /// [`Fields::parse`] for a change to the organization: also refuses members (after the
+    /// CSRF check, so a forged request never learns the role).
+    pub fn managing(dash: &Dash, body: &[u8]) -> Result<Fields, DashError> {
+        let f = Fields::parse(dash, body)?;
+        dash.require_manage()?;
+        Ok(f)
+    }
+
     /// A field, trimmed; empty is `None`.
     pub fn get(&self, k: &str) -> Option<&str> {
         self.0.get(k).map(|s| s.trim()).filter(|s| !s.is_empty())

@@ -14,12 +14,8 @@ use switchboard_domain::ids::{DeliveryId, WebhookEndpointId};
 use switchboard_domain::webhooks::{
     NewWebhookEndpoint, WebhookEndpoint, WebhookEndpointUpdate, EVENT_TYPES,
 };
-use switchboard_domain::Timestamp;
 use switchboard_jobs::signing::generate_secret;
 use switchboard_store::{DeliveryFilter, StoreError};
-
-/// After a rotation the old secret keeps signing for a day, as in the API.
-const ROTATION_OVERLAP_MS: i64 = 24 * 3600 * 1000;
 
 /// `?flash=`, `?cursor=`.
 #[derive(Debug, Default, Deserialize)]
@@ -123,8 +119,7 @@ pub async fn create(
     dash: Dash,
     body: Bytes,
 ) -> Result<Response, DashError> {
-    let f = Fields::parse(&dash, &body)?;
-    dash.require_manage()?;
+    let f = Fields::managing(&dash, &body)?;
     let input = NewWebhookEndpoint {
         url: f.raw("url").trim().to_owned(),
         event_types: types_of(&f),
@@ -259,8 +254,7 @@ pub async fn update(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, DashError> {
-    let f = Fields::parse(&dash, &body)?;
-    dash.require_manage()?;
+    let f = Fields::managing(&dash, &body)?;
     let id = WebhookEndpointId::parse(&id).ok_or(DashError::NotFound)?;
     let ep = st.store.get_webhook_endpoint(&dash.org, &id).await?;
     let update = WebhookEndpointUpdate {
@@ -304,21 +298,11 @@ pub async fn rotate(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, DashError> {
-    Fields::parse(&dash, &body)?;
-    dash.require_manage()?;
+    Fields::managing(&dash, &body)?;
     let id = WebhookEndpointId::parse(&id).ok_or(DashError::NotFound)?;
-    let secret = generate_secret();
-    let now = st.clock.now();
-    let ep = st
-        .store
-        .rotate_webhook_secret(
-            &dash.org,
-            &id,
-            &secret,
-            Timestamp::from_millis(now.millis() + ROTATION_OVERLAP_MS),
-            now,
-        )
-        .await?;
+    let (ep, secret) =
+        crate::api::webhooks::rotate_with_overlap(&st.store, &dash.org, &id, st.clock.now())
+            .await?;
     let page = show_page(
         &st,
         &dash,
@@ -339,8 +323,7 @@ pub async fn delete(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, DashError> {
-    Fields::parse(&dash, &body)?;
-    dash.require_manage()?;
+    Fields::managing(&dash, &body)?;
     let id = WebhookEndpointId::parse(&id).ok_or(DashError::NotFound)?;
     st.store.delete_webhook_endpoint(&dash.org, &id).await?;
     Ok(Redirect::to("/webhooks?flash=Endpoint+deleted").into_response())
@@ -353,8 +336,7 @@ pub async fn resend(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, DashError> {
-    Fields::parse(&dash, &body)?;
-    dash.require_manage()?;
+    Fields::managing(&dash, &body)?;
     let id = DeliveryId::parse(&id).ok_or(DashError::NotFound)?;
     let d = st
         .store
