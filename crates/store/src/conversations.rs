@@ -3,7 +3,7 @@
 use crate::rows::{
     col, into_page, json, json_opt, page_size, parsed, push_range, to_json, ts, ts_opt, Newest, Sql,
 };
-use crate::{conflict_on_unique, Access, Scope, Store, StoreError};
+use crate::{conflict_on_unique, Access, Expect, Scope, Store, StoreError};
 use sqlx::any::AnyRow;
 use switchboard_domain::entities::{
     Call, CallFilter, Conversation, ConversationFilter, Cursor, Message, NewCall, NewConversation,
@@ -280,30 +280,30 @@ pub(crate) async fn insert_message(
     msg: &Message,
     dedupe_key: Option<&str>,
 ) -> Result<(), StoreError> {
-    let done = sqlx::query(
+    // Deferred to the flush before commit: nothing reads a message back in the transaction
+    // that appends it. A conversation of another organization (or none) inserts nothing and
+    // fails the flush with `NotFound`; a repeated dedupe key fails it as a unique violation.
+    let sql = Sql::new(
         "INSERT INTO messages (id, org_id, conversation_id, role, kind, content, external_id, \
          delivery_status, delivery_error, created_at, dedupe_key) \
          SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 WHERE EXISTS \
          (SELECT 1 FROM conversations WHERE org_id = $12 AND id = $13)",
     )
-    .bind(msg.id.as_str())
-    .bind(org.as_str())
-    .bind(msg.conversation_id.as_str())
-    .bind(msg.role.as_str())
-    .bind(msg.kind.as_str())
+    .bind(msg.id.to_string())
+    .bind(org.to_string())
+    .bind(msg.conversation_id.to_string())
+    .bind(msg.role.as_str().to_owned())
+    .bind(msg.kind.as_str().to_owned())
     .bind(to_json(&msg.content)?)
     .bind(msg.external_id.clone())
     .bind(msg.delivery_status.clone())
     .bind(msg.delivery_error.clone())
     .bind(msg.created_at.millis())
     .bind(dedupe_key.map(str::to_owned))
-    .bind(org.as_str())
-    .bind(msg.conversation_id.as_str())
-    .execute(&mut **tx)
-    .await?;
-    if done.rows_affected() == 0 {
-        return Err(StoreError::NotFound);
-    }
+    .bind(org.to_string())
+    .bind(msg.conversation_id.to_string());
+    tx.defer(sql, Expect::Changed(|| StoreError::NotFound))
+        .await?;
     Ok(())
 }
 

@@ -3,8 +3,8 @@
 //! scope. Claims are leases: a worker that dies (crash, kill -9) loses its jobs when the lease
 //! expires; one that shuts down cleanly hands them back at once.
 
-use crate::rows::{col, json, to_json, ts};
-use crate::{Access, Backend, Scope, Store, StoreError};
+use crate::rows::{col, json, to_json, ts, Sql};
+use crate::{Access, Backend, Expect, Scope, Store, StoreError};
 use serde_json::Value;
 use switchboard_domain::ids::OrgId;
 use switchboard_domain::Timestamp;
@@ -67,14 +67,16 @@ pub(crate) async fn insert_job(
         Some((owner, until)) => ("running", Some(owner.clone()), Some(until.millis()), 1),
         None => ("pending", None, None, 0),
     };
-    sqlx::query(
+    // Deferred to the flush before commit: nothing reads a job back in the transaction
+    // that queues it.
+    let sql = Sql::new(
         "INSERT INTO jobs (id, org_id, kind, payload, status, run_at, attempts, lease_owner, \
          lease_until, created_at, updated_at, subject) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
-    .bind(id.as_str())
-    .bind(org.as_str())
-    .bind(job.kind.as_str())
+    .bind(id.clone())
+    .bind(org.to_string())
+    .bind(job.kind.clone())
     .bind(to_json(&job.payload)?)
     .bind(status)
     .bind(job.run_at.millis())
@@ -83,9 +85,8 @@ pub(crate) async fn insert_job(
     .bind(until)
     .bind(now.millis())
     .bind(now.millis())
-    .bind(job.subject.clone())
-    .execute(&mut **tx)
-    .await?;
+    .bind(job.subject.clone());
+    tx.defer(sql, Expect::Any).await?;
     Ok(Job {
         id,
         org_id: org.clone(),

@@ -23,9 +23,10 @@ mod settings;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod tools;
+mod tx;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, Connection, Executor, Transaction};
+use sqlx::{AnyPool, Connection, Executor};
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -76,6 +77,9 @@ pub enum StoreError {
     /// The store was configured wrongly.
     #[error("{0}")]
     Config(String),
+    /// The COMMIT of a group of SQLite write transactions failed; nothing of it was kept.
+    #[error("database error: commit failed: {0}")]
+    Commit(String),
 }
 
 /// How to open a store.
@@ -117,6 +121,8 @@ struct Inner {
     /// On SQLite a single connection, so writers queue in-process instead of failing with
     /// SQLITE_BUSY when a read transaction upgrades; on PostgreSQL the same pool as `read`.
     write: AnyPool,
+    /// SQLite: the writer's group commit over `write`.
+    group: Option<Arc<tx::Group>>,
     /// The role connections switch to on PostgreSQL, when one is needed.
     app_role: Option<String>,
     description: String,
@@ -159,7 +165,7 @@ pub(crate) enum Access {
     Write,
 }
 
-pub(crate) type Tx = Transaction<'static, sqlx::Any>;
+pub(crate) use tx::{Expect, Tx};
 
 /// A connection for a single-statement read. On SQLite a plain pooled connection: one
 /// statement is its own snapshot, and skipping BEGIN/COMMIT saves two round trips to the
@@ -219,12 +225,14 @@ impl Store {
             Backend::Sqlite => {
                 let write = sqlite_pool(connect.clone(), 1).await?;
                 let read = sqlite_pool(connect, opts.max_connections.max(2)).await?;
+                let group = Some(tx::Group::start(write.clone()));
                 Ok(Store {
                     inner: Arc::new(Inner {
                         backend,
                         url,
                         read,
                         write,
+                        group,
                         app_role: None,
                         description,
                         outbox: Arc::default(),
@@ -256,6 +264,7 @@ impl Store {
                         url,
                         read: pool.clone(),
                         write: pool,
+                        group: None,
                         app_role,
                         description,
                         outbox: Arc::default(),
@@ -312,11 +321,12 @@ impl Store {
 
     /// Begins a transaction for `scope` (see [`Store::apply_scope`]).
     pub(crate) async fn begin(&self, scope: Scope<'_>, access: Access) -> Result<Tx, StoreError> {
-        let pool = match access {
-            Access::Read => &self.inner.read,
-            Access::Write => &self.inner.write,
+        let pool = match (access, &self.inner.group) {
+            (Access::Write, Some(group)) => return group.begin().await,
+            (Access::Read, _) => &self.inner.read,
+            (Access::Write, None) => &self.inner.write,
         };
-        let mut tx = pool.begin().await?;
+        let mut tx = Tx::new(pool.begin().await?, self.inner.backend == Backend::Sqlite);
         self.apply_scope(&mut tx, scope).await?;
         Ok(tx)
     }

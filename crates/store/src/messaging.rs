@@ -7,8 +7,8 @@ use crate::conversations::{
     MSG_COLUMNS,
 };
 use crate::jobs::{insert_job, Job, NewJob};
-use crate::rows::{col, flag, to_json, ts_opt};
-use crate::{Access, Scope, Store, StoreError};
+use crate::rows::{col, flag, to_json, ts_opt, Sql};
+use crate::{Access, Expect, Scope, Store, StoreError};
 use serde_json::Value;
 use switchboard_domain::entities::{Conversation, Message, NewConversation};
 use switchboard_domain::ids::{AgentId, ContactId, ConversationId, MessageId, OrgId};
@@ -115,21 +115,25 @@ async fn open_session(
     settings: &OrgSettings,
     at: Timestamp,
 ) -> Result<(Option<Conversation>, Option<Conversation>), StoreError> {
-    let row = sqlx::query(&format!(
+    let mut sql = session_sql(store, org, key);
+    let row = sql.query().fetch_optional(&mut **tx).await?;
+    let conv = row.as_ref().map(conversation_from_row).transpose()?;
+    decide_session(tx, org, conv, settings, at).await
+}
+
+/// The look-up of the open session for `key` (locked on PostgreSQL).
+fn session_sql(store: &Store, org: &OrgId, key: &SessionKey<'_>) -> Sql {
+    Sql::new(&format!(
         // `channel <> 'voice'` repeats the partial index's condition so the planner can use it.
         "SELECT {CONV_COLUMNS} FROM conversations WHERE org_id = $1 AND channel = $2 \
          AND contact_number = $3 AND our_number = $4 AND status = 'active' \
          AND channel <> 'voice'{}",
         store.for_update()
     ))
-    .bind(org.as_str())
-    .bind(key.channel.as_str())
-    .bind(key.contact)
-    .bind(key.our_number)
-    .fetch_optional(&mut **tx)
-    .await?;
-    let conv = row.as_ref().map(conversation_from_row).transpose()?;
-    decide_session(tx, org, conv, settings, at).await
+    .bind(org.to_string())
+    .bind(key.channel.as_str().to_owned())
+    .bind(key.contact.to_owned())
+    .bind(key.our_number.to_owned())
 }
 
 /// Keeps the open session when it is inside its window; closes it otherwise.
@@ -203,28 +207,37 @@ impl Store {
         input: &InboundText,
     ) -> Result<InboundResult, StoreError> {
         let mut tx = self.begin(Scope::Org(org), Access::Write).await?;
-        // One statement for what the session decision needs: a previous copy of this
-        // provider message, the organization's windows and the contact's opt-out state.
-        let pre = sqlx::query(
+        // What the session decision needs, in one round trip where the engine allows it: a
+        // previous copy of this provider message, the organization's windows, the
+        // contact's opt-out state, and the open session.
+        let key = SessionKey {
+            channel: input.channel,
+            contact: &input.contact,
+            our_number: &input.our_number,
+        };
+        let pre = Sql::new(
             "SELECT (SELECT id FROM messages WHERE org_id = $1 AND dedupe_key = $2) AS dup_id, \
              (SELECT conversation_id FROM messages WHERE org_id = $3 AND dedupe_key = $4) AS dup_conv, \
              (SELECT session_window_seconds FROM org_settings WHERE org_id = $5) AS w_in, \
              (SELECT business_session_window_seconds FROM org_settings WHERE org_id = $6) AS w_out, \
              (SELECT opted_out FROM contacts WHERE org_id = $7 AND number = $8) AS opted",
         )
-        .bind(org.as_str())
+        .bind(org.to_string())
         .bind(input.dedupe_key.clone())
-        .bind(org.as_str())
+        .bind(org.to_string())
         .bind(input.dedupe_key.clone())
-        .bind(org.as_str())
-        .bind(org.as_str())
-        .bind(org.as_str())
-        .bind(input.contact.as_str())
-        .fetch_one(&mut *tx)
-        .await?;
+        .bind(org.to_string())
+        .bind(org.to_string())
+        .bind(org.to_string())
+        .bind(input.contact.clone());
+        let (pre, session) = tx.run_two(pre, session_sql(self, org, &key)).await?;
+        let Some(pre) = pre.first() else {
+            return Err(StoreError::Corrupt("session read returned no row".into()));
+        };
+        let open = session.first().map(conversation_from_row).transpose()?;
         if let (Some(id), Some(conv)) = (
-            col::<Option<String>>(&pre, "dup_id")?,
-            col::<Option<String>>(&pre, "dup_conv")?,
+            col::<Option<String>>(pre, "dup_id")?,
+            col::<Option<String>>(pre, "dup_conv")?,
         ) {
             tx.commit().await?;
             return Ok(InboundResult::Duplicate {
@@ -233,14 +246,14 @@ impl Store {
             });
         }
         let mut settings = OrgSettings::default();
-        if let Some(w) = col::<Option<i64>>(&pre, "w_in")? {
+        if let Some(w) = col::<Option<i64>>(pre, "w_in")? {
             settings.session_window_seconds = w;
         }
-        if let Some(w) = col::<Option<i64>>(&pre, "w_out")? {
+        if let Some(w) = col::<Option<i64>>(pre, "w_out")? {
             settings.business_session_window_seconds = w;
         }
         let (was_opted_out, opted_out) =
-            match (input.track_contact, col::<Option<i64>>(&pre, "opted")?) {
+            match (input.track_contact, col::<Option<i64>>(pre, "opted")?) {
                 (false, _) => (false, false),
                 (true, known) => {
                     apply_contact(&mut tx, org, &input.contact, input.keyword, input.at, known)
@@ -251,12 +264,7 @@ impl Store {
             Some(Keyword::OptIn) if !was_opted_out => None,
             k => k,
         };
-        let key = SessionKey {
-            channel: input.channel,
-            contact: &input.contact,
-            our_number: &input.our_number,
-        };
-        let (open, closed) = open_session(&mut tx, self, org, &key, &settings, input.at).await?;
+        let (open, closed) = decide_session(&mut tx, org, open, &settings, input.at).await?;
         let (conversation, started) = match open {
             Some(c) => (c, false),
             None => {
@@ -441,29 +449,24 @@ impl Store {
         job: Option<(&str, &str, Option<&Value>)>,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin(Scope::Org(org), Access::Write).await?;
+        // All of it goes out with the flush before commit (one round trip on SQLite).
         if clear_error {
-            sqlx::query("UPDATE conversations SET error = NULL WHERE org_id = $1 AND id = $2")
-                .bind(org.as_str())
-                .bind(conversation.as_str())
-                .execute(&mut *tx)
-                .await?;
-        }
-        for m in messages {
-            if &m.conversation_id != conversation {
-                return Err(StoreError::Corrupt(
-                    "message of another conversation".into(),
-                ));
-            }
-            insert_message(&mut tx, org, m, None).await?;
+            tx.defer(
+                Sql::new("UPDATE conversations SET error = NULL WHERE org_id = $1 AND id = $2")
+                    .bind(org.to_string())
+                    .bind(conversation.to_string()),
+                Expect::Any,
+            )
+            .await?;
         }
         if let Some((id, owner, payload)) = job {
-            let done = match payload {
-                Some(p) => sqlx::query(
+            let sql = match payload {
+                Some(p) => Sql::new(
                     "UPDATE jobs SET payload = $1 WHERE id = $2 AND lease_owner = $3 \
                      AND status = 'running'",
                 )
                 .bind(to_json(p)?),
-                None => sqlx::query(
+                None => Sql::new(
                     "UPDATE jobs SET status = 'done', lease_owner = NULL, lease_until = NULL, \
                      updated_at = $1 WHERE id = $2 AND lease_owner = $3 AND status = 'running'",
                 )
@@ -474,14 +477,23 @@ impl Store {
                         .unwrap_or_default(),
                 ),
             }
-            .bind(id)
-            .bind(owner)
-            .execute(&mut *tx)
+            .bind(id.to_owned())
+            .bind(owner.to_owned());
+            // Another worker took the job over (our lease expired): its copy wins, and
+            // nothing of this transaction is kept.
+            tx.defer(
+                sql,
+                Expect::Changed(|| StoreError::Conflict("job lease lost".into())),
+            )
             .await?;
-            if done.rows_affected() != 1 {
-                // Another worker took the job over (our lease expired): its copy wins.
-                return Err(StoreError::Conflict("job lease lost".into()));
+        }
+        for m in messages {
+            if &m.conversation_id != conversation {
+                return Err(StoreError::Corrupt(
+                    "message of another conversation".into(),
+                ));
             }
+            insert_message(&mut tx, org, m, None).await?;
         }
         // Parts handed over in the webhook's TwiML (`sending`) or needing no carrier (web
         // chat) count as sent now; parts for the REST sender when the provider accepts them.

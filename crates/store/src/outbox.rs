@@ -10,7 +10,7 @@
 //! (written after the call was finalized) never overtakes `call.ended`.
 
 use crate::rows::{col, fetch_scoped, flag, json, json_opt, to_json, ts, ts_opt, Newest, Sql};
-use crate::{Access, Backend, Scope, Store, StoreError};
+use crate::{Access, Backend, Expect, Scope, Store, StoreError};
 use serde_json::{json, Value};
 use switchboard_domain::entities::{Call, Conversation, Cursor, Message, Page};
 use switchboard_domain::ids::{DeliveryId, EventId, OrgId, WebhookEndpointId};
@@ -56,23 +56,29 @@ pub(crate) async fn emit(
         return Ok(());
     }
     let n = i64::try_from(events.len()).unwrap_or(i64::MAX);
-    let last: i64 = sqlx::query_scalar(
-        "INSERT INTO org_event_seq (org_id, last_seq) VALUES ($1, $2) ON CONFLICT (org_id) \
-         DO UPDATE SET last_seq = org_event_seq.last_seq + $3 RETURNING last_seq",
-    )
-    .bind(org.as_str())
-    .bind(n)
-    .bind(n)
-    .fetch_one(&mut **tx)
-    .await?;
+    // The counter and the endpoints in one round trip where the engine allows it.
+    let (seq_rows, endpoint_rows) = tx
+        .run_two(
+            Sql::new(
+                "INSERT INTO org_event_seq (org_id, last_seq) VALUES ($1, $2) \
+                 ON CONFLICT (org_id) DO UPDATE SET last_seq = org_event_seq.last_seq + $3 \
+                 RETURNING last_seq",
+            )
+            .bind(org.to_string())
+            .bind(n)
+            .bind(n),
+            Sql::new(
+                "SELECT id, event_types FROM webhook_endpoints WHERE org_id = $1 AND enabled = 1",
+            )
+            .bind(org.to_string()),
+        )
+        .await?;
+    let last: i64 = match seq_rows.first() {
+        Some(r) => col(r, "last_seq")?,
+        None => return Err(StoreError::Corrupt("event counter returned no row".into())),
+    };
     let first = last - n + 1;
-    let endpoints = sqlx::query(
-        "SELECT id, event_types FROM webhook_endpoints WHERE org_id = $1 AND enabled = 1",
-    )
-    .bind(org.as_str())
-    .fetch_all(&mut **tx)
-    .await?;
-    let endpoints = endpoints
+    let endpoints = endpoint_rows
         .iter()
         .map(|r| {
             Ok((
@@ -153,9 +159,11 @@ pub(crate) async fn emit(
             ));
         }
     }
-    ev_sql.query().execute(&mut **tx).await?;
+    // Nothing reads events or deliveries back in the writing transaction: both go out with
+    // the flush before commit.
+    tx.defer(ev_sql, Expect::Any).await?;
     if deliveries > 0 {
-        dl_sql.query().execute(&mut **tx).await?;
+        tx.defer(dl_sql, Expect::Any).await?;
     }
     Ok(())
 }

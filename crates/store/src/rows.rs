@@ -72,6 +72,7 @@ pub(crate) struct Sql {
     text: String,
     args: AnyArguments<'static>,
     n: usize,
+    error: Option<String>,
 }
 
 impl Sql {
@@ -81,6 +82,7 @@ impl Sql {
             text: text.to_owned(),
             args: AnyArguments::default(),
             n: 0,
+            error: None,
         }
     }
 
@@ -140,6 +142,26 @@ impl Sql {
     /// The query, ready to run.
     pub(crate) fn query(&mut self) -> sqlx::query::Query<'_, sqlx::Any, AnyArguments<'_>> {
         sqlx::query_with(&self.text, std::mem::take(&mut self.args))
+    }
+
+    /// Binds the next parameter of a fixed text (`$1`, `$2`, ... in order), like sqlx's
+    /// `Query::bind`; an encoding error is reported by [`Sql::into_parts`].
+    pub(crate) fn bind<T>(mut self, v: T) -> Self
+    where
+        T: 'static + Send + sqlx::Encode<'static, sqlx::Any> + sqlx::Type<sqlx::Any>,
+    {
+        if let Err(e) = self.arg(v) {
+            self.error.get_or_insert(e.to_string());
+        }
+        self
+    }
+
+    /// The text and its parameters.
+    pub(crate) fn into_parts(self) -> Result<(String, AnyArguments<'static>), StoreError> {
+        match self.error {
+            Some(e) => Err(StoreError::Corrupt(e)),
+            None => Ok((self.text, self.args)),
+        }
     }
 }
 

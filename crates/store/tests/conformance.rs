@@ -1675,3 +1675,177 @@ backend_test!(
         assert_eq!((o.calls, o.active_calls), (0, 0));
     }
 );
+
+fn reply_to(conv: &ConversationId, t: &str, at: i64) -> Message {
+    Message {
+        id: MessageId::generate(),
+        conversation_id: conv.clone(),
+        role: MessageRole::Assistant,
+        kind: MessageKind::Message,
+        content: json!({"text": t}),
+        external_id: None,
+        delivery_status: None,
+        delivery_error: None,
+        created_at: Timestamp::from_millis(at),
+    }
+}
+
+// Many write transactions at once (on SQLite they share group commits): each one's writes
+// are kept or dropped on its own, events stay gapless, and nothing is reported committed
+// that is not.
+backend_test!(concurrent_writes_commit_or_fail_on_their_own, |db| {
+    let store = &db.store;
+    let a = store.create_org("Alpha").await.expect("org").id;
+    let b = store.create_org("Beta").await.expect("org").id;
+    let t0 = 1_800_000_000_000;
+    let home = stored(
+        store
+            .receive_text(&a, &inbound("+15550102000", Some("SMH"), t0, "hello"))
+            .await
+            .expect("home"),
+    )
+    .conversation;
+    let theirs = stored(
+        store
+            .receive_text(&b, &inbound("+15550102000", Some("SMH"), t0, "hello"))
+            .await
+            .expect("theirs"),
+    )
+    .conversation;
+
+    #[derive(Debug)]
+    enum Done {
+        In(Result<switchboard_store::InboundResult, StoreError>),
+        Out(&'static str, MessageId, Result<(), StoreError>),
+    }
+    let (a_ref, home_id, their_id) = (&a, &home.id, &theirs.id);
+    let mut work: Vec<std::pin::Pin<Box<dyn std::future::Future<Output = Done> + Send + '_>>> =
+        Vec::new();
+    for i in 0..60 {
+        match i % 6 {
+            // A new texter each time, and the same provider message five times over.
+            0..=2 => work.push(Box::pin(async move {
+                let from = format!("+155501021{i:02}");
+                let key = format!("SMC{i}");
+                Done::In(
+                    store
+                        .receive_text(a_ref, &inbound(&from, Some(&key), t0 + i, "hi"))
+                        .await,
+                )
+            })),
+            3 => work.push(Box::pin(async move {
+                Done::In(
+                    store
+                        .receive_text(a_ref, &inbound("+15550102999", Some("SMDUP"), t0, "again"))
+                        .await,
+                )
+            })),
+            // A reply whose job lease is gone, and one into another organization's thread:
+            // both must leave nothing behind.
+            4 => work.push(Box::pin(async move {
+                let m = reply_to(home_id, "lost lease", t0 + i);
+                let id = m.id.clone();
+                let r = store
+                    .store_outbound(a_ref, home_id, &[m], false, Some(("job_gone", "w", None)))
+                    .await;
+                Done::Out("lease", id, r)
+            })),
+            _ => work.push(Box::pin(async move {
+                let m = reply_to(their_id, "wrong org", t0 + i);
+                let id = m.id.clone();
+                let r = store
+                    .store_outbound(a_ref, their_id, &[m], false, None)
+                    .await;
+                Done::Out("foreign", id, r)
+            })),
+        }
+    }
+    // And good replies in between.
+    for i in 0..10 {
+        work.push(Box::pin(async move {
+            let m = reply_to(home_id, "fine", t0 + 100 + i);
+            let id = m.id.clone();
+            let r = store
+                .store_outbound(a_ref, home_id, &[m], false, None)
+                .await;
+            Done::Out("good", id, r)
+        }));
+    }
+    let results = futures_util::future::join_all(work).await;
+
+    let (mut new_texts, mut dup_stored, mut dup_seen, mut good) = (0, 0, 0, Vec::new());
+    let mut started = 0;
+    for r in results {
+        match r {
+            Done::In(Ok(switchboard_store::InboundResult::Stored(s))) => {
+                if s.message.content["text"] == "again" {
+                    dup_stored += 1;
+                } else {
+                    new_texts += 1;
+                }
+                started += usize::from(s.started);
+            }
+            Done::In(Ok(switchboard_store::InboundResult::Duplicate { .. })) => dup_seen += 1,
+            Done::In(Err(e)) => panic!("inbound text failed: {e}"),
+            Done::Out("lease", id, r) => {
+                assert!(
+                    matches!(r, Err(StoreError::Conflict(_))),
+                    "lost lease: {r:?}"
+                );
+                assert!(matches!(
+                    store.get_message(&a, &id).await,
+                    Err(StoreError::NotFound)
+                ));
+            }
+            Done::Out("foreign", id, r) => {
+                assert!(
+                    matches!(r, Err(StoreError::NotFound)),
+                    "foreign thread: {r:?}"
+                );
+                assert!(matches!(
+                    store.get_message(&a, &id).await,
+                    Err(StoreError::NotFound)
+                ));
+                assert!(matches!(
+                    store.get_message(&b, &id).await,
+                    Err(StoreError::NotFound)
+                ));
+            }
+            Done::Out(_, id, r) => {
+                r.expect("good reply");
+                good.push(id);
+            }
+        }
+    }
+    assert_eq!((new_texts, dup_stored, dup_seen), (30, 1, 9));
+    for id in &good {
+        store
+            .get_message(&a, id)
+            .await
+            .expect("a committed reply is readable");
+    }
+    let home_msgs = store
+        .list_messages(&a, &home.id, Some(100), None)
+        .await
+        .expect("home");
+    assert_eq!(
+        home_msgs.data.len(),
+        1 + good.len(),
+        "only the good replies joined"
+    );
+
+    // Gapless: one event per stored text, per started conversation and per good reply,
+    // plus the two from the first message.
+    let events = store.list_events(&a, None, 500).await.expect("events");
+    let expected = 2 + new_texts + dup_stored + started + good.len();
+    assert_eq!(events.len(), expected);
+    let seqs: Vec<i64> = events.iter().map(|e| e.sequence).collect();
+    assert_eq!(
+        seqs,
+        (1..=i64::try_from(expected).expect("n")).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        store.last_event_seq(&a).await.expect("seq"),
+        i64::try_from(expected).expect("n")
+    );
+});
