@@ -11,6 +11,18 @@ pub mod smtp;
 pub mod twilio;
 pub mod webhooks;
 
+/// Sends the server's logs to the test's captured output when `RUST_LOG` is set (for
+/// example `RUST_LOG=switchboard_voice=debug`), so a failing test shows what the server did.
+/// Safe to call from every test; only the first call installs the subscriber.
+pub fn logs() {
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+    }
+}
+
 /// Decodes one G.711 mu-law byte to 16-bit linear PCM.
 pub fn ulaw_to_linear(u: u8) -> i16 {
     let u = !u;

@@ -155,14 +155,16 @@ impl MediaCall {
                         ts += 20;
                         let msg = json!({"event": "media", "sequenceNumber": seq.to_string(), "streamSid": stream_sid,
                             "media": {"track": "inbound", "chunk": (seq - 1).to_string(), "timestamp": ts.to_string(), "payload": B64.encode(&frame)}});
-                        if sink.send(send(msg)).await.is_err() { break; }
+                        // A failed send means the server dropped the connection; the Close
+                        // frame may still be unread behind this frame, so it counts the same.
+                        if sink.send(send(msg)).await.is_err() { rec.lock().unwrap().closed = true; break; }
                     }
                     _ = tokio::time::sleep_until(next_mark.map(tokio::time::Instant::from_std).unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600))), if next_mark.is_some() => {
                         if let Some((_, name)) = pending_marks.pop_front() {
                             rec.lock().unwrap().echoed += 1;
                             seq += 1;
                             let msg = json!({"event": "mark", "sequenceNumber": seq.to_string(), "streamSid": stream_sid, "mark": {"name": name}});
-                            if sink.send(send(msg)).await.is_err() { break; }
+                            if sink.send(send(msg)).await.is_err() { rec.lock().unwrap().closed = true; break; }
                         }
                     }
                     c = cmd_rx.recv() => match c {

@@ -525,7 +525,13 @@ impl Live {
                     "the model session did not confirm its configuration in time".into(),
                 )),
                 _ = sleep_until(ending_at.unwrap_or(max)), if ending_at.is_some() => {
-                    tracing::warn!("agent did not finish speaking in time; ending now");
+                    tracing::warn!(
+                        response_active = self.response_active,
+                        awaiting_response = self.awaiting_response,
+                        tools_running = self.batch_pending,
+                        audible = self.playback.audible(),
+                        "agent did not finish speaking in time; ending now"
+                    );
                     Step::Exit(self.ending_exit())
                 }
                 changed = stop.changed() => {

@@ -40,6 +40,7 @@ struct Env<'a> {
 }
 
 async fn env(db: &TestDb, behavior: Behavior) -> Env<'_> {
+    switchboard_testkit::logs();
     let model = FakeRealtime::start(behavior.clone()).await;
     let rest = FakeTwilioRest::start().await;
     let mut config = WebConfig {
@@ -285,6 +286,20 @@ impl Env<'_> {
             let _ = tx.send(());
         }
     }
+}
+
+/// The live call was redirected to an apology and a hang-up.
+fn assert_apology(req: &switchboard_testkit::twilio::RestRequest) {
+    let twiml = &req
+        .form
+        .iter()
+        .find(|(k, _)| k == "Twiml")
+        .expect("Twiml")
+        .1;
+    assert!(
+        twiml.contains("<Say>") && twiml.contains("<Hangup/>"),
+        "{twiml}"
+    );
 }
 
 fn said(audio: &[u8], text: &str) -> Step {
@@ -815,13 +830,7 @@ backend_test!(model_failures_apologise_and_record_a_failed_call, |db| {
         .as_deref()
         .unwrap_or_default()
         .starts_with("Basic "));
-    let twiml = &req
-        .form
-        .iter()
-        .find(|(k, _)| k == "Twiml")
-        .expect("Twiml")
-        .1;
-    assert!(twiml.contains("<Say>") && twiml.contains("<Hangup/>"));
+    assert_apology(req);
     media.stop();
     // The model drops mid-call.
     env.model.set_behavior(Behavior {
@@ -858,6 +867,47 @@ backend_test!(model_failures_apologise_and_record_a_failed_call, |db| {
         0,
         "no caller audio before confirmed formats"
     );
+    media.stop();
+    env.shutdown();
+});
+
+backend_test!(the_maximum_duration_apologises_and_fails_the_call, |db| {
+    let mut env = env(db, Behavior::default()).await;
+    let org = env.org("Alpha", "+15550001001", &[], None).await;
+    // The API's floor is 30 s. The stored row is set to 1 s directly so the limit trips
+    // while the caller is still talking, without a 30 s test.
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&db.url).await.expect("database");
+    sqlx::query("UPDATE agents SET max_call_duration_seconds = 1 WHERE id = $1")
+        .bind(org.agent.to_string())
+        .execute(&pool)
+        .await
+        .expect("shorter limit");
+    pool.close().await;
+    let sid = "CA00000000000000000000000000000010";
+    let started = std::time::Instant::now();
+    let media = env.answer(&org, sid, "+15557770010", 1.0).await;
+    let call = env.wait_ended(&org, sid).await;
+    assert_eq!(call.status.as_str(), "failed");
+    assert_eq!(call.end_reason.as_deref(), Some("max_duration"));
+    assert!(
+        call.error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("maximum call duration (1 s)"),
+        "{:?}",
+        call.error
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "ended by the limit, not by the caller"
+    );
+    // The caller hears the apology: the live call is redirected to <Say> and <Hangup/>.
+    let reqs = env.wait_rest(1).await;
+    assert_eq!(reqs[0].call_sid, sid);
+    assert_apology(&reqs[0]);
+    // The model session was opened and then closed with the call.
+    assert_eq!(env.model.sessions().len(), 1);
     media.stop();
     env.shutdown();
 });
