@@ -1,7 +1,8 @@
 //! Messaging load generator: signed inbound SMS webhooks against a real `switchboard` process
 //! with a fake chat model (instant, or with a delay) and a fake Twilio REST API. Reports
 //! sustained inbound messages per second, webhook latency (p50/p99/max), inline replies, and
-//! whether every message was stored exactly once (counted in the database afterwards).
+//! whether every message was stored exactly once (counted in the database afterwards), and
+//! the CPU the server and this process (load generator, fake model, fake REST) used, in cores.
 //!
 //! `cargo build --release --workspace && ./target/release/switchboard-msgload --backend sqlite`
 
@@ -11,7 +12,7 @@ use serde_json::json;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use switchboard_bench::{drop_postgres, fresh_postgres, pct, Server, ACCOUNT};
+use switchboard_bench::{drop_postgres, fresh_postgres, pct, proc_stat, Server, ACCOUNT};
 use switchboard_testkit::chat::FakeChatModel;
 use switchboard_testkit::twilio::FakeTwilioRest;
 
@@ -83,6 +84,8 @@ async fn main() -> anyhow::Result<()> {
     let next = Arc::new(AtomicU64::new(0));
     let replies = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(AtomicU64::new(0));
+    let (server_cpu0, _) = proc_stat(server.pid)?;
+    let (own_cpu0, _) = proc_stat(std::process::id())?;
     let started = Instant::now();
     let mut workers = Vec::new();
     for _ in 0..args.concurrency {
@@ -132,11 +135,34 @@ async fn main() -> anyhow::Result<()> {
             }
         }));
     }
+    // Progress on stderr every 5 s: how many were answered and the rate over the last 5 s,
+    // so a rate that falls as the tables grow shows up.
+    let progress = {
+        let (done, total) = (next.clone(), args.messages);
+        tokio::spawn(async move {
+            let mut last = 0u64;
+            let mut tick = tokio::time::interval(Duration::from_secs(5));
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let now = done.load(Ordering::Relaxed).min(total);
+                eprintln!(
+                    "{:>6.0} s: {now} of {total} sent, {:.0} msg/s over the last 5 s",
+                    started.elapsed().as_secs_f64(),
+                    (now - last) as f64 / 5.0
+                );
+                last = now;
+            }
+        })
+    };
     let mut lat = Vec::new();
     for w in workers {
         lat.extend(w.await?);
     }
     let secs = started.elapsed().as_secs_f64();
+    progress.abort();
+    let server_cpu = proc_stat(server.pid)?.0 - server_cpu0;
+    let own_cpu = proc_stat(std::process::id())?.0 - own_cpu0;
     // Give REST-sent replies (over the budget) a moment, then count what was stored.
     tokio::time::sleep(Duration::from_secs(1)).await;
     sqlx::any::install_default_drivers();
@@ -151,10 +177,10 @@ async fn main() -> anyhow::Result<()> {
     .await?;
     pool.close().await;
     let sent = args.messages;
-    println!("| backend | model delay | concurrency | messages | msg/s | webhook p50 / p99 / max (ms) | inline replies | replies stored | stored inbound | errors |");
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("| backend | model delay | concurrency | messages | msg/s | webhook p50 / p99 / max (ms) | inline replies | replies stored | stored inbound | errors | server CPU (cores) | load generator CPU (cores) |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     println!(
-        "| {} | {} ms | {} | {sent} | {:.0} | {:.2} / {:.2} / {:.2} | {} | {answered} | {stored} | {} |",
+        "| {} | {} ms | {} | {sent} | {:.0} | {:.2} / {:.2} / {:.2} | {} | {answered} | {stored} | {} | {:.2} | {:.2} |",
         args.backend,
         args.model_delay_ms,
         args.concurrency,
@@ -164,6 +190,8 @@ async fn main() -> anyhow::Result<()> {
         pct(&mut lat, 1.0),
         replies.load(Ordering::Relaxed),
         errors.load(Ordering::Relaxed),
+        server_cpu / secs,
+        own_cpu / secs,
     );
     if stored != i64::try_from(sent).unwrap_or(i64::MAX) {
         eprintln!("LOST OR DUPLICATED: sent {sent}, stored {stored}");
