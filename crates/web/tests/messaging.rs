@@ -281,6 +281,23 @@ impl Env<'_> {
             .data
     }
 
+    /// Waits until the conversation's first agent reply has its provider id (the REST send's
+    /// answer is stored after the fake API has recorded the request).
+    async fn wait_provider_id(&self, org: &Org, conv: &ConversationId) -> Message {
+        for _ in 0..300 {
+            let reply = self
+                .transcript(org, conv)
+                .await
+                .into_iter()
+                .find(|m| m.role == MessageRole::Assistant);
+            if let Some(m) = reply.filter(|m| m.external_id.is_some()) {
+                return m;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("the agent's reply never got its provider id");
+    }
+
     /// Waits until the fake REST API has received `n` message sends.
     async fn wait_sent(&self, n: usize) -> Vec<switchboard_testkit::twilio::RestRequest> {
         for _ in 0..300 {
@@ -519,12 +536,8 @@ backend_test!(
         // Delivery reports merge forward only, and must be signed.
         let path = callback.trim_start_matches(PUBLIC).to_owned();
         let conv = env.conversations_with(&org, jane).await.remove(0);
-        let reply = env
-            .transcript(&org, &conv.id)
-            .await
-            .into_iter()
-            .find(|m| m.role == MessageRole::Assistant)
-            .expect("reply");
+        // The fake API has the request; the server stores Twilio's id once the answer is back.
+        let reply = env.wait_provider_id(&org, &conv.id).await;
         let sm = reply.external_id.clone().expect("provider id");
         assert_eq!(reply.delivery_status.as_deref(), Some("queued"));
         for (status, code) in [("delivered", 204), ("sent", 204)] {
