@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use switchboard_bench::{proc_stat, Server, ACCOUNT};
+use switchboard_bench::{pct, proc_stat, Server, ACCOUNT};
 use switchboard_testkit::realtime::{Behavior, FakeRealtime};
 use switchboard_testkit::twilio::{post_signed, stream_of, FakeTwilioRest};
 use tokio_tungstenite::tungstenite::Message;
@@ -68,15 +68,6 @@ fn decode(b64: &str) -> Option<(u32, u32)> {
     let call = u32::from_be_bytes(bytes[..4].try_into().ok()?);
     let seq = u32::from_be_bytes(bytes[4..8].try_into().ok()?);
     Some((call, seq))
-}
-
-fn pct(v: &mut [u64], p: f64) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v.sort_unstable();
-    let i = ((v.len() as f64 - 1.0) * p).round() as usize;
-    v[i] as f64 / 1000.0
 }
 
 #[tokio::main]

@@ -135,8 +135,8 @@ async fn main() -> anyhow::Result<()> {
             }
         }));
     }
-    // Progress on stderr every 5 s: how many were answered and the rate over the last 5 s,
-    // so a rate that falls as the tables grow shows up.
+    // Progress on stderr every 5 s: how many were sent and the rate over the last 5 s, so a
+    // rate that falls during the run (longer conversations, a growing database) shows up.
     let progress = {
         let (done, total) = (next.clone(), args.messages);
         tokio::spawn(async move {
