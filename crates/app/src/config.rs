@@ -82,6 +82,10 @@ pub struct Config {
     pub email_analysis_wait: Duration,
     /// How long shutdown waits for in-flight requests.
     pub shutdown_timeout: Duration,
+    /// How long a drain lets live calls go on before they hear the goodbye.
+    pub drain_timeout: Duration,
+    /// How long an instance's heartbeat counts before its live calls are recovered.
+    pub instance_lease: Duration,
     /// Largest request body.
     pub max_body_bytes: usize,
     /// First-start organization name.
@@ -179,6 +183,11 @@ const SETTINGS: &[(&str, &str)] = &[
     (
         "shutdown_timeout_seconds",
         "SWITCHBOARD_SHUTDOWN_TIMEOUT_SECONDS",
+    ),
+    ("drain_timeout_seconds", "SWITCHBOARD_DRAIN_TIMEOUT_SECONDS"),
+    (
+        "instance_lease_seconds",
+        "SWITCHBOARD_INSTANCE_LEASE_SECONDS",
     ),
     ("max_body_bytes", "SWITCHBOARD_MAX_BODY_BYTES"),
     ("first_org_name", "SWITCHBOARD_FIRST_ORG_NAME"),
@@ -475,6 +484,30 @@ impl Config {
                 "expected a number of seconds from 1 to 600",
             ));
         }
+        let drain = parse_num::<u64>(
+            raw,
+            "drain_timeout_seconds",
+            600,
+            "a number of seconds from 0 to 86400",
+        )?;
+        if drain > 86_400 {
+            return Err(err(
+                source_of(raw, "drain_timeout_seconds"),
+                "expected a number of seconds from 0 to 86400",
+            ));
+        }
+        let lease = parse_num::<u64>(
+            raw,
+            "instance_lease_seconds",
+            15,
+            "a number of seconds from 3 to 600",
+        )?;
+        if !(3..=600).contains(&lease) {
+            return Err(err(
+                source_of(raw, "instance_lease_seconds"),
+                "expected a number of seconds from 3 to 600",
+            ));
+        }
         let max_body_bytes = parse_num::<usize>(
             raw,
             "max_body_bytes",
@@ -527,6 +560,8 @@ impl Config {
             smtp_from,
             email_analysis_wait: Duration::from_secs(email_wait),
             shutdown_timeout: Duration::from_secs(shutdown),
+            drain_timeout: Duration::from_secs(drain),
+            instance_lease: Duration::from_secs(lease),
             max_body_bytes,
             first_org_name,
             admin_email,

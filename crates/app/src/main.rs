@@ -2,6 +2,7 @@
 
 mod config;
 mod doctor;
+mod drain;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -60,6 +61,16 @@ enum Command {
     },
     /// Check configuration and environment; print each problem with its fix.
     Doctor,
+    /// Drain a running server: it takes no new calls, lets live calls finish (up to
+    /// SWITCHBOARD_DRAIN_TIMEOUT_SECONDS), then exits. Needs SWITCHBOARD_OPERATOR_KEY.
+    Drain {
+        /// The server's address (default: http://127.0.0.1:<SWITCHBOARD_PORT>).
+        #[arg(long)]
+        url: Option<String>,
+        /// Wait until the server has stopped, printing the live calls left.
+        #[arg(long)]
+        wait: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -228,6 +239,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Doctor => Ok(()),
+        Command::Drain { url, wait } => drain::run(&config, url, wait).await,
     }
 }
 
@@ -299,6 +311,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             ..Default::default()
         },
         clock: switchboard_domain::Clock::system(),
+        drain_timeout: config.drain_timeout,
+        instance_lease: config.instance_lease,
     };
     if config.webhooks_allow_private {
         tracing::warn!("SWITCHBOARD_WEBHOOKS_ALLOW_PRIVATE is on: webhooks may target loopback and private addresses");
@@ -320,7 +334,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     tracing::info!(address = %bound, public_url = %base, "listening");
     app.run_until_stopped(shutdown_signal(), config.shutdown_timeout)
         .await?;
-    tracing::info!("stopped accepting; closing the database");
+    tracing::info!("drained and stopped; closing the database");
     store.close().await;
     tracing::info!("shut down cleanly");
     Ok(())

@@ -54,8 +54,14 @@ pub enum EndReason {
     StreamClosed,
     /// The media stream never authenticated or never started.
     StreamRejected,
-    /// The server shut down during the call.
+    /// The server drained for a restart and the call outlived the drain timeout: the caller
+    /// heard a goodbye.
     Shutdown,
+    /// The instance running the call died (crash, `kill -9`); another instance or the next
+    /// start ended it.
+    InstanceLost,
+    /// A peer (Twilio or the model) stopped reading and a send timed out.
+    PeerStuck,
     /// Twilio reported busy.
     Busy,
     /// Twilio reported no answer.
@@ -80,6 +86,8 @@ impl EndReason {
             EndReason::StreamClosed => "stream_closed",
             EndReason::StreamRejected => "stream_rejected",
             EndReason::Shutdown => "shutdown",
+            EndReason::InstanceLost => "instance_lost",
+            EndReason::PeerStuck => "peer_stuck",
             EndReason::Busy => "busy",
             EndReason::NoAnswer => "no_answer",
             EndReason::Canceled => "canceled",
@@ -94,13 +102,15 @@ impl EndReason {
             EndReason::CallerHungUp
             | EndReason::AgentEnded
             | EndReason::Transferred
-            | EndReason::StreamClosed => CallStatus::Completed,
+            | EndReason::StreamClosed
+            | EndReason::Shutdown => CallStatus::Completed,
             EndReason::MaxDuration
             | EndReason::ModelUnavailable
             | EndReason::ModelDisconnected
             | EndReason::ModelError
             | EndReason::StreamRejected
-            | EndReason::Shutdown
+            | EndReason::InstanceLost
+            | EndReason::PeerStuck
             | EndReason::TwilioFailed => CallStatus::Failed,
             EndReason::Busy => CallStatus::Busy,
             EndReason::NoAnswer => CallStatus::NoAnswer,

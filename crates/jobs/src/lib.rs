@@ -58,7 +58,8 @@ impl Default for JobsConfig {
     fn default() -> Self {
         Self {
             allow_private_targets: false,
-            webhook_timeout: Duration::from_secs(10),
+            // Standard Webhooks recommends giving receivers 15 to 30 s.
+            webhook_timeout: Duration::from_secs(15),
             retry_schedule: DEFAULT_RETRY_SCHEDULE
                 .iter()
                 .map(|s| Duration::from_secs(*s))

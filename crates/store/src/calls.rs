@@ -76,13 +76,14 @@ impl Store {
         .transpose()
     }
 
-    /// Claims the call's media stream: succeeds once, for a call that has not ended. Marks the
-    /// call answered and in progress.
+    /// Claims the call's media stream for the call task of `instance`: succeeds once, for a
+    /// call that has not ended. Marks the call answered and in progress.
     pub async fn claim_call_stream(
         &self,
         org: &OrgId,
         call: &CallId,
         stream_sid: &str,
+        instance: &str,
         at: Timestamp,
     ) -> Result<Option<Call>, StoreError> {
         let mut tx = self.begin(Scope::Org(org), Access::Write).await?;
@@ -91,12 +92,13 @@ impl Store {
         };
         let status = advance(current.status, CallStatus::InProgress);
         let done = sqlx::query(
-            "UPDATE calls SET stream_sid = $1, status = $2, answered_at = COALESCE(answered_at, $3) \
-             WHERE org_id = $4 AND id = $5 AND stream_sid IS NULL AND ended_at IS NULL",
+            "UPDATE calls SET stream_sid = $1, status = $2, answered_at = COALESCE(answered_at, $3), \
+             instance_id = $4 WHERE org_id = $5 AND id = $6 AND stream_sid IS NULL AND ended_at IS NULL",
         )
         .bind(stream_sid)
         .bind(status.as_str())
         .bind(at.millis())
+        .bind(instance)
         .bind(org.as_str())
         .bind(call.as_str())
         .execute(&mut *tx)
@@ -109,8 +111,12 @@ impl Store {
         Ok(updated)
     }
 
-    /// Merges a status callback: the status only moves forward, a terminal status finalizes
-    /// the call if nothing else did, and duration and recording are kept whenever they come.
+    /// Merges a status callback: the status only moves forward, and duration and recording are
+    /// kept whenever they come. A terminal status finalizes the call if nothing else did,
+    /// unless a call task owns the call (its media stream was claimed): that task finalizes
+    /// it once the transcript is written, so analysis, `call.ended` and the e-mail see all of
+    /// it. `terminal_at` is recorded instead, and the recovery sweep finalizes the call if
+    /// the task never does.
     pub async fn apply_call_status(
         &self,
         org: &OrgId,
@@ -141,7 +147,17 @@ impl Store {
         .bind(call.as_str())
         .execute(&mut *tx)
         .await?;
-        if current.ended_at.is_none() && is_terminal(report.status) {
+        let owned = current.ended_at.is_none() && stream_claimed(&mut tx, org, call).await?;
+        if owned && is_terminal(report.status) {
+            sqlx::query(
+                "UPDATE calls SET terminal_at = COALESCE(terminal_at, $1) WHERE org_id = $2 AND id = $3",
+            )
+            .bind(report.at.millis())
+            .bind(org.as_str())
+            .bind(call.as_str())
+            .execute(&mut *tx)
+            .await?;
+        } else if current.ended_at.is_none() && is_terminal(report.status) {
             if let Some(reason) = EndReason::from_twilio(report.status) {
                 let end = CallEnd {
                     reason,
@@ -218,6 +234,18 @@ impl Store {
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// Whether a call task claimed the call's media stream.
+async fn stream_claimed(tx: &mut crate::Tx, org: &OrgId, id: &CallId) -> Result<bool, StoreError> {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM calls WHERE org_id = $1 AND id = $2 AND stream_sid IS NOT NULL",
+    )
+    .bind(org.as_str())
+    .bind(id.as_str())
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(n > 0)
 }
 
 async fn fetch_call(

@@ -42,6 +42,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0005_dashboard.sql"),
         postgres: include_str!("../migrations/postgres/0005_dashboard.sql"),
     },
+    Migration {
+        version: 6,
+        name: "instances",
+        sqlite: include_str!("../migrations/sqlite/0006_instances.sql"),
+        postgres: include_str!("../migrations/postgres/0006_instances.sql"),
+    },
 ];
 
 /// Where the schema stands.

@@ -6,6 +6,7 @@
 pub mod browser;
 pub mod chat;
 pub mod fixtures;
+pub mod process;
 pub mod realtime;
 pub mod smtp;
 pub mod twilio;

@@ -98,6 +98,7 @@ enum Cmd {
 /// A Media Streams client acting as Twilio for one call.
 pub struct MediaCall {
     cmd: mpsc::UnboundedSender<Cmd>,
+    call_sid: String,
     /// What arrived from the server.
     pub received: Arc<Mutex<Received>>,
     task: tokio::task::JoinHandle<()>,
@@ -226,6 +227,7 @@ impl MediaCall {
         });
         Ok(MediaCall {
             cmd,
+            call_sid: call_sid.to_owned(),
             received,
             task,
         })
@@ -281,6 +283,10 @@ fn call_sid_of(stream_sid: &str) -> String {
     format!("CA{}", stream_sid.get(2..).unwrap_or_default())
 }
 
+/// Live media streams by CallSid: updating a live call through the REST API replaces its
+/// TwiML, which ends `<Connect><Stream>` with a `stop` on the stream, as Twilio does.
+type LiveStreams = Arc<Mutex<std::collections::HashMap<String, mpsc::UnboundedSender<Cmd>>>>;
+
 /// One request the fake REST API received.
 #[derive(Debug, Clone)]
 pub struct RestRequest {
@@ -310,6 +316,7 @@ pub struct FakeTwilioRest {
     fail_messages: Arc<Mutex<Option<RestFailure>>>,
     record: Arc<std::sync::atomic::AtomicBool>,
     count: Arc<std::sync::atomic::AtomicU64>,
+    live: LiveStreams,
 }
 
 type RestState = (
@@ -317,6 +324,7 @@ type RestState = (
     Arc<Mutex<Option<RestFailure>>>,
     Arc<std::sync::atomic::AtomicBool>,
     Arc<std::sync::atomic::AtomicU64>,
+    LiveStreams,
 );
 
 impl FakeTwilioRest {
@@ -326,11 +334,13 @@ impl FakeTwilioRest {
         let fail_messages = Arc::new(Mutex::new(None));
         let record = Arc::new(std::sync::atomic::AtomicBool::new(true));
         let count = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let live: LiveStreams = Arc::default();
         let state: RestState = (
             requests.clone(),
             fail_messages.clone(),
             record.clone(),
             count.clone(),
+            live.clone(),
         );
         let app = Router::new()
             .route(
@@ -353,7 +363,17 @@ impl FakeTwilioRest {
             fail_messages,
             record,
             count,
+            live,
         }
+    }
+
+    /// Ties a media stream to its call: a REST update of that call (new TwiML or a hang-up)
+    /// then stops the stream, as on Twilio. Unattached calls only record the request.
+    pub fn attach(&self, media: &MediaCall) {
+        self.live
+            .lock()
+            .unwrap()
+            .insert(media.call_sid.clone(), media.cmd.clone());
     }
 
     /// Requests so far.
@@ -395,7 +415,7 @@ pub fn form_value<'a>(r: &'a RestRequest, name: &str) -> Option<&'a str> {
 }
 
 async fn create_message(
-    State((reqs, fail, record, count)): State<RestState>,
+    State((reqs, fail, record, count, _)): State<RestState>,
     Path(account): Path<String>,
     headers: HeaderMap,
     body: axum::body::Bytes,
@@ -441,7 +461,7 @@ async fn create_message(
 }
 
 async fn update_call(
-    State((reqs, _, _, count)): State<RestState>,
+    State((reqs, _, _, count, live)): State<RestState>,
     Path((account, call)): Path<(String, String)>,
     headers: HeaderMap,
     body: axum::body::Bytes,
@@ -458,6 +478,10 @@ async fn update_call(
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned),
     });
+    // The running TwiML is replaced: `<Connect><Stream>` ends and the stream gets `stop`.
+    if let Some(stream) = live.lock().unwrap().remove(&call_sid) {
+        let _ = stream.send(Cmd::Stop);
+    }
     axum::Json(json!({"sid": call_sid, "account_sid": account, "status": "in-progress"}))
 }
 

@@ -55,6 +55,15 @@ pub fn say_dial(text: Option<&str>, number: &str, caller_id: &str) -> String {
     )
 }
 
+/// Tells Twilio to fetch the call's next TwiML from `url` with a POST (the call goes on).
+/// Used by a draining instance to send a new call back through the load balancer.
+pub fn redirect(url: &str) -> String {
+    format!(
+        "{HEAD}<Response><Redirect method=\"POST\">{}</Redirect></Response>",
+        escape(url)
+    )
+}
+
 /// Hangs up at once.
 pub fn hangup() -> String {
     format!("{HEAD}<Response><Hangup/></Response>")
@@ -127,6 +136,14 @@ mod tests {
         assert_eq!(
             say_hangup("Tom & Jerry <3"),
             format!("{HEAD}<Response><Say>Tom &amp; Jerry &lt;3</Say><Hangup/></Response>")
+        );
+    }
+
+    #[test]
+    fn redirect_posts_to_an_escaped_url() {
+        assert_eq!(
+            redirect("https://x.test/twilio/voice?drain_hop=1&a=b"),
+            format!("{HEAD}<Response><Redirect method=\"POST\">https://x.test/twilio/voice?drain_hop=1&amp;a=b</Redirect></Response>")
         );
     }
 }

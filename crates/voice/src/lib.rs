@@ -2,15 +2,20 @@
 //! It owns all of the call's state (playback, barge-in, tool calls, transcript, lifecycle);
 //! nothing about a call is shared with other calls.
 
+mod live;
+mod model;
 pub mod playback;
+pub mod recovery;
 mod session;
 pub mod token;
 mod transcript;
 
+use std::collections::HashMap;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use switchboard_domain::ids::CallId;
 use switchboard_realtime::Shape;
 use switchboard_store::Store;
 use switchboard_tools::Registry;
@@ -26,6 +31,10 @@ pub const DEFAULT_REALTIME_URL: &str = "wss://api.openai.com/v1/realtime";
 pub const DEFAULT_APOLOGY: &str =
     "We're sorry, we are having technical difficulties and have to end this call. Please call again later.";
 
+/// What callers hear when a draining server ends their call at the drain timeout.
+pub const DEFAULT_GOODBYE: &str =
+    "We're sorry, we have to end this call for scheduled maintenance. Please call back in a few minutes. Goodbye.";
+
 /// Voice settings from configuration.
 #[derive(Debug, Clone)]
 pub struct VoiceConfig {
@@ -39,6 +48,8 @@ pub struct VoiceConfig {
     pub transcription_model: String,
     /// Spoken before hanging up on a failure.
     pub apology: String,
+    /// Spoken before hanging up when a drain outlasts its timeout.
+    pub goodbye: String,
     /// Time to wait for the stream's `start` and for the model session.
     pub setup_timeout: Duration,
 }
@@ -51,6 +62,7 @@ impl Default for VoiceConfig {
             shape: Shape::Ga,
             transcription_model: "gpt-4o-mini-transcribe".into(),
             apology: DEFAULT_APOLOGY.into(),
+            goodbye: DEFAULT_GOODBYE.into(),
             setup_timeout: Duration::from_secs(10),
         }
     }
@@ -77,13 +89,15 @@ pub struct VoiceStats {
     pub frames_out: AtomicU64,
     /// Barge-ins handled.
     pub interruptions: AtomicU64,
+    /// Incoming calls refused because this instance was draining with no other to take them.
+    pub refused_draining: AtomicU64,
 }
 
 impl VoiceStats {
     /// Prometheus text for these counters.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        let rows: [(&str, &str, &str, i64); 9] = [
+        let rows: [(&str, &str, &str, i64); 10] = [
             (
                 "switchboard_voice_active_calls",
                 "gauge",
@@ -138,6 +152,12 @@ impl VoiceStats {
                 "Barge-ins handled.",
                 self.interruptions.load(Ordering::Relaxed) as i64,
             ),
+            (
+                "switchboard_voice_refused_draining_total",
+                "counter",
+                "Incoming calls refused while draining with no other instance serving.",
+                self.refused_draining.load(Ordering::Relaxed) as i64,
+            ),
         ];
         for (name, kind, help, v) in rows {
             let _ = writeln!(
@@ -164,6 +184,46 @@ pub struct VoiceServices {
     pub token_secret: Arc<str>,
     /// Counters.
     pub stats: Arc<VoiceStats>,
-    /// Becomes `true` when the server must end live calls (shutdown deadline).
+    /// Becomes `true` when the server must end live calls (the drain timeout passed).
     pub stop: watch::Receiver<bool>,
+    /// This process's id in the instance registry (recorded on the calls it runs).
+    pub instance_id: Arc<str>,
+    /// Calls answered with a media stream that has not connected yet.
+    pub pending: Arc<PendingStreams>,
+}
+
+/// Calls whose webhook was answered with `<Connect><Stream>` but whose stream has not started
+/// yet. A draining server waits for them too: the caller is about to be connected.
+#[derive(Debug, Default)]
+pub struct PendingStreams {
+    calls: Mutex<HashMap<CallId, Instant>>,
+}
+
+impl PendingStreams {
+    /// A stream is expected for `call` until `deadline`.
+    pub fn expect(&self, call: CallId, deadline: Instant) {
+        let mut calls = self.calls.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        calls.retain(|_, d| *d > now);
+        calls.insert(call, deadline);
+    }
+
+    /// The stream of `call` arrived (or will not).
+    pub fn arrived(&self, call: &CallId) {
+        self.calls
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(call);
+    }
+
+    /// Streams still expected now.
+    pub fn waiting(&self) -> usize {
+        let now = Instant::now();
+        self.calls
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .filter(|d| **d > now)
+            .count()
+    }
 }

@@ -4,8 +4,12 @@ pub mod api;
 pub mod dashboard;
 pub mod error;
 pub mod extract;
+pub mod lifecycle;
 pub mod metrics;
+mod server;
 mod twilio;
+
+pub use server::{Application, BuildError};
 
 use crate::error::ApiError;
 use axum::extract::{DefaultBodyLimit, State};
@@ -13,16 +17,14 @@ use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use std::future::Future;
-use std::net::SocketAddr;
+use lifecycle::Lifecycle;
 use std::sync::Arc;
 use std::time::Duration;
 use switchboard_domain::{Clock, Secret};
 use switchboard_jobs::{Jobs, JobsConfig};
-use switchboard_messaging::{EventBus, Messaging, MessagingConfig};
+use switchboard_messaging::{Messaging, MessagingConfig};
 use switchboard_store::Store;
-use switchboard_voice::{VoiceConfig, VoiceServices, VoiceStats};
-use tokio::sync::watch;
+use switchboard_voice::{VoiceConfig, VoiceServices};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -53,7 +55,17 @@ pub struct WebConfig {
     pub dashboard: dashboard::DashboardConfig,
     /// Where "now" comes from (adjustable in tests).
     pub clock: Clock,
+    /// How long a drain lets live calls go on before they hear the goodbye.
+    pub drain_timeout: Duration,
+    /// How long an instance's heartbeat counts; a silent instance's live calls are recovered
+    /// by the others after it.
+    pub instance_lease: Duration,
 }
+
+/// Default drain timeout (`SWITCHBOARD_DRAIN_TIMEOUT_SECONDS`).
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(600);
+/// Default instance lease (`SWITCHBOARD_INSTANCE_LEASE_SECONDS`).
+pub const DEFAULT_INSTANCE_LEASE: Duration = Duration::from_secs(15);
 
 /// The OpenAI-compatible chat-completions endpoint.
 #[derive(Debug, Clone)]
@@ -100,6 +112,8 @@ impl Default for WebConfig {
             jobs: JobsConfig::default(),
             dashboard: dashboard::DashboardConfig::default(),
             clock: Clock::system(),
+            drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+            instance_lease: DEFAULT_INSTANCE_LEASE,
         }
     }
 }
@@ -138,6 +152,8 @@ pub struct AppState {
     pub dashboard: Arc<dashboard::DashState>,
     /// Where "now" comes from.
     pub clock: Clock,
+    /// Serving, draining or closing.
+    pub lifecycle: Lifecycle,
 }
 
 #[derive(OpenApi)]
@@ -218,6 +234,8 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(webhooks::event_types))
         .routes(routes!(webhooks::list_emails))
         .routes(routes!(settings::get_settings, settings::put_settings))
+        .routes(routes!(instance::get_instance))
+        .routes(routes!(instance::drain_instance))
         .split_for_parts()
 }
 
@@ -228,6 +246,7 @@ pub fn router(
     voice: VoiceServices,
     messaging: Messaging,
     jobs: Jobs,
+    lifecycle: Lifecycle,
 ) -> Router {
     let (api, doc) = api_routes();
     // Operational endpoints go through the same registration, so they are documented too.
@@ -262,6 +281,7 @@ pub fn router(
         webhooks_allow_private: config.jobs.allow_private_targets,
         dashboard: Arc::new(dashboard::DashState::new(config.dashboard.clone())),
         clock: config.clock.clone(),
+        lifecycle,
     };
     // Twilio's endpoints are part of Twilio's contract, not of our REST API document.
     let twilio_routes = Router::new()
@@ -299,9 +319,18 @@ async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({"status": "ok"}))
 }
 
-/// The database answers (503 when it does not within 2 s).
+/// Ready for new traffic: the database answers within 2 s and the instance is not draining
+/// (503 `draining` from the moment a drain starts, so load balancers stop sending calls).
 #[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200, description = "Ready"), (status = 503, body = error::ErrorBody)))]
 async fn readyz(State(st): State<AppState>) -> impl IntoResponse {
+    if st.lifecycle.is_draining() {
+        return ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "draining",
+            "this instance is draining: it finishes its live calls and takes no new ones",
+        )
+        .into_response();
+    }
     match tokio::time::timeout(Duration::from_secs(2), st.store.ping()).await {
         Ok(Ok(())) => {
             (StatusCode::OK, Json(serde_json::json!({"status": "ready"}))).into_response()
@@ -352,182 +381,4 @@ async fn method_not_allowed() -> ApiError {
         "method_not_allowed",
         "this route does not accept that method",
     )
-}
-
-/// A bound, ready-to-run server (`build` then `run_until_stopped`), as the binary and the
-/// tests use it.
-pub struct Application {
-    listener: tokio::net::TcpListener,
-    router: Router,
-    stop_calls: watch::Sender<bool>,
-    voice_stats: Arc<VoiceStats>,
-    messaging: Messaging,
-    jobs: Jobs,
-}
-
-/// Why the application could not be built.
-#[derive(Debug, thiserror::Error)]
-pub enum BuildError {
-    /// The address could not be bound.
-    #[error("cannot listen: {0}")]
-    Bind(#[from] std::io::Error),
-    /// The store failed while preparing platform secrets.
-    #[error("database error: {0}")]
-    Store(#[from] switchboard_store::StoreError),
-    /// The HTTP client for Twilio could not be built.
-    #[error("{0}")]
-    Twilio(#[from] switchboard_twilio::rest::RestError),
-    /// The chat-model client could not be built.
-    #[error("{0}")]
-    Llm(#[from] switchboard_llm::LlmError),
-    /// Webhook or e-mail settings are unusable.
-    #[error("{0}")]
-    Jobs(#[from] switchboard_jobs::JobsError),
-}
-
-impl Application {
-    /// Binds `addr` (port 0 picks a free port).
-    pub async fn build(
-        addr: SocketAddr,
-        store: Store,
-        config: &WebConfig,
-    ) -> Result<Application, BuildError> {
-        let listener = tokio::net::TcpListener::bind(addr).await?;
-        // One key for the media tokens, shared by every instance on the same database.
-        let token_secret: Arc<str> = store.platform_secret("media_token").await?.into();
-        let (stop_calls, stop) = watch::channel(false);
-        let voice_stats = Arc::new(VoiceStats::default());
-        let rest = switchboard_twilio::rest::RestClient::new(&config.twilio_api_url)?;
-        let llm = if config.llm.configured() {
-            Some(switchboard_llm::ChatClient::new(
-                &config.llm.base_url,
-                config.llm.api_key.clone(),
-                &config.llm.model,
-                config.llm.timeout,
-            )?)
-        } else {
-            None
-        };
-        let jobs = Jobs::new(
-            store.clone(),
-            JobsConfig {
-                dashboard_url: config.public_url.clone(),
-                ..config.jobs.clone()
-            },
-            llm.clone(),
-            config.clock.clone(),
-        )?;
-        let messaging = Messaging::new(
-            store.clone(),
-            MessagingConfig {
-                public_url: config.public_url.clone(),
-                ..config.messaging.clone()
-            },
-            llm,
-            rest.clone(),
-            config.clock.clone(),
-            EventBus::default(),
-        );
-        let voice = VoiceServices {
-            store: store.clone(),
-            // One registry for every channel: calls can use `send_sms` too.
-            tools: messaging.registry(),
-            twilio: rest,
-            config: config.voice.clone(),
-            token_secret,
-            stats: voice_stats.clone(),
-            stop,
-        };
-        Ok(Application {
-            listener,
-            router: router(store, config, voice, messaging.clone(), jobs.clone()),
-            stop_calls,
-            voice_stats,
-            messaging,
-            jobs,
-        })
-    }
-
-    /// The background jobs (tests drive them with `run_once` / `drain`).
-    pub fn jobs(&self) -> Jobs {
-        self.jobs.clone()
-    }
-
-    /// The messaging service (tests drive its jobs with `run_jobs_once`).
-    pub fn messaging(&self) -> Messaging {
-        self.messaging.clone()
-    }
-
-    /// The bound address.
-    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        self.listener.local_addr()
-    }
-
-    /// Serves until `shutdown` resolves, then stops accepting and lets in-flight requests and
-    /// live calls finish for up to `grace`. Calls still live shortly before the deadline are
-    /// ended with the apology (recorded as `shutdown`), and the method returns.
-    pub async fn run_until_stopped(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-        grace: Duration,
-    ) -> std::io::Result<()> {
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let notify = async move {
-            shutdown.await;
-            let _ = tx.send(());
-        };
-        // Media frames are small and latency-bound: no Nagle delay on accepted sockets.
-        let listener = axum::serve::ListenerExt::tap_io(self.listener, |tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-            }
-        });
-        // Connection info gives the sign-in rate limit the client's address.
-        let server = axum::serve(
-            listener,
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(notify);
-        let messaging = self.messaging;
-        let worker = tokio::spawn(messaging.clone().run_worker());
-        let jobs = self.jobs;
-        let jobs_worker = tokio::spawn(jobs.clone().run_worker());
-        let stop_calls = self.stop_calls;
-        let stats = self.voice_stats;
-        let deadline = async move {
-            if rx.await.is_err() {
-                std::future::pending::<()>().await;
-            }
-            let started = tokio::time::Instant::now();
-            let calls_deadline = started + grace.saturating_sub(Duration::from_secs(3));
-            loop {
-                let active = stats.active.load(std::sync::atomic::Ordering::Relaxed);
-                if active <= 0 {
-                    break;
-                }
-                if tokio::time::Instant::now() >= calls_deadline {
-                    tracing::warn!(active_calls = active, "ending live calls for shutdown");
-                    let _ = stop_calls.send(true);
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            tokio::time::sleep_until(started + grace).await;
-        };
-        let res = tokio::select! {
-            res = server => res,
-            _ = deadline => {
-                tracing::warn!(grace_seconds = grace.as_secs(), "in-flight requests did not finish in time; stopping anyway");
-                Ok(())
-            }
-        };
-        // Replies still being written are handed back to the queue for the next start.
-        messaging.shutdown(Duration::from_secs(2)).await;
-        let _ = worker.await;
-        // Deliveries in flight finish (bounded by their timeout) or are handed back.
-        jobs.shutdown(Duration::from_secs(12)).await;
-        let _ = jobs_worker.await;
-        res
-    }
 }

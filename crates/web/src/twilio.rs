@@ -30,6 +30,11 @@ const NOT_CONFIGURED: &str =
     "Sorry, this service is not set up to take calls yet. Please try again later. Goodbye.";
 const UNAVAILABLE: &str =
     "Sorry, we cannot take your call right now. Please try again later. Goodbye.";
+const DRAINING: &str =
+    "Sorry, we are updating our system and cannot take your call right now. Please call again in a few minutes. Goodbye.";
+/// How many times a call is sent back through the load balancer by draining instances before
+/// it is refused (a balancer that has not noticed the drain yet may send it back here).
+const MAX_DRAIN_HOPS: u32 = 3;
 
 fn xml(body: String) -> Response {
     (
@@ -160,6 +165,9 @@ pub(crate) async fn voice_webhook(
     if let Err(resp) = verify(&st, &route.org_id, &uri, &headers, &params).await {
         return resp;
     }
+    if st.lifecycle.is_draining() {
+        return refuse_while_draining(&st, &public, uri.query(), to).await;
+    }
     let org = route.org_id;
     let status = param(&params, "CallStatus")
         .and_then(CallStatus::parse)
@@ -197,6 +205,11 @@ pub(crate) async fn voice_webhook(
         }
     };
     let token = switchboard_voice::token::mint(&st.voice.token_secret, &org, &call_id, now);
+    // A drain waits for this stream as for a live call: the caller is being connected.
+    st.voice.pending.expect(
+        call_id.clone(),
+        std::time::Instant::now() + st.voice.config.setup_timeout,
+    );
     let ws_base = if let Some(rest) = public.strip_prefix("https://") {
         format!("wss://{rest}")
     } else if let Some(rest) = public.strip_prefix("http://") {
@@ -213,6 +226,38 @@ pub(crate) async fn voice_webhook(
             ("token", &token),
         ],
     ))
+}
+
+/// A new call reached a draining instance. When another instance serves calls, Twilio is told
+/// to fetch the call's TwiML again from the public URL (`<Redirect>`), which the load balancer
+/// sends to a ready instance; the `drain_hop` query parameter bounds the round trips. When
+/// this is the only instance, the caller hears a polite refusal and nothing is stored.
+async fn refuse_while_draining(
+    st: &AppState,
+    public: &str,
+    query: Option<&str>,
+    to: &str,
+) -> Response {
+    let hop = query
+        .and_then(|q| {
+            form_urlencoded::parse(q.as_bytes())
+                .find(|(k, _)| k == "drain_hop")
+                .and_then(|(_, v)| v.parse::<u32>().ok())
+        })
+        .unwrap_or(0);
+    if hop < MAX_DRAIN_HOPS && st.lifecycle.peers_serving(&st.store, &st.clock).await {
+        tracing::info!(to = %to, hop, "draining: incoming call sent back through the public URL");
+        return xml(twiml::redirect(&format!(
+            "{public}/twilio/voice?drain_hop={}",
+            hop + 1
+        )));
+    }
+    st.voice
+        .stats
+        .refused_draining
+        .fetch_add(1, Ordering::Relaxed);
+    tracing::warn!(to = %to, "draining and no other instance takes calls: incoming call refused");
+    xml(twiml::say_hangup(DRAINING))
 }
 
 /// `POST /twilio/voice/status`: call status callbacks, merged forward-only into the call.

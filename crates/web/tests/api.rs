@@ -921,6 +921,38 @@ api_test!(operations_endpoints, |app| {
     );
     assert!(!m.contains("agt_x"));
     assert!(m.contains("switchboard_http_request_duration_seconds_bucket"));
+    // The instance endpoints are the operator's: state, then a drain through the API.
+    let op = app.operator_key.clone();
+    let i = app
+        .call(Method::GET, "/api/v1/instance", Some(&app.key), None)
+        .await;
+    assert_eq!(i.status.as_u16(), 403);
+    let i = app
+        .call(Method::GET, "/api/v1/instance", Some(&op), None)
+        .await;
+    assert_eq!(i.body["status"], "serving");
+    assert!(i.body["id"].as_str().expect("id").starts_with("ins_"));
+    assert_eq!(i.body["live_calls"], 0);
+    let d = app
+        .call(Method::POST, "/api/v1/instance/drain", Some(&op), None)
+        .await;
+    assert_eq!(d.status.as_u16(), 202);
+    assert_eq!(d.body["status"], "draining");
+    // With no call to wait for, the drained server stops on its own.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while app
+        .http
+        .get(format!("{}/healthz", app.base))
+        .send()
+        .await
+        .is_ok()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server kept serving"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 });
 
 /// Every public route, as fixed by the API contract.
@@ -976,6 +1008,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/openapi.json"),
     ("get", "/healthz"),
     ("get", "/readyz"),
+    ("get", "/api/v1/instance"),
+    ("post", "/api/v1/instance/drain"),
     ("get", "/metrics"),
 ];
 

@@ -6,7 +6,7 @@ use crate::AppState;
 use axum::extract::{Path, State};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::Json;
-use futures_util::Stream;
+use futures_util::{Stream, StreamExt};
 use serde::Deserialize;
 use std::convert::Infallible;
 use std::time::Duration;
@@ -85,6 +85,9 @@ pub async fn event_stream(
             }
         }
     });
+    // A closing server ends the stream instead of waiting for the client to leave.
+    let lifecycle = st.lifecycle.clone();
+    let stream = stream.take_until(async move { lifecycle.closing().await });
     Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }
 

@@ -7,6 +7,7 @@ pub mod calls;
 pub mod chat;
 pub mod contacts;
 pub mod conversations;
+pub mod instance;
 pub mod numbers;
 pub mod orgs;
 pub mod settings;

@@ -8,7 +8,7 @@ use crate::AppState;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
-use futures_util::Stream;
+use futures_util::{Stream, StreamExt};
 use serde_json::{json, Value};
 use std::convert::Infallible;
 use std::time::Duration;
@@ -88,5 +88,8 @@ pub async fn stream(
             }
         },
     );
+    // A closing server ends the stream (the browser reconnects elsewhere) instead of waiting.
+    let lifecycle = st.lifecycle.clone();
+    let stream = stream.take_until(async move { lifecycle.closing().await });
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }

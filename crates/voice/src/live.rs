@@ -1,0 +1,321 @@
+//! The live part of a call: both sockets open. One task `select!`s over the Twilio socket,
+//! the model socket, running tools, timers and the drain signal; the Twilio side (caller
+//! audio, marks, `stop`) is handled here, the model side in `model.rs`.
+
+use crate::playback::{Aligner, Playback};
+use crate::session::{Exit, Ready, Session, WsFrame};
+use crate::transcript::Entry;
+use crate::VoiceServices;
+use base64::Engine;
+use futures_util::future::BoxFuture;
+use futures_util::stream::FuturesUnordered;
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use std::collections::{HashMap, HashSet};
+use std::fmt::Display;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+use switchboard_domain::call::EndReason;
+use switchboard_domain::ids::{CallId, OrgId};
+use switchboard_domain::Timestamp;
+use switchboard_realtime::events as rt;
+use switchboard_realtime::ModelSocket;
+use switchboard_tools::{Effect, ToolOutcome};
+use switchboard_twilio::media::{self, Inbound};
+use tokio::sync::mpsc;
+use tokio::time::sleep_until;
+use tokio_tungstenite::tungstenite::Message as ModelMessage;
+
+/// Caller audio kept while the model session is being configured (5 s of mu-law).
+const PRE_BUFFER_BYTES: usize = 40_000;
+/// How long the agent may take to finish speaking after `end_call` or `transfer_call`.
+pub(crate) const ENDING_GRACE: Duration = Duration::from_secs(20);
+
+pub(crate) type ToolFuture = BoxFuture<'static, (String, String, Option<ToolOutcome>)>;
+/// The live part of a call: both sockets open.
+pub(crate) struct Live {
+    pub(crate) svc: VoiceServices,
+    pub(crate) ready: Ready,
+    pub(crate) model: ModelSocket,
+    pub(crate) stream_sid: String,
+    pub(crate) writer: mpsc::Sender<Entry>,
+    pub(crate) confirmed: bool,
+    pub(crate) pre_buffer: Vec<u8>,
+    pub(crate) inbound: Aligner,
+    pub(crate) playback: Playback,
+    pub(crate) generated_bytes: HashMap<String, usize>,
+    pub(crate) item_latency: HashMap<String, i64>,
+    pub(crate) latencies: Vec<i64>,
+    pub(crate) turn_started: Option<Instant>,
+    pub(crate) user_started: HashMap<String, Timestamp>,
+    pub(crate) response_active: bool,
+    pub(crate) awaiting_response: bool,
+    pub(crate) deferred_response: bool,
+    pub(crate) tools: FuturesUnordered<ToolFuture>,
+    pub(crate) batch_pending: usize,
+    pub(crate) batch_wants_answer: bool,
+    pub(crate) seen_calls: HashSet<String>,
+    pub(crate) ending: Option<(Effect, tokio::time::Instant)>,
+    pub(crate) bad_frames: u64,
+    pub(crate) org: OrgId,
+    pub(crate) call_id: CallId,
+}
+
+pub(crate) enum Step {
+    Go,
+    Exit(Exit),
+}
+
+impl Live {
+    pub(crate) fn new(s: &Session, ready: Ready, model: ModelSocket) -> Live {
+        Live {
+            svc: s.svc.clone(),
+            ready,
+            model,
+            stream_sid: s.stream_sid.clone(),
+            writer: s.writer.clone().unwrap_or_else(|| mpsc::channel(1).0),
+            confirmed: false,
+            pre_buffer: Vec::new(),
+            inbound: Aligner::default(),
+            playback: Playback::default(),
+            generated_bytes: HashMap::new(),
+            item_latency: HashMap::new(),
+            latencies: Vec::new(),
+            turn_started: None,
+            user_started: HashMap::new(),
+            response_active: false,
+            awaiting_response: false,
+            deferred_response: false,
+            tools: FuturesUnordered::new(),
+            batch_pending: 0,
+            batch_wants_answer: false,
+            seen_calls: HashSet::new(),
+            ending: None,
+            bad_frames: 0,
+            org: s.org.clone(),
+            call_id: s.call.id.clone(),
+        }
+    }
+
+    pub(crate) async fn run<S, E>(&mut self, socket: &mut S) -> Exit
+    where
+        S: Stream<Item = Result<WsFrame, E>> + Sink<String> + Unpin + Send,
+        E: Display,
+        <S as Sink<String>>::Error: Display,
+    {
+        let update = rt::session_update(self.svc.config.shape, &self.ready.session_config);
+        if let Err(e) = self.model.send(ModelMessage::Text(update.into())).await {
+            return Exit::Fail(
+                EndReason::ModelUnavailable,
+                format!("cannot configure the model session: {e}"),
+            );
+        }
+        let now = tokio::time::Instant::now();
+        let max =
+            now + Duration::from_secs(self.ready.agent.max_call_duration_seconds.max(1) as u64);
+        let setup_deadline = now + self.svc.config.setup_timeout;
+        let mut stop = self.svc.stop.clone();
+        loop {
+            let ending_at = self.ending.as_ref().map(|(_, at)| *at);
+            let step = tokio::select! {
+                frame = socket.next() => self.on_twilio(frame, socket).await,
+                msg = self.model.next() => self.on_model(msg, socket).await,
+                Some((call_id, name, outcome)) = self.tools.next(), if !self.tools.is_empty() => {
+                    self.on_tool_done(call_id, name, outcome).await
+                }
+                _ = sleep_until(max) => Step::Exit(Exit::Fail(
+                    EndReason::MaxDuration,
+                    format!("the agent's maximum call duration ({} s) was reached", self.ready.agent.max_call_duration_seconds),
+                )),
+                _ = sleep_until(setup_deadline), if !self.confirmed => Step::Exit(Exit::Fail(
+                    EndReason::ModelError,
+                    "the model session did not confirm its configuration in time".into(),
+                )),
+                _ = sleep_until(ending_at.unwrap_or(max)), if ending_at.is_some() => {
+                    tracing::warn!(
+                        response_active = self.response_active,
+                        awaiting_response = self.awaiting_response,
+                        tools_running = self.batch_pending,
+                        audible = self.playback.audible(),
+                        "agent did not finish speaking in time; ending now"
+                    );
+                    Step::Exit(self.ending_exit())
+                }
+                changed = stop.changed() => {
+                    if changed.is_err() || *stop.borrow() {
+                        Step::Exit(Exit::Goodbye(EndReason::Shutdown))
+                    } else {
+                        Step::Go
+                    }
+                }
+            };
+            match step {
+                Step::Go => {}
+                Step::Exit(exit) => return self.finish_live(exit).await,
+            }
+            if self.ending_ready() {
+                let exit = self.ending_exit();
+                return self.finish_live(exit).await;
+            }
+        }
+    }
+
+    /// Stores latency figures before the session finalizes.
+    pub(crate) async fn finish_live(&mut self, exit: Exit) -> Exit {
+        if !self.latencies.is_empty() {
+            if let Err(e) = self
+                .svc
+                .store
+                .set_call_latencies(&self.org, &self.call_id, &self.latencies)
+                .await
+            {
+                tracing::error!(error = %e, "cannot store turn latencies");
+            }
+        }
+        exit
+    }
+
+    pub(crate) async fn close_model(&mut self) {
+        let _ = self.model.close(None).await;
+    }
+
+    pub(crate) fn ending_exit(&self) -> Exit {
+        match &self.ending {
+            Some((Effect::Transfer(n), _)) => Exit::Transfer(n.clone()),
+            _ => Exit::End(EndReason::AgentEnded),
+        }
+    }
+
+    pub(crate) fn ending_ready(&self) -> bool {
+        self.ending.is_some()
+            && !self.response_active
+            && !self.awaiting_response
+            && self.batch_pending == 0
+            && !self.playback.audible()
+    }
+
+    pub(crate) fn write(&self, entry: Entry) {
+        if let Err(e) = self.writer.try_send(entry) {
+            tracing::error!(error = %e, "transcript queue full; item dropped");
+        }
+    }
+
+    pub(crate) async fn send_model(&mut self, text: String) -> Result<(), String> {
+        self.model
+            .send(ModelMessage::Text(text.into()))
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    pub(crate) async fn on_twilio<S, E>(
+        &mut self,
+        frame: Option<Result<WsFrame, E>>,
+        socket: &mut S,
+    ) -> Step
+    where
+        S: Sink<String> + Unpin,
+        E: Display,
+        <S as Sink<String>>::Error: Display,
+    {
+        let _ = socket;
+        let text = match frame {
+            Some(Ok(WsFrame::Text(t))) => t,
+            Some(Ok(WsFrame::Other)) => return Step::Go,
+            Some(Ok(WsFrame::Close)) | None => {
+                return Step::Exit(self.hangup_exit(EndReason::StreamClosed))
+            }
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "media stream read failed");
+                return Step::Exit(self.hangup_exit(EndReason::StreamClosed));
+            }
+        };
+        match media::parse(&text) {
+            Ok(Inbound::Media { payload, .. }) => {
+                self.svc.stats.frames_in.fetch_add(1, Ordering::Relaxed);
+                if !self.confirmed {
+                    // Audio is not forwarded before the session confirms mu-law input.
+                    match base64::engine::general_purpose::STANDARD.decode(payload.as_bytes()) {
+                        Ok(bytes) => {
+                            self.pre_buffer.extend_from_slice(&bytes);
+                            if self.pre_buffer.len() > PRE_BUFFER_BYTES {
+                                let excess = self.pre_buffer.len() - PRE_BUFFER_BYTES;
+                                self.pre_buffer.drain(..excess);
+                            }
+                        }
+                        Err(_) => self.bad_frame("media payload is not base64"),
+                    }
+                    return Step::Go;
+                }
+                match self.inbound.push(&payload) {
+                    Ok(Some((chunk, _))) => {
+                        if let Err(e) = self.send_model(rt::append_audio(&chunk)).await {
+                            return Step::Exit(Exit::Fail(EndReason::ModelDisconnected, e));
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(_) => self.bad_frame("media payload is not base64"),
+                }
+                Step::Go
+            }
+            Ok(Inbound::Mark { name }) => {
+                self.playback.mark(&name);
+                Step::Go
+            }
+            Ok(Inbound::Stop) => Step::Exit(self.hangup_exit(EndReason::CallerHungUp)),
+            Ok(Inbound::Dtmf { digit }) => {
+                tracing::info!(digit = %digit, "caller pressed a key");
+                Step::Go
+            }
+            Ok(Inbound::Start(_)) => {
+                self.bad_frame("second `start` on one stream");
+                Step::Go
+            }
+            Ok(Inbound::Connected) => Step::Go,
+            Ok(Inbound::Unknown(event)) => {
+                tracing::debug!(event = %event, "unknown media stream event ignored");
+                Step::Go
+            }
+            Err(e) => {
+                self.bad_frame(&e.to_string());
+                Step::Go
+            }
+        }
+    }
+
+    /// The stream ended: the agent's decision if it had made one, else `reason`.
+    pub(crate) fn hangup_exit(&self, reason: EndReason) -> Exit {
+        match &self.ending {
+            Some(_) => self.ending_exit(),
+            None => Exit::End(reason),
+        }
+    }
+
+    pub(crate) fn bad_frame(&mut self, why: &str) {
+        self.svc.stats.bad_frames.fetch_add(1, Ordering::Relaxed);
+        self.bad_frames += 1;
+        // Log the first few in full; after that, every hundredth, so a broken peer cannot
+        // flood the logs.
+        if self.bad_frames <= 5 || self.bad_frames.is_multiple_of(100) {
+            tracing::warn!(error = %why, count = self.bad_frames, "ignoring a malformed media stream frame");
+        }
+    }
+
+    pub(crate) async fn send_twilio<S>(
+        &mut self,
+        socket: &mut S,
+        chunk: crate::playback::Chunk,
+    ) -> Result<(), String>
+    where
+        S: Sink<String> + Unpin,
+        <S as Sink<String>>::Error: Display,
+    {
+        self.svc.stats.frames_out.fetch_add(1, Ordering::Relaxed);
+        socket
+            .feed(media::media(&self.stream_sid, &chunk.payload))
+            .await
+            .map_err(|e| e.to_string())?;
+        socket
+            .send(media::mark(&self.stream_sid, &chunk.mark))
+            .await
+            .map_err(|e| e.to_string())
+    }
+}

@@ -1,0 +1,327 @@
+//! The model side of a live call: server events (audio, turn edges, transcripts, responses,
+//! errors), function calls and their results.
+
+use crate::live::{Live, Step, ENDING_GRACE};
+use crate::playback::b64_len;
+use crate::session::Exit;
+use crate::transcript::Entry;
+use base64::Engine;
+use futures_util::{Sink, SinkExt};
+use serde_json::{json, Value};
+use std::fmt::Display;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+use switchboard_domain::call::EndReason;
+use switchboard_domain::values::{MessageKind, MessageRole};
+use switchboard_domain::Timestamp;
+use switchboard_realtime::events::{self as rt, ServerEvent};
+use switchboard_tools::ToolOutcome;
+use switchboard_twilio::media;
+use tokio_tungstenite::tungstenite::Message as ModelMessage;
+
+/// Model errors that are expected in normal operation (pitfall 8 of protocols.md).
+const BENIGN_ERRORS: &[&str] = &[
+    "conversation_already_has_active_response",
+    "response_cancel_not_active",
+];
+
+impl Live {
+    pub(crate) async fn on_model<S>(
+        &mut self,
+        msg: Option<Result<ModelMessage, tokio_tungstenite::tungstenite::Error>>,
+        socket: &mut S,
+    ) -> Step
+    where
+        S: Sink<String> + Unpin,
+        <S as Sink<String>>::Error: Display,
+    {
+        let text = match msg {
+            Some(Ok(ModelMessage::Text(t))) => t,
+            Some(Ok(ModelMessage::Close(frame))) => {
+                let why = frame
+                    .map(|f| format!("{} {}", f.code, f.reason))
+                    .unwrap_or_default();
+                return Step::Exit(self.model_gone(format!("the model closed the session {why}")));
+            }
+            Some(Ok(_)) => return Step::Go,
+            Some(Err(e)) => {
+                return Step::Exit(self.model_gone(format!("model connection failed: {e}")))
+            }
+            None => return Step::Exit(self.model_gone("the model connection ended".into())),
+        };
+        let event = match rt::parse(text.as_str()) {
+            Ok(ev) => ev,
+            Err(e) => {
+                tracing::warn!(error = %e, "unreadable model event ignored");
+                return Step::Go;
+            }
+        };
+        match self.on_event(event, socket).await {
+            Ok(step) => step,
+            Err(detail) => Step::Exit(Exit::Fail(EndReason::ModelDisconnected, detail)),
+        }
+    }
+
+    pub(crate) fn model_gone(&self, detail: String) -> Exit {
+        if self.ending.is_some() {
+            // The agent was ending the call anyway.
+            return self.ending_exit();
+        }
+        Exit::Fail(EndReason::ModelDisconnected, detail)
+    }
+
+    pub(crate) async fn on_event<S>(
+        &mut self,
+        event: ServerEvent<'_>,
+        socket: &mut S,
+    ) -> Result<Step, String>
+    where
+        S: Sink<String> + Unpin,
+        <S as Sink<String>>::Error: Display,
+    {
+        match event {
+            ServerEvent::SessionUpdated {
+                formats_ok,
+                formats,
+            } => {
+                if self.confirmed {
+                    return Ok(Step::Go);
+                }
+                if !formats_ok {
+                    return Ok(Step::Exit(Exit::Fail(
+                        EndReason::ModelError,
+                        format!("the model session did not confirm mu-law audio ({formats})"),
+                    )));
+                }
+                self.confirmed = true;
+                tracing::info!(formats = %formats, "model session configured");
+                let buffered = std::mem::take(&mut self.pre_buffer);
+                let whole = buffered.len() / media::FRAME_BYTES * media::FRAME_BYTES;
+                if whole > 0 {
+                    let b64 = base64::engine::general_purpose::STANDARD.encode(&buffered[..whole]);
+                    self.send_model(rt::append_audio(&b64)).await?;
+                }
+                if let Some(greeting) = self.ready.agent.greeting.clone() {
+                    let instructions =
+                        format!("Greet the caller by saying exactly this, then listen: {greeting}");
+                    self.send_model(rt::response_create(Some(&instructions)))
+                        .await?;
+                    self.awaiting_response = true;
+                }
+            }
+            ServerEvent::AudioDelta { item_id, delta } => {
+                *self.generated_bytes.entry(item_id.clone()).or_default() += b64_len(&delta);
+                let (chunk, first) = match self.playback.audio(&item_id, &delta) {
+                    Ok(c) => c,
+                    Err(_) => {
+                        tracing::warn!("model audio is not base64; skipped");
+                        return Ok(Step::Go);
+                    }
+                };
+                if let Some(chunk) = chunk {
+                    self.send_twilio(socket, chunk).await?;
+                    if first {
+                        if let Some(t) = self.turn_started.take() {
+                            let ms = t.elapsed().as_millis() as i64;
+                            self.latencies.push(ms);
+                            self.item_latency.insert(item_id, ms);
+                        }
+                    }
+                }
+            }
+            ServerEvent::AudioDone { item_id } => {
+                if let Some(chunk) = self.playback.audio_done(&item_id) {
+                    self.send_twilio(socket, chunk).await?;
+                }
+            }
+            ServerEvent::SpeechStarted { item_id } => {
+                self.user_started.insert(item_id, Timestamp::now());
+                if self.playback.audible() {
+                    // Stop playback at once, then cut the model's memory to what was heard.
+                    socket
+                        .send(media::clear(&self.stream_sid))
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    self.svc.stats.interruptions.fetch_add(1, Ordering::Relaxed);
+                    for cut in self.playback.interrupt() {
+                        tracing::info!(item_id = %cut.item_id, audio_end_ms = cut.audio_end_ms, "caller interrupted the agent");
+                        self.send_model(rt::truncate(&cut.item_id, cut.audio_end_ms))
+                            .await?;
+                        self.write(Entry::Cut {
+                            item_id: cut.item_id,
+                            heard_ms: cut.audio_end_ms,
+                            sent_ms: cut.sent_ms,
+                        });
+                    }
+                }
+            }
+            ServerEvent::SpeechStopped { .. } => {
+                self.turn_started = Some(Instant::now());
+            }
+            ServerEvent::InputTranscript {
+                item_id,
+                transcript,
+            } => {
+                let at = self
+                    .user_started
+                    .remove(&item_id)
+                    .unwrap_or_else(Timestamp::now);
+                self.write(Entry::Item {
+                    role: MessageRole::User,
+                    kind: MessageKind::Message,
+                    content: json!({"item_id": item_id, "text": transcript}),
+                    at,
+                });
+            }
+            ServerEvent::ResponseCreated => {
+                self.response_active = true;
+                self.awaiting_response = false;
+            }
+            ServerEvent::ResponseDone { response } => {
+                self.response_active = false;
+                self.awaiting_response = false;
+                self.on_response_done(&response);
+                if self.deferred_response && self.batch_pending == 0 {
+                    self.deferred_response = false;
+                    self.send_model(rt::response_create(None)).await?;
+                    self.awaiting_response = true;
+                }
+            }
+            ServerEvent::Error { code, message } => {
+                if BENIGN_ERRORS.contains(&code.as_str()) {
+                    tracing::debug!(code = %code, "benign model error");
+                } else if !self.confirmed {
+                    return Ok(Step::Exit(Exit::Fail(
+                        EndReason::ModelError,
+                        format!("the model rejected the session: {code}: {message}"),
+                    )));
+                } else {
+                    tracing::warn!(code = %code, message = %message, "model error event");
+                }
+            }
+            ServerEvent::SessionCreated => tracing::debug!("model session created"),
+            ServerEvent::Other(kind) => tracing::trace!(event = %kind, "model event"),
+        }
+        Ok(Step::Go)
+    }
+
+    /// Agent turns and function calls from the finished response's output items.
+    pub(crate) fn on_response_done(&mut self, response: &Value) {
+        let status = response["status"]
+            .as_str()
+            .unwrap_or("completed")
+            .to_owned();
+        let Some(items) = response["output"].as_array() else {
+            return;
+        };
+        for item in items {
+            match item["type"].as_str() {
+                Some("message") => {
+                    let item_id = item["id"].as_str().unwrap_or_default().to_owned();
+                    let text: Vec<&str> = item["content"]
+                        .as_array()
+                        .map(|parts| {
+                            parts
+                                .iter()
+                                .filter_map(|p| p["transcript"].as_str().or(p["text"].as_str()))
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    let audio_ms =
+                        self.generated_bytes.remove(&item_id).unwrap_or(0) / media::BYTES_PER_MS;
+                    let mut content = json!({
+                        "item_id": item_id,
+                        "text": text.join(" "),
+                        "item": item,
+                        "response_status": status,
+                        "audio_ms": audio_ms,
+                    });
+                    if let Some(ms) = self.item_latency.remove(&item_id) {
+                        content["latency_ms"] = json!(ms);
+                    }
+                    self.write(Entry::Agent {
+                        item_id,
+                        content,
+                        at: Timestamp::now(),
+                    });
+                }
+                Some("function_call") => {
+                    let call_id = item["call_id"].as_str().unwrap_or_default().to_owned();
+                    let name = item["name"].as_str().unwrap_or_default().to_owned();
+                    let raw_args = item["arguments"].as_str().unwrap_or_default().to_owned();
+                    let arguments =
+                        serde_json::from_str::<Value>(&raw_args).unwrap_or(json!(raw_args));
+                    // A cancelled or failed response's function calls were never finished:
+                    // side effects only run for completed responses.
+                    let execute = status == "completed"
+                        && !call_id.is_empty()
+                        && self.seen_calls.insert(call_id.clone());
+                    self.write(Entry::Item {
+                        role: MessageRole::Assistant,
+                        kind: MessageKind::FunctionCall,
+                        content: json!({"call_id": call_id, "name": name, "arguments": arguments, "executed": execute}),
+                        at: Timestamp::now(),
+                    });
+                    if execute {
+                        self.batch_pending += 1;
+                        let registry = self.svc.tools.clone();
+                        let ctx = self.ready.tool_ctx.clone();
+                        self.tools.push(Box::pin(async move {
+                            let outcome = registry
+                                .execute(&ctx, Some(&call_id), &name, &raw_args)
+                                .await;
+                            (call_id, name, outcome)
+                        }));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    pub(crate) async fn on_tool_done(
+        &mut self,
+        call_id: String,
+        name: String,
+        outcome: Option<ToolOutcome>,
+    ) -> Step {
+        self.batch_pending = self.batch_pending.saturating_sub(1);
+        if let Some(outcome) = outcome {
+            if let Err(e) = self
+                .send_model(rt::function_output(&call_id, &outcome.output))
+                .await
+            {
+                return Step::Exit(Exit::Fail(EndReason::ModelDisconnected, e));
+            }
+            self.write(Entry::Item {
+                role: MessageRole::Tool,
+                kind: MessageKind::FunctionOutput,
+                content: json!({"call_id": call_id, "name": name, "output": outcome.output, "status": outcome.status}),
+                at: Timestamp::now(),
+            });
+            match outcome.effect {
+                // The agent has said goodbye (or is saying it): no new response.
+                Some(effect) => {
+                    self.ending = Some((effect, tokio::time::Instant::now() + ENDING_GRACE));
+                }
+                None => self.batch_wants_answer = true,
+            }
+        }
+        if self.batch_pending == 0 && self.batch_wants_answer {
+            self.batch_wants_answer = false;
+            if self.ending.is_some() {
+                return Step::Go;
+            }
+            // Exactly one response.create per batch, and never over an active response.
+            if self.response_active {
+                self.deferred_response = true;
+            } else {
+                if let Err(e) = self.send_model(rt::response_create(None)).await {
+                    return Step::Exit(Exit::Fail(EndReason::ModelDisconnected, e));
+                }
+                self.awaiting_response = true;
+            }
+        }
+        Step::Go
+    }
+}
