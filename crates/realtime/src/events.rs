@@ -188,6 +188,18 @@ pub enum ServerEvent<'a> {
         /// User item.
         item_id: String,
     },
+    /// Part of the transcript of agent audio (it streams alongside the audio).
+    TranscriptDelta {
+        /// Assistant item.
+        item_id: String,
+        /// Text.
+        delta: Cow<'a, str>,
+    },
+    /// Input transcription of a caller turn failed (no transcript will come for it).
+    InputTranscriptFailed {
+        /// User item.
+        item_id: String,
+    },
     /// The caller's words, from input transcription.
     InputTranscript {
         /// User item.
@@ -272,6 +284,17 @@ pub fn parse(text: &str) -> Result<ServerEvent<'_>, serde_json::Error> {
         "input_audio_buffer.speech_stopped" => ServerEvent::SpeechStopped {
             item_id: item(&raw),
         },
+        "response.output_audio_transcript.delta" | "response.audio_transcript.delta" => {
+            ServerEvent::TranscriptDelta {
+                item_id: item(&raw),
+                delta: raw.delta.unwrap_or(Cow::Borrowed("")),
+            }
+        }
+        "conversation.item.input_audio_transcription.failed" => {
+            ServerEvent::InputTranscriptFailed {
+                item_id: item(&raw),
+            }
+        }
         "conversation.item.input_audio_transcription.completed" => ServerEvent::InputTranscript {
             item_id: item(&raw),
             transcript: raw.transcript.unwrap_or_default(),
@@ -369,6 +392,26 @@ mod tests {
                 ..
             })
         ));
+        for name in [
+            "response.output_audio_transcript.delta",
+            "response.audio_transcript.delta",
+        ] {
+            let text = format!(r#"{{"type":"{name}","item_id":"i1","delta":"Sure, "}}"#);
+            assert_eq!(
+                parse(&text).expect("parses"),
+                ServerEvent::TranscriptDelta {
+                    item_id: "i1".into(),
+                    delta: Cow::Borrowed("Sure, ")
+                }
+            );
+        }
+        let failed = r#"{"type":"conversation.item.input_audio_transcription.failed","item_id":"u1","content_index":0,"error":{"type":"server_error"}}"#;
+        assert_eq!(
+            parse(failed).expect("parses"),
+            ServerEvent::InputTranscriptFailed {
+                item_id: "u1".into()
+            }
+        );
         let err = r#"{"type":"error","error":{"type":"invalid_request_error","code":"unknown_parameter","message":"bad"}}"#;
         assert_eq!(
             parse(err).expect("error"),

@@ -63,6 +63,24 @@ pub struct Behavior {
     pub delta_bytes: usize,
     /// Pause between deltas (the model streams faster than real time).
     pub delta_interval: Duration,
+    /// Send each caller turn's transcription only after the response to it is done (OpenAI
+    /// documents that input transcription may arrive after the response started or ended).
+    pub late_transcripts: bool,
+    /// Audio deltas of a response still sent after the caller barged in (they were in flight
+    /// when the server cancelled the response).
+    pub deltas_after_interrupt: usize,
+    /// Error codes for the next responses, one per response: a non-empty code makes that
+    /// response end with `response.done` `status: "failed"` and this code; `""` succeeds.
+    pub fail_responses: Vec<String>,
+    /// `error` events sent right after `session.updated` (they do not end the session).
+    pub errors_after_update: Vec<(String, String)>,
+    /// The session ends after this long: an `error` event (`session_expired`), then a close.
+    pub session_limit: Option<Duration>,
+    /// Stop reading the socket after this many appends (a peer that hangs).
+    pub stop_reading_after_appends: Option<usize>,
+    /// How many connections `drop_after_appends` applies to (the first N; later ones do not
+    /// drop), so a reconnect can succeed.
+    pub drops: usize,
 }
 
 impl Default for Behavior {
@@ -77,6 +95,13 @@ impl Default for Behavior {
             echo: false,
             delta_bytes: 1000,
             delta_interval: Duration::from_millis(10),
+            late_transcripts: false,
+            deltas_after_interrupt: 0,
+            fail_responses: Vec::new(),
+            errors_after_update: Vec::new(),
+            session_limit: None,
+            stop_reading_after_appends: None,
+            drops: usize::MAX,
         }
     }
 }
@@ -105,18 +130,25 @@ pub struct FakeRealtime {
     sessions: Arc<Mutex<Vec<Arc<Mutex<Session>>>>>,
     /// Appended audio chunks received in echo mode, with the instant they arrived.
     pub echo_rx: EchoTap,
+    dropped: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl FakeRealtime {
     /// Starts the fake on a free port.
     pub async fn start(behavior: Behavior) -> FakeRealtime {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        // A small receive buffer, so that a fake that stops reading blocks the sender within
+        // a second of audio instead of after megabytes of kernel buffering.
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(64 * 1024).unwrap();
+        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let listener: TcpListener = socket.listen(1024).unwrap();
         let addr: SocketAddr = listener.local_addr().unwrap();
         let fake = FakeRealtime {
             url: format!("ws://{addr}/v1/realtime"),
             behavior: Arc::new(Mutex::new(behavior)),
             sessions: Arc::new(Mutex::new(Vec::new())),
             echo_rx: Arc::new(Mutex::new(None)),
+            dropped: Arc::default(),
         };
         let f = fake.clone();
         tokio::spawn(async move {
@@ -213,7 +245,23 @@ impl FakeRealtime {
         let mut response: Option<Arc<AtomicBool>> = None;
         let mut resp_no = 0u32;
         let echo_tx = self.echo_rx.lock().unwrap().clone();
-        while let Some(Ok(msg)) = source.next().await {
+        let mut fails: VecDeque<String> = behavior.fail_responses.clone().into();
+        let limit_at = behavior
+            .session_limit
+            .map(|d| tokio::time::Instant::now() + d);
+        loop {
+            let msg = tokio::select! {
+                m = source.next() => m,
+                _ = tokio::time::sleep_until(limit_at.unwrap_or_else(tokio::time::Instant::now)), if limit_at.is_some() => {
+                    // OpenAI's wording for the 60-minute cap, as reported by users; the exact
+                    // code is unconfirmed (protocols.md section 10), so the client must treat
+                    // any close as the end of the session.
+                    send(json!({"type": "error", "error": {"type": "invalid_request_error", "code": "session_expired",
+                        "message": "Your session hit the maximum duration of 60 minutes."}}));
+                    break;
+                }
+            };
+            let Some(Ok(msg)) = msg else { break };
             let Message::Text(text) = msg else { continue };
             let Ok(event) = serde_json::from_str::<Value>(text.as_str()) else {
                 continue;
@@ -254,6 +302,11 @@ impl FakeRealtime {
                         }
                     }
                     send(json!({"type": "session.updated", "session": echoed}));
+                    for (code, message) in &behavior.errors_after_update {
+                        send(
+                            json!({"type": "error", "error": {"type": "invalid_request_error", "code": code, "message": message}}),
+                        );
+                    }
                 }
                 "input_audio_buffer.append" => {
                     appends += 1;
@@ -267,8 +320,16 @@ impl FakeRealtime {
                         );
                         continue;
                     }
-                    if let Some(n) = behavior.drop_after_appends {
+                    if let Some(n) = behavior.stop_reading_after_appends {
                         if appends >= n {
+                            // Hang: keep the connection open and never read it again.
+                            std::future::pending::<()>().await;
+                        }
+                    }
+                    if let Some(n) = behavior.drop_after_appends {
+                        if appends >= n
+                            && self.dropped.fetch_add(1, Ordering::SeqCst) < behavior.drops
+                        {
                             // An abrupt drop: no close frame.
                             writer.abort();
                             return;
@@ -299,22 +360,53 @@ impl FakeRealtime {
                                     json!({"type": "input_audio_buffer.committed", "item_id": item}),
                                 );
                                 let text = transcripts.pop_front().unwrap_or_default();
-                                send(
-                                    json!({"type": "conversation.item.input_audio_transcription.completed", "item_id": item, "content_index": 0, "transcript": text}),
-                                );
-                                if let Some(step) = steps.pop_front() {
+                                let transcription = json!({"type": "conversation.item.input_audio_transcription.completed", "item_id": item, "content_index": 0, "transcript": text});
+                                let late = behavior.late_transcripts && !steps.is_empty();
+                                if !late {
+                                    send(transcription.clone());
+                                }
+                                let fail = fails.pop_front().filter(|c| !c.is_empty());
+                                let step = if fail.is_some() {
+                                    None
+                                } else {
+                                    steps.pop_front()
+                                };
+                                if step.is_some() || fail.is_some() {
                                     resp_no += 1;
-                                    response =
-                                        Some(respond(tx.clone(), behavior.clone(), step, resp_no));
+                                    response = Some(respond(
+                                        tx.clone(),
+                                        behavior.clone(),
+                                        Reply {
+                                            step,
+                                            fail,
+                                            no: resp_no,
+                                            after: late.then_some(transcription),
+                                        },
+                                    ));
                                 }
                             }
                         }
                     }
                 }
                 "response.create" => {
-                    if let Some(step) = steps.pop_front() {
+                    let fail = fails.pop_front().filter(|c| !c.is_empty());
+                    let step = if fail.is_some() {
+                        None
+                    } else {
+                        steps.pop_front()
+                    };
+                    if step.is_some() || fail.is_some() {
                         resp_no += 1;
-                        response = Some(respond(tx.clone(), behavior.clone(), step, resp_no));
+                        response = Some(respond(
+                            tx.clone(),
+                            behavior.clone(),
+                            Reply {
+                                step,
+                                fail,
+                                no: resp_no,
+                                after: None,
+                            },
+                        ));
                     }
                 }
                 "conversation.item.truncate" => {
@@ -346,12 +438,23 @@ fn names(shape: FakeShape) -> (&'static str, &'static str, &'static str) {
     }
 }
 
+/// One response to stream.
+struct Reply {
+    /// What to say or call (`None` with `fail`).
+    step: Option<Step>,
+    /// Fail the response with this error code instead.
+    fail: Option<String>,
+    /// Response number.
+    no: u32,
+    /// An event to send after `response.done` (a late input transcription).
+    after: Option<Value>,
+}
+
 /// Streams one response in its own task; setting the flag cancels it (barge-in).
 fn respond(
     tx: mpsc::UnboundedSender<Option<String>>,
     behavior: Behavior,
-    step: Step,
-    no: u32,
+    reply: Reply,
 ) -> Arc<AtomicBool> {
     let cancel = Arc::new(AtomicBool::new(false));
     let flag = cancel.clone();
@@ -359,12 +462,29 @@ fn respond(
         let send = |v: Value| {
             let _ = tx.send(Some(v.to_string()));
         };
+        let no = reply.no;
         let resp = format!("resp_{no}");
         send(
             json!({"type": "response.created", "response": {"id": resp, "status": "in_progress"}}),
         );
-        match step {
-            Step::Call(name, args) => {
+        if let Some(code) = reply.fail {
+            // The error type follows OpenAI's API errors: rate limits and server faults have
+            // their own types; others (e.g. `insufficient_quota`) use the code as the type.
+            let kind = if code.contains("rate_limit") {
+                "rate_limit_error".to_owned()
+            } else if code.starts_with("server") {
+                "server_error".to_owned()
+            } else {
+                code.clone()
+            };
+            send(
+                json!({"type": "response.done", "response": {"id": resp, "status": "failed", "output": [],
+                    "status_details": {"type": "failed", "error": {"type": kind, "code": code}}}}),
+            );
+        }
+        match reply.step {
+            None => {}
+            Some(Step::Call(name, args)) => {
                 let item = json!({"type": "function_call", "id": format!("item_fc{no}"), "call_id": format!("call_{no}"), "name": name, "arguments": args.to_string(), "status": "completed"});
                 send(
                     json!({"type": "response.function_call_arguments.done", "response_id": resp, "item_id": item["id"], "call_id": item["call_id"], "name": name, "arguments": args.to_string()}),
@@ -373,18 +493,34 @@ fn respond(
                     json!({"type": "response.done", "response": {"id": resp, "status": "completed", "output": [item]}}),
                 );
             }
-            Step::Say(audio, transcript) => {
+            Some(Step::Say(audio, transcript)) => {
                 let item_id = format!("item_agent{no}");
                 let (delta, done, tdone) = names(behavior.shape);
+                let tdelta = transcript_delta_name(behavior.shape);
+                let chunks: Vec<&[u8]> = audio.chunks(behavior.delta_bytes.max(1)).collect();
+                let words: Vec<&str> = transcript.split_inclusive(' ').collect();
                 let mut cancelled = false;
-                for chunk in audio.chunks(behavior.delta_bytes.max(1)) {
+                let mut late = 0usize;
+                for (i, chunk) in chunks.iter().enumerate() {
                     if flag.load(Ordering::SeqCst) {
                         cancelled = true;
-                        break;
+                        // Deltas already in flight when the server cancelled still arrive.
+                        if late >= behavior.deltas_after_interrupt {
+                            break;
+                        }
+                        late += 1;
                     }
                     send(
                         json!({"type": delta, "response_id": resp, "item_id": item_id, "output_index": 0, "content_index": 0, "delta": B64.encode(chunk)}),
                     );
+                    // The transcript streams alongside the audio, in proportion.
+                    let from = words.len() * i / chunks.len();
+                    let to = words.len() * (i + 1) / chunks.len();
+                    if to > from {
+                        send(
+                            json!({"type": tdelta, "response_id": resp, "item_id": item_id, "output_index": 0, "content_index": 0, "delta": words[from..to].concat()}),
+                        );
+                    }
                     tokio::time::sleep(behavior.delta_interval).await;
                 }
                 let item = json!({"type": "message", "id": item_id, "role": "assistant", "status": if cancelled {"incomplete"} else {"completed"}, "content": [{"type": "output_audio", "transcript": transcript}]});
@@ -407,8 +543,18 @@ fn respond(
                 );
             }
         }
+        if let Some(event) = reply.after {
+            send(event);
+        }
     });
     cancel
+}
+
+fn transcript_delta_name(shape: FakeShape) -> &'static str {
+    match shape {
+        FakeShape::Ga => "response.output_audio_transcript.delta",
+        FakeShape::Beta => "response.audio_transcript.delta",
+    }
 }
 
 enum Edge {

@@ -317,6 +317,7 @@ pub struct FakeTwilioRest {
     record: Arc<std::sync::atomic::AtomicBool>,
     count: Arc<std::sync::atomic::AtomicU64>,
     live: LiveStreams,
+    delay: Arc<Mutex<Duration>>,
 }
 
 type RestState = (
@@ -325,6 +326,7 @@ type RestState = (
     Arc<std::sync::atomic::AtomicBool>,
     Arc<std::sync::atomic::AtomicU64>,
     LiveStreams,
+    Arc<Mutex<Duration>>,
 );
 
 impl FakeTwilioRest {
@@ -335,12 +337,14 @@ impl FakeTwilioRest {
         let record = Arc::new(std::sync::atomic::AtomicBool::new(true));
         let count = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let live: LiveStreams = Arc::default();
+        let delay = Arc::new(Mutex::new(Duration::ZERO));
         let state: RestState = (
             requests.clone(),
             fail_messages.clone(),
             record.clone(),
             count.clone(),
             live.clone(),
+            delay.clone(),
         );
         let app = Router::new()
             .route(
@@ -364,7 +368,13 @@ impl FakeTwilioRest {
             record,
             count,
             live,
+            delay,
         }
+    }
+
+    /// Makes every message-create answer only after `delay` (a slow carrier API).
+    pub fn delay_messages(&self, delay: Duration) {
+        *self.delay.lock().unwrap() = delay;
     }
 
     /// Ties a media stream to its call: a REST update of that call (new TwiML or a hang-up)
@@ -415,12 +425,13 @@ pub fn form_value<'a>(r: &'a RestRequest, name: &str) -> Option<&'a str> {
 }
 
 async fn create_message(
-    State((reqs, fail, record, count, _)): State<RestState>,
+    State((reqs, fail, record, count, _, delay)): State<RestState>,
     Path(account): Path<String>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
+    let pause = *delay.lock().unwrap();
     let n = count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let form = form_decode(&body);
     if record.load(std::sync::atomic::Ordering::Relaxed) {
@@ -434,6 +445,9 @@ async fn create_message(
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned),
         });
+    }
+    if !pause.is_zero() {
+        tokio::time::sleep(pause).await;
     }
     if let Some((status, code, message)) = fail.lock().unwrap().clone() {
         return (
@@ -461,7 +475,7 @@ async fn create_message(
 }
 
 async fn update_call(
-    State((reqs, _, _, count, live)): State<RestState>,
+    State((reqs, _, _, count, live, _)): State<RestState>,
     Path((account, call)): Path<(String, String)>,
     headers: HeaderMap,
     body: axum::body::Bytes,

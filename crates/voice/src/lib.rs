@@ -52,6 +52,9 @@ pub struct VoiceConfig {
     pub goodbye: String,
     /// Time to wait for the stream's `start` and for the model session.
     pub setup_timeout: Duration,
+    /// How long one send to Twilio or the model may take before the peer counts as stuck
+    /// and the call ends (`peer_stuck`).
+    pub send_timeout: Duration,
 }
 
 impl Default for VoiceConfig {
@@ -64,6 +67,7 @@ impl Default for VoiceConfig {
             apology: DEFAULT_APOLOGY.into(),
             goodbye: DEFAULT_GOODBYE.into(),
             setup_timeout: Duration::from_secs(10),
+            send_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -91,13 +95,15 @@ pub struct VoiceStats {
     pub interruptions: AtomicU64,
     /// Incoming calls refused because this instance was draining with no other to take them.
     pub refused_draining: AtomicU64,
+    /// Agent audio deltas dropped because the caller had interrupted their item.
+    pub late_deltas: AtomicU64,
 }
 
 impl VoiceStats {
     /// Prometheus text for these counters.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        let rows: [(&str, &str, &str, i64); 10] = [
+        let rows: [(&str, &str, &str, i64); 11] = [
             (
                 "switchboard_voice_active_calls",
                 "gauge",
@@ -158,6 +164,12 @@ impl VoiceStats {
                 "Incoming calls refused while draining with no other instance serving.",
                 self.refused_draining.load(Ordering::Relaxed) as i64,
             ),
+            (
+                "switchboard_voice_late_deltas_total",
+                "counter",
+                "Agent audio deltas dropped after the caller interrupted their item.",
+                self.late_deltas.load(Ordering::Relaxed) as i64,
+            ),
         ];
         for (name, kind, help, v) in rows {
             let _ = writeln!(
@@ -190,6 +202,8 @@ pub struct VoiceServices {
     pub instance_id: Arc<str>,
     /// Calls answered with a media stream that has not connected yet.
     pub pending: Arc<PendingStreams>,
+    /// Where "now" comes from for call limits (adjustable in tests).
+    pub clock: switchboard_domain::Clock,
 }
 
 /// Calls whose webhook was answered with `<Connect><Stream>` but whose stream has not started

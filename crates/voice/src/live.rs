@@ -10,12 +10,14 @@ use base64::Engine;
 use futures_util::future::BoxFuture;
 use futures_util::stream::FuturesUnordered;
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use serde_json::json;
 use std::collections::{HashMap, HashSet};
 use std::fmt::Display;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use switchboard_domain::call::EndReason;
 use switchboard_domain::ids::{CallId, OrgId};
+use switchboard_domain::values::{MessageKind, MessageRole};
 use switchboard_domain::Timestamp;
 use switchboard_realtime::events as rt;
 use switchboard_realtime::ModelSocket;
@@ -56,6 +58,14 @@ pub(crate) struct Live {
     pub(crate) seen_calls: HashSet<String>,
     pub(crate) ending: Option<(Effect, tokio::time::Instant)>,
     pub(crate) bad_frames: u64,
+    /// When each agent item's audio started (its place in the spoken order).
+    pub(crate) agent_started: HashMap<String, Timestamp>,
+    /// Agent transcript received so far per item, until its `response.done`.
+    pub(crate) partial: HashMap<String, String>,
+    /// A failed response was retried and no response has completed since.
+    pub(crate) retried_failure: bool,
+    /// Which peer stopped reading, when a send timed out.
+    pub(crate) stuck: Option<&'static str>,
     pub(crate) org: OrgId,
     pub(crate) call_id: CallId,
 }
@@ -91,6 +101,10 @@ impl Live {
             seen_calls: HashSet::new(),
             ending: None,
             bad_frames: 0,
+            agent_started: HashMap::new(),
+            partial: HashMap::new(),
+            retried_failure: false,
+            stuck: None,
             org: s.org.clone(),
             call_id: s.call.id.clone(),
         }
@@ -103,15 +117,20 @@ impl Live {
         <S as Sink<String>>::Error: Display,
     {
         let update = rt::session_update(self.svc.config.shape, &self.ready.session_config);
-        if let Err(e) = self.model.send(ModelMessage::Text(update.into())).await {
+        if let Err(e) = self.send_model(update).await {
             return Exit::Fail(
                 EndReason::ModelUnavailable,
                 format!("cannot configure the model session: {e}"),
             );
         }
         let now = tokio::time::Instant::now();
-        let max =
-            now + Duration::from_secs(self.ready.agent.max_call_duration_seconds.max(1) as u64);
+        // The duration limit follows the service clock (adjustable in tests), checked every
+        // second: a limit is in whole seconds anyway.
+        let started = self.svc.clock.now();
+        let max_ms = self.ready.agent.max_call_duration_seconds.max(1) * 1000;
+        let mut limit_tick = tokio::time::interval(Duration::from_secs(1));
+        limit_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let max = now + Duration::from_secs(86_400);
         let setup_deadline = now + self.svc.config.setup_timeout;
         let mut stop = self.svc.stop.clone();
         loop {
@@ -122,10 +141,16 @@ impl Live {
                 Some((call_id, name, outcome)) = self.tools.next(), if !self.tools.is_empty() => {
                     self.on_tool_done(call_id, name, outcome).await
                 }
-                _ = sleep_until(max) => Step::Exit(Exit::Fail(
-                    EndReason::MaxDuration,
-                    format!("the agent's maximum call duration ({} s) was reached", self.ready.agent.max_call_duration_seconds),
-                )),
+                _ = limit_tick.tick() => {
+                    if self.svc.clock.now().millis() - started.millis() >= max_ms {
+                        Step::Exit(Exit::Fail(
+                            EndReason::MaxDuration,
+                            format!("the agent's maximum call duration ({} s) was reached", self.ready.agent.max_call_duration_seconds),
+                        ))
+                    } else {
+                        Step::Go
+                    }
+                }
                 _ = sleep_until(setup_deadline), if !self.confirmed => Step::Exit(Exit::Fail(
                     EndReason::ModelError,
                     "the model session did not confirm its configuration in time".into(),
@@ -150,7 +175,20 @@ impl Live {
             };
             match step {
                 Step::Go => {}
-                Step::Exit(exit) => return self.finish_live(exit).await,
+                Step::Exit(exit) => {
+                    // A send that timed out surfaces as an ordinary send error; name it.
+                    let exit = match self.stuck {
+                        Some(peer) => Exit::Fail(
+                            EndReason::PeerStuck,
+                            format!(
+                                "{peer} stopped reading: a send did not complete within {} s",
+                                self.svc.config.send_timeout.as_secs()
+                            ),
+                        ),
+                        None => exit,
+                    };
+                    return self.finish_live(exit).await;
+                }
             }
             if self.ending_ready() {
                 let exit = self.ending_exit();
@@ -159,8 +197,29 @@ impl Live {
         }
     }
 
-    /// Stores latency figures before the session finalizes.
+    /// Before the session finalizes: tools still running finish (within their own timeout)
+    /// and their outcome is recorded, though nobody hears it; the played part of an agent
+    /// answer the call ended in is stored; latency figures are stored.
     pub(crate) async fn finish_live(&mut self, exit: Exit) -> Exit {
+        if !self.tools.is_empty() {
+            tracing::info!(
+                running = self.tools.len(),
+                "waiting for running tools to finish"
+            );
+        }
+        while let Some((call_id, name, outcome)) = self.tools.next().await {
+            if let Some(outcome) = outcome {
+                self.write(Entry::Item {
+                    key: None,
+                    role: MessageRole::Tool,
+                    kind: MessageKind::FunctionOutput,
+                    content: json!({"call_id": call_id, "name": name, "output": outcome.output,
+                        "status": outcome.status, "after_call": true}),
+                    at: Timestamp::now(),
+                });
+            }
+        }
+        self.store_cut_off_answers();
         if !self.latencies.is_empty() {
             if let Err(e) = self
                 .svc
@@ -174,8 +233,51 @@ impl Live {
         exit
     }
 
+    /// Agent answers still streaming when the call ended (no `response.done` came): store
+    /// what the caller heard of them (from Twilio's marks), flagged as cut off.
+    fn store_cut_off_answers(&mut self) {
+        for (item_id, text) in std::mem::take(&mut self.partial) {
+            let generated = self.generated_bytes.remove(&item_id).unwrap_or(0);
+            if generated == 0 || self.playback.is_cut(&item_id) {
+                continue;
+            }
+            // An item no longer tracked has played in full.
+            let (played, sent) = self
+                .playback
+                .progress(&item_id)
+                .unwrap_or((generated, generated));
+            let at = self
+                .agent_started
+                .remove(&item_id)
+                .unwrap_or_else(Timestamp::now);
+            let content = json!({
+                "item_id": item_id,
+                "text": text,
+                "response_status": "in_progress",
+                "audio_ms": generated / media::BYTES_PER_MS,
+                "cut_off": true,
+            });
+            self.write(Entry::Agent {
+                item_id: item_id.clone(),
+                content,
+                at,
+            });
+            self.write(Entry::Cut {
+                item_id,
+                heard_ms: (played / media::BYTES_PER_MS) as u64,
+                sent_ms: (sent / media::BYTES_PER_MS) as u64,
+            });
+        }
+    }
+
     pub(crate) async fn close_model(&mut self) {
-        let _ = self.model.close(None).await;
+        let limit = self.svc.config.send_timeout;
+        if tokio::time::timeout(limit, self.model.close(None))
+            .await
+            .is_err()
+        {
+            tracing::warn!("the model did not take the close in time");
+        }
     }
 
     pub(crate) fn ending_exit(&self) -> Exit {
@@ -199,11 +301,45 @@ impl Live {
         }
     }
 
+    /// Sends to the model, bounded: a model that stops reading cannot hold the call.
     pub(crate) async fn send_model(&mut self, text: String) -> Result<(), String> {
-        self.model
-            .send(ModelMessage::Text(text.into()))
-            .await
-            .map_err(|e| e.to_string())
+        let limit = self.svc.config.send_timeout;
+        match tokio::time::timeout(limit, self.model.send(ModelMessage::Text(text.into()))).await {
+            Ok(r) => r.map_err(|e| e.to_string()),
+            Err(_) => {
+                self.stuck = Some("the model");
+                Err("model send timed out".into())
+            }
+        }
+    }
+
+    /// Sends frames to Twilio, bounded like [`Live::send_model`].
+    pub(crate) async fn send_twilio_frames<S>(
+        &mut self,
+        socket: &mut S,
+        frames: &[String],
+    ) -> Result<(), String>
+    where
+        S: Sink<String> + Unpin,
+        <S as Sink<String>>::Error: Display,
+    {
+        let limit = self.svc.config.send_timeout;
+        let send = async {
+            for f in &frames[..frames.len().saturating_sub(1)] {
+                socket.feed(f.clone()).await.map_err(|e| e.to_string())?;
+            }
+            if let Some(last) = frames.last() {
+                socket.send(last.clone()).await.map_err(|e| e.to_string())?;
+            }
+            Ok(())
+        };
+        match tokio::time::timeout(limit, send).await {
+            Ok(r) => r,
+            Err(_) => {
+                self.stuck = Some("Twilio");
+                Err("Twilio send timed out".into())
+            }
+        }
     }
 
     pub(crate) async fn on_twilio<S, E>(
@@ -309,13 +445,10 @@ impl Live {
         <S as Sink<String>>::Error: Display,
     {
         self.svc.stats.frames_out.fetch_add(1, Ordering::Relaxed);
-        socket
-            .feed(media::media(&self.stream_sid, &chunk.payload))
-            .await
-            .map_err(|e| e.to_string())?;
-        socket
-            .send(media::mark(&self.stream_sid, &chunk.mark))
-            .await
-            .map_err(|e| e.to_string())
+        let frames = [
+            media::media(&self.stream_sid, &chunk.payload),
+            media::mark(&self.stream_sid, &chunk.mark),
+        ];
+        self.send_twilio_frames(socket, &frames).await
     }
 }

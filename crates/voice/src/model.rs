@@ -4,9 +4,9 @@
 use crate::live::{Live, Step, ENDING_GRACE};
 use crate::playback::b64_len;
 use crate::session::Exit;
-use crate::transcript::Entry;
+use crate::transcript::{self, Entry};
 use base64::Engine;
-use futures_util::{Sink, SinkExt};
+use futures_util::Sink;
 use serde_json::{json, Value};
 use std::fmt::Display;
 use std::sync::atomic::Ordering;
@@ -25,7 +25,45 @@ const BENIGN_ERRORS: &[&str] = &[
     "response_cancel_not_active",
 ];
 
+/// Failures of one response that a second try may not meet. OpenAI's documented error
+/// types for a failed response are not enumerated; these names are the ones its API uses
+/// for rate limits and server faults elsewhere (unconfirmed for `response.done`).
+const TRANSIENT_FAILURES: &[&str] = &[
+    "rate_limit_exceeded",
+    "rate_limit_error",
+    "server_error",
+    "internal_error",
+    "overloaded",
+    "server_overloaded",
+];
+
 impl Live {
+    /// `response.done` with `status: "failed"`: the caller would hear nothing. A transient
+    /// failure is retried once with a new `response.create`; otherwise, or when the retry fails
+    /// too, the call ends with the apology and the model's error code.
+    async fn on_response_failed(&mut self, response: &Value) -> Result<Step, String> {
+        let error = &response["status_details"]["error"];
+        let code = error["code"]
+            .as_str()
+            .or(error["type"].as_str())
+            .unwrap_or("unknown")
+            .to_owned();
+        let kind = error["type"].as_str().unwrap_or_default();
+        let transient =
+            TRANSIENT_FAILURES.contains(&code.as_str()) || TRANSIENT_FAILURES.contains(&kind);
+        tracing::warn!(code = %code, error_type = kind, transient, retried = self.retried_failure, "the model's response failed");
+        if transient && !self.retried_failure {
+            self.retried_failure = true;
+            self.send_model(rt::response_create(None)).await?;
+            self.awaiting_response = true;
+            return Ok(Step::Go);
+        }
+        Ok(Step::Exit(Exit::Fail(
+            EndReason::ModelError,
+            format!("the model's response failed: {code}"),
+        )))
+    }
+
     pub(crate) async fn on_model<S>(
         &mut self,
         msg: Option<Result<ModelMessage, tokio_tungstenite::tungstenite::Error>>,
@@ -110,6 +148,18 @@ impl Live {
                 }
             }
             ServerEvent::AudioDelta { item_id, delta } => {
+                if self.playback.is_cut(&item_id) {
+                    // Audio in flight when the caller barged in: the item was cleared at
+                    // Twilio and truncated at the model; playing it would be a new item.
+                    self.svc.stats.late_deltas.fetch_add(1, Ordering::Relaxed);
+                    return Ok(Step::Go);
+                }
+                if !self.generated_bytes.contains_key(&item_id) {
+                    self.agent_started.insert(item_id.clone(), Timestamp::now());
+                    self.write(Entry::Reserve {
+                        key: transcript::agent_key(&item_id),
+                    });
+                }
                 *self.generated_bytes.entry(item_id.clone()).or_default() += b64_len(&delta);
                 let (chunk, first) = match self.playback.audio(&item_id, &delta) {
                     Ok(c) => c,
@@ -129,19 +179,28 @@ impl Live {
                     }
                 }
             }
+            ServerEvent::TranscriptDelta { item_id, delta } => {
+                if !self.playback.is_cut(&item_id) {
+                    self.partial.entry(item_id).or_default().push_str(&delta);
+                }
+            }
             ServerEvent::AudioDone { item_id } => {
+                if self.playback.is_cut(&item_id) {
+                    return Ok(Step::Go);
+                }
                 if let Some(chunk) = self.playback.audio_done(&item_id) {
                     self.send_twilio(socket, chunk).await?;
                 }
             }
             ServerEvent::SpeechStarted { item_id } => {
+                self.write(Entry::Reserve {
+                    key: transcript::user_key(&item_id),
+                });
                 self.user_started.insert(item_id, Timestamp::now());
                 if self.playback.audible() {
                     // Stop playback at once, then cut the model's memory to what was heard.
-                    socket
-                        .send(media::clear(&self.stream_sid))
-                        .await
-                        .map_err(|e| e.to_string())?;
+                    self.send_twilio_frames(socket, &[media::clear(&self.stream_sid)])
+                        .await?;
                     self.svc.stats.interruptions.fetch_add(1, Ordering::Relaxed);
                     for cut in self.playback.interrupt() {
                         tracing::info!(item_id = %cut.item_id, audio_end_ms = cut.audio_end_ms, "caller interrupted the agent");
@@ -167,10 +226,18 @@ impl Live {
                     .remove(&item_id)
                     .unwrap_or_else(Timestamp::now);
                 self.write(Entry::Item {
+                    key: Some(transcript::user_key(&item_id)),
                     role: MessageRole::User,
                     kind: MessageKind::Message,
                     content: json!({"item_id": item_id, "text": transcript}),
                     at,
+                });
+            }
+            ServerEvent::InputTranscriptFailed { item_id } => {
+                tracing::warn!(item_id = %item_id, "the caller's words could not be transcribed");
+                self.user_started.remove(&item_id);
+                self.write(Entry::Release {
+                    key: transcript::user_key(&item_id),
                 });
             }
             ServerEvent::ResponseCreated => {
@@ -180,6 +247,12 @@ impl Live {
             ServerEvent::ResponseDone { response } => {
                 self.response_active = false;
                 self.awaiting_response = false;
+                if response["status"] == "failed" {
+                    return self.on_response_failed(&response).await;
+                }
+                if response["status"] == "completed" {
+                    self.retried_failure = false;
+                }
                 self.on_response_done(&response);
                 if self.deferred_response && self.batch_pending == 0 {
                     self.deferred_response = false;
@@ -239,10 +312,15 @@ impl Live {
                     if let Some(ms) = self.item_latency.remove(&item_id) {
                         content["latency_ms"] = json!(ms);
                     }
+                    self.partial.remove(&item_id);
+                    let at = self
+                        .agent_started
+                        .remove(&item_id)
+                        .unwrap_or_else(Timestamp::now);
                     self.write(Entry::Agent {
                         item_id,
                         content,
-                        at: Timestamp::now(),
+                        at,
                     });
                 }
                 Some("function_call") => {
@@ -257,6 +335,7 @@ impl Live {
                         && !call_id.is_empty()
                         && self.seen_calls.insert(call_id.clone());
                     self.write(Entry::Item {
+                        key: None,
                         role: MessageRole::Assistant,
                         kind: MessageKind::FunctionCall,
                         content: json!({"call_id": call_id, "name": name, "arguments": arguments, "executed": execute}),
@@ -294,6 +373,7 @@ impl Live {
                 return Step::Exit(Exit::Fail(EndReason::ModelDisconnected, e));
             }
             self.write(Entry::Item {
+                key: None,
                 role: MessageRole::Tool,
                 kind: MessageKind::FunctionOutput,
                 content: json!({"call_id": call_id, "name": name, "output": outcome.output, "status": outcome.status}),

@@ -89,6 +89,8 @@ pub struct Playback {
     generation: u64,
     next_no: u64,
     items: Vec<Item>,
+    /// Items the caller interrupted: their late audio is dropped, never played.
+    cut: std::collections::HashSet<String>,
 }
 
 /// One media message to send, with the mark that follows it.
@@ -178,6 +180,19 @@ impl Playback {
         self.items.iter().any(|i| !i.done || i.played < i.sent)
     }
 
+    /// Whether the caller interrupted `item_id` (its further audio must be dropped).
+    pub fn is_cut(&self, item_id: &str) -> bool {
+        self.cut.contains(item_id)
+    }
+
+    /// What Twilio confirmed played and what was sent of an item still tracked, in bytes.
+    pub fn progress(&self, item_id: &str) -> Option<(usize, usize)> {
+        self.items
+            .iter()
+            .find(|i| i.item_id == item_id)
+            .map(|i| (i.played.min(i.sent), i.sent))
+    }
+
     /// Barge-in: the items to truncate (only those with audio sent), and the state reset.
     /// The caller must send `clear` when `audible()` was true.
     pub fn interrupt(&mut self) -> Vec<Cut> {
@@ -192,6 +207,10 @@ impl Playback {
             })
             .collect();
         self.generation += 1;
+        // Every item still streaming is over for the caller, with audio sent or not yet.
+        for i in self.items.iter().filter(|i| !i.done) {
+            self.cut.insert(i.item_id.clone());
+        }
         self.items.clear();
         cuts
     }
@@ -260,6 +279,22 @@ mod tests {
         p.mark(&c.expect("chunk").mark);
         assert!(!p.audible());
         assert!(p.interrupt().is_empty());
+    }
+
+    #[test]
+    fn late_audio_of_an_interrupted_item_is_recognised() {
+        let mut p = Playback::default();
+        let (c, _) = p.audio("item_a", &b64(1600)).expect("ok");
+        assert!(c.is_some() && !p.is_cut("item_a"));
+        assert_eq!(p.progress("item_a"), Some((0, 1600)));
+        p.interrupt();
+        assert!(p.is_cut("item_a"));
+        // A finished, fully played item is not cut by a later barge-in.
+        let (c, _) = p.audio("item_b", &b64(160)).expect("ok");
+        p.audio_done("item_b");
+        p.mark(&c.expect("chunk").mark);
+        p.interrupt();
+        assert!(!p.is_cut("item_b"));
     }
 
     #[test]

@@ -150,6 +150,16 @@ async fn authenticate(svc: &VoiceServices, start: &Start) -> Option<(OrgId, Call
     }
 }
 
+/// Closes the Twilio socket, giving up after `limit` (a peer that stopped reading).
+async fn close_bounded<S>(socket: &mut S, limit: Duration)
+where
+    S: Sink<String> + Unpin,
+{
+    if timeout(limit, socket.close()).await.is_err() {
+        tracing::warn!("the media stream did not take the close in time; dropping it");
+    }
+}
+
 /// How the main loop ended.
 pub(crate) enum Exit {
     /// Normal end.
@@ -295,7 +305,7 @@ impl Session {
         match exit {
             Exit::End(reason) => {
                 self.finish(reason, None).await;
-                let _ = socket.close().await;
+                close_bounded(&mut socket, self.svc.config.send_timeout).await;
             }
             Exit::Fail(reason, detail) => {
                 tracing::warn!(reason = reason.as_str(), error = %detail, "call failed; apologising and hanging up");
@@ -391,7 +401,7 @@ impl Session {
             };
             let _ = timeout(REDIRECT_WAIT, drain).await;
         }
-        let _ = socket.close().await;
+        close_bounded(socket, self.svc.config.send_timeout).await;
     }
 
     /// Writes the rest of the transcript, the latency figures, then finalizes (once).

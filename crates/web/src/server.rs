@@ -133,6 +133,7 @@ impl Application {
             stop,
             instance_id,
             pending: pending.clone(),
+            clock: config.clock.clone(),
         };
         let recovery = Recovery::new(
             store.clone(),
