@@ -403,6 +403,14 @@ impl Config {
         }
         let openai_realtime_shape = match raw.get("openai_realtime_shape") {
             None | Some(("ga", _)) => switchboard_realtime::Shape::Ga,
+            // OpenAI closes beta-shape sessions (code 4000, `beta_api_shape_disabled`); the
+            // shape stays for providers that still speak it (older Azure OpenAI deployments).
+            Some(("beta", src)) if openai_realtime_url.contains("api.openai.com") => {
+                return Err(err(
+                    src,
+                    "OpenAI no longer accepts the beta Realtime shape (it closes the session with beta_api_shape_disabled); use `ga`, or set SWITCHBOARD_OPENAI_REALTIME_URL to a provider that still speaks the beta shape",
+                ))
+            }
             Some(("beta", _)) => switchboard_realtime::Shape::Beta,
             Some((v, src)) => return Err(err(src, format!("expected `ga` or `beta`, got `{v}`"))),
         };
@@ -741,6 +749,45 @@ mod tests {
             ..Default::default()
         };
         assert!(Config::load(&flags, &env(&[])).is_err());
+    }
+
+    #[test]
+    fn the_beta_realtime_shape_is_refused_on_openai() {
+        let e = Config::load(
+            &Flags::default(),
+            &env(&[("SWITCHBOARD_OPENAI_REALTIME_SHAPE", "beta")]),
+        )
+        .expect_err("OpenAI refuses beta");
+        assert_eq!(e.setting, "SWITCHBOARD_OPENAI_REALTIME_SHAPE");
+        assert!(e.to_string().contains("beta_api_shape_disabled"));
+        let c = Config::load(
+            &Flags::default(),
+            &env(&[
+                ("SWITCHBOARD_OPENAI_REALTIME_SHAPE", "beta"),
+                (
+                    "SWITCHBOARD_OPENAI_REALTIME_URL",
+                    "wss://example.openai.azure.com/openai/realtime",
+                ),
+            ]),
+        )
+        .expect("another provider may speak beta");
+        assert_eq!(c.openai_realtime_shape, switchboard_realtime::Shape::Beta);
+        let c = Config::load(
+            &Flags::default(),
+            &env(&[
+                ("SWITCHBOARD_DRAIN_TIMEOUT_SECONDS", "30"),
+                ("SWITCHBOARD_INSTANCE_LEASE_SECONDS", "5"),
+            ]),
+        )
+        .expect("valid");
+        assert_eq!(c.drain_timeout, Duration::from_secs(30));
+        assert_eq!(c.instance_lease, Duration::from_secs(5));
+        let e = Config::load(
+            &Flags::default(),
+            &env(&[("SWITCHBOARD_INSTANCE_LEASE_SECONDS", "1")]),
+        )
+        .expect_err("too short");
+        assert_eq!(e.setting, "SWITCHBOARD_INSTANCE_LEASE_SECONDS");
     }
 
     #[test]

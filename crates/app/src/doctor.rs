@@ -107,6 +107,24 @@ pub async fn run(loaded: Result<Config, ConfigError>) -> ExitCode {
         );
     }
 
+    match config.openai_realtime_shape {
+        switchboard_realtime::Shape::Ga => r.line(
+            Level::Ok,
+            "realtime shape",
+            &format!("ga at {}", config.openai_realtime_url),
+            None,
+        ),
+        switchboard_realtime::Shape::Beta => r.line(
+            Level::Warn,
+            "realtime shape",
+            &format!(
+                "beta at {}: OpenAI refuses this shape; only providers that still speak it work",
+                config.openai_realtime_url
+            ),
+            Some("set SWITCHBOARD_OPENAI_REALTIME_SHAPE=ga unless this provider needs the beta shape"),
+        ),
+    }
+
     let store = match Store::open(&config.store_options()).await {
         Ok(s) => s,
         Err(e) => {

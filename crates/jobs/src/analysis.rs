@@ -110,7 +110,7 @@ impl Jobs {
                 let req = Request {
                     model: model.clone(),
                     messages: messages.clone(),
-                    temperature: Some(0.0),
+                    temperature: inner.config.analysis_temperature,
                     response_format: Some(json!({"type": "json_schema", "json_schema": {
                         "name": "conversation_analysis", "strict": true, "schema": schema}})),
                     ..Request::default()

@@ -45,6 +45,9 @@ pub struct JobsConfig {
     pub analysis_attempts: u32,
     /// Model for analyses of agents without their own chat model.
     pub analysis_model: Option<String>,
+    /// Sampling temperature of analysis requests. `None` (the default) sends none: reasoning
+    /// models refuse the parameter, and the schema-constrained output needs no sampling tweak.
+    pub analysis_temperature: Option<f64>,
     /// Public base URL, for links in e-mails.
     pub dashboard_url: Option<String>,
     /// How long a call's e-mail waits for the analysis before it goes without one.
@@ -70,6 +73,7 @@ impl Default for JobsConfig {
             smtp: None,
             analysis_attempts: 3,
             analysis_model: None,
+            analysis_temperature: None,
             dashboard_url: None,
             email_analysis_wait: Duration::from_secs(600),
             poll_interval: Some(Duration::from_secs(1)),

@@ -83,6 +83,15 @@ fn tools(specs: &[ToolSpec]) -> Value {
     )
 }
 
+/// A GA voice: built-in names are strings, custom voices (`voice_...` ids) are `{"id": ...}`.
+fn voice(v: &str) -> Value {
+    if v.starts_with("voice_") {
+        json!({"id": v})
+    } else {
+        json!(v)
+    }
+}
+
 /// `session.update` for a Twilio bridge: mu-law in and out, no transcoding.
 pub fn session_update(shape: Shape, c: &SessionConfig) -> String {
     let mut transcription = json!({"model": c.transcription_model});
@@ -103,7 +112,7 @@ pub fn session_update(shape: Shape, c: &SessionConfig) -> String {
                     "turn_detection": turn_detection(&c.turn_detection),
                     "transcription": transcription,
                 },
-                "output": {"format": {"type": "audio/pcmu"}, "voice": c.voice},
+                "output": {"format": {"type": "audio/pcmu"}, "voice": voice(&c.voice)},
             },
             "tools": tools(&c.tools),
             "tool_choice": "auto",
@@ -352,6 +361,16 @@ mod tests {
         assert_eq!(s["tools"][0]["type"], "function");
         // GA has no temperature and no beta keys.
         assert!(s.get("temperature").is_none() && s.get("input_audio_format").is_none());
+        // Custom voices go as an object; built-in names stay strings.
+        let custom = SessionConfig {
+            voice: "voice_abc123".into(),
+            ..config()
+        };
+        let v: Value = serde_json::from_str(&session_update(Shape::Ga, &custom)).expect("json");
+        assert_eq!(
+            v["session"]["audio"]["output"]["voice"],
+            json!({"id": "voice_abc123"})
+        );
     }
 
     #[test]

@@ -216,6 +216,26 @@ impl FakeRealtime {
             return;
         };
         self.sessions.lock().unwrap().push(record.clone());
+        let mut ws = ws;
+        let beta_header = record.lock().unwrap().beta_header.is_some();
+        if behavior.shape == FakeShape::Ga && beta_header {
+            // What OpenAI does with the beta shape today.
+            let _ = ws
+                .send(Message::Text(
+                    json!({"type": "error", "error": {"type": "invalid_request_error", "code": "beta_api_shape_disabled",
+                        "message": "The beta Realtime API shape is disabled; use the GA shape."}})
+                    .to_string()
+                    .into(),
+                ))
+                .await;
+            let _ = ws
+                .close(Some(tokio_tungstenite::tungstenite::protocol::CloseFrame {
+                    code: 4000.into(),
+                    reason: "beta_api_shape_disabled".into(),
+                }))
+                .await;
+            return;
+        }
         let (mut sink, mut source) = ws.split();
         let (tx, mut rx) = mpsc::unbounded_channel::<Option<String>>();
         let writer = tokio::spawn(async move {

@@ -531,6 +531,15 @@ backend_test!(
             );
         }
         assert_eq!(env.model.structured_calls(), 50, "one analysis per call");
+        // Reasoning models refuse `temperature`: analysis requests carry none by default.
+        let analyses: Vec<Value> = env
+            .model
+            .requests()
+            .into_iter()
+            .filter(|r| r.get("response_format").is_some())
+            .collect();
+        assert!(!analyses.is_empty());
+        assert!(analyses.iter().all(|r| r.get("temperature").is_none()));
     }
 );
 

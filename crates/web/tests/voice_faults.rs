@@ -483,3 +483,65 @@ backend_test!(a_call_stranded_by_a_dead_instance_is_recovered_once, |db| {
     env.wait_ended(&org, sid).await;
     env.shutdown();
 });
+
+backend_test!(protocol_details_match_the_real_services, |db| {
+    let mut env = env(db, Behavior::default()).await;
+    let org = env.org("Alpha", "+15550001001", &[], None).await;
+    // A custom voice goes to the model as {"id": ...}.
+    let (_, key) = env
+        .db
+        .store
+        .create_api_key(&org.id, "t")
+        .await
+        .expect("key");
+    let res = env
+        .http
+        .patch(format!("{}/api/v1/agents/{}", env.base, org.agent))
+        .bearer_auth(key.expose())
+        .json(&json!({"voice": "voice_custom123"}))
+        .send()
+        .await
+        .expect("patch");
+    assert_eq!(res.status(), 200);
+    // A stream whose `start` names another CallSid than its token's call is closed before
+    // any model session, and does not use up the call's stream.
+    let sid = "CA00000000000000000000000000000f11";
+    let twiml = env.incoming(&org, sid, "+15557770011").await;
+    let (_, params) = stream_of(&twiml).expect("stream");
+    let wrong = env
+        .media("CA00000000000000000000000000000f99", &params)
+        .await;
+    assert!(wrong.finished(WAIT).await.closed);
+    assert!(env.model.sessions().is_empty());
+    let media = env.media(sid, &params).await;
+    let update = env.wait_model_event("session.update", 1).await.remove(0);
+    assert_eq!(
+        update["session"]["audio"]["output"]["voice"],
+        json!({"id": "voice_custom123"})
+    );
+    media.stop();
+    env.wait_ended(&org, sid).await;
+    env.shutdown();
+    // The beta shape against OpenAI's GA endpoint: refused the way OpenAI refuses it, and the
+    // call ends with the apology and the reason.
+    let mut env = env_with(db, Behavior::default(), |c| {
+        c.voice.shape = switchboard_realtime::Shape::Beta;
+    })
+    .await;
+    let org = env.org("Beta", "+15550002002", &[], None).await;
+    let sid = "CA00000000000000000000000000000f12";
+    let media = env.answer(&org, sid, "+15557770012", 1.0).await;
+    let call = env.wait_ended(&org, sid).await;
+    assert_eq!(call.status.as_str(), "failed");
+    assert!(
+        call.error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("beta_api_shape_disabled"),
+        "{:?}",
+        call.error
+    );
+    assert_apology(&env.wait_rest(1).await[0]);
+    media.stop();
+    env.shutdown();
+});
