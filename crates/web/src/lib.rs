@@ -3,6 +3,7 @@
 pub mod api;
 pub mod dashboard;
 pub mod error;
+mod event_log;
 pub mod extract;
 pub mod lifecycle;
 pub mod metrics;

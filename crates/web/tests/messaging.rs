@@ -1173,6 +1173,40 @@ backend_test!(unknown_numbers_and_bad_signatures_store_nothing, |db| {
         .is_some_and(|e| e.contains("21211")));
 });
 
+/// Reads SSE events from `res` until `n` have arrived: (event, id, data).
+async fn sse_events(res: &mut reqwest::Response, n: usize) -> Vec<(String, i64, Value)> {
+    let mut buf = String::new();
+    let mut out = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while out.len() < n {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let chunk = tokio::time::timeout(left, res.chunk())
+            .await
+            .expect("events in time")
+            .expect("chunk")
+            .expect("stream open");
+        buf.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = buf.find("\n\n") {
+            let block: String = buf.drain(..end + 2).collect();
+            let (mut event, mut id, mut data) = (String::new(), 0, Value::Null);
+            for line in block.lines() {
+                if let Some(v) = line.strip_prefix("event:") {
+                    event = v.trim().to_owned();
+                } else if let Some(v) = line.strip_prefix("id:") {
+                    id = v.trim().parse().expect("numeric id");
+                } else if let Some(v) = line.strip_prefix("data:") {
+                    data = serde_json::from_str(v.trim()).expect("json data");
+                }
+            }
+            // Keep-alive comments carry no event.
+            if !event.is_empty() {
+                out.push((event, id, data));
+            }
+        }
+    }
+    out
+}
+
 backend_test!(the_event_stream_follows_one_organization, |db| {
     let env = env(db, Duration::from_secs(10)).await;
     let a = env.org("Alpha", "+15550010000", "+15550010001", &[]).await;
@@ -1186,23 +1220,81 @@ backend_test!(the_event_stream_follows_one_organization, |db| {
     let (mut sa, mut sb) = (open(&a).await.expect("a"), open(&b).await.expect("b"));
     assert_eq!(sa.headers()["content-type"], "text/event-stream");
     env.sms(&a, "+15550012001", "Hello Alpha").await;
-    let mut seen = String::new();
-    while !seen.contains("event: message.sent") {
-        let chunk = tokio::time::timeout(Duration::from_secs(5), sa.chunk())
-            .await
-            .expect("events in time")
-            .expect("chunk")
-            .expect("open");
-        seen.push_str(&String::from_utf8_lossy(&chunk));
-    }
-    assert!(seen.contains("event: conversation.started"), "{seen}");
-    assert!(seen.contains("event: message.received"), "{seen}");
-    assert!(seen.contains("Hello Alpha"), "{seen}");
-    assert!(seen.contains(a.id.as_str()));
-    // Beta's stream saw none of it.
-    let quiet = tokio::time::timeout(Duration::from_millis(300), sb.chunk()).await;
-    assert!(
-        quiet.is_err(),
-        "another organization's events leaked: {quiet:?}"
+    let events = sse_events(&mut sa, 3).await;
+    let kinds: Vec<&str> = events.iter().map(|(k, _, _)| k.as_str()).collect();
+    assert_eq!(
+        kinds,
+        ["conversation.started", "message.received", "message.sent"]
     );
+    // The id is the event's sequence, and the data is the webhook envelope.
+    let (_, id, data) = &events[1];
+    assert_eq!(data["sequence"], *id);
+    assert_eq!(data["type"], "message.received");
+    assert_eq!(data["org_id"], a.id.as_str());
+    assert_eq!(data["data"]["message"]["content"]["text"], "Hello Alpha");
+    assert!(data["conversation_id"].is_string() && data["message_id"].is_string());
+    assert!(
+        events.windows(2).all(|w| w[1].1 > w[0].1),
+        "in sequence order"
+    );
+    // Beta's stream saw none of it: its first event is Beta's own.
+    env.sms(&b, "+15550012002", "Hello Beta").await;
+    let first = sse_events(&mut sb, 1).await.remove(0);
+    assert_eq!(first.2["org_id"], b.id.as_str());
+    assert_eq!(first.0, "conversation.started");
 });
+
+backend_test!(
+    the_event_stream_resumes_from_last_event_id_across_a_restart,
+    |db| {
+        let mut env = env(db, Duration::from_secs(10)).await;
+        let a = env.org("Alpha", "+15550010000", "+15550010001", &[]).await;
+        let http = env.http.clone();
+        let key = a.key.clone();
+        let open = |base: String, last: Option<i64>| {
+            let mut req = http
+                .get(format!("{base}/api/v1/events/stream"))
+                .bearer_auth(&key);
+            if let Some(id) = last {
+                req = req.header("Last-Event-ID", id.to_string());
+            }
+            req.send()
+        };
+        let mut stream = open(env.base().to_owned(), None).await.expect("open");
+        env.sms(&a, "+15550012001", "First").await;
+        let before = sse_events(&mut stream, 3).await;
+        let last_seen = before.last().expect("events").1;
+        drop(stream);
+        // The server restarts; meanwhile (before the reader reconnects) more happens.
+        env.restart(Duration::from_secs(10)).await;
+        env.sms(&a, "+15550012001", "Second").await;
+        env.sms(&a, "+15550012002", "Third").await;
+        let mut resumed = open(env.base().to_owned(), Some(last_seen))
+            .await
+            .expect("reopen");
+        let after = sse_events(&mut resumed, 5).await;
+        // Exactly the events after the last one seen: no gap, no duplicate.
+        let seqs: Vec<i64> = after.iter().map(|(_, id, _)| *id).collect();
+        let expected: Vec<i64> = (last_seen + 1..=last_seen + 5).collect();
+        assert_eq!(seqs, expected);
+        assert_eq!(after[0].0, "message.received");
+        assert_eq!(after[0].2["data"]["message"]["content"]["text"], "Second");
+        // The log agrees with what the stream served.
+        let (status, page) = env
+            .api(
+                &a,
+                reqwest::Method::GET,
+                &format!("/api/v1/events?after={last_seen}"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200);
+        let logged: Vec<i64> = page["data"]
+            .as_array()
+            .expect("data")
+            .iter()
+            .map(|e| e["sequence"].as_i64().expect("seq"))
+            .collect();
+        assert_eq!(logged, expected);
+    }
+);

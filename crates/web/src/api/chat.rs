@@ -4,6 +4,7 @@ use crate::error::{ApiError, ErrorBody};
 use crate::extract::{path_id, ApiJson, OrgAuth};
 use crate::AppState;
 use axum::extract::{Path, State};
+use axum::http::HeaderMap;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::Json;
 use futures_util::{Stream, StreamExt};
@@ -12,7 +13,6 @@ use std::convert::Infallible;
 use std::time::Duration;
 use switchboard_domain::ids::AgentId;
 use switchboard_messaging::ChatTurn;
-use tokio::sync::broadcast::error::RecvError;
 
 /// The body of `POST /api/v1/agents/{id}/chat`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -46,58 +46,49 @@ pub async fn chat(
     ))
 }
 
-/// Follow this organization's events live as Server-Sent Events: `message.received`,
-/// `message.sent`, `message.failed`, `conversation.started`, `conversation.closed`. Each SSE
-/// event's `event` is the type and its `data` the JSON event. Events are not replayed: a
-/// reader sees what happens while it is connected.
+/// Follow this organization's event log live as Server-Sent Events: every event type that
+/// webhooks deliver (`call.*`, `message.*`, `conversation.*`), in `sequence` order. Each SSE
+/// event's `event` is the type, its `id` the sequence, and its `data` the event exactly as a
+/// webhook receives it (`id`, `type`, `version`, `org_id`, `sequence`, `timestamp`, `data`),
+/// plus `at`, `conversation_id` and `message_id` when the event has them. A new reader starts
+/// with what happens next; a reader that reconnects with `Last-Event-ID` (browsers do this by
+/// themselves) gets every event after that sequence, without gaps or duplicates, whichever
+/// instance it reaches.
 #[utoipa::path(get, path = "/api/v1/events/stream", tag = "events",
+    params(("Last-Event-ID" = Option<i64>, Header, description = "Resume after this sequence")),
     responses((status = 200, description = "text/event-stream"), (status = 401, body = ErrorBody)), security(("api_key" = [])))]
 pub async fn event_stream(
     auth: OrgAuth,
     State(st): State<AppState>,
-) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
-    let mut rx = st.messaging.events().subscribe();
+    headers: HeaderMap,
+) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
     let org = auth.org;
-    let stream = async_stream(move |tx| async move {
-        loop {
-            match rx.recv().await {
-                Ok(e) if e.org_id == org => {
-                    let data = serde_json::to_string(&*e).unwrap_or_default();
-                    let ev = SseEvent::default()
-                        .event(e.kind)
-                        .id(e.id.clone())
-                        .data(data);
-                    if tx.send(Ok(ev)).await.is_err() {
-                        return;
-                    }
-                }
-                Ok(_) => {}
-                Err(RecvError::Lagged(n)) => {
-                    tracing::warn!(missed = n, "event stream reader too slow; events skipped");
-                    let ev = SseEvent::default()
-                        .event("lagged")
-                        .data(format!("{{\"missed\":{n}}}"));
-                    if tx.send(Ok(ev)).await.is_err() {
-                        return;
-                    }
-                }
-                Err(RecvError::Closed) => return,
+    let start = match crate::event_log::last_event_id(&headers) {
+        Some(seq) => seq,
+        None => st.store.last_event_seq(&org).await?,
+    };
+    let stream =
+        crate::event_log::follow(st.store.clone(), org, start, st.lifecycle.clone()).map(|e| {
+            let mut data = e.payload;
+            let inner = data["data"].clone();
+            // The fields of the earlier in-process stream, kept for its readers.
+            data["at"] = data["timestamp"].clone();
+            let conversation = inner
+                .pointer("/conversation/id")
+                .or_else(|| inner.get("conversation_id"))
+                .or_else(|| inner.pointer("/message/conversation_id"))
+                .or_else(|| inner.pointer("/call/conversation_id"))
+                .cloned();
+            if let Some(c) = conversation {
+                data["conversation_id"] = c;
             }
-        }
-    });
-    // A closing server ends the stream instead of waiting for the client to leave.
-    let lifecycle = st.lifecycle.clone();
-    let stream = stream.take_until(async move { lifecycle.closing().await });
-    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
-}
-
-/// A stream fed by a task through a small channel (ends when the reader goes away).
-fn async_stream<F, Fut>(f: F) -> impl Stream<Item = Result<SseEvent, Infallible>>
-where
-    F: FnOnce(tokio::sync::mpsc::Sender<Result<SseEvent, Infallible>>) -> Fut,
-    Fut: std::future::Future<Output = ()> + Send + 'static,
-{
-    let (tx, mut rx) = tokio::sync::mpsc::channel(64);
-    tokio::spawn(f(tx));
-    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
+            if let Some(m) = inner.pointer("/message/id").cloned() {
+                data["message_id"] = m;
+            }
+            Ok(SseEvent::default()
+                .event(e.kind)
+                .id(e.sequence.to_string())
+                .data(data.to_string()))
+        });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
