@@ -78,9 +78,12 @@ pub struct Behavior {
     pub session_limit: Option<Duration>,
     /// Stop reading the socket after this many appends (a peer that hangs).
     pub stop_reading_after_appends: Option<usize>,
-    /// How many connections `drop_after_appends` applies to (the first N; later ones do not
-    /// drop), so a reconnect can succeed.
+    /// How many connections `drop_after_appends` and `drop_after_responses` apply to (the
+    /// first N; later ones do not drop), so a reconnect can succeed.
     pub drops: usize,
+    /// Drop the connection abruptly (no close frame) right after this response's
+    /// `response.done` (1-based, per connection).
+    pub drop_after_responses: Option<u32>,
 }
 
 impl Default for Behavior {
@@ -102,6 +105,7 @@ impl Default for Behavior {
             session_limit: None,
             stop_reading_after_appends: None,
             drops: usize::MAX,
+            drop_after_responses: None,
         }
     }
 }
@@ -159,6 +163,13 @@ impl FakeRealtime {
             }
         });
         fake
+    }
+
+    /// Whether response `no` of a connection ends it (`drop_after_responses`), counting the
+    /// connections dropped so far against `drops`.
+    fn drops_now(&self, behavior: &Behavior, no: u32) -> bool {
+        behavior.drop_after_responses == Some(no)
+            && self.dropped.fetch_add(1, Ordering::SeqCst) < behavior.drops
     }
 
     /// Changes the behavior for new connections.
@@ -238,9 +249,15 @@ impl FakeRealtime {
         }
         let (mut sink, mut source) = ws.split();
         let (tx, mut rx) = mpsc::unbounded_channel::<Option<String>>();
+        let (dropped_tx, mut dropped_rx) = tokio::sync::oneshot::channel::<()>();
         let writer = tokio::spawn(async move {
             while let Some(msg) = rx.recv().await {
                 match msg {
+                    Some(text) if text == DROP => {
+                        // The serve loop drops the whole connection.
+                        let _ = dropped_tx.send(());
+                        return;
+                    }
                     Some(text) => {
                         if sink.send(Message::Text(text.into())).await.is_err() {
                             break;
@@ -272,6 +289,7 @@ impl FakeRealtime {
         loop {
             let msg = tokio::select! {
                 m = source.next() => m,
+                _ = &mut dropped_rx => return,
                 _ = tokio::time::sleep_until(limit_at.unwrap_or_else(tokio::time::Instant::now)), if limit_at.is_some() => {
                     // OpenAI's wording for the 60-minute cap, as reported by users; the exact
                     // code is unconfirmed (protocols.md section 10), so the client must treat
@@ -401,6 +419,7 @@ impl FakeRealtime {
                                             fail,
                                             no: resp_no,
                                             after: late.then_some(transcription),
+                                            drop: self.drops_now(&behavior, resp_no),
                                         },
                                     ));
                                 }
@@ -425,6 +444,7 @@ impl FakeRealtime {
                                 fail,
                                 no: resp_no,
                                 after: None,
+                                drop: self.drops_now(&behavior, resp_no),
                             },
                         ));
                     }
@@ -468,7 +488,12 @@ struct Reply {
     no: u32,
     /// An event to send after `response.done` (a late input transcription).
     after: Option<Value>,
+    /// Drop the connection after this response.
+    drop: bool,
 }
+
+/// Tells the writer to stop and the connection to be dropped without a close frame.
+const DROP: &str = "\u{0}drop";
 
 /// Streams one response in its own task; setting the flag cancels it (barge-in).
 fn respond(
@@ -565,6 +590,9 @@ fn respond(
         }
         if let Some(event) = reply.after {
             send(event);
+        }
+        if reply.drop {
+            let _ = tx.send(Some(DROP.to_owned()));
         }
     });
     cancel

@@ -6,6 +6,7 @@ mod live;
 mod model;
 pub mod playback;
 pub mod recovery;
+mod rollover;
 mod session;
 pub mod token;
 mod transcript;
@@ -55,6 +56,12 @@ pub struct VoiceConfig {
     /// How long one send to Twilio or the model may take before the peer counts as stuck
     /// and the call ends (`peer_stuck`).
     pub send_timeout: Duration,
+    /// How long one model session is used before the call moves to a new one at a quiet
+    /// moment (OpenAI Realtime sessions end at 60 minutes). The switch is forced a sixth of
+    /// this (at least 30 s) later if no quiet moment came.
+    pub session_limit: Duration,
+    /// Reconnects per call after the model connection drops mid-call.
+    pub reconnects: u32,
 }
 
 impl Default for VoiceConfig {
@@ -68,6 +75,8 @@ impl Default for VoiceConfig {
             goodbye: DEFAULT_GOODBYE.into(),
             setup_timeout: Duration::from_secs(10),
             send_timeout: Duration::from_secs(5),
+            session_limit: Duration::from_secs(50 * 60),
+            reconnects: 1,
         }
     }
 }
@@ -97,13 +106,17 @@ pub struct VoiceStats {
     pub refused_draining: AtomicU64,
     /// Agent audio deltas dropped because the caller had interrupted their item.
     pub late_deltas: AtomicU64,
+    /// Model sessions restored after the connection dropped mid-call.
+    pub reconnects: AtomicU64,
+    /// Model sessions replaced before the provider's session limit.
+    pub rollovers: AtomicU64,
 }
 
 impl VoiceStats {
     /// Prometheus text for these counters.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        let rows: [(&str, &str, &str, i64); 11] = [
+        let rows: [(&str, &str, &str, i64); 13] = [
             (
                 "switchboard_voice_active_calls",
                 "gauge",
@@ -169,6 +182,18 @@ impl VoiceStats {
                 "counter",
                 "Agent audio deltas dropped after the caller interrupted their item.",
                 self.late_deltas.load(Ordering::Relaxed) as i64,
+            ),
+            (
+                "switchboard_voice_model_reconnects_total",
+                "counter",
+                "Model sessions restored (with the conversation replayed) after a drop.",
+                self.reconnects.load(Ordering::Relaxed) as i64,
+            ),
+            (
+                "switchboard_voice_model_rollovers_total",
+                "counter",
+                "Model sessions replaced before the provider's session limit.",
+                self.rollovers.load(Ordering::Relaxed) as i64,
             ),
         ];
         for (name, kind, help, v) in rows {

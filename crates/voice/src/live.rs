@@ -3,8 +3,9 @@
 //! audio, marks, `stop`) is handled here, the model side in `model.rs`.
 
 use crate::playback::{Aligner, Playback};
+use crate::rollover::History;
 use crate::session::{Exit, Ready, Session, WsFrame};
-use crate::transcript::Entry;
+use crate::transcript::{self, Entry};
 use crate::VoiceServices;
 use base64::Engine;
 use futures_util::future::BoxFuture;
@@ -66,6 +67,21 @@ pub(crate) struct Live {
     pub(crate) retried_failure: bool,
     /// Which peer stopped reading, when a send timed out.
     pub(crate) stuck: Option<&'static str>,
+    /// The conversation so far, for a new model session.
+    pub(crate) history: History,
+    /// Reconnects left after a model drop.
+    pub(crate) reconnects_left: u32,
+    /// When the current model session was opened.
+    pub(crate) session_started: tokio::time::Instant,
+    /// The session is due for replacement at the next quiet moment.
+    pub(crate) rollover_due: bool,
+    /// Between the caller's `speech_started` and `speech_stopped`.
+    pub(crate) caller_speaking: bool,
+    /// The caller finished a turn and the server's turn detection has not started the
+    /// response to it yet.
+    pub(crate) turn_pending: bool,
+    /// What the caller heard of interrupted agent items: (heard ms, sent ms).
+    pub(crate) cut_heard: HashMap<String, (u64, u64)>,
     pub(crate) org: OrgId,
     pub(crate) call_id: CallId,
 }
@@ -105,6 +121,13 @@ impl Live {
             partial: HashMap::new(),
             retried_failure: false,
             stuck: None,
+            history: History::default(),
+            reconnects_left: s.svc.config.reconnects,
+            session_started: tokio::time::Instant::now(),
+            rollover_due: false,
+            caller_speaking: false,
+            turn_pending: false,
+            cut_heard: HashMap::new(),
             org: s.org.clone(),
             call_id: s.call.id.clone(),
         }
@@ -133,9 +156,16 @@ impl Live {
         let max = now + Duration::from_secs(86_400);
         let setup_deadline = now + self.svc.config.setup_timeout;
         let mut stop = self.svc.stop.clone();
+        let limit = self.svc.config.session_limit;
         loop {
             let ending_at = self.ending.as_ref().map(|(_, at)| *at);
+            let rollover_at = self.session_started + limit;
             let step = tokio::select! {
+                _ = sleep_until(rollover_at), if !self.rollover_due => {
+                    tracing::info!("the model session is due for replacement");
+                    self.rollover_due = true;
+                    Step::Go
+                }
                 frame = socket.next() => self.on_twilio(frame, socket).await,
                 msg = self.model.next() => self.on_model(msg, socket).await,
                 Some((call_id, name, outcome)) = self.tools.next(), if !self.tools.is_empty() => {
@@ -172,6 +202,27 @@ impl Live {
                         Step::Go
                     }
                 }
+            };
+            // A dropped model connection is restored once, with the conversation replayed.
+            let step = match step {
+                Step::Exit(Exit::Fail(EndReason::ModelDisconnected, detail))
+                    if self.stuck.is_none() && self.ending.is_none() && self.confirmed =>
+                {
+                    self.after_drop(socket, detail).await
+                }
+                other => other,
+            };
+            let step = match step {
+                Step::Go if self.rollover_due => {
+                    let forced = tokio::time::Instant::now()
+                        >= rollover_at + (limit / 6).max(Duration::from_secs(30));
+                    if self.quiet() || forced {
+                        self.roll_over(socket, forced).await
+                    } else {
+                        Step::Go
+                    }
+                }
+                other => other,
             };
             match step {
                 Step::Go => {}
@@ -233,9 +284,33 @@ impl Live {
         exit
     }
 
+    /// Replaces the model session before the provider's limit; `forced` when no quiet moment
+    /// came (the answer in flight is cut, as after a drop).
+    async fn roll_over<S, E>(&mut self, socket: &mut S, forced: bool) -> Step
+    where
+        S: Stream<Item = Result<WsFrame, E>> + Sink<String> + Unpin + Send,
+        E: Display,
+        <S as Sink<String>>::Error: Display,
+    {
+        tracing::info!(forced, "moving the call to a new model session");
+        if forced {
+            self.store_cut_off_answers();
+        }
+        match self.switch_session(socket, forced).await {
+            Ok(()) => {
+                self.svc.stats.rollovers.fetch_add(1, Ordering::Relaxed);
+                Step::Go
+            }
+            Err(e) => Step::Exit(Exit::Fail(
+                EndReason::ModelDisconnected,
+                format!("could not move the call to a new model session: {e}"),
+            )),
+        }
+    }
+
     /// Agent answers still streaming when the call ended (no `response.done` came): store
     /// what the caller heard of them (from Twilio's marks), flagged as cut off.
-    fn store_cut_off_answers(&mut self) {
+    pub(crate) fn store_cut_off_answers(&mut self) {
         for (item_id, text) in std::mem::take(&mut self.partial) {
             let generated = self.generated_bytes.remove(&item_id).unwrap_or(0);
             if generated == 0 || self.playback.is_cut(&item_id) {
@@ -250,6 +325,15 @@ impl Live {
                 .agent_started
                 .remove(&item_id)
                 .unwrap_or_else(Timestamp::now);
+            let heard_ms = (played / media::BYTES_PER_MS) as u64;
+            let sent_ms = (sent / media::BYTES_PER_MS) as u64;
+            let heard = History::heard(&text, heard_ms, sent_ms);
+            if !heard.is_empty() {
+                self.history.fill(
+                    Some(transcript::agent_key(&item_id)),
+                    History::agent(self.svc.config.shape, &heard),
+                );
+            }
             let content = json!({
                 "item_id": item_id,
                 "text": text,
@@ -264,8 +348,8 @@ impl Live {
             });
             self.write(Entry::Cut {
                 item_id,
-                heard_ms: (played / media::BYTES_PER_MS) as u64,
-                sent_ms: (sent / media::BYTES_PER_MS) as u64,
+                heard_ms,
+                sent_ms,
             });
         }
     }

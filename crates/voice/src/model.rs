@@ -3,6 +3,7 @@
 
 use crate::live::{Live, Step, ENDING_GRACE};
 use crate::playback::b64_len;
+use crate::rollover::History;
 use crate::session::Exit;
 use crate::transcript::{self, Entry};
 use base64::Engine;
@@ -159,6 +160,7 @@ impl Live {
                     self.write(Entry::Reserve {
                         key: transcript::agent_key(&item_id),
                     });
+                    self.history.reserve(transcript::agent_key(&item_id));
                 }
                 *self.generated_bytes.entry(item_id.clone()).or_default() += b64_len(&delta);
                 let (chunk, first) = match self.playback.audio(&item_id, &delta) {
@@ -196,6 +198,8 @@ impl Live {
                 self.write(Entry::Reserve {
                     key: transcript::user_key(&item_id),
                 });
+                self.history.reserve(transcript::user_key(&item_id));
+                self.caller_speaking = true;
                 self.user_started.insert(item_id, Timestamp::now());
                 if self.playback.audible() {
                     // Stop playback at once, then cut the model's memory to what was heard.
@@ -206,6 +210,8 @@ impl Live {
                         tracing::info!(item_id = %cut.item_id, audio_end_ms = cut.audio_end_ms, "caller interrupted the agent");
                         self.send_model(rt::truncate(&cut.item_id, cut.audio_end_ms))
                             .await?;
+                        self.cut_heard
+                            .insert(cut.item_id.clone(), (cut.audio_end_ms, cut.sent_ms));
                         self.write(Entry::Cut {
                             item_id: cut.item_id,
                             heard_ms: cut.audio_end_ms,
@@ -215,6 +221,8 @@ impl Live {
                 }
             }
             ServerEvent::SpeechStopped { .. } => {
+                self.caller_speaking = false;
+                self.turn_pending = true;
                 self.turn_started = Some(Instant::now());
             }
             ServerEvent::InputTranscript {
@@ -225,6 +233,10 @@ impl Live {
                     .user_started
                     .remove(&item_id)
                     .unwrap_or_else(Timestamp::now);
+                self.history.fill(
+                    Some(transcript::user_key(&item_id)),
+                    History::user(&transcript),
+                );
                 self.write(Entry::Item {
                     key: Some(transcript::user_key(&item_id)),
                     role: MessageRole::User,
@@ -236,11 +248,13 @@ impl Live {
             ServerEvent::InputTranscriptFailed { item_id } => {
                 tracing::warn!(item_id = %item_id, "the caller's words could not be transcribed");
                 self.user_started.remove(&item_id);
+                self.history.release(&transcript::user_key(&item_id));
                 self.write(Entry::Release {
                     key: transcript::user_key(&item_id),
                 });
             }
             ServerEvent::ResponseCreated => {
+                self.turn_pending = false;
                 self.response_active = true;
                 self.awaiting_response = false;
             }
@@ -313,6 +327,18 @@ impl Live {
                         content["latency_ms"] = json!(ms);
                     }
                     self.partial.remove(&item_id);
+                    let spoken = match self.cut_heard.remove(&item_id) {
+                        Some((heard, sent)) => {
+                            History::heard(&text.join(" "), heard, (audio_ms as u64).max(sent))
+                        }
+                        None => text.join(" "),
+                    };
+                    if !spoken.is_empty() {
+                        self.history.fill(
+                            Some(transcript::agent_key(&item_id)),
+                            History::agent(self.svc.config.shape, &spoken),
+                        );
+                    }
                     let at = self
                         .agent_started
                         .remove(&item_id)
@@ -341,6 +367,12 @@ impl Live {
                         content: json!({"call_id": call_id, "name": name, "arguments": arguments, "executed": execute}),
                         at: Timestamp::now(),
                     });
+                    if status == "completed" && !call_id.is_empty() {
+                        self.history.fill(
+                            None,
+                            json!({"type": "function_call", "call_id": call_id, "name": name, "arguments": raw_args}),
+                        );
+                    }
                     if execute {
                         self.batch_pending += 1;
                         let registry = self.svc.tools.clone();
@@ -372,6 +404,10 @@ impl Live {
             {
                 return Step::Exit(Exit::Fail(EndReason::ModelDisconnected, e));
             }
+            self.history.fill(
+                None,
+                json!({"type": "function_call_output", "call_id": call_id, "output": outcome.output.to_string()}),
+            );
             self.write(Entry::Item {
                 key: None,
                 role: MessageRole::Tool,

@@ -546,7 +546,17 @@ backend_test!(model_failures_apologise_and_record_a_failed_call, |db| {
     let call = env.wait_ended(&org, sid).await;
     assert_eq!(call.status.as_str(), "failed");
     assert_eq!(call.end_reason.as_deref(), Some("model_disconnected"));
+    assert!(
+        call.error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("restored once"),
+        "{:?}",
+        call.error
+    );
     assert_eq!(env.wait_rest(2).await[1].call_sid, sid);
+    // One reconnect was tried (it dropped again): the refused session plus two.
+    assert_eq!(env.model.sessions().len(), 3);
     // A late `completed` callback does not turn the failure into success.
     assert_eq!(
         env.status(&org, sid, "completed", "3", &[("CallDuration", "4")])
@@ -567,7 +577,7 @@ backend_test!(model_failures_apologise_and_record_a_failed_call, |db| {
     let call = env.wait_ended(&org, sid).await;
     assert_eq!(call.end_reason.as_deref(), Some("model_error"));
     assert_eq!(
-        env.model.sessions()[2].appended,
+        env.model.sessions().last().expect("session").appended,
         0,
         "no caller audio before confirmed formats"
     );

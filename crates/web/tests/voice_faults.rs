@@ -545,3 +545,157 @@ backend_test!(protocol_details_match_the_real_services, |db| {
     media.stop();
     env.shutdown();
 });
+
+/// The `conversation.item.create` items a model session received, in order.
+fn replayed(session: &switchboard_testkit::realtime::Session) -> Vec<Value> {
+    session
+        .events
+        .iter()
+        .filter(|e| e["type"] == "conversation.item.create")
+        .map(|e| e["item"].clone())
+        .collect()
+}
+
+fn metric(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+backend_test!(
+    a_model_drop_mid_call_reconnects_and_replays_the_conversation,
+    |db| {
+        let behavior = Behavior {
+            steps: vec![
+                said(AGENT_SHORT, AGENT_SHORT_TEXT),
+                said(AGENT_REPLY, AGENT_REPLY_TEXT),
+            ],
+            transcripts: vec!["I would like to book an appointment.".into()],
+            drop_after_responses: Some(1),
+            drops: 1,
+            ..Behavior::default()
+        };
+        let mut env = env(db, behavior).await;
+        let org = env.org("Alpha", "+15550001001", &[], None).await;
+        let sid = "CA00000000000000000000000000000f21";
+        let media = env.answer(&org, sid, "+15557770021", 8.0).await;
+        env.wait_model_event("session.update", 1).await;
+        media.play(CALLER_BOOKING);
+        // The first answer, then the connection drops; a second session is opened.
+        env.wait_model_event("session.update", 2).await;
+        let deadline = std::time::Instant::now() + WAIT;
+        while env.model.events("response.create").is_empty() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no response after the reconnect"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let sessions = env.model.sessions();
+        assert_eq!(sessions.len(), 2);
+        // The new session got the conversation so far, then was asked to apologise.
+        let items = replayed(&sessions[1]);
+        assert_eq!(items.len(), 2, "{items:?}");
+        assert_eq!(items[0]["role"], "user");
+        assert_eq!(
+            items[0]["content"][0]["text"],
+            "I would like to book an appointment."
+        );
+        assert_eq!(items[1]["role"], "assistant");
+        assert_eq!(items[1]["content"][0]["type"], "output_text");
+        assert_eq!(items[1]["content"][0]["text"], AGENT_SHORT_TEXT);
+        let create = &env.model.events("response.create")[0];
+        assert!(create["response"]["instructions"]
+            .as_str()
+            .expect("instructions")
+            .contains("apologise"));
+        // The caller hears the agent again, and the call goes on.
+        media
+            .wait_for("the agent after the reconnect", WAIT, |r| {
+                r.audio.len() >= 2 * AGENT_SHORT.len()
+            })
+            .await;
+        let call = env.call_of(&org, sid).await;
+        assert!(call.ended_at.is_none());
+        media.stop();
+        let call = env.wait_ended(&org, sid).await;
+        assert_eq!(call.status.as_str(), "completed");
+        assert_eq!(call.end_reason.as_deref(), Some("caller_hung_up"));
+        let metrics = env
+            .http
+            .get(format!("{}/metrics", env.base))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text");
+        assert_eq!(
+            metric(&metrics, "switchboard_voice_model_reconnects_total"),
+            1
+        );
+        env.shutdown();
+    }
+);
+
+backend_test!(a_long_call_moves_to_a_new_session_before_the_limit, |db| {
+    let behavior = Behavior {
+        steps: vec![said(AGENT_SHORT, AGENT_SHORT_TEXT)],
+        transcripts: vec!["What are your hours?".into()],
+        // The provider would end the session here; the call must have moved on before.
+        session_limit: Some(Duration::from_secs(8)),
+        ..Behavior::default()
+    };
+    let mut env = env_with(db, behavior, |c| {
+        c.voice.session_limit = Duration::from_secs(2);
+    })
+    .await;
+    let org = env.org("Alpha", "+15550001001", &[], None).await;
+    let sid = "CA00000000000000000000000000000f22";
+    let media = env.answer(&org, sid, "+15557770022", 8.0).await;
+    env.wait_model_event("session.update", 1).await;
+    media.play(CALLER_BOOKING);
+    media
+        .wait_for("the first answer", WAIT, |r| {
+            r.audio.len() >= AGENT_SHORT.len() && r.echoed == r.marks.len()
+        })
+        .await;
+    // At the next quiet moment after 2 s, a new session takes over with the conversation.
+    let deadline = std::time::Instant::now() + WAIT;
+    while replayed_sessions(&env) == 0 {
+        assert!(std::time::Instant::now() < deadline, "no rollover");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let sessions = env.model.sessions();
+    let next = sessions
+        .iter()
+        .find(|s| replayed(s).len() >= 2)
+        .expect("a session with the replay");
+    let items = replayed(next);
+    assert_eq!(items[0]["content"][0]["text"], "What are your hours?");
+    assert_eq!(items[1]["content"][0]["text"], AGENT_SHORT_TEXT);
+    // A planned move says nothing to the caller: no response is asked for.
+    assert!(next.events.iter().all(|e| e["type"] != "response.create"));
+    // The caller talks on, and the new session answers.
+    let before = media.snapshot().audio.len();
+    media.play(CALLER_BOOKING);
+    media
+        .wait_for("an answer from the new session", WAIT, |r| {
+            r.audio.len() >= before + AGENT_SHORT.len()
+        })
+        .await;
+    media.stop();
+    let call = env.wait_ended(&org, sid).await;
+    assert_eq!(call.status.as_str(), "completed");
+    assert_eq!(call.end_reason.as_deref(), Some("caller_hung_up"));
+    env.shutdown();
+});
+
+fn replayed_sessions(env: &Env<'_>) -> usize {
+    env.model
+        .sessions()
+        .iter()
+        .filter(|s| replayed(s).len() >= 2)
+        .count()
+}
