@@ -93,6 +93,7 @@ enum Cmd {
     Play(Vec<u8>, Duration),
     Stop,
     Close,
+    Hang,
 }
 
 /// A Media Streams client acting as Twilio for one call.
@@ -115,7 +116,31 @@ impl MediaCall {
         frame_interval: Duration,
         playback_speed: f64,
     ) -> Result<MediaCall, String> {
-        let (ws, _) = tokio_tungstenite::connect_async(ws_url)
+        // A modest receive buffer, like a real peer's, so a client that stops reading makes
+        // the server's sends block within a bounded amount of audio.
+        let url = url::Url::parse(ws_url).map_err(|e| e.to_string())?;
+        let addr = format!(
+            "{}:{}",
+            url.host_str().unwrap_or("127.0.0.1"),
+            url.port_or_known_default().unwrap_or(80)
+        );
+        let addr: std::net::SocketAddr = tokio::net::lookup_host(&addr)
+            .await
+            .map_err(|e| e.to_string())?
+            .next()
+            .ok_or("no address")?;
+        let socket = if addr.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()
+        } else {
+            tokio::net::TcpSocket::new_v6()
+        }
+        .map_err(|e| e.to_string())?;
+        socket
+            .set_recv_buffer_size(64 * 1024)
+            .map_err(|e| e.to_string())?;
+        let tcp = socket.connect(addr).await.map_err(|e| e.to_string())?;
+        let _ = tcp.set_nodelay(true);
+        let (ws, _) = tokio_tungstenite::client_async(ws_url, tcp)
             .await
             .map_err(|e| e.to_string())?;
         let (mut sink, mut source) = ws.split();
@@ -147,10 +172,11 @@ impl MediaCall {
             let mut play_end = Instant::now();
             let mut pending_marks: VecDeque<(Instant, String)> = VecDeque::new();
             let mut stopped = false;
+            let mut hung = false;
             loop {
                 let next_mark = pending_marks.front().map(|(t, _)| *t);
                 tokio::select! {
-                    _ = ticker.tick(), if !stopped => {
+                    _ = ticker.tick(), if !stopped && !hung => {
                         let frame: Vec<u8> = (0..160).map(|_| queue.pop_front().unwrap_or(0xFF)).collect();
                         seq += 1;
                         ts += 20;
@@ -160,7 +186,7 @@ impl MediaCall {
                         // frame may still be unread behind this frame, so it counts the same.
                         if sink.send(send(msg)).await.is_err() { rec.lock().unwrap().closed = true; break; }
                     }
-                    _ = tokio::time::sleep_until(next_mark.map(tokio::time::Instant::from_std).unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600))), if next_mark.is_some() => {
+                    _ = tokio::time::sleep_until(next_mark.map(tokio::time::Instant::from_std).unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600))), if next_mark.is_some() && !hung => {
                         if let Some((_, name)) = pending_marks.pop_front() {
                             rec.lock().unwrap().echoed += 1;
                             seq += 1;
@@ -183,9 +209,10 @@ impl MediaCall {
                             let _ = sink.send(send(msg)).await;
                             stopped = true;
                         }
+                        Some(Cmd::Hang) => hung = true,
                         Some(Cmd::Close) | None => { let _ = sink.close().await; break; }
                     },
-                    msg = source.next() => {
+                    msg = source.next(), if !hung => {
                         let Some(Ok(msg)) = msg else {
                             rec.lock().unwrap().closed = true;
                             break;
@@ -248,6 +275,11 @@ impl MediaCall {
     /// Sends `stop` (the caller hung up).
     pub fn stop(&self) {
         let _ = self.cmd.send(Cmd::Stop);
+    }
+
+    /// Hangs: stops reading and sending, but keeps the socket open (a stuck peer).
+    pub fn hang(&self) {
+        let _ = self.cmd.send(Cmd::Hang);
     }
 
     /// Closes the socket.

@@ -699,3 +699,48 @@ fn replayed_sessions(env: &Env<'_>) -> usize {
         .filter(|s| replayed(s).len() >= 2)
         .count()
 }
+
+backend_test!(a_twilio_stream_that_stops_reading_is_cut_off, |db| {
+    // A very long answer, streamed as fast as the model can: far more than socket buffers hold.
+    let long: Vec<u8> = AGENT_REPLY
+        .iter()
+        .copied()
+        .cycle()
+        .take(8_000_000)
+        .collect();
+    let behavior = Behavior {
+        steps: vec![Step::Say(long, AGENT_REPLY_TEXT.into())],
+        transcripts: vec!["Tell me everything.".into()],
+        delta_bytes: 32_000,
+        delta_interval: Duration::from_millis(1),
+        ..Behavior::default()
+    };
+    let mut env = env_with(db, behavior, |c| {
+        c.voice.send_timeout = Duration::from_secs(1);
+    })
+    .await;
+    let org = env.org("Alpha", "+15550001001", &[], None).await;
+    let sid = "CA00000000000000000000000000000f31";
+    let media = env.answer(&org, sid, "+15557770031", 1.0).await;
+    env.wait_model_event("session.update", 1).await;
+    media.play_at(CALLER_BOOKING, Duration::from_millis(5));
+    media
+        .wait_for("the answer to start", WAIT, |r| !r.audio.is_empty())
+        .await;
+    // Twilio's side hangs: it neither reads nor sends.
+    media.hang();
+    let call = env.wait_ended(&org, sid).await;
+    assert_eq!(call.status.as_str(), "failed");
+    assert_eq!(call.end_reason.as_deref(), Some("peer_stuck"));
+    assert!(
+        call.error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("Twilio stopped reading"),
+        "{:?}",
+        call.error
+    );
+    // The apology goes through the REST API, which does not depend on the stuck stream.
+    assert_apology(&env.wait_rest(1).await[0]);
+    env.shutdown();
+});
