@@ -165,6 +165,39 @@ impl FakeRealtime {
         fake
     }
 
+    /// Starts the connection's next scripted response (a failure when one is scripted, else
+    /// the next step), or nothing when the script is exhausted.
+    fn next_response(
+        &self,
+        tx: &mpsc::UnboundedSender<Option<String>>,
+        behavior: &Behavior,
+        script: &mut Script<'_>,
+        after: Option<Value>,
+    ) -> Option<Arc<AtomicBool>> {
+        let fail = script.fails.pop_front().filter(|c| !c.is_empty());
+        let step = if fail.is_some() {
+            None
+        } else {
+            script.steps.pop_front()
+        };
+        if step.is_none() && fail.is_none() {
+            return None;
+        }
+        *script.no += 1;
+        let no = *script.no;
+        Some(respond(
+            tx.clone(),
+            behavior.clone(),
+            Reply {
+                step,
+                fail,
+                no,
+                after,
+                drop: self.drops_now(behavior, no),
+            },
+        ))
+    }
+
     /// Whether response `no` of a connection ends it (`drop_after_responses`), counting the
     /// connections dropped so far against `drops`.
     fn drops_now(&self, behavior: &Behavior, no: u32) -> bool {
@@ -403,50 +436,34 @@ impl FakeRealtime {
                                 if !late {
                                     send(transcription.clone());
                                 }
-                                let fail = fails.pop_front().filter(|c| !c.is_empty());
-                                let step = if fail.is_some() {
-                                    None
-                                } else {
-                                    steps.pop_front()
-                                };
-                                if step.is_some() || fail.is_some() {
-                                    resp_no += 1;
-                                    response = Some(respond(
-                                        tx.clone(),
-                                        behavior.clone(),
-                                        Reply {
-                                            step,
-                                            fail,
-                                            no: resp_no,
-                                            after: late.then_some(transcription),
-                                            drop: self.drops_now(&behavior, resp_no),
-                                        },
-                                    ));
+                                if let Some(r) = self.next_response(
+                                    &tx,
+                                    &behavior,
+                                    &mut Script {
+                                        steps: &mut steps,
+                                        fails: &mut fails,
+                                        no: &mut resp_no,
+                                    },
+                                    late.then_some(transcription),
+                                ) {
+                                    response = Some(r);
                                 }
                             }
                         }
                     }
                 }
                 "response.create" => {
-                    let fail = fails.pop_front().filter(|c| !c.is_empty());
-                    let step = if fail.is_some() {
-                        None
-                    } else {
-                        steps.pop_front()
-                    };
-                    if step.is_some() || fail.is_some() {
-                        resp_no += 1;
-                        response = Some(respond(
-                            tx.clone(),
-                            behavior.clone(),
-                            Reply {
-                                step,
-                                fail,
-                                no: resp_no,
-                                after: None,
-                                drop: self.drops_now(&behavior, resp_no),
-                            },
-                        ));
+                    if let Some(r) = self.next_response(
+                        &tx,
+                        &behavior,
+                        &mut Script {
+                            steps: &mut steps,
+                            fails: &mut fails,
+                            no: &mut resp_no,
+                        },
+                        None,
+                    ) {
+                        response = Some(r);
                     }
                 }
                 "conversation.item.truncate" => {
@@ -476,6 +493,13 @@ fn names(shape: FakeShape) -> (&'static str, &'static str, &'static str) {
             "response.audio_transcript.done",
         ),
     }
+}
+
+/// What is left of one connection's script.
+struct Script<'a> {
+    steps: &'a mut VecDeque<Step>,
+    fails: &'a mut VecDeque<String>,
+    no: &'a mut u32,
 }
 
 /// One response to stream.

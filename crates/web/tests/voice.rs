@@ -462,16 +462,10 @@ backend_test!(bad_requests_are_refused_and_store_nothing, |db| {
         .await
         .expect("q")
         .is_none());
-    let metrics = env
-        .http
-        .get(format!("{}/metrics", env.base))
-        .send()
-        .await
-        .expect("m")
-        .text()
-        .await
-        .expect("t");
-    assert!(metrics.contains("switchboard_voice_unknown_number_total 1"));
+    assert_eq!(
+        env.metric("switchboard_voice_unknown_number_total").await,
+        1
+    );
     // A media stream with a wrong token is closed, and no model session is opened.
     let twiml = env
         .incoming(&org, "CA00000000000000000000000000000006", "+15557770004")
@@ -589,21 +583,8 @@ backend_test!(the_maximum_duration_apologises_and_fails_the_call, |db| {
     let mut env = env(db, Behavior::default()).await;
     let org = env.org("Alpha", "+15550001001", &[], None).await;
     // The shortest limit the API accepts; the test clock then jumps past it.
-    let (_, key) = env
-        .db
-        .store
-        .create_api_key(&org.id, "test")
-        .await
-        .expect("key");
-    let res = env
-        .http
-        .patch(format!("{}/api/v1/agents/{}", env.base, org.agent))
-        .bearer_auth(key.expose())
-        .json(&json!({"max_call_duration_seconds": 30}))
-        .send()
-        .await
-        .expect("patch");
-    assert_eq!(res.status(), 200);
+    env.patch_agent(&org, json!({"max_call_duration_seconds": 30}))
+        .await;
     let sid = "CA00000000000000000000000000000010";
     let media = env.answer(&org, sid, "+15557770010", 1.0).await;
     env.wait_model_event("session.update", 1).await;

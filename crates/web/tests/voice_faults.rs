@@ -150,20 +150,7 @@ backend_test!(late_audio_after_a_barge_in_is_not_played, |db| {
         padded,
         "only the new answer after the clear, none of the interrupted item's late audio"
     );
-    let metrics = env
-        .http
-        .get(format!("{}/metrics", env.base))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
-    let late: u64 = metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("switchboard_voice_late_deltas_total "))
-        .and_then(|v| v.parse().ok())
-        .expect("late deltas counted");
+    let late = env.metric("switchboard_voice_late_deltas_total").await;
     assert!(late >= 1, "{late}");
     env.shutdown();
 });
@@ -488,21 +475,8 @@ backend_test!(protocol_details_match_the_real_services, |db| {
     let mut env = env(db, Behavior::default()).await;
     let org = env.org("Alpha", "+15550001001", &[], None).await;
     // A custom voice goes to the model as {"id": ...}.
-    let (_, key) = env
-        .db
-        .store
-        .create_api_key(&org.id, "t")
-        .await
-        .expect("key");
-    let res = env
-        .http
-        .patch(format!("{}/api/v1/agents/{}", env.base, org.agent))
-        .bearer_auth(key.expose())
-        .json(&json!({"voice": "voice_custom123"}))
-        .send()
-        .await
-        .expect("patch");
-    assert_eq!(res.status(), 200);
+    env.patch_agent(&org, json!({"voice": "voice_custom123"}))
+        .await;
     // A stream whose `start` names another CallSid than its token's call is closed before
     // any model session, and does not use up the call's stream.
     let sid = "CA00000000000000000000000000000f11";
@@ -554,13 +528,6 @@ fn replayed(session: &switchboard_testkit::realtime::Session) -> Vec<Value> {
         .filter(|e| e["type"] == "conversation.item.create")
         .map(|e| e["item"].clone())
         .collect()
-}
-
-fn metric(text: &str, name: &str) -> u64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name} ")))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
 }
 
 backend_test!(
@@ -622,17 +589,8 @@ backend_test!(
         let call = env.wait_ended(&org, sid).await;
         assert_eq!(call.status.as_str(), "completed");
         assert_eq!(call.end_reason.as_deref(), Some("caller_hung_up"));
-        let metrics = env
-            .http
-            .get(format!("{}/metrics", env.base))
-            .send()
-            .await
-            .expect("metrics")
-            .text()
-            .await
-            .expect("text");
         assert_eq!(
-            metric(&metrics, "switchboard_voice_model_reconnects_total"),
+            env.metric("switchboard_voice_model_reconnects_total").await,
             1
         );
         env.shutdown();

@@ -310,6 +310,42 @@ impl Env<'_> {
         }
     }
 
+    /// Changes the organization's agent through the API (as its owner would).
+    pub async fn patch_agent(&self, org: &Org, patch: Value) {
+        let (_, key) = self
+            .db
+            .store
+            .create_api_key(&org.id, "test")
+            .await
+            .expect("key");
+        let res = self
+            .http
+            .patch(format!("{}/api/v1/agents/{}", self.base, org.agent))
+            .bearer_auth(key.expose())
+            .json(&patch)
+            .send()
+            .await
+            .expect("patch");
+        assert_eq!(res.status(), 200);
+    }
+
+    /// The value of a counter or gauge on `/metrics` (0 when absent).
+    pub async fn metric(&self, name: &str) -> u64 {
+        let text = self
+            .http
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text");
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    }
+
     pub fn shutdown(&mut self) {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());
