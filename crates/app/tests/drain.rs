@@ -23,6 +23,15 @@ backend_test!(sigterm_drains_live_calls_then_says_goodbye, |db| {
     for sid in sids {
         calls.push(rig.live_call(&server, sid).await);
     }
+    // An open event stream must not hold the shutdown.
+    let stream = rig
+        .http
+        .get(format!("{}/api/v1/events/stream", server.base))
+        .bearer_auth(&rig.key)
+        .send()
+        .await
+        .expect("event stream");
+    assert_eq!(stream.status(), 200);
     let signalled = Instant::now();
     server.signal("TERM");
     rig.wait_ready_status(&server, 503).await;
@@ -62,6 +71,14 @@ backend_test!(sigterm_drains_live_calls_then_says_goodbye, |db| {
     }
     let status = server.wait_exit(WAIT).await;
     assert!(status.success(), "exit status {status}");
+    drop(stream);
+    assert!(
+        !server
+            .log_lines("WARN")
+            .iter()
+            .any(|l| l.to_string().contains("did not finish in time")),
+        "every request, the event stream too, ended within the grace period"
+    );
     assert!(
         server.log_lines("ERROR").is_empty(),
         "errors logged: {:?}",
