@@ -352,6 +352,15 @@ pub struct Call {
     pub turn_latencies_ms: Vec<i64>,
     /// What went wrong, for failed calls.
     pub error: Option<String>,
+    /// Opaque JSON given when the call was placed through the API (echoed in its events).
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<serde_json::Value>,
+    /// When an outbound call is (or was) to be dialled.
+    pub scheduled_at: Option<Timestamp>,
+    /// Twilio's `SipResponseCode` for the attempt, when it reported one.
+    pub sip_response_code: Option<i64>,
+    /// Twilio's `ErrorCode` (e.g. 21215), when the attempt failed with one.
+    pub twilio_error_code: Option<i64>,
 }
 
 /// An appointment booked by an agent or through the API.

@@ -21,7 +21,8 @@ pub(crate) const MSG_COLUMNS: &str = "seq, id, conversation_id, role, kind, cont
 pub(crate) const CALL_COLUMNS: &str =
     "id, conversation_id, call_sid, direction, from_number, to_number, \
     agent_id, status, started_at, answered_at, ended_at, duration_seconds, end_reason, \
-    disposition, recording_url, analysis, turn_latencies_ms, error";
+    disposition, recording_url, analysis, turn_latencies_ms, error, metadata, dial_at, \
+    sip_response_code, twilio_error_code";
 
 fn agent_col(row: &AnyRow) -> Result<Option<AgentId>, StoreError> {
     Ok(col::<Option<String>>(row, "agent_id")?.map(AgentId::from_db))
@@ -66,7 +67,15 @@ pub(crate) fn call_from_row(row: &AnyRow) -> Result<Call, StoreError> {
     Ok(Call {
         id: CallId::from_db(col(row, "id")?),
         conversation_id: ConversationId::from_db(col(row, "conversation_id")?),
-        call_sid: col(row, "call_sid")?,
+        call_sid: {
+            // A call not dialled yet has a placeholder sid; clients see an empty one.
+            let sid: String = col(row, "call_sid")?;
+            if sid.starts_with(crate::outbound::PENDING_SID) {
+                String::new()
+            } else {
+                sid
+            }
+        },
         direction: parsed(row, "direction", Direction::parse)?,
         from_number: col(row, "from_number")?,
         to_number: col(row, "to_number")?,
@@ -82,6 +91,10 @@ pub(crate) fn call_from_row(row: &AnyRow) -> Result<Call, StoreError> {
         analysis: json_opt(row, "analysis")?,
         turn_latencies_ms: json_opt(row, "turn_latencies_ms")?.unwrap_or_default(),
         error: col(row, "error")?,
+        metadata: json_opt(row, "metadata")?,
+        scheduled_at: ts_opt(row, "dial_at")?,
+        sip_response_code: col(row, "sip_response_code")?,
+        twilio_error_code: col(row, "twilio_error_code")?,
     })
 }
 
@@ -381,6 +394,10 @@ pub(crate) async fn insert_call(
         analysis: None,
         turn_latencies_ms: Vec::new(),
         error: None,
+        metadata: None,
+        scheduled_at: None,
+        sip_response_code: None,
+        twilio_error_code: None,
     };
     let exists: i64 =
         sqlx::query_scalar("SELECT COUNT(*) FROM conversations WHERE org_id = $1 AND id = $2")

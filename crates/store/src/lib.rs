@@ -18,6 +18,7 @@ mod jobs;
 mod messaging;
 mod migrate;
 mod numbers;
+mod outbound;
 mod outbox;
 mod rows;
 mod settings;
@@ -43,6 +44,7 @@ pub use instances::StrandedCall;
 pub use jobs::{Job, NewJob};
 pub use messaging::{InboundResult, InboundText, Received};
 pub use migrate::MigrationStatus;
+pub use outbound::{DialStart, NewOutboundCall, Placed, DIAL_JOB};
 pub use outbox::{
     AttemptOutcome, AttemptRecord, ClaimedDelivery, DeliveryFilter, DeliveryTarget, NewEvent,
 };

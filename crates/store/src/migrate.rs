@@ -48,6 +48,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0006_instances.sql"),
         postgres: include_str!("../migrations/postgres/0006_instances.sql"),
     },
+    Migration {
+        version: 7,
+        name: "outbound",
+        sqlite: include_str!("../migrations/sqlite/0007_outbound.sql"),
+        postgres: include_str!("../migrations/postgres/0007_outbound.sql"),
+    },
 ];
 
 /// Where the schema stands.

@@ -72,7 +72,7 @@ backend_test!(migrations_are_idempotent, |db| {
     assert!(store.migrate().await.expect("second migrate").is_empty());
     let status = store.migration_status().await.expect("status");
     assert!(status.pending.is_empty() && status.unknown.is_empty());
-    assert_eq!(status.applied, vec![1, 2, 3, 4, 5, 6]);
+    assert_eq!(status.applied, vec![1, 2, 3, 4, 5, 6, 7]);
     store.ping().await.expect("ping");
 });
 
@@ -1848,4 +1848,97 @@ backend_test!(concurrent_writes_commit_or_fail_on_their_own, |db| {
         store.last_event_seq(&a).await.expect("seq"),
         i64::try_from(expected).expect("n")
     );
+});
+
+backend_test!(outbound_calls_are_idempotent_and_stay_in_their_org, |db| {
+    use switchboard_store::{DialStart, NewOutboundCall, Placed};
+    let store = &db.store;
+    let a = store.create_org("A").await.expect("a");
+    let b = store.create_org("B").await.expect("b");
+    let now = Timestamp::now();
+    let new = |key: &str, hash: &str| NewOutboundCall {
+        conversation: NewConversation {
+            channel: Channel::Voice,
+            direction: Direction::Outbound,
+            contact_number: "+15557770100".into(),
+            our_number: Some("+15550001001".into()),
+            agent_id: None,
+            variables: json!({"name": "Ada"}),
+            started_at: now,
+        },
+        from_number: "+15550001001".into(),
+        to_number: "+15557770100".into(),
+        metadata: Some(json!({"crm": 1})),
+        dial_at: now,
+        idempotency: Some((key.into(), hash.into())),
+        now,
+    };
+    let Placed::New(call) = store
+        .place_call(&a.id, new("k1", "h1"))
+        .await
+        .expect("placed")
+    else {
+        panic!("a new call");
+    };
+    assert_eq!(call.status, CallStatus::Queued);
+    assert_eq!(call.call_sid, "");
+    // The same key and body: the same call; another body: a conflict.
+    match store
+        .place_call(&a.id, new("k1", "h1"))
+        .await
+        .expect("again")
+    {
+        Placed::Existing(c) => assert_eq!(c.id, call.id),
+        Placed::New(_) => panic!("a second call for the same key"),
+    }
+    assert!(matches!(
+        store.place_call(&a.id, new("k1", "h2")).await,
+        Err(StoreError::Conflict(_))
+    ));
+    // Keys are per organization.
+    assert!(matches!(
+        store.place_call(&b.id, new("k1", "h9")).await,
+        Ok(Placed::New(_))
+    ));
+    assert_eq!(
+        store.find_call_org(&call.id).await.expect("lookup"),
+        Some(a.id.clone())
+    );
+    // B cannot dial, mark or read A's call.
+    assert!(matches!(
+        store.begin_dial(&b.id, &call.id, now).await.expect("b"),
+        DialStart::Done
+    ));
+    assert_not_found(
+        store
+            .set_call_dialed(&b.id, &call.id, "CA0001", CallStatus::Queued)
+            .await,
+        "set_call_dialed",
+    );
+    store
+        .set_call_attempt_codes(&b.id, &call.id, Some(486), Some(1))
+        .await
+        .expect("no-op");
+    assert_not_found(store.get_call(&b.id, &call.id).await, "get_call");
+    // A dial starts once; a second start (after a crash) knows the outcome is unknown.
+    assert!(matches!(
+        store.begin_dial(&a.id, &call.id, now).await.expect("a"),
+        DialStart::Dial(_)
+    ));
+    assert!(matches!(
+        store.begin_dial(&a.id, &call.id, now).await.expect("a"),
+        DialStart::Unknown(_)
+    ));
+    store
+        .set_call_dialed(&a.id, &call.id, "CA0001", CallStatus::Initiated)
+        .await
+        .expect("dialed");
+    let got = store.get_call(&a.id, &call.id).await.expect("call");
+    assert_eq!(got.call_sid, "CA0001");
+    assert_eq!(got.sip_response_code, None);
+    assert_eq!(got.metadata, Some(json!({"crm": 1})));
+    assert!(matches!(
+        store.begin_dial(&a.id, &call.id, now).await.expect("a"),
+        DialStart::Done
+    ));
 });

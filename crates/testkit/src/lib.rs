@@ -10,6 +10,7 @@ pub mod process;
 pub mod realtime;
 pub mod smtp;
 pub mod twilio;
+mod twilio_calls;
 pub mod webhooks;
 
 /// Sends the server's logs to the test's captured output when `RUST_LOG` is set (for

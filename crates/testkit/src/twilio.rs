@@ -17,6 +17,8 @@ use tokio_tungstenite::tungstenite::Message;
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
+pub use crate::twilio_calls::CallScript;
+use crate::twilio_calls::{Outbound, ServerLink};
 pub use switchboard_twilio::media::b64_len;
 
 /// Posts a form to `base + path`, signed for `public + path` with `auth_token`.
@@ -350,6 +352,7 @@ pub struct FakeTwilioRest {
     count: Arc<std::sync::atomic::AtomicU64>,
     live: LiveStreams,
     delay: Arc<Mutex<Duration>>,
+    outbound: Arc<Outbound>,
 }
 
 type RestState = (
@@ -359,6 +362,7 @@ type RestState = (
     Arc<std::sync::atomic::AtomicU64>,
     LiveStreams,
     Arc<Mutex<Duration>>,
+    Arc<Outbound>,
 );
 
 impl FakeTwilioRest {
@@ -370,6 +374,7 @@ impl FakeTwilioRest {
         let count = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let live: LiveStreams = Arc::default();
         let delay = Arc::new(Mutex::new(Duration::ZERO));
+        let outbound = Arc::new(Outbound::default());
         let state: RestState = (
             requests.clone(),
             fail_messages.clone(),
@@ -377,6 +382,7 @@ impl FakeTwilioRest {
             count.clone(),
             live.clone(),
             delay.clone(),
+            outbound.clone(),
         );
         let app = Router::new()
             .route(
@@ -386,6 +392,10 @@ impl FakeTwilioRest {
             .route(
                 "/2010-04-01/Accounts/{account}/Calls/{call}",
                 post(update_call),
+            )
+            .route(
+                "/2010-04-01/Accounts/{account}/Calls.json",
+                post(create_call),
             )
             .with_state(state);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -401,7 +411,45 @@ impl FakeTwilioRest {
             count,
             live,
             delay,
+            outbound,
         }
+    }
+
+    /// Lets the fake play Twilio's side of outbound calls towards the server: it signs with
+    /// `auth_token` for the `public` URL and really connects to `base` / `ws`.
+    pub fn connect_server(&self, public: &str, base: &str, ws: &str, auth_token: &str) {
+        *self.outbound.link.lock().unwrap() = Some(ServerLink {
+            public: public.to_owned(),
+            base: base.to_owned(),
+            ws: ws.to_owned(),
+            auth_token: auth_token.to_owned(),
+        });
+    }
+
+    /// What the next created calls do, in order (default: answered by a person).
+    pub fn script_calls(&self, scripts: impl IntoIterator<Item = CallScript>) {
+        self.outbound.script(scripts.into_iter().collect());
+    }
+
+    /// The calls created so far: (CallSid, the create request).
+    pub fn created_calls(&self) -> Vec<(String, RestRequest)> {
+        self.outbound.created()
+    }
+
+    /// Waits until created call `n` (0-based) was answered and its media stream connected.
+    pub async fn answered(&self, n: usize, limit: Duration) -> (String, MediaCall) {
+        self.outbound.answered(n, limit).await
+    }
+
+    /// Twilio's `completed` callback for an outbound call (the callee hung up).
+    pub async fn complete(&self, call_sid: &str, duration_seconds: u32) {
+        self.outbound
+            .callback(
+                call_sid,
+                "completed",
+                &[("CallDuration", &duration_seconds.to_string())],
+            )
+            .await;
     }
 
     /// Makes every message-create answer only after `delay` (a slow carrier API).
@@ -457,7 +505,7 @@ pub fn form_value<'a>(r: &'a RestRequest, name: &str) -> Option<&'a str> {
 }
 
 async fn create_message(
-    State((reqs, fail, record, count, _, delay)): State<RestState>,
+    State((reqs, fail, record, count, _, delay, _)): State<RestState>,
     Path(account): Path<String>,
     headers: HeaderMap,
     body: axum::body::Bytes,
@@ -507,18 +555,22 @@ async fn create_message(
 }
 
 async fn update_call(
-    State((reqs, _, _, count, live, _)): State<RestState>,
+    State((reqs, _, _, count, live, _, outbound)): State<RestState>,
     Path((account, call)): Path<(String, String)>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> axum::Json<Value> {
     count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let call_sid = call.trim_end_matches(".json").to_owned();
+    let form = form_decode(&body);
+    if form.iter().any(|(k, v)| k == "Status" && v == "canceled") {
+        outbound.cancel(&call_sid);
+    }
     reqs.lock().unwrap().push(RestRequest {
         account_sid: account.clone(),
         call_sid: call_sid.clone(),
         resource: "Calls",
-        form: form_decode(&body),
+        form,
         authorization: headers
             .get("authorization")
             .and_then(|v| v.to_str().ok())
@@ -529,6 +581,33 @@ async fn update_call(
         let _ = stream.send(Cmd::Stop);
     }
     axum::Json(json!({"sid": call_sid, "account_sid": account, "status": "in-progress"}))
+}
+
+async fn create_call(
+    State((reqs, _, _, count, _, _, outbound)): State<RestState>,
+    Path(account): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let n = count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let request = RestRequest {
+        account_sid: account,
+        call_sid: String::new(),
+        resource: "Calls.json",
+        form: form_decode(&body),
+        authorization: headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+    };
+    reqs.lock().unwrap().push(request.clone());
+    let (status, body) = outbound.create(request, n);
+    (
+        axum::http::StatusCode::from_u16(status).unwrap(),
+        axum::Json(body),
+    )
+        .into_response()
 }
 
 fn form_decode(body: &[u8]) -> Vec<(String, String)> {

@@ -57,6 +57,30 @@ pub struct OutboundMessage<'a> {
     pub status_callback: Option<&'a str>,
 }
 
+/// A call to place (`POST /2010-04-01/Accounts/{AccountSid}/Calls.json`).
+#[derive(Debug, Clone)]
+pub struct OutboundCall<'a> {
+    /// The callee, E.164.
+    pub to: &'a str,
+    /// Our number, E.164.
+    pub from: &'a str,
+    /// Where Twilio fetches the call's TwiML once it is answered (POST).
+    pub url: &'a str,
+    /// Where status callbacks go (POST, every event: initiated, ringing, answered, completed).
+    pub status_callback: &'a str,
+    /// Seconds to let it ring (Twilio accepts 5 to 600; default 60).
+    pub timeout_seconds: u32,
+}
+
+/// What Twilio answered for a created call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreatedCall {
+    /// `CA...`.
+    pub sid: String,
+    /// Initial status (`queued`).
+    pub status: String,
+}
+
 /// What Twilio answered for a created message.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SentMessage {
@@ -80,6 +104,8 @@ pub enum CallUpdate {
     Twiml(String),
     /// Hang up (`Status=completed`).
     Hangup,
+    /// Cancel a call that is queued or ringing (`Status=canceled`).
+    Cancel,
 }
 
 impl RestClient {
@@ -110,9 +136,47 @@ impl RestClient {
         let form: Vec<(&str, &str)> = match update {
             CallUpdate::Twiml(t) => vec![("Twiml", t.as_str())],
             CallUpdate::Hangup => vec![("Status", "completed")],
+            CallUpdate::Cancel => vec![("Status", "canceled")],
         };
         self.post(account_sid, auth_token, &url, &form).await?;
         Ok(())
+    }
+
+    /// `POST /2010-04-01/Accounts/{AccountSid}/Calls.json` (answers 201 with the Call).
+    pub async fn create_call(
+        &self,
+        account_sid: &str,
+        auth_token: &str,
+        call: &OutboundCall<'_>,
+    ) -> Result<CreatedCall, RestError> {
+        let url = format!(
+            "{}/2010-04-01/Accounts/{}/Calls.json",
+            self.base, account_sid
+        );
+        let timeout = call.timeout_seconds.clamp(5, 600).to_string();
+        let form: Vec<(&str, &str)> = vec![
+            ("To", call.to),
+            ("From", call.from),
+            ("Url", call.url),
+            ("Method", "POST"),
+            ("StatusCallback", call.status_callback),
+            ("StatusCallbackMethod", "POST"),
+            // Repeated parameter: Twilio reads every value.
+            ("StatusCallbackEvent", "initiated"),
+            ("StatusCallbackEvent", "ringing"),
+            ("StatusCallbackEvent", "answered"),
+            ("StatusCallbackEvent", "completed"),
+            ("Timeout", &timeout),
+        ];
+        let body = self.post(account_sid, auth_token, &url, &form).await?;
+        let field = |name: &str| body.get(name).and_then(|v| v.as_str()).map(str::to_owned);
+        match field("sid") {
+            Some(sid) => Ok(CreatedCall {
+                sid,
+                status: field("status").unwrap_or_else(|| "queued".into()),
+            }),
+            None => Err(RestError::Malformed("no `sid` in the created call".into())),
+        }
     }
 
     /// `POST /2010-04-01/Accounts/{AccountSid}/Messages.json` (answers 201 with the Message).

@@ -238,7 +238,7 @@ impl Session {
             .agent_id
             .clone()
             .ok_or((EndReason::ModelError, "the number has no agent".to_owned()))?;
-        let agent = svc
+        let mut agent = svc
             .store
             .get_agent(org, &agent_id)
             .await
@@ -249,6 +249,11 @@ impl Session {
             .await
             .map_err(store_err)?;
         let creds = svc.store.twilio_credentials(org).await.map_err(store_err)?;
+        // The greeting takes the conversation's variables like the instructions (an outbound
+        // call's `{{name}}`).
+        agent.greeting = agent
+            .greeting
+            .map(|g| substitute(&g, &conversation.variables));
         let tools = svc
             .tools
             .definitions(&agent, Channel::Voice)

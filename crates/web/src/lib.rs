@@ -9,6 +9,7 @@ pub mod lifecycle;
 pub mod metrics;
 mod server;
 mod twilio;
+mod twilio_outbound;
 
 pub use server::{Application, BuildError};
 
@@ -218,7 +219,8 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         ))
         .routes(routes!(chat::chat))
         .routes(routes!(chat::event_stream))
-        .routes(routes!(calls::list_calls))
+        .routes(routes!(calls::list_calls, outbound::place_call))
+        .routes(routes!(outbound::cancel_call))
         .routes(routes!(calls::get_call))
         .routes(routes!(webhooks::analyze_call))
         .routes(routes!(webhooks::create_endpoint, webhooks::list_endpoints))
@@ -288,6 +290,10 @@ pub fn router(
     let twilio_routes = Router::new()
         .route("/twilio/voice", post(twilio::voice_webhook))
         .route("/twilio/voice/status", post(twilio::voice_status))
+        .route(
+            "/twilio/voice/outbound",
+            post(twilio_outbound::outbound_answered),
+        )
         .route("/twilio/media", get(twilio::media_stream))
         .route("/twilio/messaging", post(twilio::messaging_webhook))
         .route("/twilio/messaging/status", post(twilio::messaging_status));

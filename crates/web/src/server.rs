@@ -28,6 +28,7 @@ use switchboard_domain::Clock;
 use switchboard_jobs::{Jobs, JobsConfig};
 use switchboard_messaging::{EventBus, Messaging, MessagingConfig};
 use switchboard_store::Store;
+use switchboard_voice::dialer::Dialer;
 use switchboard_voice::recovery::Recovery;
 use switchboard_voice::{PendingStreams, VoiceServices, VoiceStats};
 use tokio::sync::watch;
@@ -48,6 +49,7 @@ pub struct Application {
     store: Store,
     lifecycle: Lifecycle,
     recovery: Recovery,
+    dialer: Dialer,
     clock: Clock,
     drain_timeout: Duration,
 }
@@ -122,6 +124,13 @@ impl Application {
             EventBus::default(),
         );
         let pending = Arc::new(PendingStreams::default());
+        let dialer = Dialer::new(
+            store.clone(),
+            rest.clone(),
+            config.clock.clone(),
+            config.public_url.clone(),
+            &instance_id,
+        );
         let voice = VoiceServices {
             store: store.clone(),
             // One registry for every channel: calls can use `send_sms` too.
@@ -160,6 +169,7 @@ impl Application {
             store,
             lifecycle,
             recovery,
+            dialer,
             clock: config.clock.clone(),
             drain_timeout: config.drain_timeout,
         })
@@ -178,6 +188,11 @@ impl Application {
     /// The recovery sweep for stranded calls (tests run it with `run_once`).
     pub fn recovery(&self) -> Recovery {
         self.recovery.clone()
+    }
+
+    /// The outbound dialer (tests run it with `run_once`).
+    pub fn dialer(&self) -> Dialer {
+        self.dialer.clone()
     }
 
     /// The lifecycle flags (tests start a drain with it).
@@ -223,6 +238,13 @@ impl Application {
                 .clone()
                 .run_heartbeat(self.store.clone(), self.clock.clone()),
         );
+        // A draining instance dials nothing new: its queued calls wait for another
+        // instance or the next start.
+        let until_draining = lifecycle.clone();
+        let dialer = tokio::spawn(
+            self.dialer
+                .run_worker(async move { until_draining.drain_started().await }),
+        );
         let until_closing = lifecycle.clone();
         let recovery = tokio::spawn(
             self.recovery
@@ -266,6 +288,7 @@ impl Application {
         };
         let res = res.unwrap_or_else(|e| Err(std::io::Error::other(e)));
         let _ = recovery.await;
+        let _ = dialer.await;
         let _ = heartbeat.await;
         // Replies still being written are handed back to the queue for the next start.
         messaging.shutdown(Duration::from_secs(2)).await;

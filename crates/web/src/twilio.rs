@@ -36,7 +36,7 @@ const DRAINING: &str =
 /// it is refused (a balancer that has not noticed the drain yet may send it back here).
 const MAX_DRAIN_HOPS: u32 = 3;
 
-fn xml(body: String) -> Response {
+pub(crate) fn xml(body: String) -> Response {
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "text/xml; charset=utf-8")],
@@ -50,11 +50,11 @@ fn forbidden(why: &str) -> Response {
     (StatusCode::FORBIDDEN, "forbidden").into_response()
 }
 
-fn params(body: &[u8]) -> Vec<(String, String)> {
+pub(crate) fn params(body: &[u8]) -> Vec<(String, String)> {
     form_urlencoded::parse(body).into_owned().collect()
 }
 
-fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+pub(crate) fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
     params
         .iter()
         .find(|(k, _)| k == name)
@@ -63,7 +63,7 @@ fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
 
 /// Verifies `X-Twilio-Signature` with the organization's auth token over the URL Twilio
 /// requested, rebuilt from the configured public base URL (never from `Host`).
-async fn verify(
+pub(crate) async fn verify(
     st: &AppState,
     org: &OrgId,
     uri: &Uri,
@@ -204,8 +204,20 @@ pub(crate) async fn voice_webhook(
             return xml(twiml::say_hangup(UNAVAILABLE));
         }
     };
-    let token = switchboard_voice::token::mint(&st.voice.token_secret, &org, &call_id, now);
-    // A drain waits for this stream as for a live call: the caller is being connected.
+    tracing::info!(org_id = %org, call_id = %call_id, call_sid = %call_sid, "incoming call answered");
+    connect_call(&st, &public, &org, &call_id, now)
+}
+
+/// `<Connect><Stream>` to our media endpoint for a call, with its one-time token; a drain
+/// waits for the stream as for a live call (the caller is being connected).
+pub(crate) fn connect_call(
+    st: &AppState,
+    public: &str,
+    org: &OrgId,
+    call_id: &switchboard_domain::ids::CallId,
+    now: Timestamp,
+) -> Response {
+    let token = switchboard_voice::token::mint(&st.voice.token_secret, org, call_id, now);
     st.voice.pending.expect(
         call_id.clone(),
         std::time::Instant::now() + st.voice.config.setup_timeout,
@@ -215,9 +227,8 @@ pub(crate) async fn voice_webhook(
     } else if let Some(rest) = public.strip_prefix("http://") {
         format!("ws://{rest}")
     } else {
-        public
+        public.to_owned()
     };
-    tracing::info!(org_id = %org, call_id = %call_id, call_sid = %call_sid, "incoming call answered");
     xml(twiml::connect_stream(
         &format!("{ws_base}/twilio/media"),
         &[
@@ -271,6 +282,11 @@ pub(crate) async fn voice_status(
     let Some(call_sid) = param(&params, "CallSid") else {
         return (StatusCode::BAD_REQUEST, "CallSid is required").into_response();
     };
+    // Our outbound calls name their call id: their first callbacks may come before the
+    // CallSid from the Calls API answer is stored.
+    if let Some(id) = crate::twilio_outbound::call_id_param(&uri) {
+        return crate::twilio_outbound::outbound_status(st, uri, headers, params, id).await;
+    }
     let (org, call_id) = match st.store.find_call_by_sid(call_sid).await {
         Ok(Some(found)) => found,
         Ok(None) => {
@@ -286,21 +302,41 @@ pub(crate) async fn voice_status(
     if let Err(resp) = verify(&st, &org, &uri, &headers, &params).await {
         return resp;
     }
-    let Some(status) = param(&params, "CallStatus").and_then(CallStatus::parse) else {
-        tracing::warn!(call_sid = %call_sid, status = ?param(&params, "CallStatus"), "status callback without a known CallStatus ignored");
+    merge_status(&st, &org, &call_id, &params).await
+}
+
+/// Merges a verified status callback into the call.
+pub(crate) async fn merge_status(
+    st: &AppState,
+    org: &OrgId,
+    call_id: &switchboard_domain::ids::CallId,
+    params: &[(String, String)],
+) -> Response {
+    let call_sid = param(params, "CallSid").unwrap_or_default();
+    let Some(status) = param(params, "CallStatus").and_then(CallStatus::parse) else {
+        tracing::warn!(call_sid = %call_sid, status = ?param(params, "CallStatus"), "status callback without a known CallStatus ignored");
         return StatusCode::NO_CONTENT.into_response();
     };
-    let int = |name: &str| param(&params, name).and_then(|v| v.trim().parse::<i64>().ok());
+    let int = |name: &str| param(params, name).and_then(|v| v.trim().parse::<i64>().ok());
     let report = StatusReport {
         status,
         sequence: int("SequenceNumber"),
         duration_seconds: int("CallDuration"),
-        recording_url: param(&params, "RecordingUrl")
+        recording_url: param(params, "RecordingUrl")
             .filter(|u| !u.is_empty())
             .map(str::to_owned),
         at: Timestamp::now(),
     };
-    match st.store.apply_call_status(&org, &call_id, &report).await {
+    if int("SipResponseCode").is_some() || int("ErrorCode").is_some() {
+        if let Err(e) = st
+            .store
+            .set_call_attempt_codes(org, call_id, int("SipResponseCode"), int("ErrorCode"))
+            .await
+        {
+            tracing::error!(error = %e, "cannot store a call's SIP and error codes");
+        }
+    }
+    match st.store.apply_call_status(org, call_id, &report).await {
         Ok(call) => {
             tracing::info!(org_id = %org, call_id = %call_id, reported = status.as_str(), status = call.status.as_str(), "call status merged");
             StatusCode::NO_CONTENT.into_response()

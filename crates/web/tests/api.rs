@@ -1009,6 +1009,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/api/v1/instance"),
+    ("post", "/api/v1/calls"),
+    ("post", "/api/v1/calls/{id}/cancel"),
     ("post", "/api/v1/instance/drain"),
     ("get", "/metrics"),
 ];

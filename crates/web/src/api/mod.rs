@@ -10,6 +10,7 @@ pub mod conversations;
 pub mod instance;
 pub mod numbers;
 pub mod orgs;
+pub mod outbound;
 pub mod settings;
 pub mod webhooks;
 

@@ -39,6 +39,9 @@ pub struct Env<'a> {
     pub stop: Option<tokio::sync::oneshot::Sender<()>>,
     pub clock: switchboard_domain::Clock,
     pub recovery: switchboard_voice::recovery::Recovery,
+    pub dialer: switchboard_voice::dialer::Dialer,
+    done: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    config: WebConfig,
 }
 
 pub async fn env(db: &TestDb, behavior: Behavior) -> Env<'_> {
@@ -70,32 +73,57 @@ pub async fn env_with(
     config.instance_lease = Duration::from_secs(3600);
     tweak(&mut config);
     let clock = config.clock.clone();
+    let running = launch(db, &config).await;
+    Env {
+        db,
+        base: running.base.clone(),
+        ws: running.ws.clone(),
+        http: reqwest::Client::new(),
+        model,
+        rest,
+        stop: running.stop,
+        clock,
+        recovery: running.recovery,
+        dialer: running.dialer,
+        done: Some(running.done),
+        config,
+    }
+}
+
+struct Running {
+    base: String,
+    ws: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    recovery: switchboard_voice::recovery::Recovery,
+    dialer: switchboard_voice::dialer::Dialer,
+    done: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+async fn launch(db: &TestDb, config: &WebConfig) -> Running {
     let app = Application::build(
         SocketAddr::from(([127, 0, 0, 1], 0)),
         db.store.clone(),
-        &config,
+        config,
     )
     .await
     .expect("bind");
     let addr = app.local_addr().expect("addr");
     let recovery = app.recovery();
+    let dialer = app.dialer();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(app.run_until_stopped(
+    let done = tokio::spawn(app.run_until_stopped(
         async move {
             let _ = rx.await;
         },
         Duration::from_secs(5),
     ));
-    Env {
-        db,
+    Running {
         base: format!("http://{addr}"),
         ws: format!("ws://{addr}"),
-        http: reqwest::Client::new(),
-        model,
-        rest,
         stop: Some(tx),
-        clock,
         recovery,
+        dialer,
+        done,
     }
 }
 
@@ -344,6 +372,21 @@ impl Env<'_> {
             .find_map(|l| l.strip_prefix(&format!("{name} ")))
             .and_then(|v| v.parse().ok())
             .unwrap_or(0)
+    }
+
+    /// Stops the server (waiting until it has) and starts a new one on the same database.
+    pub async fn restart(&mut self) {
+        self.shutdown();
+        if let Some(done) = self.done.take() {
+            done.await.expect("join").expect("served");
+        }
+        let running = launch(self.db, &self.config).await;
+        self.base = running.base;
+        self.ws = running.ws;
+        self.stop = running.stop;
+        self.recovery = running.recovery;
+        self.dialer = running.dialer;
+        self.done = Some(running.done);
     }
 
     pub fn shutdown(&mut self) {

@@ -1,0 +1,19 @@
+-- Outbound calls placed through the API: what the caller of the API attached, how to make the
+-- request idempotent, when to dial, and what Twilio said about the attempt.
+
+-- Opaque JSON echoed in the call's events.
+ALTER TABLE calls ADD COLUMN metadata TEXT;
+-- `Idempotency-Key` of the request that placed the call, and a hash of its body: the same key
+-- with the same body answers the same call; with another body it is refused.
+ALTER TABLE calls ADD COLUMN idempotency_key TEXT;
+ALTER TABLE calls ADD COLUMN request_hash TEXT;
+-- When the call is to be dialled (`send_at`), and when the dial request to Twilio started:
+-- a dial job that finds it set after a crash cannot know whether Twilio got the request, and
+-- never dials a second time.
+ALTER TABLE calls ADD COLUMN dial_at BIGINT;
+ALTER TABLE calls ADD COLUMN dial_started_at BIGINT;
+-- Twilio's account of a failed attempt.
+ALTER TABLE calls ADD COLUMN sip_response_code BIGINT;
+ALTER TABLE calls ADD COLUMN twilio_error_code BIGINT;
+CREATE UNIQUE INDEX calls_idempotency ON calls (org_id, idempotency_key)
+    WHERE idempotency_key IS NOT NULL;

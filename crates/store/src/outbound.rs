@@ -1,0 +1,256 @@
+//! Outbound calls placed through the API: the call record and its durable dial job in one
+//! transaction, idempotent requests, the dial's progress, and cancellation.
+
+use crate::conversations::{call_from_row, insert_call, insert_conversation, CALL_COLUMNS};
+use crate::jobs::{insert_job, NewJob};
+use crate::rows::{col, to_json};
+use crate::{Access, Scope, Store, StoreError};
+use serde_json::{json, Value};
+use switchboard_domain::entities::{Call, NewCall, NewConversation};
+use switchboard_domain::ids::{CallId, OrgId};
+use switchboard_domain::values::{CallStatus, Direction};
+use switchboard_domain::Timestamp;
+
+/// The job that dials an outbound call.
+pub const DIAL_JOB: &str = "voice.dial";
+
+/// The stored `call_sid` of a call not dialled yet (`call_sid` is unique and required): the
+/// API shows it as an empty string.
+pub(crate) const PENDING_SID: &str = "pending:";
+
+/// An outbound call to place.
+#[derive(Debug, Clone)]
+pub struct NewOutboundCall {
+    /// Its conversation (direction outbound, channel voice, with the variables).
+    pub conversation: NewConversation,
+    /// Our number.
+    pub from_number: String,
+    /// The callee.
+    pub to_number: String,
+    /// Opaque JSON for the caller of the API.
+    pub metadata: Option<Value>,
+    /// When to dial.
+    pub dial_at: Timestamp,
+    /// `Idempotency-Key` and a hash of the request body.
+    pub idempotency: Option<(String, String)>,
+    /// Now.
+    pub now: Timestamp,
+}
+
+/// What placing a call did.
+#[derive(Debug, Clone)]
+pub enum Placed {
+    /// A new call, queued.
+    New(Call),
+    /// The same request came before: its call.
+    Existing(Call),
+}
+
+/// Where a dial job stands for its call.
+#[derive(Debug, Clone)]
+pub enum DialStart {
+    /// Dial now (the start is recorded).
+    Dial(Call),
+    /// A dial started before and its outcome is unknown (the server stopped mid-request).
+    Unknown(Call),
+    /// Nothing to do: the call was dialled, cancelled or has ended.
+    Done,
+}
+
+impl Store {
+    /// Creates the call (status `queued`), its conversation, `call.started` and the dial job in
+    /// one transaction. With an idempotency key already used: the same body answers the same
+    /// call; another body is a conflict.
+    pub async fn place_call(
+        &self,
+        org: &OrgId,
+        input: NewOutboundCall,
+    ) -> Result<Placed, StoreError> {
+        let mut tx = self.begin(Scope::Org(org), Access::Write).await?;
+        if let Some((key, hash)) = &input.idempotency {
+            let row = sqlx::query(&format!(
+                "SELECT {CALL_COLUMNS}, request_hash FROM calls WHERE org_id = $1 AND idempotency_key = $2"
+            ))
+            .bind(org.as_str())
+            .bind(key)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(r) = row {
+                let stored: Option<String> = col(&r, "request_hash")?;
+                if stored.as_deref() != Some(hash.as_str()) {
+                    return Err(StoreError::Conflict(
+                        "this Idempotency-Key was used with a different request".into(),
+                    ));
+                }
+                return Ok(Placed::Existing(call_from_row(&r)?));
+            }
+        }
+        let conv = insert_conversation(&mut tx, org, input.conversation).await?;
+        let call_id = CallId::generate();
+        let mut call = insert_call(
+            &mut tx,
+            org,
+            NewCall {
+                conversation_id: conv.id,
+                call_sid: format!("{PENDING_SID}{call_id}"),
+                direction: Direction::Outbound,
+                from_number: input.from_number,
+                to_number: input.to_number,
+                agent_id: conv.agent_id,
+                status: CallStatus::Queued,
+                started_at: input.now,
+            },
+        )
+        .await?;
+        let (key, hash) = input.idempotency.unzip();
+        sqlx::query(
+            "UPDATE calls SET metadata = $1, dial_at = $2, idempotency_key = $3, request_hash = $4 \
+             WHERE org_id = $5 AND id = $6",
+        )
+        .bind(input.metadata.as_ref().map(to_json).transpose()?)
+        .bind(input.dial_at.millis())
+        .bind(key)
+        .bind(hash)
+        .bind(org.as_str())
+        .bind(call.id.as_str())
+        .execute(&mut *tx)
+        .await?;
+        call.metadata = input.metadata;
+        call.scheduled_at = Some(input.dial_at);
+        call.call_sid = String::new();
+        let job = NewJob {
+            kind: DIAL_JOB.into(),
+            payload: json!({"call_id": call.id}),
+            run_at: input.dial_at,
+            lease: None,
+            subject: Some(call.id.to_string()),
+        };
+        insert_job(&mut tx, org, &job, input.now).await?;
+        let ev = crate::outbox::call_event("call.started", &call);
+        crate::outbox::emit(&mut tx, org, &[ev], input.now).await?;
+        self.commit_events(tx).await?;
+        Ok(Placed::New(call))
+    }
+
+    /// The dial job starts: records when, unless a dial already started (outcome unknown) or
+    /// there is nothing left to dial.
+    pub async fn begin_dial(
+        &self,
+        org: &OrgId,
+        call: &CallId,
+        at: Timestamp,
+    ) -> Result<DialStart, StoreError> {
+        let mut tx = self.begin(Scope::Org(org), Access::Write).await?;
+        let row = sqlx::query(&format!(
+            "SELECT {CALL_COLUMNS}, dial_started_at, call_sid AS raw_sid FROM calls \
+             WHERE org_id = $1 AND id = $2{}",
+            self.for_update()
+        ))
+        .bind(org.as_str())
+        .bind(call.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok(DialStart::Done);
+        };
+        let current = call_from_row(&row)?;
+        let raw_sid: String = col(&row, "raw_sid")?;
+        if current.ended_at.is_some() || !raw_sid.starts_with(PENDING_SID) {
+            return Ok(DialStart::Done);
+        }
+        if col::<Option<i64>>(&row, "dial_started_at")?.is_some() {
+            return Ok(DialStart::Unknown(current));
+        }
+        sqlx::query("UPDATE calls SET dial_started_at = $1 WHERE org_id = $2 AND id = $3")
+            .bind(at.millis())
+            .bind(org.as_str())
+            .bind(call.as_str())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(DialStart::Dial(current))
+    }
+
+    /// The dial request was never sent (Twilio unreachable): a later attempt may send it.
+    pub async fn reset_dial(&self, org: &OrgId, call: &CallId) -> Result<(), StoreError> {
+        let mut tx = self.begin(Scope::Org(org), Access::Write).await?;
+        sqlx::query("UPDATE calls SET dial_started_at = NULL WHERE org_id = $1 AND id = $2")
+            .bind(org.as_str())
+            .bind(call.as_str())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Twilio accepted the dial: the call's CallSid and status.
+    pub async fn set_call_dialed(
+        &self,
+        org: &OrgId,
+        call: &CallId,
+        call_sid: &str,
+        status: CallStatus,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin(Scope::Org(org), Access::Write).await?;
+        let current = sqlx::query_scalar::<_, String>(&format!(
+            "SELECT status FROM calls WHERE org_id = $1 AND id = $2{}",
+            self.for_update()
+        ))
+        .bind(org.as_str())
+        .bind(call.as_str())
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        let status = switchboard_domain::call::advance(
+            CallStatus::parse(&current).unwrap_or(CallStatus::Queued),
+            status,
+        );
+        sqlx::query(
+            "UPDATE calls SET call_sid = $1, status = $2 WHERE org_id = $3 AND id = $4 \
+             AND call_sid LIKE 'pending:%'",
+        )
+        .bind(call_sid)
+        .bind(status.as_str())
+        .bind(org.as_str())
+        .bind(call.as_str())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Keeps what Twilio said about a failed or refused attempt.
+    pub async fn set_call_attempt_codes(
+        &self,
+        org: &OrgId,
+        call: &CallId,
+        sip_response_code: Option<i64>,
+        twilio_error_code: Option<i64>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin(Scope::Org(org), Access::Write).await?;
+        sqlx::query(
+            "UPDATE calls SET sip_response_code = COALESCE($1, sip_response_code), \
+             twilio_error_code = COALESCE($2, twilio_error_code) WHERE org_id = $3 AND id = $4",
+        )
+        .bind(sip_response_code)
+        .bind(twilio_error_code)
+        .bind(org.as_str())
+        .bind(call.as_str())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Which organization a call id belongs to (Twilio's requests for an outbound call name
+    /// our call id before its CallSid is stored). Runs in the narrow look-up scope.
+    pub async fn find_call_org(&self, call: &CallId) -> Result<Option<OrgId>, StoreError> {
+        let mut tx = self.begin(Scope::Lookup, Access::Read).await?;
+        let org: Option<String> = sqlx::query_scalar("SELECT org_id FROM calls WHERE id = $1")
+            .bind(call.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(org.map(OrgId::from_db))
+    }
+}

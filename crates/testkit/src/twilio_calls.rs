@@ -1,0 +1,302 @@
+//! The outbound side of the fake Twilio: `POST .../Calls.json` answers like Twilio (201 with a
+//! `CA...` sid, or Twilio's JSON error), then plays the call's life as Twilio does: signed
+//! status callbacks (`initiated`, `ringing`, then `in-progress` or the failure), the signed
+//! TwiML fetch from `Url` when answered, and the Media Stream to the server.
+
+use crate::twilio::{post_signed, stream_of, MediaCall, RestRequest};
+use serde_json::json;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// What the next created call does.
+#[derive(Debug, Clone)]
+pub enum CallScript {
+    /// Rings, is answered by a person, fetches the TwiML and connects the media stream.
+    Answer,
+    /// Rings, then busy (SIP 486).
+    Busy,
+    /// Rings out: no answer (SIP 487).
+    NoAnswer,
+    /// Rings until the call is cancelled through the REST API.
+    RingUntilCanceled,
+    /// The create request is refused: HTTP status, Twilio error code, message.
+    Refuse(u16, i64, String),
+}
+
+/// Where the fake reaches the server under test, and how it signs.
+#[derive(Debug, Clone)]
+pub(crate) struct ServerLink {
+    /// The public base URL the server gives Twilio (`https://voice.example.test`).
+    pub public: String,
+    /// Where the server really listens (`http://127.0.0.1:port`).
+    pub base: String,
+    /// Its WebSocket base (`ws://127.0.0.1:port`).
+    pub ws: String,
+    /// The organization's auth token (Twilio signs with it).
+    pub auth_token: String,
+}
+
+/// One created call's state, for the test.
+struct Placed {
+    request: RestRequest,
+    media: Option<MediaCall>,
+    cancel: Option<tokio::sync::oneshot::Sender<()>>,
+    /// Sequence number of the next status callback.
+    seq: u32,
+}
+
+/// The fake's outbound calls.
+#[derive(Default)]
+pub(crate) struct Outbound {
+    pub(crate) link: Mutex<Option<ServerLink>>,
+    scripts: Mutex<VecDeque<CallScript>>,
+    calls: Mutex<Vec<(String, Placed)>>,
+    notify: tokio::sync::Notify,
+}
+
+fn form_value(form: &[(String, String)], name: &str) -> String {
+    form.iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default()
+}
+
+impl Outbound {
+    pub(crate) fn script(&self, scripts: Vec<CallScript>) {
+        self.scripts.lock().unwrap().extend(scripts);
+    }
+
+    /// `POST .../Calls.json`: answers, and starts the call's life.
+    pub(crate) fn create(
+        self: &Arc<Self>,
+        request: RestRequest,
+        n: u64,
+    ) -> (u16, serde_json::Value) {
+        let script = self
+            .scripts
+            .lock()
+            .unwrap()
+            .pop_front()
+            .unwrap_or(CallScript::Answer);
+        if let CallScript::Refuse(status, code, message) = &script {
+            return (
+                *status,
+                json!({"code": code, "message": message, "status": status,
+                    "more_info": format!("https://www.twilio.com/docs/errors/{code}")}),
+            );
+        }
+        let sid = format!("CA{:032x}", u128::from(n) + 0x00c0_ffee);
+        let body = json!({"sid": sid, "account_sid": request.account_sid, "status": "queued",
+            "to": form_value(&request.form, "To"), "from": form_value(&request.form, "From"),
+            "direction": "outbound-api"});
+        let (cancel_tx, cancel_rx) = tokio::sync::oneshot::channel();
+        self.calls.lock().unwrap().push((
+            sid.clone(),
+            Placed {
+                request,
+                media: None,
+                cancel: Some(cancel_tx),
+                seq: 0,
+            },
+        ));
+        self.notify.notify_waiters();
+        let me = self.clone();
+        tokio::spawn(async move { me.live(sid, script, cancel_rx).await });
+        (201, body)
+    }
+
+    /// The call's life after the create answer (which Twilio sends first).
+    async fn live(
+        self: Arc<Self>,
+        sid: String,
+        script: CallScript,
+        cancel: tokio::sync::oneshot::Receiver<()>,
+    ) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        self.callback(&sid, "initiated", &[]).await;
+        self.callback(&sid, "ringing", &[]).await;
+        match script {
+            CallScript::Busy => {
+                self.callback(
+                    &sid,
+                    "busy",
+                    &[("SipResponseCode", "486"), ("CallDuration", "0")],
+                )
+                .await
+            }
+            CallScript::NoAnswer => {
+                self.callback(
+                    &sid,
+                    "no-answer",
+                    &[("SipResponseCode", "487"), ("CallDuration", "0")],
+                )
+                .await
+            }
+            CallScript::RingUntilCanceled => {
+                if cancel.await.is_ok() {
+                    self.callback(&sid, "canceled", &[("CallDuration", "0")])
+                        .await;
+                }
+            }
+            CallScript::Answer => self.answer(&sid).await,
+            CallScript::Refuse(..) => {}
+        }
+    }
+
+    async fn answer(&self, sid: &str) {
+        self.callback(sid, "in-progress", &[]).await;
+        let Some(link) = self.link.lock().unwrap().clone() else {
+            return;
+        };
+        let (url, params) = self.call_params(sid, "in-progress");
+        let path = url.strip_prefix(&link.public).unwrap_or(&url).to_owned();
+        let res = post_signed(
+            &reqwest::Client::new(),
+            &link.base,
+            &link.public,
+            &path,
+            &link.auth_token,
+            &params
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect::<Vec<_>>(),
+        )
+        .await;
+        let twiml = res.text().await.unwrap_or_default();
+        let Some((_, stream_params)) = stream_of(&twiml) else {
+            // `<Hangup/>` or anything else: the call ends.
+            self.callback(sid, "completed", &[("CallDuration", "1")])
+                .await;
+            return;
+        };
+        let media = MediaCall::connect(
+            &format!("{}/twilio/media", link.ws),
+            sid,
+            &stream_params,
+            Duration::from_millis(20),
+            1.0,
+        )
+        .await
+        .expect("media stream");
+        if let Some((_, p)) = self
+            .calls
+            .lock()
+            .unwrap()
+            .iter_mut()
+            .find(|(s, _)| s == sid)
+        {
+            p.media = Some(media);
+        }
+        self.notify.notify_waiters();
+    }
+
+    /// Form parameters Twilio sends about a call, and the `Url` it was given.
+    fn call_params(&self, sid: &str, status: &str) -> (String, Vec<(String, String)>) {
+        let calls = self.calls.lock().unwrap();
+        let Some((_, p)) = calls.iter().find(|(s, _)| s == sid) else {
+            return (String::new(), Vec::new());
+        };
+        let f = |n: &str| form_value(&p.request.form, n);
+        let params = vec![
+            ("AccountSid".to_owned(), p.request.account_sid.clone()),
+            ("ApiVersion".to_owned(), "2010-04-01".to_owned()),
+            ("CallSid".to_owned(), sid.to_owned()),
+            ("CallStatus".to_owned(), status.to_owned()),
+            ("Direction".to_owned(), "outbound-api".to_owned()),
+            ("From".to_owned(), f("From")),
+            ("To".to_owned(), f("To")),
+        ];
+        (f("Url"), params)
+    }
+
+    /// Posts a signed status callback to the call's `StatusCallback`.
+    pub(crate) async fn callback(&self, sid: &str, status: &str, extra: &[(&str, &str)]) {
+        let Some(link) = self.link.lock().unwrap().clone() else {
+            return;
+        };
+        let (callback, seq) = {
+            let mut calls = self.calls.lock().unwrap();
+            let Some((_, p)) = calls.iter_mut().find(|(s, _)| s == sid) else {
+                return;
+            };
+            p.seq += 1;
+            (form_value(&p.request.form, "StatusCallback"), p.seq - 1)
+        };
+        let (_, mut params) = self.call_params(sid, status);
+        params.push(("SequenceNumber".into(), seq.to_string()));
+        params.push(("CallbackSource".into(), "call-progress-events".into()));
+        params.extend(
+            extra
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
+        let path = callback
+            .strip_prefix(&link.public)
+            .unwrap_or(&callback)
+            .to_owned();
+        let refs: Vec<(&str, &str)> = params
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        post_signed(
+            &reqwest::Client::new(),
+            &link.base,
+            &link.public,
+            &path,
+            &link.auth_token,
+            &refs,
+        )
+        .await;
+    }
+
+    /// A REST `Status=canceled` for a ringing call.
+    pub(crate) fn cancel(&self, sid: &str) {
+        if let Some((_, p)) = self
+            .calls
+            .lock()
+            .unwrap()
+            .iter_mut()
+            .find(|(s, _)| s == sid)
+        {
+            if let Some(tx) = p.cancel.take() {
+                let _ = tx.send(());
+            }
+        }
+    }
+
+    /// Create requests so far, in order, with their sids.
+    pub(crate) fn created(&self) -> Vec<(String, RestRequest)> {
+        self.calls
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(s, p)| (s.clone(), p.request.clone()))
+            .collect()
+    }
+
+    /// Waits until call `n` (0-based, in creation order) is answered and its stream is up;
+    /// hands over its media stream.
+    pub(crate) async fn answered(&self, n: usize, limit: Duration) -> (String, MediaCall) {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            {
+                let mut calls = self.calls.lock().unwrap();
+                if let Some((sid, p)) = calls.get_mut(n) {
+                    if let Some(m) = p.media.take() {
+                        return (sid.clone(), m);
+                    }
+                }
+            }
+            assert!(
+                tokio::time::timeout_at(deadline, &mut notified)
+                    .await
+                    .is_ok(),
+                "outbound call {n} was never answered"
+            );
+        }
+    }
+}

@@ -1,0 +1,108 @@
+//! Twilio's requests about our outbound calls. Their URLs carry our call id (`?call_id=`), so
+//! they reach the call even before the CallSid from the Calls API answer is stored; the
+//! organization then comes from the call, and the request is verified with its auth token.
+
+use crate::twilio::{connect_call, merge_status, param, params, verify, xml};
+use crate::AppState;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use switchboard_domain::ids::{CallId, OrgId};
+use switchboard_domain::values::CallStatus;
+use switchboard_twilio::twiml;
+
+/// The `call_id` query parameter of a request to one of our outbound-call URLs.
+pub(crate) fn call_id_param(uri: &Uri) -> Option<CallId> {
+    uri.query().and_then(|q| {
+        form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "call_id")
+            .and_then(|(_, v)| CallId::parse(&v))
+    })
+}
+
+/// The organization of an outbound call named by a Twilio request; `Err` is the response.
+async fn org_of(st: &AppState, id: &CallId) -> Result<OrgId, Response> {
+    match st.store.find_call_org(id).await {
+        Ok(Some(org)) => Ok(org),
+        Ok(None) => {
+            tracing::warn!(call_id = %id, "Twilio request for an unknown call ignored");
+            Err(StatusCode::NOT_FOUND.into_response())
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot look up a call");
+            Err(StatusCode::INTERNAL_SERVER_ERROR.into_response())
+        }
+    }
+}
+
+/// Stores the CallSid a request names when the Calls API answer has not been stored yet.
+async fn note_sid(st: &AppState, org: &OrgId, id: &CallId, params: &[(String, String)]) {
+    let Some(sid) = param(params, "CallSid").filter(|s| s.starts_with("CA")) else {
+        return;
+    };
+    let status = param(params, "CallStatus")
+        .and_then(CallStatus::parse)
+        .unwrap_or(CallStatus::Initiated);
+    if let Err(e) = st.store.set_call_dialed(org, id, sid, status).await {
+        tracing::error!(error = %e, "cannot store an outbound call's CallSid");
+    }
+}
+
+/// A status callback of an outbound call.
+pub(crate) async fn outbound_status(
+    st: AppState,
+    uri: Uri,
+    headers: HeaderMap,
+    params: Vec<(String, String)>,
+    id: CallId,
+) -> Response {
+    let org = match org_of(&st, &id).await {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
+    if let Err(resp) = verify(&st, &org, &uri, &headers, &params).await {
+        return resp;
+    }
+    note_sid(&st, &org, &id, &params).await;
+    merge_status(&st, &org, &id, &params).await
+}
+
+/// `POST /twilio/voice/outbound?call_id=`: the callee answered; Twilio fetches the call's
+/// TwiML. Answers the same `<Connect><Stream>` as an inbound call (one-time token included).
+pub(crate) async fn outbound_answered(
+    State(st): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let params = params(&body);
+    let Some(id) = call_id_param(&uri) else {
+        return (StatusCode::BAD_REQUEST, "call_id is required").into_response();
+    };
+    let org = match org_of(&st, &id).await {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
+    if let Err(resp) = verify(&st, &org, &uri, &headers, &params).await {
+        return resp;
+    }
+    note_sid(&st, &org, &id, &params).await;
+    let Some(public) = st.twilio.public_url.clone() else {
+        return xml(twiml::hangup());
+    };
+    match st.store.get_call(&org, &id).await {
+        Ok(call) if call.ended_at.is_none() => {
+            tracing::info!(org_id = %org, call_id = %id, "outbound call answered");
+            connect_call(&st, &public, &org, &id, st.clock.now())
+        }
+        Ok(_) => {
+            tracing::info!(call_id = %id, "answered after it was cancelled or ended; hanging up");
+            xml(twiml::hangup())
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot load an outbound call");
+            xml(twiml::hangup())
+        }
+    }
+}

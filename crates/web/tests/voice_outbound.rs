@@ -1,0 +1,423 @@
+//! Outbound calls placed through the API, end to end: the durable dial job, Twilio's Calls API
+//! (the fake plays Twilio's side: signed callbacks, the TwiML fetch, the media stream), the
+//! agent talking with the call's variables, dispositions, cancel, idempotency and a restart
+//! between accepting and dialling. Both backends.
+
+mod voice_env;
+
+use switchboard_testkit::twilio::{form_value, CallScript};
+use voice_env::*;
+
+const CALLEE: &str = "+15557770100";
+
+struct Api {
+    key: String,
+}
+
+impl Env<'_> {
+    /// An API key for the organization, and the fake Twilio told how to reach this server.
+    async fn outbound(&self, org: &Org) -> Api {
+        self.rest
+            .connect_server(PUBLIC, &self.base, &self.ws, &org.token);
+        let (_, key) = self
+            .db
+            .store
+            .create_api_key(&org.id, "test")
+            .await
+            .expect("key");
+        Api {
+            key: key.expose().to_owned(),
+        }
+    }
+
+    async fn post_call(&self, api: &Api, body: Value, key: Option<&str>) -> (u16, Value, bool) {
+        let mut req = self
+            .http
+            .post(format!("{}/api/v1/calls", self.base))
+            .bearer_auth(&api.key)
+            .json(&body);
+        if let Some(k) = key {
+            req = req.header("Idempotency-Key", k);
+        }
+        let res = req.send().await.expect("post");
+        let status = res.status().as_u16();
+        let replayed = res.headers().get("idempotent-replayed").is_some();
+        (status, res.json().await.expect("json"), replayed)
+    }
+
+    async fn get_call(&self, api: &Api, id: &str) -> Value {
+        self.http
+            .get(format!("{}/api/v1/calls/{id}", self.base))
+            .bearer_auth(&api.key)
+            .send()
+            .await
+            .expect("get")
+            .json()
+            .await
+            .expect("json")
+    }
+
+    /// Waits until the call has ended; returns it as the API shows it.
+    async fn wait_call_ended(&self, api: &Api, id: &str) -> Value {
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            let call = self.get_call(api, id).await;
+            if !call["ended_at"].is_null() {
+                return call;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "call {id} never ended"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits until the fake Twilio received `n` Calls create requests.
+    async fn wait_created(
+        &self,
+        n: usize,
+    ) -> Vec<(String, switchboard_testkit::twilio::RestRequest)> {
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            let created = self.rest.created_calls();
+            if created.len() >= n {
+                return created;
+            }
+            assert!(std::time::Instant::now() < deadline, "no dial");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+fn values<'a>(r: &'a switchboard_testkit::twilio::RestRequest, name: &str) -> Vec<&'a str> {
+    r.form
+        .iter()
+        .filter(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+        .collect()
+}
+
+backend_test!(
+    an_api_placed_call_reaches_the_agent_with_its_variables,
+    |db| {
+        let behavior = Behavior {
+            steps: vec![said(AGENT_SHORT, AGENT_SHORT_TEXT)],
+            ..Behavior::default()
+        };
+        let mut env = env(db, behavior).await;
+        let org = env
+            .org(
+                "Alpha",
+                "+15550001001",
+                &[],
+                Some("Hello {{name}}, this is Alpha about your appointment."),
+            )
+            .await;
+        let api = env.outbound(&org).await;
+        let (status, call, _) = env
+            .post_call(
+                &api,
+                json!({"to": CALLEE, "variables": {"name": "Ada"}, "metadata": {"crm_id": 7}}),
+                None,
+            )
+            .await;
+        assert_eq!(status, 201, "{call}");
+        assert_eq!(call["status"], "queued");
+        assert_eq!(call["direction"], "outbound");
+        assert_eq!(call["call_sid"], "");
+        assert_eq!(call["metadata"], json!({"crm_id": 7}));
+        let id = call["id"].as_str().expect("id").to_owned();
+        // The dial: Twilio's Calls API with our TwiML URL, every status event, a ring timeout.
+        let created = env.wait_created(1).await;
+        let (sid, req) = &created[0];
+        assert_eq!(req.account_sid, ACCOUNT);
+        assert!(req
+            .authorization
+            .as_deref()
+            .unwrap_or_default()
+            .starts_with("Basic "));
+        assert_eq!(values(req, "To"), [CALLEE]);
+        assert_eq!(values(req, "From"), ["+15550001001"]);
+        assert_eq!(
+            values(req, "Url"),
+            [format!("{PUBLIC}/twilio/voice/outbound?call_id={id}").as_str()]
+        );
+        assert_eq!(values(req, "Method"), ["POST"]);
+        assert_eq!(
+            values(req, "StatusCallback"),
+            [format!("{PUBLIC}/twilio/voice/status?call_id={id}").as_str()]
+        );
+        assert_eq!(
+            values(req, "StatusCallbackEvent"),
+            ["initiated", "ringing", "answered", "completed"]
+        );
+        assert_eq!(values(req, "Timeout"), ["30"]);
+        // Answered: the agent greets with the call's variables.
+        let (answered_sid, media) = env.rest.answered(0, WAIT).await;
+        assert_eq!(&answered_sid, sid);
+        let greeting = env.wait_model_event("response.create", 1).await.remove(0);
+        assert!(
+            greeting["response"]["instructions"]
+                .as_str()
+                .expect("instructions")
+                .contains("Hello Ada, this is Alpha about your appointment."),
+            "{greeting}"
+        );
+        media
+            .wait_for("the greeting", WAIT, |r| r.audio.len() >= AGENT_SHORT.len())
+            .await;
+        let live = env.get_call(&api, &id).await;
+        assert_eq!(live["status"], "in-progress");
+        assert_eq!(live["call_sid"], sid.as_str());
+        // The callee hangs up.
+        media.stop();
+        env.rest.complete(sid, 9).await;
+        let call = env.wait_call_ended(&api, &id).await;
+        assert_eq!(call["status"], "completed");
+        assert_eq!(call["disposition"], "completed");
+        assert_eq!(call["end_reason"], "caller_hung_up");
+        let conv = env
+            .db
+            .store
+            .get_conversation(
+                &org.id,
+                &switchboard_domain::ids::ConversationId::parse(
+                    call["conversation_id"].as_str().expect("conv"),
+                )
+                .expect("id"),
+            )
+            .await
+            .expect("conversation");
+        assert_eq!(conv.direction.as_str(), "outbound");
+        assert_eq!(conv.variables["name"], "Ada");
+        let items = env.transcript(&org, sid).await;
+        assert_eq!(items[0].content["text"], AGENT_SHORT_TEXT);
+        env.shutdown();
+    }
+);
+
+backend_test!(
+    busy_no_answer_refused_and_canceled_calls_end_with_their_disposition,
+    |db| {
+        let mut env = env(db, Behavior::default()).await;
+        let org = env.org("Alpha", "+15550001001", &[], None).await;
+        let api = env.outbound(&org).await;
+        env.rest.script_calls([
+            CallScript::Busy,
+            CallScript::NoAnswer,
+            CallScript::Refuse(
+                400,
+                21215,
+                "Account not authorized to call +15557770100.".into(),
+            ),
+            CallScript::RingUntilCanceled,
+        ]);
+        let mut place = Vec::new();
+        for _ in 0..3 {
+            let (status, call, _) = env.post_call(&api, json!({"to": CALLEE}), None).await;
+            assert_eq!(status, 201);
+            let id = call["id"].as_str().expect("id").to_owned();
+            place.push(env.wait_call_ended(&api, &id).await);
+        }
+        assert_eq!(
+            (
+                place[0]["status"].as_str(),
+                place[0]["disposition"].as_str()
+            ),
+            (Some("busy"), Some("busy"))
+        );
+        assert_eq!(place[0]["sip_response_code"], 486);
+        assert_eq!(
+            (
+                place[1]["status"].as_str(),
+                place[1]["disposition"].as_str()
+            ),
+            (Some("no-answer"), Some("no_answer"))
+        );
+        assert_eq!(
+            (
+                place[2]["status"].as_str(),
+                place[2]["disposition"].as_str()
+            ),
+            (Some("failed"), Some("failed"))
+        );
+        assert_eq!(place[2]["twilio_error_code"], 21215);
+        assert!(place[2]["error"]
+            .as_str()
+            .expect("error")
+            .contains("Account not authorized"));
+        // Cancelled while ringing.
+        let (_, call, _) = env.post_call(&api, json!({"to": CALLEE}), None).await;
+        let id = call["id"].as_str().expect("id").to_owned();
+        let deadline = std::time::Instant::now() + WAIT;
+        while env.get_call(&api, &id).await["status"] != "ringing" {
+            assert!(std::time::Instant::now() < deadline, "never rang");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let res = env
+            .http
+            .post(format!("{}/api/v1/calls/{id}/cancel", env.base))
+            .bearer_auth(&api.key)
+            .send()
+            .await
+            .expect("cancel");
+        assert_eq!(res.status(), 200);
+        let call = env.wait_call_ended(&api, &id).await;
+        assert_eq!(call["disposition"], "canceled");
+        let sid = call["call_sid"].as_str().expect("sid");
+        assert!(env
+            .rest
+            .requests()
+            .iter()
+            .any(|r| r.call_sid == sid && form_value(r, "Status") == Some("canceled")));
+        // Cancelling again: the call is over.
+        let res = env
+            .http
+            .post(format!("{}/api/v1/calls/{id}/cancel", env.base))
+            .bearer_auth(&api.key)
+            .send()
+            .await
+            .expect("cancel");
+        assert_eq!(res.status(), 409);
+        // None of them reached the agent.
+        assert!(env.model.sessions().is_empty());
+        env.shutdown();
+    }
+);
+
+backend_test!(bad_outbound_requests_dial_nothing, |db| {
+    let mut env = env(db, Behavior::default()).await;
+    let org = env.org("Alpha", "+15550001001", &[], None).await;
+    let api = env.outbound(&org).await;
+    let contact = env
+        .db
+        .store
+        .create_contact(
+            &org.id,
+            serde_json::from_value(
+                json!({"number": "+15557770111", "name": "Bo", "opted_out": true}),
+            )
+            .expect("c"),
+        )
+        .await
+        .expect("contact");
+    for (body, status, code) in [
+        (json!({}), 422, "invalid_field"),
+        (
+            json!({"to": CALLEE, "contact_id": contact.id}),
+            422,
+            "invalid_field",
+        ),
+        (json!({"to": "5557770100"}), 422, "invalid_field"),
+        (json!({"contact_id": "ct_unknown"}), 422, "invalid_field"),
+        (json!({"contact_id": contact.id}), 409, "contact_opted_out"),
+        (
+            json!({"to": CALLEE, "from_number": "+15550009999"}),
+            422,
+            "invalid_field",
+        ),
+        (
+            json!({"to": CALLEE, "variables": [1]}),
+            422,
+            "invalid_field",
+        ),
+    ] {
+        let (s, b, _) = env.post_call(&api, body.clone(), None).await;
+        assert_eq!(
+            (s, b["error"]["code"].as_str()),
+            (status, Some(code)),
+            "{body}: {b}"
+        );
+    }
+    // An organization without Twilio credentials cannot dial.
+    let other = env.db.store.create_org("Beta").await.expect("org");
+    let (_, key) = env
+        .db
+        .store
+        .create_api_key(&other.id, "t")
+        .await
+        .expect("key");
+    let (s, b, _) = env
+        .post_call(
+            &Api {
+                key: key.expose().to_owned(),
+            },
+            json!({"to": CALLEE}),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (409, Some("no_voice_number"))
+    );
+    assert!(env.rest.created_calls().is_empty(), "nothing dialled");
+    assert_eq!(env.dialer.run_once().await.expect("dialer"), 0);
+    env.shutdown();
+});
+
+backend_test!(the_same_idempotency_key_dials_once, |db| {
+    let mut env = env(db, Behavior::default()).await;
+    let org = env.org("Alpha", "+15550001001", &[], None).await;
+    let api = env.outbound(&org).await;
+    env.rest.script_calls([CallScript::Busy]);
+    let body = json!({"to": CALLEE, "variables": {"a": 1, "b": 2}});
+    let (s1, first, replayed) = env.post_call(&api, body, Some("order-42")).await;
+    assert_eq!((s1, replayed), (201, false));
+    // The same request again (keys in another order): the same call.
+    let (s2, second, replayed) = env
+        .post_call(
+            &api,
+            json!({"variables": {"b": 2, "a": 1}, "to": CALLEE}),
+            Some("order-42"),
+        )
+        .await;
+    assert_eq!((s2, replayed), (201, true));
+    assert_eq!(first["id"], second["id"]);
+    // Another body under the same key is refused.
+    let (s3, err, _) = env
+        .post_call(&api, json!({"to": "+15557770101"}), Some("order-42"))
+        .await;
+    assert_eq!(
+        (s3, err["error"]["code"].as_str()),
+        (409, Some("idempotency_conflict"))
+    );
+    env.wait_call_ended(&api, first["id"].as_str().expect("id"))
+        .await;
+    assert_eq!(env.rest.created_calls().len(), 1, "dialled once");
+    assert_eq!(
+        env.dialer.run_once().await.expect("dialer"),
+        0,
+        "nothing left to dial"
+    );
+    env.shutdown();
+});
+
+backend_test!(
+    a_call_accepted_before_a_restart_is_dialled_once_after_it,
+    |db| {
+        let mut env = env(db, Behavior::default()).await;
+        let org = env.org("Alpha", "+15550001001", &[], None).await;
+        let api = env.outbound(&org).await;
+        env.rest.script_calls([CallScript::NoAnswer]);
+        let send_at = Timestamp::from_millis(env.clock.now().millis() + 3_600_000).to_rfc3339();
+        let (status, call, _) = env
+            .post_call(&api, json!({"to": CALLEE, "send_at": send_at}), None)
+            .await;
+        assert_eq!(status, 201);
+        assert_eq!(call["scheduled_at"], send_at.as_str());
+        let id = call["id"].as_str().expect("id").to_owned();
+        // Not yet: the time has not come.
+        assert_eq!(env.dialer.run_once().await.expect("dialer"), 0);
+        // The server stops and starts again; meanwhile the time comes.
+        env.restart().await;
+        env.rest
+            .connect_server(PUBLIC, &env.base, &env.ws, &org.token);
+        env.clock.advance(Duration::from_secs(3601));
+        let call = env.wait_call_ended(&api, &id).await;
+        assert_eq!(call["disposition"], "no_answer");
+        assert_eq!(env.rest.created_calls().len(), 1, "dialled once");
+        assert_eq!(env.dialer.run_once().await.expect("dialer"), 0);
+        env.shutdown();
+    }
+);
