@@ -160,6 +160,36 @@ impl AnalysisField {
     }
 }
 
+/// What an outbound call does when an answering machine picks up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum VoicemailMode {
+    /// Hang up without a word.
+    #[default]
+    Hangup,
+    /// Speak `voicemail_message` after the beep, then hang up.
+    LeaveMessage,
+}
+
+impl VoicemailMode {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VoicemailMode::Hangup => "hangup",
+            VoicemailMode::LeaveMessage => "leave_message",
+        }
+    }
+
+    /// Parses the stored name.
+    pub fn parse(s: &str) -> Option<VoicemailMode> {
+        match s {
+            "hangup" => Some(VoicemailMode::Hangup),
+            "leave_message" => Some(VoicemailMode::LeaveMessage),
+            _ => None,
+        }
+    }
+}
+
 /// An agent as stored and returned by the API.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Agent {
@@ -194,6 +224,10 @@ pub struct Agent {
     /// Chat model for text channels (SMS, WhatsApp, web chat); `None` uses the server's
     /// `SWITCHBOARD_LLM_MODEL`.
     pub chat_model: Option<String>,
+    /// On an outbound call answered by a machine: `hangup` or `leave_message`.
+    pub voicemail: VoicemailMode,
+    /// What `leave_message` says (`{{variables}}` filled per call).
+    pub voicemail_message: Option<String>,
     /// Created.
     pub created_at: Timestamp,
     /// Last changed.
@@ -244,6 +278,12 @@ pub struct NewAgent {
     /// Chat model for text channels; absent uses the server's `SWITCHBOARD_LLM_MODEL`.
     #[serde(default)]
     pub chat_model: Option<String>,
+    /// Outbound calls answered by a machine: `hangup` (default) or `leave_message`.
+    #[serde(default)]
+    pub voicemail: Option<VoicemailMode>,
+    /// The message `leave_message` speaks (required with it).
+    #[serde(default)]
+    pub voicemail_message: Option<String>,
 }
 
 /// The body of `PATCH /api/v1/agents/{id}`: every field optional; `null` clears an optional
@@ -289,6 +329,12 @@ pub struct AgentPatch {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]
     pub chat_model: Option<Option<String>>,
+    /// Voicemail behaviour of outbound calls.
+    pub voicemail: Option<VoicemailMode>,
+    /// Voicemail message; `null` removes it.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub voicemail_message: Option<Option<String>>,
 }
 
 /// Distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`).
@@ -321,6 +367,8 @@ impl Agent {
             analysis_fields: input.analysis_fields.unwrap_or_default(),
             business_hours: input.business_hours.unwrap_or_default(),
             chat_model: input.chat_model,
+            voicemail: input.voicemail.unwrap_or_default(),
+            voicemail_message: input.voicemail_message,
             created_at: now,
             updated_at: now,
         };
@@ -372,6 +420,12 @@ impl Agent {
         if let Some(v) = p.chat_model {
             self.chat_model = v;
         }
+        if let Some(v) = p.voicemail {
+            self.voicemail = v;
+        }
+        if let Some(v) = p.voicemail_message {
+            self.voicemail_message = v;
+        }
         self.updated_at = now;
         self.validate()?;
         Ok(self)
@@ -383,6 +437,16 @@ impl Agent {
         require_text("instructions", &self.instructions, 50_000)?;
         if let Some(g) = &self.greeting {
             require_text("greeting", g, 2_000)?;
+        }
+        match (&self.voicemail, &self.voicemail_message) {
+            (_, Some(m)) => require_text("voicemail_message", m, 2_000)?,
+            (VoicemailMode::LeaveMessage, None) => {
+                return Err(ValidationError::new(
+                    "voicemail_message",
+                    "is required when `voicemail` is `leave_message`",
+                ))
+            }
+            (VoicemailMode::Hangup, None) => {}
         }
         let custom_voice = self.voice.starts_with("voice_") && self.voice.len() <= 100;
         if !VOICES.contains(&self.voice.as_str()) && !custom_voice {
@@ -503,6 +567,10 @@ mod tests {
                 "tools[1]",
             ),
             (serde_json::json!({"temperature": 3.0}), "temperature"),
+            (
+                serde_json::json!({"voicemail": "leave_message"}),
+                "voicemail_message",
+            ),
             (
                 serde_json::json!({"tools": ["transfer_call"]}),
                 "transfer_number",

@@ -62,6 +62,10 @@ pub enum EndReason {
     InstanceLost,
     /// A peer (Twilio or the model) stopped reading and a send timed out.
     PeerStuck,
+    /// An answering machine took the outbound call; the agent's message was left.
+    VoicemailLeft,
+    /// An answering machine (or a fax) took the outbound call; it was hung up.
+    VoicemailHungUp,
     /// Twilio reported busy.
     Busy,
     /// Twilio reported no answer.
@@ -88,6 +92,8 @@ impl EndReason {
             EndReason::Shutdown => "shutdown",
             EndReason::InstanceLost => "instance_lost",
             EndReason::PeerStuck => "peer_stuck",
+            EndReason::VoicemailLeft => "voicemail_left",
+            EndReason::VoicemailHungUp => "voicemail_hung_up",
             EndReason::Busy => "busy",
             EndReason::NoAnswer => "no_answer",
             EndReason::Canceled => "canceled",
@@ -103,7 +109,9 @@ impl EndReason {
             | EndReason::AgentEnded
             | EndReason::Transferred
             | EndReason::StreamClosed
-            | EndReason::Shutdown => CallStatus::Completed,
+            | EndReason::Shutdown
+            | EndReason::VoicemailLeft
+            | EndReason::VoicemailHungUp => CallStatus::Completed,
             EndReason::MaxDuration
             | EndReason::ModelUnavailable
             | EndReason::ModelDisconnected

@@ -361,6 +361,9 @@ pub struct Call {
     pub sip_response_code: Option<i64>,
     /// Twilio's `ErrorCode` (e.g. 21215), when the attempt failed with one.
     pub twilio_error_code: Option<i64>,
+    /// Who answered an outbound call, by Twilio's answering-machine detection: `human`,
+    /// `machine_end_beep`, `machine_end_silence`, `machine_end_other`, `fax`, `unknown`.
+    pub answered_by: Option<String>,
 }
 
 /// An appointment booked by an agent or through the API.

@@ -3,7 +3,7 @@
 use crate::rows::{col, json, ts, Newest, Sql};
 use crate::{Access, Scope, Store, StoreError};
 use sqlx::any::AnyRow;
-use switchboard_domain::agent::{Agent, AgentPatch, NewAgent};
+use switchboard_domain::agent::{Agent, AgentPatch, NewAgent, VoicemailMode};
 use switchboard_domain::entities::{Cursor, Page};
 use switchboard_domain::ids::{AgentId, OrgId};
 use switchboard_domain::values::PhoneNumber;
@@ -11,13 +11,13 @@ use switchboard_domain::Timestamp;
 
 const COLUMNS: &str = "id, name, instructions, greeting, voice, model, language, temperature, \
     turn_detection, tools, transfer_number, max_call_duration_seconds, analysis_fields, \
-    business_hours, chat_model, created_at, updated_at";
+    business_hours, chat_model, voicemail, voicemail_message, created_at, updated_at";
 
 /// Columns an insert or update writes, in the order [`bind_written`] binds them: the
-/// changeable fields and `updated_at` ($1-$15), then `org_id` ($16) and `id` ($17).
+/// changeable fields and `updated_at` ($1-$17), then `org_id` ($18) and `id` ($19).
 const WRITTEN: &str = "name, instructions, greeting, voice, model, language, temperature, \
     turn_detection, tools, transfer_number, max_call_duration_seconds, analysis_fields, \
-    business_hours, chat_model, updated_at, org_id, id";
+    business_hours, chat_model, voicemail, voicemail_message, updated_at, org_id, id";
 
 type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
 
@@ -41,6 +41,8 @@ fn bind_written<'q>(
         .bind(crate::rows::to_json(&agent.analysis_fields)?)
         .bind(crate::rows::to_json(&agent.business_hours)?)
         .bind(agent.chat_model.clone())
+        .bind(agent.voicemail.as_str())
+        .bind(agent.voicemail_message.clone())
         .bind(agent.updated_at.millis())
         .bind(org.to_string())
         .bind(agent.id.to_string()))
@@ -64,6 +66,8 @@ fn agent_from_row(row: &AnyRow) -> Result<Agent, StoreError> {
         // Agents saved before business hours existed get the defaults.
         business_hours: crate::rows::json_opt(row, "business_hours")?.unwrap_or_default(),
         chat_model: col(row, "chat_model")?,
+        voicemail: crate::rows::parsed(row, "voicemail", VoicemailMode::parse)?,
+        voicemail_message: col(row, "voicemail_message")?,
         created_at: ts(row, "created_at")?,
         updated_at: ts(row, "updated_at")?,
     })
@@ -77,7 +81,8 @@ impl Store {
         crate::accounts::ensure_org_exists(&mut tx, org).await?;
         let sql = format!(
             "INSERT INTO agents ({WRITTEN}, created_at) VALUES \
-             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
+             $19, $20)"
         );
         bind_written(sqlx::query(&sql), org, &agent)?
             .bind(agent.created_at.millis())
@@ -136,12 +141,12 @@ impl Store {
         let agent = current.apply(patch, Timestamp::now())?;
         let sets: Vec<String> = WRITTEN
             .split(", ")
-            .take(15)
+            .take(17)
             .enumerate()
             .map(|(n, col)| format!("{col} = ${}", n + 1))
             .collect();
         let sql = format!(
-            "UPDATE agents SET {} WHERE org_id = $16 AND id = $17",
+            "UPDATE agents SET {} WHERE org_id = $18 AND id = $19",
             sets.join(", ")
         );
         bind_written(sqlx::query(&sql), org, &agent)?

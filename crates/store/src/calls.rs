@@ -273,6 +273,32 @@ async fn finalize(
     status: CallStatus,
     email_wait_ms: i64,
 ) -> Result<(), StoreError> {
+    // A machine took an outbound call: that, not the stream's end, is how it ended.
+    let outcome: Option<String> =
+        sqlx::query_scalar("SELECT voicemail_outcome FROM calls WHERE org_id = $1 AND id = $2")
+            .bind(org.as_str())
+            .bind(current.id.as_str())
+            .fetch_one(&mut **tx)
+            .await?;
+    let voicemail = match outcome.as_deref() {
+        Some("left") => Some(EndReason::VoicemailLeft),
+        Some(_) => Some(EndReason::VoicemailHungUp),
+        None => None,
+    }
+    .filter(|_| {
+        matches!(
+            end.reason,
+            EndReason::CallerHungUp | EndReason::StreamClosed | EndReason::AgentEnded
+        )
+    });
+    let (reason, status) = match voicemail {
+        Some(r) => (r, r.final_status()),
+        None => (end.reason, status),
+    };
+    let disposition_text = match voicemail {
+        Some(r) => r.as_str(),
+        None => disposition(status),
+    };
     // Our own clock from answer to end; a later Twilio `CallDuration` replaces it.
     let since = current.answered_at.unwrap_or(current.started_at);
     let duration = (end.at.millis() - since.millis()).max(0) / 1000;
@@ -283,8 +309,8 @@ async fn finalize(
     )
     .bind(status.as_str())
     .bind(end.at.millis())
-    .bind(end.reason.as_str())
-    .bind(disposition(status))
+    .bind(reason.as_str())
+    .bind(disposition_text)
     .bind(end.error.clone())
     .bind(duration)
     .bind(org.as_str())

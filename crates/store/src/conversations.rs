@@ -22,7 +22,7 @@ pub(crate) const CALL_COLUMNS: &str =
     "id, conversation_id, call_sid, direction, from_number, to_number, \
     agent_id, status, started_at, answered_at, ended_at, duration_seconds, end_reason, \
     disposition, recording_url, analysis, turn_latencies_ms, error, metadata, dial_at, \
-    sip_response_code, twilio_error_code";
+    sip_response_code, twilio_error_code, answered_by";
 
 fn agent_col(row: &AnyRow) -> Result<Option<AgentId>, StoreError> {
     Ok(col::<Option<String>>(row, "agent_id")?.map(AgentId::from_db))
@@ -95,6 +95,7 @@ pub(crate) fn call_from_row(row: &AnyRow) -> Result<Call, StoreError> {
         scheduled_at: ts_opt(row, "dial_at")?,
         sip_response_code: col(row, "sip_response_code")?,
         twilio_error_code: col(row, "twilio_error_code")?,
+        answered_by: col(row, "answered_by")?,
     })
 }
 
@@ -398,6 +399,7 @@ pub(crate) async fn insert_call(
         scheduled_at: None,
         sip_response_code: None,
         twilio_error_code: None,
+        answered_by: None,
     };
     let exists: i64 =
         sqlx::query_scalar("SELECT COUNT(*) FROM conversations WHERE org_id = $1 AND id = $2")

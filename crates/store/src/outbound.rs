@@ -33,6 +33,8 @@ pub struct NewOutboundCall {
     pub dial_at: Timestamp,
     /// `Idempotency-Key` and a hash of the request body.
     pub idempotency: Option<(String, String)>,
+    /// `hangup` or `leave_message` for this call (else the agent's setting).
+    pub voicemail_mode: Option<String>,
     /// Now.
     pub now: Timestamp,
 }
@@ -104,13 +106,14 @@ impl Store {
         .await?;
         let (key, hash) = input.idempotency.unzip();
         sqlx::query(
-            "UPDATE calls SET metadata = $1, dial_at = $2, idempotency_key = $3, request_hash = $4 \
-             WHERE org_id = $5 AND id = $6",
+            "UPDATE calls SET metadata = $1, dial_at = $2, idempotency_key = $3, request_hash = $4, \
+             voicemail_mode = $5 WHERE org_id = $6 AND id = $7",
         )
         .bind(input.metadata.as_ref().map(to_json).transpose()?)
         .bind(input.dial_at.millis())
         .bind(key)
         .bind(hash)
+        .bind(input.voicemail_mode.clone())
         .bind(org.as_str())
         .bind(call.id.as_str())
         .execute(&mut *tx)
@@ -240,6 +243,55 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Records who answered (Twilio's answering-machine detection) and, for a machine, what
+    /// was done (`left` a message, `hung_up`). Returns the call.
+    pub async fn set_answered_by(
+        &self,
+        org: &OrgId,
+        call: &CallId,
+        answered_by: &str,
+        voicemail_outcome: Option<&str>,
+    ) -> Result<Call, StoreError> {
+        let mut tx = self.begin(Scope::Org(org), Access::Write).await?;
+        sqlx::query(
+            "UPDATE calls SET answered_by = $1, voicemail_outcome = COALESCE($2, voicemail_outcome) \
+             WHERE org_id = $3 AND id = $4",
+        )
+        .bind(answered_by)
+        .bind(voicemail_outcome)
+        .bind(org.as_str())
+        .bind(call.as_str())
+        .execute(&mut *tx)
+        .await?;
+        let row = sqlx::query(&format!(
+            "SELECT {CALL_COLUMNS} FROM calls WHERE org_id = $1 AND id = $2"
+        ))
+        .bind(org.as_str())
+        .bind(call.as_str())
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        tx.commit().await?;
+        call_from_row(&row)
+    }
+
+    /// The voicemail behaviour asked for when the call was placed, if any.
+    pub async fn call_voicemail_mode(
+        &self,
+        org: &OrgId,
+        call: &CallId,
+    ) -> Result<Option<String>, StoreError> {
+        let mut tx = self.begin(Scope::Org(org), Access::Read).await?;
+        let mode: Option<Option<String>> =
+            sqlx::query_scalar("SELECT voicemail_mode FROM calls WHERE org_id = $1 AND id = $2")
+                .bind(org.as_str())
+                .bind(call.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+        tx.commit().await?;
+        Ok(mode.flatten())
     }
 
     /// Which organization a call id belongs to (Twilio's requests for an outbound call name

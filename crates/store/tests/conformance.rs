@@ -1871,6 +1871,7 @@ backend_test!(outbound_calls_are_idempotent_and_stay_in_their_org, |db| {
         metadata: Some(json!({"crm": 1})),
         dial_at: now,
         idempotency: Some((key.into(), hash.into())),
+        voicemail_mode: None,
         now,
     };
     let Placed::New(call) = store

@@ -91,7 +91,7 @@ pub struct Received {
     pub closed: bool,
 }
 
-enum Cmd {
+pub(crate) enum Cmd {
     Play(Vec<u8>, Duration),
     Stop,
     Close,
@@ -279,6 +279,11 @@ impl MediaCall {
         let _ = self.cmd.send(Cmd::Stop);
     }
 
+    /// A handle that sends this call's commands (for the fake REST API).
+    pub(crate) fn commands(&self) -> mpsc::UnboundedSender<Cmd> {
+        self.cmd.clone()
+    }
+
     /// Hangs: stops reading and sending, but keeps the socket open (a stuck peer).
     pub fn hang(&self) {
         let _ = self.cmd.send(Cmd::Hang);
@@ -319,7 +324,8 @@ fn call_sid_of(stream_sid: &str) -> String {
 
 /// Live media streams by CallSid: updating a live call through the REST API replaces its
 /// TwiML, which ends `<Connect><Stream>` with a `stop` on the stream, as Twilio does.
-type LiveStreams = Arc<Mutex<std::collections::HashMap<String, mpsc::UnboundedSender<Cmd>>>>;
+pub(crate) type LiveStreams =
+    Arc<Mutex<std::collections::HashMap<String, mpsc::UnboundedSender<Cmd>>>>;
 
 /// One request the fake REST API received.
 #[derive(Debug, Clone)]
@@ -374,7 +380,7 @@ impl FakeTwilioRest {
         let count = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let live: LiveStreams = Arc::default();
         let delay = Arc::new(Mutex::new(Duration::ZERO));
-        let outbound = Arc::new(Outbound::default());
+        let outbound = Arc::new(Outbound::new(live.clone()));
         let state: RestState = (
             requests.clone(),
             fail_messages.clone(),
@@ -579,6 +585,16 @@ async fn update_call(
     // The running TwiML is replaced: `<Connect><Stream>` ends and the stream gets `stop`.
     if let Some(stream) = live.lock().unwrap().remove(&call_sid) {
         let _ = stream.send(Cmd::Stop);
+    }
+    // An outbound call then plays the new TwiML (or hangs up) and completes.
+    if outbound.knows(&call_sid) {
+        let sid = call_sid.clone();
+        let outbound = outbound.clone();
+        tokio::spawn(async move {
+            outbound
+                .callback(&sid, "completed", &[("CallDuration", "5")])
+                .await;
+        });
     }
     axum::Json(json!({"sid": call_sid, "account_sid": account, "status": "in-progress"}))
 }

@@ -12,8 +12,15 @@ use std::time::Duration;
 /// What the next created call does.
 #[derive(Debug, Clone)]
 pub enum CallScript {
-    /// Rings, is answered by a person, fetches the TwiML and connects the media stream.
+    /// Rings, is answered by a person, fetches the TwiML and connects the media stream; the
+    /// answering-machine detection (when asked for) then says `human`.
     Answer,
+    /// Answered like `Answer`, but the detection's result never comes (a person who speaks
+    /// right away must not wait for it).
+    AnswerWithoutDetection,
+    /// Answered by a machine: the stream connects, then the detection reports this
+    /// `AnsweredBy` (`machine_end_beep`, `machine_end_silence`, `fax`, ...).
+    Machine(&'static str),
     /// Rings, then busy (SIP 486).
     Busy,
     /// Rings out: no answer (SIP 487).
@@ -49,6 +56,8 @@ struct Placed {
 /// The fake's outbound calls.
 #[derive(Default)]
 pub(crate) struct Outbound {
+    /// The fake's live streams (REST updates stop them).
+    pub(crate) live: Option<crate::twilio::LiveStreams>,
     pub(crate) link: Mutex<Option<ServerLink>>,
     scripts: Mutex<VecDeque<CallScript>>,
     calls: Mutex<Vec<(String, Placed)>>,
@@ -63,6 +72,14 @@ fn form_value(form: &[(String, String)], name: &str) -> String {
 }
 
 impl Outbound {
+    /// A fake whose answered calls' streams REST updates can stop.
+    pub(crate) fn new(live: crate::twilio::LiveStreams) -> Outbound {
+        Outbound {
+            live: Some(live),
+            ..Outbound::default()
+        }
+    }
+
     pub(crate) fn script(&self, scripts: Vec<CallScript>) {
         self.scripts.lock().unwrap().extend(scripts);
     }
@@ -139,15 +156,30 @@ impl Outbound {
                         .await;
                 }
             }
-            CallScript::Answer => self.answer(&sid).await,
+            CallScript::Answer => {
+                if self.answer(&sid).await {
+                    self.detection(&sid, "human").await;
+                }
+            }
+            CallScript::AnswerWithoutDetection => {
+                self.answer(&sid).await;
+            }
+            CallScript::Machine(answered_by) => {
+                if self.answer(&sid).await {
+                    // The detection waits for the greeting's end (DetectMessageEnd).
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    self.detection(&sid, answered_by).await;
+                }
+            }
             CallScript::Refuse(..) => {}
         }
     }
 
-    async fn answer(&self, sid: &str) {
+    /// Answers: returns whether the media stream connected.
+    async fn answer(&self, sid: &str) -> bool {
         self.callback(sid, "in-progress", &[]).await;
         let Some(link) = self.link.lock().unwrap().clone() else {
-            return;
+            return false;
         };
         let (url, params) = self.call_params(sid, "in-progress");
         let path = url.strip_prefix(&link.public).unwrap_or(&url).to_owned();
@@ -168,7 +200,7 @@ impl Outbound {
             // `<Hangup/>` or anything else: the call ends.
             self.callback(sid, "completed", &[("CallDuration", "1")])
                 .await;
-            return;
+            return false;
         };
         let media = MediaCall::connect(
             &format!("{}/twilio/media", link.ws),
@@ -179,6 +211,11 @@ impl Outbound {
         )
         .await
         .expect("media stream");
+        if let Some(live) = &self.live {
+            live.lock()
+                .unwrap()
+                .insert(sid.to_owned(), media.commands());
+        }
         if let Some((_, p)) = self
             .calls
             .lock()
@@ -189,6 +226,47 @@ impl Outbound {
             p.media = Some(media);
         }
         self.notify.notify_waiters();
+        true
+    }
+
+    /// The asynchronous answering-machine detection's callback, when the call asked for it.
+    async fn detection(&self, sid: &str, answered_by: &str) {
+        let Some(link) = self.link.lock().unwrap().clone() else {
+            return;
+        };
+        let (url, account) = {
+            let calls = self.calls.lock().unwrap();
+            let Some((_, p)) = calls.iter().find(|(s, _)| s == sid) else {
+                return;
+            };
+            if form_value(&p.request.form, "AsyncAmd") != "true" {
+                return;
+            }
+            (
+                form_value(&p.request.form, "AsyncAmdStatusCallback"),
+                p.request.account_sid.clone(),
+            )
+        };
+        let path = url.strip_prefix(&link.public).unwrap_or(&url).to_owned();
+        post_signed(
+            &reqwest::Client::new(),
+            &link.base,
+            &link.public,
+            &path,
+            &link.auth_token,
+            &[
+                ("AccountSid", account.as_str()),
+                ("CallSid", sid),
+                ("AnsweredBy", answered_by),
+                ("MachineDetectionDuration", "2400"),
+            ],
+        )
+        .await;
+    }
+
+    /// Whether `sid` is one of the fake's outbound calls.
+    pub(crate) fn knows(&self, sid: &str) -> bool {
+        self.calls.lock().unwrap().iter().any(|(s, _)| s == sid)
     }
 
     /// Form parameters Twilio sends about a call, and the `Url` it was given.

@@ -70,6 +70,9 @@ pub struct OutboundCall<'a> {
     pub status_callback: &'a str,
     /// Seconds to let it ring (Twilio accepts 5 to 600; default 60).
     pub timeout_seconds: u32,
+    /// Asynchronous answering-machine detection that waits for the end of a greeting
+    /// (`MachineDetection=DetectMessageEnd`, `AsyncAmd=true`), reported to this URL (POST).
+    pub amd_callback: Option<&'a str>,
 }
 
 /// What Twilio answered for a created call.
@@ -154,7 +157,7 @@ impl RestClient {
             self.base, account_sid
         );
         let timeout = call.timeout_seconds.clamp(5, 600).to_string();
-        let form: Vec<(&str, &str)> = vec![
+        let mut form: Vec<(&str, &str)> = vec![
             ("To", call.to),
             ("From", call.from),
             ("Url", call.url),
@@ -168,6 +171,14 @@ impl RestClient {
             ("StatusCallbackEvent", "completed"),
             ("Timeout", &timeout),
         ];
+        if let Some(amd) = call.amd_callback {
+            form.extend([
+                ("MachineDetection", "DetectMessageEnd"),
+                ("AsyncAmd", "true"),
+                ("AsyncAmdStatusCallback", amd),
+                ("AsyncAmdStatusCallbackMethod", "POST"),
+            ]);
+        }
         let body = self.post(account_sid, auth_token, &url, &form).await?;
         let field = |name: &str| body.get(name).and_then(|v| v.as_str()).map(str::to_owned);
         match field("sid") {

@@ -127,12 +127,14 @@ impl Dialer {
         };
         let url = format!("{public}/twilio/voice/outbound?call_id={call_id}");
         let status_callback = format!("{public}/twilio/voice/status?call_id={call_id}");
+        let amd = format!("{public}/twilio/voice/amd?call_id={call_id}");
         let request = OutboundCall {
             to: &call.to_number,
             from: &call.from_number,
             url: &url,
             status_callback: &status_callback,
             timeout_seconds: RING_SECONDS,
+            amd_callback: Some(&amd),
         };
         match self
             .twilio

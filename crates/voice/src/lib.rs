@@ -2,6 +2,7 @@
 //! It owns all of the call's state (playback, barge-in, tool calls, transcript, lifecycle);
 //! nothing about a call is shared with other calls.
 
+mod answer;
 pub mod dialer;
 mod live;
 mod model;

@@ -82,6 +82,12 @@ pub(crate) struct Live {
     pub(crate) turn_pending: bool,
     /// What the caller heard of interrupted agent items: (heard ms, sent ms).
     pub(crate) cut_heard: HashMap<String, (u64, u64)>,
+    /// An outbound call waiting to know whether a person answered (answer.rs).
+    pub(crate) amd_pending: bool,
+    /// When the agent stops waiting for the answering-machine result.
+    pub(crate) amd_deadline: tokio::time::Instant,
+    /// Consecutive loud caller frames while holding.
+    pub(crate) loud_frames: u32,
     pub(crate) org: OrgId,
     pub(crate) call_id: CallId,
 }
@@ -128,6 +134,9 @@ impl Live {
             caller_speaking: false,
             turn_pending: false,
             cut_heard: HashMap::new(),
+            amd_pending: s.call.direction == switchboard_domain::values::Direction::Outbound,
+            amd_deadline: tokio::time::Instant::now() + crate::answer::AMD_WAIT,
+            loud_frames: 0,
             org: s.org.clone(),
             call_id: s.call.id.clone(),
         }
@@ -157,10 +166,12 @@ impl Live {
         let setup_deadline = now + self.svc.config.setup_timeout;
         let mut stop = self.svc.stop.clone();
         let limit = self.svc.config.session_limit;
+        let mut amd_tick = tokio::time::interval(crate::answer::AMD_POLL);
         loop {
             let ending_at = self.ending.as_ref().map(|(_, at)| *at);
             let rollover_at = self.session_started + limit;
             let step = tokio::select! {
+                _ = amd_tick.tick(), if self.amd_pending => self.check_answered_by().await,
                 _ = sleep_until(rollover_at), if !self.rollover_due => {
                     tracing::info!("the model session is due for replacement");
                     self.rollover_due = true;
@@ -451,7 +462,7 @@ impl Live {
         match media::parse(&text) {
             Ok(Inbound::Media { payload, .. }) => {
                 self.svc.stats.frames_in.fetch_add(1, Ordering::Relaxed);
-                if !self.confirmed {
+                if !self.confirmed || self.amd_pending {
                     // Audio is not forwarded before the session confirms mu-law input.
                     match base64::engine::general_purpose::STANDARD.decode(payload.as_bytes()) {
                         Ok(bytes) => {
@@ -459,6 +470,9 @@ impl Live {
                             if self.pre_buffer.len() > PRE_BUFFER_BYTES {
                                 let excess = self.pre_buffer.len() - PRE_BUFFER_BYTES;
                                 self.pre_buffer.drain(..excess);
+                            }
+                            if self.amd_pending {
+                                return self.hear_while_holding(&bytes).await;
                             }
                         }
                         Err(_) => self.bad_frame("media payload is not base64"),

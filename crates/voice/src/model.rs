@@ -39,6 +39,25 @@ const TRANSIENT_FAILURES: &[&str] = &[
 ];
 
 impl Live {
+    /// The caller's audio so far goes to the model, and the agent greets (unless the caller
+    /// already spoke first: the model answers them instead).
+    pub(crate) async fn start_talking(&mut self, greet: bool) -> Result<(), String> {
+        let buffered = std::mem::take(&mut self.pre_buffer);
+        let whole = buffered.len() / media::FRAME_BYTES * media::FRAME_BYTES;
+        if whole > 0 {
+            let b64 = base64::engine::general_purpose::STANDARD.encode(&buffered[..whole]);
+            self.send_model(rt::append_audio(&b64)).await?;
+        }
+        if let Some(greeting) = self.ready.agent.greeting.clone().filter(|_| greet) {
+            let instructions =
+                format!("Greet the caller by saying exactly this, then listen: {greeting}");
+            self.send_model(rt::response_create(Some(&instructions)))
+                .await?;
+            self.awaiting_response = true;
+        }
+        Ok(())
+    }
+
     /// `response.done` with `status: "failed"`: the caller would hear nothing. A transient
     /// failure is retried once with a new `response.create`; otherwise, or when the retry fails
     /// too, the call ends with the apology and the model's error code.
@@ -134,18 +153,11 @@ impl Live {
                 }
                 self.confirmed = true;
                 tracing::info!(formats = %formats, "model session configured");
-                let buffered = std::mem::take(&mut self.pre_buffer);
-                let whole = buffered.len() / media::FRAME_BYTES * media::FRAME_BYTES;
-                if whole > 0 {
-                    let b64 = base64::engine::general_purpose::STANDARD.encode(&buffered[..whole]);
-                    self.send_model(rt::append_audio(&b64)).await?;
-                }
-                if let Some(greeting) = self.ready.agent.greeting.clone() {
-                    let instructions =
-                        format!("Greet the caller by saying exactly this, then listen: {greeting}");
-                    self.send_model(rt::response_create(Some(&instructions)))
-                        .await?;
-                    self.awaiting_response = true;
+                if self.amd_pending {
+                    // An outbound call waits to know a person answered (answer.rs).
+                    tracing::debug!("holding the agent until a person is on the line");
+                } else {
+                    self.start_talking(true).await?;
                 }
             }
             ServerEvent::AudioDelta { item_id, delta } => {

@@ -294,6 +294,7 @@ pub fn router(
             "/twilio/voice/outbound",
             post(twilio_outbound::outbound_answered),
         )
+        .route("/twilio/voice/amd", post(twilio_outbound::amd_result))
         .route("/twilio/media", get(twilio::media_stream))
         .route("/twilio/messaging", post(twilio::messaging_webhook))
         .route("/twilio/messaging/status", post(twilio::messaging_status));

@@ -106,3 +106,107 @@ pub(crate) async fn outbound_answered(
         }
     }
 }
+
+/// `POST /twilio/voice/amd?call_id=`: Twilio's asynchronous answering-machine detection. A
+/// person (or `unknown`) is only recorded: the call task, which holds the agent until then,
+/// sees it and starts. A machine, once its greeting ended, gets the agent's voicemail message
+/// (`<Say>`, then `<Hangup>`) or is hung up, as the call or the agent says; a fax is hung up.
+pub(crate) async fn amd_result(
+    State(st): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let params = params(&body);
+    let Some(id) = call_id_param(&uri) else {
+        return (StatusCode::BAD_REQUEST, "call_id is required").into_response();
+    };
+    let org = match org_of(&st, &id).await {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
+    if let Err(resp) = verify(&st, &org, &uri, &headers, &params).await {
+        return resp;
+    }
+    let answered_by = param(&params, "AnsweredBy").unwrap_or("unknown").to_owned();
+    let machine = answered_by.starts_with("machine_end") || answered_by == "fax";
+    if !machine {
+        if let Err(e) = st
+            .store
+            .set_answered_by(&org, &id, &answered_by, None)
+            .await
+        {
+            tracing::error!(error = %e, "cannot store who answered");
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+        tracing::info!(call_id = %id, answered_by = %answered_by, "answering-machine detection");
+        return StatusCode::NO_CONTENT.into_response();
+    }
+    match leave_or_hang_up(&st, &org, &id, &answered_by).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => {
+            tracing::error!(call_id = %id, error = %e, "cannot handle an answering machine");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+/// A machine answered: the message or a hang-up, through the REST API (the stream then ends).
+async fn leave_or_hang_up(
+    st: &AppState,
+    org: &OrgId,
+    id: &CallId,
+    answered_by: &str,
+) -> Result<(), String> {
+    let store = &st.store;
+    let call = store.get_call(org, id).await.map_err(|e| e.to_string())?;
+    let agent = match &call.agent_id {
+        Some(a) => Some(store.get_agent(org, a).await.map_err(|e| e.to_string())?),
+        None => None,
+    };
+    let mode = store
+        .call_voicemail_mode(org, id)
+        .await
+        .map_err(|e| e.to_string())?
+        .and_then(|m| switchboard_domain::agent::VoicemailMode::parse(&m))
+        .or(agent.as_ref().map(|a| a.voicemail))
+        .unwrap_or_default();
+    let message = agent.and_then(|a| a.voicemail_message).filter(|_| {
+        answered_by != "fax" && mode == switchboard_domain::agent::VoicemailMode::LeaveMessage
+    });
+    let (update, outcome) = match message {
+        Some(m) => {
+            let conversation = store
+                .get_conversation(org, &call.conversation_id)
+                .await
+                .map_err(|e| e.to_string())?;
+            let text = switchboard_domain::agent::substitute(&m, &conversation.variables);
+            (
+                switchboard_twilio::rest::CallUpdate::Twiml(twiml::say_hangup(&text)),
+                "left",
+            )
+        }
+        None => (switchboard_twilio::rest::CallUpdate::Hangup, "hung_up"),
+    };
+    // Recorded first, so the call's end is told as voicemail however it is reached.
+    store
+        .set_answered_by(org, id, answered_by, Some(outcome))
+        .await
+        .map_err(|e| e.to_string())?;
+    let creds = store
+        .twilio_credentials(org)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("no Twilio credentials")?;
+    tracing::info!(call_id = %id, answered_by, outcome, "a machine answered");
+    st.voice
+        .twilio
+        .update_call(
+            &creds.account_sid,
+            creds.auth_token.expose(),
+            &call.call_sid,
+            &update,
+        )
+        .await
+        .map_err(|e| e.to_string())
+}

@@ -153,6 +153,13 @@ backend_test!(
             ["initiated", "ringing", "answered", "completed"]
         );
         assert_eq!(values(req, "Timeout"), ["30"]);
+        // Asynchronous answering-machine detection that waits for a greeting's end.
+        assert_eq!(values(req, "MachineDetection"), ["DetectMessageEnd"]);
+        assert_eq!(values(req, "AsyncAmd"), ["true"]);
+        assert_eq!(
+            values(req, "AsyncAmdStatusCallback"),
+            [format!("{PUBLIC}/twilio/voice/amd?call_id={id}").as_str()]
+        );
         // Answered: the agent greets with the call's variables.
         let (answered_sid, media) = env.rest.answered(0, WAIT).await;
         assert_eq!(&answered_sid, sid);
@@ -421,3 +428,113 @@ backend_test!(
         env.shutdown();
     }
 );
+
+backend_test!(a_machine_gets_the_voicemail_message_or_a_hang_up, |db| {
+    let behavior = Behavior {
+        steps: vec![said(AGENT_SHORT, AGENT_SHORT_TEXT)],
+        ..Behavior::default()
+    };
+    let mut env = env(db, behavior).await;
+    let org = env
+        .org("Alpha", "+15550001001", &[], Some("Hello {{name}}!"))
+        .await;
+    env.patch_agent(
+        &org,
+        json!({"voicemail": "leave_message", "voicemail_message": "Hi {{name}}, this is Alpha. Please call us back."}),
+    )
+    .await;
+    let api = env.outbound(&org).await;
+    env.rest.script_calls([
+        CallScript::Machine("machine_end_beep"),
+        CallScript::Machine("machine_end_silence"),
+        CallScript::Machine("fax"),
+    ]);
+    // The agent's message after the beep, then a hang-up.
+    let (_, call, _) = env
+        .post_call(
+            &api,
+            json!({"to": CALLEE, "variables": {"name": "Ada"}}),
+            None,
+        )
+        .await;
+    let id = call["id"].as_str().expect("id").to_owned();
+    let call = env.wait_call_ended(&api, &id).await;
+    assert_eq!(call["disposition"], "voicemail_left", "{call}");
+    assert_eq!(call["end_reason"], "voicemail_left");
+    assert_eq!(call["status"], "completed");
+    assert_eq!(call["answered_by"], "machine_end_beep");
+    let sid = call["call_sid"].as_str().expect("sid").to_owned();
+    let twiml = env
+        .rest
+        .requests()
+        .into_iter()
+        .find(|r| r.call_sid == sid)
+        .and_then(|r| form_value(&r, "Twiml").map(str::to_owned))
+        .expect("the message was sent as TwiML");
+    assert!(
+        twiml.contains("<Say>Hi Ada, this is Alpha. Please call us back.</Say><Hangup/>"),
+        "{twiml}"
+    );
+    // The machine never heard the agent: no greeting, no caller audio forwarded.
+    assert!(env.model.events("response.create").is_empty());
+    assert_eq!(env.model.sessions()[0].appended, 0);
+    // `hangup` for this call: no message.
+    let (_, call, _) = env
+        .post_call(&api, json!({"to": CALLEE, "voicemail": "hangup"}), None)
+        .await;
+    let id = call["id"].as_str().expect("id").to_owned();
+    let call = env.wait_call_ended(&api, &id).await;
+    assert_eq!(call["disposition"], "voicemail_hung_up");
+    let sid = call["call_sid"].as_str().expect("sid").to_owned();
+    let update = env
+        .rest
+        .requests()
+        .into_iter()
+        .find(|r| r.call_sid == sid)
+        .expect("hung up through the REST API");
+    assert_eq!(form_value(&update, "Status"), Some("completed"));
+    // A fax is hung up on.
+    let (_, call, _) = env.post_call(&api, json!({"to": CALLEE}), None).await;
+    let id = call["id"].as_str().expect("id").to_owned();
+    let call = env.wait_call_ended(&api, &id).await;
+    assert_eq!(call["disposition"], "voicemail_hung_up");
+    assert_eq!(call["answered_by"], "fax");
+    assert!(env.model.events("response.create").is_empty());
+    env.shutdown();
+});
+
+backend_test!(a_person_who_speaks_first_hears_the_agent_at_once, |db| {
+    let behavior = Behavior {
+        steps: vec![said(AGENT_SHORT, AGENT_SHORT_TEXT)],
+        transcripts: vec!["Hello? Who is this?".into()],
+        ..Behavior::default()
+    };
+    let mut env = env(db, behavior).await;
+    let org = env
+        .org("Alpha", "+15550001001", &[], Some("Hello from Alpha!"))
+        .await;
+    let api = env.outbound(&org).await;
+    // The detection never decides: the callee's voice must not wait for it.
+    env.rest.script_calls([CallScript::AnswerWithoutDetection]);
+    let (_, call, _) = env.post_call(&api, json!({"to": CALLEE}), None).await;
+    let id = call["id"].as_str().expect("id").to_owned();
+    let (sid, media) = env.rest.answered(0, WAIT).await;
+    env.wait_model_event("session.update", 1).await;
+    media.play(CALLER_BOOKING);
+    media
+        .wait_for("the agent answering the callee", WAIT, |r| {
+            r.audio.len() >= AGENT_SHORT.len()
+        })
+        .await;
+    // What the callee said reached the model; the agent answered them instead of greeting.
+    assert!(env.model.sessions()[0].appended > 0);
+    assert!(env.model.events("response.create").is_empty());
+    assert!(env.get_call(&api, &id).await["answered_by"].is_null());
+    media.stop();
+    env.rest.complete(&sid, 4).await;
+    let call = env.wait_call_ended(&api, &id).await;
+    assert_eq!(call["disposition"], "completed");
+    let items = env.transcript(&org, &sid).await;
+    assert_eq!(items[0].content["text"], "Hello? Who is this?");
+    env.shutdown();
+});

@@ -17,3 +17,13 @@ ALTER TABLE calls ADD COLUMN sip_response_code BIGINT;
 ALTER TABLE calls ADD COLUMN twilio_error_code BIGINT;
 CREATE UNIQUE INDEX calls_idempotency ON calls (org_id, idempotency_key)
     WHERE idempotency_key IS NOT NULL;
+
+-- What an outbound call does when a machine answers, and what Twilio's answering-machine
+-- detection said (`human`, `machine_end_beep`, `fax`, ...) with what was done about it
+-- (`left` a message or `hung_up`).
+ALTER TABLE agents ADD COLUMN voicemail TEXT NOT NULL DEFAULT 'hangup';
+ALTER TABLE agents ADD COLUMN voicemail_message TEXT;
+ALTER TABLE calls ADD COLUMN answered_by TEXT;
+ALTER TABLE calls ADD COLUMN voicemail_outcome TEXT;
+-- The voicemail behaviour asked for when the call was placed (else the agent's).
+ALTER TABLE calls ADD COLUMN voicemail_mode TEXT;

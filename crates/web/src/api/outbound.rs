@@ -10,6 +10,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::Digest;
+use switchboard_domain::agent::VoicemailMode;
 use switchboard_domain::call::{is_terminal, EndReason};
 use switchboard_domain::entities::{Call, NewConversation};
 use switchboard_domain::ids::{AgentId, CallId, ContactId};
@@ -49,6 +50,10 @@ pub struct PlaceCall {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<Value>,
+    /// When a machine answers: `hangup` or `leave_message` (the agent's `voicemail_message`).
+    /// Default: the agent's `voicemail` setting.
+    #[serde(default)]
+    pub voicemail: Option<VoicemailMode>,
 }
 
 fn conflict(code: &'static str, message: impl Into<String>) -> ApiError {
@@ -126,15 +131,7 @@ pub async fn place_call(
         })?,
     };
     let agent_id = match (&body.agent_id, &from.agent_id) {
-        (Some(a), _) => {
-            st.store.get_agent(org, a).await.map_err(|e| match e {
-                switchboard_store::StoreError::NotFound => {
-                    ApiError::invalid("agent_id", "no such agent")
-                }
-                other => other.into(),
-            })?;
-            a.clone()
-        }
+        (Some(a), _) => a.clone(),
         (None, Some(a)) => a.clone(),
         (None, None) => {
             return Err(ApiError::invalid(
@@ -143,6 +140,22 @@ pub async fn place_call(
             ))
         }
     };
+    let agent = st
+        .store
+        .get_agent(org, &agent_id)
+        .await
+        .map_err(|e| match e {
+            switchboard_store::StoreError::NotFound => {
+                ApiError::invalid("agent_id", "no such agent")
+            }
+            other => other.into(),
+        })?;
+    if body.voicemail == Some(VoicemailMode::LeaveMessage) && agent.voicemail_message.is_none() {
+        return Err(ApiError::invalid(
+            "voicemail",
+            "`leave_message` needs the agent's `voicemail_message`",
+        ));
+    }
     if st.twilio.public_url.is_none() {
         return Err(conflict(
             "not_configured",
@@ -191,6 +204,7 @@ pub async fn place_call(
                 metadata: body.metadata.clone(),
                 dial_at,
                 idempotency: key.map(|k| (k, hash)),
+                voicemail_mode: body.voicemail.map(|m| m.as_str().to_owned()),
                 now,
             },
         )

@@ -268,6 +268,9 @@ impl Draft {
             analysis_fields,
             business_hours: None,
             chat_model: opt(&self.chat_model),
+            // Voicemail settings are edited through the API for now; the form keeps them.
+            voicemail: None,
+            voicemail_message: None,
         })
     }
 }
@@ -485,6 +488,8 @@ pub async fn update(
             analysis_fields: n.analysis_fields,
             business_hours: None,
             chat_model: Some(n.chat_model),
+            voicemail: None,
+            voicemail_message: None,
         };
         match st.store.update_agent(&dash.org, &id, patch).await {
             Ok(_) => return Ok(Redirect::to(&format!("/agents/{id}?flash=Saved")).into_response()),
