@@ -62,6 +62,8 @@ pub enum EndReason {
     InstanceLost,
     /// A peer (Twilio or the model) stopped reading and a send timed out.
     PeerStuck,
+    /// The live call was hung up through the API (`POST /api/v1/calls/{id}/cancel`).
+    HungUpByApi,
     /// An answering machine took the outbound call; the agent's message was left.
     VoicemailLeft,
     /// An answering machine (or a fax) took the outbound call; it was hung up.
@@ -92,6 +94,7 @@ impl EndReason {
             EndReason::Shutdown => "shutdown",
             EndReason::InstanceLost => "instance_lost",
             EndReason::PeerStuck => "peer_stuck",
+            EndReason::HungUpByApi => "hung_up_by_api",
             EndReason::VoicemailLeft => "voicemail_left",
             EndReason::VoicemailHungUp => "voicemail_hung_up",
             EndReason::Busy => "busy",
@@ -110,6 +113,7 @@ impl EndReason {
             | EndReason::Transferred
             | EndReason::StreamClosed
             | EndReason::Shutdown
+            | EndReason::HungUpByApi
             | EndReason::VoicemailLeft
             | EndReason::VoicemailHungUp => CallStatus::Completed,
             EndReason::MaxDuration

@@ -273,17 +273,22 @@ async fn finalize(
     status: CallStatus,
     email_wait_ms: i64,
 ) -> Result<(), StoreError> {
-    // A machine took an outbound call: that, not the stream's end, is how it ended.
-    let outcome: Option<String> =
-        sqlx::query_scalar("SELECT voicemail_outcome FROM calls WHERE org_id = $1 AND id = $2")
-            .bind(org.as_str())
-            .bind(current.id.as_str())
-            .fetch_one(&mut **tx)
-            .await?;
-    let voicemail = match outcome.as_deref() {
-        Some("left") => Some(EndReason::VoicemailLeft),
-        Some(_) => Some(EndReason::VoicemailHungUp),
-        None => None,
+    // A machine took an outbound call, or the API hung it up: that, not the stream's end,
+    // is how it ended.
+    let row = sqlx::query(
+        "SELECT voicemail_outcome, hangup_requested_at FROM calls WHERE org_id = $1 AND id = $2",
+    )
+    .bind(org.as_str())
+    .bind(current.id.as_str())
+    .fetch_one(&mut **tx)
+    .await?;
+    let outcome: Option<String> = col(&row, "voicemail_outcome")?;
+    let hung_up: Option<i64> = col(&row, "hangup_requested_at")?;
+    let voicemail = match (outcome.as_deref(), hung_up) {
+        (Some("left"), _) => Some(EndReason::VoicemailLeft),
+        (Some(_), _) => Some(EndReason::VoicemailHungUp),
+        (None, Some(_)) => Some(EndReason::HungUpByApi),
+        (None, None) => None,
     }
     .filter(|_| {
         matches!(
@@ -296,8 +301,8 @@ async fn finalize(
         None => (end.reason, status),
     };
     let disposition_text = match voicemail {
-        Some(r) => r.as_str(),
-        None => disposition(status),
+        Some(r) if r != EndReason::HungUpByApi => r.as_str(),
+        _ => disposition(status),
     };
     // Our own clock from answer to end; a later Twilio `CallDuration` replaces it.
     let since = current.answered_at.unwrap_or(current.started_at);

@@ -186,17 +186,19 @@ impl Store {
         Ok(())
     }
 
-    /// Twilio accepted the dial: the call's CallSid and status.
+    /// Twilio accepted the dial: the call's CallSid and status. Returns whether the call had
+    /// already ended here (cancelled while the dial was under way): the caller then ends it at
+    /// Twilio too.
     pub async fn set_call_dialed(
         &self,
         org: &OrgId,
         call: &CallId,
         call_sid: &str,
         status: CallStatus,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let mut tx = self.begin(Scope::Org(org), Access::Write).await?;
-        let current = sqlx::query_scalar::<_, String>(&format!(
-            "SELECT status FROM calls WHERE org_id = $1 AND id = $2{}",
+        let row = sqlx::query(&format!(
+            "SELECT status, ended_at FROM calls WHERE org_id = $1 AND id = $2{}",
             self.for_update()
         ))
         .bind(org.as_str())
@@ -204,6 +206,8 @@ impl Store {
         .fetch_optional(&mut *tx)
         .await?
         .ok_or(StoreError::NotFound)?;
+        let current: String = col(&row, "status")?;
+        let ended = col::<Option<i64>>(&row, "ended_at")?.is_some();
         let status = switchboard_domain::call::advance(
             CallStatus::parse(&current).unwrap_or(CallStatus::Queued),
             status,
@@ -219,7 +223,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(())
+        Ok(ended)
     }
 
     /// Keeps what Twilio said about a failed or refused attempt.
@@ -292,6 +296,27 @@ impl Store {
                 .await?;
         tx.commit().await?;
         Ok(mode.flatten())
+    }
+
+    /// Notes that the API asked to hang up the live call.
+    pub async fn request_hangup(
+        &self,
+        org: &OrgId,
+        call: &CallId,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin(Scope::Org(org), Access::Write).await?;
+        sqlx::query(
+            "UPDATE calls SET hangup_requested_at = COALESCE(hangup_requested_at, $1) \
+             WHERE org_id = $2 AND id = $3",
+        )
+        .bind(at.millis())
+        .bind(org.as_str())
+        .bind(call.as_str())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Which organization a call id belongs to (Twilio's requests for an outbound call name

@@ -1930,10 +1930,10 @@ backend_test!(outbound_calls_are_idempotent_and_stay_in_their_org, |db| {
         store.begin_dial(&a.id, &call.id, now).await.expect("a"),
         DialStart::Unknown(_)
     ));
-    store
+    assert!(!store
         .set_call_dialed(&a.id, &call.id, "CA0001", CallStatus::Initiated)
         .await
-        .expect("dialed");
+        .expect("dialed"));
     let got = store.get_call(&a.id, &call.id).await.expect("call");
     assert_eq!(got.call_sid, "CA0001");
     assert_eq!(got.sip_response_code, None);

@@ -10,7 +10,7 @@ use switchboard_domain::ids::CallId;
 use switchboard_domain::values::CallStatus;
 use switchboard_domain::{Clock, Timestamp};
 use switchboard_store::{CallEnd, DialStart, Job, Store, StoreError, DIAL_JOB};
-use switchboard_twilio::rest::{OutboundCall, RestClient, RestError};
+use switchboard_twilio::rest::{CallUpdate, OutboundCall, RestClient, RestError};
 
 /// How long Twilio lets an outbound call ring.
 pub const RING_SECONDS: u32 = 30;
@@ -143,10 +143,26 @@ impl Dialer {
         {
             Ok(created) => {
                 let status = CallStatus::parse(&created.status).unwrap_or(CallStatus::Queued);
-                self.store
+                let ended = self
+                    .store
                     .set_call_dialed(org, &call_id, &created.sid, status)
                     .await?;
                 tracing::info!(call_sid = %created.sid, "outbound call placed");
+                if ended {
+                    // Cancelled while the request was under way: cancel it at Twilio too.
+                    let cancel = self
+                        .twilio
+                        .update_call(
+                            &creds.account_sid,
+                            creds.auth_token.expose(),
+                            &created.sid,
+                            &CallUpdate::Cancel,
+                        )
+                        .await;
+                    if let Err(e) = cancel {
+                        tracing::warn!(error = %e, "cannot cancel a call cancelled while it was dialled");
+                    }
+                }
                 Ok(Outcome::Done)
             }
             Err(RestError::Api {

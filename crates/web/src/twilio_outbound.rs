@@ -44,7 +44,12 @@ async fn note_sid(st: &AppState, org: &OrgId, id: &CallId, params: &[(String, St
     let status = param(params, "CallStatus")
         .and_then(CallStatus::parse)
         .unwrap_or(CallStatus::Initiated);
-    if let Err(e) = st.store.set_call_dialed(org, id, sid, status).await {
+    if let Err(e) = st
+        .store
+        .set_call_dialed(org, id, sid, status)
+        .await
+        .map(|_| ())
+    {
         tracing::error!(error = %e, "cannot store an outbound call's CallSid");
     }
 }

@@ -538,3 +538,43 @@ backend_test!(a_person_who_speaks_first_hears_the_agent_at_once, |db| {
     assert_eq!(items[0].content["text"], "Hello? Who is this?");
     env.shutdown();
 });
+
+backend_test!(a_live_call_hung_up_through_the_api_says_so, |db| {
+    let behavior = Behavior {
+        steps: vec![said(AGENT_SHORT, AGENT_SHORT_TEXT)],
+        ..Behavior::default()
+    };
+    let mut env = env(db, behavior).await;
+    let org = env
+        .org("Alpha", "+15550001001", &[], Some("Hello there!"))
+        .await;
+    let api = env.outbound(&org).await;
+    let (_, call, _) = env.post_call(&api, json!({"to": CALLEE}), None).await;
+    let id = call["id"].as_str().expect("id").to_owned();
+    let (sid, media) = env.rest.answered(0, WAIT).await;
+    media
+        .wait_for("the greeting", WAIT, |r| r.audio.len() >= AGENT_SHORT.len())
+        .await;
+    let res = env
+        .http
+        .post(format!("{}/api/v1/calls/{id}/cancel", env.base))
+        .bearer_auth(&api.key)
+        .send()
+        .await
+        .expect("cancel");
+    assert_eq!(res.status(), 200);
+    let call = env.wait_call_ended(&api, &id).await;
+    assert_eq!(call["end_reason"], "hung_up_by_api");
+    assert_eq!(call["disposition"], "completed");
+    let update = env
+        .rest
+        .requests()
+        .into_iter()
+        .find(|r| r.call_sid == sid && r.resource == "Calls")
+        .expect("hung up at Twilio");
+    assert_eq!(form_value(&update, "Status"), Some("completed"));
+    // The transcript was written before the call was finalized.
+    let items = env.transcript(&org, &sid).await;
+    assert_eq!(items[0].content["text"], AGENT_SHORT_TEXT);
+    env.shutdown();
+});

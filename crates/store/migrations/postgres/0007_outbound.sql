@@ -27,3 +27,5 @@ ALTER TABLE calls ADD COLUMN answered_by TEXT;
 ALTER TABLE calls ADD COLUMN voicemail_outcome TEXT;
 -- The voicemail behaviour asked for when the call was placed (else the agent's).
 ALTER TABLE calls ADD COLUMN voicemail_mode TEXT;
+-- When the API asked to hang up the live call (its end is then told as such).
+ALTER TABLE calls ADD COLUMN hangup_requested_at BIGINT;

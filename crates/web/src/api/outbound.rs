@@ -250,6 +250,7 @@ pub async fn cancel_call(
             .await?
             .ok_or_else(|| conflict("not_configured", "no Twilio credentials"))?;
         let update = if live {
+            st.store.request_hangup(org, &id, st.clock.now()).await?;
             CallUpdate::Hangup
         } else {
             CallUpdate::Cancel
