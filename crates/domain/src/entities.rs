@@ -199,6 +199,34 @@ pub fn validate_contact_fields(
     Ok(())
 }
 
+/// A text message to be sent later (`POST /api/v1/scheduled-messages`).
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct ScheduledMessage {
+    /// Id (`sch_...`).
+    pub id: String,
+    /// `sms` or `whatsapp`.
+    pub channel: Channel,
+    /// The recipient.
+    pub contact_number: String,
+    /// When it is to be sent.
+    pub send_at: Timestamp,
+    /// `scheduled`, `sending`, `sent`, `failed` or `canceled`.
+    pub status: String,
+    /// The conversation it was sent in, once sent.
+    pub conversation_id: Option<ConversationId>,
+    /// The message as sent, once sent.
+    pub message_id: Option<MessageId>,
+    /// Why it was not sent, for `failed`.
+    pub error: Option<String>,
+    /// The conversation request it will make (the body of `POST /api/v1/conversations`).
+    #[schema(value_type = Object)]
+    pub request: serde_json::Value,
+    /// Created.
+    pub created_at: Timestamp,
+    /// Last changed.
+    pub updated_at: Timestamp,
+}
+
 /// A conversation: a call, an SMS or WhatsApp thread, or a web chat.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Conversation {

@@ -23,7 +23,7 @@ use switchboard_store::{InboundResult, StoreError};
 /// its instructions and the variables) or `content_sid` (an approved WhatsApp template, the
 /// only way to open a WhatsApp conversation more than 24 hours after the contact's last
 /// message).
-#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewOutbound {
     /// `sms` or `whatsapp`.
@@ -137,11 +137,13 @@ impl Messaging {
     /// session with the contact on that number is closed first. If Twilio refuses the
     /// message, the conversation is kept, marked `failed` with the reason, and the error is
     /// returned.
-    pub async fn start_conversation(
+    /// Checks a business-started conversation request and resolves its sender number and
+    /// agent: everything that can be refused before anything is sent.
+    pub(crate) async fn resolve(
         &self,
         org: &OrgId,
-        req: NewOutbound,
-    ) -> Result<Started, MessagingError> {
+        req: &NewOutbound,
+    ) -> Result<(switchboard_domain::entities::OwnedNumber, Agent), MessagingError> {
         let inner = &self.inner;
         let store = &inner.store;
         let Some(nc) = number_channel(req.channel) else {
@@ -224,6 +226,18 @@ impl Messaging {
         self.check_reachable(org, req.channel, &contact, req.content_sid.is_some())
             .await?;
         inner.delivery.credentials(org).await?;
+        Ok((sender.clone(), agent))
+    }
+
+    pub async fn start_conversation(
+        &self,
+        org: &OrgId,
+        req: NewOutbound,
+    ) -> Result<Started, MessagingError> {
+        let inner = &self.inner;
+        let store = &inner.store;
+        let (sender, agent) = self.resolve(org, &req).await?;
+        let contact = req.contact_number.to_string();
         let known = store.ensure_contact(org, &req.contact_number).await?;
         let mut variables = req.variables.clone().unwrap_or_else(|| json!({}));
         if let Some(obj) = variables.as_object_mut() {

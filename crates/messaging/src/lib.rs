@@ -11,6 +11,7 @@ mod delivery;
 mod events;
 mod inbound;
 mod jobs;
+mod scheduled;
 
 pub use agent::{Generated, ToolRecord};
 pub use api::{ChatTurn, NewOutbound, Started};
@@ -315,6 +316,9 @@ impl Messaging {
                 Ok(n) if n > 0 => tracing::debug!(jobs = n, "messaging jobs ran"),
                 Ok(_) => {}
                 Err(e) => tracing::error!(error = %e, "messaging job claim failed"),
+            }
+            if let Err(e) = self.run_scheduled_once().await {
+                tracing::error!(error = %e, "scheduled message claim failed");
             }
             if last_sweep.elapsed() >= self.inner.config.sweep_interval {
                 last_sweep = tokio::time::Instant::now();

@@ -21,6 +21,7 @@ mod numbers;
 mod outbound;
 mod outbox;
 mod rows;
+mod scheduled;
 mod settings;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -48,6 +49,7 @@ pub use outbound::{DialStart, NewOutboundCall, Placed, DIAL_JOB};
 pub use outbox::{
     AttemptOutcome, AttemptRecord, ClaimedDelivery, DeliveryFilter, DeliveryTarget, NewEvent,
 };
+pub use scheduled::{SendStart, SCHEDULED_JOB};
 pub use settings::TwilioCredentials;
 pub use tools::NewToolInvocation;
 

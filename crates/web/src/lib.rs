@@ -221,6 +221,12 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(chat::event_stream))
         .routes(routes!(calls::list_calls, outbound::place_call))
         .routes(routes!(outbound::cancel_call))
+        .routes(routes!(
+            scheduled::schedule_message,
+            scheduled::list_scheduled
+        ))
+        .routes(routes!(scheduled::get_scheduled))
+        .routes(routes!(scheduled::cancel_scheduled))
         .routes(routes!(calls::get_call))
         .routes(routes!(webhooks::analyze_call))
         .routes(routes!(webhooks::create_endpoint, webhooks::list_endpoints))

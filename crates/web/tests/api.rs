@@ -1011,6 +1011,10 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/instance"),
     ("post", "/api/v1/calls"),
     ("post", "/api/v1/calls/{id}/cancel"),
+    ("get", "/api/v1/scheduled-messages"),
+    ("post", "/api/v1/scheduled-messages"),
+    ("get", "/api/v1/scheduled-messages/{id}"),
+    ("post", "/api/v1/scheduled-messages/{id}/cancel"),
     ("post", "/api/v1/instance/drain"),
     ("get", "/metrics"),
 ];

@@ -1298,3 +1298,109 @@ backend_test!(
         assert_eq!(logged, expected);
     }
 );
+
+backend_test!(
+    a_scheduled_message_whose_time_passed_while_stopped_is_sent_once_at_start,
+    |db| {
+        let mut env = env(db, Duration::from_secs(10)).await;
+        let org = env.org("Acme", "+15550003000", "+15550003001", &[]).await;
+        let later = Timestamp::from_millis(env.clock.now().millis() + 3_600_000).to_rfc3339();
+        let conversation = json!({"channel": "sms", "contact_number": "+15553330001",
+            "first_message": "Reminder: your appointment is tomorrow at 10."});
+        let (status, scheduled) = env
+            .api(
+                &org,
+                reqwest::Method::POST,
+                "/api/v1/scheduled-messages",
+                Some(json!({"send_at": later, "conversation": conversation})),
+            )
+            .await;
+        assert_eq!(status, 201, "{scheduled}");
+        assert_eq!(scheduled["status"], "scheduled");
+        let id = scheduled["id"].as_str().expect("id").to_owned();
+        // A second one, cancelled.
+        let (_, other) = env
+            .api(
+                &org,
+                reqwest::Method::POST,
+                "/api/v1/scheduled-messages",
+                Some(json!({"send_at": later, "conversation": conversation})),
+            )
+            .await;
+        let other_id = other["id"].as_str().expect("id").to_owned();
+        let (status, canceled) = env
+            .api(
+                &org,
+                reqwest::Method::POST,
+                &format!("/api/v1/scheduled-messages/{other_id}/cancel"),
+                None,
+            )
+            .await;
+        assert_eq!(
+            (status, canceled["status"].as_str()),
+            (200, Some("canceled"))
+        );
+        // Refused now, not at send time: an unknown sender, a generated message.
+        let (status, err) = env
+            .api(
+                &org,
+                reqwest::Method::POST,
+                "/api/v1/scheduled-messages",
+                Some(json!({"send_at": later, "conversation": {"channel": "sms",
+                    "contact_number": "+15553330001", "generate_first_message": true}})),
+            )
+            .await;
+        assert_eq!(
+            (status, err["error"]["field"].as_str()),
+            (422, Some("conversation.generate_first_message"))
+        );
+        // Not due yet.
+        assert_eq!(
+            env.app().messaging.run_scheduled_once().await.expect("run"),
+            0
+        );
+        // The server stops; the time passes; it starts again and sends it, once.
+        env.restart(Duration::from_secs(10)).await;
+        env.clock.advance(Duration::from_secs(3601));
+        assert_eq!(
+            env.app().messaging.run_scheduled_once().await.expect("run"),
+            2,
+            "both jobs came due (the cancelled one sends nothing)"
+        );
+        assert_eq!(
+            env.app().messaging.run_scheduled_once().await.expect("run"),
+            0
+        );
+        let sent = env.wait_sent(1).await;
+        assert_eq!(sent.len(), 1, "sent once");
+        assert_eq!(
+            form_value(&sent[0], "Body"),
+            Some("Reminder: your appointment is tomorrow at 10.")
+        );
+        let (_, done) = env
+            .api(
+                &org,
+                reqwest::Method::GET,
+                &format!("/api/v1/scheduled-messages/{id}"),
+                None,
+            )
+            .await;
+        assert_eq!(done["status"], "sent", "{done}");
+        assert!(done["conversation_id"].is_string() && done["message_id"].is_string());
+        let (_, list) = env
+            .api(
+                &org,
+                reqwest::Method::GET,
+                "/api/v1/scheduled-messages?status=canceled",
+                None,
+            )
+            .await;
+        let ids: Vec<&str> = list["data"]
+            .as_array()
+            .expect("data")
+            .iter()
+            .map(|m| m["id"].as_str().unwrap_or_default())
+            .collect();
+        assert_eq!(ids, [other_id.as_str()]);
+    }
+);

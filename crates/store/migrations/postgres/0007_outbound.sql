@@ -29,3 +29,26 @@ ALTER TABLE calls ADD COLUMN voicemail_outcome TEXT;
 ALTER TABLE calls ADD COLUMN voicemail_mode TEXT;
 -- When the API asked to hang up the live call (its end is then told as such).
 ALTER TABLE calls ADD COLUMN hangup_requested_at BIGINT;
+
+-- Text messages to send later (`POST /api/v1/scheduled-messages`): the request as given, its
+-- time, and what became of it. A durable job sends each one once at `send_at`.
+CREATE TABLE scheduled_messages (
+    id               TEXT PRIMARY KEY,
+    org_id           TEXT NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
+    channel          TEXT NOT NULL,
+    contact_number   TEXT NOT NULL,
+    request          TEXT NOT NULL,
+    send_at          BIGINT NOT NULL,
+    status           TEXT NOT NULL,
+    conversation_id  TEXT,
+    message_id       TEXT,
+    error            TEXT,
+    created_at       BIGINT NOT NULL,
+    updated_at       BIGINT NOT NULL
+);
+CREATE INDEX scheduled_messages_org ON scheduled_messages (org_id, send_at DESC, id DESC);
+ALTER TABLE scheduled_messages ENABLE ROW LEVEL SECURITY;
+ALTER TABLE scheduled_messages FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON scheduled_messages
+    USING (org_id = current_setting('switchboard.org_id', true))
+    WITH CHECK (org_id = current_setting('switchboard.org_id', true));
