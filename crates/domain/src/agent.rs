@@ -21,6 +21,8 @@ pub const BUILTIN_TOOLS: &[&str] = &[
     "cancel_appointment",
     "lookup_contact",
     "send_sms",
+    "call_contact",
+    "schedule_sms",
 ];
 
 /// Default realtime model for new agents.

@@ -58,6 +58,24 @@ pub(crate) fn definition(name: &str) -> Option<ToolDefinition> {
                 "text": {"type": "string", "description": "The message, at most 1600 characters"}
             }, "required": ["to", "text"]}),
         ),
+        "call_contact" => (
+            "call_contact",
+            "Place a phone call from you (this agent) to one of the organization's contacts, now or at a given time, e.g. when someone asks to be called back.",
+            json!({"type": "object", "properties": {
+                "to": {"type": "string", "description": "The contact's E.164 number, e.g. +15551234567"},
+                "at": {"type": "string", "description": "When to call, local time YYYY-MM-DDTHH:MM (or RFC 3339); leave out to call now"},
+                "reason": {"type": "string", "description": "Why the call is made, for the agent on the call"}
+            }, "required": ["to"]}),
+        ),
+        "schedule_sms" => (
+            "schedule_sms",
+            "Send a text message (SMS) to one of the organization's contacts at a later time, e.g. a reminder.",
+            json!({"type": "object", "properties": {
+                "to": {"type": "string", "description": "The contact's E.164 number, e.g. +15551234567"},
+                "text": {"type": "string", "description": "The message, at most 1600 characters"},
+                "at": {"type": "string", "description": "When to send it, local time YYYY-MM-DDTHH:MM (or RFC 3339)"}
+            }, "required": ["to", "text", "at"]}),
+        ),
         _ => return None,
     };
     Some(ToolDefinition {
@@ -71,6 +89,8 @@ pub(crate) fn definition(name: &str) -> Option<ToolDefinition> {
 pub(crate) async fn run(reg: &Registry, ctx: &ToolContext, name: &str, args: &Value) -> Output {
     match name {
         "send_sms" => send_sms(reg, ctx, args).await,
+        "call_contact" => call_contact(reg, ctx, args).await,
+        "schedule_sms" => schedule_sms(reg, ctx, args).await,
         "end_call" => Ok((
             json!({"ok": true, "message": "The call ends after your goodbye."}),
             Some(Effect::EndCall),
@@ -329,6 +349,96 @@ async fn lookup(ctx: &ToolContext, args: &Value) -> Output {
         }),
         None,
     ))
+}
+
+/// The organization's contact at `args.to`, refused when unknown or opted out.
+async fn reachable_contact(ctx: &ToolContext, args: &Value) -> Result<PhoneNumber, ToolError> {
+    let to = args.get("to").and_then(Value::as_str).unwrap_or_default();
+    let Ok(to) = PhoneNumber::parse(to) else {
+        return Err(ToolError::new(
+            "invalid_number",
+            "That is not a valid phone number; use the international format, like +15551234567.",
+        ));
+    };
+    match ctx.store.find_contact_by_number(&ctx.org, &to).await {
+        Ok(Some(c)) if c.opted_out => Err(ToolError::new(
+            "opted_out",
+            "That person has opted out, so I cannot contact them.",
+        )),
+        Ok(Some(_)) => Ok(to),
+        Ok(None) => Err(ToolError::new(
+            "not_a_contact",
+            "That number is not one of our contacts, so I cannot contact it.",
+        )),
+        Err(e) => Err(store_error(e)),
+    }
+}
+
+/// `args.at` as a future time (local to the agent's business hours, or RFC 3339).
+fn future_time(ctx: &ToolContext, args: &Value) -> Result<Option<Timestamp>, ToolError> {
+    let Some(text) = args
+        .get("at")
+        .and_then(Value::as_str)
+        .filter(|t| !t.trim().is_empty())
+    else {
+        return Ok(None);
+    };
+    let unreadable = || {
+        ToolError::new(
+            "invalid_time",
+            "I could not read that time; use YYYY-MM-DDTHH:MM.",
+        )
+    };
+    let at = ctx
+        .agent
+        .business_hours
+        .parse_start(text)
+        .map_err(|_| unreadable())?;
+    if at <= Timestamp::now() {
+        return Err(ToolError::new(
+            "invalid_time",
+            "That time has already passed.",
+        ));
+    }
+    Ok(Some(at))
+}
+
+async fn call_contact(reg: &Registry, ctx: &ToolContext, args: &Value) -> Output {
+    let Some(outreach) = reg.outreach() else {
+        return Err(ToolError::new(
+            "unavailable",
+            "Calls cannot be placed from here.",
+        ));
+    };
+    let to = reachable_contact(ctx, args).await?;
+    let at = future_time(ctx, args)?;
+    let reason = args.get("reason").and_then(Value::as_str);
+    Ok((outreach.call_contact(ctx, &to, at, reason).await?, None))
+}
+
+async fn schedule_sms(reg: &Registry, ctx: &ToolContext, args: &Value) -> Output {
+    let Some(outreach) = reg.outreach() else {
+        return Err(ToolError::new(
+            "unavailable",
+            "Text messages cannot be scheduled from here.",
+        ));
+    };
+    let to = reachable_contact(ctx, args).await?;
+    let text = args
+        .get("text")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .trim();
+    if text.is_empty() || text.chars().count() > 1600 {
+        return Err(ToolError::new(
+            "invalid_text",
+            "The message must have between 1 and 1600 characters.",
+        ));
+    }
+    let Some(at) = future_time(ctx, args)? else {
+        return Err(ToolError::new("invalid_time", "Say when to send it."));
+    };
+    Ok((outreach.schedule_sms(ctx, &to, text, at).await?, None))
 }
 
 async fn send_sms(reg: &Registry, ctx: &ToolContext, args: &Value) -> Output {

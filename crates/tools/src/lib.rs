@@ -13,6 +13,7 @@ use std::time::Duration;
 use switchboard_domain::agent::Agent;
 use switchboard_domain::ids::{CallId, ConversationId, OrgId};
 use switchboard_domain::values::{Channel, PhoneNumber};
+use switchboard_domain::Timestamp;
 use switchboard_store::{NewToolInvocation, Store};
 
 /// Default time a tool may take before the agent is told it failed.
@@ -92,6 +93,28 @@ pub trait TextSender: Send + Sync {
     ) -> Pin<Box<dyn Future<Output = Result<Value, ToolError>> + Send + 'a>>;
 }
 
+/// Places calls and schedules texts for `call_contact` and `schedule_sms` (the HTTP layer
+/// implements it with the same checks as the API); the registry only holds it.
+pub trait Outreach: Send + Sync {
+    /// Places a call from the agent to the organization's contact `to`, now or `at`.
+    fn call_contact<'a>(
+        &'a self,
+        ctx: &'a ToolContext,
+        to: &'a PhoneNumber,
+        at: Option<Timestamp>,
+        reason: Option<&'a str>,
+    ) -> Pin<Box<dyn Future<Output = Result<Value, ToolError>> + Send + 'a>>;
+
+    /// Schedules `text` by SMS to the organization's contact `to` at `at`.
+    fn schedule_sms<'a>(
+        &'a self,
+        ctx: &'a ToolContext,
+        to: &'a PhoneNumber,
+        text: &'a str,
+        at: Timestamp,
+    ) -> Pin<Box<dyn Future<Output = Result<Value, ToolError>> + Send + 'a>>;
+}
+
 impl ToolError {
     /// A failure with a stable code and a sentence the agent can say.
     pub fn new(code: &'static str, message: impl Into<String>) -> Self {
@@ -108,6 +131,8 @@ impl ToolError {
 pub struct Registry {
     timeout: Duration,
     texts: Option<Arc<dyn TextSender>>,
+    /// Filled once at start (the implementation needs services built after the registry).
+    outreach: Arc<std::sync::OnceLock<Arc<dyn Outreach>>>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -115,6 +140,7 @@ impl std::fmt::Debug for Registry {
         f.debug_struct("Registry")
             .field("timeout", &self.timeout)
             .field("send_sms", &self.texts.is_some())
+            .field("outreach", &self.outreach.get().is_some())
             .finish()
     }
 }
@@ -124,6 +150,7 @@ impl Default for Registry {
         Self {
             timeout: DEFAULT_TIMEOUT,
             texts: None,
+            outreach: Arc::default(),
         }
     }
 }
@@ -134,6 +161,7 @@ impl Registry {
         Registry {
             timeout,
             texts: None,
+            outreach: Arc::default(),
         }
     }
 
@@ -141,6 +169,17 @@ impl Registry {
     pub fn with_text_sender(mut self, sender: Arc<dyn TextSender>) -> Registry {
         self.texts = Some(sender);
         self
+    }
+
+    /// Makes `call_contact` and `schedule_sms` available in this registry and its clones (the
+    /// first implementation set stays).
+    pub fn set_outreach(&self, outreach: Arc<dyn Outreach>) {
+        let _ = self.outreach.set(outreach);
+    }
+
+    /// The outreach implementation, when set.
+    pub(crate) fn outreach(&self) -> Option<&Arc<dyn Outreach>> {
+        self.outreach.get()
     }
 
     /// The text sender, when `send_sms` is available.
@@ -156,6 +195,7 @@ impl Registry {
                 true
             }
             "send_sms" => self.texts.is_some(),
+            "call_contact" | "schedule_sms" => self.outreach.get().is_some(),
             _ => false,
         }
     }

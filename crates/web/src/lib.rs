@@ -7,6 +7,7 @@ mod event_log;
 pub mod extract;
 pub mod lifecycle;
 pub mod metrics;
+mod outreach;
 mod server;
 mod twilio;
 mod twilio_outbound;
@@ -292,6 +293,11 @@ pub fn router(
         clock: config.clock.clone(),
         lifecycle,
     };
+    // The tools place calls and schedule texts through the same checks as the API.
+    state
+        .messaging
+        .registry()
+        .set_outreach(Arc::new(outreach::WebOutreach { st: state.clone() }));
     // Twilio's endpoints are part of Twilio's contract, not of our REST API document.
     let twilio_routes = Router::new()
         .route("/twilio/voice", post(twilio::voice_webhook))

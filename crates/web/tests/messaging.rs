@@ -1404,3 +1404,128 @@ backend_test!(
         assert_eq!(ids, [other_id.as_str()]);
     }
 );
+
+backend_test!(
+    agents_schedule_texts_and_calls_to_contacts_with_tools,
+    |db| {
+        let env = env(db, Duration::from_secs(10)).await;
+        let org = env
+            .org(
+                "Acme",
+                "+15550003000",
+                "+15550003001",
+                &["schedule_sms", "call_contact"],
+            )
+            .await;
+        env.db
+            .store
+            .create_number(
+                &org.id,
+                NewPhoneNumber {
+                    number: PhoneNumber::parse("+15550003002").expect("e164"),
+                    channel: NumberChannel::Voice,
+                    agent_id: Some(org.agent.clone()),
+                    active: None,
+                },
+            )
+            .await
+            .expect("voice number");
+        let ada = "+15553330001";
+        let bo = "+15553330002";
+        for (number, opted_out) in [(ada, false), (bo, true)] {
+            env.db
+                .store
+                .create_contact(
+                    &org.id,
+                    serde_json::from_value(json!({"number": number, "opted_out": opted_out}))
+                        .expect("contact"),
+                )
+                .await
+                .expect("contact");
+        }
+        let tomorrow = Timestamp::from_millis(env.clock.now().millis() + 86_400_000).to_rfc3339();
+        env.model.script([
+            ChatStep::Tools(vec![
+                (
+                    "schedule_sms".into(),
+                    json!({"to": ada, "text": "See you tomorrow at 10.", "at": tomorrow}),
+                ),
+                (
+                    "call_contact".into(),
+                    json!({"to": ada, "at": tomorrow, "reason": "confirm the booking"}),
+                ),
+                ("call_contact".into(), json!({"to": bo})),
+                (
+                    "schedule_sms".into(),
+                    json!({"to": ada, "text": "Too late", "at": "2001-01-01T10:00"}),
+                ),
+            ]),
+            ChatStep::Text("Done.".into()),
+        ]);
+        let (status, turn) = env
+            .api(
+                &org,
+                reqwest::Method::POST,
+                &format!("/api/v1/agents/{}/chat", org.agent),
+                Some(json!({"session_id": "staff-2", "message": "Remind Ada and call her tomorrow; call Bo now"})),
+            )
+            .await;
+        assert_eq!(status, 200, "{turn}");
+        let outputs: Vec<&Value> = turn["tool_calls"]
+            .as_array()
+            .expect("tool calls")
+            .iter()
+            .map(|t| &t["output"])
+            .collect();
+        assert_eq!(outputs[0]["ok"], true, "{}", outputs[0]);
+        assert_eq!(outputs[1]["ok"], true, "{}", outputs[1]);
+        assert_eq!(outputs[2]["error"]["code"], "opted_out");
+        assert_eq!(outputs[3]["error"]["code"], "invalid_time");
+        // The text waits for its time; the call is queued for tomorrow, marked as the tool's.
+        let (_, scheduled) = env
+            .api(
+                &org,
+                reqwest::Method::GET,
+                "/api/v1/scheduled-messages",
+                None,
+            )
+            .await;
+        assert_eq!(scheduled["data"][0]["status"], "scheduled");
+        assert_eq!(
+            scheduled["data"][0]["request"]["first_message"],
+            "See you tomorrow at 10."
+        );
+        let (_, calls) = env
+            .api(&org, reqwest::Method::GET, "/api/v1/calls", None)
+            .await;
+        let call = &calls["data"][0];
+        assert_eq!(calls["data"].as_array().expect("calls").len(), 1);
+        assert_eq!(call["status"], "queued");
+        assert_eq!(call["to_number"], ada);
+        assert_eq!(call["metadata"]["requested_by"], "call_contact");
+        assert_eq!(call["scheduled_at"], outputs[1]["scheduled_at"]);
+        assert!(env.rest.messages().is_empty() && env.rest.created_calls().is_empty());
+        // Every execution is audited.
+        let conv =
+            ConversationId::parse(turn["conversation_id"].as_str().expect("conv")).expect("id");
+        let audit = env
+            .db
+            .store
+            .list_tool_invocations(&org.id, &conv)
+            .await
+            .expect("audit");
+        let statuses: Vec<(&str, &str)> = audit
+            .iter()
+            .map(|t| (t.tool.as_str(), t.status.as_str()))
+            .collect();
+        assert_eq!(
+            statuses,
+            [
+                ("schedule_sms", "ok"),
+                ("call_contact", "ok"),
+                ("call_contact", "error"),
+                ("schedule_sms", "error")
+            ]
+        );
+    }
+);

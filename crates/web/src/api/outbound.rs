@@ -77,7 +77,6 @@ pub async fn place_call(
     headers: HeaderMap,
     ApiJson(body): ApiJson<PlaceCall>,
 ) -> Result<Response, ApiError> {
-    let org = &auth.org;
     let key = match headers.get("idempotency-key") {
         None => None,
         Some(v) => {
@@ -91,6 +90,23 @@ pub async fn place_call(
             Some(k.to_owned())
         }
     };
+    let (call, replayed) = place(&st, &auth.org, body, key).await?;
+    let mut res = (StatusCode::CREATED, Json(call)).into_response();
+    if replayed {
+        res.headers_mut()
+            .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    Ok(res)
+}
+
+/// Checks and places an outbound call (the API and the `call_contact` tool); answers the call
+/// and whether it is an idempotent replay.
+pub(crate) async fn place(
+    st: &AppState,
+    org: &switchboard_domain::ids::OrgId,
+    body: PlaceCall,
+    key: Option<String>,
+) -> Result<(Call, bool), ApiError> {
     let to = match (&body.to, &body.contact_id) {
         (Some(_), Some(_)) | (None, None) => {
             return Err(ApiError::invalid("to", "give either `to` or `contact_id`"))
@@ -213,16 +229,10 @@ pub async fn place_call(
             switchboard_store::StoreError::Conflict(m) => conflict("idempotency_conflict", m),
             other => other.into(),
         })?;
-    let (call, replayed) = match placed {
+    Ok(match placed {
         Placed::New(c) => (c, false),
         Placed::Existing(c) => (c, true),
-    };
-    let mut res = (StatusCode::CREATED, Json(call)).into_response();
-    if replayed {
-        res.headers_mut()
-            .insert("idempotent-replayed", HeaderValue::from_static("true"));
-    }
-    Ok(res)
+    })
 }
 
 /// Cancel an outbound call: one not dialled yet never is; a ringing one is cancelled at Twilio
