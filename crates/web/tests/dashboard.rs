@@ -419,3 +419,60 @@ backend_test!(
         let _ = stop.send(());
     }
 );
+
+backend_test!(the_agent_form_edits_the_voicemail_settings, |db| {
+    let (base, stop) = serve(db).await;
+    let org = org_with_users(db, "Alpha", &[("admin@alpha.test", Role::Admin)]).await;
+    let mut admin = Client::new(&base);
+    assert_eq!(
+        admin
+            .sign_in("admin@alpha.test", "a long enough password")
+            .await,
+        303
+    );
+    let (_, html) = admin.get("/agents/new").await;
+    assert!(html.contains("name=\"voicemail\"") && html.contains("name=\"voicemail_message\""));
+    let token = admin.csrf().await;
+    let form = |message: &'static str| {
+        vec![
+            ("_csrf", token.clone()),
+            ("name", "Caller".to_owned()),
+            ("instructions", "Call people.".to_owned()),
+            ("voice", "marin".to_owned()),
+            ("model", "gpt-realtime".to_owned()),
+            ("vad", "server_vad".to_owned()),
+            ("max_call_duration_seconds", "1800".to_owned()),
+            ("analysis_fields", "[]".to_owned()),
+            ("voicemail", "leave_message".to_owned()),
+            ("voicemail_message", message.to_owned()),
+        ]
+    };
+    // Leaving a message needs the message: the form says so beside the field.
+    let fields = form("");
+    let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (status, _, html) = admin.post("/agents/new", &pairs, &[]).await;
+    assert_eq!(status, 422, "{html}");
+    assert!(
+        html.contains("is required when `voicemail` is `leave_message`"),
+        "{html}"
+    );
+    let fields = form("Hi {{name}}, please call us back.");
+    let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (status, _, html) = admin.post("/agents/new", &pairs, &[]).await;
+    assert_eq!(status, 303, "{html}");
+    let agents = db
+        .store
+        .list_agents(&org, None, None)
+        .await
+        .expect("agents");
+    let agent = &agents.data[0];
+    assert_eq!(
+        agent.voicemail,
+        switchboard_domain::agent::VoicemailMode::LeaveMessage
+    );
+    assert_eq!(
+        agent.voicemail_message.as_deref(),
+        Some("Hi {{name}}, please call us back.")
+    );
+    let _ = stop.send(());
+});

@@ -11,7 +11,7 @@ use axum::Json;
 use maud::{html, Markup};
 use serde::Deserialize;
 use switchboard_domain::agent::{
-    Agent, AgentPatch, AnalysisField, NewAgent, TurnDetection, BUILTIN_TOOLS,
+    Agent, AgentPatch, AnalysisField, NewAgent, TurnDetection, VoicemailMode, BUILTIN_TOOLS,
     DEFAULT_MAX_CALL_SECONDS, DEFAULT_MODEL, DEFAULT_VOICE, VOICES,
 };
 use switchboard_domain::entities::Cursor;
@@ -76,6 +76,8 @@ struct Draft {
     transfer_number: String,
     max_seconds: String,
     analysis_fields: String,
+    voicemail: String,
+    voicemail_message: String,
 }
 
 impl Draft {
@@ -97,6 +99,8 @@ impl Draft {
             transfer_number: String::new(),
             max_seconds: DEFAULT_MAX_CALL_SECONDS.to_string(),
             analysis_fields: "[]".into(),
+            voicemail: VoicemailMode::Hangup.as_str().into(),
+            voicemail_message: String::new(),
         }
     }
 
@@ -143,6 +147,8 @@ impl Draft {
             max_seconds: a.max_call_duration_seconds.to_string(),
             analysis_fields: serde_json::to_string_pretty(&a.analysis_fields)
                 .unwrap_or_else(|_| "[]".into()),
+            voicemail: a.voicemail.as_str().into(),
+            voicemail_message: a.voicemail_message.clone().unwrap_or_default(),
         }
     }
 
@@ -164,6 +170,8 @@ impl Draft {
             transfer_number: f.raw("transfer_number").trim().to_owned(),
             max_seconds: f.raw("max_call_duration_seconds").trim().to_owned(),
             analysis_fields: f.raw("analysis_fields").to_owned(),
+            voicemail: f.raw("voicemail").trim().to_owned(),
+            voicemail_message: f.raw("voicemail_message").to_owned(),
         }
     }
 
@@ -250,6 +258,10 @@ impl Draft {
                 }
             },
         };
+        let voicemail = VoicemailMode::parse(&self.voicemail).unwrap_or_else(|| {
+            errors.add("voicemail", "choose hang up or leave a message");
+            VoicemailMode::Hangup
+        });
         if !errors.is_empty() {
             return None;
         }
@@ -268,9 +280,8 @@ impl Draft {
             analysis_fields,
             business_hours: None,
             chat_model: opt(&self.chat_model),
-            // Voicemail settings are edited through the API for now; the form keeps them.
-            voicemail: None,
-            voicemail_message: None,
+            voicemail: Some(voicemail),
+            voicemail_message: opt(&self.voicemail_message),
         })
     }
 }
@@ -304,6 +315,17 @@ fn form(dash: &Dash, action: &str, d: &Draft, errors: &FieldErrors, read_only: b
                     (field("Temperature", "temperature", errors, Some("0 to 2"), html! { input #temperature name="temperature" inputmode="decimal" value=(d.temperature); }))
                     (field("Max call duration (s)", "max_call_duration_seconds", errors, Some("30 to 14400"), html! {
                         input #max_call_duration_seconds name="max_call_duration_seconds" inputmode="numeric" value=(d.max_seconds);
+                    }))
+                }
+                div.row {
+                    (field("When a machine answers", "voicemail", errors, Some("Outbound calls."), html! {
+                        select #voicemail name="voicemail" {
+                            option value="hangup" selected[d.voicemail == "hangup"] { "Hang up" }
+                            option value="leave_message" selected[d.voicemail == "leave_message"] { "Leave a message" }
+                        }
+                    }))
+                    (field("Voicemail message", "voicemail_message", errors, Some("Said after the beep; {{variables}} are filled."), html! {
+                        input #voicemail_message name="voicemail_message" value=(d.voicemail_message);
                     }))
                 }
                 (field("Turn detection", "turn_detection", errors, Some("Server VAD: threshold 0-1 and silence in ms. Semantic VAD: eagerness low/medium/high/auto."), html! {
@@ -488,8 +510,8 @@ pub async fn update(
             analysis_fields: n.analysis_fields,
             business_hours: None,
             chat_model: Some(n.chat_model),
-            voicemail: None,
-            voicemail_message: None,
+            voicemail: n.voicemail,
+            voicemail_message: Some(n.voicemail_message),
         };
         match st.store.update_agent(&dash.org, &id, patch).await {
             Ok(_) => return Ok(Redirect::to(&format!("/agents/{id}?flash=Saved")).into_response()),
