@@ -8,9 +8,11 @@ pub mod chat;
 pub mod fixtures;
 pub mod process;
 pub mod realtime;
+mod realtime_script;
 pub mod smtp;
 pub mod twilio;
 mod twilio_calls;
+mod twilio_rest;
 pub mod webhooks;
 
 /// Sends the server's logs to the test's captured output when `RUST_LOG` is set (for
