@@ -36,6 +36,23 @@ async fn org_of(st: &AppState, id: &CallId) -> Result<OrgId, Response> {
     }
 }
 
+/// A Twilio request about one of our outbound calls: its organization, call and form, once
+/// the signature checked out with that organization's auth token.
+async fn authenticate(
+    st: &AppState,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(OrgId, CallId, Vec<(String, String)>), Response> {
+    let params = params(body);
+    let Some(id) = call_id_param(uri) else {
+        return Err((StatusCode::BAD_REQUEST, "call_id is required").into_response());
+    };
+    let org = org_of(st, &id).await?;
+    verify(st, &org, uri, headers, &params).await?;
+    Ok((org, id, params))
+}
+
 /// Stores the CallSid a request names when the Calls API answer has not been stored yet.
 async fn note_sid(st: &AppState, org: &OrgId, id: &CallId, params: &[(String, String)]) {
     let Some(sid) = param(params, "CallSid").filter(|s| s.starts_with("CA")) else {
@@ -81,17 +98,10 @@ pub(crate) async fn outbound_answered(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let params = params(&body);
-    let Some(id) = call_id_param(&uri) else {
-        return (StatusCode::BAD_REQUEST, "call_id is required").into_response();
+    let (org, id, params) = match authenticate(&st, &uri, &headers, &body).await {
+        Ok(found) => found,
+        Err(resp) => return resp,
     };
-    let org = match org_of(&st, &id).await {
-        Ok(o) => o,
-        Err(r) => return r,
-    };
-    if let Err(resp) = verify(&st, &org, &uri, &headers, &params).await {
-        return resp;
-    }
     note_sid(&st, &org, &id, &params).await;
     let Some(public) = st.twilio.public_url.clone() else {
         return xml(twiml::hangup());
@@ -122,17 +132,10 @@ pub(crate) async fn amd_result(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let params = params(&body);
-    let Some(id) = call_id_param(&uri) else {
-        return (StatusCode::BAD_REQUEST, "call_id is required").into_response();
+    let (org, id, params) = match authenticate(&st, &uri, &headers, &body).await {
+        Ok(found) => found,
+        Err(resp) => return resp,
     };
-    let org = match org_of(&st, &id).await {
-        Ok(o) => o,
-        Err(r) => return r,
-    };
-    if let Err(resp) = verify(&st, &org, &uri, &headers, &params).await {
-        return resp;
-    }
     let answered_by = param(&params, "AnsweredBy").unwrap_or("unknown").to_owned();
     let machine = answered_by.starts_with("machine_end") || answered_by == "fax";
     if !machine {
