@@ -28,7 +28,12 @@ pub struct OrgSettings {
     /// Which finished calls e-mail the recipients: `all`, `unsuccessful` (failed, not
     /// answered, or judged unsuccessful by the analysis) or `none`.
     pub notify_calls: String,
+    /// How many outbound calls may be ringing or live at once (others wait their turn).
+    pub max_concurrent_outbound_calls: i64,
 }
+
+/// Default cap on the organization's simultaneous outbound calls.
+pub const DEFAULT_MAX_CONCURRENT_OUTBOUND: i64 = 10;
 
 /// Values `notify_calls` accepts.
 pub const NOTIFY_CALLS: &[&str] = &["all", "unsuccessful", "none"];
@@ -43,6 +48,7 @@ impl Default for OrgSettings {
             twilio_auth_token_set: false,
             help_text: None,
             notify_calls: "all".into(),
+            max_concurrent_outbound_calls: DEFAULT_MAX_CONCURRENT_OUTBOUND,
         }
     }
 }
@@ -69,6 +75,8 @@ pub struct SettingsUpdate {
     pub help_text: Option<Option<String>>,
     /// `all`, `unsuccessful` or `none`.
     pub notify_calls: Option<String>,
+    /// Outbound calls ringing or live at once, 1 to 1000.
+    pub max_concurrent_outbound_calls: Option<i64>,
 }
 
 const MAX_WINDOW_SECONDS: i64 = 30 * 24 * 3600;
@@ -110,6 +118,14 @@ impl SettingsUpdate {
                         format!("must be between 60 and {MAX_WINDOW_SECONDS} seconds"),
                     ));
                 }
+            }
+        }
+        if let Some(n) = self.max_concurrent_outbound_calls {
+            if !(1..=1000).contains(&n) {
+                return Err(ValidationError::new(
+                    "max_concurrent_outbound_calls",
+                    "must be between 1 and 1000",
+                ));
             }
         }
         if let Some(Some(text)) = &self.help_text {

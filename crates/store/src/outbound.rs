@@ -55,6 +55,8 @@ pub enum DialStart {
     Dial(Call),
     /// A dial started before and its outcome is unknown (the server stopped mid-request).
     Unknown(Call),
+    /// The organization's outbound calls are at their cap: try again when one ends.
+    Wait,
     /// Nothing to do: the call was dialled, cancelled or has ended.
     Done,
 }
@@ -163,6 +165,29 @@ impl Store {
         }
         if col::<Option<i64>>(&row, "dial_started_at")?.is_some() {
             return Ok(DialStart::Unknown(current));
+        }
+        // The cap holds across instances: dial starts of one organization take its row lock
+        // in turn (SQLite serialises writers anyway), and a started dial counts until the call
+        // ends.
+        sqlx::query(&format!(
+            "SELECT id FROM organizations WHERE id = $1{}",
+            self.for_update()
+        ))
+        .bind(org.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let cap = crate::settings::read_settings(&mut tx, org)
+            .await?
+            .max_concurrent_outbound_calls;
+        let busy: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM calls WHERE org_id = $1 AND direction = 'outbound' \
+             AND ended_at IS NULL AND dial_started_at IS NOT NULL",
+        )
+        .bind(org.as_str())
+        .fetch_one(&mut *tx)
+        .await?;
+        if busy >= cap {
+            return Ok(DialStart::Wait);
         }
         sqlx::query("UPDATE calls SET dial_started_at = $1 WHERE org_id = $2 AND id = $3")
             .bind(at.millis())

@@ -102,6 +102,12 @@ impl Dialer {
                 return Ok(Outcome::Done);
             }
             DialStart::Dial(call) => call,
+            DialStart::Wait => {
+                return Ok(Outcome::Retry(
+                    Timestamp::from_millis(now.millis() + 1_000),
+                    "waiting for a free outbound slot".into(),
+                ))
+            }
         };
         let span = tracing::info_span!("dial", org_id = %org, call_id = %call_id);
         let _g = span.enter();

@@ -578,3 +578,63 @@ backend_test!(a_live_call_hung_up_through_the_api_says_so, |db| {
     assert_eq!(items[0].content["text"], AGENT_SHORT_TEXT);
     env.shutdown();
 });
+
+backend_test!(the_outbound_concurrency_cap_holds, |db| {
+    let mut env = env(db, Behavior::default()).await;
+    let org = env.org("Alpha", "+15550001001", &[], None).await;
+    let api = env.outbound(&org).await;
+    let res = env
+        .http
+        .put(format!("{}/api/v1/settings", env.base))
+        .bearer_auth(&api.key)
+        .json(&json!({"max_concurrent_outbound_calls": 1}))
+        .send()
+        .await
+        .expect("settings");
+    assert_eq!(res.status(), 200);
+    env.rest.script_calls([
+        CallScript::RingUntilCanceled,
+        CallScript::Busy,
+        CallScript::Busy,
+    ]);
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let (_, call, _) = env.post_call(&api, json!({"to": CALLEE}), None).await;
+        ids.push(call["id"].as_str().expect("id").to_owned());
+    }
+    let deadline = std::time::Instant::now() + WAIT;
+    while env.get_call(&api, &ids[0]).await["status"] != "ringing" {
+        assert!(std::time::Instant::now() < deadline, "never rang");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The others come due and find the only slot taken.
+    env.clock.advance(Duration::from_secs(2));
+    env.dialer.run_once().await.expect("dialer");
+    assert_eq!(env.rest.created_calls().len(), 1, "one call at a time");
+    assert_eq!(env.get_call(&api, &ids[1]).await["status"], "queued");
+    // The first ends: the next one is dialled, then the last.
+    let res = env
+        .http
+        .post(format!("{}/api/v1/calls/{}/cancel", env.base, ids[0]))
+        .bearer_auth(&api.key)
+        .send()
+        .await
+        .expect("cancel");
+    assert_eq!(res.status(), 200);
+    for (n, id) in ids.iter().enumerate().skip(1) {
+        let deadline = std::time::Instant::now() + WAIT;
+        while env.rest.created_calls().len() <= n {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "call {n} never dialled"
+            );
+            env.clock.advance(Duration::from_secs(2));
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // Dialled only once the one before had ended.
+        assert!(!env.get_call(&api, &ids[n - 1]).await["ended_at"].is_null());
+        env.wait_call_ended(&api, id).await;
+    }
+    assert_eq!(env.rest.created_calls().len(), 3);
+    env.shutdown();
+});

@@ -52,3 +52,6 @@ ALTER TABLE scheduled_messages FORCE ROW LEVEL SECURITY;
 CREATE POLICY tenant_isolation ON scheduled_messages
     USING (org_id = current_setting('switchboard.org_id', true))
     WITH CHECK (org_id = current_setting('switchboard.org_id', true));
+
+-- How many outbound calls of the organization may be dialling or live at once.
+ALTER TABLE org_settings ADD COLUMN max_concurrent_outbound_calls BIGINT NOT NULL DEFAULT 10;

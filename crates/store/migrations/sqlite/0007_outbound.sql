@@ -47,3 +47,6 @@ CREATE TABLE scheduled_messages (
     updated_at       BIGINT NOT NULL
 );
 CREATE INDEX scheduled_messages_org ON scheduled_messages (org_id, send_at DESC, id DESC);
+
+-- How many outbound calls of the organization may be dialling or live at once.
+ALTER TABLE org_settings ADD COLUMN max_concurrent_outbound_calls BIGINT NOT NULL DEFAULT 10;

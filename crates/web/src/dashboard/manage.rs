@@ -616,6 +616,10 @@ async fn settings_page(
                     }))
                 }
                 (field("HELP reply", "help_text", errors, None, html! { input #help_text name="help_text" value=(v("help_text", s.help_text.clone().unwrap_or_default())); }))
+                h2 { "Outbound calls" }
+                (field("Simultaneous outbound calls", "max_concurrent_outbound_calls", errors, Some("Calls ringing or live at once; more wait their turn (1 to 1000)."), html! {
+                    input #max_concurrent_outbound_calls name="max_concurrent_outbound_calls" inputmode="numeric" value=(v("max_concurrent_outbound_calls", s.max_concurrent_outbound_calls.to_string()));
+                }))
                 h2 { "Notifications" }
                 (field("Call report e-mails", "notification_emails", errors, Some("One address per line."), html! {
                     textarea #notification_emails name="notification_emails" rows="3" { (v("notification_emails", s.notification_emails.join("\n"))) }
@@ -671,11 +675,12 @@ pub async fn save_settings(
         "" => None,
         t => t
             .parse::<i64>()
-            .map_err(|_| errors.add(k, "must be a whole number of seconds"))
+            .map_err(|_| errors.add(k, "must be a whole number"))
             .ok(),
     };
     let session = int("session_window_seconds");
     let business = int("business_session_window_seconds");
+    let outbound = int("max_concurrent_outbound_calls");
     let current = st.store.get_settings(&dash.org).await?;
     let sid = f.get("twilio_account_sid").map(str::to_owned);
     let update = SettingsUpdate {
@@ -694,6 +699,7 @@ pub async fn save_settings(
         ),
         help_text: Some(f.get("help_text").map(str::to_owned)),
         notify_calls: f.get("notify_calls").map(str::to_owned),
+        max_concurrent_outbound_calls: outbound,
     };
     if errors.is_empty() {
         match st.store.update_settings(&dash.org, update).await {
