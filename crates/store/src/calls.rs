@@ -88,6 +88,7 @@ impl Store {
     ) -> Result<Option<Call>, StoreError> {
         let mut tx = self.begin(Scope::Org(org), Access::Write).await?;
         let Some(current) = fetch_call(&mut tx, org, call, self.for_update()).await? else {
+            tx.commit().await?;
             return Ok(None);
         };
         let status = advance(current.status, CallStatus::InProgress);
@@ -104,6 +105,8 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 0 {
+            // Nothing written: commit so the row lock is released now.
+            tx.commit().await?;
             return Ok(None);
         }
         let updated = fetch_call(&mut tx, org, call, "").await?;
@@ -188,6 +191,8 @@ impl Store {
             .await?
             .ok_or(StoreError::NotFound)?;
         if current.ended_at.is_some() {
+            // Nothing written: commit so the row lock is released now.
+            tx.commit().await?;
             return Ok(false);
         }
         let wait = self.email_wait().load(std::sync::atomic::Ordering::Relaxed);

@@ -156,6 +156,26 @@ impl Store {
         rows.iter().map(job_from_row).collect()
     }
 
+    /// When the earliest pending job of these kinds is due, if any (workers sleep until then).
+    pub async fn next_job_at(&self, kinds: &[&str]) -> Result<Option<Timestamp>, StoreError> {
+        if kinds.is_empty() {
+            return Ok(None);
+        }
+        let kinds_sql = kinds
+            .iter()
+            .map(|k| format!("'{}'", k.replace('\'', "''")))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut tx = self.begin(Scope::Platform, Access::Read).await?;
+        let at: Option<i64> = sqlx::query_scalar(&format!(
+            "SELECT MIN(run_at) FROM jobs WHERE kind IN ({kinds_sql}) AND status = 'pending'"
+        ))
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(at.map(Timestamp::from_millis))
+    }
+
     /// Marks a job done. Returns false when `owner` no longer held it.
     pub async fn complete_job(
         &self,

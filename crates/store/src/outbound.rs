@@ -155,15 +155,20 @@ impl Store {
         .bind(call.as_str())
         .fetch_optional(&mut *tx)
         .await?;
+        // Early answers commit (nothing was written) rather than drop the transaction: a
+        // dropped one on PostgreSQL keeps its row locks until its connection is reused.
         let Some(row) = row else {
+            tx.commit().await?;
             return Ok(DialStart::Done);
         };
         let current = call_from_row(&row)?;
         let raw_sid: String = col(&row, "raw_sid")?;
         if current.ended_at.is_some() || !raw_sid.starts_with(PENDING_SID) {
+            tx.commit().await?;
             return Ok(DialStart::Done);
         }
         if col::<Option<i64>>(&row, "dial_started_at")?.is_some() {
+            tx.commit().await?;
             return Ok(DialStart::Unknown(current));
         }
         // The cap holds across instances: dial starts of one organization take its row lock
@@ -187,6 +192,7 @@ impl Store {
         .fetch_one(&mut *tx)
         .await?;
         if busy >= cap {
+            tx.commit().await?;
             return Ok(DialStart::Wait);
         }
         sqlx::query("UPDATE calls SET dial_started_at = $1 WHERE org_id = $2 AND id = $3")

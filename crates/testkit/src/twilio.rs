@@ -27,6 +27,21 @@ pub async fn post_signed(
     auth_token: &str,
     params: &[(&str, &str)],
 ) -> reqwest::Response {
+    try_post_signed(http, base, public, path, auth_token, params)
+        .await
+        .unwrap()
+}
+
+/// [`post_signed`], with a failed request returned instead of a panic (for the fake's own
+/// callbacks, which may outlive the server under test).
+pub async fn try_post_signed(
+    http: &reqwest::Client,
+    base: &str,
+    public: &str,
+    path: &str,
+    auth_token: &str,
+    params: &[(&str, &str)],
+) -> Result<reqwest::Response, reqwest::Error> {
     let owned: Vec<(String, String)> = params
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -38,7 +53,6 @@ pub async fn post_signed(
         .form(&owned)
         .send()
         .await
-        .unwrap()
 }
 
 /// The `<Stream url>` and `<Parameter>`s of a `<Connect><Stream>` TwiML answer.

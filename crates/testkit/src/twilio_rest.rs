@@ -31,6 +31,8 @@ pub struct RestRequest {
     pub form: Vec<(String, String)>,
     /// `Authorization` header.
     pub authorization: Option<String>,
+    /// When it arrived.
+    pub received_at: std::time::Instant,
 }
 
 /// A scripted Twilio REST error: HTTP status, Twilio error code, message.
@@ -221,6 +223,7 @@ async fn create_message(
                 .get("authorization")
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned),
+            received_at: std::time::Instant::now(),
         });
     }
     if !pause.is_zero() {
@@ -272,6 +275,7 @@ async fn update_call(
             .get("authorization")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned),
+        received_at: std::time::Instant::now(),
     });
     // The running TwiML is replaced: `<Connect><Stream>` ends and the stream gets `stop`.
     if let Some(stream) = live.lock().unwrap().remove(&call_sid) {
@@ -307,6 +311,7 @@ async fn create_call(
             .get("authorization")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned),
+        received_at: std::time::Instant::now(),
     };
     reqs.lock().unwrap().push(request.clone());
     let (status, body) = outbound.create(request, n);
