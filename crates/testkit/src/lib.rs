@@ -27,6 +27,26 @@ pub fn logs() {
     }
 }
 
+/// Polls `check` until it yields a value and returns it, or panics after `limit` naming
+/// `what`: the one way tests wait for observable state (never a sleep as synchronization).
+pub async fn eventually<T, F, Fut>(what: &str, limit: std::time::Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 /// Decodes one G.711 mu-law byte to 16-bit linear PCM.
 pub fn ulaw_to_linear(u: u8) -> i16 {
     let u = !u;

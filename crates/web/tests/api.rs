@@ -939,20 +939,15 @@ api_test!(operations_endpoints, |app| {
     assert_eq!(d.status.as_u16(), 202);
     assert_eq!(d.body["status"], "draining");
     // With no call to wait for, the drained server stops on its own.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while app
-        .http
-        .get(format!("{}/healthz", app.base))
-        .send()
-        .await
-        .is_ok()
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the server kept serving"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    switchboard_testkit::eventually(
+        "the server to stop",
+        std::time::Duration::from_secs(20),
+        || async {
+            let up = app.http.get(format!("{}/healthz", app.base)).send().await;
+            up.is_err().then_some(())
+        },
+    )
+    .await;
 });
 
 /// Every public route, as fixed by the API contract.

@@ -6,6 +6,7 @@
 mod voice_env;
 
 use switchboard_domain::values::MessageRole;
+use switchboard_testkit::eventually;
 use voice_env::*;
 
 fn texts(items: &[switchboard_domain::entities::Message]) -> Vec<(String, String)> {
@@ -54,14 +55,10 @@ backend_test!(late_transcription_is_stored_in_spoken_order, |db| {
         .await;
     media.play(CALLER_BOOKING);
     // The transcription of the caller's turn arrives only after the answer's response.done.
-    let deadline = std::time::Instant::now() + WAIT;
-    while env.transcript(&org, sid).await.len() < 3 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "transcript incomplete"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually("the whole transcript", WAIT, || async {
+        (env.transcript(&org, sid).await.len() >= 3).then_some(())
+    })
+    .await;
     media.stop();
     env.wait_ended(&org, sid).await;
     let items = env.transcript(&org, sid).await;
@@ -383,14 +380,10 @@ backend_test!(tools_running_at_hang_up_finish_and_are_recorded, |db| {
     let media = env.answer(&org, sid, "+15557770008", 20.0).await;
     env.wait_model_event("session.update", 1).await;
     media.play_at(CALLER_BOOKING, Duration::from_millis(5));
-    let deadline = std::time::Instant::now() + WAIT;
-    while env.rest.messages().is_empty() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the text was never sent"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually("the text to be sent", WAIT, || async {
+        (!env.rest.messages().is_empty()).then_some(())
+    })
+    .await;
     media.stop();
     let call = env.wait_ended(&org, sid).await;
     assert_eq!(call.end_reason.as_deref(), Some("caller_hung_up"));
@@ -551,14 +544,7 @@ backend_test!(
         media.play(CALLER_BOOKING);
         // The first answer, then the connection drops; a second session is opened.
         env.wait_model_event("session.update", 2).await;
-        let deadline = std::time::Instant::now() + WAIT;
-        while env.model.events("response.create").is_empty() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "no response after the reconnect"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        env.wait_model_event("response.create", 1).await;
         let sessions = env.model.sessions();
         assert_eq!(sessions.len(), 2);
         // The new session got the conversation so far, then was asked to apologise.
@@ -620,11 +606,10 @@ backend_test!(a_long_call_moves_to_a_new_session_before_the_limit, |db| {
         })
         .await;
     // At the next quiet moment after 2 s, a new session takes over with the conversation.
-    let deadline = std::time::Instant::now() + WAIT;
-    while replayed_sessions(&env) == 0 {
-        assert!(std::time::Instant::now() < deadline, "no rollover");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually("a rollover", WAIT, || async {
+        (replayed_sessions(&env) > 0).then_some(())
+    })
+    .await;
     let sessions = env.model.sessions();
     let next = sessions
         .iter()

@@ -5,6 +5,7 @@
 
 mod voice_env;
 
+use switchboard_testkit::eventually;
 use switchboard_testkit::twilio::{form_value, CallScript};
 use voice_env::*;
 
@@ -59,18 +60,19 @@ impl Env<'_> {
 
     /// Waits until the call has ended; returns it as the API shows it.
     async fn wait_call_ended(&self, api: &Api, id: &str) -> Value {
-        let deadline = std::time::Instant::now() + WAIT;
-        loop {
+        eventually("the call to end", WAIT, || async {
             let call = self.get_call(api, id).await;
-            if !call["ended_at"].is_null() {
-                return call;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "call {id} never ended"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+            (!call["ended_at"].is_null()).then_some(call)
+        })
+        .await
+    }
+
+    /// Waits until the call has this status.
+    async fn wait_status(&self, api: &Api, id: &str, status: &str) {
+        eventually("the call's status", WAIT, || async {
+            (self.get_call(api, id).await["status"] == status).then_some(())
+        })
+        .await;
     }
 
     /// Waits until the fake Twilio received `n` Calls create requests.
@@ -78,15 +80,11 @@ impl Env<'_> {
         &self,
         n: usize,
     ) -> Vec<(String, switchboard_testkit::twilio::RestRequest)> {
-        let deadline = std::time::Instant::now() + WAIT;
-        loop {
+        eventually("the dial", WAIT, || async {
             let created = self.rest.created_calls();
-            if created.len() >= n {
-                return created;
-            }
-            assert!(std::time::Instant::now() < deadline, "no dial");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+            (created.len() >= n).then_some(created)
+        })
+        .await
     }
 }
 
@@ -257,11 +255,7 @@ backend_test!(
         // Cancelled while ringing.
         let (_, call, _) = env.post_call(&api, json!({"to": CALLEE}), None).await;
         let id = call["id"].as_str().expect("id").to_owned();
-        let deadline = std::time::Instant::now() + WAIT;
-        while env.get_call(&api, &id).await["status"] != "ringing" {
-            assert!(std::time::Instant::now() < deadline, "never rang");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        env.wait_status(&api, &id, "ringing").await;
         let res = env
             .http
             .post(format!("{}/api/v1/calls/{id}/cancel", env.base))
@@ -602,11 +596,7 @@ backend_test!(the_outbound_concurrency_cap_holds, |db| {
         let (_, call, _) = env.post_call(&api, json!({"to": CALLEE}), None).await;
         ids.push(call["id"].as_str().expect("id").to_owned());
     }
-    let deadline = std::time::Instant::now() + WAIT;
-    while env.get_call(&api, &ids[0]).await["status"] != "ringing" {
-        assert!(std::time::Instant::now() < deadline, "never rang");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    env.wait_status(&api, &ids[0], "ringing").await;
     // The others come due and find the only slot taken.
     env.clock.advance(Duration::from_secs(2));
     env.dialer.run_once().await.expect("dialer");
@@ -622,15 +612,12 @@ backend_test!(the_outbound_concurrency_cap_holds, |db| {
         .expect("cancel");
     assert_eq!(res.status(), 200);
     for (n, id) in ids.iter().enumerate().skip(1) {
-        let deadline = std::time::Instant::now() + WAIT;
-        while env.rest.created_calls().len() <= n {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "call {n} never dialled"
-            );
+        // The waiting calls retry a second later on the test clock.
+        eventually("the next call to be dialled", WAIT, || async {
             env.clock.advance(Duration::from_secs(2));
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+            (env.rest.created_calls().len() > n).then_some(())
+        })
+        .await;
         // Dialled only once the one before had ended.
         assert!(!env.get_call(&api, &ids[n - 1]).await["ended_at"].is_null());
         env.wait_call_ended(&api, id).await;

@@ -4,8 +4,9 @@
 #![allow(dead_code)]
 
 use serde_json::{json, Value};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use switchboard_store::testing::TestDb;
+use switchboard_testkit::eventually;
 use switchboard_testkit::process::ServerProcess;
 use switchboard_testkit::realtime::{Behavior, FakeRealtime};
 use switchboard_testkit::twilio::{form_value, post_signed, stream_of, FakeTwilioRest, MediaCall};
@@ -165,11 +166,10 @@ impl Rig {
 
     /// Waits until `/readyz` of `server` answers `status`.
     pub async fn wait_ready_status(&self, server: &ServerProcess, status: u16) {
-        let deadline = Instant::now() + WAIT;
-        while self.ready_status(server).await != status {
-            assert!(Instant::now() < deadline, "/readyz never answered {status}");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        eventually("/readyz", WAIT, || async {
+            (self.ready_status(server).await == status).then_some(())
+        })
+        .await;
     }
 
     /// The TwiML of the REST updates received for `call_sid`.
@@ -184,14 +184,10 @@ impl Rig {
 
     /// Waits until a REST update for `call_sid` arrived; returns its TwiML.
     pub async fn wait_redirect(&self, call_sid: &str) -> String {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            if let Some(t) = self.redirects(call_sid).into_iter().next() {
-                return t;
-            }
-            assert!(Instant::now() < deadline, "no REST update for {call_sid}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        eventually("a REST update of the call", WAIT, || async {
+            self.redirects(call_sid).into_iter().next()
+        })
+        .await
     }
 }
 
@@ -208,13 +204,9 @@ pub async fn call_of(db: &TestDb, sid: &str) -> switchboard_domain::entities::Ca
 
 /// Waits until the call with this CallSid has ended.
 pub async fn wait_ended(db: &TestDb, sid: &str) -> switchboard_domain::entities::Call {
-    let deadline = Instant::now() + WAIT;
-    loop {
+    eventually("the call to end", WAIT, || async {
         let call = call_of(db, sid).await;
-        if call.ended_at.is_some() {
-            return call;
-        }
-        assert!(Instant::now() < deadline, "call {sid} never ended");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        call.ended_at.is_some().then_some(call)
+    })
+    .await
 }

@@ -13,6 +13,7 @@ pub use switchboard_domain::values::{NumberChannel, PhoneNumber};
 pub use switchboard_domain::{Secret, Timestamp};
 pub use switchboard_store::backend_test;
 pub use switchboard_store::testing::TestDb;
+pub use switchboard_testkit::eventually;
 pub use switchboard_testkit::fixtures::*;
 pub use switchboard_testkit::realtime::{Behavior, FakeRealtime, FakeShape, Step};
 pub use switchboard_testkit::twilio::{post_signed, stream_of, FakeTwilioRest, MediaCall};
@@ -267,15 +268,11 @@ impl Env<'_> {
 
     /// Waits until the fake Twilio REST API has received `n` requests.
     pub async fn wait_rest(&self, n: usize) -> Vec<switchboard_testkit::twilio::RestRequest> {
-        let deadline = std::time::Instant::now() + WAIT;
-        loop {
+        eventually("the REST requests", WAIT, || async {
             let reqs = self.rest.requests();
-            if reqs.len() >= n {
-                return reqs;
-            }
-            assert!(std::time::Instant::now() < deadline, "no apology redirect");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+            (reqs.len() >= n).then_some(reqs)
+        })
+        .await
     }
 
     pub async fn call_of(&self, org: &Org, call_sid: &str) -> switchboard_domain::entities::Call {
@@ -295,18 +292,11 @@ impl Env<'_> {
         org: &Org,
         call_sid: &str,
     ) -> switchboard_domain::entities::Call {
-        let deadline = std::time::Instant::now() + WAIT;
-        loop {
+        eventually("the call to end", WAIT, || async {
             let call = self.call_of(org, call_sid).await;
-            if call.ended_at.is_some() {
-                return call;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "call {call_sid} never ended"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+            call.ended_at.is_some().then_some(call)
+        })
+        .await
     }
 
     pub async fn transcript(
@@ -324,18 +314,11 @@ impl Env<'_> {
     }
 
     pub async fn wait_model_event(&self, kind: &str, n: usize) -> Vec<Value> {
-        let deadline = std::time::Instant::now() + WAIT;
-        loop {
+        eventually(kind, WAIT, || async {
             let ev = self.model.events(kind);
-            if ev.len() >= n {
-                return ev;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "model never got {n} {kind}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+            (ev.len() >= n).then_some(ev)
+        })
+        .await
     }
 
     /// Changes the organization's agent through the API (as its owner would).
