@@ -77,11 +77,14 @@ impl Store {
     }
 
     /// Claims the call's media stream for the call task of `instance`: succeeds once, for a
-    /// call that has not ended. Marks the call answered and in progress.
+    /// call that has not ended. Marks the call answered and in progress. A stream that names
+    /// another CallSid than the call's (`call_sid`, empty when the stream named none) is not
+    /// that call's: `Conflict`, and nothing is claimed.
     pub async fn claim_call_stream(
         &self,
         org: &OrgId,
         call: &CallId,
+        call_sid: &str,
         stream_sid: &str,
         instance: &str,
         at: Timestamp,
@@ -91,6 +94,12 @@ impl Store {
             tx.commit().await?;
             return Ok(None);
         };
+        if !call_sid.is_empty() && current.call_sid != call_sid {
+            tx.commit().await?;
+            return Err(StoreError::Conflict(format!(
+                "the stream names CallSid {call_sid}, not the call's"
+            )));
+        }
         let status = advance(current.status, CallStatus::InProgress);
         let done = sqlx::query(
             "UPDATE calls SET stream_sid = $1, status = $2, answered_at = COALESCE(answered_at, $3), \

@@ -122,26 +122,13 @@ async fn authenticate(svc: &VoiceServices, start: &Start) -> Option<(OrgId, Call
         tracing::warn!(org_id = %org, call_id = %call_id, "media stream with a wrong or expired token; closing");
         return None;
     }
-    // A token is for one call: a stream that names another CallSid is not that call's.
-    if !start.call_sid.is_empty() {
-        match svc.store.get_call(&org, &call_id).await {
-            Ok(call) if call.call_sid != start.call_sid => {
-                tracing::warn!(call_id = %call_id, stream_call_sid = %start.call_sid,
-                    "media stream CallSid does not match the call its token was issued for; closing");
-                return None;
-            }
-            Ok(_) => {}
-            Err(e) => {
-                tracing::error!(error = %e, "cannot read the call of a media stream");
-                return None;
-            }
-        }
-    }
+    // A token is for one call: the claim refuses a stream that names another CallSid.
     match svc
         .store
         .claim_call_stream(
             &org,
             &call_id,
+            &start.call_sid,
             &start.stream_sid,
             &svc.instance_id,
             Timestamp::now(),
@@ -151,6 +138,11 @@ async fn authenticate(svc: &VoiceServices, start: &Start) -> Option<(OrgId, Call
         Ok(Some(call)) => Some((org, call)),
         Ok(None) => {
             tracing::warn!(call_id = %call_id, "media stream for a call that already has one or has ended; closing");
+            None
+        }
+        Err(switchboard_store::StoreError::Conflict(why)) => {
+            tracing::warn!(call_id = %call_id, reason = %why,
+                "media stream CallSid does not match the call its token was issued for; closing");
             None
         }
         Err(e) => {

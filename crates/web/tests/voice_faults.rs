@@ -438,6 +438,7 @@ backend_test!(a_call_stranded_by_a_dead_instance_is_recovered_once, |db| {
         .claim_call_stream(
             &org.id,
             &switchboard_domain::ids::CallId::parse(&call_id).expect("id"),
+            "",
             "MZdead",
             "ins_dead",
             long_ago,
