@@ -230,6 +230,8 @@ pub struct Agent {
     pub voicemail: VoicemailMode,
     /// What `leave_message` says (`{{variables}}` filled per call).
     pub voicemail_message: Option<String>,
+    /// Whether its calls are recorded (both directions, two channels: caller and agent).
+    pub record: bool,
     /// Created.
     pub created_at: Timestamp,
     /// Last changed.
@@ -286,6 +288,9 @@ pub struct NewAgent {
     /// The message `leave_message` speaks (required with it).
     #[serde(default)]
     pub voicemail_message: Option<String>,
+    /// Record its calls (default `false`).
+    #[serde(default)]
+    pub record: Option<bool>,
 }
 
 /// The body of `PATCH /api/v1/agents/{id}`: every field optional; `null` clears an optional
@@ -337,6 +342,8 @@ pub struct AgentPatch {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]
     pub voicemail_message: Option<Option<String>>,
+    /// Record its calls.
+    pub record: Option<bool>,
 }
 
 /// Distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`).
@@ -371,6 +378,7 @@ impl Agent {
             chat_model: input.chat_model,
             voicemail: input.voicemail.unwrap_or_default(),
             voicemail_message: input.voicemail_message,
+            record: input.record.unwrap_or(false),
             created_at: now,
             updated_at: now,
         };
@@ -427,6 +435,9 @@ impl Agent {
         }
         if let Some(v) = p.voicemail_message {
             self.voicemail_message = v;
+        }
+        if let Some(v) = p.record {
+            self.record = v;
         }
         self.updated_at = now;
         self.validate()?;

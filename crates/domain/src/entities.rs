@@ -371,8 +371,12 @@ pub struct Call {
     pub end_reason: Option<String>,
     /// Outcome: completed, no-answer, busy, failed, voicemail...
     pub disposition: Option<String>,
-    /// Recording URL.
+    /// Where the recording's audio is served, once Twilio finished it:
+    /// `/api/v1/calls/{id}/recording` (streamed through Switchboard; Twilio's own URL and the
+    /// organization's credentials never reach a client).
     pub recording_url: Option<String>,
+    /// The recording, when the call was recorded.
+    pub recording: Option<CallRecording>,
     /// Post-call analysis.
     #[schema(value_type = Option<Object>)]
     pub analysis: Option<serde_json::Value>,
@@ -392,6 +396,20 @@ pub struct Call {
     /// Who answered an outbound call, by Twilio's answering-machine detection: `human`,
     /// `machine_end_beep`, `machine_end_silence`, `machine_end_other`, `fax`, `unknown`.
     pub answered_by: Option<String>,
+}
+
+/// A call's recording as Twilio's recording callback described it.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct CallRecording {
+    /// `requested` (asked of Twilio, no callback yet), `in-progress`, `completed`, `absent`
+    /// (nothing was recorded), `failed`, or `deleted`.
+    pub status: String,
+    /// Length in seconds.
+    pub duration_seconds: Option<i64>,
+    /// `2` for dual-channel recordings (the callee and the agent apart), else `1`.
+    pub channels: Option<i64>,
+    /// When it was deleted (through the API, the dashboard or the retention setting).
+    pub deleted_at: Option<Timestamp>,
 }
 
 /// An appointment booked by an agent or through the API.

@@ -30,6 +30,9 @@ pub struct OrgSettings {
     pub notify_calls: String,
     /// How many outbound calls may be ringing or live at once (others wait their turn).
     pub max_concurrent_outbound_calls: i64,
+    /// Call recordings older than this many days are deleted (here and at Twilio); `None`
+    /// keeps them until deleted by hand.
+    pub recording_retention_days: Option<i64>,
 }
 
 /// Default cap on the organization's simultaneous outbound calls.
@@ -49,6 +52,7 @@ impl Default for OrgSettings {
             help_text: None,
             notify_calls: "all".into(),
             max_concurrent_outbound_calls: DEFAULT_MAX_CONCURRENT_OUTBOUND,
+            recording_retention_days: None,
         }
     }
 }
@@ -77,6 +81,10 @@ pub struct SettingsUpdate {
     pub notify_calls: Option<String>,
     /// Outbound calls ringing or live at once, 1 to 1000.
     pub max_concurrent_outbound_calls: Option<i64>,
+    /// Days a call recording is kept, 1 to 3650; `null` keeps recordings until deleted.
+    #[serde(default, deserialize_with = "crate::agent::double_option")]
+    #[schema(value_type = Option<i64>)]
+    pub recording_retention_days: Option<Option<i64>>,
 }
 
 const MAX_WINDOW_SECONDS: i64 = 30 * 24 * 3600;
@@ -125,6 +133,14 @@ impl SettingsUpdate {
                 return Err(ValidationError::new(
                     "max_concurrent_outbound_calls",
                     "must be between 1 and 1000",
+                ));
+            }
+        }
+        if let Some(Some(days)) = self.recording_retention_days {
+            if !(1..=3650).contains(&days) {
+                return Err(ValidationError::new(
+                    "recording_retention_days",
+                    "must be between 1 and 3650 days, or null to keep recordings",
                 ));
             }
         }

@@ -11,13 +11,13 @@ use switchboard_domain::Timestamp;
 
 const COLUMNS: &str = "id, name, instructions, greeting, voice, model, language, temperature, \
     turn_detection, tools, transfer_number, max_call_duration_seconds, analysis_fields, \
-    business_hours, chat_model, voicemail, voicemail_message, created_at, updated_at";
+    business_hours, chat_model, voicemail, voicemail_message, record, created_at, updated_at";
 
 /// Columns an insert or update writes, in the order [`bind_written`] binds them: the
-/// changeable fields and `updated_at` ($1-$17), then `org_id` ($18) and `id` ($19).
+/// changeable fields and `updated_at` ($1-$18), then `org_id` ($19) and `id` ($20).
 const WRITTEN: &str = "name, instructions, greeting, voice, model, language, temperature, \
     turn_detection, tools, transfer_number, max_call_duration_seconds, analysis_fields, \
-    business_hours, chat_model, voicemail, voicemail_message, updated_at, org_id, id";
+    business_hours, chat_model, voicemail, voicemail_message, record, updated_at, org_id, id";
 
 type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
 
@@ -43,6 +43,7 @@ fn bind_written<'q>(
         .bind(agent.chat_model.clone())
         .bind(agent.voicemail.as_str())
         .bind(agent.voicemail_message.clone())
+        .bind(i64::from(agent.record))
         .bind(agent.updated_at.millis())
         .bind(org.to_string())
         .bind(agent.id.to_string()))
@@ -68,6 +69,7 @@ fn agent_from_row(row: &AnyRow) -> Result<Agent, StoreError> {
         chat_model: col(row, "chat_model")?,
         voicemail: crate::rows::parsed(row, "voicemail", VoicemailMode::parse)?,
         voicemail_message: col(row, "voicemail_message")?,
+        record: col::<i64>(row, "record")? != 0,
         created_at: ts(row, "created_at")?,
         updated_at: ts(row, "updated_at")?,
     })
@@ -82,7 +84,7 @@ impl Store {
         let sql = format!(
             "INSERT INTO agents ({WRITTEN}, created_at) VALUES \
              ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
-             $19, $20)"
+             $19, $20, $21)"
         );
         bind_written(sqlx::query(&sql), org, &agent)?
             .bind(agent.created_at.millis())
@@ -141,12 +143,12 @@ impl Store {
         let agent = current.apply(patch, Timestamp::now())?;
         let sets: Vec<String> = WRITTEN
             .split(", ")
-            .take(17)
+            .take(18)
             .enumerate()
             .map(|(n, col)| format!("{col} = ${}", n + 1))
             .collect();
         let sql = format!(
-            "UPDATE agents SET {} WHERE org_id = $18 AND id = $19",
+            "UPDATE agents SET {} WHERE org_id = $19 AND id = $20",
             sets.join(", ")
         );
         bind_written(sqlx::query(&sql), org, &agent)?

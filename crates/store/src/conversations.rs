@@ -6,8 +6,8 @@ use crate::rows::{
 use crate::{conflict_on_unique, Access, Expect, Scope, Store, StoreError};
 use sqlx::any::AnyRow;
 use switchboard_domain::entities::{
-    Call, CallFilter, Conversation, ConversationFilter, Cursor, Message, NewCall, NewConversation,
-    NewMessage, Page,
+    Call, CallFilter, CallRecording, Conversation, ConversationFilter, Cursor, Message, NewCall,
+    NewConversation, NewMessage, Page,
 };
 use switchboard_domain::ids::{AgentId, CallId, ConversationId, MessageId, OrgId};
 use switchboard_domain::values::{
@@ -22,7 +22,8 @@ pub(crate) const CALL_COLUMNS: &str =
     "id, conversation_id, call_sid, direction, from_number, to_number, \
     agent_id, status, started_at, answered_at, ended_at, duration_seconds, end_reason, \
     disposition, recording_url, analysis, turn_latencies_ms, error, metadata, dial_at, \
-    sip_response_code, twilio_error_code, answered_by";
+    sip_response_code, twilio_error_code, answered_by, record, recording_sid, recording_status, \
+    recording_duration_seconds, recording_channels, recording_deleted_at";
 
 fn agent_col(row: &AnyRow) -> Result<Option<AgentId>, StoreError> {
     Ok(col::<Option<String>>(row, "agent_id")?.map(AgentId::from_db))
@@ -64,7 +65,7 @@ pub(crate) fn message_from_row(row: &AnyRow) -> Result<(i64, Message), StoreErro
 }
 
 pub(crate) fn call_from_row(row: &AnyRow) -> Result<Call, StoreError> {
-    Ok(Call {
+    let mut call = Call {
         id: CallId::from_db(col(row, "id")?),
         conversation_id: ConversationId::from_db(col(row, "conversation_id")?),
         call_sid: {
@@ -87,7 +88,8 @@ pub(crate) fn call_from_row(row: &AnyRow) -> Result<Call, StoreError> {
         duration_seconds: col(row, "duration_seconds")?,
         end_reason: col(row, "end_reason")?,
         disposition: col(row, "disposition")?,
-        recording_url: col(row, "recording_url")?,
+        recording_url: None,
+        recording: None,
         analysis: json_opt(row, "analysis")?,
         turn_latencies_ms: json_opt(row, "turn_latencies_ms")?.unwrap_or_default(),
         error: col(row, "error")?,
@@ -96,7 +98,35 @@ pub(crate) fn call_from_row(row: &AnyRow) -> Result<Call, StoreError> {
         sip_response_code: col(row, "sip_response_code")?,
         twilio_error_code: col(row, "twilio_error_code")?,
         answered_by: col(row, "answered_by")?,
-    })
+    };
+    recording_of(row, &mut call)?;
+    Ok(call)
+}
+
+/// The recording part of a call row: what the API shows of it, and the URL it is served at
+/// once Twilio finished it. Twilio's own `RecordingUrl` stays in the database.
+fn recording_of(row: &AnyRow, call: &mut Call) -> Result<(), StoreError> {
+    let sid: Option<String> = col(row, "recording_sid")?;
+    let record = col::<i64>(row, "record")? != 0;
+    if sid.is_none() && !record {
+        return Ok(());
+    }
+    let deleted_at = ts_opt(row, "recording_deleted_at")?;
+    let status = match (&deleted_at, col::<Option<String>>(row, "recording_status")?) {
+        (Some(_), _) => "deleted".to_owned(),
+        (None, Some(s)) => s,
+        (None, None) => "requested".to_owned(),
+    };
+    if status == "completed" {
+        call.recording_url = Some(format!("/api/v1/calls/{}/recording", call.id));
+    }
+    call.recording = Some(CallRecording {
+        status,
+        duration_seconds: col(row, "recording_duration_seconds")?,
+        channels: col(row, "recording_channels")?,
+        deleted_at,
+    });
+    Ok(())
 }
 
 impl Store {
@@ -388,6 +418,7 @@ pub(crate) async fn insert_call(
         started_at: input.started_at,
         answered_at: None,
         ended_at: None,
+        recording: None,
         duration_seconds: None,
         end_reason: None,
         disposition: None,

@@ -20,6 +20,7 @@ mod migrate;
 mod numbers;
 mod outbound;
 mod outbox;
+mod recordings;
 mod rows;
 mod scheduled;
 mod settings;
@@ -49,6 +50,7 @@ pub use outbound::{DialStart, NewOutboundCall, Placed, DIAL_JOB};
 pub use outbox::{
     AttemptOutcome, AttemptRecord, ClaimedDelivery, DeliveryFilter, DeliveryTarget, NewEvent,
 };
+pub use recordings::{ExpiredRecording, RecordingReport, StoredRecording};
 pub use scheduled::{SendStart, SCHEDULED_JOB};
 pub use settings::TwilioCredentials;
 pub use tools::NewToolInvocation;

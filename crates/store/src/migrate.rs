@@ -54,6 +54,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0007_outbound.sql"),
         postgres: include_str!("../migrations/postgres/0007_outbound.sql"),
     },
+    Migration {
+        version: 8,
+        name: "recordings",
+        sqlite: include_str!("../migrations/sqlite/0008_recordings.sql"),
+        postgres: include_str!("../migrations/postgres/0008_recordings.sql"),
+    },
 ];
 
 /// Where the schema stands.

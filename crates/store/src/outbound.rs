@@ -35,6 +35,8 @@ pub struct NewOutboundCall {
     pub idempotency: Option<(String, String)>,
     /// `hangup` or `leave_message` for this call (else the agent's setting).
     pub voicemail_mode: Option<String>,
+    /// Whether Twilio records it.
+    pub record: bool,
     /// Now.
     pub now: Timestamp,
 }
@@ -109,13 +111,14 @@ impl Store {
         let (key, hash) = input.idempotency.unzip();
         sqlx::query(
             "UPDATE calls SET metadata = $1, dial_at = $2, idempotency_key = $3, request_hash = $4, \
-             voicemail_mode = $5 WHERE org_id = $6 AND id = $7",
+             voicemail_mode = $5, record = $6 WHERE org_id = $7 AND id = $8",
         )
         .bind(input.metadata.as_ref().map(to_json).transpose()?)
         .bind(input.dial_at.millis())
         .bind(key)
         .bind(hash)
         .bind(input.voicemail_mode.clone())
+        .bind(i64::from(input.record))
         .bind(org.as_str())
         .bind(call.id.as_str())
         .execute(&mut *tx)
@@ -123,6 +126,14 @@ impl Store {
         call.metadata = input.metadata;
         call.scheduled_at = Some(input.dial_at);
         call.call_sid = String::new();
+        if input.record {
+            call.recording = Some(switchboard_domain::entities::CallRecording {
+                status: "requested".into(),
+                duration_seconds: None,
+                channels: None,
+                deleted_at: None,
+            });
+        }
         let job = NewJob {
             kind: DIAL_JOB.into(),
             payload: json!({"call_id": call.id}),

@@ -54,15 +54,20 @@ impl Store {
         if let Some(v) = update.max_concurrent_outbound_calls {
             s.max_concurrent_outbound_calls = v;
         }
+        if let Some(v) = update.recording_retention_days {
+            s.recording_retention_days = v;
+        }
         sqlx::query(
             "INSERT INTO org_settings (org_id, session_window_seconds, business_session_window_seconds, \
-             notification_emails, help_text, notify_calls, max_concurrent_outbound_calls, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             notification_emails, help_text, notify_calls, max_concurrent_outbound_calls, \
+             recording_retention_days, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
              ON CONFLICT (org_id) DO UPDATE SET session_window_seconds = excluded.session_window_seconds, \
              business_session_window_seconds = excluded.business_session_window_seconds, \
              notification_emails = excluded.notification_emails, help_text = excluded.help_text, \
              notify_calls = excluded.notify_calls, \
              max_concurrent_outbound_calls = excluded.max_concurrent_outbound_calls, \
+             recording_retention_days = excluded.recording_retention_days, \
              updated_at = excluded.updated_at",
         )
         .bind(org.as_str())
@@ -72,6 +77,7 @@ impl Store {
         .bind(s.help_text.clone())
         .bind(s.notify_calls.clone())
         .bind(s.max_concurrent_outbound_calls)
+        .bind(s.recording_retention_days)
         .bind(now)
         .execute(&mut *tx)
         .await?;
@@ -153,7 +159,8 @@ pub(crate) async fn read_settings(
     let mut s = OrgSettings::default();
     let row = sqlx::query(
         "SELECT session_window_seconds, business_session_window_seconds, notification_emails, \
-         help_text, notify_calls, max_concurrent_outbound_calls FROM org_settings WHERE org_id = $1",
+         help_text, notify_calls, max_concurrent_outbound_calls, recording_retention_days \
+         FROM org_settings WHERE org_id = $1",
     )
     .bind(org.as_str())
     .fetch_optional(&mut **tx)
@@ -165,6 +172,7 @@ pub(crate) async fn read_settings(
         s.help_text = col(&row, "help_text")?;
         s.notify_calls = col(&row, "notify_calls")?;
         s.max_concurrent_outbound_calls = col(&row, "max_concurrent_outbound_calls")?;
+        s.recording_retention_days = col(&row, "recording_retention_days")?;
     }
     let creds =
         sqlx::query("SELECT account_sid, auth_token FROM twilio_credentials WHERE org_id = $1")

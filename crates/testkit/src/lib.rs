@@ -12,6 +12,7 @@ mod realtime_script;
 pub mod smtp;
 pub mod twilio;
 mod twilio_calls;
+mod twilio_recordings;
 mod twilio_rest;
 pub mod webhooks;
 

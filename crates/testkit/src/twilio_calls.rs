@@ -62,9 +62,11 @@ pub(crate) struct Outbound {
     scripts: Mutex<VecDeque<CallScript>>,
     calls: Mutex<Vec<(String, Placed)>>,
     notify: tokio::sync::Notify,
+    /// The fake's recordings (`Record=true` calls are recorded from their answer).
+    pub(crate) recordings: Option<Arc<crate::twilio_recordings::Recordings>>,
 }
 
-fn form_value(form: &[(String, String)], name: &str) -> String {
+pub(crate) fn form_value(form: &[(String, String)], name: &str) -> String {
     form.iter()
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.clone())
@@ -73,9 +75,13 @@ fn form_value(form: &[(String, String)], name: &str) -> String {
 
 impl Outbound {
     /// A fake whose answered calls' streams REST updates can stop.
-    pub(crate) fn new(live: crate::twilio::LiveStreams) -> Outbound {
+    pub(crate) fn new(
+        live: crate::twilio::LiveStreams,
+        recordings: Arc<crate::twilio_recordings::Recordings>,
+    ) -> Outbound {
         Outbound {
             live: Some(live),
+            recordings: Some(recordings),
             ..Outbound::default()
         }
     }
@@ -178,6 +184,7 @@ impl Outbound {
     /// Answers: returns whether the media stream connected.
     async fn answer(&self, sid: &str) -> bool {
         self.callback(sid, "in-progress", &[]).await;
+        self.start_recording(sid);
         let Some(link) = self.link.lock().unwrap().clone() else {
             return false;
         };
@@ -230,6 +237,25 @@ impl Outbound {
         }
         self.notify.notify_waiters();
         true
+    }
+
+    /// `Record=true` at create: the recording starts when the call is answered.
+    fn start_recording(&self, sid: &str) {
+        let Some(recordings) = &self.recordings else {
+            return;
+        };
+        let calls = self.calls.lock().unwrap();
+        let Some((_, p)) = calls.iter().find(|(s, _)| s == sid) else {
+            return;
+        };
+        if form_value(&p.request.form, "Record") == "true" {
+            recordings.create(
+                &p.request.account_sid,
+                sid,
+                "OutboundAPI",
+                &form_value(&p.request.form, "RecordingStatusCallback"),
+            );
+        }
     }
 
     /// The asynchronous answering-machine detection's callback, when the call asked for it.
@@ -330,6 +356,12 @@ impl Outbound {
             &refs,
         )
         .await;
+        // The call is over: its recordings are finished and told after its last callback.
+        if status == "completed" {
+            if let Some(recordings) = &self.recordings {
+                recordings.finish_call(sid, Some(link)).await;
+            }
+        }
     }
 
     /// A REST `Status=canceled` for a ringing call.

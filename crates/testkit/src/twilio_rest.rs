@@ -4,9 +4,10 @@
 
 use crate::twilio::{Cmd, MediaCall};
 use crate::twilio_calls::{CallScript, Outbound, ServerLink};
+use crate::twilio_recordings::{FakeRecording, Recordings};
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::Router;
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
@@ -73,7 +74,11 @@ impl FakeTwilioRest {
         let count = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let live: LiveStreams = Arc::default();
         let delay = Arc::new(Mutex::new(Duration::ZERO));
-        let outbound = Arc::new(Outbound::new(live.clone()));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let recordings = Arc::new(Recordings::new(&url));
+        recordings.start_media().await;
+        let outbound = Arc::new(Outbound::new(live.clone(), recordings));
         let state: RestState = (
             requests.clone(),
             fail_messages.clone(),
@@ -96,9 +101,15 @@ impl FakeTwilioRest {
                 "/2010-04-01/Accounts/{account}/Calls.json",
                 post(create_call),
             )
+            .route(
+                "/2010-04-01/Accounts/{account}/Calls/{call}/Recordings.json",
+                post(start_recording),
+            )
+            .route(
+                "/2010-04-01/Accounts/{account}/Recordings/{file}",
+                get(fetch_recording).delete(delete_recording),
+            )
             .with_state(state);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
@@ -149,6 +160,31 @@ impl FakeTwilioRest {
                 &[("CallDuration", &duration_seconds.to_string())],
             )
             .await;
+    }
+
+    /// The recordings made so far (either way: `Record=true` or started on a live call).
+    pub fn recordings(&self) -> Vec<FakeRecording> {
+        self.recs().list()
+    }
+
+    /// Media fetches that reached the storage host behind the recording redirect, with the
+    /// `Range` each carried.
+    pub fn media_fetches(&self) -> Vec<Option<String>> {
+        self.recs().media_fetches.lock().unwrap().clone()
+    }
+
+    /// An inbound call ended (the test hung up): its recordings are finished and their
+    /// callbacks posted, as Twilio does after a call.
+    pub async fn end_recordings(&self, call_sid: &str) {
+        let link = self.outbound.link.lock().unwrap().clone();
+        self.recs().finish_call(call_sid, link).await;
+    }
+
+    fn recs(&self) -> &Arc<Recordings> {
+        self.outbound
+            .recordings
+            .as_ref()
+            .expect("the REST fake always has recordings")
     }
 
     /// Makes every message-create answer only after `delay` (a slow carrier API).
@@ -278,8 +314,17 @@ async fn update_call(
         received_at: std::time::Instant::now(),
     });
     // The running TwiML is replaced: `<Connect><Stream>` ends and the stream gets `stop`.
-    if let Some(stream) = live.lock().unwrap().remove(&call_sid) {
+    let was_live = live.lock().unwrap().remove(&call_sid);
+    if let Some(stream) = was_live {
         let _ = stream.send(Cmd::Stop);
+        // An inbound call's recording (started through the API) ends with the call.
+        if !outbound.knows(&call_sid) {
+            let link = outbound.link.lock().unwrap().clone();
+            if let Some(recs) = outbound.recordings.clone() {
+                let sid = call_sid.clone();
+                tokio::spawn(async move { recs.finish_call(&sid, link).await });
+            }
+        }
     }
     // An outbound call then plays the new TwiML (or hangs up) and completes.
     if outbound.knows(&call_sid) {
@@ -320,6 +365,76 @@ async fn create_call(
         axum::Json(body),
     )
         .into_response()
+}
+
+/// `POST .../Calls/{sid}/Recordings.json`: starts recording a live call (201, `in-progress`).
+async fn start_recording(
+    State((reqs, _, _, count, _, _, outbound)): State<RestState>,
+    Path((account, call)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let form = form_decode(&body);
+    let callback = crate::twilio_calls::form_value(&form, "RecordingStatusCallback");
+    reqs.lock().unwrap().push(RestRequest {
+        account_sid: account.clone(),
+        call_sid: call.clone(),
+        resource: "Recordings",
+        form,
+        authorization: headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+        received_at: std::time::Instant::now(),
+    });
+    let Some(recs) = &outbound.recordings else {
+        return axum::http::StatusCode::NOT_FOUND.into_response();
+    };
+    let sid = recs.create(&account, &call, "StartCallRecordingAPI", &callback);
+    (
+        axum::http::StatusCode::CREATED,
+        axum::Json(json!({"sid": sid, "account_sid": account, "call_sid": call,
+            "status": "in-progress", "channels": 2, "source": "StartCallRecordingAPI",
+            "track": "both"})),
+    )
+        .into_response()
+}
+
+async fn fetch_recording(
+    State((_, _, _, _, _, _, outbound)): State<RestState>,
+    Path((account, file)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> axum::response::Response {
+    let link = outbound.link.lock().unwrap().clone();
+    match &outbound.recordings {
+        Some(recs) => recs.fetch(&account, &file, &headers, link.as_ref()),
+        None => axum::response::IntoResponse::into_response(axum::http::StatusCode::NOT_FOUND),
+    }
+}
+
+async fn delete_recording(
+    State((reqs, _, _, _, _, _, outbound)): State<RestState>,
+    Path((account, file)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> axum::response::Response {
+    reqs.lock().unwrap().push(RestRequest {
+        account_sid: account.clone(),
+        call_sid: String::new(),
+        resource: "Recordings.delete",
+        form: vec![("Sid".into(), file.trim_end_matches(".json").to_owned())],
+        authorization: headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+        received_at: std::time::Instant::now(),
+    });
+    let link = outbound.link.lock().unwrap().clone();
+    match &outbound.recordings {
+        Some(recs) => recs.delete(&account, &file, &headers, link.as_ref()),
+        None => axum::response::IntoResponse::into_response(axum::http::StatusCode::NOT_FOUND),
+    }
 }
 
 fn form_decode(body: &[u8]) -> Vec<(String, String)> {

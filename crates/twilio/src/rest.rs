@@ -73,6 +73,9 @@ pub struct OutboundCall<'a> {
     /// Asynchronous answering-machine detection that waits for the end of a greeting
     /// (`MachineDetection=DetectMessageEnd`, `AsyncAmd=true`), reported to this URL (POST).
     pub amd_callback: Option<&'a str>,
+    /// Record the call in two channels (`Record=true`, `RecordingChannels=dual`), with the
+    /// recording's status reported to this URL (POST).
+    pub recording_callback: Option<&'a str>,
 }
 
 /// What Twilio answered for a created call.
@@ -96,8 +99,8 @@ pub struct SentMessage {
 /// A client for one API base URL (tests point it at a fake).
 #[derive(Debug, Clone)]
 pub struct RestClient {
-    base: String,
-    http: reqwest::Client,
+    pub(crate) base: String,
+    pub(crate) http: reqwest::Client,
 }
 
 /// What to do with a live call.
@@ -179,6 +182,17 @@ impl RestClient {
                 ("AsyncAmdStatusCallbackMethod", "POST"),
             ]);
         }
+        if let Some(cb) = call.recording_callback {
+            form.extend([
+                ("Record", "true"),
+                ("RecordingChannels", "dual"),
+                ("RecordingStatusCallback", cb),
+                ("RecordingStatusCallbackMethod", "POST"),
+            ]);
+            form.extend(
+                crate::recordings::RECORDING_EVENTS.map(|e| ("RecordingStatusCallbackEvent", e)),
+            );
+        }
         let body = self.post(account_sid, auth_token, &url, &form).await?;
         let field = |name: &str| body.get(name).and_then(|v| v.as_str()).map(str::to_owned);
         match field("sid") {
@@ -227,7 +241,7 @@ impl RestClient {
         }
     }
 
-    async fn post(
+    pub(crate) async fn post(
         &self,
         account_sid: &str,
         auth_token: &str,
@@ -241,23 +255,28 @@ impl RestClient {
             .form(form)
             .send()
             .await?;
-        let status = res.status();
-        let body = res.text().await.unwrap_or_default();
-        let json = serde_json::from_str::<serde_json::Value>(&body).ok();
-        if status.is_success() {
-            return Ok(json.unwrap_or(serde_json::Value::Null));
+        if !res.status().is_success() {
+            return Err(api_error(res).await);
         }
-        let message = json
+        let body = res.text().await.unwrap_or_default();
+        Ok(serde_json::from_str::<serde_json::Value>(&body).unwrap_or(serde_json::Value::Null))
+    }
+}
+
+/// Twilio's JSON error (`code`, `message`) of a failed answer.
+pub(crate) async fn api_error(res: reqwest::Response) -> RestError {
+    let status = res.status().as_u16();
+    let body = res.text().await.unwrap_or_default();
+    let json = serde_json::from_str::<serde_json::Value>(&body).ok();
+    RestError::Api {
+        status,
+        message: json
             .as_ref()
             .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_owned))
-            .unwrap_or_else(|| body.chars().take(200).collect());
-        Err(RestError::Api {
-            status: status.as_u16(),
-            message,
-            code: json
-                .as_ref()
-                .and_then(|v| v.get("code"))
-                .and_then(|c| c.as_i64()),
-        })
+            .unwrap_or_else(|| body.chars().take(200).collect()),
+        code: json
+            .as_ref()
+            .and_then(|v| v.get("code"))
+            .and_then(|c| c.as_i64()),
     }
 }

@@ -145,6 +145,7 @@ impl Dialer {
         let url = format!("{public}/twilio/voice/outbound?call_id={call_id}");
         let status_callback = format!("{public}/twilio/voice/status?call_id={call_id}");
         let amd = format!("{public}/twilio/voice/amd?call_id={call_id}");
+        let recording = format!("{public}/twilio/voice/recording?call_id={call_id}");
         let request = OutboundCall {
             to: &call.to_number,
             from: &call.from_number,
@@ -152,6 +153,7 @@ impl Dialer {
             status_callback: &status_callback,
             timeout_seconds: RING_SECONDS,
             amd_callback: Some(&amd),
+            recording_callback: call.recording.is_some().then_some(recording.as_str()),
         };
         match self
             .twilio

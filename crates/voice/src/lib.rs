@@ -7,6 +7,7 @@ pub mod dialer;
 mod live;
 mod model;
 pub mod playback;
+pub mod recordings;
 pub mod recovery;
 mod rollover;
 mod session;
@@ -231,6 +232,8 @@ pub struct VoiceServices {
     pub pending: Arc<PendingStreams>,
     /// Where "now" comes from for call limits (adjustable in tests).
     pub clock: switchboard_domain::Clock,
+    /// `SWITCHBOARD_PUBLIC_URL`: where Twilio sends a recording's callbacks.
+    pub public_url: Option<String>,
 }
 
 /// Calls whose webhook was answered with `<Connect><Stream>` but whose stream has not started

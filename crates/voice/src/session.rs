@@ -13,7 +13,7 @@ use switchboard_domain::agent::{substitute, Agent};
 use switchboard_domain::call::EndReason;
 use switchboard_domain::entities::Call;
 use switchboard_domain::ids::{CallId, OrgId};
-use switchboard_domain::values::{Channel, PhoneNumber};
+use switchboard_domain::values::{Channel, Direction, PhoneNumber};
 use switchboard_domain::Timestamp;
 use switchboard_realtime::{ModelSocket, SessionConfig, ToolSpec};
 use switchboard_store::{CallEnd, TwilioCredentials};
@@ -241,6 +241,20 @@ impl Session {
             .await
             .map_err(store_err)?;
         let creds = svc.store.twilio_credentials(org).await.map_err(store_err)?;
+        // Outbound calls asked Twilio to record them when they were dialled.
+        if let (true, Direction::Inbound, Some(c), Some(public)) =
+            (agent.record, call.direction, &creds, &svc.public_url)
+        {
+            crate::recordings::start_inbound(
+                svc.store.clone(),
+                svc.twilio.clone(),
+                public,
+                org.clone(),
+                call.id.clone(),
+                call.call_sid.clone(),
+                c.clone(),
+            );
+        }
         // The greeting takes the conversation's variables like the instructions (an outbound
         // call's `{{name}}`).
         agent.greeting = agent

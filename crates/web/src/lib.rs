@@ -229,6 +229,10 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(scheduled::get_scheduled))
         .routes(routes!(scheduled::cancel_scheduled))
         .routes(routes!(calls::get_call))
+        .routes(routes!(
+            recordings::get_recording,
+            recordings::delete_recording
+        ))
         .routes(routes!(webhooks::analyze_call))
         .routes(routes!(webhooks::create_endpoint, webhooks::list_endpoints))
         .routes(routes!(
@@ -307,6 +311,10 @@ pub fn router(
             post(twilio_outbound::outbound_answered),
         )
         .route("/twilio/voice/amd", post(twilio_outbound::amd_result))
+        .route(
+            "/twilio/voice/recording",
+            post(twilio_outbound::recording_status),
+        )
         .route("/twilio/media", get(twilio::media_stream))
         .route("/twilio/messaging", post(twilio::messaging_webhook))
         .route("/twilio/messaging/status", post(twilio::messaging_status));

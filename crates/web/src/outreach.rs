@@ -38,6 +38,7 @@ impl Outreach for WebOutreach {
                 metadata: Some(json!({"requested_by": "call_contact",
                     "conversation_id": ctx.conversation_id})),
                 voicemail: None,
+                record: None,
             };
             match place(&self.st, &ctx.org, body, None).await {
                 Ok((call, _)) => Ok(json!({"ok": true, "call_id": call.id,

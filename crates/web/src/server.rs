@@ -29,6 +29,7 @@ use switchboard_jobs::{Jobs, JobsConfig};
 use switchboard_messaging::{EventBus, Messaging, MessagingConfig};
 use switchboard_store::Store;
 use switchboard_voice::dialer::Dialer;
+use switchboard_voice::recordings::Recordings;
 use switchboard_voice::recovery::Recovery;
 use switchboard_voice::{PendingStreams, VoiceServices, VoiceStats};
 use tokio::sync::watch;
@@ -50,6 +51,7 @@ pub struct Application {
     lifecycle: Lifecycle,
     recovery: Recovery,
     dialer: Dialer,
+    recordings: Recordings,
     clock: Clock,
     drain_timeout: Duration,
 }
@@ -143,6 +145,7 @@ impl Application {
             instance_id,
             pending: pending.clone(),
             clock: config.clock.clone(),
+            public_url: config.public_url.clone(),
         };
         let recovery = Recovery::new(
             store.clone(),
@@ -151,6 +154,7 @@ impl Application {
             config.instance_lease,
         )
         .with_apology(&config.voice.apology);
+        let recordings = Recordings::new(store.clone(), voice.twilio.clone(), config.clock.clone());
         Ok(Application {
             listener,
             router: router(
@@ -170,6 +174,7 @@ impl Application {
             lifecycle,
             recovery,
             dialer,
+            recordings,
             clock: config.clock.clone(),
             drain_timeout: config.drain_timeout,
         })
@@ -188,6 +193,11 @@ impl Application {
     /// The recovery sweep for stranded calls (tests run it with `run_once`).
     pub fn recovery(&self) -> Recovery {
         self.recovery.clone()
+    }
+
+    /// The recording retention job (tests run it with `run_once`).
+    pub fn recordings(&self) -> Recordings {
+        self.recordings.clone()
     }
 
     /// The outbound dialer (tests run it with `run_once`).
@@ -246,6 +256,11 @@ impl Application {
                 .run_worker(async move { until_draining.drain_started().await }),
         );
         let until_closing = lifecycle.clone();
+        let retention = tokio::spawn(
+            self.recordings
+                .run_worker(async move { until_closing.closing().await }),
+        );
+        let until_closing = lifecycle.clone();
         let recovery = tokio::spawn(
             self.recovery
                 .run_worker(async move { until_closing.closing().await }),
@@ -288,6 +303,7 @@ impl Application {
         };
         let res = res.unwrap_or_else(|e| Err(std::io::Error::other(e)));
         let _ = recovery.await;
+        let _ = retention.await;
         let _ = dialer.await;
         let _ = heartbeat.await;
         // Replies still being written are handed back to the queue for the next start.

@@ -218,3 +218,48 @@ async fn leave_or_hang_up(
         .await
         .map_err(|e| e.to_string())
 }
+
+/// `POST /twilio/voice/recording?call_id=`: a recording's status callback (`RecordingSid`,
+/// `RecordingStatus`, `RecordingDuration`, `RecordingChannels`), for calls of either
+/// direction. Callbacks may come out of order; the store keeps the furthest status.
+pub(crate) async fn recording_status(
+    State(st): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (org, id, params) = match authenticate(&st, &uri, &headers, &body).await {
+        Ok(found) => found,
+        Err(resp) => return resp,
+    };
+    let (Some(sid), Some(status)) = (
+        param(&params, "RecordingSid").filter(|s| s.starts_with("RE")),
+        param(&params, "RecordingStatus"),
+    ) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            "RecordingSid and RecordingStatus are required",
+        )
+            .into_response();
+    };
+    let number = |name: &str| param(&params, name).and_then(|v| v.trim().parse::<i64>().ok());
+    let report = switchboard_store::RecordingReport {
+        sid: sid.to_owned(),
+        status: status.to_owned(),
+        duration_seconds: number("RecordingDuration"),
+        channels: number("RecordingChannels"),
+    };
+    if let Some(code) = param(&params, "ErrorCode").filter(|c| *c != "0") {
+        tracing::warn!(call_id = %id, recording_sid = sid, error_code = code, status, "Twilio reported a recording error");
+    }
+    match st.store.apply_recording(&org, &id, &report).await {
+        Ok(_) => {
+            tracing::info!(call_id = %id, recording_sid = sid, status, "recording status");
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot store a recording's status");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}

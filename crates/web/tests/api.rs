@@ -1006,6 +1006,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/instance"),
     ("post", "/api/v1/calls"),
     ("post", "/api/v1/calls/{id}/cancel"),
+    ("get", "/api/v1/calls/{id}/recording"),
+    ("delete", "/api/v1/calls/{id}/recording"),
     ("get", "/api/v1/scheduled-messages"),
     ("post", "/api/v1/scheduled-messages"),
     ("get", "/api/v1/scheduled-messages/{id}"),

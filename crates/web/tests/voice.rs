@@ -161,10 +161,9 @@ backend_test!(complete_inbound_call, |db| {
     assert_eq!(call.status.as_str(), "completed");
     assert_eq!(call.end_reason.as_deref(), Some("caller_hung_up"));
     assert_eq!(call.duration_seconds, Some(12));
-    assert_eq!(
-        call.recording_url.as_deref(),
-        Some("https://api.twilio.com/rec/RE1")
-    );
+    // Twilio's own recording URL is never shown: the audio is served through
+    // `/api/v1/calls/{id}/recording` once the recording callback says it is complete.
+    assert_eq!(call.recording_url, None);
     let conv = env
         .db
         .store

@@ -11,6 +11,7 @@ pub mod instance;
 pub mod numbers;
 pub mod orgs;
 pub mod outbound;
+pub mod recordings;
 pub mod scheduled;
 pub mod settings;
 pub mod webhooks;

@@ -54,6 +54,9 @@ pub struct PlaceCall {
     /// Default: the agent's `voicemail` setting.
     #[serde(default)]
     pub voicemail: Option<VoicemailMode>,
+    /// Record the call (two channels). Default: the agent's `record` setting.
+    #[serde(default)]
+    pub record: Option<bool>,
 }
 
 fn conflict(code: &'static str, message: impl Into<String>) -> ApiError {
@@ -221,6 +224,7 @@ pub(crate) async fn place(
                 dial_at,
                 idempotency: key.map(|k| (k, hash)),
                 voicemail_mode: body.voicemail.map(|m| m.as_str().to_owned()),
+                record: body.record.unwrap_or(agent.record),
                 now,
             },
         )

@@ -78,6 +78,7 @@ struct Draft {
     analysis_fields: String,
     voicemail: String,
     voicemail_message: String,
+    record: bool,
 }
 
 impl Draft {
@@ -101,6 +102,7 @@ impl Draft {
             analysis_fields: "[]".into(),
             voicemail: VoicemailMode::Hangup.as_str().into(),
             voicemail_message: String::new(),
+            record: false,
         }
     }
 
@@ -149,6 +151,7 @@ impl Draft {
                 .unwrap_or_else(|_| "[]".into()),
             voicemail: a.voicemail.as_str().into(),
             voicemail_message: a.voicemail_message.clone().unwrap_or_default(),
+            record: a.record,
         }
     }
 
@@ -172,6 +175,7 @@ impl Draft {
             analysis_fields: f.raw("analysis_fields").to_owned(),
             voicemail: f.raw("voicemail").trim().to_owned(),
             voicemail_message: f.raw("voicemail_message").to_owned(),
+            record: f.checked("record"),
         }
     }
 
@@ -282,6 +286,7 @@ impl Draft {
             chat_model: opt(&self.chat_model),
             voicemail: Some(voicemail),
             voicemail_message: opt(&self.voicemail_message),
+            record: Some(self.record),
         })
     }
 }
@@ -328,6 +333,7 @@ fn form(dash: &Dash, action: &str, d: &Draft, errors: &FieldErrors, read_only: b
                         input #voicemail_message name="voicemail_message" value=(d.voicemail_message);
                     }))
                 }
+                label.check { input #record type="checkbox" name="record" checked[d.record]; " Record calls (both directions; tell callers where the law requires it)" }
                 (field("Turn detection", "turn_detection", errors, Some("Server VAD: threshold 0-1 and silence in ms. Semantic VAD: eagerness low/medium/high/auto."), html! {
                     div.row {
                         select #vad name="vad" {
@@ -512,6 +518,7 @@ pub async fn update(
             chat_model: Some(n.chat_model),
             voicemail: n.voicemail,
             voicemail_message: Some(n.voicemail_message),
+            record: n.record,
         };
         match st.store.update_agent(&dash.org, &id, patch).await {
             Ok(_) => return Ok(Redirect::to(&format!("/agents/{id}?flash=Saved")).into_response()),

@@ -85,6 +85,53 @@ fn outcome(c: &Call) -> Markup {
     }
 }
 
+/// The call's recording: an audio player once Twilio finished it (served through
+/// `/calls/{id}/recording`, never Twilio's URL), else its state.
+fn player(c: &Call, compact: bool) -> Markup {
+    match &c.recording {
+        Some(r) if r.status == "completed" => html! {
+            audio controls preload="none" src={ "/calls/" (c.id) "/recording" } class=[compact.then_some("compact")] aria-label="Call recording" {}
+            @if !compact { @if let Some(d) = r.duration_seconds { " " span.muted { (duration(d)) } } }
+        },
+        Some(r) => html! { span.muted { (r.status) } },
+        None if compact => html! {},
+        None => html! { span.muted { "not recorded" } },
+    }
+}
+
+/// `GET /calls/{id}/recording`: the audio for the dashboard's player (the API's streaming,
+/// with the signed-in session instead of an API key).
+pub async fn recording(
+    State(st): State<AppState>,
+    dash: Dash,
+    Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
+) -> Result<Response, DashError> {
+    let id = CallId::parse(&id).ok_or(DashError::NotFound)?;
+    Ok(
+        match crate::api::recordings::serve(&st, &dash.org, &id, &headers).await {
+            Ok(r) => r,
+            Err(e) => e.into_response(),
+        },
+    )
+}
+
+/// `POST /calls/{id}/recording/delete`.
+pub async fn delete_recording(
+    State(st): State<AppState>,
+    dash: Dash,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, DashError> {
+    Fields::managing(&dash, &body)?;
+    let id = CallId::parse(&id).ok_or(DashError::NotFound)?;
+    let flash = match crate::api::recordings::delete(&st, &dash.org, &id).await {
+        Ok(()) => "Recording+deleted".to_owned(),
+        Err(e) => form_urlencoded::byte_serialize(e.message.as_bytes()).collect(),
+    };
+    Ok(Redirect::to(&format!("/calls/{id}?flash={flash}")).into_response())
+}
+
 /// `GET /calls`.
 pub async fn list(
     State(st): State<AppState>,
@@ -166,11 +213,12 @@ pub async fn list(
         div #live {
             div.table-wrap {
                 table.list #calls {
-                    thead { tr { th { "Started" } th { "From" } th { "To" } th { "Agent" } th { "Status" } th { "Duration" } th { "Disposition" } th { "Outcome" } } }
+                    thead { tr { th { "Started" } th { "Direction" } th { "From" } th { "To" } th { "Agent" } th { "Status" } th { "Duration" } th { "Disposition" } th { "Outcome" } th { "Recording" } } }
                     tbody {
                         @for c in &page.data {
                             tr data-call=(c.id) class=[live(c.status).then_some("is-live")] {
                                 td { a href={ "/calls/" (c.id) } { (time(c.started_at)) } }
+                                td { (c.direction.as_str()) }
                                 td { (c.from_number) }
                                 td { (c.to_number) }
                                 td { @match c.agent_id.as_ref().and_then(|a| agents.get(a)) { Some(n) => (n), None => span.muted { "—" } } }
@@ -184,9 +232,10 @@ pub async fn list(
                                 }
                                 td { (c.disposition.as_deref().or(c.end_reason.as_deref()).unwrap_or("")) }
                                 td { (outcome(c)) }
+                                td { (player(c, true)) }
                             }
                         }
-                        @if page.data.is_empty() { tr { td colspan="8" .empty { "No calls match." } } }
+                        @if page.data.is_empty() { tr { td colspan="10" .empty { "No calls match." } } }
                     }
                 }
             }
@@ -346,7 +395,12 @@ pub async fn show(
                     }
                     dt { "Disposition" } dd { (call.disposition.as_deref().unwrap_or("—")) }
                     dt { "End reason" } dd { (call.end_reason.as_deref().unwrap_or("—")) }
-                    dt { "Recording" } dd { @match &call.recording_url { Some(u) => a href=(u) rel="noopener noreferrer" target="_blank" { "Listen" }, None => span.muted { "none" } } }
+                    dt { "Recording" } dd #recording {
+                        (player(&call, false))
+                        @if call.recording.as_ref().is_some_and(|r| r.status == "completed") && dash.can_manage() {
+                            " " (layout::action_button(&dash, &format!("/calls/{}/recording/delete", call.id), "Delete recording", Some("Delete this recording here and at Twilio?")))
+                        }
+                    }
                     dt { "Per-turn latency" } dd #latency {
                         @match (p50, p95) {
                             (Some(a), Some(b)) => { "p50 " (a) " ms · p95 " (b) " ms · " (call.turn_latencies_ms.len()) " turns" }

@@ -9,11 +9,13 @@
 mod agents;
 mod auth;
 mod calls;
+mod contacts;
 mod conversations;
 mod layout;
 mod live;
 mod manage;
 mod overview;
+mod settings;
 mod webhooks;
 
 use crate::AppState;
@@ -75,6 +77,11 @@ pub fn routes() -> Router<AppState> {
         .route("/calls", get(calls::list))
         .route("/calls/{id}", get(calls::show))
         .route("/calls/{id}/analyze", post(calls::analyze))
+        .route("/calls/{id}/recording", get(calls::recording))
+        .route(
+            "/calls/{id}/recording/delete",
+            post(calls::delete_recording),
+        )
         .route("/conversations", get(conversations::list))
         .route("/conversations/{id}", get(conversations::show))
         .route("/conversations/{id}/send", post(conversations::send))
@@ -91,13 +98,13 @@ pub fn routes() -> Router<AppState> {
         .route("/phone-numbers/{id}/delete", post(manage::delete_number))
         .route(
             "/contacts",
-            get(manage::contacts).post(manage::create_contact),
+            get(contacts::contacts).post(contacts::create_contact),
         )
         .route(
             "/contacts/{id}",
-            get(manage::edit_contact).post(manage::update_contact),
+            get(contacts::edit_contact).post(contacts::update_contact),
         )
-        .route("/contacts/{id}/delete", post(manage::delete_contact))
+        .route("/contacts/{id}/delete", post(contacts::delete_contact))
         .route(
             "/api-keys",
             get(manage::api_keys).post(manage::create_api_key),
@@ -110,7 +117,7 @@ pub fn routes() -> Router<AppState> {
         .route("/webhooks/deliveries/{id}/resend", post(webhooks::resend))
         .route(
             "/settings",
-            get(manage::settings).post(manage::save_settings),
+            get(settings::settings).post(settings::save_settings),
         )
 }
 

@@ -19,6 +19,8 @@ pub use switchboard_testkit::realtime::{Behavior, FakeRealtime, FakeShape, Step}
 pub use switchboard_testkit::twilio::{post_signed, stream_of, FakeTwilioRest, MediaCall};
 pub use switchboard_web::{Application, WebConfig};
 
+pub mod outbound;
+
 pub const PUBLIC: &str = "https://voice.example.test";
 pub const ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";
 pub const WAIT: Duration = Duration::from_secs(20);
@@ -41,6 +43,7 @@ pub struct Env<'a> {
     pub clock: switchboard_domain::Clock,
     pub recovery: switchboard_voice::recovery::Recovery,
     pub dialer: switchboard_voice::dialer::Dialer,
+    pub recordings: switchboard_voice::recordings::Recordings,
     done: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     config: WebConfig,
 }
@@ -86,6 +89,7 @@ pub async fn env_with(
         clock,
         recovery: running.recovery,
         dialer: running.dialer,
+        recordings: running.recordings,
         done: Some(running.done),
         config,
     }
@@ -97,6 +101,7 @@ struct Running {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     recovery: switchboard_voice::recovery::Recovery,
     dialer: switchboard_voice::dialer::Dialer,
+    recordings: switchboard_voice::recordings::Recordings,
     done: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
@@ -111,6 +116,7 @@ async fn launch(db: &TestDb, config: &WebConfig) -> Running {
     let addr = app.local_addr().expect("addr");
     let recovery = app.recovery();
     let dialer = app.dialer();
+    let recordings = app.recordings();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let done = tokio::spawn(app.run_until_stopped(
         async move {
@@ -124,6 +130,7 @@ async fn launch(db: &TestDb, config: &WebConfig) -> Running {
         stop: Some(tx),
         recovery,
         dialer,
+        recordings,
         done,
     }
 }
@@ -369,6 +376,7 @@ impl Env<'_> {
         self.stop = running.stop;
         self.recovery = running.recovery;
         self.dialer = running.dialer;
+        self.recordings = running.recordings;
         self.done = Some(running.done);
     }
 

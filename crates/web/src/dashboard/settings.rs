@@ -1,0 +1,141 @@
+//! The organization's settings page.
+
+use super::layout::{self, field};
+use super::manage::{form_error, ListQuery};
+use super::{Dash, DashError, FieldErrors, Fields};
+use crate::AppState;
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use maud::{html, Markup};
+use switchboard_domain::settings::{SettingsUpdate, NOTIFY_CALLS};
+use switchboard_domain::Secret;
+
+async fn settings_page(
+    st: &AppState,
+    dash: &Dash,
+    draft: Option<&Fields>,
+    errors: &FieldErrors,
+    flash: Option<&str>,
+) -> Result<Markup, DashError> {
+    let s = st.store.get_settings(&dash.org).await?;
+    let v = |k: &str, stored: String| -> String {
+        draft.map(|f| f.raw(k).to_owned()).unwrap_or(stored)
+    };
+    let body = html! {
+        (layout::flash(flash))
+        form.card method="post" action="/settings" #settings-form novalidate {
+            (layout::csrf(dash))
+            @if !errors.is_empty() { p.error-banner role="alert" { "Nothing was saved. Correct the fields marked below." } }
+            fieldset disabled[!dash.can_manage()] {
+                h2 { "Messaging sessions" }
+                div.row {
+                    (field("Session window (s)", "session_window_seconds", errors, Some("A new text conversation starts after this much silence."), html! {
+                        input #session_window_seconds name="session_window_seconds" inputmode="numeric" value=(v("session_window_seconds", s.session_window_seconds.to_string()));
+                    }))
+                    (field("Business-initiated window (s)", "business_session_window_seconds", errors, None, html! {
+                        input #business_session_window_seconds name="business_session_window_seconds" inputmode="numeric" value=(v("business_session_window_seconds", s.business_session_window_seconds.to_string()));
+                    }))
+                }
+                (field("HELP reply", "help_text", errors, None, html! { input #help_text name="help_text" value=(v("help_text", s.help_text.clone().unwrap_or_default())); }))
+                h2 { "Outbound calls" }
+                (field("Simultaneous outbound calls", "max_concurrent_outbound_calls", errors, Some("Calls ringing or live at once; more wait their turn (1 to 1000)."), html! {
+                    input #max_concurrent_outbound_calls name="max_concurrent_outbound_calls" inputmode="numeric" value=(v("max_concurrent_outbound_calls", s.max_concurrent_outbound_calls.to_string()));
+                }))
+                (field("Keep call recordings (days)", "recording_retention_days", errors, Some("Older recordings are deleted here and at Twilio. Empty: keep them until deleted by hand."), html! {
+                    input #recording_retention_days name="recording_retention_days" inputmode="numeric" value=(v("recording_retention_days", s.recording_retention_days.map(|d| d.to_string()).unwrap_or_default()));
+                }))
+                h2 { "Notifications" }
+                (field("Call report e-mails", "notification_emails", errors, Some("One address per line."), html! {
+                    textarea #notification_emails name="notification_emails" rows="3" { (v("notification_emails", s.notification_emails.join("\n"))) }
+                }))
+                (field("Send reports for", "notify_calls", errors, None, html! {
+                    select #notify_calls name="notify_calls" {
+                        @let cur = v("notify_calls", s.notify_calls.clone());
+                        @for n in NOTIFY_CALLS { option value=(n) selected[cur == *n] { (n) " calls" } }
+                    }
+                }))
+                h2 { "Twilio" }
+                div.row {
+                    (field("Account SID", "twilio_account_sid", errors, None, html! {
+                        input #twilio_account_sid name="twilio_account_sid" value=(v("twilio_account_sid", s.twilio_account_sid.clone().unwrap_or_default())) placeholder="AC…";
+                    }))
+                    (field("Auth token", "twilio_auth_token", errors, Some(if s.twilio_auth_token_set { "Set. Write-only: leave empty to keep it." } else { "Not set." }), html! {
+                        input #twilio_auth_token type="password" name="twilio_auth_token" autocomplete="off" value="";
+                    }))
+                }
+                @if dash.can_manage() { button.primary type="submit" #save-settings { "Save settings" } }
+            }
+        }
+    };
+    layout::render(st, dash, "settings", "Settings", None, body).await
+}
+
+/// `GET /settings`.
+pub async fn settings(
+    State(st): State<AppState>,
+    dash: Dash,
+    Query(q): Query<ListQuery>,
+) -> Result<Response, DashError> {
+    Ok(settings_page(
+        &st,
+        &dash,
+        None,
+        &FieldErrors::default(),
+        q.flash.as_deref(),
+    )
+    .await?
+    .into_response())
+}
+
+/// `POST /settings`: all or nothing.
+pub async fn save_settings(
+    State(st): State<AppState>,
+    dash: Dash,
+    body: Bytes,
+) -> Result<Response, DashError> {
+    let f = Fields::managing(&dash, &body)?;
+    let mut errors = FieldErrors::default();
+    let mut int = |k: &str| match f.raw(k).trim() {
+        "" => None,
+        t => t
+            .parse::<i64>()
+            .map_err(|_| errors.add(k, "must be a whole number"))
+            .ok(),
+    };
+    let session = int("session_window_seconds");
+    let business = int("business_session_window_seconds");
+    let outbound = int("max_concurrent_outbound_calls");
+    // Empty means "keep recordings": the field is always sent, so clearing it works.
+    let retention = Some(int("recording_retention_days"));
+    let current = st.store.get_settings(&dash.org).await?;
+    let sid = f.get("twilio_account_sid").map(str::to_owned);
+    let update = SettingsUpdate {
+        // Unchanged values are not re-sent, so the write-only token is never required again.
+        twilio_account_sid: sid.filter(|s| Some(s) != current.twilio_account_sid.as_ref()),
+        twilio_auth_token: f.get("twilio_auth_token").map(Secret::new),
+        session_window_seconds: session,
+        business_session_window_seconds: business,
+        notification_emails: Some(
+            f.raw("notification_emails")
+                .split([',', '\n'])
+                .map(str::trim)
+                .filter(|e| !e.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        ),
+        help_text: Some(f.get("help_text").map(str::to_owned)),
+        notify_calls: f.get("notify_calls").map(str::to_owned),
+        max_concurrent_outbound_calls: outbound,
+        recording_retention_days: retention,
+    };
+    if errors.is_empty() {
+        match st.store.update_settings(&dash.org, update).await {
+            Ok(_) => return Ok(Redirect::to("/settings?flash=Settings+saved").into_response()),
+            Err(e) => form_error(e, &mut errors, "twilio_account_sid")?,
+        }
+    }
+    let page = settings_page(&st, &dash, Some(&f), &errors, None).await?;
+    Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+}
