@@ -396,6 +396,8 @@ pub struct Call {
     /// Who answered an outbound call, by Twilio's answering-machine detection: `human`,
     /// `machine_end_beep`, `machine_end_silence`, `machine_end_other`, `fax`, `unknown`.
     pub answered_by: Option<String>,
+    /// The campaign that placed this call, if one did.
+    pub campaign_id: Option<String>,
 }
 
 /// A call's recording as Twilio's recording callback described it.

@@ -120,6 +120,10 @@ id_type!(/// An outbox event; also the `webhook-id` of its deliveries.
     EventId, "evt");
 id_type!(/// An e-mail notification.
     EmailId, "eml");
+id_type!(/// An outbound calling campaign.
+    CampaignId, "cmp");
+id_type!(/// One recipient row of a campaign.
+    RecipientId, "rcp");
 
 #[cfg(test)]
 mod tests {

@@ -58,7 +58,7 @@ impl Default for BusinessHours {
     }
 }
 
-fn parse_hhmm(s: &str) -> Option<Time> {
+pub(crate) fn parse_hhmm(s: &str) -> Option<Time> {
     let (h, m) = s.split_once(':')?;
     if h.len() != 2 || m.len() != 2 {
         return None;
@@ -66,7 +66,7 @@ fn parse_hhmm(s: &str) -> Option<Time> {
     Time::new(h.parse().ok()?, m.parse().ok()?, 0, 0).ok()
 }
 
-fn weekday_name(w: Weekday) -> &'static str {
+pub(crate) fn weekday_name(w: Weekday) -> &'static str {
     DAY_NAMES[usize::from(w.to_monday_zero_offset() as u8)]
 }
 

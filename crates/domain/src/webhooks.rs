@@ -18,6 +18,8 @@ pub const EVENT_TYPES: &[&str] = &[
     "conversation.analyzed",
     "tool.executed",
     "webhook_endpoint.disabled",
+    "campaign.started",
+    "campaign.completed",
 ];
 
 /// The version of the event envelope (`version` in every payload).

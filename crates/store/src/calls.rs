@@ -355,5 +355,7 @@ async fn finalize(
     let ended = fetch_call(tx, org, &current.id, "")
         .await?
         .ok_or(StoreError::NotFound)?;
+    // A campaign's recipient learns its outcome in the same transaction: retried or done.
+    crate::campaigns::call_ended(tx, org, &ended, end.at).await?;
     crate::outbox::call_finalized(tx, org, &ended, end.at, email_wait_ms).await
 }

@@ -23,7 +23,7 @@ pub(crate) const CALL_COLUMNS: &str =
     agent_id, status, started_at, answered_at, ended_at, duration_seconds, end_reason, \
     disposition, recording_url, analysis, turn_latencies_ms, error, metadata, dial_at, \
     sip_response_code, twilio_error_code, answered_by, record, recording_sid, recording_status, \
-    recording_duration_seconds, recording_channels, recording_deleted_at";
+    recording_duration_seconds, recording_channels, recording_deleted_at, campaign_id";
 
 fn agent_col(row: &AnyRow) -> Result<Option<AgentId>, StoreError> {
     Ok(col::<Option<String>>(row, "agent_id")?.map(AgentId::from_db))
@@ -98,6 +98,7 @@ pub(crate) fn call_from_row(row: &AnyRow) -> Result<Call, StoreError> {
         sip_response_code: col(row, "sip_response_code")?,
         twilio_error_code: col(row, "twilio_error_code")?,
         answered_by: col(row, "answered_by")?,
+        campaign_id: col(row, "campaign_id")?,
     };
     recording_of(row, &mut call)?;
     Ok(call)
@@ -419,6 +420,7 @@ pub(crate) async fn insert_call(
         answered_at: None,
         ended_at: None,
         recording: None,
+        campaign_id: None,
         duration_seconds: None,
         end_reason: None,
         disposition: None,

@@ -9,6 +9,7 @@
 mod accounts;
 mod agents;
 mod calls;
+mod campaigns;
 mod contacts;
 mod conversations;
 mod dashboard;
@@ -40,6 +41,7 @@ use switchboard_domain::ValidationError;
 
 pub use accounts::{Bootstrap, BootstrapInput};
 pub use calls::{CallEnd, StatusReport};
+pub use campaigns::{CampaignAction, NewCampaignRow, Refusal};
 pub use dashboard::{DashboardSession, Overview};
 pub use followups::{ANALYSIS_JOB, EMAIL_JOB};
 pub use instances::StrandedCall;

@@ -60,6 +60,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0008_recordings.sql"),
         postgres: include_str!("../migrations/postgres/0008_recordings.sql"),
     },
+    Migration {
+        version: 9,
+        name: "campaigns",
+        sqlite: include_str!("../migrations/sqlite/0009_campaigns.sql"),
+        postgres: include_str!("../migrations/postgres/0009_campaigns.sql"),
+    },
 ];
 
 /// Where the schema stands.

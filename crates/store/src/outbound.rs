@@ -37,6 +37,8 @@ pub struct NewOutboundCall {
     pub voicemail_mode: Option<String>,
     /// Whether Twilio records it.
     pub record: bool,
+    /// The campaign and recipient it is placed for.
+    pub campaign: Option<(String, String)>,
     /// Now.
     pub now: Timestamp,
 }
@@ -91,59 +93,7 @@ impl Store {
                 return Ok(Placed::Existing(call_from_row(&r)?));
             }
         }
-        let conv = insert_conversation(&mut tx, org, input.conversation).await?;
-        let call_id = CallId::generate();
-        let mut call = insert_call(
-            &mut tx,
-            org,
-            NewCall {
-                conversation_id: conv.id,
-                call_sid: format!("{PENDING_SID}{call_id}"),
-                direction: Direction::Outbound,
-                from_number: input.from_number,
-                to_number: input.to_number,
-                agent_id: conv.agent_id,
-                status: CallStatus::Queued,
-                started_at: input.now,
-            },
-        )
-        .await?;
-        let (key, hash) = input.idempotency.unzip();
-        sqlx::query(
-            "UPDATE calls SET metadata = $1, dial_at = $2, idempotency_key = $3, request_hash = $4, \
-             voicemail_mode = $5, record = $6 WHERE org_id = $7 AND id = $8",
-        )
-        .bind(input.metadata.as_ref().map(to_json).transpose()?)
-        .bind(input.dial_at.millis())
-        .bind(key)
-        .bind(hash)
-        .bind(input.voicemail_mode.clone())
-        .bind(i64::from(input.record))
-        .bind(org.as_str())
-        .bind(call.id.as_str())
-        .execute(&mut *tx)
-        .await?;
-        call.metadata = input.metadata;
-        call.scheduled_at = Some(input.dial_at);
-        call.call_sid = String::new();
-        if input.record {
-            call.recording = Some(switchboard_domain::entities::CallRecording {
-                status: "requested".into(),
-                duration_seconds: None,
-                channels: None,
-                deleted_at: None,
-            });
-        }
-        let job = NewJob {
-            kind: DIAL_JOB.into(),
-            payload: json!({"call_id": call.id}),
-            run_at: input.dial_at,
-            lease: None,
-            subject: Some(call.id.to_string()),
-        };
-        insert_job(&mut tx, org, &job, input.now).await?;
-        let ev = crate::outbox::call_event("call.started", &call);
-        crate::outbox::emit(&mut tx, org, &[ev], input.now).await?;
+        let call = insert_outbound(&mut tx, org, input).await?;
         self.commit_events(tx).await?;
         Ok(Placed::New(call))
     }
@@ -372,4 +322,71 @@ impl Store {
         tx.commit().await?;
         Ok(org.map(OrgId::from_db))
     }
+}
+
+/// Inserts an outbound call in an open transaction: its conversation, the call (`queued`, its
+/// sid a placeholder until dialled), the dial job at `dial_at`, and `call.started`.
+pub(crate) async fn insert_outbound(
+    tx: &mut crate::Tx,
+    org: &OrgId,
+    input: NewOutboundCall,
+) -> Result<Call, StoreError> {
+    let conv = insert_conversation(tx, org, input.conversation).await?;
+    let call_id = CallId::generate();
+    let mut call = insert_call(
+        tx,
+        org,
+        NewCall {
+            conversation_id: conv.id,
+            call_sid: format!("{PENDING_SID}{call_id}"),
+            direction: Direction::Outbound,
+            from_number: input.from_number,
+            to_number: input.to_number,
+            agent_id: conv.agent_id,
+            status: CallStatus::Queued,
+            started_at: input.now,
+        },
+    )
+    .await?;
+    let (key, hash) = input.idempotency.unzip();
+    sqlx::query(
+        "UPDATE calls SET metadata = $1, dial_at = $2, idempotency_key = $3, request_hash = $4, \
+             voicemail_mode = $5, record = $6, campaign_id = $7, campaign_recipient_id = $8 \
+             WHERE org_id = $9 AND id = $10",
+    )
+    .bind(input.metadata.as_ref().map(to_json).transpose()?)
+    .bind(input.dial_at.millis())
+    .bind(key)
+    .bind(hash)
+    .bind(input.voicemail_mode.clone())
+    .bind(i64::from(input.record))
+    .bind(input.campaign.as_ref().map(|c| c.0.clone()))
+    .bind(input.campaign.as_ref().map(|c| c.1.clone()))
+    .bind(org.as_str())
+    .bind(call.id.as_str())
+    .execute(&mut **tx)
+    .await?;
+    call.metadata = input.metadata;
+    call.scheduled_at = Some(input.dial_at);
+    call.campaign_id = input.campaign.map(|c| c.0);
+    call.call_sid = String::new();
+    if input.record {
+        call.recording = Some(switchboard_domain::entities::CallRecording {
+            status: "requested".into(),
+            duration_seconds: None,
+            channels: None,
+            deleted_at: None,
+        });
+    }
+    let job = NewJob {
+        kind: DIAL_JOB.into(),
+        payload: json!({"call_id": call.id}),
+        run_at: input.dial_at,
+        lease: None,
+        subject: Some(call.id.to_string()),
+    };
+    insert_job(tx, org, &job, input.now).await?;
+    let ev = crate::outbox::call_event("call.started", &call);
+    crate::outbox::emit(tx, org, &[ev], input.now).await?;
+    Ok(call)
 }

@@ -72,7 +72,7 @@ backend_test!(migrations_are_idempotent, |db| {
     assert!(store.migrate().await.expect("second migrate").is_empty());
     let status = store.migration_status().await.expect("status");
     assert!(status.pending.is_empty() && status.unknown.is_empty());
-    assert_eq!(status.applied, (1..=8).collect::<Vec<i64>>());
+    assert_eq!(status.applied, (1..=9).collect::<Vec<i64>>());
     store.ping().await.expect("ping");
 });
 
@@ -1873,6 +1873,7 @@ backend_test!(outbound_calls_are_idempotent_and_stay_in_their_org, |db| {
         idempotency: Some((key.into(), hash.into())),
         voicemail_mode: None,
         record: false,
+        campaign: None,
         now,
     };
     let Placed::New(call) = store

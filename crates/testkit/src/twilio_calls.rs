@@ -18,6 +18,9 @@ pub enum CallScript {
     /// Answered like `Answer`, but the detection's result never comes (a person who speaks
     /// right away must not wait for it).
     AnswerWithoutDetection,
+    /// Answered by a person (the detection says `human`) who hangs up as soon as the media
+    /// stream is up: the stream stops and the call completes.
+    AnswerAndHangUp,
     /// Answered by a machine: the stream connects, then the detection reports this
     /// `AnsweredBy` (`machine_end_beep`, `machine_end_silence`, `fax`, ...).
     Machine(&'static str),
@@ -51,6 +54,8 @@ struct Placed {
     cancel: Option<tokio::sync::oneshot::Sender<()>>,
     /// Sequence number of the next status callback.
     seq: u32,
+    /// Twilio reported it over (a terminal status callback was sent).
+    ended: bool,
 }
 
 /// The fake's outbound calls.
@@ -60,6 +65,10 @@ pub(crate) struct Outbound {
     pub(crate) live: Option<crate::twilio::LiveStreams>,
     pub(crate) link: Mutex<Option<ServerLink>>,
     scripts: Mutex<VecDeque<CallScript>>,
+    /// Scripts for calls to one number, used before the general queue.
+    by_number: Mutex<std::collections::HashMap<String, VecDeque<CallScript>>>,
+    /// Calls created and not yet over, and the most there ever were at once.
+    active: Mutex<(usize, usize)>,
     calls: Mutex<Vec<(String, Placed)>>,
     notify: tokio::sync::Notify,
     /// The fake's recordings (`Record=true` calls are recorded from their answer).
@@ -90,17 +99,35 @@ impl Outbound {
         self.scripts.lock().unwrap().extend(scripts);
     }
 
+    pub(crate) fn script_number(&self, number: &str, scripts: Vec<CallScript>) {
+        self.by_number
+            .lock()
+            .unwrap()
+            .entry(number.to_owned())
+            .or_default()
+            .extend(scripts);
+    }
+
+    /// The most calls that were ever created and not yet over at once.
+    pub(crate) fn max_active(&self) -> usize {
+        self.active.lock().unwrap().1
+    }
+
     /// `POST .../Calls.json`: answers, and starts the call's life.
     pub(crate) fn create(
         self: &Arc<Self>,
         request: RestRequest,
         n: u64,
     ) -> (u16, serde_json::Value) {
-        let script = self
-            .scripts
+        let to = form_value(&request.form, "To");
+        let for_number = self
+            .by_number
             .lock()
             .unwrap()
-            .pop_front()
+            .get_mut(&to)
+            .and_then(VecDeque::pop_front);
+        let script = for_number
+            .or_else(|| self.scripts.lock().unwrap().pop_front())
             .unwrap_or(CallScript::Answer);
         if let CallScript::Refuse(status, code, message) = &script {
             return (
@@ -121,8 +148,14 @@ impl Outbound {
                 media: None,
                 cancel: Some(cancel_tx),
                 seq: 0,
+                ended: false,
             },
         ));
+        {
+            let mut active = self.active.lock().unwrap();
+            active.0 += 1;
+            active.1 = active.1.max(active.0);
+        }
         self.notify.notify_waiters();
         let me = self.clone();
         tokio::spawn(async move { me.live(sid, script, cancel_rx).await });
@@ -169,6 +202,26 @@ impl Outbound {
             }
             CallScript::AnswerWithoutDetection => {
                 self.answer(&sid).await;
+            }
+            CallScript::AnswerAndHangUp => {
+                if self.answer(&sid).await {
+                    self.detection(&sid, "human").await;
+                    let media = {
+                        let mut calls = self.calls.lock().unwrap();
+                        calls
+                            .iter_mut()
+                            .find(|(s, _)| *s == sid)
+                            .and_then(|(_, p)| p.media.take())
+                    };
+                    if let Some(m) = media {
+                        m.stop();
+                    }
+                    if let Some(live) = &self.live {
+                        live.lock().unwrap().remove(&sid);
+                    }
+                    self.callback(&sid, "completed", &[("CallDuration", "1")])
+                        .await;
+                }
             }
             CallScript::Machine(answered_by) => {
                 if self.answer(&sid).await {
@@ -329,6 +382,15 @@ impl Outbound {
                 return;
             };
             p.seq += 1;
+            let terminal = matches!(
+                status,
+                "completed" | "busy" | "no-answer" | "canceled" | "failed"
+            );
+            if terminal && !p.ended {
+                p.ended = true;
+                let mut active = self.active.lock().unwrap();
+                active.0 = active.0.saturating_sub(1);
+            }
             (form_value(&p.request.form, "StatusCallback"), p.seq - 1)
         };
         let (_, mut params) = self.call_params(sid, status);

@@ -141,6 +141,17 @@ impl FakeTwilioRest {
         self.outbound.script(scripts.into_iter().collect());
     }
 
+    /// What the next created calls to `number` do, in order (before the general queue).
+    pub fn script_number(&self, number: &str, scripts: impl IntoIterator<Item = CallScript>) {
+        self.outbound
+            .script_number(number, scripts.into_iter().collect());
+    }
+
+    /// The most outbound calls that were ever created and not yet reported over at once.
+    pub fn max_active_calls(&self) -> usize {
+        self.outbound.max_active()
+    }
+
     /// The calls created so far: (CallSid, the create request).
     pub fn created_calls(&self) -> Vec<(String, RestRequest)> {
         self.outbound.created()

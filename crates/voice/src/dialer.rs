@@ -75,7 +75,12 @@ impl Dialer {
     }
 
     async fn run_and_record(&self, job: Job) {
-        let outcome = self.run(&job).await;
+        use tracing::Instrument;
+        // Instrumented, not entered: dials of a batch interleave on one task, and a span
+        // entered across an await would nest them wrongly (and tracing-subscriber panics).
+        let span = tracing::info_span!("dial", org_id = %job.org_id,
+            call_id = job.payload["call_id"].as_str().unwrap_or_default());
+        let outcome = self.run(&job).instrument(span).await;
         let done = match outcome {
             Ok(Outcome::Done) => {
                 self.store
@@ -120,8 +125,6 @@ impl Dialer {
                 ))
             }
         };
-        let span = tracing::info_span!("dial", org_id = %org, call_id = %call_id);
-        let _g = span.enter();
         let Some(public) = &self.public_url else {
             self.fail(
                 org,

@@ -3,6 +3,7 @@
 //! nothing about a call is shared with other calls.
 
 mod answer;
+pub mod campaigns;
 pub mod dialer;
 mod live;
 mod model;

@@ -14,7 +14,6 @@ use switchboard_domain::call::EndReason;
 use switchboard_domain::entities::Call;
 use switchboard_domain::ids::{CallId, OrgId};
 use switchboard_domain::values::{Channel, Direction, PhoneNumber};
-use switchboard_domain::Timestamp;
 use switchboard_realtime::{ModelSocket, SessionConfig, ToolSpec};
 use switchboard_store::{CallEnd, TwilioCredentials};
 use switchboard_tools::ToolContext;
@@ -118,7 +117,7 @@ async fn authenticate(svc: &VoiceServices, start: &Start) -> Option<(OrgId, Call
         return None;
     };
     svc.pending.arrived(&call_id);
-    if !token::verify(&svc.token_secret, &org, &call_id, tok, Timestamp::now()) {
+    if !token::verify(&svc.token_secret, &org, &call_id, tok, svc.clock.now()) {
         tracing::warn!(org_id = %org, call_id = %call_id, "media stream with a wrong or expired token; closing");
         return None;
     }
@@ -131,7 +130,7 @@ async fn authenticate(svc: &VoiceServices, start: &Start) -> Option<(OrgId, Call
             &start.call_sid,
             &start.stream_sid,
             &svc.instance_id,
-            Timestamp::now(),
+            svc.clock.now(),
         )
         .await
     {
@@ -440,7 +439,7 @@ impl Session {
         let end = CallEnd {
             reason,
             error,
-            at: Timestamp::now(),
+            at: self.svc.clock.now(),
         };
         match self
             .svc

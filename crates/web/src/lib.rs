@@ -233,6 +233,19 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
             recordings::get_recording,
             recordings::delete_recording
         ))
+        .routes(routes!(
+            campaigns::create_campaign,
+            campaigns::list_campaigns
+        ))
+        .routes(routes!(campaigns::get_campaign))
+        .routes(routes!(
+            campaigns::add_recipients,
+            campaigns::list_recipients
+        ))
+        .routes(routes!(campaigns::start_campaign))
+        .routes(routes!(campaigns::pause_campaign))
+        .routes(routes!(campaigns::resume_campaign))
+        .routes(routes!(campaigns::cancel_campaign))
         .routes(routes!(webhooks::analyze_call))
         .routes(routes!(webhooks::create_endpoint, webhooks::list_endpoints))
         .routes(routes!(

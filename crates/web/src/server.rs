@@ -28,6 +28,7 @@ use switchboard_domain::Clock;
 use switchboard_jobs::{Jobs, JobsConfig};
 use switchboard_messaging::{EventBus, Messaging, MessagingConfig};
 use switchboard_store::Store;
+use switchboard_voice::campaigns::CampaignRunner;
 use switchboard_voice::dialer::Dialer;
 use switchboard_voice::recordings::Recordings;
 use switchboard_voice::recovery::Recovery;
@@ -52,6 +53,7 @@ pub struct Application {
     recovery: Recovery,
     dialer: Dialer,
     recordings: Recordings,
+    campaigns: CampaignRunner,
     clock: Clock,
     drain_timeout: Duration,
 }
@@ -154,6 +156,7 @@ impl Application {
             config.instance_lease,
         )
         .with_apology(&config.voice.apology);
+        let campaigns = CampaignRunner::new(store.clone(), config.clock.clone());
         let recordings = Recordings::new(store.clone(), voice.twilio.clone(), config.clock.clone());
         Ok(Application {
             listener,
@@ -175,6 +178,7 @@ impl Application {
             recovery,
             dialer,
             recordings,
+            campaigns,
             clock: config.clock.clone(),
             drain_timeout: config.drain_timeout,
         })
@@ -198,6 +202,11 @@ impl Application {
     /// The recording retention job (tests run it with `run_once`).
     pub fn recordings(&self) -> Recordings {
         self.recordings.clone()
+    }
+
+    /// The campaign runner (tests run it with `run_once`).
+    pub fn campaigns(&self) -> CampaignRunner {
+        self.campaigns.clone()
     }
 
     /// The outbound dialer (tests run it with `run_once`).
@@ -255,6 +264,12 @@ impl Application {
             self.dialer
                 .run_worker(async move { until_draining.drain_started().await }),
         );
+        // A draining instance starts no campaign call either.
+        let until_draining = lifecycle.clone();
+        let campaigns = tokio::spawn(
+            self.campaigns
+                .run_worker(async move { until_draining.drain_started().await }),
+        );
         let until_closing = lifecycle.clone();
         let retention = tokio::spawn(
             self.recordings
@@ -305,6 +320,7 @@ impl Application {
         let _ = recovery.await;
         let _ = retention.await;
         let _ = dialer.await;
+        let _ = campaigns.await;
         let _ = heartbeat.await;
         // Replies still being written are handed back to the queue for the next start.
         messaging.shutdown(Duration::from_secs(2)).await;

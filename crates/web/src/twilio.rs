@@ -325,7 +325,8 @@ pub(crate) async fn merge_status(
         recording_url: param(params, "RecordingUrl")
             .filter(|u| !u.is_empty())
             .map(str::to_owned),
-        at: Timestamp::now(),
+        // The server's clock (adjustable in tests), like every other time a call's life uses.
+        at: st.clock.now(),
     };
     if int("SipResponseCode").is_some() || int("ErrorCode").is_some() {
         if let Err(e) = st

@@ -4,6 +4,7 @@
 pub mod agents;
 pub mod api_keys;
 pub mod calls;
+pub mod campaigns;
 pub mod chat;
 pub mod contacts;
 pub mod conversations;

@@ -225,6 +225,7 @@ pub(crate) async fn place(
                 idempotency: key.map(|k| (k, hash)),
                 voicemail_mode: body.voicemail.map(|m| m.as_str().to_owned()),
                 record: body.record.unwrap_or(agent.record),
+                campaign: None,
                 now,
             },
         )

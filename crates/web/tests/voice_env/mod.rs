@@ -44,6 +44,7 @@ pub struct Env<'a> {
     pub recovery: switchboard_voice::recovery::Recovery,
     pub dialer: switchboard_voice::dialer::Dialer,
     pub recordings: switchboard_voice::recordings::Recordings,
+    pub campaigns: switchboard_voice::campaigns::CampaignRunner,
     done: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     config: WebConfig,
 }
@@ -90,6 +91,7 @@ pub async fn env_with(
         recovery: running.recovery,
         dialer: running.dialer,
         recordings: running.recordings,
+        campaigns: running.campaigns,
         done: Some(running.done),
         config,
     }
@@ -102,6 +104,7 @@ struct Running {
     recovery: switchboard_voice::recovery::Recovery,
     dialer: switchboard_voice::dialer::Dialer,
     recordings: switchboard_voice::recordings::Recordings,
+    campaigns: switchboard_voice::campaigns::CampaignRunner,
     done: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
@@ -117,6 +120,7 @@ async fn launch(db: &TestDb, config: &WebConfig) -> Running {
     let recovery = app.recovery();
     let dialer = app.dialer();
     let recordings = app.recordings();
+    let campaigns = app.campaigns();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let done = tokio::spawn(app.run_until_stopped(
         async move {
@@ -131,6 +135,7 @@ async fn launch(db: &TestDb, config: &WebConfig) -> Running {
         recovery,
         dialer,
         recordings,
+        campaigns,
         done,
     }
 }
@@ -377,6 +382,7 @@ impl Env<'_> {
         self.recovery = running.recovery;
         self.dialer = running.dialer;
         self.recordings = running.recordings;
+        self.campaigns = running.campaigns;
         self.done = Some(running.done);
     }
 
