@@ -443,7 +443,7 @@ impl Store {
                     return Ok(Err(refuse(
                         "invalid_rows",
                         format!(
-                            "{} rows cannot be read (see GET .../recipients?status=invalid); start with `skip_invalid_rows: true` to call the others",
+                            "{} unreadable rows (GET .../recipients?status=invalid lists them): start with `skip_invalid_rows: true` to call the others",
                             c.counts.invalid
                         ),
                     )));

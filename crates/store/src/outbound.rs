@@ -66,6 +66,36 @@ pub enum DialStart {
 }
 
 impl Store {
+    /// Outbound calls dialled before `dialled_before` that no call task ever claimed and that
+    /// have not ended: Twilio's callbacks about them were lost (a restart, a network split).
+    /// The recovery sweep asks Twilio where they stand. Look-up scope: read only.
+    pub async fn unsettled_outbound_calls(
+        &self,
+        dialled_before: Timestamp,
+        limit: i64,
+    ) -> Result<Vec<(OrgId, CallId, String)>, StoreError> {
+        let mut tx = self.begin(Scope::Lookup, Access::Read).await?;
+        let rows = sqlx::query(
+            "SELECT org_id, id, call_sid FROM calls WHERE direction = 'outbound' \
+             AND ended_at IS NULL AND instance_id IS NULL AND call_sid NOT LIKE 'pending:%' \
+             AND dial_started_at < $1 ORDER BY dial_started_at LIMIT $2",
+        )
+        .bind(dialled_before.millis())
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    OrgId::from_db(col(r, "org_id")?),
+                    CallId::from_db(col(r, "id")?),
+                    col(r, "call_sid")?,
+                ))
+            })
+            .collect()
+    }
+
     /// Creates the call (status `queued`), its conversation, `call.started` and the dial job in
     /// one transaction. With an idempotency key already used: the same body answers the same
     /// call; another body is a conflict.

@@ -56,6 +56,8 @@ struct Placed {
     seq: u32,
     /// Twilio reported it over (a terminal status callback was sent).
     ended: bool,
+    /// Its latest status, as the Calls API shows it.
+    status: String,
 }
 
 /// The fake's outbound calls.
@@ -149,6 +151,7 @@ impl Outbound {
                 cancel: Some(cancel_tx),
                 seq: 0,
                 ended: false,
+                status: "queued".into(),
             },
         ));
         {
@@ -265,7 +268,7 @@ impl Outbound {
                 .await;
             return false;
         };
-        let media = MediaCall::connect(
+        let media = match MediaCall::connect(
             &format!("{}/twilio/media", link.ws),
             sid,
             &stream_params,
@@ -273,7 +276,16 @@ impl Outbound {
             1.0,
         )
         .await
-        .expect("media stream");
+        {
+            Ok(m) => m,
+            Err(_) => {
+                // The stream could not connect (the server went away): `<Connect>` ends,
+                // nothing follows, and Twilio hangs up.
+                self.callback(sid, "completed", &[("CallDuration", "1")])
+                    .await;
+                return false;
+            }
+        };
         if let Some(live) = &self.live {
             live.lock()
                 .unwrap()
@@ -347,6 +359,15 @@ impl Outbound {
         .await;
     }
 
+    /// `GET .../Calls/{sid}.json`: the call's latest status, or `None` for a call never made.
+    pub(crate) fn state(&self, sid: &str) -> Option<String> {
+        let calls = self.calls.lock().unwrap();
+        calls
+            .iter()
+            .find(|(s, _)| s == sid)
+            .map(|(_, p)| p.status.clone())
+    }
+
     /// Whether `sid` is one of the fake's outbound calls.
     pub(crate) fn knows(&self, sid: &str) -> bool {
         self.calls.lock().unwrap().iter().any(|(s, _)| s == sid)
@@ -382,6 +403,7 @@ impl Outbound {
                 return;
             };
             p.seq += 1;
+            p.status = status.to_owned();
             let terminal = matches!(
                 status,
                 "completed" | "busy" | "no-answer" | "canceled" | "failed"

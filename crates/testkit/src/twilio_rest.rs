@@ -95,7 +95,7 @@ impl FakeTwilioRest {
             )
             .route(
                 "/2010-04-01/Accounts/{account}/Calls/{call}",
-                post(update_call),
+                post(update_call).get(fetch_call),
             )
             .route(
                 "/2010-04-01/Accounts/{account}/Calls.json",
@@ -376,6 +376,29 @@ async fn create_call(
         axum::Json(body),
     )
         .into_response()
+}
+
+/// `GET .../Calls/{sid}.json`: the call as Twilio's Calls API shows it (404 for a call it
+/// never made).
+async fn fetch_call(
+    State((_, _, _, _, _, _, outbound)): State<RestState>,
+    Path((account, call)): Path<(String, String)>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let sid = call.trim_end_matches(".json");
+    match outbound.state(sid) {
+        Some(status) => axum::Json(json!({"sid": sid, "account_sid": account,
+            "status": status, "duration": "1", "direction": "outbound-api"}))
+        .into_response(),
+        None => (
+            axum::http::StatusCode::NOT_FOUND,
+            axum::Json(
+                json!({"code": 20404, "message": "The requested resource was not found",
+                "status": 404}),
+            ),
+        )
+            .into_response(),
+    }
 }
 
 /// `POST .../Calls/{sid}/Recordings.json`: starts recording a live call (201, `in-progress`).

@@ -87,6 +87,16 @@ pub struct CreatedCall {
     pub status: String,
 }
 
+/// A call as Twilio's Calls API describes it (`GET .../Calls/{sid}.json`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallState {
+    /// `queued`, `ringing`, `in-progress`, `completed`, `busy`, `no-answer`, `failed`,
+    /// `canceled`.
+    pub status: String,
+    /// Seconds, once it ended (Twilio sends it as a string).
+    pub duration_seconds: Option<i64>,
+}
+
 /// What Twilio answered for a created message.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SentMessage {
@@ -146,6 +156,47 @@ impl RestClient {
         };
         self.post(account_sid, auth_token, &url, &form).await?;
         Ok(())
+    }
+
+    /// `GET /2010-04-01/Accounts/{AccountSid}/Calls/{CallSid}.json`: where a call stands.
+    pub async fn fetch_call(
+        &self,
+        account_sid: &str,
+        auth_token: &str,
+        call_sid: &str,
+    ) -> Result<CallState, RestError> {
+        let url = format!(
+            "{}/2010-04-01/Accounts/{}/Calls/{}.json",
+            self.base, account_sid, call_sid
+        );
+        let res = self
+            .http
+            .get(&url)
+            .basic_auth(account_sid, Some(auth_token))
+            .send()
+            .await?;
+        if !res.status().is_success() {
+            return Err(api_error(res).await);
+        }
+        let body: serde_json::Value = res
+            .json()
+            .await
+            .map_err(|e| RestError::Malformed(e.to_string()))?;
+        let status = body
+            .get("status")
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| RestError::Malformed("no `status` in the call".into()))?
+            .to_owned();
+        // `duration` is a string of seconds in Twilio's JSON; accept a number too.
+        let duration_seconds = match body.get("duration") {
+            Some(serde_json::Value::String(s)) => s.trim().parse().ok(),
+            Some(v) => v.as_i64(),
+            None => None,
+        };
+        Ok(CallState {
+            status,
+            duration_seconds,
+        })
     }
 
     /// `POST /2010-04-01/Accounts/{AccountSid}/Calls.json` (answers 201 with the Call).

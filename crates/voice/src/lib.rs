@@ -8,6 +8,7 @@ pub mod dialer;
 mod live;
 mod model;
 pub mod playback;
+mod reconcile;
 pub mod recordings;
 pub mod recovery;
 mod rollover;

@@ -8,6 +8,9 @@
 //!   its transcript) is finalized with Twilio's outcome once [`TERMINAL_WAIT`] has passed: the
 //!   bounded wait for a task that is gone or stuck.
 //!
+//! - An outbound call that no task ever claimed and whose callbacks were lost is settled with
+//!   what Twilio's Calls API says (`reconcile.rs`).
+//!
 //! Calls of a live instance are never touched: its heartbeat is fresh.
 
 use crate::DEFAULT_APOLOGY;
@@ -50,8 +53,10 @@ impl Recovery {
         self
     }
 
-    /// Finishes every stranded call now; returns how many this instance finalized.
+    /// Finishes every stranded call now, and settles outbound calls whose callbacks were
+    /// lost (see `reconcile.rs`); returns how many calls this instance finalized.
     pub async fn run_once(&self) -> Result<usize, StoreError> {
+        let settled = crate::reconcile::reconcile(&self.store, &self.twilio, &self.clock).await?;
         let now = self.clock.now();
         let alive_since = Timestamp::from_millis(now.millis() - self.lease.as_millis() as i64);
         let terminal_before =
@@ -60,7 +65,7 @@ impl Recovery {
             .store
             .stranded_calls(alive_since, terminal_before)
             .await?;
-        let mut done = 0;
+        let mut done = settled;
         for s in stranded {
             match self.finish(&s).await {
                 Ok(true) => done += 1,

@@ -107,6 +107,12 @@ backend_test!(
         // twice; a machine then no answer.
         for i in 0..RECIPIENTS {
             let scripts = match i % 4 {
+                // Twilio refuses the first one at create (no geo permission).
+                0 if i == 0 => vec![CallScript::Refuse(
+                    400,
+                    21215,
+                    "Account not authorized to call this number".into(),
+                )],
                 0 => vec![CallScript::AnswerAndHangUp],
                 1 => vec![CallScript::NoAnswer, CallScript::AnswerAndHangUp],
                 2 => vec![CallScript::Busy, CallScript::Busy],
@@ -135,7 +141,7 @@ backend_test!(
                 "/api/v1/campaigns",
                 Some(json!({"name": "Reminders", "timezone": zone,
                     "window": {"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "start": "07:00", "end": "20:00"},
-                    "max_concurrent_calls": 5, "max_attempts": 2, "retry_delay_seconds": 60,
+                    "max_concurrent_calls": 5, "max_attempts": 2, "retry_delay_seconds": 600,
                     "metadata": {"batch": "nov"}})),
             )
             .await;
@@ -220,20 +226,25 @@ backend_test!(
         // A restart mid-run.
         env.wait_dials(paused_at + 40).await;
         env.restart().await;
-        // The public URL now leads to the new process.
+        // The public URL now leads to the new process. Callbacks Twilio sent while no
+        // server answered are lost (Twilio does not retry them); three minutes on, the
+        // recovery sweep asks Twilio about the calls they concerned.
         env.rest
             .connect_server(PUBLIC, &env.base, &env.ws, &org.token);
+        env.clock.advance(Duration::from_secs(181));
 
         // The first round ends: a quarter done, the rest waiting for their retry.
-        let c = env
-            .wait_campaign(&api, &id, "the first round", |c| {
-                c["counts"]["calling"] == 0 && c["counts"]["pending"] == 3 * RECIPIENTS / 4
-            })
-            .await;
+        let c = eventually("the first round", Duration::from_secs(120), || async {
+            env.recovery.run_once().await.expect("sweep");
+            let c = env.campaign(&api, &id).await;
+            (c["counts"]["calling"] == 0 && c["counts"]["pending"] == 3 * RECIPIENTS / 4)
+                .then_some(c)
+        })
+        .await;
         assert_eq!(c["counts"]["done"], RECIPIENTS / 4);
-        assert_eq!(env.rest.created_calls().len(), RECIPIENTS);
-        // The retries are due a minute later.
-        env.clock.advance(Duration::from_secs(61));
+        assert_eq!(env.rest.created_calls().len(), RECIPIENTS - 1);
+        // The retries are due ten minutes later.
+        env.clock.advance(Duration::from_secs(601));
         let c = env
             .wait_campaign(&api, &id, "the campaign to complete", |c| {
                 c["status"] == "completed"
@@ -245,8 +256,17 @@ backend_test!(
         assert_eq!(counts["invalid"], 1);
         assert_eq!(
             counts["outcomes"],
-            json!({"completed": RECIPIENTS / 2, "busy": RECIPIENTS / 4, "no_answer": RECIPIENTS / 4})
+            json!({"completed": RECIPIENTS / 2 - 1, "failed": 1, "busy": RECIPIENTS / 4, "no_answer": RECIPIENTS / 4})
         );
+        // The refused one says why, and the campaign moved on.
+        let first = env
+            .api_get(&api, &format!("/api/v1/campaigns/{id}/recipients?limit=1"))
+            .await;
+        assert_eq!(first[0]["outcome"], "failed");
+        let refused = env
+            .get_call(&api, first[0]["call_id"].as_str().expect("call"))
+            .await;
+        assert_eq!(refused["twilio_error_code"], 21215);
 
         // Twilio never saw more than 5 calls at once, and nobody was dialled more often than
         // their attempts say.
@@ -255,10 +275,16 @@ backend_test!(
             "{}",
             env.rest.max_active_calls()
         );
-        let created = env.rest.created_calls();
-        assert_eq!(created.len(), RECIPIENTS + 3 * RECIPIENTS / 4);
+        // Every create request, the refused one included (it made no call).
+        let creates: Vec<_> = env
+            .rest
+            .requests()
+            .into_iter()
+            .filter(|r| r.resource == "Calls.json")
+            .collect();
+        assert_eq!(creates.len(), RECIPIENTS + 3 * RECIPIENTS / 4);
         let mut per_number = std::collections::HashMap::<String, i64>::new();
-        for (_, req) in &created {
+        for req in &creates {
             *per_number
                 .entry(values(req, "To")[0].to_owned())
                 .or_default() += 1;
@@ -284,8 +310,6 @@ backend_test!(
             }
         }
         // The calls carry the campaign; the events say it started and completed.
-        let call_id = created.len();
-        assert!(call_id > 0);
         let calls = env
             .api_get(&api, "/api/v1/calls?direction=outbound&limit=5")
             .await;
@@ -311,6 +335,116 @@ backend_test!(
             after = page["next_after"].as_i64().expect("next");
         }
         assert_eq!(kinds, ["campaign.started", "campaign.completed"]);
+        env.shutdown();
+    }
+);
+
+backend_test!(
+    a_campaign_waits_for_its_start_and_refuses_bad_input_by_name,
+    |db| {
+        let mut env = env(db, Behavior::default()).await;
+        let org = env.org("Alpha", "+15550001001", &[], None).await;
+        let api = env.outbound(&org).await;
+        let all_week = json!({"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "start": "00:00", "end": "23:59"});
+        // Bad settings are refused by field, and nothing is created.
+        for (body, field) in [
+            (json!({"name": "X", "agent_id": "agt_nope"}), "agent_id"),
+            (
+                json!({"name": "X", "from_number": "+15550009999"}),
+                "from_number",
+            ),
+            (
+                json!({"name": "X", "window": {"start": "18:00", "end": "09:00"}}),
+                "window.end",
+            ),
+            (json!({"name": "X", "timezone": "Mars/Base"}), "timezone"),
+            (
+                json!({"name": "X", "max_concurrent_calls": 0}),
+                "max_concurrent_calls",
+            ),
+            (json!({"name": ""}), "name"),
+        ] {
+            let (status, res) = env.api_post(&api, "/api/v1/campaigns", Some(body)).await;
+            assert_eq!(status, 422, "{res}");
+            assert_eq!(res["error"]["field"], field, "{res}");
+        }
+        let listed = env.api_get(&api, "/api/v1/campaigns").await;
+        assert_eq!(listed["data"], json!([]));
+        // A campaign that starts in an hour (the window covers the whole day in UTC+14, the
+        // furthest zone ahead, so only the start time holds it back).
+        let start_at = Timestamp::from_millis(env.clock.now().millis() + 3_600_000);
+        let (status, created) = env
+            .api_post(
+                &api,
+                "/api/v1/campaigns",
+                Some(json!({"name": "Later", "timezone": "Etc/GMT-14", "window": all_week,
+                    "start_at": start_at.to_rfc3339(),
+                    "recipients": [{"number": "+15550400001"}, {"number": "12"}, {"name": "no number"}]})),
+            )
+            .await;
+        assert_eq!(status, 201, "{created}");
+        let id = created["campaign"]["id"].as_str().expect("id").to_owned();
+        assert_eq!(created["import"]["accepted"], 1);
+        let reasons: Vec<&str> = created["import"]["invalid"]
+            .as_array()
+            .expect("invalid")
+            .iter()
+            .map(|r| r["reason"].as_str().expect("reason"))
+            .collect();
+        assert!(
+            reasons[0].contains("`12`") && reasons[1] == "no number",
+            "{reasons:?}"
+        );
+        // Not a running campaign: pause is refused; unreadable rows block the start.
+        let (status, res) = env
+            .api_post(&api, &format!("/api/v1/campaigns/{id}/pause"), None)
+            .await;
+        assert_eq!(
+            (status, res["error"]["code"].as_str()),
+            (409, Some("campaign_state"))
+        );
+        let (status, res) = env
+            .api_post(&api, &format!("/api/v1/campaigns/{id}/start"), None)
+            .await;
+        assert_eq!(
+            (status, res["error"]["code"].as_str()),
+            (409, Some("invalid_rows"))
+        );
+        env.rest
+            .script_number("+15550400001", [CallScript::NoAnswer]);
+        let (status, _) = env
+            .api_post(
+                &api,
+                &format!("/api/v1/campaigns/{id}/start"),
+                Some(json!({"skip_invalid_rows": true})),
+            )
+            .await;
+        assert_eq!(status, 200);
+        // Recipients can no longer be added.
+        let res = env
+            .http
+            .post(format!("{}/api/v1/campaigns/{id}/recipients", env.base))
+            .bearer_auth(&api.key)
+            .header("content-type", "text/csv")
+            .body("number\n+15550400002\n")
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(res.status(), 409);
+        // Before its start time nobody is called; after it, the call goes out.
+        assert_eq!(env.campaigns.run_once().await.expect("pass"), 0);
+        assert!(env.rest.created_calls().is_empty());
+        env.clock.advance(Duration::from_secs(3601));
+        env.wait_campaign(&api, &id, "the campaign to complete", |c| {
+            c["status"] == "completed"
+        })
+        .await;
+        assert_eq!(env.rest.created_calls().len(), 1);
+        // A finished campaign cannot be resumed or canceled.
+        let (status, _) = env
+            .api_post(&api, &format!("/api/v1/campaigns/{id}/cancel"), None)
+            .await;
+        assert_eq!(status, 409);
         env.shutdown();
     }
 );

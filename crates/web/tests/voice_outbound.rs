@@ -538,3 +538,36 @@ backend_test!(the_outbound_concurrency_cap_holds, |db| {
     assert_eq!(env.rest.created_calls().len(), 3);
     env.shutdown();
 });
+
+backend_test!(
+    a_call_whose_callbacks_were_lost_is_settled_from_twilio,
+    |db| {
+        let mut env = env(db, Behavior::default()).await;
+        let org = env.org("Alpha", "+15550001001", &[], None).await;
+        let api = env.outbound(&org).await;
+        // Nothing Twilio posts reaches the server (it is down behind the public URL, say):
+        // Twilio does not retry status callbacks.
+        env.rest
+            .connect_server(PUBLIC, "http://127.0.0.1:9", "ws://127.0.0.1:9", &org.token);
+        env.rest.script_calls([CallScript::NoAnswer]);
+        let (status, call, _) = env.post_call(&api, json!({"to": CALLEE}), None).await;
+        assert_eq!(status, 201);
+        let id = call["id"].as_str().expect("id").to_owned();
+        env.wait_created(1).await;
+        eventually("the dial's CallSid", WAIT, || async {
+            (env.get_call(&api, &id).await["call_sid"] != "").then_some(())
+        })
+        .await;
+        // Settled neither early nor by guesswork: only once any call would have ended, and
+        // with what Twilio's Calls API says.
+        assert_eq!(env.recovery.run_once().await.expect("sweep"), 0);
+        assert!(env.get_call(&api, &id).await["ended_at"].is_null());
+        env.clock.advance(Duration::from_secs(181));
+        assert_eq!(env.recovery.run_once().await.expect("sweep"), 1);
+        let call = env.get_call(&api, &id).await;
+        assert_eq!(call["status"], "no-answer");
+        assert_eq!(call["disposition"], "no_answer");
+        assert_eq!(env.recovery.run_once().await.expect("sweep"), 0);
+        env.shutdown();
+    }
+);

@@ -87,8 +87,27 @@ pub async fn create_campaign(
     State(st): State<AppState>,
     ApiJson(body): ApiJson<NewCampaign>,
 ) -> Result<Response, ApiError> {
+    // Recipients are read before anything is written, so a bad list creates nothing.
+    let rows = match &body.recipients {
+        Some(items) => Some(recipients_from_json(items)?),
+        None => None,
+    };
+    let (campaign, import) = create(&st, &auth.org, body, rows).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CampaignImport { campaign, import }),
+    )
+        .into_response())
+}
+
+/// Checks and creates a draft campaign with its recipients (the API and the dashboard).
+pub(crate) async fn create(
+    st: &AppState,
+    org: &OrgId,
+    body: NewCampaign,
+    rows: Option<Vec<RecipientRow>>,
+) -> Result<(Campaign, ImportReport), ApiError> {
     body.validate()?;
-    let org = &auth.org;
     let numbers = st.store.active_numbers(org, NumberChannel::Voice).await?;
     let wanted: Vec<_> = match (&body.from_number, &body.from_numbers) {
         (Some(n), _) => vec![n.clone()],
@@ -146,12 +165,7 @@ pub async fn create_campaign(
             "`leave_message` needs the agent's `voicemail_message`",
         ));
     }
-    configured(&st, org).await?;
-    // Recipients are read before anything is written, so a bad list creates nothing.
-    let rows = match &body.recipients {
-        Some(items) => Some(recipients_from_json(items)?),
-        None => None,
-    };
+    configured(st, org).await?;
     let now = st.clock.now();
     let campaign = st
         .store
@@ -176,15 +190,11 @@ pub async fn create_campaign(
         .await?;
     tracing::info!(org_id = %org, campaign_id = %campaign.id, "campaign created");
     let import = match rows {
-        Some(rows) => import(&st, org, &campaign.id, rows).await?,
+        Some(rows) => import(st, org, &campaign.id, rows).await?,
         None => ImportReport::default(),
     };
     let campaign = st.store.get_campaign(org, &campaign.id).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(CampaignImport { campaign, import }),
-    )
-        .into_response())
+    Ok((campaign, import))
 }
 
 /// Twilio credentials and a public URL: a campaign could not dial without them.
@@ -338,7 +348,8 @@ pub async fn list_recipients(
     ))
 }
 
-async fn change(
+/// Starts, pauses, resumes or cancels a campaign (the API and the dashboard).
+pub(crate) async fn change(
     st: &AppState,
     org: &OrgId,
     id: &str,

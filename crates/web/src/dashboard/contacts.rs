@@ -186,6 +186,7 @@ async fn contact_page(
 ) -> Result<Markup, DashError> {
     let c = st.store.get_contact(&dash.org, id).await?;
     let meta = serde_json::to_string_pretty(&c.metadata).unwrap_or_default();
+    let call_form = call_form(st, dash, &c.id).await?;
     let stored = ContactDraft {
         number: c.number.as_str(),
         name: c.name.as_deref().unwrap_or(""),
@@ -196,6 +197,7 @@ async fn contact_page(
         (layout::flash(flash))
         (contact_form(dash, &format!("/contacts/{}", c.id), draft.unwrap_or(&stored), errors, "Save"))
         p { a href={ "/conversations?contact=" (form_urlencoded::byte_serialize(c.number.as_str().as_bytes()).collect::<String>()) } { "Conversations with this contact" } }
+        @if dash.can_manage() && !c.opted_out { (call_form) }
         @if dash.can_manage() {
             (layout::action_button(dash, &format!("/contacts/{}/delete", c.id), "Delete contact", Some("Delete this contact?")))
         }
@@ -273,4 +275,91 @@ pub async fn delete_contact(
     let id = ContactId::parse(&id).ok_or(DashError::NotFound)?;
     st.store.delete_contact(&dash.org, &id).await?;
     Ok(Redirect::to("/contacts?flash=Contact+deleted").into_response())
+}
+
+/// The "Call this contact" form: the agent that talks and the call's variables.
+async fn call_form(st: &AppState, dash: &Dash, id: &ContactId) -> Result<Markup, DashError> {
+    let agents = super::calls::agent_names(st, dash).await?;
+    let mut agents: Vec<_> = agents.into_iter().collect();
+    agents.sort_by(|a, b| a.1.cmp(&b.1));
+    Ok(html! {
+        form.card method="post" action={ "/contacts/" (id) "/call" } #call-form {
+            (layout::csrf(dash))
+            h2 { "Call this contact" }
+            div.row {
+                div.field {
+                    label for="call_agent" { "Agent" }
+                    select #call_agent name="agent_id" {
+                        @for (aid, name) in &agents { option value=(aid) { (name) } }
+                    }
+                }
+                div.field {
+                    label for="call_variables" { "Variables" }
+                    textarea #call_variables name="variables" rows="2" placeholder="name=Ada\nreason=your appointment tomorrow" {}
+                    span.hint { "One name=value per line, for the agent's {{variables}}." }
+                }
+            }
+            button.primary type="submit" #call-contact { "Call now" }
+        }
+    })
+}
+
+/// `POST /contacts/{id}/call`: places an outbound call to the contact through the same checks
+/// as `POST /api/v1/calls`, then shows the call.
+pub async fn call_contact(
+    State(st): State<AppState>,
+    dash: Dash,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, DashError> {
+    let f = Fields::managing(&dash, &body)?;
+    let id = ContactId::parse(&id).ok_or(DashError::NotFound)?;
+    let mut variables = serde_json::Map::new();
+    for line in f.raw("variables").lines() {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        match line.split_once('=') {
+            Some((k, v)) if !k.trim().is_empty() => {
+                variables.insert(
+                    k.trim().to_owned(),
+                    serde_json::Value::String(v.trim().to_owned()),
+                );
+            }
+            _ => {
+                let flash: String = form_urlencoded::byte_serialize(
+                    format!("Nothing was dialled: the variable line `{line}` is not name=value")
+                        .as_bytes(),
+                )
+                .collect();
+                return Ok(Redirect::to(&format!("/contacts/{id}?flash={flash}")).into_response());
+            }
+        }
+    }
+    let body = crate::api::outbound::PlaceCall {
+        to: None,
+        contact_id: Some(id.clone()),
+        from_number: None,
+        agent_id: switchboard_domain::ids::AgentId::parse(f.raw("agent_id").trim()),
+        variables: Some(serde_json::Value::Object(variables)),
+        send_at: None,
+        metadata: Some(
+            serde_json::json!({"placed_by": "dashboard", "user": dash.session.user.email}),
+        ),
+        voicemail: None,
+        record: None,
+    };
+    match crate::api::outbound::place(&st, &dash.org, body, None).await {
+        Ok((call, _)) => {
+            Ok(Redirect::to(&format!("/calls/{}?flash=Call+placed", call.id)).into_response())
+        }
+        Err(e) => {
+            let flash: String = form_urlencoded::byte_serialize(
+                format!("Nothing was dialled: {}", e.message).as_bytes(),
+            )
+            .collect();
+            Ok(Redirect::to(&format!("/contacts/{id}?flash={flash}")).into_response())
+        }
+    }
 }

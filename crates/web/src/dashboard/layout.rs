@@ -72,6 +72,7 @@ pub fn bare_markup(title: &str, body: Markup) -> Markup {
 const NAV: &[(&str, &str, &str)] = &[
     ("overview", "/", "Overview"),
     ("calls", "/calls", "Calls"),
+    ("campaigns", "/campaigns", "Campaigns"),
     ("conversations", "/conversations", "Conversations"),
     ("agents", "/agents", "Agents"),
     ("numbers", "/phone-numbers", "Phone numbers"),

@@ -9,6 +9,7 @@
 mod agents;
 mod auth;
 mod calls;
+mod campaigns;
 mod contacts;
 mod conversations;
 mod layout;
@@ -82,6 +83,13 @@ pub fn routes() -> Router<AppState> {
             "/calls/{id}/recording/delete",
             post(calls::delete_recording),
         )
+        .route("/campaigns", get(campaigns::list))
+        .route(
+            "/campaigns/new",
+            get(campaigns::new_form).post(campaigns::create_draft),
+        )
+        .route("/campaigns/{id}", get(campaigns::show))
+        .route("/campaigns/{id}/{action}", post(campaigns::act))
         .route("/conversations", get(conversations::list))
         .route("/conversations/{id}", get(conversations::show))
         .route("/conversations/{id}/send", post(conversations::send))
@@ -104,6 +112,7 @@ pub fn routes() -> Router<AppState> {
             "/contacts/{id}",
             get(contacts::edit_contact).post(contacts::update_contact),
         )
+        .route("/contacts/{id}/call", post(contacts::call_contact))
         .route("/contacts/{id}/delete", post(contacts::delete_contact))
         .route(
             "/api-keys",

@@ -126,6 +126,22 @@ function tryIt() {
   });
 }
 
+// A file chosen in `<input type=file data-fills=ID>` is read into the textarea ID (the CSV of a
+// new campaign), so the form stays a plain form post.
+function fileFills() {
+  document.querySelectorAll("input[type=file][data-fills]").forEach(function (input) {
+    input.addEventListener("change", function () {
+      const target = document.getElementById(input.dataset.fills);
+      const file = input.files && input.files[0];
+      if (!target || !file) return;
+      file.text().then(function (text) {
+        target.value = text;
+        document.body.dataset.fileLoaded = String(Number(document.body.dataset.fileLoaded || 0) + 1);
+      });
+    });
+  });
+}
+
 document.addEventListener("DOMContentLoaded", function () {
   localTimes(document);
   bindConfirms(document);
@@ -133,4 +149,5 @@ document.addEventListener("DOMContentLoaded", function () {
   setInterval(tickTimers, 1000);
   live();
   tryIt();
+  fileFills();
 });
