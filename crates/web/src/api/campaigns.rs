@@ -3,6 +3,7 @@
 //! with recipients), add recipients (JSON or CSV), start, pause, resume, cancel; read the
 //! counts per disposition and each recipient's attempts and outcome.
 
+use super::outbound::{calling_agent, dial_configured};
 use super::paging;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{parse_json, path_id, ApiJson, ApiQuery, OrgAuth};
@@ -137,35 +138,16 @@ pub(crate) async fn create(
         })?;
         pool.push(found);
     }
-    let agent_id = match (&body.agent_id, &pool[0].agent_id) {
-        (Some(a), _) => a.clone(),
-        (None, Some(a)) => a.clone(),
-        (None, None) => {
-            return Err(ApiError::invalid(
-                "agent_id",
-                "the from-number has no agent; name one",
-            ))
-        }
-    };
-    let agent = st
-        .store
-        .get_agent(org, &agent_id)
-        .await
-        .map_err(|e| match e {
-            switchboard_store::StoreError::NotFound => {
-                ApiError::invalid("agent_id", "no such agent")
-            }
-            other => other.into(),
-        })?;
-    if body.voicemail == Some(switchboard_domain::agent::VoicemailMode::LeaveMessage)
-        && agent.voicemail_message.is_none()
-    {
-        return Err(ApiError::invalid(
-            "voicemail",
-            "`leave_message` needs the agent's `voicemail_message`",
-        ));
-    }
-    configured(st, org).await?;
+    let agent = calling_agent(
+        st,
+        org,
+        body.agent_id.as_ref(),
+        pool[0].agent_id.as_ref(),
+        body.voicemail,
+    )
+    .await?;
+    let agent_id = agent.id.clone();
+    dial_configured(st, org).await?;
     let now = st.clock.now();
     let campaign = st
         .store
@@ -195,25 +177,6 @@ pub(crate) async fn create(
     };
     let campaign = st.store.get_campaign(org, &campaign.id).await?;
     Ok((campaign, import))
-}
-
-/// Twilio credentials and a public URL: a campaign could not dial without them.
-async fn configured(st: &AppState, org: &OrgId) -> Result<(), ApiError> {
-    if st.twilio.public_url.is_none() {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "not_configured",
-            "SWITCHBOARD_PUBLIC_URL is not set: Twilio could not reach the calls",
-        ));
-    }
-    if st.store.twilio_credentials(org).await?.is_none() {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "not_configured",
-            "the organization has no Twilio credentials (PUT /api/v1/settings)",
-        ));
-    }
-    Ok(())
 }
 
 async fn import(
@@ -360,7 +323,7 @@ pub(crate) async fn change(
         action,
         CampaignAction::Start { .. } | CampaignAction::Resume
     ) {
-        configured(st, org).await?;
+        dial_configured(st, org).await?;
     }
     let c = st
         .store

@@ -102,6 +102,61 @@ pub async fn place_call(
     Ok(res)
 }
 
+/// The agent that talks on outbound calls: the one named, else the from-number's. Asking
+/// for `leave_message` needs the agent's voicemail message.
+pub(crate) async fn calling_agent(
+    st: &AppState,
+    org: &switchboard_domain::ids::OrgId,
+    named: Option<&AgentId>,
+    number_agent: Option<&AgentId>,
+    voicemail: Option<VoicemailMode>,
+) -> Result<switchboard_domain::agent::Agent, ApiError> {
+    let Some(agent_id) = named.or(number_agent) else {
+        return Err(ApiError::invalid(
+            "agent_id",
+            "the from-number has no agent; name one",
+        ));
+    };
+    let agent = st
+        .store
+        .get_agent(org, agent_id)
+        .await
+        .map_err(|e| match e {
+            switchboard_store::StoreError::NotFound => {
+                ApiError::invalid("agent_id", "no such agent")
+            }
+            other => other.into(),
+        })?;
+    if voicemail == Some(VoicemailMode::LeaveMessage) && agent.voicemail_message.is_none() {
+        return Err(ApiError::invalid(
+            "voicemail",
+            "`leave_message` needs the agent's `voicemail_message`",
+        ));
+    }
+    Ok(agent)
+}
+
+/// Twilio credentials and a public URL: nothing can be dialled without them (409
+/// `not_configured`).
+pub(crate) async fn dial_configured(
+    st: &AppState,
+    org: &switchboard_domain::ids::OrgId,
+) -> Result<(), ApiError> {
+    if st.twilio.public_url.is_none() {
+        return Err(conflict(
+            "not_configured",
+            "SWITCHBOARD_PUBLIC_URL is not set: Twilio could not reach the calls",
+        ));
+    }
+    if st.store.twilio_credentials(org).await?.is_none() {
+        return Err(conflict(
+            "not_configured",
+            "the organization has no Twilio credentials (PUT /api/v1/settings)",
+        ));
+    }
+    Ok(())
+}
+
 /// Checks and places an outbound call (the API and the `call_contact` tool); answers the call
 /// and whether it is an idempotent replay.
 pub(crate) async fn place(
@@ -149,44 +204,16 @@ pub(crate) async fn place(
             )
         })?,
     };
-    let agent_id = match (&body.agent_id, &from.agent_id) {
-        (Some(a), _) => a.clone(),
-        (None, Some(a)) => a.clone(),
-        (None, None) => {
-            return Err(ApiError::invalid(
-                "agent_id",
-                "the from-number has no agent; name one",
-            ))
-        }
-    };
-    let agent = st
-        .store
-        .get_agent(org, &agent_id)
-        .await
-        .map_err(|e| match e {
-            switchboard_store::StoreError::NotFound => {
-                ApiError::invalid("agent_id", "no such agent")
-            }
-            other => other.into(),
-        })?;
-    if body.voicemail == Some(VoicemailMode::LeaveMessage) && agent.voicemail_message.is_none() {
-        return Err(ApiError::invalid(
-            "voicemail",
-            "`leave_message` needs the agent's `voicemail_message`",
-        ));
-    }
-    if st.twilio.public_url.is_none() {
-        return Err(conflict(
-            "not_configured",
-            "SWITCHBOARD_PUBLIC_URL is not set: Twilio could not reach the call",
-        ));
-    }
-    if st.store.twilio_credentials(org).await?.is_none() {
-        return Err(conflict(
-            "not_configured",
-            "the organization has no Twilio credentials (PUT /api/v1/settings)",
-        ));
-    }
+    let agent = calling_agent(
+        st,
+        org,
+        body.agent_id.as_ref(),
+        from.agent_id.as_ref(),
+        body.voicemail,
+    )
+    .await?;
+    let agent_id = agent.id.clone();
+    dial_configured(st, org).await?;
     let now = st.clock.now();
     let dial_at = body.send_at.filter(|t| *t > now).unwrap_or(now);
     let mut variables = json!({"contact_number": to, "our_number": from.number});

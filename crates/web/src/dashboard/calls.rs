@@ -125,11 +125,13 @@ pub async fn delete_recording(
 ) -> Result<Response, DashError> {
     Fields::managing(&dash, &body)?;
     let id = CallId::parse(&id).ok_or(DashError::NotFound)?;
-    let flash = match crate::api::recordings::delete(&st, &dash.org, &id).await {
-        Ok(()) => "Recording+deleted".to_owned(),
-        Err(e) => form_urlencoded::byte_serialize(e.message.as_bytes()).collect(),
-    };
-    Ok(Redirect::to(&format!("/calls/{id}?flash={flash}")).into_response())
+    let path = format!("/calls/{id}");
+    Ok(
+        match crate::api::recordings::delete(&st, &dash.org, &id).await {
+            Ok(()) => super::redirect_with_flash(&path, "Recording deleted"),
+            Err(e) => super::redirect_with_flash(&path, &e.message),
+        },
+    )
 }
 
 /// `GET /calls`.

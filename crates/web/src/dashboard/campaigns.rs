@@ -458,6 +458,8 @@ pub async fn act(
         }
         Err(e) => e.message,
     };
-    let flash: String = form_urlencoded::byte_serialize(flash.as_bytes()).collect();
-    Ok(Redirect::to(&format!("/campaigns/{id}?flash={flash}")).into_response())
+    Ok(super::redirect_with_flash(
+        &format!("/campaigns/{id}"),
+        &flash,
+    ))
 }

@@ -328,12 +328,10 @@ pub async fn call_contact(
                 );
             }
             _ => {
-                let flash: String = form_urlencoded::byte_serialize(
-                    format!("Nothing was dialled: the variable line `{line}` is not name=value")
-                        .as_bytes(),
-                )
-                .collect();
-                return Ok(Redirect::to(&format!("/contacts/{id}?flash={flash}")).into_response());
+                return Ok(super::redirect_with_flash(
+                    &format!("/contacts/{id}"),
+                    &format!("Nothing was dialled: the variable line `{line}` is not name=value"),
+                ));
             }
         }
     }
@@ -354,12 +352,9 @@ pub async fn call_contact(
         Ok((call, _)) => {
             Ok(Redirect::to(&format!("/calls/{}?flash=Call+placed", call.id)).into_response())
         }
-        Err(e) => {
-            let flash: String = form_urlencoded::byte_serialize(
-                format!("Nothing was dialled: {}", e.message).as_bytes(),
-            )
-            .collect();
-            Ok(Redirect::to(&format!("/contacts/{id}?flash={flash}")).into_response())
-        }
+        Err(e) => Ok(super::redirect_with_flash(
+            &format!("/contacts/{id}"),
+            &format!("Nothing was dialled: {}", e.message),
+        )),
     }
 }

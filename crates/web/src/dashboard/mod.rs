@@ -289,6 +289,12 @@ fn url_encode(s: &str) -> String {
     form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
+/// A redirect to `path` showing `message` as the page's flash.
+pub(crate) fn redirect_with_flash(path: &str, message: &str) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    axum::response::Redirect::to(&format!("{path}?flash={}", url_encode(message))).into_response()
+}
+
 /// Only same-site relative paths are followed after sign-in (no open redirect).
 pub(crate) fn safe_next(next: Option<&str>) -> String {
     match next {
