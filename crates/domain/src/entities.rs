@@ -475,12 +475,35 @@ pub struct ToolInvocation {
     pub result: Option<serde_json::Value>,
     /// `running`, `ok`, `error` or `timeout`.
     pub status: String,
-    /// Who ran it, e.g. `agent:agt_...`.
+    /// Who ran it (the principal), e.g. `agent:agt_...`.
     pub actor: String,
+    /// Where it came from: `call` or `text` (an agent in a conversation).
+    pub source: String,
     /// Started.
     pub started_at: Timestamp,
     /// Finished.
     pub finished_at: Option<Timestamp>,
+    /// How long it ran, once finished.
+    pub duration_ms: Option<i64>,
+}
+
+/// Filters of `GET /api/v1/tool-invocations`.
+#[derive(Debug, Clone, Default)]
+pub struct ToolInvocationFilter {
+    /// One conversation's.
+    pub conversation_id: Option<ConversationId>,
+    /// One call's.
+    pub call_id: Option<CallId>,
+    /// One tool's.
+    pub tool: Option<String>,
+    /// `running`, `ok`, `error` or `timeout`.
+    pub status: Option<String>,
+    /// `call` or `text`.
+    pub source: Option<String>,
+    /// Started at or after.
+    pub from: Option<Timestamp>,
+    /// Started before.
+    pub to: Option<Timestamp>,
 }
 
 /// Input to create a call record.

@@ -66,6 +66,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0009_campaigns.sql"),
         postgres: include_str!("../migrations/postgres/0009_campaigns.sql"),
     },
+    Migration {
+        version: 10,
+        name: "tool_audit",
+        sqlite: include_str!("../migrations/sqlite/0010_tool_audit.sql"),
+        postgres: include_str!("../migrations/postgres/0010_tool_audit.sql"),
+    },
 ];
 
 /// Where the schema stands.

@@ -1,17 +1,19 @@
 //! What agent tools touch: appointments (no double booking, enforced under a lock), the tool
 //! invocation audit log, contacts by number, and platform secrets.
 
-use crate::rows::{col, json, json_opt, to_json, ts, ts_opt};
+use crate::rows::{col, json, json_opt, push_range, to_json, ts, ts_opt, Newest, Sql};
 use crate::{Access, Backend, Scope, Store, StoreError};
 use sqlx::any::AnyRow;
-use switchboard_domain::entities::{Appointment, NewAppointment, ToolInvocation};
+use switchboard_domain::entities::{
+    Appointment, Cursor, NewAppointment, Page, ToolInvocation, ToolInvocationFilter,
+};
 use switchboard_domain::ids::{random_token, AgentId, CallId, ContactId, ConversationId, OrgId};
 use switchboard_domain::Timestamp;
 
 const APPT_COLUMNS: &str =
     "id, agent_id, contact_id, starts_at, ends_at, status, title, notes, created_at";
 const TOOL_COLUMNS: &str = "id, conversation_id, call_id, external_id, tool, arguments, result, \
-    status, actor, started_at, finished_at";
+    status, actor, source, started_at, finished_at";
 
 fn appointment_from_row(row: &AnyRow) -> Result<Appointment, StoreError> {
     Ok(Appointment {
@@ -39,8 +41,16 @@ fn tool_from_row(row: &AnyRow) -> Result<ToolInvocation, StoreError> {
         result: json_opt(row, "result")?,
         status: col(row, "status")?,
         actor: col(row, "actor")?,
+        source: col(row, "source")?,
         started_at: ts(row, "started_at")?,
         finished_at: ts_opt(row, "finished_at")?,
+        duration_ms: None,
+    })
+    .map(|mut t: ToolInvocation| {
+        t.duration_ms = t
+            .finished_at
+            .map(|f| (f.millis() - t.started_at.millis()).max(0));
+        t
     })
 }
 
@@ -59,6 +69,8 @@ pub struct NewToolInvocation {
     pub arguments: serde_json::Value,
     /// Who runs it.
     pub actor: String,
+    /// `call` or `text`.
+    pub source: String,
 }
 
 impl Store {
@@ -192,8 +204,8 @@ impl Store {
         let mut tx = self.begin(Scope::Org(org), Access::Write).await?;
         let res = sqlx::query(
             "INSERT INTO tool_invocations (id, org_id, conversation_id, call_id, external_id, \
-             tool, arguments, status, actor, started_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 'running', $8, $9)",
+             tool, arguments, status, actor, source, started_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'running', $8, $9, $10)",
         )
         .bind(id.as_str())
         .bind(org.as_str())
@@ -203,6 +215,7 @@ impl Store {
         .bind(input.tool.as_str())
         .bind(to_json(&input.arguments)?)
         .bind(input.actor.as_str())
+        .bind(input.source.as_str())
         .bind(Timestamp::now().millis())
         .execute(&mut *tx)
         .await;
@@ -277,6 +290,45 @@ impl Store {
         .await?;
         tx.commit().await?;
         rows.iter().map(tool_from_row).collect()
+    }
+
+    /// Tool executions of the organization, newest first.
+    pub async fn search_tool_invocations(
+        &self,
+        org: &OrgId,
+        filter: &ToolInvocationFilter,
+        limit: Option<u32>,
+        cursor: Option<&Cursor>,
+    ) -> Result<Page<ToolInvocation>, StoreError> {
+        let mut sql = Sql::new(&format!(
+            "SELECT {TOOL_COLUMNS} FROM tool_invocations WHERE "
+        ));
+        sql.push_arg("org_id = {}", org.to_string())?;
+        if let Some(c) = &filter.conversation_id {
+            sql.push_arg(" AND conversation_id = {}", c.to_string())?;
+        }
+        if let Some(c) = &filter.call_id {
+            sql.push_arg(" AND call_id = {}", c.to_string())?;
+        }
+        for (col, v) in [
+            ("tool", &filter.tool),
+            ("status", &filter.status),
+            ("source", &filter.source),
+        ] {
+            if let Some(v) = v {
+                sql.push_arg(&format!(" AND {col} = {{}}"), v.clone())?;
+            }
+        }
+        push_range(&mut sql, "started_at", filter.from, filter.to)?;
+        let order = Newest {
+            col: "started_at",
+            key: |t: &ToolInvocation| Cursor {
+                at: t.started_at.millis(),
+                id: t.id.clone(),
+            },
+        };
+        self.list_newest(org, sql, order, limit, cursor, tool_from_row)
+            .await
     }
 
     /// A platform secret, created with 32 random bytes the first time it is asked for.

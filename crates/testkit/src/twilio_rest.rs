@@ -136,6 +136,15 @@ impl FakeTwilioRest {
         });
     }
 
+    /// The server behind the public URL moved (a restart on another port): Twilio's requests
+    /// go there from now on. No-op before [`FakeTwilioRest::connect_server`].
+    pub fn move_server(&self, base: &str, ws: &str) {
+        if let Some(link) = self.outbound.link.lock().unwrap().as_mut() {
+            link.base = base.to_owned();
+            link.ws = ws.to_owned();
+        }
+    }
+
     /// What the next created calls do, in order (default: answered by a person).
     pub fn script_calls(&self, scripts: impl IntoIterator<Item = CallScript>) {
         self.outbound.script(scripts.into_iter().collect());

@@ -241,6 +241,11 @@ impl Registry {
             tool: name.to_owned(),
             arguments: audit_args,
             actor: format!("agent:{}", ctx.agent.id),
+            source: match ctx.channel {
+                Channel::Voice => "call",
+                _ => "text",
+            }
+            .to_owned(),
         };
         let audit_id = match ctx.store.start_tool_invocation(&ctx.org, &audit).await {
             Ok(Some(id)) => Some(id),

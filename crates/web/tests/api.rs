@@ -1017,6 +1017,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/campaigns/{id}/pause"),
     ("post", "/api/v1/campaigns/{id}/resume"),
     ("post", "/api/v1/campaigns/{id}/cancel"),
+    ("get", "/api/v1/tool-invocations"),
     ("get", "/api/v1/scheduled-messages"),
     ("post", "/api/v1/scheduled-messages"),
     ("get", "/api/v1/scheduled-messages/{id}"),

@@ -149,6 +149,32 @@ async fn finished_call(store: &Store, org: &OrgId, from: &str, to: &str) -> Stri
             json!({"text": "Ten is perfect."}),
         ),
     ];
+    // Its tool execution, as the registry audits it.
+    let run = store
+        .start_tool_invocation(
+            org,
+            &switchboard_store::NewToolInvocation {
+                conversation_id: Some(call.conversation_id.clone()),
+                call_id: Some(call.id.clone()),
+                external_id: Some("call_1".into()),
+                tool: "check_availability".into(),
+                arguments: json!({"date": "2026-11-27"}),
+                actor: "agent:agt_test".into(),
+                source: "call".into(),
+            },
+        )
+        .await
+        .expect("audit")
+        .expect("first run");
+    store
+        .finish_tool_invocation(
+            org,
+            &run,
+            "ok",
+            &json!({"ok": true, "slots": ["10:00", "14:30"]}),
+        )
+        .await
+        .expect("audit end");
     for (role, kind, content) in items {
         store
             .append_message(
@@ -523,7 +549,32 @@ async fn dashboard_in_a_real_browser() {
         .await
         .expect("l")
         .contains("p50 710 ms"));
+    b.wait_text("#call-tools", "check_availability", WAIT)
+        .await
+        .expect("the call's tool executions");
     shot(&b, "08-call-detail").await;
+
+    // ---- tool activity: this organization's executions only, filterable ----
+    b.goto(&format!("{base}/tools")).await.expect("goto");
+    b.wait_text("#tool-invocations", "check_availability", WAIT)
+        .await
+        .expect("tool activity");
+    let rows = b
+        .find_all("#tool-invocations tbody tr")
+        .await
+        .expect("rows");
+    assert_eq!(
+        rows.len(),
+        1,
+        "the other organization's execution is not shown"
+    );
+    b.goto(&format!("{base}/tools?status=error"))
+        .await
+        .expect("goto");
+    b.wait_text("#tool-invocations", "No tool executions", WAIT)
+        .await
+        .expect("filtered");
+    shot(&b, "17-tool-activity").await;
 
     // ---- the other pages ----
     b.goto(&format!("{base}/")).await.expect("goto");

@@ -971,6 +971,8 @@ backend_test!(
             (audit[0].tool.as_str(), audit[0].status.as_str()),
             ("book_appointment", "ok")
         );
+        assert_eq!(audit[0].source, "text");
+        assert!(audit[0].duration_ms.is_some());
         let (from, to) = (
             Timestamp::from_millis(0),
             Timestamp::from_millis(i64::MAX / 2),

@@ -724,5 +724,49 @@ backend_test!(two_organizations_calls_at_once_stay_isolated, |db| {
         audit_b[0].result.as_ref().map(|r| r["found"].clone()),
         Some(json!(false))
     );
+    // The audit through the API: each organization lists its own executions, with where they
+    // came from, who ran them and how long they took; filters narrow them down.
+    let list = |org: OrgId, query: String| {
+        let env = &env;
+        async move {
+            let (_, key) = env
+                .db
+                .store
+                .create_api_key(&org, "audit")
+                .await
+                .expect("key");
+            let res = env
+                .http
+                .get(format!("{}/api/v1/tool-invocations{query}", env.base))
+                .bearer_auth(key.expose())
+                .send()
+                .await
+                .expect("get");
+            (
+                res.status().as_u16(),
+                res.json::<Value>().await.expect("json"),
+            )
+        }
+    };
+    let (status, page) = list(alpha.id.clone(), "?source=call".into()).await;
+    assert_eq!(status, 200);
+    let rows = page["data"].as_array().expect("rows");
+    assert_eq!(rows.len(), 1, "{page}");
+    assert_eq!(rows[0]["tool"], "lookup_contact");
+    assert_eq!(rows[0]["source"], "call");
+    assert_eq!(rows[0]["call_id"], ca.id.as_str());
+    assert!(rows[0]["actor"]
+        .as_str()
+        .expect("actor")
+        .starts_with("agent:"));
+    assert!(rows[0]["duration_ms"].as_i64().is_some(), "{page}");
+    // Beta's call is not in Alpha's audit, whatever the filter.
+    let (_, page) = list(alpha.id.clone(), "?source=text".into()).await;
+    assert_eq!(page["data"], json!([]));
+    let (_, page) = list(alpha.id.clone(), format!("?call_id={}", cb.id)).await;
+    assert_eq!(page["data"], json!([]));
+    let (status, body) = list(alpha.id.clone(), "?status=exploded".into()).await;
+    assert_eq!(status, 422);
+    assert_eq!(body["error"]["field"], "status");
     env.shutdown();
 });

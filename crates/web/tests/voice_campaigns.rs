@@ -225,12 +225,10 @@ backend_test!(
 
         // A restart mid-run.
         env.wait_dials(paused_at + 40).await;
-        env.restart().await;
-        // The public URL now leads to the new process. Callbacks Twilio sent while no
-        // server answered are lost (Twilio does not retry them); three minutes on, the
+        // The public URL leads to the new process once it is up. Callbacks Twilio sent while
+        // no server answered are lost (Twilio does not retry them); three minutes on, the
         // recovery sweep asks Twilio about the calls they concerned.
-        env.rest
-            .connect_server(PUBLIC, &env.base, &env.ws, &org.token);
+        env.restart().await;
         env.clock.advance(Duration::from_secs(181));
 
         // The first round ends: a quarter done, the rest waiting for their retry.

@@ -15,6 +15,7 @@ pub mod outbound;
 pub mod recordings;
 pub mod scheduled;
 pub mod settings;
+pub mod tool_invocations;
 pub mod webhooks;
 
 use crate::error::ApiError;

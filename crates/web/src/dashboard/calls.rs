@@ -378,6 +378,7 @@ pub async fn show(
         )
         .await?;
     let agents = agent_names(&st, &dash).await?;
+    let tool_runs = super::tools::of(&st, &dash, Some(&call.id), None).await?;
     let (p50, p95) = p50_p95(&call.turn_latencies_ms);
     let now = st.clock.now();
     let body = html! {
@@ -431,6 +432,8 @@ pub async fn show(
                     @if dash.can_manage() && call.ended_at.is_some() {
                         (layout::action_button(&dash, &format!("/calls/{}/analyze", call.id), "Analyse again", None))
                     }
+                    h2 { "Tool executions" }
+                    (super::tools::table(&tool_runs, "call-tools"))
                     h2 { "Webhook deliveries" }
                     @if deliveries.data.is_empty() { p.muted { "None." } }
                     @else {

@@ -152,6 +152,7 @@ async fn render_thread(
         .contact_opted_out(&dash.org, &conv.contact_number)
         .await?;
     let agents = agent_names(st, dash).await?;
+    let tool_runs = super::tools::of(st, dash, None, Some(&conv.id)).await?;
     let open = conv.status == ConversationStatus::Active;
     let texting = conv.channel != Channel::Voice;
     let body = html! {
@@ -176,6 +177,7 @@ async fn render_thread(
                 }
             }
             @if conv.analysis.is_some() { h2 { "Analysis" } (analysis(conv.analysis.as_ref())) }
+            @if !tool_runs.is_empty() { h2 { "Tool executions" } (super::tools::table(&tool_runs, "conversation-tools")) }
         }
         @if dash.can_manage() && open && texting {
             form.reply method="post" action={ "/conversations/" (conv.id) "/send" } #reply {

@@ -17,6 +17,7 @@ mod live;
 mod manage;
 mod overview;
 mod settings;
+mod tools;
 mod webhooks;
 
 use crate::AppState;
@@ -90,6 +91,7 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/campaigns/{id}", get(campaigns::show))
         .route("/campaigns/{id}/{action}", post(campaigns::act))
+        .route("/tools", get(tools::list))
         .route("/conversations", get(conversations::list))
         .route("/conversations/{id}", get(conversations::show))
         .route("/conversations/{id}/send", post(conversations::send))

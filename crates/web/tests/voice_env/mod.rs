@@ -78,7 +78,7 @@ pub async fn env_with(
     config.instance_lease = Duration::from_secs(3600);
     tweak(&mut config);
     let clock = config.clock.clone();
-    let running = launch(db, &config).await;
+    let running = launch(db, &config, None).await;
     Env {
         db,
         base: running.base.clone(),
@@ -108,7 +108,9 @@ struct Running {
     done: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
-async fn launch(db: &TestDb, config: &WebConfig) -> Running {
+/// Builds and starts a server; `rest`, when given, is pointed at it before it serves (the
+/// public URL then leads to this process, as a load balancer would after a restart).
+async fn launch(db: &TestDb, config: &WebConfig, rest: Option<&FakeTwilioRest>) -> Running {
     let app = Application::build(
         SocketAddr::from(([127, 0, 0, 1], 0)),
         db.store.clone(),
@@ -117,6 +119,9 @@ async fn launch(db: &TestDb, config: &WebConfig) -> Running {
     .await
     .expect("bind");
     let addr = app.local_addr().expect("addr");
+    if let Some(rest) = rest {
+        rest.move_server(&format!("http://{addr}"), &format!("ws://{addr}"));
+    }
     let recovery = app.recovery();
     let dialer = app.dialer();
     let recordings = app.recordings();
@@ -375,7 +380,7 @@ impl Env<'_> {
         if let Some(done) = self.done.take() {
             done.await.expect("join").expect("served");
         }
-        let running = launch(self.db, &self.config).await;
+        let running = launch(self.db, &self.config, Some(&self.rest)).await;
         self.base = running.base;
         self.ws = running.ws;
         self.stop = running.stop;
