@@ -101,6 +101,8 @@ pub struct Received {
     pub echoed: usize,
     /// The server closed the socket.
     pub closed: bool,
+    /// Twilio's side ended the stream first (`stop` sent: a hang-up or a REST update).
+    pub stopped: bool,
 }
 
 pub(crate) enum Cmd {
@@ -222,6 +224,7 @@ impl MediaCall {
                                 "stop": {"accountSid": "AC00000000000000000000000000000000", "callSid": call_sid_of(&stream_sid)}});
                             let _ = sink.send(send(msg)).await;
                             stopped = true;
+                            rec.lock().unwrap().stopped = true;
                         }
                         Some(Cmd::Hang) => hung = true,
                         Some(Cmd::Close) | None => { let _ = sink.close().await; break; }

@@ -238,7 +238,7 @@ impl Outbound {
     }
 
     /// Answers: returns whether the media stream connected.
-    async fn answer(&self, sid: &str) -> bool {
+    async fn answer(self: &Arc<Self>, sid: &str) -> bool {
         self.callback(sid, "in-progress", &[]).await;
         self.start_recording(sid);
         let Some(link) = self.link.lock().unwrap().clone() else {
@@ -291,6 +291,7 @@ impl Outbound {
                 .unwrap()
                 .insert(sid.to_owned(), media.commands());
         }
+        self.watch_stream(sid, media.received.clone());
         if let Some((_, p)) = self
             .calls
             .lock()
@@ -302,6 +303,35 @@ impl Outbound {
         }
         self.notify.notify_waiters();
         true
+    }
+
+    /// When the server closes the media stream of a call Twilio did not end (it stopped, or
+    /// crashed), `<Connect><Stream>` ends, no TwiML follows, and Twilio hangs up: the call
+    /// completes and its callback goes to the public URL.
+    fn watch_stream(self: &Arc<Self>, sid: &str, received: Arc<Mutex<crate::twilio::Received>>) {
+        let me = self.clone();
+        let sid = sid.to_owned();
+        tokio::spawn(async move {
+            loop {
+                let (closed, stopped) = {
+                    let r = received.lock().unwrap();
+                    (r.closed, r.stopped)
+                };
+                let ended = {
+                    let calls = me.calls.lock().unwrap();
+                    calls.iter().any(|(s, p)| *s == sid && p.ended)
+                };
+                if ended || stopped {
+                    return;
+                }
+                if closed {
+                    me.callback(&sid, "completed", &[("CallDuration", "1")])
+                        .await;
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        });
     }
 
     /// `Record=true` at create: the recording starts when the call is answered.
