@@ -259,8 +259,14 @@ impl Outbound {
         )
         .await;
         let twiml = match res {
-            Ok(r) => r.text().await.unwrap_or_default(),
-            Err(_) => return false,
+            Ok(r) if r.status().is_success() => r.text().await.unwrap_or_default(),
+            _ => {
+                // The TwiML could not be fetched (the server went away): Twilio says an
+                // application error to the callee and hangs up, and the call completes.
+                self.callback(sid, "completed", &[("CallDuration", "1")])
+                    .await;
+                return false;
+            }
         };
         let Some((_, stream_params)) = stream_of(&twiml) else {
             // `<Hangup/>` or anything else: the call ends.

@@ -73,7 +73,7 @@ impl Env<'_> {
     ) -> Value {
         let last = std::sync::Mutex::new(Value::Null);
         let what = format!("{what} (campaign as last seen in the log)");
-        let found = eventually(&what, Duration::from_secs(120), || async {
+        let found = eventually(&what, Duration::from_secs(300), || async {
             let c = self.campaign(api, id).await;
             if check(&c) {
                 return Some(c);
@@ -90,7 +90,7 @@ impl Env<'_> {
     }
 
     async fn wait_dials(&self, n: usize) {
-        eventually("the dials", Duration::from_secs(120), || async {
+        eventually("the dials", Duration::from_secs(300), || async {
             (self.rest.created_calls().len() >= n).then_some(())
         })
         .await;
@@ -247,7 +247,7 @@ backend_test!(
 
         // The first round ends: a quarter done, the rest waiting for their retry.
         let last = std::sync::Mutex::new(Value::Null);
-        let c = eventually("the first round", Duration::from_secs(120), || async {
+        let c = eventually("the first round", Duration::from_secs(300), || async {
             env.recovery.run_once().await.expect("sweep");
             let c = env.campaign(&api, &id).await;
             if c["counts"]["calling"] == 0 && c["counts"]["pending"] == 3 * RECIPIENTS / 4 {
