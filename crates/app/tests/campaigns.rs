@@ -14,25 +14,6 @@ use switchboard_testkit::twilio::{form_value, CallScript};
 const RECIPIENTS: usize = 40;
 const CAP: usize = 3;
 
-/// A zone (`Etc/GMT...`) where it is now about noon, so a 06:00-18:00 window is open for the
-/// whole test whenever it runs.
-fn zone_at_noon() -> String {
-    let now = switchboard_domain::Timestamp::now().to_rfc3339();
-    let hour: i64 = now[11..13].parse().expect("hour");
-    let mut offset = 12 - hour;
-    if offset > 14 {
-        offset -= 24;
-    }
-    if offset < -12 {
-        offset += 24;
-    }
-    match offset {
-        0 => "Etc/GMT".to_owned(),
-        o if o > 0 => format!("Etc/GMT-{o}"),
-        o => format!("Etc/GMT+{}", -o),
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_share_a_campaign_without_exceeding_its_cap_or_calling_twice() {
     let Some(db) = TestDb::new(switchboard_store::Backend::Postgres)
@@ -63,7 +44,7 @@ async fn two_instances_share_a_campaign_without_exceeding_its_cap_or_calling_twi
             &b,
             reqwest::Method::POST,
             "/campaigns",
-            json!({"name": "Shared", "timezone": zone_at_noon(),
+            json!({"name": "Shared", "timezone": switchboard_testkit::zone_where_it_is(12),
                 "window": {"days": ["mon","tue","wed","thu","fri","sat","sun"], "start": "06:00", "end": "18:00"},
                 "max_concurrent_calls": CAP, "recipients": recipients}),
         )

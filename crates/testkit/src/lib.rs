@@ -69,3 +69,26 @@ pub fn is_speech(frame: &[u8]) -> bool {
         .sum();
     sum / frame.len() as i64 > 400
 }
+
+/// A fixed-offset zone (`Etc/GMT...`, no daylight saving) where the local hour is now `hour`,
+/// so a calling window can be made open or closed whatever time the test runs.
+pub fn zone_where_it_is(hour: i64) -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let utc = i64::try_from(secs / 3600 % 24).unwrap_or(0);
+    let mut offset = hour - utc;
+    if offset > 14 {
+        offset -= 24;
+    }
+    if offset < -12 {
+        offset += 24;
+    }
+    // POSIX-style names: Etc/GMT-10 is ten hours ahead of UTC.
+    match offset {
+        0 => "Etc/GMT".to_owned(),
+        o if o > 0 => format!("Etc/GMT-{o}"),
+        o => format!("Etc/GMT+{}", -o),
+    }
+}

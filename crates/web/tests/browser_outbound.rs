@@ -16,7 +16,7 @@ use switchboard_domain::agent::NewAgent;
 use switchboard_domain::entities::{NewContact, NewPhoneNumber};
 use switchboard_domain::settings::SettingsUpdate;
 use switchboard_domain::values::{NumberChannel, PhoneNumber, Role};
-use switchboard_domain::{Clock, Secret, Timestamp};
+use switchboard_domain::{Clock, Secret};
 use switchboard_store::testing::TestDb;
 use switchboard_testkit::browser::Browser;
 use switchboard_testkit::eventually;
@@ -35,21 +35,6 @@ async fn shot(b: &Browser, name: &str) {
         .join("dashboard-screenshots")
         .join(format!("{name}.png"));
     b.screenshot(&path).await.expect("screenshot");
-}
-
-/// A zone (`Etc/GMT...`) where it is now about noon, so a 06:00-18:00 window is open.
-fn zone_at_noon() -> String {
-    let now = Timestamp::now().to_rfc3339();
-    let hour: i64 = now[11..13].parse().expect("hour");
-    let mut offset = 12 - hour;
-    if offset < -12 {
-        offset += 24;
-    }
-    match offset {
-        0 => "Etc/GMT".to_owned(),
-        o if o > 0 => format!("Etc/GMT-{o}"),
-        o => format!("Etc/GMT+{}", -o),
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -194,7 +179,9 @@ async fn outbound_pages_in_a_real_browser() {
     b.click_css("#new-campaign").await.expect("new");
     b.wait_for("#campaign-form", WAIT).await.expect("form");
     b.fill("#name", "November reminders").await.expect("name");
-    b.fill("#timezone", &zone_at_noon()).await.expect("zone");
+    b.fill("#timezone", &switchboard_testkit::zone_where_it_is(12))
+        .await
+        .expect("zone");
     b.fill("#start", "06:00").await.expect("start");
     b.fill("#end", "18:00").await.expect("end");
     for day in ["sat", "sun"] {

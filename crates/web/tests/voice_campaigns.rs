@@ -16,23 +16,6 @@ fn number(i: usize) -> String {
     format!("+1555010{i:04}")
 }
 
-/// A zone (`Etc/GMT...`, no daylight saving) where it is now 06:xx, so a window opening at
-/// 07:00 is closed now and open an hour later.
-fn zone_at_six() -> String {
-    let now = Timestamp::now().to_rfc3339();
-    let hour: i64 = now[11..13].parse().expect("hour");
-    let mut offset = 6 - hour;
-    if offset < -12 {
-        offset += 24;
-    }
-    // POSIX-style names: Etc/GMT-10 is ten hours ahead of UTC.
-    match offset {
-        0 => "Etc/GMT".to_owned(),
-        o if o > 0 => format!("Etc/GMT-{o}"),
-        o => format!("Etc/GMT+{}", -o),
-    }
-}
-
 impl Env<'_> {
     async fn api_post(&self, api: &Api, path: &str, body: Option<Value>) -> (u16, Value) {
         let mut req = self
@@ -134,7 +117,7 @@ backend_test!(
             .expect("contact");
         assert_eq!(res.status(), 201);
 
-        let zone = zone_at_six();
+        let zone = switchboard_testkit::zone_where_it_is(6);
         let (status, created) = env
             .api_post(
                 &api,
