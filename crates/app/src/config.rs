@@ -74,6 +74,8 @@ pub struct Config {
     pub messaging_reply_budget: Duration,
     /// Webhooks may target loopback, private and link-local addresses.
     pub webhooks_allow_private: bool,
+    /// Custom tools may target loopback, private and link-local addresses.
+    pub tools_allow_private: bool,
     /// SMTP server for notification e-mails (`smtp://user:pass@host:587?tls=starttls`).
     pub smtp_url: Option<Secret>,
     /// From address of notification e-mails.
@@ -174,6 +176,7 @@ const SETTINGS: &[(&str, &str)] = &[
         "webhooks_allow_private",
         "SWITCHBOARD_WEBHOOKS_ALLOW_PRIVATE",
     ),
+    ("tools_allow_private", "SWITCHBOARD_TOOLS_ALLOW_PRIVATE"),
     ("smtp_url", "SWITCHBOARD_SMTP_URL"),
     ("smtp_from", "SWITCHBOARD_SMTP_FROM"),
     (
@@ -448,6 +451,13 @@ impl Config {
                 return Err(err(src, format!("expected `true` or `false`, got `{v}`")))
             }
         };
+        let tools_allow_private = match raw.get("tools_allow_private") {
+            None | Some(("false" | "0" | "", _)) => false,
+            Some(("true" | "1", _)) => true,
+            Some((v, src)) => {
+                return Err(err(src, format!("expected `true` or `false`, got `{v}`")))
+            }
+        };
         let smtp_url = secret("smtp_url");
         let smtp_from = raw
             .get("smtp_from")
@@ -564,6 +574,7 @@ impl Config {
             llm_timeout: Duration::from_secs(llm_timeout),
             messaging_reply_budget: Duration::from_millis(reply_budget),
             webhooks_allow_private,
+            tools_allow_private,
             smtp_url,
             smtp_from,
             email_analysis_wait: Duration::from_secs(email_wait),

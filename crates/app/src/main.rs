@@ -313,7 +313,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         clock: switchboard_domain::Clock::system(),
         drain_timeout: config.drain_timeout,
         instance_lease: config.instance_lease,
+        tools_allow_private: config.tools_allow_private,
     };
+    if config.tools_allow_private {
+        tracing::warn!("SWITCHBOARD_TOOLS_ALLOW_PRIVATE is on: custom tools may target loopback and private addresses");
+    }
     if config.webhooks_allow_private {
         tracing::warn!("SWITCHBOARD_WEBHOOKS_ALLOW_PRIVATE is on: webhooks may target loopback and private addresses");
     }

@@ -499,11 +499,13 @@ impl Agent {
             .validate()
             .map_err(|e| e.under("turn_detection"))?;
         for (i, tool) in self.tools.iter().enumerate() {
-            if !BUILTIN_TOOLS.contains(&tool.as_str()) {
+            // A custom tool's name is checked against the organization's tools when saved.
+            if !BUILTIN_TOOLS.contains(&tool.as_str()) && !crate::custom_tool::is_custom_name(tool)
+            {
                 return Err(ValidationError::new(
                     format!("tools[{i}]"),
                     format!(
-                        "unknown tool `{tool}`; known tools: {}",
+                        "unknown tool `{tool}`; built-in tools: {}, or the name of one of the organization's custom tools",
                         BUILTIN_TOOLS.join(", ")
                     ),
                 ));
@@ -576,7 +578,7 @@ mod tests {
         let cases = [
             (serde_json::json!({"voice": "robot"}), "voice"),
             (
-                serde_json::json!({"tools": ["end_call", "hack"]}),
+                serde_json::json!({"tools": ["end_call", "no such tool!"]}),
                 "tools[1]",
             ),
             (serde_json::json!({"temperature": 3.0}), "temperature"),

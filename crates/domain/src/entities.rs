@@ -477,7 +477,8 @@ pub struct ToolInvocation {
     pub status: String,
     /// Who ran it (the principal), e.g. `agent:agt_...`.
     pub actor: String,
-    /// Where it came from: `call` or `text` (an agent in a conversation).
+    /// Where it came from: `call` or `text` (a built-in tool run by an agent in a
+    /// conversation), `custom` (a custom HTTP tool, from a conversation or a test run).
     pub source: String,
     /// Started.
     pub started_at: Timestamp,
@@ -486,6 +487,9 @@ pub struct ToolInvocation {
     /// How long it ran, once finished.
     pub duration_ms: Option<i64>,
 }
+
+/// The values of [`ToolInvocation::source`].
+pub const TOOL_SOURCES: &[&str] = &["call", "text", "custom"];
 
 /// Filters of `GET /api/v1/tool-invocations`.
 #[derive(Debug, Clone, Default)]
@@ -498,7 +502,7 @@ pub struct ToolInvocationFilter {
     pub tool: Option<String>,
     /// `running`, `ok`, `error` or `timeout`.
     pub status: Option<String>,
-    /// `call` or `text`.
+    /// One of [`TOOL_SOURCES`].
     pub source: Option<String>,
     /// Started at or after.
     pub from: Option<Timestamp>,

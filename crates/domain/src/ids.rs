@@ -124,6 +124,8 @@ id_type!(/// An outbound calling campaign.
     CampaignId, "cmp");
 id_type!(/// One recipient row of a campaign.
     RecipientId, "rcp");
+id_type!(/// A custom HTTP tool of an organization.
+    CustomToolId, "tool");
 
 #[cfg(test)]
 mod tests {

@@ -5,6 +5,7 @@ pub mod analysis;
 pub mod auth;
 pub mod call;
 pub mod campaign;
+pub mod custom_tool;
 pub mod entities;
 pub mod error;
 pub mod ids;

@@ -146,6 +146,22 @@ fn validate_event_types(types: &[String]) -> Result<(), ValidationError> {
 /// allowed) no literal private, loopback or link-local address. Names are checked again when
 /// they are resolved, at every delivery.
 pub fn validate_url(raw: &str, allow_private: bool) -> Result<url::Url, ValidationError> {
+    validate_target_url(
+        raw,
+        allow_private,
+        "webhooks",
+        "SWITCHBOARD_WEBHOOKS_ALLOW_PRIVATE",
+    )
+}
+
+/// [`validate_url`] for any tenant-chosen target: `what` names the targets in the message
+/// and `setting` the operator's switch that allows private addresses.
+pub fn validate_target_url(
+    raw: &str,
+    allow_private: bool,
+    what: &str,
+    setting: &str,
+) -> Result<url::Url, ValidationError> {
     let bad = |m: &str| ValidationError::new("url", m);
     if raw.len() > 2000 {
         return Err(bad("at most 2,000 characters"));
@@ -156,7 +172,7 @@ pub fn validate_url(raw: &str, allow_private: bool) -> Result<url::Url, Validati
     }
     if !url.username().is_empty() || url.password().is_some() {
         return Err(bad(
-            "must not contain credentials; verify deliveries by their signature instead",
+            "must not contain credentials; verify requests by their signature instead",
         ));
     }
     let ip = match url.host() {
@@ -168,8 +184,8 @@ pub fn validate_url(raw: &str, allow_private: bool) -> Result<url::Url, Validati
     if let (Some(ip), false) = (ip, allow_private) {
         if let Some(kind) = restricted_address(ip) {
             return Err(bad(&format!(
-                "{ip} is a {kind} address; webhooks may only target public addresses \
-                 (an operator can allow private targets with SWITCHBOARD_WEBHOOKS_ALLOW_PRIVATE=true)"
+                "{ip} is a {kind} address; {what} may only target public addresses \
+                 (an operator can allow private targets with {setting}=true)"
             )));
         }
     }

@@ -6,7 +6,6 @@
 
 mod analysis;
 pub mod email;
-pub mod signing;
 pub mod transcript;
 mod webhooks;
 
@@ -20,6 +19,7 @@ use switchboard_llm::ChatClient;
 use switchboard_store::{Job, Store, StoreError, ANALYSIS_JOB, EMAIL_JOB};
 use tokio::sync::watch;
 
+pub use switchboard_egress::signing;
 pub use webhooks::DEFAULT_RETRY_SCHEDULE;
 
 /// Settings of the background work.

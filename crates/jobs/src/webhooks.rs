@@ -3,13 +3,11 @@
 
 use crate::signing::signature_header;
 use crate::{Jobs, JobsConfig};
-use reqwest::dns::{Addrs, Name, Resolve, Resolving};
-use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use switchboard_domain::ids::OrgId;
-use switchboard_domain::webhooks::restricted_address;
 use switchboard_domain::Timestamp;
+use switchboard_egress::{check_literal, describe, REFUSED, WEBHOOKS};
 use switchboard_store::{AttemptOutcome, AttemptRecord, ClaimedDelivery, StoreError};
 
 /// The default retry delays after each failed attempt (protocols.md section 7 and the issue):
@@ -19,85 +17,13 @@ pub const DEFAULT_RETRY_SCHEDULE: &[u64] = &[5, 300, 1800, 7200, 18000, 36000, 3
 /// How much of a response body an attempt keeps.
 const EXCERPT_CHARS: usize = 1000;
 
-/// Resolves names for the webhook client and refuses restricted addresses, so a name that
-/// resolves to a private address (or is re-pointed there after a check) is never connected.
-#[derive(Debug, Clone)]
-pub(crate) struct GuardedResolver {
-    pub(crate) allow_private: bool,
-}
-
-impl GuardedResolver {
-    /// The addresses of `host`, or why it is refused.
-    pub(crate) async fn resolve_checked(&self, host: &str) -> Result<Vec<SocketAddr>, String> {
-        let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, 0))
-            .await
-            .map_err(|e| format!("cannot resolve {host}: {e}"))?
-            .collect();
-        if addrs.is_empty() {
-            return Err(format!("{host} has no address"));
-        }
-        if !self.allow_private {
-            for a in &addrs {
-                if let Some(kind) = restricted_address(a.ip()) {
-                    return Err(refusal(host, a.ip(), kind));
-                }
-            }
-        }
-        Ok(addrs)
-    }
-}
-
-/// How every refusal starts, so the attempt can tell it from a transport failure.
-const REFUSED: &str = "refused:";
-
-fn refusal(host: &str, ip: IpAddr, kind: &str) -> String {
-    format!(
-        "{REFUSED} {host} resolves to {ip}, a {kind} address; webhooks may only target public \
-         addresses (an operator can allow private targets with \
-         SWITCHBOARD_WEBHOOKS_ALLOW_PRIVATE=true)"
-    )
-}
-
-impl Resolve for GuardedResolver {
-    fn resolve(&self, name: Name) -> Resolving {
-        let me = self.clone();
-        Box::pin(async move {
-            let addrs = me.resolve_checked(name.as_str()).await?;
-            let it: Addrs = Box::new(addrs.into_iter());
-            Ok(it)
-        })
-    }
-}
-
 /// The HTTP client for deliveries.
 pub(crate) fn client(config: &JobsConfig) -> Result<reqwest::Client, reqwest::Error> {
-    reqwest::Client::builder()
-        .timeout(config.webhook_timeout)
-        .connect_timeout(config.webhook_timeout.min(Duration::from_secs(5)))
-        // 3xx is a failure: the owner should update the URL (and following a redirect could
-        // lead to an internal address).
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("Switchboard-Webhooks/", env!("CARGO_PKG_VERSION")))
-        .dns_resolver(std::sync::Arc::new(GuardedResolver {
-            allow_private: config.allow_private_targets,
-        }))
-        .build()
-}
-
-/// Checks a literal-address target before the attempt (the client never resolves it, so its
-/// resolver cannot refuse it); names are checked by that resolver while connecting.
-fn check_literal(url: &str, allow_private: bool) -> Result<(), String> {
-    let parsed = url::Url::parse(url).map_err(|e| format!("invalid URL: {e}"))?;
-    let ip = match parsed.host() {
-        Some(url::Host::Ipv4(a)) => IpAddr::V4(a),
-        Some(url::Host::Ipv6(a)) => IpAddr::V6(a),
-        Some(url::Host::Domain(_)) => return Ok(()),
-        None => return Err("the URL has no host".into()),
-    };
-    match (allow_private, restricted_address(ip)) {
-        (false, Some(kind)) => Err(refusal(&ip.to_string(), ip, kind)),
-        _ => Ok(()),
-    }
+    switchboard_egress::client(
+        WEBHOOKS,
+        config.allow_private_targets,
+        config.webhook_timeout,
+    )
 }
 
 impl Jobs {
@@ -146,7 +72,7 @@ impl Jobs {
             error: None,
         };
         let mut retry_after = None;
-        if let Err(why) = check_literal(&target.url, inner.config.allow_private_targets) {
+        if let Err(why) = check_literal(WEBHOOKS, &target.url, inner.config.allow_private_targets) {
             record.error = Some(why);
         } else {
             // The signature timestamp is wall-clock time (receivers compare it with theirs).
@@ -302,54 +228,9 @@ async fn read_excerpt(r: &mut reqwest::Response) -> Option<String> {
     (!text.is_empty()).then_some(text)
 }
 
-fn describe(e: &reqwest::Error) -> String {
-    // The resolver's refusal is inside the error chain; show it rather than "connect error".
-    let mut source: Option<&dyn std::error::Error> = Some(e);
-    while let Some(s) = source {
-        let text = s.to_string();
-        if text.starts_with(REFUSED) {
-            return text;
-        }
-        source = s.source();
-    }
-    if e.is_timeout() {
-        "timed out".into()
-    } else if e.is_connect() {
-        format!("could not connect: {}", root_cause(e))
-    } else {
-        format!("request failed: {}", root_cause(e))
-    }
-}
-
-fn root_cause(e: &dyn std::error::Error) -> String {
-    let mut cur = e;
-    while let Some(next) = cur.source() {
-        cur = next;
-    }
-    cur.to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[tokio::test]
-    async fn literal_and_resolved_private_targets_are_refused() {
-        let e = check_literal("http://127.0.0.1:9/x", false).expect_err("loopback");
-        assert!(e.contains("loopback"), "{e}");
-        assert!(
-            check_literal("http://localhost:9/x", false).is_ok(),
-            "names go to the resolver"
-        );
-        let e = GuardedResolver {
-            allow_private: false,
-        }
-        .resolve_checked("localhost")
-        .await
-        .expect_err("localhost");
-        assert!(e.starts_with("refused: localhost resolves to"), "{e}");
-        assert!(check_literal("http://127.0.0.1:9/x", true).is_ok());
-    }
 
     #[test]
     fn jitter_stays_within_ten_percent() {

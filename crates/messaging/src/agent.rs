@@ -164,12 +164,16 @@ impl Messaging {
                     .into(),
             ));
         };
-        let defs = inner.registry.definitions(agent, conv.channel);
-        let tools: Vec<Tool> = defs
+        let toolset = inner
+            .registry
+            .toolset(&inner.store, org, agent, conv.channel)
+            .await;
+        let tools: Vec<Tool> = toolset
+            .definitions()
             .iter()
             .map(|d| Tool {
-                name: d.name.to_owned(),
-                description: d.description.to_owned(),
+                name: d.name.clone(),
+                description: d.description.clone(),
                 parameters: d.parameters.clone(),
             })
             .collect();
@@ -186,6 +190,7 @@ impl Messaging {
             call_id: None,
             contact_number: PhoneNumber::parse(&conv.contact_number).ok(),
             channel: conv.channel,
+            toolset: std::sync::Arc::new(toolset),
         };
         let mut records = Vec::new();
         let rounds = inner.config.max_model_rounds.max(1);

@@ -163,6 +163,13 @@ pub fn response_create(instructions: Option<&str>) -> String {
     }
 }
 
+/// A spoken line that must not call tools (`tool_choice: "none"`), e.g. "one moment" while
+/// a slow tool runs: the model answers the pending call only once its output is in.
+pub fn response_say(instructions: &str) -> String {
+    json!({"type": "response.create", "response": {"instructions": instructions, "tool_choice": "none"}})
+        .to_string()
+}
+
 /// A server event, with GA and beta names folded together.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ServerEvent<'a> {

@@ -81,6 +81,7 @@ impl Store {
         let agent = Agent::create(input, Timestamp::now())?;
         let mut tx = self.begin(Scope::Org(org), Access::Write).await?;
         crate::accounts::ensure_org_exists(&mut tx, org).await?;
+        crate::custom_tools::check_agent_tools(&mut tx, org, &agent.tools).await?;
         let sql = format!(
             "INSERT INTO agents ({WRITTEN}, created_at) VALUES \
              ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
@@ -141,6 +142,7 @@ impl Store {
         let mut tx = self.begin(Scope::Org(org), Access::Write).await?;
         let current = fetch_agent(&mut tx, org, id, self.for_update()).await?;
         let agent = current.apply(patch, Timestamp::now())?;
+        crate::custom_tools::check_agent_tools(&mut tx, org, &agent.tools).await?;
         let sets: Vec<String> = WRITTEN
             .split(", ")
             .take(18)

@@ -72,6 +72,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0010_tool_audit.sql"),
         postgres: include_str!("../migrations/postgres/0010_tool_audit.sql"),
     },
+    Migration {
+        version: 11,
+        name: "custom_tools",
+        sqlite: include_str!("../migrations/sqlite/0011_custom_tools.sql"),
+        postgres: include_str!("../migrations/postgres/0011_custom_tools.sql"),
+    },
 ];
 
 /// Where the schema stands.

@@ -72,7 +72,7 @@ backend_test!(migrations_are_idempotent, |db| {
     assert!(store.migrate().await.expect("second migrate").is_empty());
     let status = store.migration_status().await.expect("status");
     assert!(status.pending.is_empty() && status.unknown.is_empty());
-    assert_eq!(status.applied, (1..=10).collect::<Vec<i64>>());
+    assert_eq!(status.applied, (1..=11).collect::<Vec<i64>>());
     store.ping().await.expect("ping");
 });
 
@@ -997,6 +997,7 @@ const TENANT_TABLES: &[&str] = &[
     "tool_invocations",
     "appointments",
     "events",
+    "custom_tools",
 ];
 
 backend_test!(row_level_security_filters_raw_queries, |db| {
@@ -1007,6 +1008,12 @@ backend_test!(row_level_security_filters_raw_queries, |db| {
     let store = &db.store;
     let a = seed_org(store, "Alpha", 1).await;
     let b = seed_org(store, "Beta", 2).await;
+    for (org, n) in [(&a.org, 1), (&b.org, 2)] {
+        store
+            .create_custom_tool(org, &custom_tool(&format!("tool_{n}")))
+            .await
+            .expect("custom tool");
+    }
     // Seed rows in the tables no store method writes yet, so their policies are exercised too.
     let mut owner = sqlx::AnyConnection::connect(&db.url)
         .await
@@ -1946,3 +1953,125 @@ backend_test!(outbound_calls_are_idempotent_and_stay_in_their_org, |db| {
         DialStart::Done
     ));
 });
+
+fn custom_tool(name: &str) -> switchboard_domain::custom_tool::CustomTool {
+    let input = serde_json::from_value(json!({"name": name, "description": "Looks up orders",
+        "url": "https://crm.example.com/t", "headers": {"Authorization": "Bearer k"}}))
+    .expect("input");
+    switchboard_domain::custom_tool::CustomTool::create(
+        input,
+        Secret::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+        false,
+        Timestamp::now(),
+    )
+    .expect("valid")
+}
+
+backend_test!(
+    custom_tools_are_scoped_renamed_with_agents_and_guarded,
+    |db| {
+        let store = &db.store;
+        let a = seed_org(store, "Alpha", 1).await;
+        let b = seed_org(store, "Beta", 2).await;
+        let tool = custom_tool("order_status");
+        store
+            .create_custom_tool(&a.org, &tool)
+            .await
+            .expect("create");
+        assert!(matches!(
+            store
+                .create_custom_tool(&a.org, &custom_tool("order_status"))
+                .await,
+            Err(StoreError::Conflict(_))
+        ));
+        // Another organization may use the same name, and cannot see or change A's tool.
+        store
+            .create_custom_tool(&b.org, &custom_tool("order_status"))
+            .await
+            .expect("same name elsewhere");
+        assert!(matches!(
+            store.get_custom_tool(&b.org, &tool.id).await,
+            Err(StoreError::NotFound)
+        ));
+        assert!(matches!(
+            store.delete_custom_tool(&b.org, &tool.id).await,
+            Err(StoreError::NotFound)
+        ));
+        assert!(matches!(
+            store.update_custom_tool(&b.org, &tool.id, Ok).await,
+            Err(StoreError::NotFound)
+        ));
+        let got = store.get_custom_tool(&a.org, &tool.id).await.expect("get");
+        assert_eq!(got.headers.0[0].1.expose(), "Bearer k");
+        assert_eq!(got.secrets.len(), 1);
+        // An agent may list the tool only in its own organization.
+        let listed = AgentPatch {
+            tools: Some(vec!["end_call".into(), "order_status".into()]),
+            ..AgentPatch::default()
+        };
+        store
+            .update_agent(&a.org, &a.agent, listed.clone())
+            .await
+            .expect("A lists its tool");
+        let unknown = AgentPatch {
+            tools: Some(vec!["end_call".into(), "no_such_tool".into()]),
+            ..AgentPatch::default()
+        };
+        match store.update_agent(&b.org, &b.agent, unknown).await {
+            Err(StoreError::Invalid(e)) => assert_eq!(e.field, "tools[1]"),
+            other => panic!("unknown custom tool accepted: {other:?}"),
+        }
+        // Renaming follows into the agent; deleting is refused while an agent lists it.
+        let renamed = store
+            .update_custom_tool(&a.org, &tool.id, |mut t| {
+                t.name = "order_lookup".into();
+                Ok(t)
+            })
+            .await
+            .expect("rename");
+        assert_eq!(renamed.name, "order_lookup");
+        let agent = store.get_agent(&a.org, &a.agent).await.expect("agent");
+        assert_eq!(agent.tools, ["end_call", "order_lookup"]);
+        match store.delete_custom_tool(&a.org, &tool.id).await {
+            Err(StoreError::Conflict(m)) => assert!(m.contains("Alpha"), "{m}"),
+            other => panic!("deleted a tool in use: {other:?}"),
+        }
+        let off = AgentPatch {
+            tools: Some(vec!["end_call".into()]),
+            ..AgentPatch::default()
+        };
+        store
+            .update_agent(&a.org, &a.agent, off)
+            .await
+            .expect("detach");
+        // Rotation keeps the previous secret signing until the overlap ends.
+        let rotated = store
+            .rotate_custom_tool_secret(
+                &a.org,
+                &tool.id,
+                &Secret::new("whsec_new"),
+                Timestamp::from_millis(Timestamp::now().millis() + 60_000),
+                Timestamp::now(),
+            )
+            .await
+            .expect("rotate");
+        let secrets: Vec<&str> = rotated.secrets.iter().map(Secret::expose).collect();
+        assert_eq!(
+            secrets,
+            ["whsec_new", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]
+        );
+        store
+            .delete_custom_tool(&a.org, &tool.id)
+            .await
+            .expect("delete");
+        assert!(store
+            .list_custom_tools(&a.org)
+            .await
+            .expect("list")
+            .is_empty());
+        assert_eq!(
+            store.list_custom_tools(&b.org).await.expect("list").len(),
+            1
+        );
+    }
+);

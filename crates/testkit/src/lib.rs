@@ -10,6 +10,7 @@ pub mod process;
 pub mod realtime;
 mod realtime_script;
 pub mod smtp;
+pub mod tool_endpoint;
 pub mod twilio;
 mod twilio_calls;
 mod twilio_recordings;

@@ -79,8 +79,8 @@ pub(crate) fn definition(name: &str) -> Option<ToolDefinition> {
         _ => return None,
     };
     Some(ToolDefinition {
-        name,
-        description,
+        name: name.to_owned(),
+        description: description.to_owned(),
         parameters,
     })
 }

@@ -4,6 +4,9 @@
 //! Failures become results the agent can talk about, never a broken call.
 
 mod builtin;
+mod custom;
+
+pub use custom::{request_body, MAX_RESPONSE_BYTES};
 
 use serde_json::{json, Value};
 use std::future::Future;
@@ -11,6 +14,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 use switchboard_domain::agent::Agent;
+use switchboard_domain::custom_tool::CustomTool;
 use switchboard_domain::ids::{CallId, ConversationId, OrgId};
 use switchboard_domain::values::{Channel, PhoneNumber};
 use switchboard_domain::Timestamp;
@@ -23,11 +27,38 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(8);
 #[derive(Debug, Clone, PartialEq)]
 pub struct ToolDefinition {
     /// Name.
-    pub name: &'static str,
+    pub name: String,
     /// What it does and when to use it.
-    pub description: &'static str,
+    pub description: String,
     /// JSON Schema of the arguments.
     pub parameters: Value,
+}
+
+/// The tools one conversation offers, resolved once when it starts (a tool edited meanwhile
+/// applies from the next call or text turn).
+#[derive(Debug, Clone, Default)]
+pub struct Toolset {
+    definitions: Vec<ToolDefinition>,
+    custom: Vec<CustomTool>,
+}
+
+impl Toolset {
+    /// What the model is offered, in the agent's order.
+    pub fn definitions(&self) -> &[ToolDefinition] {
+        &self.definitions
+    }
+
+    /// Whether the agent should say something while `name` runs on a call, and what
+    /// (`Some(None)`: a few words of its own that it is checking).
+    pub fn waiting_line(&self, name: &str) -> Option<Option<&str>> {
+        self.custom_tool(name)
+            .filter(|t| t.speak_while_waiting)
+            .map(|t| t.waiting_message.as_deref())
+    }
+
+    fn custom_tool(&self, name: &str) -> Option<&CustomTool> {
+        self.custom.iter().find(|t| t.name == name)
+    }
 }
 
 /// Where and for whom a tool runs.
@@ -47,6 +78,8 @@ pub struct ToolContext {
     pub contact_number: Option<PhoneNumber>,
     /// The channel.
     pub channel: Channel,
+    /// The tools this conversation offers.
+    pub toolset: Arc<Toolset>,
 }
 
 /// Something the channel must do after a tool returns.
@@ -133,6 +166,10 @@ pub struct Registry {
     texts: Option<Arc<dyn TextSender>>,
     /// Filled once at start (the implementation needs services built after the registry).
     outreach: Arc<std::sync::OnceLock<Arc<dyn Outreach>>>,
+    /// The client for custom tools' endpoints (guarded against private addresses unless
+    /// the operator allowed them); built on first use when not set at start.
+    http: Arc<std::sync::OnceLock<reqwest::Client>>,
+    allow_private: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -151,6 +188,8 @@ impl Default for Registry {
             timeout: DEFAULT_TIMEOUT,
             texts: None,
             outreach: Arc::default(),
+            http: Arc::default(),
+            allow_private: Arc::default(),
         }
     }
 }
@@ -162,6 +201,8 @@ impl Registry {
             timeout,
             texts: None,
             outreach: Arc::default(),
+            http: Arc::default(),
+            allow_private: Arc::default(),
         }
     }
 
@@ -175,6 +216,34 @@ impl Registry {
     /// first implementation set stays).
     pub fn set_outreach(&self, outreach: Arc<dyn Outreach>) {
         let _ = self.outreach.set(outreach);
+    }
+
+    /// Lets custom tools reach private, loopback and link-local addresses
+    /// (`SWITCHBOARD_TOOLS_ALLOW_PRIVATE`); call once at start, before any tool runs.
+    pub fn allow_private_targets(&self, allow: bool) {
+        match switchboard_egress::client(switchboard_egress::TOOLS, allow, custom::MAX_WAIT) {
+            Ok(c) => {
+                if self.http.set(c).is_ok() {
+                    self.allow_private
+                        .store(allow, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "cannot build the custom tools' HTTP client"),
+        }
+    }
+
+    /// Whether custom tools may reach private addresses.
+    pub(crate) fn allows_private(&self) -> bool {
+        self.allow_private
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The custom tools' client.
+    pub(crate) fn http(&self) -> Option<&reqwest::Client> {
+        if self.http.get().is_none() {
+            self.allow_private_targets(false);
+        }
+        self.http.get()
     }
 
     /// The outreach implementation, when set.
@@ -200,20 +269,49 @@ impl Registry {
         }
     }
 
-    /// The agent's enabled tools that exist on `channel`, in the agent's order.
-    pub fn definitions(&self, agent: &Agent, channel: Channel) -> Vec<ToolDefinition> {
-        agent
+    /// The agent's enabled tools that exist on `channel`, in the agent's order: built-ins
+    /// and the organization's custom tools. A custom tool that cannot be read is left out
+    /// (logged), never a failed conversation.
+    pub async fn toolset(
+        &self,
+        store: &Store,
+        org: &OrgId,
+        agent: &Agent,
+        channel: Channel,
+    ) -> Toolset {
+        let wants_custom = agent
             .tools
             .iter()
-            .filter(|name| {
-                let ok = self.implemented(name, channel);
-                if !ok {
-                    tracing::debug!(tool = %name, channel = channel.as_str(), "tool not available on this channel; not offered");
+            .any(|t| !switchboard_domain::agent::BUILTIN_TOOLS.contains(&t.as_str()));
+        let custom = if wants_custom {
+            match store.list_custom_tools(org).await {
+                Ok(all) => all,
+                Err(e) => {
+                    tracing::warn!(error = %e, org_id = %org, "cannot read the custom tools; they are not offered");
+                    Vec::new()
                 }
-                ok
-            })
-            .filter_map(|name| builtin::definition(name))
-            .collect()
+            }
+        } else {
+            Vec::new()
+        };
+        let mut set = Toolset::default();
+        for name in &agent.tools {
+            if let Some(t) = custom.iter().find(|t| &t.name == name) {
+                set.definitions.push(ToolDefinition {
+                    name: t.name.clone(),
+                    description: t.description.clone(),
+                    parameters: t.parameters.clone(),
+                });
+                set.custom.push(t.clone());
+            } else if self.implemented(name, channel) {
+                if let Some(d) = builtin::definition(name) {
+                    set.definitions.push(d);
+                }
+            } else {
+                tracing::debug!(tool = %name, channel = channel.as_str(), "tool not available on this channel; not offered");
+            }
+        }
+        set
     }
 
     /// Runs `name` with the model's JSON `arguments`. Returns `None` when this model call id
@@ -241,9 +339,10 @@ impl Registry {
             tool: name.to_owned(),
             arguments: audit_args,
             actor: format!("agent:{}", ctx.agent.id),
-            source: match ctx.channel {
-                Channel::Voice => "call",
-                _ => "text",
+            source: match (ctx.toolset.custom_tool(name), ctx.channel) {
+                (Some(_), _) => "custom",
+                (None, Channel::Voice) => "call",
+                (None, _) => "text",
             }
             .to_owned(),
         };
@@ -265,8 +364,9 @@ impl Registry {
                 ));
             }
         };
-        let allowed =
-            ctx.agent.tools.iter().any(|t| t == name) && self.implemented(name, ctx.channel);
+        let custom = ctx.toolset.custom_tool(name);
+        let allowed = ctx.agent.tools.iter().any(|t| t == name)
+            && (custom.is_some() || self.implemented(name, ctx.channel));
         let outcome = match (allowed, args) {
             (false, _) => failure(
                 "error",
@@ -282,6 +382,23 @@ impl Registry {
                     format!("The arguments were not valid JSON ({e})."),
                 ),
             ),
+            (true, Ok(args)) if custom.is_some() => match (custom, &audit_id) {
+                (Some(tool), Some(id)) => {
+                    custom::run(
+                        self,
+                        &ctx.org,
+                        tool,
+                        id,
+                        args,
+                        custom::conversation_context(ctx),
+                    )
+                    .await
+                }
+                _ => failure(
+                    "error",
+                    ToolError::new("unknown_tool", "The tool is not available."),
+                ),
+            },
             (true, Ok(args)) => {
                 match tokio::time::timeout(self.timeout, builtin::run(self, ctx, name, &args)).await
                 {
@@ -312,6 +429,45 @@ impl Registry {
         }
         tracing::info!(tool = name, status = outcome.status, org_id = %ctx.org, "tool executed");
         Some(outcome)
+    }
+}
+
+impl Registry {
+    /// Runs a custom tool outside any conversation ("test this tool" in the dashboard and
+    /// the API), audited with source `custom` and the principal `actor`. The endpoint sees
+    /// `context.test: true` and no conversation.
+    pub async fn test_custom_tool(
+        &self,
+        store: &Store,
+        org: &OrgId,
+        tool: &CustomTool,
+        arguments: Value,
+        actor: &str,
+    ) -> Result<(ToolOutcome, String), switchboard_store::StoreError> {
+        let audit = NewToolInvocation {
+            conversation_id: None,
+            call_id: None,
+            external_id: None,
+            tool: tool.name.clone(),
+            arguments: arguments.clone(),
+            actor: actor.to_owned(),
+            source: "custom".to_owned(),
+        };
+        let id = store
+            .start_tool_invocation(org, &audit)
+            .await?
+            .ok_or_else(|| {
+                switchboard_store::StoreError::Conflict("duplicate invocation".into())
+            })?;
+        let context = json!({"org_id": org, "agent_id": null, "agent_name": null,
+            "conversation_id": null, "call_id": null, "channel": null,
+            "contact_number": null, "test": true});
+        let outcome = custom::run(self, org, tool, &id, arguments, context).await;
+        store
+            .finish_tool_invocation(org, &id, outcome.status, &outcome.output)
+            .await?;
+        tracing::info!(tool = %tool.name, status = outcome.status, org_id = %org, "custom tool tested");
+        Ok((outcome, id))
     }
 }
 

@@ -56,6 +56,8 @@ pub(crate) struct Live {
     pub(crate) tools: FuturesUnordered<ToolFuture>,
     pub(crate) batch_pending: usize,
     pub(crate) batch_wants_answer: bool,
+    /// What the agent says while this batch's slow tools run (a custom tool's waiting line).
+    pub(crate) waiting_line: Option<String>,
     pub(crate) seen_calls: HashSet<String>,
     pub(crate) ending: Option<(Effect, tokio::time::Instant)>,
     pub(crate) bad_frames: u64,
@@ -120,6 +122,7 @@ impl Live {
             tools: FuturesUnordered::new(),
             batch_pending: 0,
             batch_wants_answer: false,
+            waiting_line: None,
             seen_calls: HashSet::new(),
             ending: None,
             bad_frames: 0,

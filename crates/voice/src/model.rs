@@ -280,6 +280,14 @@ impl Live {
                     self.retried_failure = false;
                 }
                 self.on_response_done(&response);
+                // The caller hears a line while a slow tool runs, instead of silence; the
+                // answer follows when the tool's output is in (deferred over this response).
+                if let Some(line) = self.waiting_line.take() {
+                    if self.batch_pending > 0 && self.ending.is_none() {
+                        self.send_model(rt::response_say(&line)).await?;
+                        self.awaiting_response = true;
+                    }
+                }
                 if self.deferred_response && self.batch_pending == 0 {
                     self.deferred_response = false;
                     self.send_model(rt::response_create(None)).await?;
@@ -386,6 +394,10 @@ impl Live {
                         );
                     }
                     if execute {
+                        if let Some(line) = self.ready.tool_ctx.toolset.waiting_line(&name) {
+                            self.waiting_line
+                                .get_or_insert_with(|| waiting_instructions(line));
+                        }
                         self.batch_pending += 1;
                         let registry = self.svc.tools.clone();
                         let ctx = self.ready.tool_ctx.clone();
@@ -440,8 +452,9 @@ impl Live {
             if self.ending.is_some() {
                 return Step::Go;
             }
-            // Exactly one response.create per batch, and never over an active response.
-            if self.response_active {
+            // Exactly one response.create per batch, and never over an active (or requested)
+            // response, such as the waiting line.
+            if self.response_active || self.awaiting_response {
                 self.deferred_response = true;
             } else {
                 if let Err(e) = self.send_model(rt::response_create(None)).await {
@@ -451,5 +464,17 @@ impl Live {
             }
         }
         Step::Go
+    }
+}
+
+/// The instructions of the line spoken while a tool runs.
+fn waiting_instructions(line: Option<&str>) -> String {
+    match line {
+        Some(l) => format!(
+            "While the result is being fetched, say exactly this to the caller and nothing else: {l}"
+        ),
+        None => "While the result is being fetched, tell the caller in a few words that you are \
+                 checking. Do not guess the result."
+            .to_owned(),
     }
 }

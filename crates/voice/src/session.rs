@@ -259,14 +259,17 @@ impl Session {
         agent.greeting = agent
             .greeting
             .map(|g| substitute(&g, &conversation.variables));
-        let tools = svc
+        let toolset = svc
             .tools
-            .definitions(&agent, Channel::Voice)
-            .into_iter()
+            .toolset(&svc.store, org, &agent, Channel::Voice)
+            .await;
+        let tools = toolset
+            .definitions()
+            .iter()
             .map(|d| ToolSpec {
-                name: d.name.to_owned(),
-                description: d.description.to_owned(),
-                parameters: d.parameters,
+                name: d.name.clone(),
+                description: d.description.clone(),
+                parameters: d.parameters.clone(),
             })
             .collect();
         let session_config = SessionConfig {
@@ -287,6 +290,7 @@ impl Session {
             call_id: Some(call.id.clone()),
             contact_number: PhoneNumber::parse(&call.from_number).ok(),
             channel: Channel::Voice,
+            toolset: std::sync::Arc::new(toolset),
         };
         Ok(Ready {
             agent,

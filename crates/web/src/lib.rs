@@ -63,6 +63,9 @@ pub struct WebConfig {
     /// How long an instance's heartbeat counts; a silent instance's live calls are recovered
     /// by the others after it.
     pub instance_lease: Duration,
+    /// Let custom tools reach loopback, private and link-local addresses
+    /// (`SWITCHBOARD_TOOLS_ALLOW_PRIVATE`; development and tests).
+    pub tools_allow_private: bool,
 }
 
 /// Default drain timeout (`SWITCHBOARD_DRAIN_TIMEOUT_SECONDS`).
@@ -117,6 +120,7 @@ impl Default for WebConfig {
             clock: Clock::system(),
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
             instance_lease: DEFAULT_INSTANCE_LEASE,
+            tools_allow_private: false,
         }
     }
 }
@@ -151,6 +155,8 @@ pub struct AppState {
     pub jobs: Jobs,
     /// Whether webhook endpoints may target private addresses.
     pub webhooks_allow_private: bool,
+    /// Custom tools may target private addresses (`SWITCHBOARD_TOOLS_ALLOW_PRIVATE`).
+    pub tools_allow_private: bool,
     /// Dashboard settings and sign-in limits.
     pub dashboard: Arc<dashboard::DashState>,
     /// Where "now" comes from.
@@ -247,6 +253,14 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(campaigns::resume_campaign))
         .routes(routes!(campaigns::cancel_campaign))
         .routes(routes!(tool_invocations::list_tool_invocations))
+        .routes(routes!(custom_tools::create_tool, custom_tools::list_tools))
+        .routes(routes!(
+            custom_tools::get_tool,
+            custom_tools::update_tool,
+            custom_tools::delete_tool
+        ))
+        .routes(routes!(custom_tools::rotate_tool_secret))
+        .routes(routes!(custom_tools::test_tool))
         .routes(routes!(webhooks::analyze_call))
         .routes(routes!(webhooks::create_endpoint, webhooks::list_endpoints))
         .routes(routes!(
@@ -307,10 +321,15 @@ pub fn router(
         messaging,
         jobs,
         webhooks_allow_private: config.jobs.allow_private_targets,
+        tools_allow_private: config.tools_allow_private,
         dashboard: Arc::new(dashboard::DashState::new(config.dashboard.clone())),
         clock: config.clock.clone(),
         lifecycle,
     };
+    state
+        .messaging
+        .registry()
+        .allow_private_targets(config.tools_allow_private);
     // The tools place calls and schedule texts through the same checks as the API.
     state
         .messaging

@@ -8,6 +8,7 @@ pub mod campaigns;
 pub mod chat;
 pub mod contacts;
 pub mod conversations;
+pub mod custom_tools;
 pub mod instance;
 pub mod numbers;
 pub mod orgs;

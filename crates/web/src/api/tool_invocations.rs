@@ -8,7 +8,7 @@ use crate::AppState;
 use axum::extract::State;
 use axum::Json;
 use serde::Deserialize;
-use switchboard_domain::entities::{Page, ToolInvocation, ToolInvocationFilter};
+use switchboard_domain::entities::{Page, ToolInvocation, ToolInvocationFilter, TOOL_SOURCES};
 use switchboard_domain::ids::{CallId, ConversationId};
 
 /// Query parameters of `GET /api/v1/tool-invocations`.
@@ -24,7 +24,7 @@ pub struct ToolInvocationQuery {
     pub tool: Option<String>,
     /// `running`, `ok`, `error` or `timeout`.
     pub status: Option<String>,
-    /// `call` or `text`.
+    /// `call`, `text` or `custom`.
     pub source: Option<String>,
     /// Started at or after (RFC 3339).
     pub from: Option<String>,
@@ -77,7 +77,7 @@ pub async fn list_tool_invocations(
         call_id,
         tool: q.tool,
         status: one_of("status", q.status, &["running", "ok", "error", "timeout"])?,
-        source: one_of("source", q.source, &["call", "text"])?,
+        source: one_of("source", q.source, TOOL_SOURCES)?,
         from: parse_time("from", q.from.as_deref())?,
         to: parse_time("to", q.to.as_deref())?,
     };

@@ -291,7 +291,25 @@ impl Draft {
     }
 }
 
-fn form(dash: &Dash, action: &str, d: &Draft, errors: &FieldErrors, read_only: bool) -> Markup {
+/// The names of the organization's custom tools, offered beside the built-ins.
+async fn custom_tool_names(st: &AppState, dash: &Dash) -> Result<Vec<String>, DashError> {
+    Ok(st
+        .store
+        .list_custom_tools(&dash.org)
+        .await?
+        .into_iter()
+        .map(|t| t.name)
+        .collect())
+}
+
+fn form(
+    dash: &Dash,
+    action: &str,
+    d: &Draft,
+    errors: &FieldErrors,
+    read_only: bool,
+    custom: &[String],
+) -> Markup {
     let mut voices: Vec<&str> = VOICES.to_vec();
     if !voices.contains(&d.voice.as_str()) && !d.voice.is_empty() {
         voices.push(&d.voice);
@@ -350,6 +368,9 @@ fn form(dash: &Dash, action: &str, d: &Draft, errors: &FieldErrors, read_only: b
                         @for t in BUILTIN_TOOLS {
                             label.check { input type="checkbox" name="tools" value=(t) checked[d.tools.iter().any(|x| x == t)]; " " code { (t) } }
                         }
+                        @for t in custom {
+                            label.check.custom-tool { input type="checkbox" name="tools" value=(t) checked[d.tools.iter().any(|x| x == t)]; " " code { (t) } " " span.muted { "(custom)" } }
+                        }
                     }
                 }))
                 (field("Transfer number", "transfer_number", errors, Some("E.164; needed by transfer_call."), html! {
@@ -367,12 +388,14 @@ fn form(dash: &Dash, action: &str, d: &Draft, errors: &FieldErrors, read_only: b
 /// `GET /agents/new` (admins).
 pub async fn new_form(State(st): State<AppState>, dash: Dash) -> Result<Response, DashError> {
     dash.require_manage()?;
+    let custom = custom_tool_names(&st, &dash).await?;
     let body = form(
         &dash,
         "/agents/new",
         &Draft::empty(),
         &FieldErrors::default(),
         false,
+        &custom,
     );
     Ok(
         layout::render(&st, &dash, "agents", "New agent", None, body)
@@ -389,13 +412,14 @@ async fn invalid(
     d: &Draft,
     errors: &FieldErrors,
 ) -> Result<Response, DashError> {
+    let custom = custom_tool_names(st, dash).await?;
     let page = layout::render(
         st,
         dash,
         "agents",
         title,
         None,
-        form(dash, action, d, errors, false),
+        form(dash, action, d, errors, false, &custom),
     )
     .await?;
     Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
@@ -449,11 +473,12 @@ async fn edit_page(
     flash: Option<&str>,
 ) -> Result<maud::Markup, DashError> {
     let action = format!("/agents/{}", a.id);
+    let custom = custom_tool_names(st, dash).await?;
     let body = html! {
         (layout::flash(flash))
         div.columns {
             section {
-                (form(dash, &action, d, errors, !dash.can_manage()))
+                (form(dash, &action, d, errors, !dash.can_manage(), &custom))
                 @if dash.can_manage() {
                     (layout::action_button(dash, &format!("/agents/{}/delete", a.id), "Delete agent", Some("Delete this agent? Numbers routed to it will stop answering.")))
                 }

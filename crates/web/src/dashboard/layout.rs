@@ -79,7 +79,7 @@ const NAV: &[(&str, &str, &str)] = &[
     ("contacts", "/contacts", "Contacts"),
     ("keys", "/api-keys", "API keys"),
     ("webhooks", "/webhooks", "Webhooks"),
-    ("tools", "/tools", "Tool activity"),
+    ("tools", "/tools", "Tools"),
     ("settings", "/settings", "Settings"),
 ];
 

@@ -12,6 +12,7 @@ mod calls;
 mod campaigns;
 mod contacts;
 mod conversations;
+mod custom_tools;
 mod layout;
 mod live;
 mod manage;
@@ -92,6 +93,17 @@ pub fn routes() -> Router<AppState> {
         .route("/campaigns/{id}", get(campaigns::show))
         .route("/campaigns/{id}/{action}", post(campaigns::act))
         .route("/tools", get(tools::list))
+        .route(
+            "/tools/custom/new",
+            get(custom_tools::new_form).post(custom_tools::create),
+        )
+        .route(
+            "/tools/custom/{id}",
+            get(custom_tools::show).post(custom_tools::update),
+        )
+        .route("/tools/custom/{id}/test", post(custom_tools::test))
+        .route("/tools/custom/{id}/rotate", post(custom_tools::rotate))
+        .route("/tools/custom/{id}/delete", post(custom_tools::delete))
         .route("/conversations", get(conversations::list))
         .route("/conversations/{id}", get(conversations::show))
         .route("/conversations/{id}/send", post(conversations::send))

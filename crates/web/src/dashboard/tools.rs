@@ -9,7 +9,7 @@ use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use maud::{html, Markup};
 use serde::Deserialize;
-use switchboard_domain::entities::{Cursor, ToolInvocation, ToolInvocationFilter};
+use switchboard_domain::entities::{Cursor, ToolInvocation, ToolInvocationFilter, TOOL_SOURCES};
 use switchboard_domain::ids::{CallId, ConversationId};
 
 /// Filters of `/tools`.
@@ -22,6 +22,7 @@ pub struct ToolsQuery {
     #[serde(default)]
     source: String,
     cursor: Option<String>,
+    flash: Option<String>,
 }
 
 /// A table of tool executions (arguments and result folded).
@@ -93,7 +94,7 @@ pub async fn list(
     let filter = ToolInvocationFilter {
         tool: (!q.tool.trim().is_empty()).then(|| q.tool.trim().to_owned()),
         status: keep(&q.status, &["running", "ok", "error", "timeout"]),
-        source: keep(&q.source, &["call", "text"]),
+        source: keep(&q.source, TOOL_SOURCES),
         ..ToolInvocationFilter::default()
     };
     let cursor = q.cursor.as_deref().and_then(Cursor::decode);
@@ -101,7 +102,11 @@ pub async fn list(
         .store
         .search_tool_invocations(&dash.org, &filter, Some(50), cursor.as_ref())
         .await?;
+    let custom = super::custom_tools::card(&st, &dash).await?;
     let body = html! {
+        (layout::flash(q.flash.as_deref()))
+        (custom)
+        h2 { "Activity" }
         form.filters method="get" action="/tools" {
             input type="search" name="tool" placeholder="tool name" value=(q.tool) aria-label="Tool";
             select name="status" aria-label="Status" {
@@ -110,7 +115,7 @@ pub async fn list(
             }
             select name="source" aria-label="Source" {
                 option value="" { "calls and texts" }
-                @for s in ["call", "text"] { option value=(s) selected[q.source == s] { (s) } }
+                @for s in TOOL_SOURCES { option value=(s) selected[q.source == *s] { (s) } }
             }
             button type="submit" { "Filter" }
         }
@@ -120,9 +125,7 @@ pub async fn list(
         }
     };
     let live = q.cursor.is_none().then_some("tool.");
-    Ok(
-        layout::render(&st, &dash, "tools", "Tool activity", live, body)
-            .await?
-            .into_response(),
-    )
+    Ok(layout::render(&st, &dash, "tools", "Tools", live, body)
+        .await?
+        .into_response())
 }
