@@ -478,7 +478,8 @@ pub struct ToolInvocation {
     /// Who ran it (the principal), e.g. `agent:agt_...`.
     pub actor: String,
     /// Where it came from: `call` or `text` (a built-in tool run by an agent in a
-    /// conversation), `custom` (a custom HTTP tool, from a conversation or a test run).
+    /// conversation), `custom` (a custom HTTP tool, from a conversation or a test run),
+    /// `mcp_server` (a client of Switchboard's MCP server).
     pub source: String,
     /// Started.
     pub started_at: Timestamp,
@@ -489,7 +490,7 @@ pub struct ToolInvocation {
 }
 
 /// The values of [`ToolInvocation::source`].
-pub const TOOL_SOURCES: &[&str] = &["call", "text", "custom"];
+pub const TOOL_SOURCES: &[&str] = &["call", "text", "custom", "mcp_server"];
 
 /// Filters of `GET /api/v1/tool-invocations`.
 #[derive(Debug, Clone, Default)]

@@ -17,6 +17,7 @@ mod dashboard;
 mod followups;
 mod instances;
 mod jobs;
+mod mcp;
 mod messaging;
 mod migrate;
 mod numbers;

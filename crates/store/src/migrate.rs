@@ -78,6 +78,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0011_custom_tools.sql"),
         postgres: include_str!("../migrations/postgres/0011_custom_tools.sql"),
     },
+    Migration {
+        version: 12,
+        name: "mcp_sessions",
+        sqlite: include_str!("../migrations/sqlite/0012_mcp_sessions.sql"),
+        postgres: include_str!("../migrations/postgres/0012_mcp_sessions.sql"),
+    },
 ];
 
 /// Where the schema stands.

@@ -5,6 +5,7 @@
 
 mod builtin;
 mod custom;
+pub mod mcp;
 
 pub use custom::{request_body, MAX_RESPONSE_BYTES};
 

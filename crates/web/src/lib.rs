@@ -6,6 +6,7 @@ pub mod error;
 mod event_log;
 pub mod extract;
 pub mod lifecycle;
+mod mcp;
 pub mod metrics;
 mod outreach;
 mod server;
@@ -157,6 +158,8 @@ pub struct AppState {
     pub webhooks_allow_private: bool,
     /// Custom tools may target private addresses (`SWITCHBOARD_TOOLS_ALLOW_PRIVATE`).
     pub tools_allow_private: bool,
+    /// Largest MCP request body.
+    pub mcp_max_body: usize,
     /// Dashboard settings and sign-in limits.
     pub dashboard: Arc<dashboard::DashState>,
     /// Where "now" comes from.
@@ -322,6 +325,7 @@ pub fn router(
         jobs,
         webhooks_allow_private: config.jobs.allow_private_targets,
         tools_allow_private: config.tools_allow_private,
+        mcp_max_body: config.max_body_bytes,
         dashboard: Arc::new(dashboard::DashState::new(config.dashboard.clone())),
         clock: config.clock.clone(),
         lifecycle,
@@ -351,8 +355,20 @@ pub fn router(
         .route("/twilio/media", get(twilio::media_stream))
         .route("/twilio/messaging", post(twilio::messaging_webhook))
         .route("/twilio/messaging/status", post(twilio::messaging_status));
+    // The MCP server's tools call the REST API through their own copy of its routes.
+    let (api_only, _) = api_routes();
+    let api_only = api_only
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .with_state(state.clone());
+    let mcp_routes = mcp::routes(
+        &state,
+        api_only,
+        &mcp::config(config.public_url.as_deref(), config.max_body_bytes),
+    );
     api.merge(ops)
         .merge(twilio_routes)
+        .merge(mcp_routes)
         .merge(dashboard::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -24,7 +24,7 @@ pub struct ToolInvocationQuery {
     pub tool: Option<String>,
     /// `running`, `ok`, `error` or `timeout`.
     pub status: Option<String>,
-    /// `call`, `text` or `custom`.
+    /// `call`, `text`, `custom` or `mcp_server`.
     pub source: Option<String>,
     /// Started at or after (RFC 3339).
     pub from: Option<String>,

@@ -1,0 +1,557 @@
+//! The tools Switchboard's MCP server offers: each is one (or two) requests to the REST API
+//! made with the caller's own credential, so an MCP client gets exactly the API's checks,
+//! organization scoping, events and error messages.
+
+use super::{ApiBackend, McpPrincipal};
+use http::Method;
+use serde_json::{json, Map, Value};
+
+/// One tool.
+pub(crate) struct Spec {
+    pub name: &'static str,
+    pub title: &'static str,
+    pub description: &'static str,
+    pub schema: fn() -> Value,
+    pub read_only: bool,
+    pub destructive: bool,
+    /// Reaches outside Switchboard (a text or a call to a person).
+    pub open_world: bool,
+    route: Route,
+}
+
+/// How a tool maps onto the API. Path templates name arguments in braces (`{agent_id}`);
+/// those arguments go into the path, the rest into the query (GET) or the JSON body.
+enum Route {
+    Get(&'static str),
+    Post(&'static str),
+    Patch(&'static str),
+    /// A call with its transcript.
+    CallWithTranscript,
+    /// A conversation with its messages.
+    ConversationWithMessages,
+    /// A text message now: a business-started SMS conversation.
+    SendSms,
+    /// A text message later: a scheduled business-started SMS conversation.
+    ScheduleSms,
+}
+
+/// A failure the MCP client is shown as a tool error result.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Failure {
+    pub code: String,
+    pub message: String,
+}
+
+impl Failure {
+    fn new(code: &str, message: impl Into<String>) -> Failure {
+        Failure {
+            code: code.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
+fn page() -> Value {
+    json!({
+        "limit": {"type": "integer", "minimum": 1, "maximum": 200, "description": "Page size (default 50)"},
+        "cursor": {"type": "string", "description": "`next_cursor` of the previous page"}
+    })
+}
+
+fn object(props: Value, required: &[&str]) -> Value {
+    json!({"type": "object", "properties": props, "required": required})
+}
+
+fn with_page(mut props: Value) -> Value {
+    if let (Some(p), Some(extra)) = (props.as_object_mut(), page().as_object()) {
+        p.extend(extra.clone());
+    }
+    props
+}
+
+fn agent_fields() -> Value {
+    json!({
+        "name": {"type": "string", "description": "Name (1 to 200 characters)"},
+        "instructions": {"type": "string", "description": "The system instructions: who the agent is and what it does; {{variables}} are filled per conversation"},
+        "greeting": {"type": "string", "description": "What the agent says first on a call"},
+        "voice": {"type": "string", "description": "Realtime voice: alloy, ash, ballad, coral, echo, sage, shimmer, verse, marin, cedar, or a custom voice_... id"},
+        "model": {"type": "string", "description": "Realtime model for calls (default gpt-realtime)"},
+        "chat_model": {"type": "string", "description": "Chat model for text conversations"},
+        "language": {"type": "string", "description": "BCP 47 language tag, e.g. en or en-US"},
+        "temperature": {"type": "number", "minimum": 0, "maximum": 2},
+        "tools": {"type": "array", "items": {"type": "string"}, "description": "Tools the agent may use: built-ins (end_call, transfer_call, check_availability, book_appointment, cancel_appointment, lookup_contact, send_sms, call_contact, schedule_sms) or the organization's custom tools"},
+        "transfer_number": {"type": "string", "description": "E.164 number transfer_call connects to"},
+        "max_call_duration_seconds": {"type": "integer", "minimum": 30, "maximum": 14400},
+        "voicemail": {"type": "string", "enum": ["hangup", "leave_message"]},
+        "voicemail_message": {"type": "string"},
+        "record": {"type": "boolean", "description": "Record calls"},
+        "business_hours": {"type": "object", "description": "{timezone, days, open, close, slot_minutes} for the appointment tools"},
+        "analysis_fields": {"type": "array", "items": {"type": "object"}, "description": "Fields extracted after each conversation: [{name, type, description}]"}
+    })
+}
+
+fn id_prop(what: &str) -> Value {
+    json!({"type": "string", "description": format!("The {what}'s id")})
+}
+
+const SPECS: &[Spec] = &[
+    Spec {
+        name: "list_agents",
+        title: "List agents",
+        description: "List the organization's agents (voice and text), newest first.",
+        schema: || object(with_page(json!({})), &[]),
+        read_only: true,
+        destructive: false,
+        open_world: false,
+        route: Route::Get("/agents"),
+    },
+    Spec {
+        name: "get_agent",
+        title: "Get an agent",
+        description: "One agent with all its settings, including its instructions and tools.",
+        schema: || object(json!({"agent_id": id_prop("agent")}), &["agent_id"]),
+        read_only: true,
+        destructive: false,
+        open_world: false,
+        route: Route::Get("/agents/{agent_id}"),
+    },
+    Spec {
+        name: "create_agent",
+        title: "Create an agent",
+        description: "Create an agent. Only name and instructions are required; the rest has defaults.",
+        schema: || object(agent_fields(), &["name", "instructions"]),
+        read_only: false,
+        destructive: false,
+        open_world: false,
+        route: Route::Post("/agents"),
+    },
+    Spec {
+        name: "update_agent",
+        title: "Update an agent",
+        description: "Change an agent's settings; only the fields given change (instructions are replaced as a whole). Takes effect from the next call or text.",
+        schema: || {
+            let mut f = agent_fields();
+            if let Some(m) = f.as_object_mut() {
+                m.insert("agent_id".into(), id_prop("agent"));
+            }
+            object(f, &["agent_id"])
+        },
+        read_only: false,
+        destructive: true,
+        open_world: false,
+        route: Route::Patch("/agents/{agent_id}"),
+    },
+    Spec {
+        name: "list_numbers",
+        title: "List phone numbers",
+        description: "The organization's phone numbers, their channel (voice, sms, whatsapp) and the agent each routes to.",
+        schema: || object(with_page(json!({})), &[]),
+        read_only: true,
+        destructive: false,
+        open_world: false,
+        route: Route::Get("/phone-numbers"),
+    },
+    Spec {
+        name: "search_contacts",
+        title: "Search contacts",
+        description: "Find contacts by number prefix or name; without `q`, the newest contacts.",
+        schema: || object(with_page(json!({"q": {"type": "string", "description": "Number prefix (+1555...) or part of a name"}})), &[]),
+        read_only: true,
+        destructive: false,
+        open_world: false,
+        route: Route::Get("/contacts"),
+    },
+    Spec {
+        name: "add_contact",
+        title: "Add a contact",
+        description: "Add a contact by E.164 number, with an optional name and metadata.",
+        schema: || object(json!({
+            "number": {"type": "string", "description": "E.164 number, e.g. +15551234567"},
+            "name": {"type": "string"},
+            "metadata": {"type": "object", "description": "Free-form facts about the contact"}
+        }), &["number"]),
+        read_only: false,
+        destructive: false,
+        open_world: false,
+        route: Route::Post("/contacts"),
+    },
+    Spec {
+        name: "update_contact",
+        title: "Update a contact",
+        description: "Change a contact's name, metadata (replaced as a whole) or opt-out.",
+        schema: || object(json!({
+            "contact_id": id_prop("contact"),
+            "name": {"type": "string"},
+            "metadata": {"type": "object"},
+            "opted_out": {"type": "boolean", "description": "The contact asked not to be texted"}
+        }), &["contact_id"]),
+        read_only: false,
+        destructive: true,
+        open_world: false,
+        route: Route::Patch("/contacts/{contact_id}"),
+    },
+    Spec {
+        name: "list_conversations",
+        title: "List conversations",
+        description: "Conversations (calls, SMS, WhatsApp, web chats), newest first, with filters.",
+        schema: || object(with_page(json!({
+            "channel": {"type": "string", "enum": ["voice", "sms", "whatsapp", "web"]},
+            "status": {"type": "string", "enum": ["active", "closed"]},
+            "agent_id": id_prop("agent"),
+            "contact": {"type": "string", "description": "The contact's E.164 number"},
+            "from": {"type": "string", "description": "Started at or after (RFC 3339)"},
+            "to": {"type": "string", "description": "Started before (RFC 3339)"}
+        })), &[]),
+        read_only: true,
+        destructive: false,
+        open_world: false,
+        route: Route::Get("/conversations"),
+    },
+    Spec {
+        name: "get_conversation",
+        title: "Get a conversation",
+        description: "One conversation with its messages (oldest first) and its analysis.",
+        schema: || object(json!({"conversation_id": id_prop("conversation")}), &["conversation_id"]),
+        read_only: true,
+        destructive: false,
+        open_world: false,
+        route: Route::ConversationWithMessages,
+    },
+    Spec {
+        name: "list_calls",
+        title: "List calls",
+        description: "Calls, newest first: direction, status, duration, disposition, outcome.",
+        schema: || object(with_page(json!({
+            "status": {"type": "string", "description": "e.g. in-progress, completed, no-answer"},
+            "direction": {"type": "string", "enum": ["inbound", "outbound"]},
+            "agent_id": id_prop("agent"),
+            "number": {"type": "string", "description": "Either party's E.164 number"},
+            "from": {"type": "string", "description": "Started at or after (RFC 3339)"},
+            "to": {"type": "string", "description": "Started before (RFC 3339)"}
+        })), &[]),
+        read_only: true,
+        destructive: false,
+        open_world: false,
+        route: Route::Get("/calls"),
+    },
+    Spec {
+        name: "get_call",
+        title: "Get a call",
+        description: "One call with its analysis (summary, outcome, extracted fields) and its transcript.",
+        schema: || object(json!({"call_id": id_prop("call")}), &["call_id"]),
+        read_only: true,
+        destructive: false,
+        open_world: false,
+        route: Route::CallWithTranscript,
+    },
+    Spec {
+        name: "send_sms",
+        title: "Send a text message",
+        description: "Text a contact now by SMS from one of the organization's numbers; the agent answers their replies. Opted-out contacts are refused.",
+        schema: || object(json!({
+            "to": {"type": "string", "description": "The contact's E.164 number"},
+            "text": {"type": "string", "description": "The message (1 to 1,600 characters)"},
+            "from_number": {"type": "string", "description": "One of the organization's SMS numbers (default: the agent's or the first)"},
+            "agent_id": id_prop("agent that answers replies"),
+            "variables": {"type": "object", "description": "Variables for the agent's instructions"}
+        }), &["to", "text"]),
+        read_only: false,
+        destructive: false,
+        open_world: true,
+        route: Route::SendSms,
+    },
+    Spec {
+        name: "place_call",
+        title: "Place a phone call",
+        description: "Have an agent call a contact now, or at `send_at`. Give `to` or `contact_id`.",
+        schema: || object(json!({
+            "to": {"type": "string", "description": "E.164 number to call"},
+            "contact_id": id_prop("contact to call"),
+            "agent_id": id_prop("agent that talks"),
+            "from_number": {"type": "string", "description": "One of the organization's voice numbers"},
+            "variables": {"type": "object", "description": "Variables for the agent's instructions and greeting"},
+            "send_at": {"type": "string", "description": "When to call (RFC 3339); now when left out"},
+            "record": {"type": "boolean"},
+            "metadata": {"type": "object"}
+        }), &[]),
+        read_only: false,
+        destructive: false,
+        open_world: true,
+        route: Route::Post("/calls"),
+    },
+    Spec {
+        name: "schedule_sms",
+        title: "Schedule a text message",
+        description: "Text a contact by SMS at a later time (checked now, sent then).",
+        schema: || object(json!({
+            "to": {"type": "string", "description": "The contact's E.164 number"},
+            "text": {"type": "string", "description": "The message (1 to 1,600 characters)"},
+            "send_at": {"type": "string", "description": "When to send it (RFC 3339)"},
+            "from_number": {"type": "string"},
+            "agent_id": id_prop("agent that answers replies")
+        }), &["to", "text", "send_at"]),
+        read_only: false,
+        destructive: false,
+        open_world: true,
+        route: Route::ScheduleSms,
+    },
+];
+
+/// Every tool, in the order offered.
+pub(crate) fn all() -> &'static [Spec] {
+    SPECS
+}
+
+/// A tool by name.
+pub(crate) fn find(name: &str) -> Option<&'static Spec> {
+    SPECS.iter().find(|s| s.name == name)
+}
+
+/// Ids go into paths: only an id's own characters are accepted (no `/`, `..` or `?`).
+fn path_value(args: &mut Map<String, Value>, key: &str) -> Result<String, Failure> {
+    let v = args
+        .remove(key)
+        .ok_or_else(|| Failure::new("invalid_arguments", format!("`{key}` is required")))?;
+    match v.as_str() {
+        Some(s)
+            if !s.is_empty()
+                && s.len() <= 100
+                && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') =>
+        {
+            Ok(s.to_owned())
+        }
+        _ => Err(Failure::new(
+            "invalid_arguments",
+            format!("`{key}` must be an id such as agt_..."),
+        )),
+    }
+}
+
+fn fill(template: &str, args: &mut Map<String, Value>) -> Result<String, Failure> {
+    let mut out = String::new();
+    let mut rest = template;
+    while let Some(start) = rest.find('{') {
+        out.push_str(&rest[..start]);
+        let end = rest[start..]
+            .find('}')
+            .map(|e| start + e)
+            .unwrap_or(rest.len());
+        let key = &rest[start + 1..end];
+        out.push_str(&path_value(args, key)?);
+        rest = rest.get(end + 1..).unwrap_or("");
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+fn query(args: &Map<String, Value>) -> Result<String, Failure> {
+    let mut q = url_form(args.iter().map(|(k, v)| {
+        let v = match v {
+            Value::String(s) => Ok(s.clone()),
+            Value::Number(n) => Ok(n.to_string()),
+            Value::Bool(b) => Ok(b.to_string()),
+            _ => Err(Failure::new(
+                "invalid_arguments",
+                format!("`{k}` must be a string, number or boolean"),
+            )),
+        };
+        v.map(|v| (k.clone(), v))
+    }))?;
+    if !q.is_empty() {
+        q.insert(0, '?');
+    }
+    Ok(q)
+}
+
+fn url_form(
+    pairs: impl Iterator<Item = Result<(String, String), Failure>>,
+) -> Result<String, Failure> {
+    let mut out = Vec::new();
+    for p in pairs {
+        let (k, v) = p?;
+        out.push(format!("{}={}", encode(&k), encode(&v)));
+    }
+    Ok(out.join("&"))
+}
+
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+async fn api(
+    backend: &dyn ApiBackend,
+    who: &McpPrincipal,
+    method: Method,
+    path: String,
+    body: Option<Value>,
+) -> Result<Value, Failure> {
+    let answer = backend
+        .request(who, method, format!("/api/v1{path}"), body)
+        .await;
+    if (200..300).contains(&answer.status) {
+        return Ok(answer.body);
+    }
+    let err = &answer.body["error"];
+    Err(Failure {
+        code: err["code"].as_str().unwrap_or("error").to_owned(),
+        message: err["message"]
+            .as_str()
+            .map(str::to_owned)
+            .unwrap_or_else(|| format!("the request failed with HTTP {}", answer.status)),
+    })
+}
+
+fn take_str(args: &mut Map<String, Value>, key: &str) -> Option<Value> {
+    args.remove(key)
+}
+
+/// Runs a tool with the caller's credential; answers the JSON object the client is given.
+pub(crate) async fn run(
+    spec: &Spec,
+    mut args: Map<String, Value>,
+    backend: &dyn ApiBackend,
+    who: &McpPrincipal,
+) -> Result<Value, Failure> {
+    match &spec.route {
+        Route::Get(t) => {
+            let path = fill(t, &mut args)?;
+            let q = query(&args)?;
+            api(backend, who, Method::GET, format!("{path}{q}"), None).await
+        }
+        Route::Post(t) => {
+            let path = fill(t, &mut args)?;
+            api(backend, who, Method::POST, path, Some(Value::Object(args))).await
+        }
+        Route::Patch(t) => {
+            let path = fill(t, &mut args)?;
+            api(backend, who, Method::PATCH, path, Some(Value::Object(args))).await
+        }
+        Route::CallWithTranscript => {
+            let id = path_value(&mut args, "call_id")?;
+            let call = api(backend, who, Method::GET, format!("/calls/{id}"), None).await?;
+            let conv = call["conversation_id"].as_str().unwrap_or_default();
+            let transcript = api(
+                backend,
+                who,
+                Method::GET,
+                format!("/conversations/{}/messages?limit=200", encode(conv)),
+                None,
+            )
+            .await?;
+            Ok(json!({"call": call, "transcript": transcript["data"]}))
+        }
+        Route::ConversationWithMessages => {
+            let id = path_value(&mut args, "conversation_id")?;
+            let conversation = api(
+                backend,
+                who,
+                Method::GET,
+                format!("/conversations/{id}"),
+                None,
+            )
+            .await?;
+            let messages = api(
+                backend,
+                who,
+                Method::GET,
+                format!("/conversations/{id}/messages?limit=200"),
+                None,
+            )
+            .await?;
+            Ok(json!({"conversation": conversation, "messages": messages["data"]}))
+        }
+        Route::SendSms => {
+            let body = sms_body(&mut args)?;
+            api(
+                backend,
+                who,
+                Method::POST,
+                "/conversations".into(),
+                Some(body),
+            )
+            .await
+        }
+        Route::ScheduleSms => {
+            let send_at = take_str(&mut args, "send_at")
+                .ok_or_else(|| Failure::new("invalid_arguments", "`send_at` is required"))?;
+            let conversation = sms_body(&mut args)?;
+            api(
+                backend,
+                who,
+                Method::POST,
+                "/scheduled-messages".into(),
+                Some(json!({"send_at": send_at, "conversation": conversation})),
+            )
+            .await
+        }
+    }
+}
+
+/// The body of `POST /conversations` for an SMS from the tool's `to` and `text`.
+fn sms_body(args: &mut Map<String, Value>) -> Result<Value, Failure> {
+    let to = take_str(args, "to")
+        .ok_or_else(|| Failure::new("invalid_arguments", "`to` is required"))?;
+    let text = take_str(args, "text")
+        .ok_or_else(|| Failure::new("invalid_arguments", "`text` is required"))?;
+    let mut body = json!({"channel": "sms", "contact_number": to, "first_message": text});
+    for (k, v) in std::mem::take(args) {
+        body[k] = v;
+    }
+    Ok(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_fill_paths_and_nothing_else_does() {
+        let mut args = json!({"agent_id": "agt_abc123", "name": "x"})
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(
+            fill("/agents/{agent_id}", &mut args).expect("filled"),
+            "/agents/agt_abc123"
+        );
+        assert!(!args.contains_key("agent_id"));
+        for bad in ["../orgs", "agt_1/x", "agt?x=1", ""] {
+            let mut args = json!({"agent_id": bad})
+                .as_object()
+                .cloned()
+                .unwrap_or_default();
+            assert_eq!(
+                fill("/agents/{agent_id}", &mut args)
+                    .expect_err("refused")
+                    .code,
+                "invalid_arguments"
+            );
+        }
+        let args = json!({"q": "+1 555", "limit": 5})
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(query(&args).expect("query"), "?limit=5&q=%2B1%20555");
+    }
+
+    #[test]
+    fn every_tool_has_an_object_schema_and_a_title() {
+        for s in all() {
+            let schema = (s.schema)();
+            assert_eq!(schema["type"], "object", "{}", s.name);
+            for r in schema["required"].as_array().expect("required") {
+                let r = r.as_str().expect("name");
+                assert!(schema["properties"].get(r).is_some(), "{}: {r}", s.name);
+            }
+            assert!(!s.title.is_empty());
+            assert!(!(s.read_only && s.destructive), "{}", s.name);
+        }
+    }
+}
