@@ -205,10 +205,21 @@ backend_test!(mcp_handshake_credentials_origin_and_bad_json_rpc, |db| {
     let bad = a.raw("{not json".into(), &[]).await;
     assert_eq!(bad.status, 400);
     assert_eq!(bad.error()["code"], -32700, "{:?}", bad.messages);
-    let bad = a.raw(json!({"id": 7, "method": "ping"}).to_string(), &[]).await;
+    let bad = a
+        .raw(json!({"id": 7, "method": "ping"}).to_string(), &[])
+        .await;
     assert_eq!(bad.error()["code"], -32600, "no jsonrpc member");
-    let bad = a.raw(json!([{"jsonrpc": "2.0", "id": 8, "method": "ping"}]).to_string(), &[]).await;
-    assert_eq!(bad.error()["code"], -32600, "batches are gone since 2025-06-18");
+    let bad = a
+        .raw(
+            json!([{"jsonrpc": "2.0", "id": 8, "method": "ping"}]).to_string(),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        bad.error()["code"],
+        -32600,
+        "batches are gone since 2025-06-18"
+    );
     let bad = a.request("tools/call", json!({"arguments": {}})).await;
     assert_eq!(bad.error()["code"], -32602, "tools/call without a name");
     let unknown = a

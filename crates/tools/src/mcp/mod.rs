@@ -108,9 +108,7 @@ pub fn service(
 /// for anything it cannot parse: returns the JSON-RPC error response (sent with HTTP 400)
 /// for a body that is not one JSON-RPC message, `None` for one that is.
 pub fn malformed(body: &[u8]) -> Option<Value> {
-    let error = |id: Value, code: i64, message: String| {
-        json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}})
-    };
+    let error = |id: Value, code: i64, message: String| json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}});
     let v: Value = match serde_json::from_slice(body) {
         Ok(v) => v,
         Err(e) => return Some(error(Value::Null, -32700, format!("Parse error: {e}"))),
@@ -141,7 +139,10 @@ pub fn malformed(body: &[u8]) -> Option<Value> {
         _ => None,
     };
     if let Some(field) = needs {
-        if !v.pointer(&format!("/params/{field}")).is_some_and(Value::is_string) {
+        if !v
+            .pointer(&format!("/params/{field}"))
+            .is_some_and(Value::is_string)
+        {
             return Some(error(
                 id,
                 -32602,
