@@ -11,6 +11,7 @@ pub mod error;
 pub mod ids;
 pub mod messaging;
 pub mod numbering;
+pub mod oauth;
 pub mod schedule;
 pub mod secret;
 pub mod settings;

@@ -21,6 +21,7 @@ mod mcp;
 mod messaging;
 mod migrate;
 mod numbers;
+mod oauth;
 mod outbound;
 mod outbox;
 mod recordings;
@@ -51,6 +52,7 @@ pub use instances::StrandedCall;
 pub use jobs::{Job, NewJob};
 pub use messaging::{InboundResult, InboundText, Received};
 pub use migrate::MigrationStatus;
+pub use oauth::{IssuedTokens, OAuthCode, OAuthGrant, OAuthPrincipal, Refresh};
 pub use outbound::{DialStart, NewOutboundCall, Placed, DIAL_JOB};
 pub use outbox::{
     AttemptOutcome, AttemptRecord, ClaimedDelivery, DeliveryFilter, DeliveryTarget, NewEvent,

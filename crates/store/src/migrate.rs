@@ -84,6 +84,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0012_mcp_sessions.sql"),
         postgres: include_str!("../migrations/postgres/0012_mcp_sessions.sql"),
     },
+    Migration {
+        version: 13,
+        name: "oauth",
+        sqlite: include_str!("../migrations/sqlite/0013_oauth.sql"),
+        postgres: include_str!("../migrations/postgres/0013_oauth.sql"),
+    },
 ];
 
 /// Where the schema stands.

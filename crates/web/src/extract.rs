@@ -8,7 +8,6 @@ use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use serde::de::DeserializeOwned;
 use switchboard_domain::auth::hash_api_key;
-use switchboard_domain::entities::KeyPrincipal;
 use switchboard_domain::ids::OrgId;
 use switchboard_domain::values::OrgStatus;
 
@@ -126,13 +125,19 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
     }
 }
 
-/// An authenticated organization API key.
+/// An authenticated organization principal: an API key, or (only on `/mcp` and the API
+/// requests its tools make) an OAuth access token.
 pub struct OrgAuth {
-    /// The key's organization: the only source of tenant identity for API handlers.
+    /// The principal's organization: the only source of tenant identity for API handlers.
     pub org: OrgId,
-    /// The key.
-    pub principal: KeyPrincipal,
+    /// Who it is, as audited: `api_key:key_...` or `oauth:<client id>`.
+    pub actor: String,
 }
+
+/// Marks an in-process API request made by an MCP tool: OAuth access tokens (issued for the
+/// `/mcp` resource) are accepted on it, and nowhere else in the REST API.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct McpInternal;
 
 /// An authenticated operator key.
 pub struct OperatorAuth;
@@ -164,28 +169,57 @@ impl FromRequestParts<AppState> for OrgAuth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let hash = bearer(parts)?;
-        match state.store.authenticate_api_key(&hash).await? {
-            Some(p) if p.org_status == OrgStatus::Disabled => Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "organization_disabled",
-                "this organization is disabled; ask the operator to enable it",
-            )),
-            Some(p) => {
-                let org = p.org_id.clone();
-                if let Err(e) = state.store.touch_api_key(&org, &p).await {
-                    // Bookkeeping only: never fail a request because last-used could not be saved.
-                    tracing::warn!(error = %e, "could not record API key use");
-                }
-                Ok(OrgAuth { org, principal: p })
+        let oauth = parts.extensions.get::<McpInternal>().is_some();
+        authenticate(parts, state, oauth).await
+    }
+}
+
+/// Authenticates the bearer credential of a request: an organization API key, or an OAuth
+/// access token when `oauth` allows it.
+pub(crate) async fn authenticate(
+    parts: &Parts,
+    state: &AppState,
+    oauth: bool,
+) -> Result<OrgAuth, ApiError> {
+    let hash = bearer(parts)?;
+    let disabled = || {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "organization_disabled",
+            "this organization is disabled; ask the operator to enable it",
+        )
+    };
+    match state.store.authenticate_api_key(&hash).await? {
+        Some(p) if p.org_status == OrgStatus::Disabled => Err(disabled()),
+        Some(p) => {
+            let org = p.org_id.clone();
+            if let Err(e) = state.store.touch_api_key(&org, &p).await {
+                // Bookkeeping only: never fail a request because last-used could not be saved.
+                tracing::warn!(error = %e, "could not record API key use");
             }
-            None if state.is_operator(&hash).await? => Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                "operator keys manage organizations only; use an organization API key here",
-            )),
-            None => Err(ApiError::unauthorized()),
+            Ok(OrgAuth {
+                org,
+                actor: format!("api_key:{}", p.key_id),
+            })
         }
+        None if oauth => match state
+            .store
+            .authenticate_oauth_token(&hash, state.clock.now())
+            .await?
+        {
+            Some(p) if p.org_status == OrgStatus::Disabled => Err(disabled()),
+            Some(p) => Ok(OrgAuth {
+                org: p.org_id,
+                actor: format!("oauth:{}", p.client_id),
+            }),
+            None => Err(ApiError::unauthorized()),
+        },
+        None if state.is_operator(&hash).await? => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "operator keys manage organizations only; use an organization API key here",
+        )),
+        None => Err(ApiError::unauthorized()),
     }
 }
 

@@ -8,6 +8,7 @@ pub mod extract;
 pub mod lifecycle;
 mod mcp;
 pub mod metrics;
+mod oauth;
 mod outreach;
 mod server;
 mod twilio;
@@ -355,6 +356,31 @@ pub fn router(
         .route("/twilio/media", get(twilio::media_stream))
         .route("/twilio/messaging", post(twilio::messaging_webhook))
         .route("/twilio/messaging/status", post(twilio::messaging_status));
+    // OAuth for MCP clients (consent is a dashboard page). Browser-based clients call these
+    // from other origins, so they answer CORS.
+    let oauth_routes = Router::new()
+        .route(
+            "/.well-known/oauth-protected-resource",
+            get(oauth::protected_resource).options(oauth::preflight),
+        )
+        .route(
+            "/.well-known/oauth-protected-resource/mcp",
+            get(oauth::protected_resource).options(oauth::preflight),
+        )
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(oauth::authorization_server).options(oauth::preflight),
+        )
+        .route(
+            "/oauth/register",
+            post(oauth::register).options(oauth::preflight),
+        )
+        .route("/oauth/token", post(oauth::token).options(oauth::preflight))
+        .route(
+            "/oauth/revoke",
+            post(oauth::revoke).options(oauth::preflight),
+        )
+        .layer(axum::middleware::from_fn(oauth::cors));
     // The MCP server's tools call the REST API through their own copy of its routes.
     let (api_only, _) = api_routes();
     let api_only = api_only
@@ -369,6 +395,7 @@ pub fn router(
     api.merge(ops)
         .merge(twilio_routes)
         .merge(mcp_routes)
+        .merge(oauth_routes)
         .merge(dashboard::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -6,7 +6,6 @@
 //! this endpoint).
 
 use crate::error::ApiError;
-use crate::extract::OrgAuth;
 use crate::AppState;
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -42,6 +41,7 @@ impl ApiBackend for RouterBackend {
             let mut req = Request::builder()
                 .method(method)
                 .uri(path_and_query)
+                .extension(crate::extract::McpInternal)
                 .header(header::AUTHORIZATION, who.authorization.expose());
             let body = match body {
                 Some(v) => {
@@ -119,12 +119,23 @@ pub(crate) fn routes(state: &AppState, api: Router, config: &McpConfig) -> Route
         ))
 }
 
-fn challenge(e: ApiError) -> Response {
-    let mut res = e.into_response();
-    res.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        HeaderValue::from_static("Bearer realm=\"switchboard\""),
+/// 401 with the challenge MCP clients follow to the OAuth metadata (RFC 9728 §5.1).
+fn challenge(st: &AppState, parts: &http::request::Parts, e: ApiError) -> Response {
+    let metadata = format!(
+        "{}/.well-known/oauth-protected-resource/mcp",
+        crate::oauth::base_url(st, &parts.headers)
     );
+    let invalid = if parts.headers.contains_key(header::AUTHORIZATION) {
+        ", error=\"invalid_token\""
+    } else {
+        ""
+    };
+    let mut res = e.into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "Bearer realm=\"switchboard\", resource_metadata=\"{metadata}\"{invalid}"
+    )) {
+        res.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
     res
 }
 
@@ -132,13 +143,9 @@ fn challenge(e: ApiError) -> Response {
 /// and binds a session the response opens.
 async fn authenticate(State(st): State<AppState>, req: Request, next: Next) -> Response {
     let (mut parts, body) = req.into_parts();
-    let auth = match <OrgAuth as axum::extract::FromRequestParts<AppState>>::from_request_parts(
-        &mut parts, &st,
-    )
-    .await
-    {
+    let auth = match crate::extract::authenticate(&parts, &st, true).await {
         Ok(a) => a,
-        Err(e) if e.status == StatusCode::UNAUTHORIZED => return challenge(e),
+        Err(e) if e.status == StatusCode::UNAUTHORIZED => return challenge(&st, &parts, e),
         Err(e) => return e.into_response(),
     };
     let Some(authorization) = parts
@@ -147,11 +154,11 @@ async fn authenticate(State(st): State<AppState>, req: Request, next: Next) -> R
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
     else {
-        return challenge(ApiError::unauthorized());
+        return challenge(&st, &parts, ApiError::unauthorized());
     };
     let principal = McpPrincipal {
         org: auth.org.clone(),
-        actor: format!("api_key:{}", auth.principal.key_id),
+        actor: auth.actor.clone(),
         authorization: Secret::new(authorization),
     };
     // A session opened by another organization is unknown here (404, as the transport

@@ -170,7 +170,56 @@ async fn custom_tools_in_a_real_browser() {
     b.wait_for("#tool-form", WAIT).await.expect("form");
     shot(&b, "33-custom-tool-phone").await;
 
+    // An MCP client asks to connect: the admin sees the consent page and allows it; the
+    // browser is sent back to the client's redirect URI with a code and the state.
+    let redirect = "http://127.0.0.1:9/callback";
+    let client: serde_json::Value = reqwest::Client::new()
+        .post(format!("{base}/oauth/register"))
+        .json(&json!({"redirect_uris": [redirect], "client_name": "Claude"}))
+        .send()
+        .await
+        .expect("register")
+        .json()
+        .await
+        .expect("json");
+    let client_id = client["client_id"].as_str().expect("client id");
+    b.resize(1280, 800).await.expect("laptop");
+    b.goto(&format!(
+        "{base}/oauth/authorize?response_type=code&client_id={client_id}&redirect_uri={}&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256&state=s1",
+        url_encode(redirect)
+    ))
+    .await
+    .expect("authorize");
+    b.wait_text("#oauth-client", "Claude", WAIT)
+        .await
+        .expect("consent page");
+    b.wait_text("#oauth-org", "Acme Shop", WAIT)
+        .await
+        .expect("the organization named");
+    shot(&b, "34-mcp-consent").await;
+    b.click_css("#oauth-allow").await.expect("allow");
+    let landed = switchboard_testkit::eventually("the redirect", WAIT, || async {
+        let u = b.url().await.ok()?;
+        u.starts_with(redirect).then_some(u)
+    })
+    .await;
+    assert!(
+        landed.contains("code=sbac_") && landed.contains("state=s1"),
+        "{landed}"
+    );
+
     b.quit().await;
     let _ = stop.send(());
     done.await.expect("join").expect("server");
+}
+
+fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }

@@ -60,9 +60,11 @@ impl Client {
             .post(&url)
             .bearer_auth(&key)
             .header("accept", "application/json, text/event-stream")
-            .json(&json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+            .json(
+                &json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
                 "protocolVersion": VERSION, "capabilities": {},
-                "clientInfo": {"name": "mcpload", "version": "1"}}}))
+                "clientInfo": {"name": "mcpload", "version": "1"}}}),
+            )
             .send()
             .await?;
         let session = res

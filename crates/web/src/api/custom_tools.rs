@@ -210,7 +210,7 @@ pub async fn test_tool(
     ApiJson(body): ApiJson<ToolTest>,
 ) -> Result<Json<ToolTestResult>, ApiError> {
     let id = path_id(&id, CustomToolId::parse)?;
-    let actor = format!("api_key:{}", auth.principal.key_id);
+    let actor = auth.actor.clone();
     Ok(Json(
         run_test(&st, &auth.org, &id, body.arguments, &actor).await?,
     ))

@@ -16,6 +16,7 @@ mod custom_tools;
 mod layout;
 mod live;
 mod manage;
+pub(crate) mod oauth;
 mod overview;
 mod settings;
 mod tools;
@@ -92,6 +93,7 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/campaigns/{id}", get(campaigns::show))
         .route("/campaigns/{id}/{action}", post(campaigns::act))
+        .route("/oauth/authorize", get(oauth::consent).post(oauth::decide))
         .route("/tools", get(tools::list))
         .route(
             "/tools/custom/new",
