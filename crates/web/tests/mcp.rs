@@ -601,3 +601,45 @@ backend_test!(mcp_resources_are_call_transcripts_and_conversations, |db| {
     drop(media);
     env.shutdown();
 });
+
+backend_test!(an_mcp_session_continues_on_another_instance, |db| {
+    // Two servers on one database, as behind a load balancer without sticky sessions: the
+    // session opened on the first continues on the second (restored from the database),
+    // and stays bound to its organization there.
+    let mut env = env(db, Behavior::default()).await;
+    let alpha = env.org("Alpha", "+15550001001", &[], None).await;
+    let beta = env.org("Beta", "+15550002002", &[], None).await;
+    let ka = key(&env, &alpha).await;
+    let kb = key(&env, &beta).await;
+    let second = Application::build(
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+        db.store.clone(),
+        &WebConfig::default(),
+    )
+    .await
+    .expect("bind");
+    let second_url = format!("http://{}/mcp", second.local_addr().expect("addr"));
+    let (stop, rx) = tokio::sync::oneshot::channel::<()>();
+    let done = tokio::spawn(second.run_until_stopped(
+        async move {
+            let _ = rx.await;
+        },
+        Duration::from_secs(5),
+    ));
+    let mut a = Mcp::new(&env, &ka);
+    a.initialize().await;
+    a.url = second_url.clone();
+    let listed = ok(&a.call("list_agents", json!({})).await).clone();
+    assert_eq!(listed["data"][0]["name"], "Reception");
+    let mut b = Mcp::new(&env, &kb);
+    b.url = second_url;
+    b.session = a.session.clone();
+    let stolen = b.request("tools/list", json!({})).await;
+    assert_eq!(
+        stolen.status, 404,
+        "still Alpha's session on the second instance"
+    );
+    let _ = stop.send(());
+    done.await.expect("join").expect("server");
+    env.shutdown();
+});
