@@ -112,16 +112,7 @@ impl Store {
         id: &CustomToolId,
     ) -> Result<CustomTool, StoreError> {
         let mut tx = self.begin(Scope::Org(org), Access::Read).await?;
-        let t = crate::rows::fetch_scoped(
-            &mut tx,
-            "custom_tools",
-            COLUMNS,
-            org,
-            id.as_str(),
-            "",
-            tool_from_row,
-        )
-        .await?;
+        let t = fetch_tool(&mut tx, org, id, "").await?;
         tx.commit().await?;
         Ok(t)
     }
@@ -149,16 +140,7 @@ impl Store {
         change: impl FnOnce(CustomTool) -> Result<CustomTool, ValidationError>,
     ) -> Result<CustomTool, StoreError> {
         let mut tx = self.begin(Scope::Org(org), Access::Write).await?;
-        let current = crate::rows::fetch_scoped(
-            &mut tx,
-            "custom_tools",
-            COLUMNS,
-            org,
-            id.as_str(),
-            self.for_update(),
-            tool_from_row,
-        )
-        .await?;
+        let current = fetch_tool(&mut tx, org, id, self.for_update()).await?;
         let old_name = current.name.clone();
         let tool = change(current)?;
         sqlx::query(
@@ -205,16 +187,7 @@ impl Store {
         id: &CustomToolId,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin(Scope::Org(org), Access::Write).await?;
-        let tool = crate::rows::fetch_scoped(
-            &mut tx,
-            "custom_tools",
-            COLUMNS,
-            org,
-            id.as_str(),
-            self.for_update(),
-            tool_from_row,
-        )
-        .await?;
+        let tool = fetch_tool(&mut tx, org, id, self.for_update()).await?;
         let users = agents_listing(&mut tx, org, &tool.name).await?;
         if !users.is_empty() {
             let mut listed = Vec::new();
@@ -271,19 +244,29 @@ impl Store {
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
-        let t = crate::rows::fetch_scoped(
-            &mut tx,
-            "custom_tools",
-            COLUMNS,
-            org,
-            id.as_str(),
-            "",
-            tool_from_row,
-        )
-        .await?;
+        let t = fetch_tool(&mut tx, org, id, "").await?;
         tx.commit().await?;
         Ok(t)
     }
+}
+
+/// One tool of `org` inside an open transaction; `lock` is `""` or `FOR UPDATE`.
+async fn fetch_tool(
+    tx: &mut crate::Tx,
+    org: &OrgId,
+    id: &CustomToolId,
+    lock: &str,
+) -> Result<CustomTool, StoreError> {
+    crate::rows::fetch_scoped(
+        tx,
+        "custom_tools",
+        COLUMNS,
+        org,
+        id.as_str(),
+        lock,
+        tool_from_row,
+    )
+    .await
 }
 
 /// The agents (id, tools) of `org` that list `name`.

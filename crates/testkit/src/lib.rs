@@ -9,6 +9,7 @@ pub mod fixtures;
 pub mod process;
 pub mod realtime;
 mod realtime_script;
+pub mod recorder;
 pub mod smtp;
 pub mod tool_endpoint;
 pub mod twilio;

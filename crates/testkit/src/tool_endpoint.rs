@@ -3,6 +3,7 @@
 //! and answers as scripted — JSON, an error status, slowly, or with a body far larger than
 //! any tool answer should be.
 
+use crate::recorder::{serve, Recorder};
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -54,8 +55,7 @@ struct Shared {
     secret: Mutex<Option<String>>,
     script: Mutex<VecDeque<Reply>>,
     fallback: Mutex<Option<Reply>>,
-    received: Mutex<Vec<ToolRequest>>,
-    notify: tokio::sync::Notify,
+    received: Recorder<ToolRequest>,
 }
 
 /// The running endpoint.
@@ -70,14 +70,12 @@ impl ToolEndpoint {
     /// Starts on a free loopback port; answers `{"ok": "yes"}` until scripted.
     pub async fn start() -> ToolEndpoint {
         let shared = Arc::new(Shared::default());
-        let app = Router::new()
-            .route("/tool", any(receive))
-            .with_state(shared.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let port = serve(
+            Router::new()
+                .route("/tool", any(receive))
+                .with_state(shared.clone()),
+        )
+        .await;
         ToolEndpoint {
             url: format!("http://127.0.0.1:{port}/tool"),
             shared,
@@ -101,20 +99,12 @@ impl ToolEndpoint {
 
     /// Everything received so far.
     pub fn received(&self) -> Vec<ToolRequest> {
-        self.shared.received.lock().unwrap().clone()
+        self.shared.received.all()
     }
 
     /// Waits until at least `n` requests arrived (up to `timeout`); returns them.
     pub async fn wait_for(&self, n: usize, timeout: Duration) -> Vec<ToolRequest> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let notified = self.shared.notify.notified();
-            let got = self.received();
-            if got.len() >= n || tokio::time::Instant::now() >= deadline {
-                return got;
-            }
-            let _ = tokio::time::timeout_at(deadline, notified).await;
-        }
+        self.shared.received.wait_for(n, timeout).await
     }
 }
 
@@ -146,7 +136,7 @@ async fn receive(
             now,
         )
     });
-    s.received.lock().unwrap().push(ToolRequest {
+    s.received.push(ToolRequest {
         method: method.to_string(),
         headers: headers
             .iter()
@@ -160,7 +150,6 @@ async fn receive(
         json: serde_json::from_str(&body).unwrap_or(Value::Null),
         verified,
     });
-    s.notify.notify_waiters();
     let reply = s
         .script
         .lock()

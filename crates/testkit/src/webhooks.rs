@@ -2,6 +2,7 @@
 //! with the platform's signer): it records every POST, verifies `webhook-signature` against
 //! the endpoint secret with the 5-minute timestamp tolerance, and answers scripted statuses.
 
+use crate::recorder::{serve, Recorder};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
@@ -39,9 +40,8 @@ pub struct Received {
 struct Shared {
     secret: Mutex<Option<String>>,
     script: Mutex<VecDeque<u16>>,
-    received: Mutex<Vec<Received>>,
+    received: Recorder<Received>,
     delay: Mutex<Duration>,
-    notify: tokio::sync::Notify,
 }
 
 /// The running receiver.
@@ -58,14 +58,12 @@ impl WebhookReceiver {
     /// Starts on a free loopback port.
     pub async fn start() -> WebhookReceiver {
         let shared = Arc::new(Shared::default());
-        let app = Router::new()
-            .route("/hooks", post(receive))
-            .with_state(shared.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let port = serve(
+            Router::new()
+                .route("/hooks", post(receive))
+                .with_state(shared.clone()),
+        )
+        .await;
         WebhookReceiver {
             url: format!("http://127.0.0.1:{port}/hooks"),
             port,
@@ -90,20 +88,12 @@ impl WebhookReceiver {
 
     /// Everything received so far.
     pub fn received(&self) -> Vec<Received> {
-        self.shared.received.lock().unwrap().clone()
+        self.shared.received.all()
     }
 
     /// Waits until at least `n` requests arrived (up to `timeout`); returns them.
     pub async fn wait_for(&self, n: usize, timeout: Duration) -> Vec<Received> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let notified = self.shared.notify.notified();
-            let got = self.received();
-            if got.len() >= n || tokio::time::Instant::now() >= deadline {
-                return got;
-            }
-            let _ = tokio::time::timeout_at(deadline, notified).await;
-        }
+        self.shared.received.wait_for(n, timeout).await
     }
 }
 
@@ -171,7 +161,7 @@ async fn receive(
         tokio::time::sleep(delay).await;
     }
     let status = s.script.lock().unwrap().pop_front().unwrap_or(200);
-    s.received.lock().unwrap().push(Received {
+    s.received.push(Received {
         id,
         timestamp,
         signature,
@@ -181,6 +171,5 @@ async fn receive(
         answered: status,
         at,
     });
-    s.notify.notify_waiters();
     (StatusCode::from_u16(status).unwrap(), "ok")
 }

@@ -295,6 +295,16 @@ async fn tool_page(
     layout::render(st, dash, "tools", &t.name, None, body).await
 }
 
+/// The tool's page showing it as saved, with `x` (a secret, a test result, a flash).
+async fn saved_page(
+    st: &AppState,
+    dash: &Dash,
+    t: &CustomTool,
+    x: Extras<'_>,
+) -> Result<Markup, DashError> {
+    tool_page(st, dash, t, &Draft::of(t), &FieldErrors::default(), x).await
+}
+
 fn tool_id(raw: &str) -> Result<CustomToolId, DashError> {
     CustomToolId::parse(raw).ok_or(DashError::NotFound)
 }
@@ -355,15 +365,7 @@ pub async fn create(
                     test: None,
                     flash: Some("Tool created"),
                 };
-                let page = tool_page(
-                    &st,
-                    &dash,
-                    &tool,
-                    &Draft::of(&tool),
-                    &FieldErrors::default(),
-                    x,
-                )
-                .await?;
+                let page = saved_page(&st, &dash, &tool, x).await?;
                 return Ok((StatusCode::CREATED, page).into_response());
             }
             Err(e) => api_errors(e, &mut errors)?,
@@ -401,11 +403,7 @@ pub async fn show(
         test: None,
         flash: q.flash.as_deref(),
     };
-    Ok(
-        tool_page(&st, &dash, &t, &Draft::of(&t), &FieldErrors::default(), x)
-            .await?
-            .into_response(),
-    )
+    Ok(saved_page(&st, &dash, &t, x).await?.into_response())
 }
 
 /// `POST /tools/custom/{id}`.
@@ -483,11 +481,7 @@ pub async fn test(
         test: Some((&raw, outcome.as_ref().map_err(String::as_str))),
         flash: None,
     };
-    Ok(
-        tool_page(&st, &dash, &t, &Draft::of(&t), &FieldErrors::default(), x)
-            .await?
-            .into_response(),
-    )
+    Ok(saved_page(&st, &dash, &t, x).await?.into_response())
 }
 
 /// `POST /tools/custom/{id}/rotate` (admins): shows the new secret once.
@@ -510,11 +504,7 @@ pub async fn rotate(
         test: None,
         flash: Some("Secret rotated; the previous one keeps signing for 24 hours"),
     };
-    Ok(
-        tool_page(&st, &dash, &t, &Draft::of(&t), &FieldErrors::default(), x)
-            .await?
-            .into_response(),
-    )
+    Ok(saved_page(&st, &dash, &t, x).await?.into_response())
 }
 
 /// `POST /tools/custom/{id}/delete` (admins); refused with the agents' names while in use.
