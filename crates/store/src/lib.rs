@@ -52,7 +52,7 @@ pub use instances::StrandedCall;
 pub use jobs::{Job, NewJob};
 pub use messaging::{InboundResult, InboundText, Received};
 pub use migrate::MigrationStatus;
-pub use oauth::{IssuedTokens, OAuthCode, OAuthGrant, OAuthPrincipal, Refresh};
+pub use oauth::{ConnectedApp, IssuedTokens, OAuthCode, OAuthGrant, OAuthPrincipal, Refresh};
 pub use outbound::{DialStart, NewOutboundCall, Placed, DIAL_JOB};
 pub use outbox::{
     AttemptOutcome, AttemptRecord, ClaimedDelivery, DeliveryFilter, DeliveryTarget, NewEvent,

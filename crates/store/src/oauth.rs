@@ -356,3 +356,82 @@ impl Store {
         Ok(())
     }
 }
+
+/// An application connected to the MCP server by an admin's consent.
+#[derive(Debug, Clone)]
+pub struct ConnectedApp {
+    /// The consent (its tokens' family).
+    pub family_id: String,
+    /// The client.
+    pub client_id: String,
+    /// Its registered name.
+    pub client_name: String,
+    /// Who consented.
+    pub user_id: String,
+    /// When tokens were first issued.
+    pub connected_at: Timestamp,
+    /// When tokens were last issued (a refresh).
+    pub last_refreshed_at: Timestamp,
+}
+
+impl Store {
+    /// The organization's consents that still have a usable refresh token, newest first.
+    pub async fn connected_apps(
+        &self,
+        org: &OrgId,
+        now: Timestamp,
+    ) -> Result<Vec<ConnectedApp>, StoreError> {
+        let mut tx = self.begin(Scope::Platform, Access::Read).await?;
+        let rows = sqlx::query(
+            "SELECT t.family_id, t.client_id, c.name, MIN(t.user_id) AS user_id, \
+             MIN(t.created_at) AS first_at, MAX(t.created_at) AS last_at \
+             FROM oauth_tokens t JOIN oauth_clients c ON c.id = t.client_id \
+             WHERE t.org_id = $1 GROUP BY t.family_id, t.client_id, c.name \
+             HAVING SUM(CASE WHEN t.kind = 'refresh' AND t.revoked_at IS NULL \
+             AND t.expires_at > $2 THEN 1 ELSE 0 END) > 0 \
+             ORDER BY last_at DESC LIMIT 200",
+        )
+        .bind(org.as_str())
+        .bind(now.millis())
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ConnectedApp {
+                    family_id: col(r, "family_id")?,
+                    client_id: col(r, "client_id")?,
+                    client_name: col(r, "name")?,
+                    user_id: col(r, "user_id")?,
+                    connected_at: ts(r, "first_at")?,
+                    last_refreshed_at: ts(r, "last_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Disconnects an application: every token of the consent `family_id` of `org` is
+    /// revoked. `NotFound` when the organization has no such consent.
+    pub async fn disconnect_app(
+        &self,
+        org: &OrgId,
+        family_id: &str,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin(Scope::Platform, Access::Write).await?;
+        let done = sqlx::query(
+            "UPDATE oauth_tokens SET revoked_at = $1 \
+             WHERE org_id = $2 AND family_id = $3 AND revoked_at IS NULL",
+        )
+        .bind(now.millis())
+        .bind(org.as_str())
+        .bind(family_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+}

@@ -541,6 +541,53 @@ backend_test!(mcp_clients_connect_with_the_oauth_flow, |db| {
         .await;
     assert_eq!(err["error"], "invalid_grant");
 
+    // The admin sees a connected application on the API keys page and disconnects it.
+    let q = flow.consent(&url, "allow").await;
+    let (_, tokens) = flow
+        .token(&[
+            ("grant_type", "authorization_code"),
+            ("code", &q["code"]),
+            ("client_id", &client_id),
+            ("code_verifier", &verifier),
+        ])
+        .await;
+    let access5 = tokens["access_token"].as_str().expect("access").to_owned();
+    assert_eq!(flow.mcp_status(&access5).await, 200);
+    let page = flow
+        .http
+        .get(format!("{base}/api-keys"))
+        .header(COOKIE, &flow.cookie)
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("html");
+    let at = page.find("id=\"connected-apps\"").expect("the card");
+    let card = &page[at..];
+    assert!(card.contains("Test Client"), "{card}");
+    assert_eq!(
+        card.matches("/disconnect").count(),
+        1,
+        "only the live consent is listed"
+    );
+    let action = card
+        .split("action=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("disconnect action")
+        .to_owned();
+    let res = flow
+        .http
+        .post(format!("{base}{action}"))
+        .header(COOKIE, &flow.cookie)
+        .form(&[("_csrf", field(&page, "_csrf").as_str())])
+        .send()
+        .await
+        .expect("disconnect");
+    assert!(res.status().is_redirection(), "{}", res.status());
+    assert_eq!(flow.mcp_status(&access5).await, 401, "disconnected");
+
     let _ = stop.send(());
     done.await.expect("join").expect("server");
 });

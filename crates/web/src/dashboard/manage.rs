@@ -254,6 +254,7 @@ async fn keys_page(
             }
         }
         (layout::pager("/api-keys", &[], page.next_cursor.as_deref()))
+        (connected_apps(st, dash).await?)
         @if dash.can_manage() {
             form.card method="post" action="/api-keys" #new-key-form novalidate {
                 h2 { "Create a key" }
@@ -264,6 +265,56 @@ async fn keys_page(
         }
     };
     layout::render(st, dash, "keys", "API keys", None, body).await
+}
+
+/// The applications connected to `/mcp` by an admin's consent (OAuth), with "Disconnect".
+async fn connected_apps(st: &AppState, dash: &Dash) -> Result<Markup, DashError> {
+    let apps = st.store.connected_apps(&dash.org, st.clock.now()).await?;
+    Ok(html! {
+        section.card #connected-apps {
+            h2 { "Connected applications" }
+            p.muted { "AI assistants an admin allowed to use this organization through the MCP server at " code { "/mcp" } "." }
+            div.table-wrap {
+                table.list {
+                    thead { tr { th { "Application" } th { "Connected" } th { "Last refreshed" } th {} } }
+                    tbody {
+                        @for a in &apps {
+                            tr {
+                                td { (a.client_name) " " small.muted { (a.client_id) } }
+                                td { (time(a.connected_at)) }
+                                td { (time(a.last_refreshed_at)) }
+                                td { @if dash.can_manage() {
+                                    (layout::action_button(dash, &format!("/api-keys/apps/{}/disconnect", a.family_id), "Disconnect", Some("Disconnect this application? Its access ends at once.")))
+                                } }
+                            }
+                        }
+                        @if apps.is_empty() { tr { td colspan="4" .empty { "No connected applications." } } }
+                    }
+                }
+            }
+        }
+    })
+}
+
+/// `POST /api-keys/apps/{family}/disconnect` (admins): revokes every token of that consent.
+pub async fn disconnect_app(
+    State(st): State<AppState>,
+    dash: Dash,
+    Path(family): Path<String>,
+    body: Bytes,
+) -> Result<Response, DashError> {
+    Fields::managing(&dash, &body)?;
+    if family.len() != 64 || !family.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(DashError::NotFound);
+    }
+    st.store
+        .disconnect_app(&dash.org, &family, st.clock.now())
+        .await?;
+    tracing::info!(org_id = %dash.org, "connected application disconnected");
+    Ok(super::redirect_with_flash(
+        "/api-keys",
+        "Application disconnected",
+    ))
 }
 
 /// `GET /api-keys`.

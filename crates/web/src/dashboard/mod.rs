@@ -135,6 +135,10 @@ pub fn routes() -> Router<AppState> {
             get(manage::api_keys).post(manage::create_api_key),
         )
         .route("/api-keys/{id}/revoke", post(manage::revoke_api_key))
+        .route(
+            "/api-keys/apps/{family}/disconnect",
+            post(manage::disconnect_app),
+        )
         .route("/webhooks", get(webhooks::list).post(webhooks::create))
         .route("/webhooks/{id}", get(webhooks::show).post(webhooks::update))
         .route("/webhooks/{id}/rotate", post(webhooks::rotate))
