@@ -499,13 +499,18 @@ impl Agent {
             .validate()
             .map_err(|e| e.under("turn_detection"))?;
         for (i, tool) in self.tools.iter().enumerate() {
-            // A custom tool's name is checked against the organization's tools when saved.
-            if !BUILTIN_TOOLS.contains(&tool.as_str()) && !crate::custom_tool::is_custom_name(tool)
+            // Custom tools and MCP servers are checked against the organization's when saved.
+            let server = tool
+                .strip_prefix(crate::mcp_server::AGENT_PREFIX)
+                .is_some_and(crate::mcp_server::is_server_name);
+            if !BUILTIN_TOOLS.contains(&tool.as_str())
+                && !crate::custom_tool::is_custom_name(tool)
+                && !server
             {
                 return Err(ValidationError::new(
                     format!("tools[{i}]"),
                     format!(
-                        "unknown tool `{tool}`; built-in tools: {}, or the name of one of the organization's custom tools",
+                        "unknown tool `{tool}`; built-in tools: {}, the name of one of the organization's custom tools, or `mcp:<server>` for one of its MCP servers",
                         BUILTIN_TOOLS.join(", ")
                     ),
                 ));

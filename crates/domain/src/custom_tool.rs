@@ -86,6 +86,11 @@ impl ToolHeaders {
             .map(ToolHeaders)
     }
 
+    /// Checks the names and values (the same rules wherever headers are secrets).
+    pub fn check(&self) -> Result<(), ValidationError> {
+        self.validate()
+    }
+
     fn validate(&self) -> Result<(), ValidationError> {
         if self.0.len() > 20 {
             return Err(ValidationError::new("headers", "at most 20 headers"));

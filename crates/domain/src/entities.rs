@@ -479,7 +479,8 @@ pub struct ToolInvocation {
     pub actor: String,
     /// Where it came from: `call` or `text` (a built-in tool run by an agent in a
     /// conversation), `custom` (a custom HTTP tool, from a conversation or a test run),
-    /// `mcp_server` (a client of Switchboard's MCP server).
+    /// `mcp_server` (a client of Switchboard's MCP server), `mcp_client` (an agent using an
+    /// external MCP server's tool).
     pub source: String,
     /// Started.
     pub started_at: Timestamp,
@@ -490,7 +491,7 @@ pub struct ToolInvocation {
 }
 
 /// The values of [`ToolInvocation::source`].
-pub const TOOL_SOURCES: &[&str] = &["call", "text", "custom", "mcp_server"];
+pub const TOOL_SOURCES: &[&str] = &["call", "text", "custom", "mcp_server", "mcp_client"];
 
 /// Filters of `GET /api/v1/tool-invocations`.
 #[derive(Debug, Clone, Default)]

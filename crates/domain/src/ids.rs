@@ -126,6 +126,8 @@ id_type!(/// One recipient row of a campaign.
     RecipientId, "rcp");
 id_type!(/// A custom HTTP tool of an organization.
     CustomToolId, "tool");
+id_type!(/// An external MCP server an organization registered.
+    McpServerId, "mcps");
 
 #[cfg(test)]
 mod tests {

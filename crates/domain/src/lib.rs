@@ -9,6 +9,7 @@ pub mod custom_tool;
 pub mod entities;
 pub mod error;
 pub mod ids;
+pub mod mcp_server;
 pub mod messaging;
 pub mod numbering;
 pub mod oauth;

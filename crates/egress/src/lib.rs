@@ -89,6 +89,35 @@ impl Resolve for GuardedResolver {
     }
 }
 
+impl reqwest013::dns::Resolve for GuardedResolver {
+    fn resolve(&self, name: reqwest013::dns::Name) -> reqwest013::dns::Resolving {
+        let me = self.clone();
+        Box::pin(async move {
+            let addrs = me.resolve_checked(name.as_str()).await?;
+            let it: reqwest013::dns::Addrs = Box::new(addrs.into_iter());
+            Ok(it)
+        })
+    }
+}
+
+/// [`client`] on reqwest 0.13, for the MCP SDK's transport (MCP servers).
+pub fn client_013(
+    purpose: Purpose,
+    allow_private: bool,
+    timeout: Duration,
+) -> Result<reqwest013::Client, reqwest013::Error> {
+    reqwest013::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout.min(Duration::from_secs(5)))
+        .redirect(reqwest013::redirect::Policy::none())
+        .user_agent(format!("{}/{}", purpose.agent, env!("CARGO_PKG_VERSION")))
+        .dns_resolver(std::sync::Arc::new(GuardedResolver {
+            allow_private,
+            purpose,
+        }))
+        .build()
+}
+
 /// A client for tenant-chosen targets: the guard, no redirects (a 3xx is the owner's to fix,
 /// and following one could lead to an internal address), and `timeout` for a whole request.
 pub fn client(

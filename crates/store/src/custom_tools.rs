@@ -164,17 +164,7 @@ impl Store {
         .await
         .map_err(conflict_on_unique(TAKEN))?;
         if tool.name != old_name {
-            for (agent_id, mut tools) in agents_listing(&mut tx, org, &old_name).await? {
-                for t in tools.iter_mut().filter(|t| **t == old_name) {
-                    t.clone_from(&tool.name);
-                }
-                sqlx::query("UPDATE agents SET tools = $1 WHERE org_id = $2 AND id = $3")
-                    .bind(crate::rows::to_json(&tools)?)
-                    .bind(org.as_str())
-                    .bind(agent_id)
-                    .execute(&mut *tx)
-                    .await?;
-            }
+            rename_in_agents(&mut tx, org, &old_name, &tool.name).await?;
         }
         tx.commit().await?;
         Ok(tool)
@@ -188,28 +178,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let mut tx = self.begin(Scope::Org(org), Access::Write).await?;
         let tool = fetch_tool(&mut tx, org, id, self.for_update()).await?;
-        let users = agents_listing(&mut tx, org, &tool.name).await?;
-        if !users.is_empty() {
-            let mut listed = Vec::new();
-            for (agent_id, _) in &users {
-                let n: String =
-                    sqlx::query_scalar("SELECT name FROM agents WHERE org_id = $1 AND id = $2")
-                        .bind(org.as_str())
-                        .bind(agent_id.as_str())
-                        .fetch_one(&mut *tx)
-                        .await?;
-                listed.push(n);
-            }
-            return Err(StoreError::Conflict(format!(
-                "the tool is used by {} ({}); remove it from their tools first",
-                if listed.len() == 1 {
-                    "an agent"
-                } else {
-                    "agents"
-                },
-                listed.join(", ")
-            )));
-        }
+        refuse_if_listed(&mut tx, org, &tool.name, "the tool").await?;
         sqlx::query("DELETE FROM custom_tools WHERE org_id = $1 AND id = $2")
             .bind(org.as_str())
             .bind(id.as_str())
@@ -269,6 +238,58 @@ async fn fetch_tool(
     .await
 }
 
+/// Renames `old` to `new` in the tools of every agent of `org` that lists it.
+pub(crate) async fn rename_in_agents(
+    tx: &mut crate::Tx,
+    org: &OrgId,
+    old: &str,
+    new: &str,
+) -> Result<(), StoreError> {
+    for (agent_id, mut tools) in agents_listing(tx, org, old).await? {
+        for t in tools.iter_mut().filter(|t| *t == old) {
+            *t = new.to_owned();
+        }
+        sqlx::query("UPDATE agents SET tools = $1 WHERE org_id = $2 AND id = $3")
+            .bind(crate::rows::to_json(&tools)?)
+            .bind(org.as_str())
+            .bind(agent_id)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// `Conflict` naming the agents of `org` that list `entry` (`what` says what it is).
+pub(crate) async fn refuse_if_listed(
+    tx: &mut crate::Tx,
+    org: &OrgId,
+    entry: &str,
+    what: &str,
+) -> Result<(), StoreError> {
+    let users = agents_listing(tx, org, entry).await?;
+    if users.is_empty() {
+        return Ok(());
+    }
+    let mut listed = Vec::new();
+    for (agent_id, _) in &users {
+        let n: String = sqlx::query_scalar("SELECT name FROM agents WHERE org_id = $1 AND id = $2")
+            .bind(org.as_str())
+            .bind(agent_id.as_str())
+            .fetch_one(&mut **tx)
+            .await?;
+        listed.push(n);
+    }
+    Err(StoreError::Conflict(format!(
+        "{what} is used by {} ({}); remove it from their tools first",
+        if listed.len() == 1 {
+            "an agent"
+        } else {
+            "agents"
+        },
+        listed.join(", ")
+    )))
+}
+
 /// The agents (id, tools) of `org` that list `name`.
 async fn agents_listing(
     tx: &mut crate::Tx,
@@ -301,16 +322,26 @@ pub(crate) async fn check_agent_tools(
     if tools.iter().all(|t| BUILTIN_TOOLS.contains(&t.as_str())) {
         return Ok(());
     }
-    let known: Vec<String> = sqlx::query_scalar("SELECT name FROM custom_tools WHERE org_id = $1")
+    let mut known: Vec<String> =
+        sqlx::query_scalar("SELECT name FROM custom_tools WHERE org_id = $1")
+            .bind(org.as_str())
+            .fetch_all(&mut **tx)
+            .await?;
+    let servers: Vec<String> = sqlx::query_scalar("SELECT name FROM mcp_servers WHERE org_id = $1")
         .bind(org.as_str())
         .fetch_all(&mut **tx)
         .await?;
+    known.extend(
+        servers
+            .into_iter()
+            .map(|n| format!("{}{n}", switchboard_domain::mcp_server::AGENT_PREFIX)),
+    );
     for (i, t) in tools.iter().enumerate() {
         if !BUILTIN_TOOLS.contains(&t.as_str()) && !known.contains(t) {
             return Err(StoreError::Invalid(ValidationError::new(
                 format!("tools[{i}]"),
                 format!(
-                    "unknown tool `{t}`: neither a built-in tool ({}) nor a custom tool of this organization",
+                    "unknown tool `{t}`: neither a built-in tool ({}) nor a custom tool or MCP server (`mcp:<name>`) of this organization",
                     BUILTIN_TOOLS.join(", ")
                 ),
             )));

@@ -90,6 +90,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0013_oauth.sql"),
         postgres: include_str!("../migrations/postgres/0013_oauth.sql"),
     },
+    Migration {
+        version: 14,
+        name: "mcp_servers",
+        sqlite: include_str!("../migrations/sqlite/0014_mcp_servers.sql"),
+        postgres: include_str!("../migrations/postgres/0014_mcp_servers.sql"),
+    },
 ];
 
 /// Where the schema stands.

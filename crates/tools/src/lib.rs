@@ -6,6 +6,7 @@
 mod builtin;
 mod custom;
 pub mod mcp;
+mod mcp_client;
 
 pub use custom::{request_body, MAX_RESPONSE_BYTES};
 
@@ -17,6 +18,7 @@ use std::time::Duration;
 use switchboard_domain::agent::Agent;
 use switchboard_domain::custom_tool::CustomTool;
 use switchboard_domain::ids::{CallId, ConversationId, OrgId};
+use switchboard_domain::mcp_server::{model_tool_name, McpServer, AGENT_PREFIX};
 use switchboard_domain::values::{Channel, PhoneNumber};
 use switchboard_domain::Timestamp;
 use switchboard_store::{NewToolInvocation, Store};
@@ -41,6 +43,8 @@ pub struct ToolDefinition {
 pub struct Toolset {
     definitions: Vec<ToolDefinition>,
     custom: Vec<CustomTool>,
+    /// MCP server tools: (the model's name, the server, the server's own tool name).
+    mcp: Vec<(String, Arc<McpServer>, String)>,
 }
 
 impl Toolset {
@@ -59,6 +63,13 @@ impl Toolset {
 
     fn custom_tool(&self, name: &str) -> Option<&CustomTool> {
         self.custom.iter().find(|t| t.name == name)
+    }
+
+    fn mcp_tool(&self, name: &str) -> Option<(&McpServer, &str)> {
+        self.mcp
+            .iter()
+            .find(|(n, _, _)| n == name)
+            .map(|(_, s, t)| (s.as_ref(), t.as_str()))
     }
 }
 
@@ -171,6 +182,7 @@ pub struct Registry {
     /// the operator allowed them); built on first use when not set at start.
     http: Arc<std::sync::OnceLock<reqwest::Client>>,
     allow_private: Arc<std::sync::atomic::AtomicBool>,
+    mcp: Arc<mcp_client::McpClients>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -191,6 +203,7 @@ impl Default for Registry {
             outreach: Arc::default(),
             http: Arc::default(),
             allow_private: Arc::default(),
+            mcp: Arc::default(),
         }
     }
 }
@@ -204,6 +217,7 @@ impl Registry {
             outreach: Arc::default(),
             http: Arc::default(),
             allow_private: Arc::default(),
+            mcp: Arc::default(),
         }
     }
 
@@ -296,7 +310,13 @@ impl Registry {
             Vec::new()
         };
         let mut set = Toolset::default();
+        if agent.tools.iter().any(|t| t.starts_with(AGENT_PREFIX)) {
+            self.add_mcp_tools(store, org, agent, &mut set).await;
+        }
         for name in &agent.tools {
+            if name.starts_with(AGENT_PREFIX) {
+                continue;
+            }
             if let Some(t) = custom.iter().find(|t| &t.name == name) {
                 set.definitions.push(ToolDefinition {
                     name: t.name.clone(),
@@ -313,6 +333,67 @@ impl Registry {
             }
         }
         set
+    }
+
+    /// Offers the allowed tools of the MCP servers the agent lists; a server that cannot be
+    /// read or reached is left out (logged).
+    async fn add_mcp_tools(&self, store: &Store, org: &OrgId, agent: &Agent, set: &mut Toolset) {
+        let servers = match store.list_mcp_servers(org).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, org_id = %org, "cannot read the MCP servers; their tools are not offered");
+                return;
+            }
+        };
+        for server in servers {
+            if !agent
+                .tools
+                .iter()
+                .any(|t| t.strip_prefix(AGENT_PREFIX) == Some(server.name.as_str()))
+            {
+                continue;
+            }
+            let tools = match self.mcp.tools(&server, self.allows_private(), false).await {
+                Ok(t) => t,
+                Err(why) => {
+                    tracing::warn!(org_id = %org, server = %server.name, reason = %why, "MCP server unavailable; its tools are left out of this conversation");
+                    continue;
+                }
+            };
+            let server = Arc::new(server);
+            for t in tools.iter().filter(|t| server.allows(&t.name)) {
+                let Some(model_name) = model_tool_name(&server.name, &t.name) else {
+                    tracing::warn!(server = %server.name, tool = %t.name, "MCP tool name unusable by models; left out");
+                    continue;
+                };
+                set.definitions.push(ToolDefinition {
+                    name: model_name.clone(),
+                    description: t.description.as_deref().unwrap_or_default().to_owned(),
+                    parameters: Value::Object((*t.input_schema).clone()),
+                });
+                set.mcp
+                    .push((model_name, server.clone(), t.name.to_string()));
+            }
+        }
+    }
+
+    /// A server's tools as it lists them now (name, title, description, schema, and whether
+    /// the allow-list lets agents use it); `Err` says why the server could not be used.
+    pub async fn mcp_server_tools(&self, server: &McpServer) -> Result<Vec<Value>, String> {
+        let tools = self.mcp.tools(server, self.allows_private(), true).await?;
+        Ok(tools
+            .iter()
+            .map(|t| {
+                json!({
+                    "name": t.name,
+                    "title": t.title,
+                    "description": t.description,
+                    "input_schema": *t.input_schema,
+                    "allowed": server.allows(&t.name),
+                    "model_name": model_tool_name(&server.name, &t.name),
+                })
+            })
+            .collect())
     }
 
     /// Runs `name` with the model's JSON `arguments`. Returns `None` when this model call id
@@ -341,6 +422,7 @@ impl Registry {
             arguments: audit_args,
             actor: format!("agent:{}", ctx.agent.id),
             source: match (ctx.toolset.custom_tool(name), ctx.channel) {
+                _ if ctx.toolset.mcp_tool(name).is_some() => "mcp_client",
                 (Some(_), _) => "custom",
                 (None, Channel::Voice) => "call",
                 (None, _) => "text",
@@ -366,8 +448,10 @@ impl Registry {
             }
         };
         let custom = ctx.toolset.custom_tool(name);
-        let allowed = ctx.agent.tools.iter().any(|t| t == name)
-            && (custom.is_some() || self.implemented(name, ctx.channel));
+        let mcp = ctx.toolset.mcp_tool(name);
+        let allowed = mcp.is_some()
+            || (ctx.agent.tools.iter().any(|t| t == name)
+                && (custom.is_some() || self.implemented(name, ctx.channel)));
         let outcome = match (allowed, args) {
             (false, _) => failure(
                 "error",
@@ -383,6 +467,41 @@ impl Registry {
                     format!("The arguments were not valid JSON ({e})."),
                 ),
             ),
+            (true, Ok(args)) if mcp.is_some() => match mcp {
+                Some((server, tool)) => {
+                    match self
+                        .mcp
+                        .call(server, tool, args, self.allows_private(), self.timeout)
+                        .await
+                    {
+                        Ok(output) => ToolOutcome {
+                            status: if output["ok"] == true { "ok" } else { "error" },
+                            output,
+                            effect: None,
+                        },
+                        Err(why) if why == "timed out" => failure(
+                            "timeout",
+                            ToolError::new(
+                                "timeout",
+                                "That took too long to answer; please try again in a moment.",
+                            ),
+                        ),
+                        Err(why) => {
+                            tracing::warn!(server = %server.name, tool, reason = %why, "MCP tool call failed");
+                            let mut e = ToolError::new(
+                                "server_unavailable",
+                                "The system that answers this could not be reached; please try again later.",
+                            );
+                            e.details = Some(json!({"reason": why}));
+                            failure("error", e)
+                        }
+                    }
+                }
+                None => failure(
+                    "error",
+                    ToolError::new("unknown_tool", "The tool is not available."),
+                ),
+            },
             (true, Ok(args)) if custom.is_some() => match (custom, &audit_id) {
                 (Some(tool), Some(id)) => {
                     custom::run(

@@ -265,6 +265,16 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         ))
         .routes(routes!(custom_tools::rotate_tool_secret))
         .routes(routes!(custom_tools::test_tool))
+        .routes(routes!(
+            mcp_servers::create_server,
+            mcp_servers::list_servers
+        ))
+        .routes(routes!(
+            mcp_servers::get_server,
+            mcp_servers::update_server,
+            mcp_servers::delete_server
+        ))
+        .routes(routes!(mcp_servers::server_tools))
         .routes(routes!(webhooks::analyze_call))
         .routes(routes!(webhooks::create_endpoint, webhooks::list_endpoints))
         .routes(routes!(

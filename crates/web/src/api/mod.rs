@@ -10,6 +10,7 @@ pub mod contacts;
 pub mod conversations;
 pub mod custom_tools;
 pub mod instance;
+pub mod mcp_servers;
 pub mod numbers;
 pub mod orgs;
 pub mod outbound;

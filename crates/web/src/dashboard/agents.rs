@@ -291,15 +291,24 @@ impl Draft {
     }
 }
 
-/// The names of the organization's custom tools, offered beside the built-ins.
+/// The organization's custom tools and MCP servers (`mcp:<name>`), offered beside the
+/// built-ins.
 async fn custom_tool_names(st: &AppState, dash: &Dash) -> Result<Vec<String>, DashError> {
-    Ok(st
+    let mut names: Vec<String> = st
         .store
         .list_custom_tools(&dash.org)
         .await?
         .into_iter()
         .map(|t| t.name)
-        .collect())
+        .collect();
+    names.extend(
+        st.store
+            .list_mcp_servers(&dash.org)
+            .await?
+            .into_iter()
+            .map(|s| format!("{}{}", switchboard_domain::mcp_server::AGENT_PREFIX, s.name)),
+    );
+    Ok(names)
 }
 
 fn form(
