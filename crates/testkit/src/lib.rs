@@ -3,6 +3,7 @@
 //! speech fixtures and paces playback like Twilio, and a Twilio REST API that records calls.
 #![allow(clippy::unwrap_used)]
 
+pub mod bad_mcp;
 pub mod browser;
 pub mod chat;
 pub mod fixtures;

@@ -303,3 +303,80 @@ backend_test!(agents_use_an_external_mcp_servers_tools, |db| {
     drop(media);
     env.shutdown();
 });
+
+backend_test!(misbehaving_mcp_servers_are_cut_off, |db| {
+    // Garbage, a peer that never answers, a tool list of megabytes, a call that never ends:
+    // each is cut off by the size and time limits and reported, never a failed conversation.
+    let bad = switchboard_testkit::bad_mcp::BadMcp::start().await;
+    let chat = FakeChatModel::start().await;
+    let chat_url = chat.url.clone();
+    let mut env = env_with(db, Behavior::default(), |c| {
+        c.tools_allow_private = true;
+        c.llm.base_url = chat_url;
+        c.llm.api_key = Some(Secret::new("sk-test-chat-key"));
+        c.llm.model = "fake-chat-1".into();
+    })
+    .await;
+    let alpha = env.org("Alpha", "+15550001001", &[], None).await;
+    let ka = env
+        .db
+        .store
+        .create_api_key(&alpha.id, "t")
+        .await
+        .expect("key")
+        .1
+        .expose()
+        .to_owned();
+    let mut ids = Vec::new();
+    for mode in ["garbage", "hang", "huge", "slow"] {
+        let (status, s) = call_api(&env, reqwest::Method::POST, &ka, "/api/v1/mcp-servers",
+            Some(json!({"name": mode, "url": format!("{}/{mode}/mcp", bad.base), "allowed_tools": ["*"]}))).await;
+        assert_eq!(status, 201, "{s}");
+        ids.push(s["id"].as_str().expect("id").to_owned());
+    }
+    for (mode, id) in ["garbage", "hang", "huge"].iter().zip(&ids) {
+        let (status, err) = call_api(
+            &env,
+            reqwest::Method::GET,
+            &ka,
+            &format!("/api/v1/mcp-servers/{id}/tools"),
+            None,
+        )
+        .await;
+        assert_eq!(status, 502, "{mode}: {err}");
+        assert_eq!(err["error"]["code"], "mcp_server_unavailable", "{mode}");
+    }
+    // In a chat, the broken servers' tools are left out; the slow one's call times out.
+    env.patch_agent(
+        &alpha,
+        json!({"tools": ["mcp:garbage", "mcp:huge", "mcp:slow"]}),
+    )
+    .await;
+    chat.script([
+        ChatStep::Tools(vec![("mcp__slow__slow".into(), json!({}))]),
+        ChatStep::Text("That system is slow today.".into()),
+    ]);
+    let (status, turn) = call_api(
+        &env,
+        reqwest::Method::POST,
+        &ka,
+        &format!("/api/v1/agents/{}/chat", alpha.agent),
+        Some(json!({"session_id": "w1", "message": "try it"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{turn}");
+    let offered: Vec<String> = chat.requests()[0]["tools"]
+        .as_array()
+        .expect("tools")
+        .iter()
+        .map(|t| t["function"]["name"].as_str().expect("name").to_owned())
+        .collect();
+    assert_eq!(
+        offered,
+        ["mcp__slow__slow"],
+        "the broken servers' tools are left out"
+    );
+    assert_eq!(turn["tool_calls"][0]["status"], "timeout", "{turn}");
+    assert_eq!(turn["reply"], "That system is slow today.");
+    env.shutdown();
+});
