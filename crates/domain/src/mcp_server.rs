@@ -54,6 +54,11 @@ pub struct McpServer {
     pub auth: McpAuth,
     /// The server's tools agents may use (exact names; `["*"]` allows every tool).
     pub allowed_tools: Vec<String>,
+    /// Why the last conversation that wanted its tools could not get them (cleared by a
+    /// later success).
+    pub last_error: Option<String>,
+    /// When that was.
+    pub last_error_at: Option<Timestamp>,
     /// Created.
     pub created_at: Timestamp,
     /// Last changed.
@@ -108,6 +113,8 @@ impl McpServer {
             transport: input.transport.unwrap_or_else(|| "streamable_http".into()),
             auth: input.auth.unwrap_or(McpAuth::None),
             allowed_tools: input.allowed_tools,
+            last_error: None,
+            last_error_at: None,
             created_at: now,
             updated_at: now,
         };

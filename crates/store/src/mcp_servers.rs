@@ -1,13 +1,14 @@
 //! External MCP servers of an organization.
 
-use crate::rows::{col, json, ts};
+use crate::rows::{col, json, ts, ts_opt};
 use crate::{conflict_on_unique, Access, Scope, Store, StoreError};
 use sqlx::any::AnyRow;
 use switchboard_domain::ids::{McpServerId, OrgId};
 use switchboard_domain::mcp_server::{McpAuth, McpServer, AGENT_PREFIX};
 use switchboard_domain::{Secret, ValidationError};
 
-const COLUMNS: &str = "id, name, url, transport, auth, allowed_tools, created_at, updated_at";
+const COLUMNS: &str = "id, name, url, transport, auth, allowed_tools, last_error, last_error_at, \
+    created_at, updated_at";
 const TAKEN: &str = "an MCP server with this name already exists";
 /// Servers an organization may register.
 pub const MAX_MCP_SERVERS: i64 = 50;
@@ -45,6 +46,8 @@ fn server_from_row(row: &AnyRow) -> Result<McpServer, StoreError> {
         transport: col(row, "transport")?,
         auth,
         allowed_tools: json(row, "allowed_tools")?,
+        last_error: col(row, "last_error")?,
+        last_error_at: ts_opt(row, "last_error_at")?,
         created_at: ts(row, "created_at")?,
         updated_at: ts(row, "updated_at")?,
     })
@@ -158,6 +161,30 @@ impl Store {
         }
         tx.commit().await?;
         Ok(s)
+    }
+
+    /// Records whether a conversation could reach the server: `Some(why)` when it could not,
+    /// `None` to clear an earlier failure.
+    pub async fn record_mcp_server_status(
+        &self,
+        org: &OrgId,
+        id: &McpServerId,
+        error: Option<&str>,
+        now: switchboard_domain::Timestamp,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin(Scope::Org(org), Access::Write).await?;
+        sqlx::query(
+            "UPDATE mcp_servers SET last_error = $1, last_error_at = $2 \
+             WHERE org_id = $3 AND id = $4",
+        )
+        .bind(error.map(|e| e.chars().take(500).collect::<String>()))
+        .bind(error.map(|_| now.millis()))
+        .bind(org.as_str())
+        .bind(id.as_str())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Deletes a server; `Conflict` naming the agents while any lists it.

@@ -354,9 +354,26 @@ impl Registry {
                 continue;
             }
             let tools = match self.mcp.tools(&server, self.allows_private(), false).await {
-                Ok(t) => t,
+                Ok(t) => {
+                    if server.last_error.is_some() {
+                        if let Err(e) = store
+                            .record_mcp_server_status(org, &server.id, None, Timestamp::now())
+                            .await
+                        {
+                            tracing::warn!(error = %e, "cannot record the MCP server's status");
+                        }
+                    }
+                    t
+                }
                 Err(why) => {
                     tracing::warn!(org_id = %org, server = %server.name, reason = %why, "MCP server unavailable; its tools are left out of this conversation");
+                    // Shown on the dashboard and in the API until a later attempt succeeds.
+                    if let Err(e) = store
+                        .record_mcp_server_status(org, &server.id, Some(&why), Timestamp::now())
+                        .await
+                    {
+                        tracing::warn!(error = %e, "cannot record the MCP server's status");
+                    }
                     continue;
                 }
             };

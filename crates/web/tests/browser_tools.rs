@@ -170,6 +170,32 @@ async fn custom_tools_in_a_real_browser() {
     b.wait_for("#tool-form", WAIT).await.expect("form");
     shot(&b, "33-custom-tool-phone").await;
 
+    // An MCP server registered from the tools page: its header value never on the page, and
+    // what it offers now checked live with the allow-list applied.
+    let bad = switchboard_testkit::bad_mcp::BadMcp::start().await;
+    b.goto(&format!("{base}/tools")).await.expect("tools");
+    b.click_css("#new-mcp-server").await.expect("add");
+    b.wait_for("#mcp-form", WAIT).await.expect("form");
+    b.fill("#name", "crm").await.expect("name");
+    b.fill("#url", &format!("{}/slow/mcp", bad.base))
+        .await
+        .expect("url");
+    b.fill("#header_name", "Authorization")
+        .await
+        .expect("header");
+    b.fill("#header_value", HEADER_VALUE).await.expect("value");
+    b.fill("#allowed_tools", "slow").await.expect("allowed");
+    b.click_css("#save").await.expect("save");
+    b.wait_text("#mcp-tools", "mcp__crm__slow", WAIT)
+        .await
+        .expect("the live check");
+    let page = b
+        .execute("return document.documentElement.outerHTML", vec![])
+        .await
+        .expect("html");
+    assert!(!page.as_str().expect("html").contains(HEADER_VALUE));
+    shot(&b, "35-mcp-server").await;
+
     // An MCP client asks to connect: the admin sees the consent page and allows it; the
     // browser is sent back to the client's redirect URI with a code and the state.
     let redirect = "http://127.0.0.1:9/callback";

@@ -378,5 +378,25 @@ backend_test!(misbehaving_mcp_servers_are_cut_off, |db| {
     );
     assert_eq!(turn["tool_calls"][0]["status"], "timeout", "{turn}");
     assert_eq!(turn["reply"], "That system is slow today.");
+    // The failures are recorded on the servers for the dashboard and the API.
+    let (_, garbage) = call_api(
+        &env,
+        reqwest::Method::GET,
+        &ka,
+        &format!("/api/v1/mcp-servers/{}", ids[0]),
+        None,
+    )
+    .await;
+    assert!(garbage["last_error"].is_string(), "{garbage}");
+    assert!(garbage["last_error_at"].is_string(), "{garbage}");
+    let (_, slow) = call_api(
+        &env,
+        reqwest::Method::GET,
+        &ka,
+        &format!("/api/v1/mcp-servers/{}", ids[3]),
+        None,
+    )
+    .await;
+    assert!(slow["last_error"].is_null(), "{slow}");
     env.shutdown();
 });

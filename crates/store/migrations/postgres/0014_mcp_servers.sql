@@ -9,6 +9,10 @@ CREATE TABLE mcp_servers (
     transport      TEXT NOT NULL,
     auth           TEXT NOT NULL,
     allowed_tools  TEXT NOT NULL,
+    -- The last time a conversation could not reach it, and why (shown in the dashboard and
+    -- the API until a later attempt succeeds).
+    last_error     TEXT,
+    last_error_at  BIGINT,
     created_at     BIGINT NOT NULL,
     updated_at     BIGINT NOT NULL,
     UNIQUE (org_id, name)

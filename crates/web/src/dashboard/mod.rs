@@ -16,6 +16,7 @@ mod custom_tools;
 mod layout;
 mod live;
 mod manage;
+mod mcp_servers;
 pub(crate) mod oauth;
 mod overview;
 mod settings;
@@ -106,6 +107,15 @@ pub fn routes() -> Router<AppState> {
         .route("/tools/custom/{id}/test", post(custom_tools::test))
         .route("/tools/custom/{id}/rotate", post(custom_tools::rotate))
         .route("/tools/custom/{id}/delete", post(custom_tools::delete))
+        .route(
+            "/tools/mcp/new",
+            get(mcp_servers::new_form).post(mcp_servers::create),
+        )
+        .route(
+            "/tools/mcp/{id}",
+            get(mcp_servers::show).post(mcp_servers::update),
+        )
+        .route("/tools/mcp/{id}/delete", post(mcp_servers::delete))
         .route("/conversations", get(conversations::list))
         .route("/conversations/{id}", get(conversations::show))
         .route("/conversations/{id}/send", post(conversations::send))

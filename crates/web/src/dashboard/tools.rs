@@ -103,9 +103,11 @@ pub async fn list(
         .search_tool_invocations(&dash.org, &filter, Some(50), cursor.as_ref())
         .await?;
     let custom = super::custom_tools::card(&st, &dash).await?;
+    let servers = super::mcp_servers::card(&st, &dash).await?;
     let body = html! {
         (layout::flash(q.flash.as_deref()))
         (custom)
+        (servers)
         h2 { "Activity" }
         form.filters method="get" action="/tools" {
             input type="search" name="tool" placeholder="tool name" value=(q.tool) aria-label="Tool";
