@@ -8,36 +8,6 @@ use switchboard_testkit::chat::{ChatStep, FakeChatModel};
 use switchboard_testkit::tool_endpoint::{Reply, ToolEndpoint};
 use voice_env::*;
 
-async fn key(env: &Env<'_>, org: &Org) -> String {
-    let (_, key) = env
-        .db
-        .store
-        .create_api_key(&org.id, "tools")
-        .await
-        .expect("key");
-    key.expose().to_owned()
-}
-
-async fn call_api(
-    env: &Env<'_>,
-    method: reqwest::Method,
-    key: &str,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut req = env
-        .http
-        .request(method, format!("{}{path}", env.base))
-        .bearer_auth(key);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let res = req.send().await.expect("request");
-    let status = res.status().as_u16();
-    let text = res.text().await.expect("body");
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
-
 fn tool_body(url: &str) -> Value {
     json!({
         "name": "order_status",
@@ -56,7 +26,7 @@ backend_test!(custom_tools_are_validated_scoped_signed_and_limited, |db| {
     let mut env = env_with(db, Behavior::default(), allow_private).await;
     let alpha = env.org("Alpha", "+15550001001", &[], None).await;
     let beta = env.org("Beta", "+15550002002", &[], None).await;
-    let (ka, kb) = (key(&env, &alpha).await, key(&env, &beta).await);
+    let (ka, kb) = (env.key(&alpha).await, env.key(&beta).await);
     let endpoint = ToolEndpoint::start().await;
     let post = reqwest::Method::POST;
     // Bad input names its field.
@@ -70,42 +40,46 @@ backend_test!(custom_tools_are_validated_scoped_signed_and_limited, |db| {
         for (k, v) in patch.as_object().expect("object") {
             body[k] = v.clone();
         }
-        let (status, err) = call_api(&env, post.clone(), &ka, "/api/v1/tools", Some(body)).await;
+        let (status, err) = env
+            .call_api(post.clone(), &ka, "/api/v1/tools", Some(body))
+            .await;
         assert_eq!(status, 422, "{err}");
         assert_eq!(err["error"]["field"], field, "{err}");
     }
-    let (status, created) = call_api(
-        &env,
-        post.clone(),
-        &ka,
-        "/api/v1/tools",
-        Some(tool_body(&endpoint.url)),
-    )
-    .await;
+    let (status, created) = env
+        .call_api(
+            post.clone(),
+            &ka,
+            "/api/v1/tools",
+            Some(tool_body(&endpoint.url)),
+        )
+        .await;
     assert_eq!(status, 201, "{created}");
     let secret = created["secret"].as_str().expect("secret").to_owned();
     assert!(secret.starts_with("whsec_"));
     assert_eq!(created["headers"], json!({"Authorization": "[redacted]"}));
     let id = created["id"].as_str().expect("id").to_owned();
-    let (status, _) = call_api(
-        &env,
-        post.clone(),
-        &ka,
-        "/api/v1/tools",
-        Some(tool_body(&endpoint.url)),
-    )
-    .await;
+    let (status, _) = env
+        .call_api(
+            post.clone(),
+            &ka,
+            "/api/v1/tools",
+            Some(tool_body(&endpoint.url)),
+        )
+        .await;
     assert_eq!(status, 409, "the name is taken");
     // Nothing shows the header's value or the secret again.
-    let (_, got) = call_api(
-        &env,
-        reqwest::Method::GET,
-        &ka,
-        &format!("/api/v1/tools/{id}"),
-        None,
-    )
-    .await;
-    let (_, list) = call_api(&env, reqwest::Method::GET, &ka, "/api/v1/tools", None).await;
+    let (_, got) = env
+        .call_api(
+            reqwest::Method::GET,
+            &ka,
+            &format!("/api/v1/tools/{id}"),
+            None,
+        )
+        .await;
+    let (_, list) = env
+        .call_api(reqwest::Method::GET, &ka, "/api/v1/tools", None)
+        .await;
     for shown in [&got, &list] {
         let text = shown.to_string();
         assert!(
@@ -115,44 +89,46 @@ backend_test!(custom_tools_are_validated_scoped_signed_and_limited, |db| {
     }
     assert_eq!(list["data"].as_array().expect("list").len(), 1);
     // Another organization neither sees it nor can give it to its agent.
-    let (_, other) = call_api(&env, reqwest::Method::GET, &kb, "/api/v1/tools", None).await;
+    let (_, other) = env
+        .call_api(reqwest::Method::GET, &kb, "/api/v1/tools", None)
+        .await;
     assert_eq!(other["data"], json!([]));
-    let (status, _) = call_api(
-        &env,
-        reqwest::Method::GET,
-        &kb,
-        &format!("/api/v1/tools/{id}"),
-        None,
-    )
-    .await;
+    let (status, _) = env
+        .call_api(
+            reqwest::Method::GET,
+            &kb,
+            &format!("/api/v1/tools/{id}"),
+            None,
+        )
+        .await;
     assert_eq!(status, 404);
-    let (status, err) = call_api(
-        &env,
-        reqwest::Method::PATCH,
-        &kb,
-        &format!("/api/v1/agents/{}", beta.agent),
-        Some(json!({"tools": ["order_status"]})),
-    )
-    .await;
+    let (status, err) = env
+        .call_api(
+            reqwest::Method::PATCH,
+            &kb,
+            &format!("/api/v1/agents/{}", beta.agent),
+            Some(json!({"tools": ["order_status"]})),
+        )
+        .await;
     assert_eq!(status, 422);
     assert_eq!(err["error"]["field"], "tools[0]");
-    let (status, _) = call_api(
-        &env,
-        reqwest::Method::PATCH,
-        &ka,
-        &format!("/api/v1/agents/{}", alpha.agent),
-        Some(json!({"tools": ["order_status", "end_call"]})),
-    )
-    .await;
+    let (status, _) = env
+        .call_api(
+            reqwest::Method::PATCH,
+            &ka,
+            &format!("/api/v1/agents/{}", alpha.agent),
+            Some(json!({"tools": ["order_status", "end_call"]})),
+        )
+        .await;
     assert_eq!(status, 200);
-    let (status, err) = call_api(
-        &env,
-        reqwest::Method::DELETE,
-        &ka,
-        &format!("/api/v1/tools/{id}"),
-        None,
-    )
-    .await;
+    let (status, err) = env
+        .call_api(
+            reqwest::Method::DELETE,
+            &ka,
+            &format!("/api/v1/tools/{id}"),
+            None,
+        )
+        .await;
     assert_eq!(status, 409, "in use");
     assert!(
         err["error"]["message"]
@@ -167,14 +143,14 @@ backend_test!(custom_tools_are_validated_scoped_signed_and_limited, |db| {
     endpoint.set_secret(&secret);
     endpoint.script([Reply::Json(json!({"status": "shipped", "eta": "Friday"}))]);
     let test_path = format!("/api/v1/tools/{id}/test");
-    let (status, run) = call_api(
-        &env,
-        post.clone(),
-        &ka,
-        &test_path,
-        Some(json!({"arguments": {"order": "A1"}})),
-    )
-    .await;
+    let (status, run) = env
+        .call_api(
+            post.clone(),
+            &ka,
+            &test_path,
+            Some(json!({"arguments": {"order": "A1"}})),
+        )
+        .await;
     assert_eq!(status, 200, "{run}");
     assert_eq!(run["status"], "ok");
     assert_eq!(
@@ -197,44 +173,48 @@ backend_test!(custom_tools_are_validated_scoped_signed_and_limited, |db| {
 
     // An error status, a hang and a huge answer become results the agent can speak.
     endpoint.script([Reply::Status(503, "{\"error\": \"db down\"}".into())]);
-    let (_, run) = call_api(
-        &env,
-        post.clone(),
-        &ka,
-        &test_path,
-        Some(json!({"arguments": {"order": "A1"}})),
-    )
-    .await;
+    let (_, run) = env
+        .call_api(
+            post.clone(),
+            &ka,
+            &test_path,
+            Some(json!({"arguments": {"order": "A1"}})),
+        )
+        .await;
     assert_eq!(run["status"], "error");
     assert_eq!(run["output"]["error"]["code"], "endpoint_error");
     assert_eq!(run["output"]["error"]["details"]["status"], 503);
-    let (status, _) = call_api(
-        &env,
-        reqwest::Method::PATCH,
-        &ka,
-        &format!("/api/v1/tools/{id}"),
-        Some(json!({"timeout_ms": 500})),
-    )
-    .await;
+    let (status, _) = env
+        .call_api(
+            reqwest::Method::PATCH,
+            &ka,
+            &format!("/api/v1/tools/{id}"),
+            Some(json!({"timeout_ms": 500})),
+        )
+        .await;
     assert_eq!(status, 200);
     endpoint.script([Reply::Slow(Duration::from_secs(30))]);
-    let (_, run) = call_api(&env, post.clone(), &ka, &test_path, Some(json!({}))).await;
+    let (_, run) = env
+        .call_api(post.clone(), &ka, &test_path, Some(json!({})))
+        .await;
     assert_eq!(run["status"], "timeout", "{run}");
     assert_eq!(run["output"]["error"]["code"], "timeout");
     endpoint.script([Reply::Huge(4 * 1024 * 1024)]);
-    let (_, run) = call_api(&env, post.clone(), &ka, &test_path, Some(json!({}))).await;
+    let (_, run) = env
+        .call_api(post.clone(), &ka, &test_path, Some(json!({})))
+        .await;
     assert_eq!(run["status"], "error", "{run}");
     assert_eq!(run["output"]["error"]["code"], "response_too_large");
 
     // Every run is audited in Alpha only, with its source and principal.
-    let (_, audit) = call_api(
-        &env,
-        reqwest::Method::GET,
-        &ka,
-        "/api/v1/tool-invocations?source=custom",
-        None,
-    )
-    .await;
+    let (_, audit) = env
+        .call_api(
+            reqwest::Method::GET,
+            &ka,
+            "/api/v1/tool-invocations?source=custom",
+            None,
+        )
+        .await;
     let rows = audit["data"].as_array().expect("rows");
     assert_eq!(rows.len(), 4, "{audit}");
     assert!(rows
@@ -245,39 +225,39 @@ backend_test!(custom_tools_are_validated_scoped_signed_and_limited, |db| {
         .map(|r| r["status"].as_str().expect("s"))
         .collect();
     assert_eq!(statuses, ["error", "timeout", "error", "ok"]);
-    let (_, audit) = call_api(
-        &env,
-        reqwest::Method::GET,
-        &kb,
-        "/api/v1/tool-invocations?source=custom",
-        None,
-    )
-    .await;
+    let (_, audit) = env
+        .call_api(
+            reqwest::Method::GET,
+            &kb,
+            "/api/v1/tool-invocations?source=custom",
+            None,
+        )
+        .await;
     assert_eq!(audit["data"], json!([]));
 
     // Rotation: the endpoint holding either secret accepts requests for a day.
-    let (status, rotated) = call_api(
-        &env,
-        post.clone(),
-        &ka,
-        &format!("/api/v1/tools/{id}/rotate-secret"),
-        None,
-    )
-    .await;
+    let (status, rotated) = env
+        .call_api(
+            post.clone(),
+            &ka,
+            &format!("/api/v1/tools/{id}/rotate-secret"),
+            None,
+        )
+        .await;
     assert_eq!(status, 200);
     let new_secret = rotated["secret"].as_str().expect("secret").to_owned();
     assert_ne!(new_secret, secret);
     for s in [&secret, &new_secret] {
         endpoint.set_secret(s);
         let before = endpoint.received().len();
-        call_api(&env, post.clone(), &ka, &test_path, Some(json!({}))).await;
+        env.call_api(post.clone(), &ka, &test_path, Some(json!({})))
+            .await;
         let got = endpoint.wait_for(before + 1, WAIT).await;
         assert!(got[before].verified, "verified with {s}");
     }
 
     // A rename follows into the agent; the header survives a round trip of `[redacted]`.
-    let (status, renamed) = call_api(
-        &env,
+    let (status, renamed) = env.call_api(
         reqwest::Method::PATCH,
         &ka,
         &format!("/api/v1/tools/{id}"),
@@ -285,17 +265,18 @@ backend_test!(custom_tools_are_validated_scoped_signed_and_limited, |db| {
     )
     .await;
     assert_eq!(status, 200, "{renamed}");
-    let (_, agent) = call_api(
-        &env,
-        reqwest::Method::GET,
-        &ka,
-        &format!("/api/v1/agents/{}", alpha.agent),
-        None,
-    )
-    .await;
+    let (_, agent) = env
+        .call_api(
+            reqwest::Method::GET,
+            &ka,
+            &format!("/api/v1/agents/{}", alpha.agent),
+            None,
+        )
+        .await;
     assert_eq!(agent["tools"], json!(["order_lookup", "end_call"]));
     let before = endpoint.received().len();
-    call_api(&env, post.clone(), &ka, &test_path, Some(json!({}))).await;
+    env.call_api(post.clone(), &ka, &test_path, Some(json!({})))
+        .await;
     let got = endpoint.wait_for(before + 1, WAIT).await;
     assert_eq!(
         got[before].header("authorization"),
@@ -308,17 +289,17 @@ backend_test!(custom_tools_are_validated_scoped_signed_and_limited, |db| {
 backend_test!(custom_tools_cannot_reach_private_addresses, |db| {
     let mut env = env(db, Behavior::default()).await;
     let alpha = env.org("Alpha", "+15550001001", &[], None).await;
-    let ka = key(&env, &alpha).await;
+    let ka = env.key(&alpha).await;
     let endpoint = ToolEndpoint::start().await;
     // A literal private address is refused when the tool is saved...
-    let (status, err) = call_api(
-        &env,
-        reqwest::Method::POST,
-        &ka,
-        "/api/v1/tools",
-        Some(tool_body(&endpoint.url)),
-    )
-    .await;
+    let (status, err) = env
+        .call_api(
+            reqwest::Method::POST,
+            &ka,
+            "/api/v1/tools",
+            Some(tool_body(&endpoint.url)),
+        )
+        .await;
     assert_eq!(status, 422);
     assert_eq!(err["error"]["field"], "url");
     assert!(
@@ -330,24 +311,24 @@ backend_test!(custom_tools_cannot_reach_private_addresses, |db| {
     );
     // ...and a name that resolves to one is refused when it would be called.
     let by_name = endpoint.url.replace("127.0.0.1", "localhost");
-    let (status, created) = call_api(
-        &env,
-        reqwest::Method::POST,
-        &ka,
-        "/api/v1/tools",
-        Some(tool_body(&by_name)),
-    )
-    .await;
+    let (status, created) = env
+        .call_api(
+            reqwest::Method::POST,
+            &ka,
+            "/api/v1/tools",
+            Some(tool_body(&by_name)),
+        )
+        .await;
     assert_eq!(status, 201, "{created}");
     let id = created["id"].as_str().expect("id");
-    let (_, run) = call_api(
-        &env,
-        reqwest::Method::POST,
-        &ka,
-        &format!("/api/v1/tools/{id}/test"),
-        Some(json!({})),
-    )
-    .await;
+    let (_, run) = env
+        .call_api(
+            reqwest::Method::POST,
+            &ka,
+            &format!("/api/v1/tools/{id}/test"),
+            Some(json!({})),
+        )
+        .await;
     assert_eq!(run["status"], "error", "{run}");
     assert_eq!(run["output"]["error"]["code"], "endpoint_unreachable");
     assert!(
@@ -366,7 +347,6 @@ backend_test!(custom_tools_cannot_reach_private_addresses, |db| {
 
 backend_test!(agents_use_custom_tools_in_calls_and_chats, |db| {
     let chat = FakeChatModel::start().await;
-    let chat_url = chat.url.clone();
     let behavior = Behavior {
         steps: vec![
             Step::Call("order_status".into(), json!({"order": "A1"})),
@@ -376,27 +356,16 @@ backend_test!(agents_use_custom_tools_in_calls_and_chats, |db| {
         transcripts: vec!["Where is my order A1?".into()],
         ..Behavior::default()
     };
-    let mut env = env_with(db, behavior, |c| {
-        c.tools_allow_private = true;
-        c.llm.base_url = chat_url;
-        c.llm.api_key = Some(Secret::new("sk-test-chat-key"));
-        c.llm.model = "fake-chat-1".into();
-    })
-    .await;
+    let mut env = voice_env::tools::env_with_chat(db, behavior, &chat).await;
     let alpha = env.org("Alpha", "+15550001001", &[], None).await;
-    let ka = key(&env, &alpha).await;
+    let ka = env.key(&alpha).await;
     let endpoint = ToolEndpoint::start().await;
     let mut body = tool_body(&endpoint.url);
     body["speak_while_waiting"] = json!(true);
     body["waiting_message"] = json!("One moment please.");
-    let (status, created) = call_api(
-        &env,
-        reqwest::Method::POST,
-        &ka,
-        "/api/v1/tools",
-        Some(body),
-    )
-    .await;
+    let (status, created) = env
+        .call_api(reqwest::Method::POST, &ka, "/api/v1/tools", Some(body))
+        .await;
     assert_eq!(status, 201, "{created}");
     endpoint.set_secret(created["secret"].as_str().expect("secret"));
     env.patch_agent(&alpha, json!({"tools": ["order_status"]}))
@@ -453,14 +422,14 @@ backend_test!(agents_use_custom_tools_in_calls_and_chats, |db| {
         ChatStep::Tools(vec![("order_status".into(), json!({"order": "B2"}))]),
         ChatStep::Text("Your order B2 has shipped.".into()),
     ]);
-    let (status, turn) = call_api(
-        &env,
-        reqwest::Method::POST,
-        &ka,
-        &format!("/api/v1/agents/{}/chat", alpha.agent),
-        Some(json!({"session_id": "web-1", "message": "Where is B2?"})),
-    )
-    .await;
+    let (status, turn) = env
+        .call_api(
+            reqwest::Method::POST,
+            &ka,
+            &format!("/api/v1/agents/{}/chat", alpha.agent),
+            Some(json!({"session_id": "web-1", "message": "Where is B2?"})),
+        )
+        .await;
     assert_eq!(status, 200, "{turn}");
     let got = endpoint.wait_for(2, WAIT).await;
     assert_eq!(got[1].json["arguments"], json!({"order": "B2"}));
@@ -475,14 +444,14 @@ backend_test!(agents_use_custom_tools_in_calls_and_chats, |db| {
         "the tool's answer reached the model: {answered}"
     );
     // Both executions are audited as custom tool runs by the agent.
-    let (_, audit) = call_api(
-        &env,
-        reqwest::Method::GET,
-        &ka,
-        "/api/v1/tool-invocations?source=custom",
-        None,
-    )
-    .await;
+    let (_, audit) = env
+        .call_api(
+            reqwest::Method::GET,
+            &ka,
+            "/api/v1/tool-invocations?source=custom",
+            None,
+        )
+        .await;
     let rows = audit["data"].as_array().expect("rows");
     assert_eq!(rows.len(), 2, "{audit}");
     assert!(rows

@@ -161,22 +161,12 @@ fn failed(result: &Value) -> String {
         .to_owned()
 }
 
-async fn key(env: &Env<'_>, org: &Org) -> String {
-    let (_, key) = env
-        .db
-        .store
-        .create_api_key(&org.id, "mcp")
-        .await
-        .expect("key");
-    key.expose().to_owned()
-}
-
 backend_test!(mcp_handshake_credentials_origin_and_bad_json_rpc, |db| {
     let mut env = env(db, Behavior::default()).await;
     let alpha = env.org("Alpha", "+15550001001", &[], None).await;
     let beta = env.org("Beta", "+15550002002", &[], None).await;
-    let ka = key(&env, &alpha).await;
-    let kb = key(&env, &beta).await;
+    let ka = env.key(&alpha).await;
+    let kb = env.key(&beta).await;
     // No credentials, or a wrong key: 401 with a Bearer challenge.
     for auth in [None, Some("sk_wrong_key")] {
         let mut req = env
@@ -273,7 +263,7 @@ backend_test!(mcp_tools_act_in_the_callers_organization_only, |db| {
     let beta = env.org("Beta", "+15550002002", &[], None).await;
     let api = env.outbound(&alpha).await;
     let ka = api.key.clone();
-    let kb = key(&env, &beta).await;
+    let kb = env.key(&beta).await;
     let mut a = Mcp::new(&env, &ka);
     a.initialize().await;
     let mut b = Mcp::new(&env, &kb);
@@ -549,8 +539,8 @@ backend_test!(mcp_resources_are_call_transcripts_and_conversations, |db| {
         (t.len() >= 2).then_some(())
     })
     .await;
-    let ka = key(&env, &alpha).await;
-    let kb = key(&env, &beta).await;
+    let ka = env.key(&alpha).await;
+    let kb = env.key(&beta).await;
     let mut a = Mcp::new(&env, &ka);
     a.initialize().await;
     let listed = a.request("resources/list", json!({})).await;
@@ -609,8 +599,8 @@ backend_test!(an_mcp_session_continues_on_another_instance, |db| {
     let mut env = env(db, Behavior::default()).await;
     let alpha = env.org("Alpha", "+15550001001", &[], None).await;
     let beta = env.org("Beta", "+15550002002", &[], None).await;
-    let ka = key(&env, &alpha).await;
-    let kb = key(&env, &beta).await;
+    let ka = env.key(&alpha).await;
+    let kb = env.key(&beta).await;
     let second = Application::build(
         SocketAddr::from(([127, 0, 0, 1], 0)),
         db.store.clone(),

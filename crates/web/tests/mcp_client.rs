@@ -45,25 +45,6 @@ async fn start_everything(node: &PathBuf, server: &PathBuf) -> (tokio::process::
     (child, port)
 }
 
-async fn call_api(
-    env: &Env<'_>,
-    method: reqwest::Method,
-    key: &str,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut req = env
-        .http
-        .request(method, format!("{}{path}", env.base))
-        .bearer_auth(key);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let res = req.send().await.expect("request");
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap_or(Value::Null))
-}
-
 backend_test!(agents_use_an_external_mcp_servers_tools, |db| {
     let Some((node, server)) = everything() else {
         assert!(
@@ -75,7 +56,6 @@ backend_test!(agents_use_an_external_mcp_servers_tools, |db| {
     };
     let (mut child, port) = start_everything(&node, &server).await;
     let chat = FakeChatModel::start().await;
-    let chat_url = chat.url.clone();
     let behavior = Behavior {
         steps: vec![
             Step::Call(
@@ -87,65 +67,43 @@ backend_test!(agents_use_an_external_mcp_servers_tools, |db| {
         transcripts: vec!["Please echo something.".into()],
         ..Behavior::default()
     };
-    let mut env = env_with(db, behavior, |c| {
-        c.tools_allow_private = true;
-        c.llm.base_url = chat_url;
-        c.llm.api_key = Some(Secret::new("sk-test-chat-key"));
-        c.llm.model = "fake-chat-1".into();
-    })
-    .await;
+    let mut env = voice_env::tools::env_with_chat(db, behavior, &chat).await;
     let alpha = env.org("Alpha", "+15550001001", &[], None).await;
     let beta = env.org("Beta", "+15550002002", &[], None).await;
-    let ka = env
-        .db
-        .store
-        .create_api_key(&alpha.id, "t")
-        .await
-        .expect("key")
-        .1
-        .expose()
-        .to_owned();
-    let kb = env
-        .db
-        .store
-        .create_api_key(&beta.id, "t")
-        .await
-        .expect("key")
-        .1
-        .expose()
-        .to_owned();
+    let ka = env.key(&alpha).await;
+    let kb = env.key(&beta).await;
     let post = reqwest::Method::POST;
 
     // Registration: validated, the header value never shown again.
-    let (status, err) = call_api(&env, post.clone(), &ka, "/api/v1/mcp-servers",
+    let (status, err) = env.call_api( post.clone(), &ka, "/api/v1/mcp-servers",
         Some(json!({"name": "Every Thing", "url": format!("http://127.0.0.1:{port}/mcp"), "allowed_tools": ["echo"]}))).await;
     assert_eq!(
         (status, err["error"]["field"].as_str()),
         (422, Some("name"))
     );
-    let (status, created) = call_api(
-        &env,
-        post.clone(),
-        &ka,
-        "/api/v1/mcp-servers",
-        Some(
-            json!({"name": "everything", "url": format!("http://127.0.0.1:{port}/mcp"),
+    let (status, created) = env
+        .call_api(
+            post.clone(),
+            &ka,
+            "/api/v1/mcp-servers",
+            Some(
+                json!({"name": "everything", "url": format!("http://127.0.0.1:{port}/mcp"),
             "auth": {"type": "header", "name": "X-Api-Key", "value": "s3cret-value"},
             "allowed_tools": ["echo"]}),
-        ),
-    )
-    .await;
+            ),
+        )
+        .await;
     assert_eq!(status, 201, "{created}");
     assert_eq!(created["auth"]["value"], "[redacted]");
     let id = created["id"].as_str().expect("id").to_owned();
-    let (status, listed) = call_api(
-        &env,
-        reqwest::Method::GET,
-        &ka,
-        &format!("/api/v1/mcp-servers/{id}/tools"),
-        None,
-    )
-    .await;
+    let (status, listed) = env
+        .call_api(
+            reqwest::Method::GET,
+            &ka,
+            &format!("/api/v1/mcp-servers/{id}/tools"),
+            None,
+        )
+        .await;
     assert_eq!(status, 200, "{listed}");
     let tools = listed["tools"].as_array().expect("tools");
     let echo = tools
@@ -158,37 +116,37 @@ backend_test!(agents_use_an_external_mcp_servers_tools, |db| {
         .iter()
         .any(|t| t["name"] == "get-sum" && t["allowed"] == false));
     // Beta neither sees it nor can give it to its agent.
-    let (status, _) = call_api(
-        &env,
-        reqwest::Method::GET,
-        &kb,
-        &format!("/api/v1/mcp-servers/{id}"),
-        None,
-    )
-    .await;
+    let (status, _) = env
+        .call_api(
+            reqwest::Method::GET,
+            &kb,
+            &format!("/api/v1/mcp-servers/{id}"),
+            None,
+        )
+        .await;
     assert_eq!(status, 404);
-    let (status, err) = call_api(
-        &env,
-        reqwest::Method::PATCH,
-        &kb,
-        &format!("/api/v1/agents/{}", beta.agent),
-        Some(json!({"tools": ["mcp:everything"]})),
-    )
-    .await;
+    let (status, err) = env
+        .call_api(
+            reqwest::Method::PATCH,
+            &kb,
+            &format!("/api/v1/agents/{}", beta.agent),
+            Some(json!({"tools": ["mcp:everything"]})),
+        )
+        .await;
     assert_eq!(
         (status, err["error"]["field"].as_str()),
         (422, Some("tools[0]"))
     );
     env.patch_agent(&alpha, json!({"tools": ["mcp:everything"]}))
         .await;
-    let (status, _) = call_api(
-        &env,
-        reqwest::Method::DELETE,
-        &ka,
-        &format!("/api/v1/mcp-servers/{id}"),
-        None,
-    )
-    .await;
+    let (status, _) = env
+        .call_api(
+            reqwest::Method::DELETE,
+            &ka,
+            &format!("/api/v1/mcp-servers/{id}"),
+            None,
+        )
+        .await;
     assert_eq!(status, 409, "in use by an agent");
 
     // A call: the model is offered the allowed tool only, calls it, gets the answer.
@@ -223,14 +181,14 @@ backend_test!(agents_use_an_external_mcp_servers_tools, |db| {
         ChatStep::Text("It said hi.".into()),
     ]);
     let chat_path = format!("/api/v1/agents/{}/chat", alpha.agent);
-    let (status, turn) = call_api(
-        &env,
-        post.clone(),
-        &ka,
-        &chat_path,
-        Some(json!({"session_id": "w1", "message": "echo please"})),
-    )
-    .await;
+    let (status, turn) = env
+        .call_api(
+            post.clone(),
+            &ka,
+            &chat_path,
+            Some(json!({"session_id": "w1", "message": "echo please"})),
+        )
+        .await;
     assert_eq!(status, 200, "{turn}");
     let requests = chat.requests();
     assert!(requests[0]["tools"]
@@ -243,27 +201,27 @@ backend_test!(agents_use_an_external_mcp_servers_tools, |db| {
         "{}",
         requests[1]["messages"]
     );
-    let (_, audit) = call_api(
-        &env,
-        reqwest::Method::GET,
-        &ka,
-        "/api/v1/tool-invocations?source=mcp_client",
-        None,
-    )
-    .await;
+    let (_, audit) = env
+        .call_api(
+            reqwest::Method::GET,
+            &ka,
+            "/api/v1/tool-invocations?source=mcp_client",
+            None,
+        )
+        .await;
     let rows = audit["data"].as_array().expect("rows");
     assert_eq!(rows.len(), 2, "{audit}");
     assert!(rows
         .iter()
         .all(|r| r["status"] == "ok" && r["tool"] == "mcp__everything__echo"));
-    let (_, audit) = call_api(
-        &env,
-        reqwest::Method::GET,
-        &kb,
-        "/api/v1/tool-invocations?source=mcp_client",
-        None,
-    )
-    .await;
+    let (_, audit) = env
+        .call_api(
+            reqwest::Method::GET,
+            &kb,
+            "/api/v1/tool-invocations?source=mcp_client",
+            None,
+        )
+        .await;
     assert_eq!(audit["data"], json!([]));
 
     // The server goes away: the tool answers an error the agent can speak; the chat goes on.
@@ -275,27 +233,27 @@ backend_test!(agents_use_an_external_mcp_servers_tools, |db| {
         )]),
         ChatStep::Text("The system is down.".into()),
     ]);
-    let (status, turn) = call_api(
-        &env,
-        post.clone(),
-        &ka,
-        &chat_path,
-        Some(json!({"session_id": "w1", "message": "again"})),
-    )
-    .await;
+    let (status, turn) = env
+        .call_api(
+            post.clone(),
+            &ka,
+            &chat_path,
+            Some(json!({"session_id": "w1", "message": "again"})),
+        )
+        .await;
     assert_eq!(status, 200, "{turn}");
     assert_eq!(
         turn["tool_calls"][0]["output"]["error"]["code"], "server_unavailable",
         "{turn}"
     );
-    let (status, err) = call_api(
-        &env,
-        reqwest::Method::GET,
-        &ka,
-        &format!("/api/v1/mcp-servers/{id}/tools"),
-        None,
-    )
-    .await;
+    let (status, err) = env
+        .call_api(
+            reqwest::Method::GET,
+            &ka,
+            &format!("/api/v1/mcp-servers/{id}/tools"),
+            None,
+        )
+        .await;
     assert_eq!(
         (status, err["error"]["code"].as_str()),
         (502, Some("mcp_server_unavailable"))
@@ -309,40 +267,25 @@ backend_test!(misbehaving_mcp_servers_are_cut_off, |db| {
     // each is cut off by the size and time limits and reported, never a failed conversation.
     let bad = switchboard_testkit::bad_mcp::BadMcp::start().await;
     let chat = FakeChatModel::start().await;
-    let chat_url = chat.url.clone();
-    let mut env = env_with(db, Behavior::default(), |c| {
-        c.tools_allow_private = true;
-        c.llm.base_url = chat_url;
-        c.llm.api_key = Some(Secret::new("sk-test-chat-key"));
-        c.llm.model = "fake-chat-1".into();
-    })
-    .await;
+    let mut env = voice_env::tools::env_with_chat(db, Behavior::default(), &chat).await;
     let alpha = env.org("Alpha", "+15550001001", &[], None).await;
-    let ka = env
-        .db
-        .store
-        .create_api_key(&alpha.id, "t")
-        .await
-        .expect("key")
-        .1
-        .expose()
-        .to_owned();
+    let ka = env.key(&alpha).await;
     let mut ids = Vec::new();
     for mode in ["garbage", "hang", "huge", "slow"] {
-        let (status, s) = call_api(&env, reqwest::Method::POST, &ka, "/api/v1/mcp-servers",
+        let (status, s) = env.call_api( reqwest::Method::POST, &ka, "/api/v1/mcp-servers",
             Some(json!({"name": mode, "url": format!("{}/{mode}/mcp", bad.base), "allowed_tools": ["*"]}))).await;
         assert_eq!(status, 201, "{s}");
         ids.push(s["id"].as_str().expect("id").to_owned());
     }
     for (mode, id) in ["garbage", "hang", "huge"].iter().zip(&ids) {
-        let (status, err) = call_api(
-            &env,
-            reqwest::Method::GET,
-            &ka,
-            &format!("/api/v1/mcp-servers/{id}/tools"),
-            None,
-        )
-        .await;
+        let (status, err) = env
+            .call_api(
+                reqwest::Method::GET,
+                &ka,
+                &format!("/api/v1/mcp-servers/{id}/tools"),
+                None,
+            )
+            .await;
         assert_eq!(status, 502, "{mode}: {err}");
         assert_eq!(err["error"]["code"], "mcp_server_unavailable", "{mode}");
     }
@@ -356,14 +299,14 @@ backend_test!(misbehaving_mcp_servers_are_cut_off, |db| {
         ChatStep::Tools(vec![("mcp__slow__slow".into(), json!({}))]),
         ChatStep::Text("That system is slow today.".into()),
     ]);
-    let (status, turn) = call_api(
-        &env,
-        reqwest::Method::POST,
-        &ka,
-        &format!("/api/v1/agents/{}/chat", alpha.agent),
-        Some(json!({"session_id": "w1", "message": "try it"})),
-    )
-    .await;
+    let (status, turn) = env
+        .call_api(
+            reqwest::Method::POST,
+            &ka,
+            &format!("/api/v1/agents/{}/chat", alpha.agent),
+            Some(json!({"session_id": "w1", "message": "try it"})),
+        )
+        .await;
     assert_eq!(status, 200, "{turn}");
     let offered: Vec<String> = chat.requests()[0]["tools"]
         .as_array()
@@ -379,24 +322,24 @@ backend_test!(misbehaving_mcp_servers_are_cut_off, |db| {
     assert_eq!(turn["tool_calls"][0]["status"], "timeout", "{turn}");
     assert_eq!(turn["reply"], "That system is slow today.");
     // The failures are recorded on the servers for the dashboard and the API.
-    let (_, garbage) = call_api(
-        &env,
-        reqwest::Method::GET,
-        &ka,
-        &format!("/api/v1/mcp-servers/{}", ids[0]),
-        None,
-    )
-    .await;
+    let (_, garbage) = env
+        .call_api(
+            reqwest::Method::GET,
+            &ka,
+            &format!("/api/v1/mcp-servers/{}", ids[0]),
+            None,
+        )
+        .await;
     assert!(garbage["last_error"].is_string(), "{garbage}");
     assert!(garbage["last_error_at"].is_string(), "{garbage}");
-    let (_, slow) = call_api(
-        &env,
-        reqwest::Method::GET,
-        &ka,
-        &format!("/api/v1/mcp-servers/{}", ids[3]),
-        None,
-    )
-    .await;
+    let (_, slow) = env
+        .call_api(
+            reqwest::Method::GET,
+            &ka,
+            &format!("/api/v1/mcp-servers/{}", ids[3]),
+            None,
+        )
+        .await;
     assert!(slow["last_error"].is_null(), "{slow}");
     env.shutdown();
 });

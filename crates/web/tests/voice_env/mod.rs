@@ -20,6 +20,7 @@ pub use switchboard_testkit::twilio::{post_signed, stream_of, FakeTwilioRest, Me
 pub use switchboard_web::{Application, WebConfig};
 
 pub mod outbound;
+pub mod tools;
 
 pub const PUBLIC: &str = "https://voice.example.test";
 pub const ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";
