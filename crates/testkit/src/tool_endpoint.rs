@@ -1,6 +1,6 @@
 //! A business's custom tool endpoint: it verifies each request's Standard Webhooks signature
 //! with its own code (see [`crate::webhooks::verify`]), records the request and its headers,
-//! and answers as scripted — JSON, an error status, slowly, or with a body far larger than
+//! and answers as scripted — JSON, an error status, never, or with a body far larger than
 //! any tool answer should be.
 
 use crate::recorder::{serve, Recorder};
@@ -21,8 +21,8 @@ pub enum Reply {
     Json(Value),
     /// This status and body.
     Status(u16, String),
-    /// Wait this long, then answer 200 `{"late": true}`.
-    Slow(Duration),
+    /// Never answer (a peer that hangs): the platform's timeout must cut it off.
+    Hang,
     /// 200 with this many bytes of a JSON string (streamed without a length).
     Huge(usize),
 }
@@ -160,11 +160,7 @@ async fn receive(
     match reply {
         Reply::Json(v) => axum::Json(v).into_response(),
         Reply::Status(code, body) => (StatusCode::from_u16(code).unwrap(), body).into_response(),
-        Reply::Slow(d) => {
-            // The peer hangs: the platform's timeout must cut it off.
-            tokio::time::sleep(d).await;
-            axum::Json(serde_json::json!({"late": true})).into_response()
-        }
+        Reply::Hang => std::future::pending().await,
         Reply::Huge(n) => {
             let chunk = vec![b'x'; 16 * 1024];
             let chunks = n / chunk.len() + 1;

@@ -119,6 +119,8 @@ pub struct MediaCall {
     /// What arrived from the server.
     pub received: Arc<Mutex<Received>>,
     task: tokio::task::JoinHandle<()>,
+    /// Becomes `true` when the stream has ended (the socket closed or was closed).
+    ended: tokio::sync::watch::Receiver<bool>,
 }
 
 impl MediaCall {
@@ -177,6 +179,7 @@ impl MediaCall {
             .map_err(|e| e.to_string())?;
         let received = Arc::new(Mutex::new(Received::default()));
         let (cmd, mut cmd_rx) = mpsc::unbounded_channel::<Cmd>();
+        let (ended_tx, ended) = tokio::sync::watch::channel(false);
         let rec = received.clone();
         let task = tokio::spawn(async move {
             let mut seq = 1u64;
@@ -268,12 +271,14 @@ impl MediaCall {
                     }
                 }
             }
+            let _ = ended_tx.send(true);
         });
         Ok(MediaCall {
             cmd,
             call_sid: call_sid.to_owned(),
             received,
             task,
+            ended,
         })
     }
 
@@ -292,6 +297,15 @@ impl MediaCall {
     /// Sends `stop` (the caller hung up).
     pub fn stop(&self) {
         let _ = self.cmd.send(Cmd::Stop);
+    }
+
+    /// Resolves when the stream has ended (for the fake REST API, which then plays Twilio's
+    /// side of the hang-up).
+    pub(crate) fn ended(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut rx = self.ended.clone();
+        async move {
+            let _ = rx.wait_for(|e| *e).await;
+        }
     }
 
     /// A handle that sends this call's commands (for the fake REST API).

@@ -297,7 +297,7 @@ impl Outbound {
                 .unwrap()
                 .insert(sid.to_owned(), media.commands());
         }
-        self.watch_stream(sid, media.received.clone());
+        self.watch_stream(sid, media.received.clone(), media.ended());
         if let Some((_, p)) = self
             .calls
             .lock()
@@ -314,28 +314,28 @@ impl Outbound {
     /// When the server closes the media stream of a call Twilio did not end (it stopped, or
     /// crashed), `<Connect><Stream>` ends, no TwiML follows, and Twilio hangs up: the call
     /// completes and its callback goes to the public URL.
-    fn watch_stream(self: &Arc<Self>, sid: &str, received: Arc<Mutex<crate::twilio::Received>>) {
+    fn watch_stream(
+        self: &Arc<Self>,
+        sid: &str,
+        received: Arc<Mutex<crate::twilio::Received>>,
+        ended: impl std::future::Future<Output = ()> + Send + 'static,
+    ) {
         let me = self.clone();
         let sid = sid.to_owned();
         tokio::spawn(async move {
-            loop {
-                let (closed, stopped) = {
-                    let r = received.lock().unwrap();
-                    (r.closed, r.stopped)
-                };
-                let ended = {
-                    let calls = me.calls.lock().unwrap();
-                    calls.iter().any(|(s, p)| *s == sid && p.ended)
-                };
-                if ended || stopped {
-                    return;
-                }
-                if closed {
-                    me.callback(&sid, "completed", &[("CallDuration", "1")])
-                        .await;
-                    return;
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
+            ended.await;
+            let (closed, stopped) = {
+                let r = received.lock().unwrap();
+                (r.closed, r.stopped)
+            };
+            let call_ended = {
+                let calls = me.calls.lock().unwrap();
+                calls.iter().any(|(s, p)| *s == sid && p.ended)
+            };
+            // Twilio ended the call itself, or the caller hung up: nothing more to play.
+            if closed && !stopped && !call_ended {
+                me.callback(&sid, "completed", &[("CallDuration", "1")])
+                    .await;
             }
         });
     }

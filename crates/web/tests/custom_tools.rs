@@ -193,7 +193,7 @@ backend_test!(custom_tools_are_validated_scoped_signed_and_limited, |db| {
         )
         .await;
     assert_eq!(status, 200);
-    endpoint.script([Reply::Slow(Duration::from_secs(30))]);
+    endpoint.script([Reply::Hang]);
     let (_, run) = env
         .call_api(post.clone(), &ka, &test_path, Some(json!({})))
         .await;
