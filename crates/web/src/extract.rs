@@ -134,10 +134,17 @@ pub struct OrgAuth {
     pub actor: String,
 }
 
-/// Marks an in-process API request made by an MCP tool: OAuth access tokens (issued for the
-/// `/mcp` resource) are accepted on it, and nowhere else in the REST API.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct McpInternal;
+/// An in-process API request made by an MCP tool, with the principal `/mcp` already
+/// authenticated (the request carries no credential of its own to check again). Only the
+/// server sets request extensions, so this cannot come from the network; it is the one way an
+/// OAuth access token (issued for the `/mcp` resource) reaches the REST API's handlers.
+#[derive(Debug, Clone)]
+pub(crate) struct McpInternal {
+    /// The principal's organization.
+    pub org: OrgId,
+    /// The principal, as audited.
+    pub actor: String,
+}
 
 /// An authenticated operator key.
 pub struct OperatorAuth;
@@ -169,13 +176,18 @@ impl FromRequestParts<AppState> for OrgAuth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let oauth = parts.extensions.get::<McpInternal>().is_some();
-        authenticate(parts, state, oauth).await
+        if let Some(i) = parts.extensions.get::<McpInternal>() {
+            return Ok(OrgAuth {
+                org: i.org.clone(),
+                actor: i.actor.clone(),
+            });
+        }
+        authenticate(parts, state, false).await
     }
 }
 
 /// Authenticates the bearer credential of a request: an organization API key, or an OAuth
-/// access token when `oauth` allows it.
+/// access token when `oauth` allows it (on `/mcp`).
 pub(crate) async fn authenticate(
     parts: &Parts,
     state: &AppState,

@@ -1,9 +1,9 @@
 //! `/mcp`: Switchboard as an MCP server. This layer authenticates each request (an
-//! organization API key as `Authorization: Bearer sk_...`), keeps sessions bound to the
-//! organization that opened them, and hands the request to the SDK's Streamable HTTP service
-//! (`switchboard_tools::mcp`). The tools call the REST API in-process with the caller's own
-//! credential, through a copy of the API router (not the whole application, which contains
-//! this endpoint).
+//! organization API key as `Authorization: Bearer sk_...`, or an OAuth access token), keeps
+//! sessions bound to the organization that opened them, and hands the request to the SDK's
+//! Streamable HTTP service (`switchboard_tools::mcp`). The tools call the REST API in-process as
+//! the authenticated principal (not authenticated a second time), through a copy of the API
+//! router (not the whole application, which contains this endpoint).
 
 use crate::error::ApiError;
 use crate::AppState;
@@ -17,7 +17,7 @@ use serde_json::Value;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use switchboard_domain::{Secret, Timestamp};
+use switchboard_domain::Timestamp;
 use switchboard_tools::mcp::{ApiAnswer, ApiBackend, McpConfig, McpPrincipal};
 use tower::ServiceExt;
 
@@ -41,8 +41,10 @@ impl ApiBackend for RouterBackend {
             let mut req = Request::builder()
                 .method(method)
                 .uri(path_and_query)
-                .extension(crate::extract::McpInternal)
-                .header(header::AUTHORIZATION, who.authorization.expose());
+                .extension(crate::extract::McpInternal {
+                    org: who.org.clone(),
+                    actor: who.actor.clone(),
+                });
             let body = match body {
                 Some(v) => {
                     req = req.header(header::CONTENT_TYPE, "application/json");
@@ -148,18 +150,9 @@ async fn authenticate(State(st): State<AppState>, req: Request, next: Next) -> R
         Err(e) if e.status == StatusCode::UNAUTHORIZED => return challenge(&st, &parts, e),
         Err(e) => return e.into_response(),
     };
-    let Some(authorization) = parts
-        .headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
-    else {
-        return challenge(&st, &parts, ApiError::unauthorized());
-    };
     let principal = McpPrincipal {
         org: auth.org.clone(),
         actor: auth.actor.clone(),
-        authorization: Secret::new(authorization),
     };
     // A session opened by another organization is unknown here (404, as the transport
     // answers for any unknown session: the client starts a new one).

@@ -1,6 +1,6 @@
 //! The tools Switchboard's MCP server offers: each is one (or two) requests to the REST API
-//! made with the caller's own credential, so an MCP client gets exactly the API's checks,
-//! organization scoping, events and error messages.
+//! made as the caller (its organization and principal), so an MCP client gets exactly the
+//! API's checks, organization scoping, events and error messages.
 
 use super::{ApiBackend, McpPrincipal};
 use http::Method;

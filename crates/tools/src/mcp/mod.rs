@@ -2,7 +2,7 @@
 //!
 //! The HTTP layer authenticates every request before it gets here and puts the
 //! [`McpPrincipal`] in the request's extensions; the SDK hands the request's parts to each
-//! handler. Tools run as REST API requests made with the principal's own credential (see
+//! handler. Tools run as REST API requests made as that principal (see
 //! `catalog`), so they are scoped to its organization by the same code as the API. Every
 //! tool execution is audited with source `mcp_server`.
 
@@ -24,7 +24,6 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use switchboard_domain::ids::OrgId;
-use switchboard_domain::Secret;
 use switchboard_store::{NewToolInvocation, Store};
 
 /// Who is calling: put in the HTTP request's extensions by the authenticating layer.
@@ -32,10 +31,8 @@ use switchboard_store::{NewToolInvocation, Store};
 pub struct McpPrincipal {
     /// The organization every tool runs in.
     pub org: OrgId,
-    /// The principal, as audited: `api_key:key_...`.
+    /// The principal, as audited: `api_key:key_...` or `oauth:<client id>`.
     pub actor: String,
-    /// The `Authorization` header value the tools' API requests carry.
-    pub authorization: Secret,
 }
 
 /// What an API request answered.
