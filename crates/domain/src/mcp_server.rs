@@ -28,6 +28,62 @@ pub enum McpAuth {
         #[serde(serialize_with = "redacted", deserialize_with = "secret")]
         value: Secret,
     },
+    /// OAuth 2.1 as the MCP authorization specification describes it: an admin connects the
+    /// server from the dashboard (discovery, dynamic client registration unless a client id
+    /// is given, PKCE, consent at the server's authorization server); Switchboard keeps the
+    /// tokens, refreshes them before they expire and when the server answers 401.
+    Oauth {
+        /// Scopes to ask for; empty asks for what the server's metadata advertises.
+        #[serde(default)]
+        scopes: Vec<String>,
+        /// A client id registered with the authorization server beforehand; absent uses
+        /// dynamic client registration.
+        #[serde(default)]
+        client_id: Option<String>,
+        /// That client's secret, when it has one; shown as `[redacted]`.
+        #[schema(value_type = Option<String>)]
+        #[serde(
+            default,
+            serialize_with = "redacted_opt",
+            deserialize_with = "secret_opt"
+        )]
+        client_secret: Option<Secret>,
+    },
+}
+
+fn redacted_opt<S: serde::Serializer>(v: &Option<Secret>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(_) => s.serialize_str(REDACTED),
+        None => s.serialize_none(),
+    }
+}
+
+fn secret_opt<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Secret>, D::Error> {
+    Option::<String>::deserialize(d).map(|v| v.filter(|v| !v.is_empty()).map(Secret::new))
+}
+
+/// Where an OAuth server's connection stands (output only).
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct McpOAuthStatus {
+    /// `connected` (tokens held), or `not_connected` (never connected, disconnected, the
+    /// server's URL or credentials changed, or the authorization server refused to refresh:
+    /// an admin connects it again from the dashboard).
+    pub state: String,
+    /// When an admin last completed the flow.
+    pub connected_at: Option<Timestamp>,
+    /// When the current access token expires (it is refreshed before then).
+    pub access_expires_at: Option<Timestamp>,
+}
+
+impl McpOAuthStatus {
+    /// No tokens held.
+    pub fn not_connected() -> McpOAuthStatus {
+        McpOAuthStatus {
+            state: "not_connected".into(),
+            connected_at: None,
+            access_expires_at: None,
+        }
+    }
 }
 
 fn redacted<S: serde::Serializer>(_: &Secret, s: S) -> Result<S::Ok, S::Error> {
@@ -54,6 +110,9 @@ pub struct McpServer {
     pub auth: McpAuth,
     /// The server's tools agents may use (exact names; `["*"]` allows every tool).
     pub allowed_tools: Vec<String>,
+    /// The OAuth connection, for `oauth` servers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oauth: Option<McpOAuthStatus>,
     /// Why the last conversation that wanted its tools could not get them (cleared by a
     /// later success).
     pub last_error: Option<String>,
@@ -77,7 +136,9 @@ pub struct NewMcpServer {
     /// `streamable_http` (default).
     #[serde(default)]
     pub transport: Option<String>,
-    /// `{"type": "none"}` (default) or `{"type": "header", "name", "value"}`.
+    /// `{"type": "none"}` (default), `{"type": "header", "name", "value"}` or
+    /// `{"type": "oauth", "scopes", "client_id", "client_secret"}` (connect it from the
+    /// dashboard afterwards).
     #[serde(default)]
     pub auth: Option<McpAuth>,
     /// The tools agents may use; required (`["*"]` for all).
@@ -106,12 +167,14 @@ impl McpServer {
         allow_private: bool,
         now: Timestamp,
     ) -> Result<McpServer, ValidationError> {
+        let auth = input.auth.unwrap_or(McpAuth::None);
         let s = McpServer {
             id: McpServerId::generate(),
             name: input.name,
             url: input.url,
             transport: input.transport.unwrap_or_else(|| "streamable_http".into()),
-            auth: input.auth.unwrap_or(McpAuth::None),
+            oauth: matches!(auth, McpAuth::Oauth { .. }).then(McpOAuthStatus::not_connected),
+            auth,
             allowed_tools: input.allowed_tools,
             last_error: None,
             last_error_at: None,
@@ -145,6 +208,20 @@ impl McpServer {
                         value: old.clone(),
                     }
                 }
+                (
+                    McpAuth::Oauth {
+                        scopes,
+                        client_id,
+                        client_secret: Some(secret),
+                    },
+                    McpAuth::Oauth {
+                        client_secret: old, ..
+                    },
+                ) if secret.expose() == REDACTED => McpAuth::Oauth {
+                    scopes,
+                    client_id,
+                    client_secret: old.clone(),
+                },
                 (v, _) => v,
             };
         }
@@ -182,6 +259,37 @@ impl McpServer {
                 .check()
                 .map_err(|e| ValidationError::new("auth", e.message))?;
         }
+        if let McpAuth::Oauth {
+            scopes,
+            client_id,
+            client_secret,
+        } = &self.auth
+        {
+            if scopes.len() > 20
+                || scopes
+                    .iter()
+                    .any(|s| s.is_empty() || s.len() > 200 || !s.bytes().all(is_scope_char))
+            {
+                return Err(ValidationError::new(
+                    "auth.scopes",
+                    "at most 20 scopes, each 1 to 200 printable characters without spaces or quotes",
+                ));
+            }
+            if let Some(id) = client_id {
+                if id.is_empty() || id.len() > 500 || id.chars().any(char::is_control) {
+                    return Err(ValidationError::new(
+                        "auth.client_id",
+                        "must be 1 to 500 characters",
+                    ));
+                }
+            }
+            if client_secret.is_some() && client_id.is_none() {
+                return Err(ValidationError::new(
+                    "auth.client_secret",
+                    "a client secret needs the client id it belongs to",
+                ));
+            }
+        }
         if self.allowed_tools.len() > 200 {
             return Err(ValidationError::new("allowed_tools", "at most 200 tools"));
         }
@@ -204,6 +312,37 @@ impl McpServer {
     /// Whether agents may use the server's tool `name`.
     pub fn allows(&self, name: &str) -> bool {
         self.allowed_tools.iter().any(|t| t == "*" || t == name)
+    }
+}
+
+/// RFC 6749 `scope-token` characters.
+fn is_scope_char(b: u8) -> bool {
+    b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b)
+}
+
+impl McpAuth {
+    /// Whether tokens obtained under `self` stay valid under `other` (the same kind of OAuth
+    /// with the same client and scopes).
+    pub fn keeps_oauth_tokens(&self, other: &McpAuth) -> bool {
+        match (self, other) {
+            (
+                McpAuth::Oauth {
+                    scopes,
+                    client_id,
+                    client_secret,
+                },
+                McpAuth::Oauth {
+                    scopes: s2,
+                    client_id: c2,
+                    client_secret: k2,
+                },
+            ) => {
+                scopes == s2
+                    && client_id == c2
+                    && client_secret.as_ref().map(Secret::expose) == k2.as_ref().map(Secret::expose)
+            }
+            _ => false,
+        }
     }
 }
 
@@ -250,7 +389,48 @@ mod tests {
         let s = s.apply(patch, false, Timestamp::now()).expect("kept");
         match &s.auth {
             McpAuth::Header { value, .. } => assert_eq!(value.expose(), "Bearer k"),
-            McpAuth::None => panic!("lost the header"),
+            other => panic!("lost the header: {other:?}"),
+        }
+        // OAuth: the client secret is redacted and kept the same way; a secret needs its
+        // client id; scopes are RFC 6749 scope tokens.
+        let to_oauth: McpServerPatch = serde_json::from_value(json!({"auth": {"type": "oauth",
+            "scopes": ["crm.read"], "client_id": "abc", "client_secret": "sh-secret"}}))
+        .expect("patch");
+        let s = s.apply(to_oauth, false, Timestamp::now()).expect("oauth");
+        let shown = serde_json::to_value(&s.auth).expect("json");
+        assert_eq!(shown["client_secret"], "[redacted]");
+        let before = s.auth.clone();
+        let same: McpServerPatch = serde_json::from_value(json!({"auth": {"type": "oauth",
+            "scopes": ["crm.read"], "client_id": "abc", "client_secret": "[redacted]"}}))
+        .expect("patch");
+        let s = s.apply(same, false, Timestamp::now()).expect("kept");
+        assert!(before.keeps_oauth_tokens(&s.auth));
+        let other_scopes = McpAuth::Oauth {
+            scopes: vec!["crm.write".into()],
+            client_id: Some("abc".into()),
+            client_secret: None,
+        };
+        assert!(!s.auth.keeps_oauth_tokens(&other_scopes));
+        assert!(!McpAuth::None.keeps_oauth_tokens(&McpAuth::None));
+        for (auth, field) in [
+            (
+                json!({"type": "oauth", "client_secret": "x"}),
+                "auth.client_secret",
+            ),
+            (json!({"type": "oauth", "scopes": ["a b"]}), "auth.scopes"),
+            (
+                json!({"type": "oauth", "scopes": ["say\"hi"]}),
+                "auth.scopes",
+            ),
+            (json!({"type": "oauth", "client_id": ""}), "auth.client_id"),
+        ] {
+            let patch: McpServerPatch =
+                serde_json::from_value(json!({ "auth": auth })).expect("patch");
+            let err = s
+                .clone()
+                .apply(patch, false, Timestamp::now())
+                .expect_err("refused");
+            assert_eq!(err.field, field, "{auth}");
         }
         for bad in [
             "Crm",

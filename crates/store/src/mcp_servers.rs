@@ -4,11 +4,11 @@ use crate::rows::{col, json, ts, ts_opt};
 use crate::{conflict_on_unique, Access, Scope, Store, StoreError};
 use sqlx::any::AnyRow;
 use switchboard_domain::ids::{McpServerId, OrgId};
-use switchboard_domain::mcp_server::{McpAuth, McpServer, AGENT_PREFIX};
+use switchboard_domain::mcp_server::{McpAuth, McpOAuthStatus, McpServer, AGENT_PREFIX};
 use switchboard_domain::{Secret, ValidationError};
 
 const COLUMNS: &str = "id, name, url, transport, auth, allowed_tools, last_error, last_error_at, \
-    created_at, updated_at";
+    oauth_connected_at, oauth_expires_at, created_at, updated_at";
 const TAKEN: &str = "an MCP server with this name already exists";
 /// Servers an organization may register.
 pub const MAX_MCP_SERVERS: i64 = 50;
@@ -18,7 +18,18 @@ pub const MAX_MCP_SERVERS: i64 = 50;
 #[serde(tag = "type", rename_all = "snake_case")]
 enum StoredAuth {
     None,
-    Header { name: String, value: String },
+    Header {
+        name: String,
+        value: String,
+    },
+    Oauth {
+        #[serde(default)]
+        scopes: Vec<String>,
+        #[serde(default)]
+        client_id: Option<String>,
+        #[serde(default)]
+        client_secret: Option<String>,
+    },
 }
 
 fn auth_json(a: &McpAuth) -> Result<String, StoreError> {
@@ -27,6 +38,15 @@ fn auth_json(a: &McpAuth) -> Result<String, StoreError> {
         McpAuth::Header { name, value } => StoredAuth::Header {
             name: name.clone(),
             value: value.expose().to_owned(),
+        },
+        McpAuth::Oauth {
+            scopes,
+            client_id,
+            client_secret,
+        } => StoredAuth::Oauth {
+            scopes: scopes.clone(),
+            client_id: client_id.clone(),
+            client_secret: client_secret.as_ref().map(|s| s.expose().to_owned()),
         },
     })
 }
@@ -38,6 +58,31 @@ fn server_from_row(row: &AnyRow) -> Result<McpServer, StoreError> {
             name,
             value: Secret::new(value),
         },
+        StoredAuth::Oauth {
+            scopes,
+            client_id,
+            client_secret,
+        } => McpAuth::Oauth {
+            scopes,
+            client_id,
+            client_secret: client_secret.map(Secret::new),
+        },
+    };
+    let oauth = match auth {
+        McpAuth::Oauth { .. } => {
+            let connected_at = ts_opt(row, "oauth_connected_at")?;
+            Some(McpOAuthStatus {
+                state: if connected_at.is_some() {
+                    "connected"
+                } else {
+                    "not_connected"
+                }
+                .into(),
+                connected_at,
+                access_expires_at: ts_opt(row, "oauth_expires_at")?,
+            })
+        }
+        _ => None,
     };
     Ok(McpServer {
         id: McpServerId::from_db(col(row, "id")?),
@@ -46,6 +91,7 @@ fn server_from_row(row: &AnyRow) -> Result<McpServer, StoreError> {
         transport: col(row, "transport")?,
         auth,
         allowed_tools: json(row, "allowed_tools")?,
+        oauth,
         last_error: col(row, "last_error")?,
         last_error_at: ts_opt(row, "last_error_at")?,
         created_at: ts(row, "created_at")?,
@@ -130,7 +176,9 @@ impl Store {
         rows.iter().map(server_from_row).collect()
     }
 
-    /// Changes a server with `change`; a new name is followed by the agents listing it.
+    /// Changes a server with `change`; a new name is followed by the agents listing it. A new
+    /// URL or other credentials drop the OAuth tokens and flows under way (they were for the
+    /// old ones).
     pub async fn update_mcp_server(
         &self,
         org: &OrgId,
@@ -140,7 +188,15 @@ impl Store {
         let mut tx = self.begin(Scope::Org(org), Access::Write).await?;
         let current = fetch(&mut tx, org, id, self.for_update()).await?;
         let old = format!("{AGENT_PREFIX}{}", current.name);
-        let s = change(current)?;
+        let (old_url, old_auth) = (current.url.clone(), current.auth.clone());
+        let mut s = change(current)?;
+        if s.url != old_url || !old_auth.keeps_oauth_tokens(&s.auth) {
+            crate::mcp_oauth::forget(&mut tx, org, id).await?;
+            s.oauth = Some(McpOAuthStatus::not_connected());
+        }
+        if !matches!(s.auth, McpAuth::Oauth { .. }) {
+            s.oauth = None;
+        }
         sqlx::query(
             "UPDATE mcp_servers SET name = $1, url = $2, auth = $3, allowed_tools = $4, \
              updated_at = $5 WHERE org_id = $6 AND id = $7",

@@ -96,6 +96,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0014_mcp_servers.sql"),
         postgres: include_str!("../migrations/postgres/0014_mcp_servers.sql"),
     },
+    Migration {
+        version: 15,
+        name: "mcp_oauth",
+        sqlite: include_str!("../migrations/sqlite/0015_mcp_oauth.sql"),
+        postgres: include_str!("../migrations/postgres/0015_mcp_oauth.sql"),
+    },
 ];
 
 /// Where the schema stands.

@@ -7,6 +7,7 @@ pub mod bad_mcp;
 pub mod browser;
 pub mod chat;
 pub mod fixtures;
+pub mod oauth_mcp;
 pub mod process;
 pub mod realtime;
 mod realtime_script;

@@ -7,6 +7,7 @@ mod builtin;
 mod custom;
 pub mod mcp;
 mod mcp_client;
+pub mod mcp_oauth;
 
 pub use custom::{request_body, MAX_RESPONSE_BYTES};
 
@@ -253,6 +254,15 @@ impl Registry {
             .load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// An organization's MCP servers, as far as this registry may reach.
+    fn reach<'a>(&self, store: &'a Store, org: &'a OrgId) -> mcp_client::Reach<'a> {
+        mcp_client::Reach {
+            store,
+            org,
+            allow_private: self.allows_private(),
+        }
+    }
+
     /// The custom tools' client.
     pub(crate) fn http(&self) -> Option<&reqwest::Client> {
         if self.http.get().is_none() {
@@ -353,7 +363,7 @@ impl Registry {
             {
                 continue;
             }
-            let tools = match self.mcp.tools(&server, self.allows_private(), false).await {
+            let tools = match self.mcp.tools(self.reach(store, org), &server, false).await {
                 Ok(t) => {
                     if server.last_error.is_some() {
                         if let Err(e) = store
@@ -396,8 +406,13 @@ impl Registry {
 
     /// A server's tools as it lists them now (name, title, description, schema, and whether
     /// the allow-list lets agents use it); `Err` says why the server could not be used.
-    pub async fn mcp_server_tools(&self, server: &McpServer) -> Result<Vec<Value>, String> {
-        let tools = self.mcp.tools(server, self.allows_private(), true).await?;
+    pub async fn mcp_server_tools(
+        &self,
+        store: &Store,
+        org: &OrgId,
+        server: &McpServer,
+    ) -> Result<Vec<Value>, String> {
+        let tools = self.mcp.tools(self.reach(store, org), server, true).await?;
         Ok(tools
             .iter()
             .map(|t| {
@@ -488,7 +503,13 @@ impl Registry {
                 Some((server, tool)) => {
                     match self
                         .mcp
-                        .call(server, tool, args, self.allows_private(), self.timeout)
+                        .call(
+                            self.reach(&ctx.store, &ctx.org),
+                            server,
+                            tool,
+                            args,
+                            self.timeout,
+                        )
                         .await
                     {
                         Ok(output) => ToolOutcome {

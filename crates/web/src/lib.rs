@@ -275,6 +275,7 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
             mcp_servers::delete_server
         ))
         .routes(routes!(mcp_servers::server_tools))
+        .routes(routes!(mcp_servers::disconnect_server))
         .routes(routes!(webhooks::analyze_call))
         .routes(routes!(webhooks::create_endpoint, webhooks::list_endpoints))
         .routes(routes!(

@@ -1031,6 +1031,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("patch", "/api/v1/mcp-servers/{id}"),
     ("delete", "/api/v1/mcp-servers/{id}"),
     ("get", "/api/v1/mcp-servers/{id}/tools"),
+    ("delete", "/api/v1/mcp-servers/{id}/oauth"),
     ("get", "/api/v1/scheduled-messages"),
     ("post", "/api/v1/scheduled-messages"),
     ("get", "/api/v1/scheduled-messages/{id}"),

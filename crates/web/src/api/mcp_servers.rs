@@ -96,6 +96,33 @@ pub async fn delete_server(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Drop an `oauth` server's tokens (agents lose its tools until an admin connects it again
+/// from the dashboard; connecting needs a browser, so it is not an API call). 409
+/// `not_oauth` for a server without OAuth.
+#[utoipa::path(delete, path = "/api/v1/mcp-servers/{id}/oauth", tag = "tools", params(("id" = String, Path)),
+    responses((status = 200, body = McpServer), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)), security(("api_key" = [])))]
+pub async fn disconnect_server(
+    auth: OrgAuth,
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<McpServer>, ApiError> {
+    let id = path_id(&id, McpServerId::parse)?;
+    let s = st.store.get_mcp_server(&auth.org, &id).await?;
+    if s.oauth.is_none() {
+        return Err(ApiError {
+            status: StatusCode::CONFLICT,
+            code: "not_oauth",
+            message: "this server does not use OAuth".into(),
+            field: None,
+        });
+    }
+    st.store
+        .disconnect_mcp_oauth(&auth.org, &id, None, None, Timestamp::now())
+        .await?;
+    tracing::info!(org_id = %auth.org, server = %s.name, "MCP server disconnected");
+    Ok(Json(st.store.get_mcp_server(&auth.org, &id).await?))
+}
+
 /// Connect to the server now and list its tools (to check the registration and choose the
 /// allow-list). 502 `mcp_server_unavailable` says why it could not be used.
 #[utoipa::path(get, path = "/api/v1/mcp-servers/{id}/tools", tag = "tools", params(("id" = String, Path)),
@@ -108,7 +135,12 @@ pub async fn server_tools(
 ) -> Result<Json<ServerTools>, ApiError> {
     let id = path_id(&id, McpServerId::parse)?;
     let s = st.store.get_mcp_server(&auth.org, &id).await?;
-    match st.messaging.registry().mcp_server_tools(&s).await {
+    match st
+        .messaging
+        .registry()
+        .mcp_server_tools(&st.store, &auth.org, &s)
+        .await
+    {
         Ok(tools) => Ok(Json(ServerTools { tools })),
         Err(why) => Err(ApiError {
             status: StatusCode::BAD_GATEWAY,

@@ -56,44 +56,87 @@ fn status(s: &McpServer) -> Markup {
 struct Draft {
     name: String,
     url: String,
+    /// `none`, `header` or `oauth`.
+    auth_type: String,
     header_name: String,
     header_value: String,
+    scopes: String,
+    client_id: String,
+    client_secret: String,
     allowed: String,
 }
 
 impl Draft {
     fn of(s: &McpServer) -> Draft {
-        let (header_name, header_value) = match &s.auth {
-            McpAuth::Header { name, .. } => (name.clone(), REDACTED.to_owned()),
-            McpAuth::None => (String::new(), String::new()),
-        };
-        Draft {
+        let mut d = Draft {
             name: s.name.clone(),
             url: s.url.clone(),
-            header_name,
-            header_value,
+            auth_type: "none".into(),
+            header_name: String::new(),
+            header_value: String::new(),
+            scopes: String::new(),
+            client_id: String::new(),
+            client_secret: String::new(),
             allowed: s.allowed_tools.join("\n"),
+        };
+        match &s.auth {
+            McpAuth::Header { name, .. } => {
+                d.auth_type = "header".into();
+                d.header_name = name.clone();
+                d.header_value = REDACTED.to_owned();
+            }
+            McpAuth::Oauth {
+                scopes,
+                client_id,
+                client_secret,
+            } => {
+                d.auth_type = "oauth".into();
+                d.scopes = scopes.join(" ");
+                d.client_id = client_id.clone().unwrap_or_default();
+                if client_secret.is_some() {
+                    d.client_secret = REDACTED.to_owned();
+                }
+            }
+            McpAuth::None => {}
         }
+        d
     }
 
     fn from_form(f: &Fields) -> Draft {
+        let header_name = f.raw("header_name").trim().to_owned();
+        // Without a choice (older forms), a header name means header authentication.
+        let auth_type = match f.get("auth_type") {
+            Some(t) => t.to_owned(),
+            None if !header_name.is_empty() => "header".into(),
+            None => "none".into(),
+        };
         Draft {
             name: f.raw("name").trim().to_owned(),
             url: f.raw("url").trim().to_owned(),
-            header_name: f.raw("header_name").trim().to_owned(),
+            auth_type,
+            header_name,
             header_value: f.raw("header_value").trim().to_owned(),
+            scopes: f.raw("scopes").trim().to_owned(),
+            client_id: f.raw("client_id").trim().to_owned(),
+            client_secret: f.raw("client_secret").trim().to_owned(),
             allowed: f.raw("allowed_tools").to_owned(),
         }
     }
 
     fn auth(&self) -> McpAuth {
-        if self.header_name.is_empty() {
-            McpAuth::None
-        } else {
-            McpAuth::Header {
+        match self.auth_type.as_str() {
+            "header" => McpAuth::Header {
                 name: self.header_name.clone(),
                 value: Secret::new(self.header_value.clone()),
-            }
+            },
+            "oauth" => McpAuth::Oauth {
+                scopes: self.scopes.split_whitespace().map(str::to_owned).collect(),
+                client_id: Some(self.client_id.clone()).filter(|c| !c.is_empty()),
+                client_secret: Some(self.client_secret.clone())
+                    .filter(|c| !c.is_empty())
+                    .map(Secret::new),
+            },
+            _ => McpAuth::None,
         }
     }
 
@@ -118,10 +161,24 @@ fn form(dash: &Dash, action: &str, d: &Draft, errors: &FieldErrors) -> Markup {
                 (field("Endpoint", "url", errors, Some("The server's Streamable HTTP URL."), html! {
                     input #url name="url" type="url" value=(d.url) placeholder="https://crm.example.com/mcp";
                 }))
-                (field("Header", "auth", errors, Some("Optional, e.g. Authorization with its value. The value is a secret and never shown; keep [redacted] to keep it."), html! {
+                (field("Authentication", "auth", errors, Some("OAuth: save, then Connect to sign in at the server's authorization server."), html! {
+                    select #auth_type name="auth_type" {
+                        option value="none" selected[d.auth_type == "none"] { "None" }
+                        option value="header" selected[d.auth_type == "header"] { "A header (API key)" }
+                        option value="oauth" selected[d.auth_type == "oauth"] { "OAuth" }
+                    }
+                }))
+                (field("Header", "header", errors, Some("With a header: e.g. Authorization with its value. The value is a secret and never shown; keep [redacted] to keep it."), html! {
                     div.row {
                         input #header_name name="header_name" value=(d.header_name) placeholder="Authorization" aria-label="Header name";
                         input #header_value name="header_value" value=(d.header_value) placeholder="Bearer …" aria-label="Header value";
+                    }
+                }))
+                (field("OAuth", "oauth", errors, Some("With OAuth, all optional: scopes (space-separated; empty asks for what the server advertises), and a client id and secret registered with the authorization server (empty registers Switchboard automatically). The secret is never shown."), html! {
+                    div.row {
+                        input #scopes name="scopes" value=(d.scopes) placeholder="Scopes" aria-label="Scopes";
+                        input #client_id name="client_id" value=(d.client_id) placeholder="Client id" aria-label="Client id";
+                        input #client_secret name="client_secret" value=(d.client_secret) placeholder="Client secret" aria-label="Client secret";
                     }
                 }))
                 (field("Allowed tools", "allowed_tools", errors, Some("One per line; * allows every tool."), html! {
@@ -163,8 +220,12 @@ pub async fn new_form(State(st): State<AppState>, dash: Dash) -> Result<Response
     let d = Draft {
         name: String::new(),
         url: String::new(),
+        auth_type: "none".into(),
         header_name: String::new(),
         header_value: String::new(),
+        scopes: String::new(),
+        client_id: String::new(),
+        client_secret: String::new(),
         allowed: String::new(),
     };
     let body = form(&dash, "/tools/mcp/new", &d, &FieldErrors::default());
@@ -231,12 +292,17 @@ async fn page(
     flash: Option<&str>,
 ) -> Result<Markup, DashError> {
     // The live check: what the server offers now.
-    let live = st.messaging.registry().mcp_server_tools(s).await;
+    let live = st
+        .messaging
+        .registry()
+        .mcp_server_tools(&st.store, &dash.org, s)
+        .await;
     let body = html! {
         (layout::flash(flash))
         div.columns {
             section {
                 (form(dash, &format!("/tools/mcp/{}", s.id), d, errors))
+                (super::mcp_oauth::card(dash, s))
                 @if dash.can_manage() {
                     (layout::action_button(dash, &format!("/tools/mcp/{}/delete", s.id), "Delete server", Some("Remove this MCP server?")))
                 }

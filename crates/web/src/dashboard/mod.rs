@@ -16,6 +16,7 @@ mod custom_tools;
 mod layout;
 mod live;
 mod manage;
+mod mcp_oauth;
 mod mcp_servers;
 pub(crate) mod oauth;
 mod overview;
@@ -116,6 +117,12 @@ pub fn routes() -> Router<AppState> {
             get(mcp_servers::show).post(mcp_servers::update),
         )
         .route("/tools/mcp/{id}/delete", post(mcp_servers::delete))
+        .route("/tools/mcp/{id}/oauth/connect", post(mcp_oauth::connect))
+        .route(
+            "/tools/mcp/{id}/oauth/disconnect",
+            post(mcp_oauth::disconnect),
+        )
+        .route(mcp_oauth::CALLBACK, get(mcp_oauth::callback))
         .route("/conversations", get(conversations::list))
         .route("/conversations/{id}", get(conversations::show))
         .route("/conversations/{id}/send", post(conversations::send))

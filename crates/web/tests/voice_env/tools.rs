@@ -55,3 +55,136 @@ pub async fn env_with_chat<'a>(
     })
     .await
 }
+
+/// A signed-in dashboard user driving pages as a browser would, redirects not followed.
+pub struct DashUser {
+    pub http: reqwest::Client,
+    pub base: String,
+    pub cookie: String,
+}
+
+/// A page's answer: the status, the `Location` (when redirected) and the body.
+pub struct Page {
+    pub status: u16,
+    pub location: String,
+    pub body: String,
+}
+
+fn set_cookie(res: &reqwest::Response, name: &str) -> Option<String> {
+    res.headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| {
+            let (k, val) = v.split(';').next()?.split_once('=')?;
+            (k == name && !val.is_empty()).then(|| format!("{k}={val}"))
+        })
+}
+
+/// The value of the form field `name` in `html`.
+pub fn form_field(html: &str, name: &str) -> String {
+    let key = format!("name=\"{name}\" value=\"");
+    let at = html
+        .find(&key)
+        .unwrap_or_else(|| panic!("{name} in {html}"))
+        + key.len();
+    html[at..at + html[at..].find('"').expect("end")].replace("&amp;", "&")
+}
+
+impl Env<'_> {
+    /// A new admin of `org`, signed in to the dashboard.
+    pub async fn dashboard_admin(&self, org: &Org, email: &str) -> DashUser {
+        const PW: &str = "dashboard password 123";
+        self.db
+            .store
+            .create_user(
+                &org.id,
+                email,
+                &Secret::new(PW),
+                switchboard_domain::values::Role::Admin,
+            )
+            .await
+            .expect("admin");
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        let page = http
+            .get(format!("{}/login", self.base))
+            .send()
+            .await
+            .expect("login page");
+        let login = set_cookie(&page, "sb_login").expect("login cookie");
+        let html = page.text().await.expect("html");
+        let res = http
+            .post(format!("{}/login", self.base))
+            .header(reqwest::header::COOKIE, login)
+            .form(&[
+                ("_csrf", form_field(&html, "_csrf").as_str()),
+                ("email", email),
+                ("password", PW),
+                ("next", "/"),
+            ])
+            .send()
+            .await
+            .expect("sign in");
+        let cookie = set_cookie(&res, "sb_session").expect("session cookie");
+        DashUser {
+            http,
+            base: self.base.clone(),
+            cookie,
+        }
+    }
+}
+
+impl DashUser {
+    async fn page(res: reqwest::Response) -> Page {
+        let status = res.status().as_u16();
+        let location = res
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let body = res.text().await.expect("body");
+        Page {
+            status,
+            location,
+            body,
+        }
+    }
+
+    /// `GET path` (a path on the server, or an absolute URL) with the session.
+    pub async fn get(&self, path: &str) -> Page {
+        let url = if path.starts_with("http") {
+            path.to_owned()
+        } else {
+            format!("{}{path}", self.base)
+        };
+        let res = self
+            .http
+            .get(url)
+            .header(reqwest::header::COOKIE, &self.cookie)
+            .send()
+            .await
+            .expect("get");
+        Self::page(res).await
+    }
+
+    /// Submits a form of the page at `from` (its CSRF token) to `action` with `fields`.
+    pub async fn submit(&self, from: &str, action: &str, fields: &[(&str, &str)]) -> Page {
+        let html = self.get(from).await.body;
+        let csrf = form_field(&html, "_csrf");
+        let mut form: Vec<(&str, &str)> = vec![("_csrf", csrf.as_str())];
+        form.extend_from_slice(fields);
+        let res = self
+            .http
+            .post(format!("{}{action}", self.base))
+            .header(reqwest::header::COOKIE, &self.cookie)
+            .form(&form)
+            .send()
+            .await
+            .expect("post");
+        Self::page(res).await
+    }
+}
