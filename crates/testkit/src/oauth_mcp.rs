@@ -65,11 +65,16 @@ struct Inner {
     token_requests: Vec<HashMap<String, String>>,
     list_requests: usize,
     calls: Vec<(String, usize)>,
+    /// While set, a refresh waits this long for a second one to arrive before it is
+    /// answered (to catch two clients spending one refresh token together).
+    hold_refreshes: Option<std::time::Duration>,
+    refreshes_waiting: usize,
 }
 
 struct Shared {
     base: String,
     inner: Mutex<Inner>,
+    arrived: tokio::sync::Notify,
     changes: tokio::sync::broadcast::Sender<()>,
 }
 
@@ -114,6 +119,7 @@ impl OAuthMcp {
                 ..Inner::default()
             }),
             changes: tokio::sync::broadcast::channel(16).0,
+            arrived: tokio::sync::Notify::new(),
         });
         let app = Router::new()
             .route(
@@ -171,6 +177,13 @@ impl OAuthMcp {
     pub fn set_tools(&self, tools: Vec<Value>) {
         self.shared.with(|i| i.tools = tools);
         let _ = self.shared.changes.send(());
+    }
+
+    /// From now on a refresh request waits up to `window` for another one before it is
+    /// answered: two clients that refresh with the same token at the same moment are then
+    /// both seen, and the second refused (`invalid_grant`), however the scheduler runs them.
+    pub fn hold_refreshes(&self, window: std::time::Duration) {
+        self.shared.with(|i| i.hold_refreshes = Some(window));
     }
 
     /// Clients registered.
@@ -376,6 +389,28 @@ fn issue(i: &mut Inner, client_id: &str) -> Value {
 
 async fn token(State(s): State<Arc<Shared>>, Form(f): Form<HashMap<String, String>>) -> Response {
     let get = |k: &str| f.get(k).map(String::as_str).unwrap_or_default();
+    if get("grant_type") == "refresh_token" {
+        let hold = s.with(|i| {
+            i.refreshes_waiting += 1;
+            i.hold_refreshes
+        });
+        s.arrived.notify_waiters();
+        if let Some(window) = hold {
+            // Pacing of the fake, not synchronization: answer when a second refresh is here
+            // or the window has passed.
+            let _ = tokio::time::timeout(window, async {
+                loop {
+                    let notified = s.arrived.notified();
+                    if s.with(|i| i.refreshes_waiting) >= 2 {
+                        return;
+                    }
+                    notified.await;
+                }
+            })
+            .await;
+        }
+        s.with(|i| i.refreshes_waiting -= 1);
+    }
     let resource = s.resource();
     let answer = s.with(|i| {
         i.token_requests.push(f.clone());

@@ -326,3 +326,105 @@ backend_test!(agents_use_an_oauth_protected_mcp_server, |db| {
     );
     env.shutdown();
 });
+
+backend_test!(an_oauth_mcp_server_is_shared_by_two_instances, |db| {
+    // Two servers on one database, as behind a load balancer: the authorization started on
+    // the first completes on the second, and when the token stops working both refresh it
+    // at the same moment without spending the rotated refresh token twice (which the
+    // authorization server would punish with invalid_grant, disconnecting the server).
+    let fake = OAuthMcp::start().await;
+    let chat = FakeChatModel::start().await;
+    let mut env = voice_env::tools::env_with_chat(db, Behavior::default(), &chat).await;
+    let alpha = env.org("Alpha", "+15550001001", &[], None).await;
+    let ka = env.key(&alpha).await;
+    let second = Application::build(
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+        db.store.clone(),
+        &WebConfig {
+            public_url: Some(PUBLIC.into()),
+            tools_allow_private: true,
+            ..WebConfig::default()
+        },
+    )
+    .await
+    .expect("bind");
+    let second_base = format!("http://{}", second.local_addr().expect("addr"));
+    let (stop, rx) = tokio::sync::oneshot::channel::<()>();
+    let done = tokio::spawn(second.run_until_stopped(
+        async move {
+            let _ = rx.await;
+        },
+        Duration::from_secs(5),
+    ));
+    let (_, created) = env
+        .call_api(
+            reqwest::Method::POST,
+            &ka,
+            "/api/v1/mcp-servers",
+            Some(
+                json!({"name": "crm", "url": fake.mcp_url, "auth": {"type": "oauth"},
+                "allowed_tools": ["*"]}),
+            ),
+        )
+        .await;
+    let id = created["id"].as_str().expect("id").to_owned();
+    let admin = env.dashboard_admin(&alpha, "admin@alpha.test").await;
+    let start = admin
+        .submit(
+            &format!("/tools/mcp/{id}"),
+            &format!("/tools/mcp/{id}/oauth/connect"),
+            &[],
+        )
+        .await;
+    let back = admin.get(&start.location).await;
+    let done_on_second = admin
+        .get(&back.location.replacen(PUBLIC, &second_base, 1))
+        .await;
+    assert_eq!(
+        done_on_second.location,
+        format!("/tools/mcp/{id}?flash=Connected")
+    );
+
+    let tools_path = format!("/api/v1/mcp-servers/{id}/tools");
+    let list = |base: String| {
+        let (http, key, path) = (env.http.clone(), ka.clone(), tools_path.clone());
+        async move {
+            http.get(format!("{base}{path}"))
+                .bearer_auth(key)
+                .send()
+                .await
+                .expect("tools")
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(list(env.base.clone()).await, 200);
+    assert_eq!(list(second_base.clone()).await, 200);
+    if db.store.backend() != switchboard_store::Backend::Postgres {
+        // Several instances share one database on PostgreSQL only; SQLite is one instance.
+        let _ = stop.send(());
+        done.await.expect("join").expect("server");
+        env.shutdown();
+        return;
+    }
+    // Each refresh is held until a second one arrives (or 1.5 s pass): without the lock
+    // across instances both would spend the same refresh token and one be refused.
+    fake.hold_refreshes(Duration::from_millis(1500));
+    fake.expire_access_tokens();
+    let (a, b) = tokio::join!(list(env.base.clone()), list(second_base.clone()));
+    assert_eq!((a, b), (200, 200));
+    assert!(fake.refreshes() >= 1);
+    let (_, shown) = env
+        .call_api(
+            reqwest::Method::GET,
+            &ka,
+            &format!("/api/v1/mcp-servers/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(shown["oauth"]["state"], "connected", "{shown}");
+    assert!(shown["last_error"].is_null(), "{shown}");
+    let _ = stop.send(());
+    done.await.expect("join").expect("server");
+    env.shutdown();
+});
