@@ -185,6 +185,15 @@ async fn custom_tools_in_a_real_browser() {
         .expect("header");
     b.fill("#header_value", HEADER_VALUE).await.expect("value");
     b.fill("#allowed_tools", "slow").await.expect("allowed");
+    // A header filled in while "None" is chosen is refused, not dropped.
+    b.click_css("#save").await.expect("save");
+    let err = b
+        .wait_for("#error-header", WAIT)
+        .await
+        .expect("header error");
+    assert!(b.text(&err).await.expect("text").contains("A header"));
+    choose(&b, "#auth_type", "header").await;
+    b.fill("#header_value", HEADER_VALUE).await.expect("value");
     b.click_css("#save").await.expect("save");
     b.wait_text("#mcp-tools", "mcp__crm__slow", WAIT)
         .await
@@ -195,6 +204,32 @@ async fn custom_tools_in_a_real_browser() {
         .expect("html");
     assert!(!page.as_str().expect("html").contains(HEADER_VALUE));
     shot(&b, "35-mcp-server").await;
+
+    // An OAuth server: saved unconnected, then "Connect" takes the browser through its
+    // authorization server and back, connected; its tools are checked live.
+    let crm = switchboard_testkit::oauth_mcp::OAuthMcp::start().await;
+    b.goto(&format!("{base}/tools/mcp/new")).await.expect("new");
+    b.wait_for("#mcp-form", WAIT).await.expect("form");
+    b.fill("#name", "billing").await.expect("name");
+    b.fill("#url", &crm.mcp_url).await.expect("url");
+    choose(&b, "#auth_type", "oauth").await;
+    b.fill("#allowed_tools", "*").await.expect("allowed");
+    b.click_css("#save").await.expect("save");
+    b.wait_text("#oauth-state", "not connected", WAIT)
+        .await
+        .expect("unconnected");
+    b.wait_for("#mcp-unavailable", WAIT)
+        .await
+        .expect("no tools before connecting");
+    b.click_css("#oauth-connect").await.expect("connect");
+    b.wait_text(".flash", "Connected", WAIT)
+        .await
+        .expect("back, connected");
+    b.wait_text("#mcp-tools", "mcp__billing__whoami", WAIT)
+        .await
+        .expect("the live check with the token");
+    assert_eq!(crm.registrations(), 1);
+    shot(&b, "36-mcp-oauth-connected").await;
 
     // An MCP client asks to connect: the admin sees the consent page and allows it; the
     // browser is sent back to the client's redirect URI with a code and the state.
@@ -237,6 +272,16 @@ async fn custom_tools_in_a_real_browser() {
     b.quit().await;
     let _ = stop.send(());
     done.await.expect("join").expect("server");
+}
+
+/// Picks `value` in the `<select>` at `css`.
+async fn choose(b: &Browser, css: &str, value: &str) {
+    b.execute(
+        "document.querySelector(arguments[0]).value = arguments[1];",
+        vec![json!(css), json!(value)],
+    )
+    .await
+    .expect("choose");
 }
 
 fn url_encode(s: &str) -> String {

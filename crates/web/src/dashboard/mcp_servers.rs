@@ -13,7 +13,7 @@ use maud::{html, Markup};
 use switchboard_domain::custom_tool::REDACTED;
 use switchboard_domain::ids::McpServerId;
 use switchboard_domain::mcp_server::{McpAuth, McpServer, McpServerPatch, NewMcpServer};
-use switchboard_domain::{Secret, Timestamp};
+use switchboard_domain::{Secret, Timestamp, ValidationError};
 use switchboard_store::StoreError;
 
 /// The MCP servers card of `/tools`.
@@ -123,8 +123,16 @@ impl Draft {
         }
     }
 
-    fn auth(&self) -> McpAuth {
-        match self.auth_type.as_str() {
+    /// The credentials chosen; a header filled in while "None" is chosen is refused rather
+    /// than silently dropped.
+    fn auth(&self) -> Result<McpAuth, ValidationError> {
+        if self.auth_type == "none" && !self.header_name.is_empty() {
+            return Err(ValidationError::new(
+                "header",
+                "choose “A header” under Authentication to use this header, or clear it",
+            ));
+        }
+        Ok(match self.auth_type.as_str() {
             "header" => McpAuth::Header {
                 name: self.header_name.clone(),
                 value: Secret::new(self.header_value.clone()),
@@ -137,7 +145,7 @@ impl Draft {
                     .map(Secret::new),
             },
             _ => McpAuth::None,
-        }
+        })
     }
 
     fn allowed(&self) -> Vec<String> {
@@ -245,14 +253,17 @@ pub async fn create(
     let f = Fields::managing(&dash, &body)?;
     let d = Draft::from_form(&f);
     let mut errors = FieldErrors::default();
-    let input = NewMcpServer {
-        name: d.name.clone(),
-        url: d.url.clone(),
-        transport: None,
-        auth: Some(d.auth()),
-        allowed_tools: d.allowed(),
-    };
-    match McpServer::create(input, st.tools_allow_private, Timestamp::now()) {
+    let created = d.auth().and_then(|auth| {
+        let input = NewMcpServer {
+            name: d.name.clone(),
+            url: d.url.clone(),
+            transport: None,
+            auth: Some(auth),
+            allowed_tools: d.allowed(),
+        };
+        McpServer::create(input, st.tools_allow_private, Timestamp::now())
+    });
+    match created {
         Ok(s) => match st.store.create_mcp_server(&dash.org, &s).await {
             Ok(()) => {
                 tracing::info!(org_id = %dash.org, server = %s.name, "MCP server registered in the dashboard");
@@ -367,19 +378,23 @@ pub async fn update(
     let id = server_id(&id)?;
     let f = Fields::managing(&dash, &body)?;
     let d = Draft::from_form(&f);
-    let patch = McpServerPatch {
-        name: Some(d.name.clone()),
-        url: Some(d.url.clone()),
-        auth: Some(d.auth()),
-        allowed_tools: Some(d.allowed()),
-    };
     let allow = st.tools_allow_private;
     let mut errors = FieldErrors::default();
-    match st
-        .store
-        .update_mcp_server(&dash.org, &id, |s| s.apply(patch, allow, Timestamp::now()))
-        .await
-    {
+    let updated = match d.auth() {
+        Ok(auth) => {
+            let patch = McpServerPatch {
+                name: Some(d.name.clone()),
+                url: Some(d.url.clone()),
+                auth: Some(auth),
+                allowed_tools: Some(d.allowed()),
+            };
+            st.store
+                .update_mcp_server(&dash.org, &id, |s| s.apply(patch, allow, Timestamp::now()))
+                .await
+        }
+        Err(v) => Err(StoreError::Invalid(v)),
+    };
+    match updated {
         Ok(s) => {
             return Ok(redirect_with_flash(
                 &format!("/tools/mcp/{}", s.id),
