@@ -398,6 +398,27 @@ pub struct Call {
     pub answered_by: Option<String>,
     /// The campaign that placed this call, if one did.
     pub campaign_id: Option<String>,
+    /// The agents the call passed through: the one that answered, then each one it was
+    /// handed to.
+    #[schema(value_type = Vec<String>)]
+    pub agents: Vec<AgentId>,
+    /// Each handoff between agents, in order.
+    pub handoffs: Vec<CallHandoff>,
+}
+
+/// One handoff of a call from one agent to another.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CallHandoff {
+    /// The agent that handed the call over.
+    #[schema(value_type = String)]
+    pub from_agent_id: AgentId,
+    /// The agent that took it.
+    #[schema(value_type = String)]
+    pub to_agent_id: AgentId,
+    /// Why, as the handing agent put it.
+    pub reason: Option<String>,
+    /// When.
+    pub at: Timestamp,
 }
 
 /// A call's recording as Twilio's recording callback described it.

@@ -10,6 +10,7 @@ pub const EVENT_TYPES: &[&str] = &[
     "call.started",
     "call.ended",
     "call.analyzed",
+    "call.handoff",
     "message.received",
     "message.sent",
     "message.failed",

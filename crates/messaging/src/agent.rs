@@ -191,6 +191,8 @@ impl Messaging {
             contact_number: PhoneNumber::parse(&conv.contact_number).ok(),
             channel: conv.channel,
             toolset: std::sync::Arc::new(toolset),
+            passed_agents: vec![agent.id.clone()],
+            keypad: None,
         };
         let mut records = Vec::new();
         let rounds = inner.config.max_model_rounds.max(1);

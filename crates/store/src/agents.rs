@@ -3,21 +3,25 @@
 use crate::rows::{col, json, ts, Newest, Sql};
 use crate::{Access, Scope, Store, StoreError};
 use sqlx::any::AnyRow;
-use switchboard_domain::agent::{Agent, AgentPatch, NewAgent, VoicemailMode};
+use switchboard_domain::agent::{Agent, AgentPatch, Handoff, NewAgent, VoicemailMode};
 use switchboard_domain::entities::{Cursor, Page};
 use switchboard_domain::ids::{AgentId, OrgId};
 use switchboard_domain::values::PhoneNumber;
-use switchboard_domain::Timestamp;
+use switchboard_domain::{Timestamp, ValidationError};
 
 const COLUMNS: &str = "id, name, instructions, greeting, voice, model, language, temperature, \
     turn_detection, tools, transfer_number, max_call_duration_seconds, analysis_fields, \
-    business_hours, chat_model, voicemail, voicemail_message, record, created_at, updated_at";
+    business_hours, chat_model, voicemail, voicemail_message, record, handoffs, digits, \
+    created_at, updated_at";
 
 /// Columns an insert or update writes, in the order [`bind_written`] binds them: the
-/// changeable fields and `updated_at` ($1-$18), then `org_id` ($19) and `id` ($20).
+/// changeable fields and `updated_at` ($1-$20), then `org_id` ($21) and `id` ($22).
 const WRITTEN: &str = "name, instructions, greeting, voice, model, language, temperature, \
     turn_detection, tools, transfer_number, max_call_duration_seconds, analysis_fields, \
-    business_hours, chat_model, voicemail, voicemail_message, record, updated_at, org_id, id";
+    business_hours, chat_model, voicemail, voicemail_message, record, handoffs, digits, \
+    updated_at, org_id, id";
+/// How many of [`WRITTEN`] an update sets.
+const CHANGED: usize = 20;
 
 type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
 
@@ -44,6 +48,8 @@ fn bind_written<'q>(
         .bind(agent.voicemail.as_str())
         .bind(agent.voicemail_message.clone())
         .bind(i64::from(agent.record))
+        .bind(crate::rows::to_json(&agent.handoffs)?)
+        .bind(crate::rows::to_json(&agent.digits)?)
         .bind(agent.updated_at.millis())
         .bind(org.to_string())
         .bind(agent.id.to_string()))
@@ -70,6 +76,9 @@ fn agent_from_row(row: &AnyRow) -> Result<Agent, StoreError> {
         voicemail: crate::rows::parsed(row, "voicemail", VoicemailMode::parse)?,
         voicemail_message: col(row, "voicemail_message")?,
         record: col::<i64>(row, "record")? != 0,
+        // Agents saved before call control existed: no handoffs, default digits.
+        handoffs: crate::rows::json_opt(row, "handoffs")?.unwrap_or_default(),
+        digits: crate::rows::json_opt(row, "digits")?.unwrap_or_default(),
         created_at: ts(row, "created_at")?,
         updated_at: ts(row, "updated_at")?,
     })
@@ -82,10 +91,11 @@ impl Store {
         let mut tx = self.begin(Scope::Org(org), Access::Write).await?;
         crate::accounts::ensure_org_exists(&mut tx, org).await?;
         crate::custom_tools::check_agent_tools(&mut tx, org, &agent.tools).await?;
+        check_handoffs(&mut tx, org, &agent).await?;
         let sql = format!(
             "INSERT INTO agents ({WRITTEN}, created_at) VALUES \
              ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
-             $19, $20, $21)"
+             $19, $20, $21, $22, $23)"
         );
         bind_written(sqlx::query(&sql), org, &agent)?
             .bind(agent.created_at.millis())
@@ -143,15 +153,19 @@ impl Store {
         let current = fetch_agent(&mut tx, org, id, self.for_update()).await?;
         let agent = current.apply(patch, Timestamp::now())?;
         crate::custom_tools::check_agent_tools(&mut tx, org, &agent.tools).await?;
+        check_handoffs(&mut tx, org, &agent).await?;
         let sets: Vec<String> = WRITTEN
             .split(", ")
-            .take(18)
+            .map(str::trim)
+            .take(CHANGED)
             .enumerate()
             .map(|(n, col)| format!("{col} = ${}", n + 1))
             .collect();
         let sql = format!(
-            "UPDATE agents SET {} WHERE org_id = $19 AND id = $20",
-            sets.join(", ")
+            "UPDATE agents SET {} WHERE org_id = ${} AND id = ${}",
+            sets.join(", "),
+            CHANGED + 1,
+            CHANGED + 2
         );
         bind_written(sqlx::query(&sql), org, &agent)?
             .execute(&mut *tx)
@@ -161,10 +175,50 @@ impl Store {
     }
 
     /// Deletes an agent. Numbers it answered become unrouted; past conversations keep their
-    /// history without an agent.
+    /// history without an agent; agents that could hand calls to it no longer can.
     pub async fn delete_agent(&self, org: &OrgId, id: &AgentId) -> Result<(), StoreError> {
-        self.delete_scoped(org, "agents", id.as_str()).await
+        let mut tx = self.begin(Scope::Org(org), Access::Write).await?;
+        let n = sqlx::query("DELETE FROM agents WHERE org_id = $1 AND id = $2")
+            .bind(org.as_str())
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if n == 0 {
+            return Err(StoreError::NotFound);
+        }
+        let rows =
+            sqlx::query("SELECT id, handoffs FROM agents WHERE org_id = $1 AND handoffs LIKE $2")
+                .bind(org.as_str())
+                .bind(format!("%{id}%"))
+                .fetch_all(&mut *tx)
+                .await?;
+        for row in rows {
+            let mut list: Vec<Handoff> = json(&row, "handoffs")?;
+            list.retain(|h| &h.agent_id != id);
+            sqlx::query("UPDATE agents SET handoffs = $1 WHERE org_id = $2 AND id = $3")
+                .bind(crate::rows::to_json(&list)?)
+                .bind(org.as_str())
+                .bind(col::<String>(&row, "id")?)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
+}
+
+/// Every agent an agent hands calls to exists in its organization.
+async fn check_handoffs(tx: &mut crate::Tx, org: &OrgId, agent: &Agent) -> Result<(), StoreError> {
+    for (i, h) in agent.handoffs.iter().enumerate() {
+        if !agent_exists(tx, org, &h.agent_id).await? {
+            return Err(StoreError::Invalid(ValidationError::new(
+                format!("handoffs[{i}].agent_id"),
+                "no such agent in this organization",
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Whether an agent exists in the organization (inside an open transaction).

@@ -228,6 +228,34 @@ impl Store {
         Ok(())
     }
 
+    /// Records that a live call passed from one agent to another (`call.handoff` follows,
+    /// with the call as it is now and the handoff).
+    pub async fn record_call_handoff(
+        &self,
+        org: &OrgId,
+        call: &CallId,
+        handoff: &switchboard_domain::entities::CallHandoff,
+    ) -> Result<Call, StoreError> {
+        let mut tx = self.begin(Scope::Org(org), Access::Write).await?;
+        let mut current = fetch_call(&mut tx, org, call, self.for_update())
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        current.handoffs.push(handoff.clone());
+        current.agents.push(handoff.to_agent_id.clone());
+        sqlx::query("UPDATE calls SET handoffs = $1 WHERE org_id = $2 AND id = $3")
+            .bind(to_json(&current.handoffs)?)
+            .bind(org.as_str())
+            .bind(call.as_str())
+            .execute(&mut *tx)
+            .await?;
+        let mut ev = crate::outbox::call_event("call.handoff", &current);
+        ev.data["handoff"] =
+            serde_json::to_value(handoff).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        crate::outbox::emit(&mut tx, org, &[ev], handoff.at).await?;
+        self.commit_events(tx).await?;
+        Ok(current)
+    }
+
     /// Replaces a transcript item's content (an agent turn cut short by the caller).
     pub async fn update_message_content(
         &self,

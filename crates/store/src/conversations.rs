@@ -23,7 +23,7 @@ pub(crate) const CALL_COLUMNS: &str =
     agent_id, status, started_at, answered_at, ended_at, duration_seconds, end_reason, \
     disposition, recording_url, analysis, turn_latencies_ms, error, metadata, dial_at, \
     sip_response_code, twilio_error_code, answered_by, record, recording_sid, recording_status, \
-    recording_duration_seconds, recording_channels, recording_deleted_at, campaign_id";
+    recording_duration_seconds, recording_channels, recording_deleted_at, campaign_id, handoffs";
 
 fn agent_col(row: &AnyRow) -> Result<Option<AgentId>, StoreError> {
     Ok(col::<Option<String>>(row, "agent_id")?.map(AgentId::from_db))
@@ -99,7 +99,15 @@ pub(crate) fn call_from_row(row: &AnyRow) -> Result<Call, StoreError> {
         twilio_error_code: col(row, "twilio_error_code")?,
         answered_by: col(row, "answered_by")?,
         campaign_id: col(row, "campaign_id")?,
+        agents: Vec::new(),
+        handoffs: json_opt(row, "handoffs")?.unwrap_or_default(),
     };
+    call.agents = call
+        .agent_id
+        .iter()
+        .cloned()
+        .chain(call.handoffs.iter().map(|h| h.to_agent_id.clone()))
+        .collect();
     recording_of(row, &mut call)?;
     Ok(call)
 }
@@ -407,6 +415,7 @@ pub(crate) async fn insert_call(
     org: &OrgId,
     input: NewCall,
 ) -> Result<Call, StoreError> {
+    let agents: Vec<AgentId> = input.agent_id.iter().cloned().collect();
     let call = Call {
         id: CallId::generate(),
         conversation_id: input.conversation_id,
@@ -433,6 +442,8 @@ pub(crate) async fn insert_call(
         sip_response_code: None,
         twilio_error_code: None,
         answered_by: None,
+        agents,
+        handoffs: Vec::new(),
     };
     let exists: i64 =
         sqlx::query_scalar("SELECT COUNT(*) FROM conversations WHERE org_id = $1 AND id = $2")

@@ -102,6 +102,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0015_mcp_oauth.sql"),
         postgres: include_str!("../migrations/postgres/0015_mcp_oauth.sql"),
     },
+    Migration {
+        version: 16,
+        name: "call_control",
+        sqlite: include_str!("../migrations/sqlite/0016_call_control.sql"),
+        postgres: include_str!("../migrations/postgres/0016_call_control.sql"),
+    },
 ];
 
 /// Where the schema stands.

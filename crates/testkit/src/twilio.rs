@@ -107,6 +107,7 @@ pub struct Received {
 
 pub(crate) enum Cmd {
     Play(Vec<u8>, Duration),
+    Keys(String),
     Stop,
     Close,
     Hang,
@@ -221,6 +222,15 @@ impl MediaCall {
                                 ticker = tokio::time::interval(gap);
                             }
                         }
+                        Some(Cmd::Keys(keys)) => {
+                            // One `dtmf` frame per key, as Twilio sends them.
+                            for key in keys.chars() {
+                                seq += 1;
+                                let msg = json!({"event": "dtmf", "streamSid": stream_sid, "sequenceNumber": seq.to_string(),
+                                    "dtmf": {"track": "inbound_track", "digit": key.to_string()}});
+                                if sink.send(send(msg)).await.is_err() { rec.lock().unwrap().closed = true; break; }
+                            }
+                        }
                         Some(Cmd::Stop) => {
                             seq += 1;
                             let msg = json!({"event": "stop", "sequenceNumber": seq.to_string(), "streamSid": stream_sid,
@@ -292,6 +302,11 @@ impl MediaCall {
     /// Queues caller audio and changes the frame interval.
     pub fn play_at(&self, audio: &[u8], interval: Duration) {
         let _ = self.cmd.send(Cmd::Play(audio.to_vec(), interval));
+    }
+
+    /// The caller presses `keys` on the keypad (`0`-`9`, `*`, `#`), one `dtmf` frame each.
+    pub fn press(&self, keys: &str) {
+        let _ = self.cmd.send(Cmd::Keys(keys.to_owned()));
     }
 
     /// Sends `stop` (the caller hung up).

@@ -4,6 +4,7 @@
 //! Failures become results the agent can talk about, never a broken call.
 
 mod builtin;
+mod call_control;
 mod custom;
 pub mod mcp;
 mod mcp_client;
@@ -23,6 +24,8 @@ use switchboard_domain::mcp_server::{model_tool_name, McpServer, AGENT_PREFIX};
 use switchboard_domain::values::{Channel, PhoneNumber};
 use switchboard_domain::Timestamp;
 use switchboard_store::{NewToolInvocation, Store};
+
+pub use call_control::{Keypad, MAX_CALL_HANDOFFS, MAX_RETURNS};
 
 /// Default time a tool may take before the agent is told it failed.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(8);
@@ -46,6 +49,8 @@ pub struct Toolset {
     custom: Vec<CustomTool>,
     /// MCP server tools: (the model's name, the server, the server's own tool name).
     mcp: Vec<(String, Arc<McpServer>, String)>,
+    /// Agents the call may be handed to.
+    handoffs: Vec<call_control::HandoffTool>,
 }
 
 impl Toolset {
@@ -64,6 +69,10 @@ impl Toolset {
 
     fn custom_tool(&self, name: &str) -> Option<&CustomTool> {
         self.custom.iter().find(|t| t.name == name)
+    }
+
+    fn handoff_tool(&self, name: &str) -> Option<&call_control::HandoffTool> {
+        self.handoffs.iter().find(|h| h.name == name)
     }
 
     fn mcp_tool(&self, name: &str) -> Option<(&McpServer, &str)> {
@@ -93,6 +102,10 @@ pub struct ToolContext {
     pub channel: Channel,
     /// The tools this conversation offers.
     pub toolset: Arc<Toolset>,
+    /// The agents the call has passed through so far, the current one last (calls only).
+    pub passed_agents: Vec<switchboard_domain::ids::AgentId>,
+    /// The call's keypad, for `collect_digits` (calls only).
+    pub keypad: Option<Arc<Keypad>>,
 }
 
 /// Something the channel must do after a tool returns.
@@ -102,6 +115,13 @@ pub enum Effect {
     EndCall,
     /// Transfer the caller to this number once the agent has finished speaking.
     Transfer(PhoneNumber),
+    /// The call goes on with this agent (its instructions and tools) in the same session.
+    Handoff {
+        /// The agent taking the call, as stored now.
+        agent: Box<Agent>,
+        /// Why, as the handing agent put it.
+        reason: Option<String>,
+    },
 }
 
 /// The result of one execution.
@@ -284,7 +304,7 @@ impl Registry {
     /// Whether a tool is implemented on a channel with this registry.
     fn implemented(&self, name: &str, channel: Channel) -> bool {
         match name {
-            "end_call" | "transfer_call" => channel == Channel::Voice,
+            "end_call" | "transfer_call" | "collect_digits" => channel == Channel::Voice,
             "check_availability" | "book_appointment" | "cancel_appointment" | "lookup_contact" => {
                 true
             }
@@ -334,12 +354,21 @@ impl Registry {
                     parameters: t.parameters.clone(),
                 });
                 set.custom.push(t.clone());
+            } else if name == "collect_digits" && self.implemented(name, channel) {
+                set.definitions
+                    .push(call_control::collect_digits_definition(agent));
             } else if self.implemented(name, channel) {
                 if let Some(d) = builtin::definition(name) {
                     set.definitions.push(d);
                 }
             } else {
                 tracing::debug!(tool = %name, channel = channel.as_str(), "tool not available on this channel; not offered");
+            }
+        }
+        if channel == Channel::Voice && !agent.handoffs.is_empty() {
+            for (definition, tool) in call_control::handoff_tools(store, org, agent).await {
+                set.definitions.push(definition);
+                set.handoffs.push(tool);
             }
         }
         set
@@ -481,7 +510,9 @@ impl Registry {
         };
         let custom = ctx.toolset.custom_tool(name);
         let mcp = ctx.toolset.mcp_tool(name);
+        let handoff = ctx.toolset.handoff_tool(name);
         let allowed = mcp.is_some()
+            || handoff.is_some()
             || (ctx.agent.tools.iter().any(|t| t == name)
                 && (custom.is_some() || self.implemented(name, ctx.channel)));
         let outcome = match (allowed, args) {
@@ -540,6 +571,22 @@ impl Registry {
                     ToolError::new("unknown_tool", "The tool is not available."),
                 ),
             },
+            (true, Ok(args)) if handoff.is_some() || name == "collect_digits" => {
+                // Not under the tool timeout: a handoff is a quick read, and collecting
+                // digits has its own timeouts.
+                let ran = match handoff {
+                    Some(h) => call_control::handoff(ctx, h, &args).await,
+                    None => call_control::collect_digits(ctx, &args).await,
+                };
+                match ran {
+                    Ok((output, effect)) => ToolOutcome {
+                        output,
+                        status: "ok",
+                        effect,
+                    },
+                    Err(e) => failure("error", e),
+                }
+            }
             (true, Ok(args)) if custom.is_some() => match (custom, &audit_id) {
                 (Some(tool), Some(id)) => {
                     custom::run(

@@ -3,6 +3,7 @@
 //! nothing about a call is shared with other calls.
 
 mod answer;
+mod call_control;
 pub mod campaigns;
 pub mod dialer;
 mod live;

@@ -90,6 +90,8 @@ pub(crate) struct Live {
     pub(crate) amd_deadline: tokio::time::Instant,
     /// Consecutive loud caller frames while holding.
     pub(crate) loud_frames: u32,
+    /// When the keys pressed outside a collection go to the model (call_control.rs).
+    pub(crate) keys_due: Option<tokio::time::Instant>,
     pub(crate) org: OrgId,
     pub(crate) call_id: CallId,
 }
@@ -140,6 +142,7 @@ impl Live {
             amd_pending: s.call.direction == switchboard_domain::values::Direction::Outbound,
             amd_deadline: tokio::time::Instant::now() + crate::answer::AMD_WAIT,
             loud_frames: 0,
+            keys_due: None,
             org: s.org.clone(),
             call_id: s.call.id.clone(),
         }
@@ -184,6 +187,9 @@ impl Live {
                 msg = self.model.next() => self.on_model(msg, socket).await,
                 Some((call_id, name, outcome)) = self.tools.next(), if !self.tools.is_empty() => {
                     self.on_tool_done(call_id, name, outcome).await
+                }
+                _ = sleep_until(self.keys_due.unwrap_or(max)), if self.keys_due.is_some() => {
+                    self.flush_keys().await
                 }
                 _ = limit_tick.tick() => {
                     if self.svc.clock.now().millis() - started.millis() >= max_ms {
@@ -354,6 +360,8 @@ impl Live {
                 "response_status": "in_progress",
                 "audio_ms": generated / media::BYTES_PER_MS,
                 "cut_off": true,
+                "agent_id": self.ready.agent.id,
+                "agent_name": self.ready.agent.name,
             });
             self.write(Entry::Agent {
                 item_id: item_id.clone(),
@@ -498,10 +506,7 @@ impl Live {
                 Step::Go
             }
             Ok(Inbound::Stop) => Step::Exit(self.hangup_exit(EndReason::CallerHungUp)),
-            Ok(Inbound::Dtmf { digit }) => {
-                tracing::info!(digit = %digit, "caller pressed a key");
-                Step::Go
-            }
+            Ok(Inbound::Dtmf { digit }) => self.on_digit(&digit),
             Ok(Inbound::Start(_)) => {
                 self.bad_frame("second `start` on one stream");
                 Step::Go

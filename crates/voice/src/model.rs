@@ -16,7 +16,7 @@ use switchboard_domain::call::EndReason;
 use switchboard_domain::values::{MessageKind, MessageRole};
 use switchboard_domain::Timestamp;
 use switchboard_realtime::events::{self as rt, ServerEvent};
-use switchboard_tools::ToolOutcome;
+use switchboard_tools::{Effect, ToolOutcome};
 use switchboard_twilio::media;
 use tokio_tungstenite::tungstenite::Message as ModelMessage;
 
@@ -342,6 +342,8 @@ impl Live {
                         "item": item,
                         "response_status": status,
                         "audio_ms": audio_ms,
+                        "agent_id": self.ready.agent.id,
+                        "agent_name": self.ready.agent.name,
                     });
                     if let Some(ms) = self.item_latency.remove(&item_id) {
                         content["latency_ms"] = json!(ms);
@@ -440,6 +442,13 @@ impl Live {
                 at: Timestamp::now(),
             });
             match outcome.effect {
+                // The next agent answers, in the same session.
+                Some(Effect::Handoff { agent, reason }) => {
+                    if let Err(e) = self.hand_off(*agent, reason).await {
+                        return Step::Exit(Exit::Fail(EndReason::ModelDisconnected, e));
+                    }
+                    self.batch_wants_answer = true;
+                }
                 // The agent has said goodbye (or is saying it): no new response.
                 Some(effect) => {
                     self.ending = Some((effect, tokio::time::Instant::now() + ENDING_GRACE));

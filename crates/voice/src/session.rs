@@ -190,6 +190,8 @@ pub(crate) struct Ready {
     pub(crate) creds: Option<TwilioCredentials>,
     pub(crate) session_config: SessionConfig,
     pub(crate) tool_ctx: ToolContext,
+    /// The conversation's variables (`{{name}}` in instructions), for a handoff.
+    pub(crate) variables: serde_json::Value,
 }
 
 impl Session {
@@ -291,12 +293,15 @@ impl Session {
             contact_number: PhoneNumber::parse(&call.from_number).ok(),
             channel: Channel::Voice,
             toolset: std::sync::Arc::new(toolset),
+            passed_agents: vec![agent.id.clone()],
+            keypad: Some(std::sync::Arc::new(switchboard_tools::Keypad::default())),
         };
         Ok(Ready {
             agent,
             creds,
             session_config,
             tool_ctx,
+            variables: conversation.variables.clone(),
         })
     }
 

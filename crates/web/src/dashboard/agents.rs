@@ -287,6 +287,9 @@ impl Draft {
             voicemail: Some(voicemail),
             voicemail_message: opt(&self.voicemail_message),
             record: Some(self.record),
+            // Edited on the agent page's call control card.
+            handoffs: None,
+            digits: None,
         })
     }
 }
@@ -553,6 +556,8 @@ pub async fn update(
             voicemail: n.voicemail,
             voicemail_message: Some(n.voicemail_message),
             record: n.record,
+            handoffs: None,
+            digits: None,
         };
         match st.store.update_agent(&dash.org, &id, patch).await {
             Ok(_) => return Ok(Redirect::to(&format!("/agents/{id}?flash=Saved")).into_response()),

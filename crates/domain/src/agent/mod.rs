@@ -7,6 +7,12 @@ use crate::values::{check_len, require_text, PhoneNumber};
 use crate::{Timestamp, ValidationError};
 use serde::{Deserialize, Serialize};
 
+mod call_control;
+mod settings;
+
+pub use call_control::{handoff_tool_name, DigitCollection, Handoff, MAX_HANDOFFS};
+pub use settings::{AnalysisField, AnalysisFieldType, TurnDetection, VoicemailMode};
+
 /// Voices the OpenAI Realtime API accepts (GA); custom voices are `voice_...` ids.
 pub const VOICES: &[&str] = &[
     "alloy", "ash", "ballad", "coral", "echo", "sage", "shimmer", "verse", "marin", "cedar",
@@ -23,6 +29,7 @@ pub const BUILTIN_TOOLS: &[&str] = &[
     "send_sms",
     "call_contact",
     "schedule_sms",
+    "collect_digits",
 ];
 
 /// Default realtime model for new agents.
@@ -31,166 +38,6 @@ pub const DEFAULT_MODEL: &str = "gpt-realtime";
 pub const DEFAULT_VOICE: &str = "marin";
 /// Default maximum call duration (30 minutes).
 pub const DEFAULT_MAX_CALL_SECONDS: i64 = 1800;
-
-/// How the model decides that the caller finished a turn.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-pub enum TurnDetection {
-    /// Voice activity detection on silence.
-    ServerVad {
-        /// Activation threshold, 0 to 1 (model default 0.5).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        threshold: Option<f64>,
-        /// Audio kept before detected speech, in ms (model default 300).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        prefix_padding_ms: Option<i64>,
-        /// Silence that ends a turn, in ms (model default 500).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        silence_duration_ms: Option<i64>,
-    },
-    /// Detection on the meaning of what was said.
-    SemanticVad {
-        /// `low`, `medium`, `high` or `auto`.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        eagerness: Option<String>,
-    },
-}
-
-impl Default for TurnDetection {
-    fn default() -> Self {
-        TurnDetection::ServerVad {
-            threshold: None,
-            prefix_padding_ms: None,
-            silence_duration_ms: None,
-        }
-    }
-}
-
-impl TurnDetection {
-    fn validate(&self) -> Result<(), ValidationError> {
-        match self {
-            TurnDetection::ServerVad {
-                threshold,
-                prefix_padding_ms,
-                silence_duration_ms,
-            } => {
-                if let Some(t) = threshold {
-                    if !(0.0..=1.0).contains(t) {
-                        return Err(ValidationError::new("threshold", "must be between 0 and 1"));
-                    }
-                }
-                for (field, v) in [
-                    ("prefix_padding_ms", prefix_padding_ms),
-                    ("silence_duration_ms", silence_duration_ms),
-                ] {
-                    if let Some(v) = v {
-                        if !(0..=10_000).contains(v) {
-                            return Err(ValidationError::new(field, "must be between 0 and 10000"));
-                        }
-                    }
-                }
-                Ok(())
-            }
-            TurnDetection::SemanticVad { eagerness } => match eagerness.as_deref() {
-                None | Some("low" | "medium" | "high" | "auto") => Ok(()),
-                Some(_) => Err(ValidationError::new(
-                    "eagerness",
-                    "must be one of low, medium, high, auto",
-                )),
-            },
-        }
-    }
-}
-
-/// The type of an extracted analysis field.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum AnalysisFieldType {
-    /// Free text.
-    String,
-    /// A number.
-    Number,
-    /// True or false.
-    Boolean,
-    /// One of `options`.
-    Enum,
-}
-
-/// A field the post-call analysis extracts, declared per agent.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AnalysisField {
-    /// Identifier: lowercase letters, digits and `_`, starting with a letter.
-    pub name: String,
-    /// Value type.
-    #[serde(rename = "type")]
-    pub field_type: AnalysisFieldType,
-    /// What the model should extract.
-    pub description: String,
-    /// Allowed values, required for `enum` and only allowed there.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub options: Vec<String>,
-}
-
-impl AnalysisField {
-    fn validate(&self) -> Result<(), ValidationError> {
-        let name_ok = self.name.len() <= 64
-            && self.name.starts_with(|c: char| c.is_ascii_lowercase())
-            && self
-                .name
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-        if !name_ok {
-            return Err(ValidationError::new(
-                "name",
-                "must be 1-64 lowercase letters, digits or `_`, starting with a letter",
-            ));
-        }
-        require_text("description", &self.description, 1000)?;
-        match (self.field_type, self.options.is_empty()) {
-            (AnalysisFieldType::Enum, true) => Err(ValidationError::new(
-                "options",
-                "an enum field needs at least one option",
-            )),
-            (AnalysisFieldType::Enum, false) => Ok(()),
-            (_, false) => Err(ValidationError::new(
-                "options",
-                "only enum fields take options",
-            )),
-            (_, true) => Ok(()),
-        }
-    }
-}
-
-/// What an outbound call does when an answering machine picks up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum VoicemailMode {
-    /// Hang up without a word.
-    #[default]
-    Hangup,
-    /// Speak `voicemail_message` after the beep, then hang up.
-    LeaveMessage,
-}
-
-impl VoicemailMode {
-    /// The stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            VoicemailMode::Hangup => "hangup",
-            VoicemailMode::LeaveMessage => "leave_message",
-        }
-    }
-
-    /// Parses the stored name.
-    pub fn parse(s: &str) -> Option<VoicemailMode> {
-        match s {
-            "hangup" => Some(VoicemailMode::Hangup),
-            "leave_message" => Some(VoicemailMode::LeaveMessage),
-            _ => None,
-        }
-    }
-}
 
 /// An agent as stored and returned by the API.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
@@ -232,6 +79,10 @@ pub struct Agent {
     pub voicemail_message: Option<String>,
     /// Whether its calls are recorded (both directions, two channels: caller and agent).
     pub record: bool,
+    /// Agents of the organization it may hand a call to (a `handoff_to_<name>` tool each).
+    pub handoffs: Vec<Handoff>,
+    /// How `collect_digits` gathers keypad presses.
+    pub digits: DigitCollection,
     /// Created.
     pub created_at: Timestamp,
     /// Last changed.
@@ -291,6 +142,12 @@ pub struct NewAgent {
     /// Record its calls (default `false`).
     #[serde(default)]
     pub record: Option<bool>,
+    /// Agents it may hand a call to (default none).
+    #[serde(default)]
+    pub handoffs: Option<Vec<Handoff>>,
+    /// Keypad collection for `collect_digits` (default 16 digits, `#`, 5 s).
+    #[serde(default)]
+    pub digits: Option<DigitCollection>,
 }
 
 /// The body of `PATCH /api/v1/agents/{id}`: every field optional; `null` clears an optional
@@ -344,6 +201,10 @@ pub struct AgentPatch {
     pub voicemail_message: Option<Option<String>>,
     /// Record its calls.
     pub record: Option<bool>,
+    /// Agents it may hand a call to (replaces the list).
+    pub handoffs: Option<Vec<Handoff>>,
+    /// Keypad collection for `collect_digits`.
+    pub digits: Option<DigitCollection>,
 }
 
 /// Distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`).
@@ -379,6 +240,8 @@ impl Agent {
             voicemail: input.voicemail.unwrap_or_default(),
             voicemail_message: input.voicemail_message,
             record: input.record.unwrap_or(false),
+            handoffs: input.handoffs.unwrap_or_default(),
+            digits: input.digits.unwrap_or_default(),
             created_at: now,
             updated_at: now,
         };
@@ -438,6 +301,12 @@ impl Agent {
         }
         if let Some(v) = p.record {
             self.record = v;
+        }
+        if let Some(v) = p.handoffs {
+            self.handoffs = v;
+        }
+        if let Some(v) = p.digits {
+            self.digits = v;
         }
         self.updated_at = now;
         self.validate()?;
@@ -547,6 +416,8 @@ impl Agent {
         self.business_hours
             .validate()
             .map_err(|e| e.under("business_hours"))?;
+        call_control::validate_handoffs(&self.id, &self.handoffs)?;
+        self.digits.validate().map_err(|e| e.under("digits"))?;
         if let Some(m) = &self.chat_model {
             require_text("chat_model", m, 200)?;
             if m.chars().any(char::is_whitespace) {

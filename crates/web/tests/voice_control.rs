@@ -1,0 +1,279 @@
+//! In-call control through the fakes, over HTTP and WebSocket: a receptionist handing the
+//! call to a billing agent and back in the same model session (new instructions and tools by
+//! `session.update`, the voice kept, each turn attributed, the call's path recorded, a loop
+//! stopped), and the keypad (keys pressed outside a collection reaching the model as one
+//! `[keypad]` turn, `collect_digits` answering the digits typed).
+
+mod voice_env;
+
+use voice_env::*;
+
+/// The function outputs the model was given, in order.
+fn outputs(env: &Env<'_>) -> Vec<Value> {
+    env.model
+        .events("conversation.item.create")
+        .into_iter()
+        .filter(|e| e["item"]["type"] == "function_call_output")
+        .map(|e| serde_json::from_str(e["item"]["output"].as_str().expect("output")).expect("json"))
+        .collect()
+}
+
+backend_test!(
+    a_call_is_handed_between_agents_and_a_loop_is_stopped,
+    |db| {
+        let turn = |n: usize| format!("Caller turn {n}.");
+        let behavior = Behavior {
+            steps: vec![
+                Step::Call("handoff_to_billing".into(), json!({"reason": "a refund"})),
+                said(AGENT_SHORT, "Billing here, about your refund."),
+                Step::Call("handoff_to_reception".into(), json!({})),
+                said(AGENT_SHORT, "Reception again."),
+                Step::Call("handoff_to_billing".into(), json!({})),
+                said(AGENT_SHORT, "Billing again."),
+                Step::Call("handoff_to_reception".into(), json!({})),
+                said(AGENT_SHORT, "Let me help you myself."),
+            ],
+            transcripts: (1..=4).map(turn).collect(),
+            ..Behavior::default()
+        };
+        let mut env = env(db, behavior).await;
+        let org = env.org("Alpha", "+15550001001", &["end_call"], None).await;
+        let billing: NewAgent = serde_json::from_value(json!({
+            "name": "Billing", "instructions": "You handle billing for Alpha.", "voice": "cedar",
+            "tools": ["lookup_contact"],
+            "handoffs": [{"agent_id": org.agent, "description": "Anything that is not billing."}],
+        }))
+        .expect("agent");
+        let billing = db
+            .store
+            .create_agent(&org.id, billing)
+            .await
+            .expect("billing");
+        env.patch_agent(
+        &org,
+        json!({"handoffs": [{"agent_id": billing.id, "description": "Refunds, invoices and payments."}]}),
+    )
+    .await;
+
+        let sid = "CA00000000000000000000000000000301";
+        let media = env.answer(&org, sid, "+15557770301", 20.0).await;
+        let first = env.wait_model_event("session.update", 1).await.remove(0);
+        let names = |u: &Value| -> Vec<String> {
+            u["session"]["tools"]
+                .as_array()
+                .expect("tools")
+                .iter()
+                .map(|t| t["name"].as_str().expect("name").to_owned())
+                .collect()
+        };
+        assert_eq!(names(&first), ["end_call", "handoff_to_billing"]);
+        let description = first["session"]["tools"][1]["description"]
+            .as_str()
+            .expect("description");
+        assert!(description.contains("Refunds, invoices and payments."));
+
+        // Turn 1: the receptionist hands over; Billing's instructions and tools take effect in
+        // the same session, the voice stays, and Billing answers.
+        media.play_at(CALLER_BOOKING, Duration::from_millis(5));
+        let updates = env.wait_model_event("session.update", 2).await;
+        let second = &updates[1]["session"];
+        assert_eq!(second["instructions"], "You handle billing for Alpha.");
+        assert_eq!(
+            names(&updates[1]),
+            ["lookup_contact", "handoff_to_reception"]
+        );
+        assert_eq!(second["audio"]["output"]["voice"], "marin");
+        assert_eq!(env.model.sessions().len(), 1, "no new model session");
+        media
+            .wait_for("Billing's answer", WAIT, |r| {
+                r.audio.len() >= AGENT_SHORT.len()
+            })
+            .await;
+        assert_eq!(outputs(&env)[0]["handed_off_to"], "Billing");
+
+        // Turns 2 and 3: back to reception, then to billing again.
+        for n in 2..=3 {
+            media
+                .wait_for("the answer to play", WAIT, |r| r.echoed == r.marks.len())
+                .await;
+            media.play_at(CALLER_BOOKING, Duration::from_millis(5));
+            env.wait_model_event("session.update", n + 1).await;
+            media
+                .wait_for("the next answer", WAIT, |r| {
+                    r.audio.len() >= AGENT_SHORT.len() * n
+                })
+                .await;
+        }
+        // Turn 4: a third arrival at the receptionist is refused; Billing carries on.
+        media
+            .wait_for("the answer to play", WAIT, |r| r.echoed == r.marks.len())
+            .await;
+        media.play_at(CALLER_BOOKING, Duration::from_millis(5));
+        media
+            .wait_for("the last answer", WAIT, |r| {
+                r.audio.len() >= AGENT_SHORT.len() * 4
+            })
+            .await;
+        let out = outputs(&env);
+        assert_eq!(out.len(), 4, "{out:?}");
+        assert_eq!(out[3]["error"]["code"], "handoff_loop", "{out:?}");
+        assert_eq!(
+            env.model.events("session.update").len(),
+            4,
+            "no switch for the refused handoff"
+        );
+
+        // The transcript says who spoke each turn and when the call changed hands.
+        let items = eventually("the last agent turn stored", WAIT, || async {
+            let items = env.transcript(&org, sid).await;
+            items
+                .iter()
+                .any(|m| m.content["text"] == "Let me help you myself.")
+                .then_some(items)
+        })
+        .await;
+        let spoken: Vec<(String, String)> = items
+            .iter()
+            .filter(|m| m.role.as_str() == "assistant" && m.kind.as_str() == "message")
+            .map(|m| {
+                (
+                    m.content["agent_name"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                    m.content["text"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            spoken,
+            [
+                ("Billing".into(), "Billing here, about your refund.".into()),
+                ("Reception".into(), "Reception again.".into()),
+                ("Billing".into(), "Billing again.".into()),
+                ("Billing".into(), "Let me help you myself.".into()),
+            ]
+        );
+        let handovers: Vec<&str> = items
+            .iter()
+            .filter(|m| m.role.as_str() == "system")
+            .filter_map(|m| m.content["text"].as_str())
+            .collect();
+        assert_eq!(
+            handovers,
+            [
+                "Reception handed the call to Billing",
+                "Billing handed the call to Reception",
+                "Reception handed the call to Billing",
+            ]
+        );
+        let call = env.call_of(&org, sid).await;
+        assert_eq!(
+            call.agents,
+            [
+                org.agent.clone(),
+                billing.id.clone(),
+                org.agent.clone(),
+                billing.id.clone()
+            ]
+        );
+        assert_eq!(call.handoffs[0].reason.as_deref(), Some("a refund"));
+        media.stop();
+        env.wait_ended(&org, sid).await;
+        env.shutdown();
+    }
+);
+
+backend_test!(keypad_presses_reach_the_model_and_collect_digits, |db| {
+    let behavior = Behavior {
+        steps: vec![
+            said(AGENT_SHORT, "You pressed one and two."),
+            Step::Call("collect_digits".into(), json!({})),
+            said(AGENT_SHORT, "Thanks, I have your account number."),
+        ],
+        transcripts: vec!["I'd like to give my account number.".into()],
+        ..Behavior::default()
+    };
+    let mut env = env(db, behavior).await;
+    let org = env
+        .org("Alpha", "+15550001001", &["collect_digits"], None)
+        .await;
+    env.patch_agent(
+        &org,
+        json!({"digits": {"max_digits": 6, "terminator": "#", "timeout_seconds": 5}}),
+    )
+    .await;
+    let sid = "CA00000000000000000000000000000302";
+    let media = env.answer(&org, sid, "+15557770302", 20.0).await;
+    let update = env.wait_model_event("session.update", 1).await.remove(0);
+    assert_eq!(update["session"]["tools"][0]["name"], "collect_digits");
+
+    // Keys pressed outside a collection: one caller turn once the caller pauses.
+    media.press("12");
+    let items = env.wait_model_event("conversation.item.create", 1).await;
+    assert_eq!(items[0]["item"]["role"], "user");
+    assert_eq!(items[0]["item"]["content"][0]["text"], "[keypad] 12");
+    media
+        .wait_for("the answer", WAIT, |r| r.audio.len() >= AGENT_SHORT.len())
+        .await;
+
+    // The agent asks for the account number and collects it from the keypad.
+    media
+        .wait_for("the answer to play", WAIT, |r| r.echoed == r.marks.len())
+        .await;
+    media.play_at(CALLER_BOOKING, Duration::from_millis(5));
+    let key = {
+        let (_, k) = db.store.create_api_key(&org.id, "test").await.expect("key");
+        k.expose().to_owned()
+    };
+    eventually("collect_digits running", WAIT, || async {
+        let rows: Value = env
+            .http
+            .get(format!(
+                "{}/api/v1/tool-invocations?tool=collect_digits",
+                env.base
+            ))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        (rows["data"][0]["status"] == "running").then_some(())
+    })
+    .await;
+    media.press("4815#");
+    let output = eventually("the digits", WAIT, || async {
+        outputs(&env).into_iter().next()
+    })
+    .await;
+    assert_eq!(
+        output,
+        json!({"ok": true, "digits": "4815", "ended_by": "terminator"})
+    );
+    media
+        .wait_for("the last answer", WAIT, |r| {
+            r.audio.len() >= AGENT_SHORT.len() * 2
+        })
+        .await;
+    let items = eventually("the keypad turn stored", WAIT, || async {
+        let items = env.transcript(&org, sid).await;
+        items
+            .iter()
+            .any(|m| m.content["keypad"] == "12")
+            .then_some(items)
+    })
+    .await;
+    let keypad = items
+        .iter()
+        .find(|m| m.content["keypad"] == "12")
+        .expect("keypad turn");
+    assert_eq!(
+        (keypad.role.as_str(), keypad.content["text"].as_str()),
+        ("user", Some("[keypad] 12"))
+    );
+    media.stop();
+    env.wait_ended(&org, sid).await;
+    env.shutdown();
+});
