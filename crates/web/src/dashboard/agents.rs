@@ -486,11 +486,13 @@ async fn edit_page(
 ) -> Result<maud::Markup, DashError> {
     let action = format!("/agents/{}", a.id);
     let custom = custom_tool_names(st, dash).await?;
+    let calls = super::agent_calls::card(st, dash, a, None, &FieldErrors::default()).await?;
     let body = html! {
         (layout::flash(flash))
         div.columns {
             section {
                 (form(dash, &action, d, errors, !dash.can_manage(), &custom))
+                (calls)
                 @if dash.can_manage() {
                     (layout::action_button(dash, &format!("/agents/{}/delete", a.id), "Delete agent", Some("Delete this agent? Numbers routed to it will stop answering.")))
                 }

@@ -6,6 +6,7 @@
 //! Live pages follow `/live` (server-sent events read from the outbox's event log) and
 //! re-render the part of the page that changed.
 
+mod agent_calls;
 mod agents;
 mod auth;
 mod calls;
@@ -130,6 +131,7 @@ pub fn routes() -> Router<AppState> {
         .route("/agents/new", get(agents::new_form).post(agents::create))
         .route("/agents/{id}", get(agents::edit_form).post(agents::update))
         .route("/agents/{id}/delete", post(agents::delete))
+        .route("/agents/{id}/call-control", post(agent_calls::save))
         .route("/agents/{id}/try", post(agents::try_it))
         .route(
             "/phone-numbers",
