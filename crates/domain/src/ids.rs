@@ -152,3 +152,5 @@ mod tests {
         assert!(AgentId::parse("agtx_abc").is_none());
     }
 }
+id_type!(/// A staff action on a live call.
+    CallActionId, "cact");

@@ -4,6 +4,7 @@ pub mod agent;
 pub mod analysis;
 pub mod auth;
 pub mod call;
+pub mod call_action;
 pub mod campaign;
 pub mod custom_tool;
 pub mod entities;

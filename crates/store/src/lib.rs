@@ -8,6 +8,7 @@
 
 mod accounts;
 mod agents;
+mod call_actions;
 mod calls;
 mod campaigns;
 mod contacts;
@@ -45,6 +46,7 @@ use switchboard_domain::ids::OrgId;
 use switchboard_domain::ValidationError;
 
 pub use accounts::{Bootstrap, BootstrapInput};
+pub use call_actions::{ActionSignal, UndeliveredAction};
 pub use calls::{CallEnd, StatusReport};
 pub use campaigns::{CampaignAction, NewCampaignRow, Refusal};
 pub use custom_tools::MAX_CUSTOM_TOOLS;

@@ -108,6 +108,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0016_call_control.sql"),
         postgres: include_str!("../migrations/postgres/0016_call_control.sql"),
     },
+    Migration {
+        version: 17,
+        name: "call_actions",
+        sqlite: include_str!("../migrations/sqlite/0017_call_actions.sql"),
+        postgres: include_str!("../migrations/postgres/0017_call_actions.sql"),
+    },
 ];
 
 /// Where the schema stands.

@@ -11,7 +11,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -175,7 +175,7 @@ impl FakeRealtime {
         behavior: &Behavior,
         script: &mut Script<'_>,
         after: Option<Value>,
-    ) -> Option<Arc<AtomicBool>> {
+    ) -> Option<Arc<AtomicU8>> {
         let fail = script.fails.pop_front().filter(|c| !c.is_empty());
         let step = if fail.is_some() {
             None
@@ -314,7 +314,7 @@ impl FakeRealtime {
         let mut vad = Vad::default();
         let mut appends = 0usize;
         let mut user_turn = 0u32;
-        let mut response: Option<Arc<AtomicBool>> = None;
+        let mut response: Option<Arc<AtomicU8>> = None;
         let mut resp_no = 0u32;
         let echo_tx = self.echo_rx.lock().unwrap().clone();
         let mut fails: VecDeque<String> = behavior.fail_responses.clone().into();
@@ -421,7 +421,10 @@ impl FakeRealtime {
                                     json!({"type": "input_audio_buffer.speech_started", "audio_start_ms": 0, "item_id": item}),
                                 );
                                 if let Some(flag) = response.take() {
-                                    flag.store(true, Ordering::SeqCst);
+                                    flag.store(
+                                        crate::realtime_script::TURN_DETECTED,
+                                        Ordering::SeqCst,
+                                    );
                                 }
                                 user_turn -= 1;
                             }
@@ -468,6 +471,17 @@ impl FakeRealtime {
                         response = Some(r);
                     }
                 }
+                "response.cancel" => match response.take() {
+                    // The response in flight stops (`status_details.reason: client_cancelled`).
+                    Some(flag) => {
+                        flag.store(crate::realtime_script::CLIENT_CANCELLED, Ordering::SeqCst)
+                    }
+                    // As OpenAI answers a cancel with nothing to cancel.
+                    None => send(
+                        json!({"type": "error", "error": {"type": "invalid_request_error",
+                        "code": "response_cancel_not_active", "message": "Cancellation failed: no active response found."}}),
+                    ),
+                },
                 "conversation.item.truncate" => {
                     let item = event["item_id"].as_str().unwrap_or_default();
                     send(

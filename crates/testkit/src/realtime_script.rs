@@ -6,7 +6,12 @@ use super::realtime::{Behavior, FakeShape, Step};
 use base64::Engine;
 use serde_json::{json, Value};
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
+
+/// A response cancelled by the caller's speech.
+pub(crate) const TURN_DETECTED: u8 = 1;
+/// A response cancelled by `response.cancel`.
+pub(crate) const CLIENT_CANCELLED: u8 = 2;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
@@ -56,8 +61,8 @@ pub(crate) fn respond(
     tx: mpsc::UnboundedSender<Option<String>>,
     behavior: Behavior,
     reply: Reply,
-) -> Arc<AtomicBool> {
-    let cancel = Arc::new(AtomicBool::new(false));
+) -> Arc<AtomicU8> {
+    let cancel = Arc::new(AtomicU8::new(0));
     let flag = cancel.clone();
     tokio::spawn(async move {
         let send = |v: Value| {
@@ -103,7 +108,7 @@ pub(crate) fn respond(
                 let mut cancelled = false;
                 let mut late = 0usize;
                 for (i, chunk) in chunks.iter().enumerate() {
-                    if flag.load(Ordering::SeqCst) {
+                    if flag.load(Ordering::SeqCst) != 0 {
                         cancelled = true;
                         // Deltas already in flight when the server cancelled still arrive.
                         if late >= behavior.deltas_after_interrupt {
@@ -134,7 +139,7 @@ pub(crate) fn respond(
                 let (status, details) = if cancelled {
                     (
                         "cancelled",
-                        json!({"type": "cancelled", "reason": "turn_detected"}),
+                        json!({"type": "cancelled", "reason": if flag.load(Ordering::SeqCst) == CLIENT_CANCELLED { "client_cancelled" } else { "turn_detected" }}),
                     )
                 } else {
                     ("completed", Value::Null)

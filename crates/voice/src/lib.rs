@@ -2,6 +2,7 @@
 //! It owns all of the call's state (playback, barge-in, tool calls, transcript, lifecycle);
 //! nothing about a call is shared with other calls.
 
+mod actions;
 mod answer;
 mod call_control;
 pub mod campaigns;
@@ -14,6 +15,7 @@ pub mod recordings;
 pub mod recovery;
 mod rollover;
 mod session;
+mod staff;
 pub mod token;
 mod transcript;
 
@@ -29,6 +31,7 @@ use switchboard_tools::Registry;
 use switchboard_twilio::rest::RestClient;
 use tokio::sync::watch;
 
+pub use actions::{deliver, run_dispatcher, wait_acknowledged, LiveCalls};
 pub use session::{run_media_stream, WsFrame};
 
 /// OpenAI's Realtime endpoint.
@@ -237,6 +240,8 @@ pub struct VoiceServices {
     pub clock: switchboard_domain::Clock,
     /// `SWITCHBOARD_PUBLIC_URL`: where Twilio sends a recording's callbacks.
     pub public_url: Option<String>,
+    /// The calls whose tasks run here (staff actions reach them through it).
+    pub live: Arc<LiveCalls>,
 }
 
 /// Calls whose webhook was answered with `<Connect><Stream>` but whose stream has not started

@@ -92,6 +92,12 @@ pub(crate) struct Live {
     pub(crate) loud_frames: u32,
     /// When the keys pressed outside a collection go to the model (call_control.rs).
     pub(crate) keys_due: Option<tokio::time::Instant>,
+    /// Staff actions for this call (staff.rs).
+    pub(crate) actions: Option<mpsc::Receiver<crate::actions::ActionCommand>>,
+    /// Staff muted the agent: its responses are cancelled as they start.
+    pub(crate) muted: bool,
+    /// Sentences staff asked the agent to say, after its current answer.
+    pub(crate) says: std::collections::VecDeque<String>,
     pub(crate) org: OrgId,
     pub(crate) call_id: CallId,
 }
@@ -143,6 +149,9 @@ impl Live {
             amd_deadline: tokio::time::Instant::now() + crate::answer::AMD_WAIT,
             loud_frames: 0,
             keys_due: None,
+            actions: None,
+            muted: false,
+            says: std::collections::VecDeque::new(),
             org: s.org.clone(),
             call_id: s.call.id.clone(),
         }
@@ -191,6 +200,12 @@ impl Live {
                 _ = sleep_until(self.keys_due.unwrap_or(max)), if self.keys_due.is_some() => {
                     self.flush_keys().await
                 }
+                Some(cmd) = async {
+                    match self.actions.as_mut() {
+                        Some(rx) => rx.recv().await,
+                        None => std::future::pending().await,
+                    }
+                } => self.on_action(cmd, socket).await,
                 _ = limit_tick.tick() => {
                     if self.svc.clock.now().millis() - started.millis() >= max_ms {
                         Step::Exit(Exit::Fail(

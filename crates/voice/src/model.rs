@@ -161,6 +161,10 @@ impl Live {
                 }
             }
             ServerEvent::AudioDelta { item_id, delta } => {
+                if self.muted {
+                    // Staff muted the agent: nothing it generates reaches the caller.
+                    return Ok(Step::Go);
+                }
                 if self.playback.is_cut(&item_id) {
                     // Audio in flight when the caller barged in: the item was cleared at
                     // Twilio and truncated at the model; playing it would be a new item.
@@ -269,6 +273,10 @@ impl Live {
                 self.turn_pending = false;
                 self.response_active = true;
                 self.awaiting_response = false;
+                if self.muted {
+                    self.send_model(json!({"type": "response.cancel"}).to_string())
+                        .await?;
+                }
             }
             ServerEvent::ResponseDone { response } => {
                 self.response_active = false;
@@ -293,6 +301,7 @@ impl Live {
                     self.send_model(rt::response_create(None)).await?;
                     self.awaiting_response = true;
                 }
+                self.next_staff_say().await?;
             }
             ServerEvent::Error { code, message } => {
                 if BENIGN_ERRORS.contains(&code.as_str()) {
@@ -323,6 +332,12 @@ impl Live {
         };
         for item in items {
             match item["type"].as_str() {
+                Some("message") if self.muted => {
+                    // Muted by staff: not heard, not stored as said.
+                    let item_id = item["id"].as_str().unwrap_or_default();
+                    self.partial.remove(item_id);
+                    self.generated_bytes.remove(item_id);
+                }
                 Some("message") => {
                     let item_id = item["id"].as_str().unwrap_or_default().to_owned();
                     let text: Vec<&str> = item["content"]

@@ -318,7 +318,12 @@ impl Session {
                     let exit = match self.open_model(&ready).await {
                         Ok(model) => {
                             let mut live = Live::new(&self, ready, model);
+                            live.actions = Some(self.svc.live.register(&self.call.id));
                             let exit = live.run(&mut socket).await;
+                            self.svc.live.unregister(&self.call.id);
+                            if let Some(rx) = live.actions.take() {
+                                self.refuse_actions(rx).await;
+                            }
                             live.close_model().await;
                             self.setup = Ok(live.ready);
                             exit
@@ -357,6 +362,24 @@ impl Session {
                 self.redirect_then_close(&mut socket, CallUpdate::Twiml(twiml))
                     .await;
             }
+        }
+    }
+
+    /// Actions that reached the call as it ended are answered, not left pending.
+    async fn refuse_actions(&self, mut rx: mpsc::Receiver<crate::actions::ActionCommand>) {
+        rx.close();
+        while let Ok(cmd) = rx.try_recv() {
+            let result = serde_json::json!({"ok": false, "error": {"code": "call_not_live",
+                "message": "the call ended before the action could be carried out"}});
+            if let Err(e) = self
+                .svc
+                .store
+                .finish_call_action(&self.org, &cmd.id, false, &result, self.svc.clock.now())
+                .await
+            {
+                tracing::error!(error = %e, "cannot record a refused staff action");
+            }
+            self.svc.live.acknowledged(&cmd.id);
         }
     }
 

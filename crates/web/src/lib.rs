@@ -233,6 +233,11 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(calls::list_calls, outbound::place_call))
         .routes(routes!(outbound::cancel_call))
         .routes(routes!(
+            call_actions::create_action,
+            call_actions::list_actions
+        ))
+        .routes(routes!(call_actions::get_action))
+        .routes(routes!(
             scheduled::schedule_message,
             scheduled::list_scheduled
         ))

@@ -54,6 +54,8 @@ pub struct Application {
     dialer: Dialer,
     recordings: Recordings,
     campaigns: CampaignRunner,
+    /// For the staff-action dispatcher.
+    voice: VoiceServices,
     clock: Clock,
     drain_timeout: Duration,
 }
@@ -148,6 +150,7 @@ impl Application {
             pending: pending.clone(),
             clock: config.clock.clone(),
             public_url: config.public_url.clone(),
+            live: Arc::default(),
         };
         let recovery = Recovery::new(
             store.clone(),
@@ -163,7 +166,7 @@ impl Application {
             router: router(
                 store.clone(),
                 config,
-                voice,
+                voice.clone(),
                 messaging.clone(),
                 jobs.clone(),
                 lifecycle.clone(),
@@ -179,6 +182,7 @@ impl Application {
             dialer,
             recordings,
             campaigns,
+            voice,
             clock: config.clock.clone(),
             drain_timeout: config.drain_timeout,
         })
@@ -276,6 +280,11 @@ impl Application {
                 .run_worker(async move { until_closing.closing().await }),
         );
         let until_closing = lifecycle.clone();
+        let actions = tokio::spawn(switchboard_voice::run_dispatcher(
+            self.voice.clone(),
+            async move { until_closing.closing().await },
+        ));
+        let until_closing = lifecycle.clone();
         let recovery = tokio::spawn(
             self.recovery
                 .run_worker(async move { until_closing.closing().await }),
@@ -318,6 +327,7 @@ impl Application {
         };
         let res = res.unwrap_or_else(|e| Err(std::io::Error::other(e)));
         let _ = recovery.await;
+        let _ = actions.await;
         let _ = retention.await;
         let _ = dialer.await;
         let _ = campaigns.await;
