@@ -421,6 +421,9 @@ pub async fn show(
                     }
                 }
             }
+            @if live(call.status) && call.ended_at.is_none() && dash.can_manage() {
+                (super::call_control::card(&dash, &call))
+            }
             div.columns {
                 section {
                     h2 { "Transcript" }

@@ -9,6 +9,7 @@
 mod agent_calls;
 mod agents;
 mod auth;
+mod call_control;
 mod calls;
 mod campaigns;
 mod contacts;
@@ -83,6 +84,7 @@ pub fn routes() -> Router<AppState> {
         .route("/assets/app.js", get(layout::js))
         .route("/calls", get(calls::list))
         .route("/calls/{id}", get(calls::show))
+        .route("/calls/{id}/act", post(call_control::act))
         .route("/calls/{id}/analyze", post(calls::analyze))
         .route("/calls/{id}/recording", get(calls::recording))
         .route(
