@@ -31,6 +31,20 @@ impl Server {
     /// Starts `binary serve` on a free port with `envs` added, waits until it answers, and
     /// reads the API key it prints on first start (the database must be fresh).
     pub async fn start(binary: &str, envs: &[(&str, String)]) -> anyhow::Result<Server> {
+        Self::spawn(binary, envs, None).await
+    }
+
+    /// Starts another instance on the database of a running one (`envs` name it): it prints
+    /// no key, so `key` (the first instance's) is used for its API.
+    pub async fn join(binary: &str, envs: &[(&str, String)], key: &str) -> anyhow::Result<Server> {
+        Self::spawn(binary, envs, Some(key)).await
+    }
+
+    async fn spawn(
+        binary: &str,
+        envs: &[(&str, String)],
+        known_key: Option<&str>,
+    ) -> anyhow::Result<Server> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
@@ -57,9 +71,12 @@ impl Server {
         let pid = child.id().context("server pid")?;
         let stdout = child.stdout.take().context("stdout")?;
         let mut lines = BufReader::new(stdout).lines();
-        let mut key = None;
+        let mut key = known_key.map(str::to_owned);
         let mut admin = (String::new(), String::new());
-        while let Some(line) = lines.next_line().await? {
+        while key.is_none() {
+            let Some(line) = lines.next_line().await? else {
+                break;
+            };
             if let Some(rest) = line.trim().strip_prefix("Admin login") {
                 if let Some((email, pw)) = rest.trim().split_once("password:") {
                     admin = (email.trim().to_owned(), pw.trim().to_owned());
