@@ -10,8 +10,21 @@ use switchboard_domain::call_action::CallAction;
 use switchboard_domain::ids::{CallActionId, CallId, OrgId};
 use switchboard_domain::Timestamp;
 
-/// The PostgreSQL notification channel; the payload is the instance id addressed.
+/// The PostgreSQL notification channel of new actions; the payload is the instance id
+/// addressed.
 pub const CHANNEL: &str = "switchboard_call_actions";
+/// The channel of acknowledged actions; the payload is the action id.
+pub const DONE_CHANNEL: &str = "switchboard_call_actions_done";
+
+/// What woke a listener.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ActionNews {
+    /// An action was addressed to this instance (or the notifications were interrupted:
+    /// look anyway).
+    Addressed,
+    /// An action was carried out somewhere.
+    Done(CallActionId),
+}
 
 const COLUMNS: &str = "id, call_id, request, actor, status, result, created_at, acknowledged_at";
 
@@ -54,19 +67,25 @@ impl std::fmt::Debug for ActionSignal {
 }
 
 impl ActionSignal {
-    /// The next notification for `instance` (others' are skipped). Errors (a lost
-    /// connection) are logged and the listener reconnects itself; callers poll as well.
-    pub async fn next(&mut self, instance: &str) {
+    /// The next notification for `instance` (actions addressed to others are skipped).
+    /// Errors (a lost connection) are logged and the listener reconnects itself; callers
+    /// poll as well.
+    pub async fn next(&mut self, instance: &str) -> ActionNews {
         let Some(l) = self.listener.as_mut() else {
             return std::future::pending().await;
         };
         loop {
             match l.recv().await {
-                Ok(n) if n.payload() == instance => return,
+                Ok(n) if n.channel() == DONE_CHANNEL => {
+                    if let Some(id) = CallActionId::parse(n.payload()) {
+                        return ActionNews::Done(id);
+                    }
+                }
+                Ok(n) if n.payload() == instance => return ActionNews::Addressed,
                 Ok(_) => {}
                 Err(e) => {
                     tracing::warn!(error = %e, "call action notifications interrupted; polling meanwhile");
-                    return;
+                    return ActionNews::Addressed;
                 }
             }
         }
@@ -244,6 +263,14 @@ impl Store {
         .bind(id.as_str())
         .execute(&mut *tx)
         .await?;
+        if self.backend() == Backend::Postgres {
+            // The requester may be waiting on another instance.
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(DONE_CHANNEL)
+                .bind(id.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
         Ok(())
     }
@@ -254,7 +281,7 @@ impl Store {
             return Ok(ActionSignal { listener: None });
         }
         let mut l = sqlx::postgres::PgListener::connect(&self.inner.url).await?;
-        l.listen(CHANNEL).await?;
+        l.listen_all([CHANNEL, DONE_CHANNEL]).await?;
         Ok(ActionSignal { listener: Some(l) })
     }
 }

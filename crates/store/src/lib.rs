@@ -46,7 +46,7 @@ use switchboard_domain::ids::OrgId;
 use switchboard_domain::ValidationError;
 
 pub use accounts::{Bootstrap, BootstrapInput};
-pub use call_actions::{ActionSignal, UndeliveredAction};
+pub use call_actions::{ActionNews, ActionSignal, UndeliveredAction};
 pub use calls::{CallEnd, StatusReport};
 pub use campaigns::{CampaignAction, NewCampaignRow, Refusal};
 pub use custom_tools::MAX_CUSTOM_TOOLS;

@@ -10,13 +10,13 @@ use std::sync::Mutex;
 use std::time::Duration;
 use switchboard_domain::call_action::{CallAction, NewCallAction};
 use switchboard_domain::ids::{CallActionId, CallId, OrgId};
-use switchboard_store::StoreError;
+use switchboard_store::{ActionNews, StoreError};
 use tokio::sync::{broadcast, mpsc};
 
-/// How often an instance looks for actions addressed to it besides the notifications (and
-/// how often a requester on another instance looks for the acknowledgement).
+/// How often an instance looks for actions addressed to it besides the notifications.
 const POLL: Duration = Duration::from_millis(500);
-const ACK_POLL: Duration = Duration::from_millis(20);
+/// How often a requester looks for the acknowledgement besides the notifications.
+const ACK_POLL: Duration = Duration::from_millis(100);
 
 /// An action for a call's task.
 #[derive(Debug)]
@@ -139,7 +139,8 @@ pub async fn wait_acknowledged(
         if action.status != "pending" || tokio::time::Instant::now() >= deadline {
             return Ok(action);
         }
-        // Woken by this instance's acknowledgement; another instance's is seen by polling.
+        // Woken by an acknowledgement here or, through the dispatcher's notification, on
+        // another instance; polling besides.
         let _ = tokio::time::timeout_at(
             deadline.min(tokio::time::Instant::now() + ACK_POLL),
             async {
@@ -175,12 +176,18 @@ pub async fn run_dispatcher(svc: VoiceServices, until: impl Future<Output = ()> 
     loop {
         tokio::select! {
             _ = &mut until => return,
-            _ = async {
+            news = async {
                 match signal.as_mut() {
                     Some(s) => s.next(&instance).await,
                     None => std::future::pending().await,
                 }
-            } => {}
+            } => {
+                if let ActionNews::Done(id) = news {
+                    // Acknowledged on another instance: wake a requester waiting here.
+                    svc.live.acknowledged(&id);
+                    continue;
+                }
+            }
             _ = tick.tick() => {}
         }
         let due = match svc.store.undelivered_call_actions(&instance).await {

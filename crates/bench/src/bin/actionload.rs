@@ -241,8 +241,8 @@ fn report(label: &str, args: &Args, lat: &mut [u64], rate: f64) {
         args.calls,
         lat.len(),
         args.concurrency,
-        pct(lat, 0.5) / 1000.0,
-        pct(lat, 0.99) / 1000.0,
-        pct(lat, 1.0) / 1000.0,
+        pct(lat, 0.5),
+        pct(lat, 0.99),
+        pct(lat, 1.0),
     );
 }
