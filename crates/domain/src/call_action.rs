@@ -2,6 +2,7 @@
 //! call's own task carries them out, acknowledges them, and puts them on the call's timeline.
 
 use crate::ids::{CallActionId, CallId};
+use crate::transfer::TransferTarget;
 use crate::values::require_text;
 use crate::{Timestamp, ValidationError};
 use serde::{Deserialize, Serialize};
@@ -29,6 +30,17 @@ pub enum NewCallAction {
     MuteAgent {},
     /// The agent speaks again.
     Unmute {},
+    /// Transfer the caller now (cold: the agent leaves the call). `to` defaults to the agent's
+    /// `transfer_number`; another destination must be one the organization allows (until an
+    /// allow-list can be configured, only the agent's own `transfer_number`).
+    Transfer {
+        /// An E.164 number or a SIP URI.
+        #[serde(default)]
+        to: Option<TransferTarget>,
+        /// `cold` (the default and, for now, the only kind).
+        #[serde(default)]
+        mode: Option<String>,
+    },
 }
 
 impl NewCallAction {
@@ -40,6 +52,7 @@ impl NewCallAction {
             NewCallAction::Instruct { .. } => "instruct",
             NewCallAction::MuteAgent {} => "mute_agent",
             NewCallAction::Unmute {} => "unmute",
+            NewCallAction::Transfer { .. } => "transfer",
         }
     }
 
@@ -48,6 +61,14 @@ impl NewCallAction {
         match self {
             NewCallAction::Say { text } => require_text("text", text, 1_000),
             NewCallAction::Instruct { text } => require_text("text", text, 2_000),
+            NewCallAction::Transfer { mode, .. } => match mode.as_deref() {
+                None | Some("cold") => Ok(()),
+                Some("warm") => Err(ValidationError::new(
+                    "mode",
+                    "warm transfer is not available yet; use `cold`",
+                )),
+                Some(_) => Err(ValidationError::new("mode", "must be `cold`")),
+            },
             NewCallAction::Hangup {} | NewCallAction::MuteAgent {} | NewCallAction::Unmute {} => {
                 Ok(())
             }

@@ -18,6 +18,7 @@ pub mod schedule;
 pub mod secret;
 pub mod settings;
 pub mod time;
+pub mod transfer;
 pub mod values;
 pub mod webhooks;
 

@@ -6,22 +6,22 @@ use sqlx::any::AnyRow;
 use switchboard_domain::agent::{Agent, AgentPatch, Handoff, NewAgent, VoicemailMode};
 use switchboard_domain::entities::{Cursor, Page};
 use switchboard_domain::ids::{AgentId, OrgId};
-use switchboard_domain::values::PhoneNumber;
+use switchboard_domain::transfer::{CallerIdPolicy, TransferTarget};
 use switchboard_domain::{Timestamp, ValidationError};
 
 const COLUMNS: &str = "id, name, instructions, greeting, voice, model, language, temperature, \
     turn_detection, tools, transfer_number, max_call_duration_seconds, analysis_fields, \
     business_hours, chat_model, voicemail, voicemail_message, record, handoffs, digits, \
-    created_at, updated_at";
+    transfer_caller_id, transfer_message, created_at, updated_at";
 
 /// Columns an insert or update writes, in the order [`bind_written`] binds them: the
-/// changeable fields and `updated_at` ($1-$20), then `org_id` ($21) and `id` ($22).
+/// changeable fields and `updated_at` ($1-$22), then `org_id` ($23) and `id` ($24).
 const WRITTEN: &str = "name, instructions, greeting, voice, model, language, temperature, \
     turn_detection, tools, transfer_number, max_call_duration_seconds, analysis_fields, \
     business_hours, chat_model, voicemail, voicemail_message, record, handoffs, digits, \
-    updated_at, org_id, id";
+    transfer_caller_id, transfer_message, updated_at, org_id, id";
 /// How many of [`WRITTEN`] an update sets.
-const CHANGED: usize = 20;
+const CHANGED: usize = 22;
 
 type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
 
@@ -50,6 +50,11 @@ fn bind_written<'q>(
         .bind(i64::from(agent.record))
         .bind(crate::rows::to_json(&agent.handoffs)?)
         .bind(crate::rows::to_json(&agent.digits)?)
+        .bind(match agent.transfer_caller_id {
+            CallerIdPolicy::OurNumber => "our_number",
+            CallerIdPolicy::Caller => "caller",
+        })
+        .bind(agent.transfer_message.clone())
         .bind(agent.updated_at.millis())
         .bind(org.to_string())
         .bind(agent.id.to_string()))
@@ -67,7 +72,13 @@ fn agent_from_row(row: &AnyRow) -> Result<Agent, StoreError> {
         temperature: col(row, "temperature")?,
         turn_detection: json(row, "turn_detection")?,
         tools: json(row, "tools")?,
-        transfer_number: col::<Option<String>>(row, "transfer_number")?.map(PhoneNumber::from_db),
+        transfer_number: col::<Option<String>>(row, "transfer_number")?
+            .map(TransferTarget::from_db),
+        transfer_caller_id: match col::<Option<String>>(row, "transfer_caller_id")?.as_deref() {
+            Some("caller") => CallerIdPolicy::Caller,
+            _ => CallerIdPolicy::OurNumber,
+        },
+        transfer_message: col(row, "transfer_message")?,
         max_call_duration_seconds: col(row, "max_call_duration_seconds")?,
         analysis_fields: json(row, "analysis_fields")?,
         // Agents saved before business hours existed get the defaults.
@@ -95,7 +106,7 @@ impl Store {
         let sql = format!(
             "INSERT INTO agents ({WRITTEN}, created_at) VALUES \
              ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
-             $19, $20, $21, $22, $23)"
+             $19, $20, $21, $22, $23, $24, $25)"
         );
         bind_written(sqlx::query(&sql), org, &agent)?
             .bind(agent.created_at.millis())

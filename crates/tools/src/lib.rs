@@ -113,8 +113,8 @@ pub struct ToolContext {
 pub enum Effect {
     /// Hang up once the agent has finished speaking.
     EndCall,
-    /// Transfer the caller to this number once the agent has finished speaking.
-    Transfer(PhoneNumber),
+    /// Transfer the caller here once the agent has finished speaking.
+    Transfer(switchboard_domain::transfer::TransferTarget),
     /// The call goes on with this agent (its instructions and tools) in the same session.
     Handoff {
         /// The agent taking the call, as stored now.

@@ -43,15 +43,27 @@ pub fn say_hangup(text: &str) -> String {
     )
 }
 
-/// Optionally speaks `text`, then dials `number` with our number as caller id.
+/// Optionally speaks `text`, then dials `number` with `caller_id` as the caller id.
 pub fn say_dial(text: Option<&str>, number: &str, caller_id: &str) -> String {
+    say_dial_to(text, number, caller_id)
+}
+
+/// Optionally speaks `text`, then dials `target`: a `<Sip>` for a `sip:`/`sips:` URI, else a
+/// `<Number>`, with `caller_id` as the caller id.
+pub fn say_dial_to(text: Option<&str>, target: &str, caller_id: &str) -> String {
     let say = text
         .map(|t| format!("<Say>{}</Say>", escape(t)))
         .unwrap_or_default();
+    let lower = target.to_ascii_lowercase();
+    let noun = if lower.starts_with("sip:") || lower.starts_with("sips:") {
+        "Sip"
+    } else {
+        "Number"
+    };
     format!(
-        "{HEAD}<Response>{say}<Dial callerId=\"{}\"><Number>{}</Number></Dial></Response>",
+        "{HEAD}<Response>{say}<Dial callerId=\"{}\"><{noun}>{}</{noun}></Dial></Response>",
         escape(caller_id),
-        escape(number)
+        escape(target)
     )
 }
 

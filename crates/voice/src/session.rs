@@ -13,6 +13,7 @@ use switchboard_domain::agent::{substitute, Agent};
 use switchboard_domain::call::EndReason;
 use switchboard_domain::entities::Call;
 use switchboard_domain::ids::{CallId, OrgId};
+use switchboard_domain::transfer::CallerIdPolicy;
 use switchboard_domain::values::{Channel, Direction, PhoneNumber};
 use switchboard_realtime::{ModelSocket, SessionConfig, ToolSpec};
 use switchboard_store::{CallEnd, TwilioCredentials};
@@ -167,8 +168,8 @@ pub(crate) enum Exit {
     End(EndReason),
     /// A failure: apologise, hang up, record `failed`.
     Fail(EndReason, String),
-    /// The agent asked to transfer.
-    Transfer(PhoneNumber),
+    /// The agent (or staff) asked to transfer.
+    Transfer(switchboard_domain::transfer::TransferTarget),
     /// The server is going away: say goodbye, hang up, record `completed` with this reason.
     Goodbye(EndReason),
 }
@@ -356,9 +357,21 @@ impl Session {
                 self.redirect_then_close(&mut socket, CallUpdate::Twiml(twiml))
                     .await;
             }
-            Exit::Transfer(number) => {
+            Exit::Transfer(target) => {
                 self.finish(EndReason::Transferred, None).await;
-                let twiml = twiml::say_dial(None, number.as_str(), &self.call.to_number);
+                let agent = self.setup.as_ref().ok().map(|r| &r.agent);
+                let (ours, theirs) = match self.call.direction {
+                    Direction::Inbound => (&self.call.to_number, &self.call.from_number),
+                    Direction::Outbound => (&self.call.from_number, &self.call.to_number),
+                };
+                // A SIP target accepts any caller id; a number needs ours or the caller's.
+                let caller_id = match agent.map(|a| a.transfer_caller_id) {
+                    Some(CallerIdPolicy::Caller) => theirs,
+                    _ => ours,
+                };
+                let message = agent.and_then(|a| a.transfer_message.as_deref());
+                tracing::info!(to = %target, "transferring the call");
+                let twiml = twiml::say_dial_to(message, target.as_str(), caller_id);
                 self.redirect_then_close(&mut socket, CallUpdate::Twiml(twiml))
                     .await;
             }

@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 use std::fmt::Display;
 use switchboard_domain::call::EndReason;
 use switchboard_domain::call_action::NewCallAction;
+use switchboard_domain::transfer::TransferTarget;
 use switchboard_domain::values::{MessageKind, MessageRole};
 use switchboard_domain::Timestamp;
 use switchboard_realtime::events as rt;
@@ -41,6 +42,13 @@ impl Live {
                 self.muted = false;
                 (Ok(json!({"ok": true, "muted": false})), Step::Go)
             }
+            NewCallAction::Transfer { to, .. } => match self.transfer_target(to.as_ref()) {
+                Ok(target) => (
+                    Ok(json!({"ok": true, "transferring_to": target})),
+                    Step::Exit(Exit::Transfer(target)),
+                ),
+                Err(refusal) => (Err(refusal), Step::Go),
+            },
         };
         let (ok, result, step) = match outcome {
             Ok(v) => (true, v, step),
@@ -106,6 +114,25 @@ impl Live {
         Ok(())
     }
 
+    /// Where a staff transfer goes: the agent's `transfer_number` unless `to` names another
+    /// allowed destination. No allow-list is configurable yet, so only the agent's own
+    /// destination is allowed (the rule for an empty list).
+    fn transfer_target(&self, to: Option<&TransferTarget>) -> Result<TransferTarget, Refusal> {
+        let own = self.ready.agent.transfer_number.clone();
+        match (to, own) {
+            (None, Some(own)) => Ok(own),
+            (None, None) => Err(Refusal::Tell(
+                "no_destination",
+                "the agent has no transfer number; give `to`".into(),
+            )),
+            (Some(t), Some(own)) if *t == own => Ok(own),
+            (Some(t), _) => Err(Refusal::Tell(
+                "destination_not_allowed",
+                format!("{t} is not an allowed transfer destination for this agent"),
+            )),
+        }
+    }
+
     /// A private instruction in the agent's context (kept across a session switch).
     async fn staff_instruct(&mut self, text: &str) -> Result<Value, Refusal> {
         let item = json!({"type": "message", "role": "system",
@@ -168,6 +195,10 @@ fn timeline(cmd: &ActionCommand, ok: bool) -> Value {
         NewCallAction::Instruct { text } => format!("Staff instruction to the agent: {text}"),
         NewCallAction::MuteAgent {} => "Staff muted the agent".to_owned(),
         NewCallAction::Unmute {} => "Staff unmuted the agent".to_owned(),
+        NewCallAction::Transfer { to, .. } => match to {
+            Some(t) => format!("Staff transferred the call to {t}"),
+            None => "Staff transferred the call".to_owned(),
+        },
     };
     json!({"text": text, "action_id": cmd.id, "action": cmd.request.name(),
         "actor": cmd.actor, "ok": ok})

@@ -3,7 +3,8 @@
 
 use crate::ids::AgentId;
 use crate::schedule::BusinessHours;
-use crate::values::{check_len, require_text, PhoneNumber};
+use crate::transfer::{CallerIdPolicy, TransferTarget};
+use crate::values::{check_len, require_text};
 use crate::{Timestamp, ValidationError};
 use serde::{Deserialize, Serialize};
 
@@ -62,8 +63,12 @@ pub struct Agent {
     pub turn_detection: TurnDetection,
     /// Enabled tool names.
     pub tools: Vec<String>,
-    /// Where `transfer_call` sends the caller.
-    pub transfer_number: Option<PhoneNumber>,
+    /// Where `transfer_call` sends the caller: an E.164 number or a SIP URI.
+    pub transfer_number: Option<TransferTarget>,
+    /// Whose number the person the call is transferred to sees (default `our_number`).
+    pub transfer_caller_id: CallerIdPolicy,
+    /// What the caller hears (Twilio's voice) just before the transfer dials, if anything.
+    pub transfer_message: Option<String>,
     /// Hard limit on a call's length, in seconds.
     pub max_call_duration_seconds: i64,
     /// Fields the post-call analysis extracts.
@@ -118,9 +123,15 @@ pub struct NewAgent {
     /// Tool names.
     #[serde(default)]
     pub tools: Option<Vec<String>>,
-    /// Transfer target, E.164.
+    /// Transfer target: E.164 or a SIP URI.
     #[serde(default)]
-    pub transfer_number: Option<PhoneNumber>,
+    pub transfer_number: Option<TransferTarget>,
+    /// `our_number` (default) or `caller`.
+    #[serde(default)]
+    pub transfer_caller_id: Option<CallerIdPolicy>,
+    /// A line spoken just before the transfer dials.
+    #[serde(default)]
+    pub transfer_message: Option<String>,
     /// Seconds, 30 to 14400 (default 1800).
     #[serde(default)]
     pub max_call_duration_seconds: Option<i64>,
@@ -182,7 +193,13 @@ pub struct AgentPatch {
     /// Transfer target; `null` removes it.
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]
-    pub transfer_number: Option<Option<PhoneNumber>>,
+    pub transfer_number: Option<Option<TransferTarget>>,
+    /// Whose number the person the call is transferred to sees.
+    pub transfer_caller_id: Option<CallerIdPolicy>,
+    /// The line spoken before a transfer dials; `null` removes it.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub transfer_message: Option<Option<String>>,
     /// Maximum call duration.
     pub max_call_duration_seconds: Option<i64>,
     /// Analysis fields.
@@ -231,6 +248,8 @@ impl Agent {
             turn_detection: input.turn_detection.unwrap_or_default(),
             tools: input.tools.unwrap_or_default(),
             transfer_number: input.transfer_number,
+            transfer_caller_id: input.transfer_caller_id.unwrap_or_default(),
+            transfer_message: input.transfer_message,
             max_call_duration_seconds: input
                 .max_call_duration_seconds
                 .unwrap_or(DEFAULT_MAX_CALL_SECONDS),
@@ -280,6 +299,12 @@ impl Agent {
         }
         if let Some(v) = p.transfer_number {
             self.transfer_number = v;
+        }
+        if let Some(v) = p.transfer_caller_id {
+            self.transfer_caller_id = v;
+        }
+        if let Some(v) = p.transfer_message {
+            self.transfer_message = v;
         }
         if let Some(v) = p.max_call_duration_seconds {
             self.max_call_duration_seconds = v;
@@ -387,6 +412,9 @@ impl Agent {
             if self.tools[..i].contains(tool) {
                 return Err(ValidationError::new(format!("tools[{i}]"), "listed twice"));
             }
+        }
+        if let Some(m) = &self.transfer_message {
+            require_text("transfer_message", m, 500)?;
         }
         if self.tools.iter().any(|t| t == "transfer_call") && self.transfer_number.is_none() {
             return Err(ValidationError::new(

@@ -5,3 +5,7 @@
 ALTER TABLE agents ADD COLUMN handoffs TEXT;
 ALTER TABLE agents ADD COLUMN digits TEXT;
 ALTER TABLE calls ADD COLUMN handoffs TEXT;
+-- Transfers: whose number the person called sees (`our_number` or `caller`; NULL: ours), and
+-- a line Twilio speaks before dialling. `transfer_number` may now also hold a SIP URI.
+ALTER TABLE agents ADD COLUMN transfer_caller_id TEXT;
+ALTER TABLE agents ADD COLUMN transfer_message TEXT;

@@ -1,5 +1,6 @@
 //! The agent page's "Call control" card: the agents this one may hand a call to (each with
-//! when to do it) and how `collect_digits` reads the keypad. Saved on its own, so the main
+//! when to do it), how a transfer presents itself (whose number the person called sees, a
+//! line before it dials), and how `collect_digits` reads the keypad. Saved on its own, so the main
 //! form's fields and these never overwrite each other.
 
 use super::layout::{self, field};
@@ -12,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use maud::{html, Markup};
 use switchboard_domain::agent::{Agent, AgentPatch, DigitCollection, Handoff};
 use switchboard_domain::ids::AgentId;
+use switchboard_domain::transfer::CallerIdPolicy;
 use switchboard_store::StoreError;
 
 /// The card: the agent's settings, or what a refused save submitted (`draft`) with its
@@ -20,10 +22,17 @@ pub(crate) async fn card(
     st: &AppState,
     dash: &Dash,
     a: &Agent,
-    draft: Option<(&[Handoff], DigitCollection)>,
+    draft: Option<&Submitted>,
     errors: &FieldErrors,
 ) -> Result<Markup, DashError> {
-    let (handoffs, d) = draft.unwrap_or((&a.handoffs, a.digits));
+    let own = Submitted {
+        handoffs: a.handoffs.clone(),
+        digits: a.digits,
+        caller_id: a.transfer_caller_id,
+        message: a.transfer_message.clone().unwrap_or_default(),
+    };
+    let draft = draft.unwrap_or(&own);
+    let (handoffs, d) = (&draft.handoffs, draft.digits);
     let others: Vec<Agent> = st
         .store
         .list_agents(&dash.org, Some(100), None)
@@ -53,6 +62,15 @@ pub(crate) async fn card(
                             }
                         }
                     }))
+                    (field("Transfers", "transfer", errors, Some("Whose number the person the call is transferred to sees, and what the caller hears just before it dials (optional)."), html! {
+                        div.row {
+                            select #transfer_caller_id name="transfer_caller_id" aria-label="Caller id shown" {
+                                option value="our_number" selected[draft.caller_id == CallerIdPolicy::OurNumber] { "Our number" }
+                                option value="caller" selected[draft.caller_id == CallerIdPolicy::Caller] { "The caller's number" }
+                            }
+                            input #transfer_message name="transfer_message" value=(draft.message) placeholder="Please hold while I connect you." aria-label="Line before the transfer";
+                        }
+                    }))
                     (field("Keypad entry (collect_digits)", "digits", errors, Some("The most digits, the key that ends an entry (# or *, empty for none), and the seconds without a key that end it."), html! {
                         div.row {
                             input #max_digits name="max_digits" type="number" min="1" max="32" value=(d.max_digits) aria-label="Most digits";
@@ -67,8 +85,16 @@ pub(crate) async fn card(
     })
 }
 
-/// The form's handoffs and digit settings; a malformed number is an error beside its field.
-fn parse(f: &Fields, errors: &mut FieldErrors) -> (Vec<Handoff>, DigitCollection) {
+/// What the card's form submitted.
+pub(crate) struct Submitted {
+    handoffs: Vec<Handoff>,
+    digits: DigitCollection,
+    caller_id: CallerIdPolicy,
+    message: String,
+}
+
+/// The form's settings; a malformed number is an error beside its field.
+fn parse(f: &Fields, errors: &mut FieldErrors) -> Submitted {
     let mut handoffs = Vec::new();
     for raw in f.all("handoff") {
         let Some(id) = AgentId::parse(&raw) else {
@@ -100,14 +126,20 @@ fn parse(f: &Fields, errors: &mut FieldErrors) -> (Vec<Handoff>, DigitCollection
     let timeout_seconds = number("timeout_seconds", "digits");
     let terminator = f.raw("terminator").trim().chars().next();
     let defaults = DigitCollection::default();
-    (
+    Submitted {
         handoffs,
-        DigitCollection {
+        digits: DigitCollection {
             max_digits: max_digits.unwrap_or(defaults.max_digits),
             terminator,
             timeout_seconds: timeout_seconds.unwrap_or(defaults.timeout_seconds),
         },
-    )
+        caller_id: if f.raw("transfer_caller_id") == "caller" {
+            CallerIdPolicy::Caller
+        } else {
+            CallerIdPolicy::OurNumber
+        },
+        message: f.raw("transfer_message").trim().to_owned(),
+    }
 }
 
 /// `POST /agents/{id}/call-control` (admins and operators).
@@ -120,11 +152,13 @@ pub async fn save(
     let f = Fields::managing(&dash, &body)?;
     let id = AgentId::parse(&id).ok_or(DashError::NotFound)?;
     let mut errors = FieldErrors::default();
-    let (handoffs, digits) = parse(&f, &mut errors);
+    let submitted = parse(&f, &mut errors);
     if errors.is_empty() {
         let patch = AgentPatch {
-            handoffs: Some(handoffs.clone()),
-            digits: Some(digits),
+            handoffs: Some(submitted.handoffs.clone()),
+            digits: Some(submitted.digits),
+            transfer_caller_id: Some(submitted.caller_id),
+            transfer_message: Some(Some(submitted.message.clone()).filter(|m| !m.is_empty())),
             ..AgentPatch::default()
         };
         match st.store.update_agent(&dash.org, &id, patch).await {
@@ -137,6 +171,8 @@ pub async fn save(
             Err(StoreError::Invalid(v)) => {
                 let at = if v.field.starts_with("digits") {
                     "digits"
+                } else if v.field.starts_with("transfer") {
+                    "transfer"
                 } else {
                     "handoffs"
                 };
@@ -148,7 +184,7 @@ pub async fn save(
     let a = st.store.get_agent(&dash.org, &id).await?;
     let body = html! {
         p { a href={ "/agents/" (a.id) } { "← Back to the agent" } }
-        (card(&st, &dash, &a, Some((&handoffs, digits)), &errors).await?)
+        (card(&st, &dash, &a, Some(&submitted), &errors).await?)
     };
     let page = layout::render(&st, &dash, "agents", &a.name, None, body).await?;
     Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())

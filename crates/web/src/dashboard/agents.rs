@@ -16,7 +16,7 @@ use switchboard_domain::agent::{
 };
 use switchboard_domain::entities::Cursor;
 use switchboard_domain::ids::AgentId;
-use switchboard_domain::values::PhoneNumber;
+use switchboard_domain::transfer::TransferTarget;
 use switchboard_store::StoreError;
 
 /// `?flash=` after a redirect, `?cursor=` for paging.
@@ -230,7 +230,7 @@ impl Draft {
         };
         let transfer_number = match self.transfer_number.as_str() {
             "" => None,
-            n => match PhoneNumber::parse(n) {
+            n => match TransferTarget::parse(n) {
                 Ok(p) => Some(p),
                 Err(m) => {
                     errors.add("transfer_number", m);
@@ -290,6 +290,8 @@ impl Draft {
             // Edited on the agent page's call control card.
             handoffs: None,
             digits: None,
+            transfer_caller_id: None,
+            transfer_message: None,
         })
     }
 }
@@ -385,7 +387,7 @@ fn form(
                         }
                     }
                 }))
-                (field("Transfer number", "transfer_number", errors, Some("E.164; needed by transfer_call."), html! {
+                (field("Transfer number", "transfer_number", errors, Some("E.164 or a SIP URI (sip:desk@pbx.example.com); needed by transfer_call."), html! {
                     input #transfer_number name="transfer_number" value=(d.transfer_number) placeholder="+15555550100";
                 }))
                 (field("Analysis fields", "analysis_fields", errors, Some(r#"JSON, e.g. [{"name": "budget", "type": "number", "description": "Budget in dollars"}]"#), html! {
@@ -560,6 +562,8 @@ pub async fn update(
             record: n.record,
             handoffs: None,
             digits: None,
+            transfer_caller_id: None,
+            transfer_message: None,
         };
         match st.store.update_agent(&dash.org, &id, patch).await {
             Ok(_) => return Ok(Redirect::to(&format!("/agents/{id}?flash=Saved")).into_response()),

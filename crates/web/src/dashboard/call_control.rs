@@ -39,6 +39,11 @@ pub(crate) fn card(dash: &Dash, call: &Call) -> Markup {
                         button.small type="submit" id=(id) { (label) }
                     }
                 }
+                form.inline method="post" action=(action) data-confirm="Transfer the caller to the agent's transfer number now?" {
+                    (layout::csrf(dash))
+                    input type="hidden" name="action" value="transfer";
+                    button.small type="submit" #transfer { "Transfer" }
+                }
                 form.inline method="post" action=(action) data-confirm="Hang up this call now?" {
                     (layout::csrf(dash))
                     input type="hidden" name="action" value="hangup";
@@ -66,6 +71,10 @@ pub async fn act(
         "mute_agent" => NewCallAction::MuteAgent {},
         "unmute" => NewCallAction::Unmute {},
         "hangup" => NewCallAction::Hangup {},
+        "transfer" => NewCallAction::Transfer {
+            to: None,
+            mode: None,
+        },
         _ => {
             return Ok(redirect_with_flash(
                 &format!("/calls/{id}"),

@@ -1,0 +1,140 @@
+//! Where a call can be transferred: an E.164 number or a SIP URI, and whose number the
+//! person called sees.
+
+use crate::values::PhoneNumber;
+use serde::{Deserialize, Serialize};
+
+/// A transfer destination: `+15555550100` or `sip:desk@pbx.example.com`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum TransferTarget {
+    /// A phone number (Twilio `<Number>`).
+    Number(PhoneNumber),
+    /// A SIP URI (Twilio `<Sip>`).
+    Sip(String),
+}
+
+impl TransferTarget {
+    /// An E.164 number, or a `sip:` / `sips:` URI with a user and a host (no spaces, quotes
+    /// or angle brackets; at most 255 characters).
+    pub fn parse(s: &str) -> Result<TransferTarget, String> {
+        let lower = s.to_ascii_lowercase();
+        if lower.starts_with("sip:") || lower.starts_with("sips:") {
+            let rest = &s[s.find(':').map_or(0, |i| i + 1)..];
+            let (user, host) = rest.split_once('@').unwrap_or(("", rest));
+            let host = host.split([';', '?']).next().unwrap_or_default();
+            let bad = s.len() > 255
+                || user.is_empty()
+                || host.is_empty()
+                || s.chars()
+                    .any(|c| c.is_whitespace() || c.is_control() || "\"<>'`\\".contains(c));
+            if bad {
+                return Err(
+                    "must be a SIP URI like sip:desk@pbx.example.com (a user, a host, no spaces)"
+                        .into(),
+                );
+            }
+            return Ok(TransferTarget::Sip(s.to_owned()));
+        }
+        PhoneNumber::parse(s)
+            .map(TransferTarget::Number)
+            .map_err(|e| format!("{e}, or a SIP URI like sip:desk@pbx.example.com"))
+    }
+
+    /// Wraps a value read back from our own database.
+    pub fn from_db(s: String) -> TransferTarget {
+        let lower = s.to_ascii_lowercase();
+        if lower.starts_with("sip:") || lower.starts_with("sips:") {
+            TransferTarget::Sip(s)
+        } else {
+            TransferTarget::Number(PhoneNumber::from_db(s))
+        }
+    }
+
+    /// As written.
+    pub fn as_str(&self) -> &str {
+        match self {
+            TransferTarget::Number(n) => n.as_str(),
+            TransferTarget::Sip(s) => s,
+        }
+    }
+}
+
+impl std::fmt::Display for TransferTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl utoipa::PartialSchema for TransferTarget {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .description(Some(
+                "An E.164 number (+15555550100) or a SIP URI (sip:desk@pbx.example.com)",
+            ))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for TransferTarget {}
+
+impl Serialize for TransferTarget {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for TransferTarget {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        TransferTarget::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Whose number the person a call is transferred to sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CallerIdPolicy {
+    /// The business's number the call came in on (or went out from).
+    #[default]
+    OurNumber,
+    /// The caller's own number (Twilio allows it on calls it carries; some carriers show the
+    /// business's number anyway).
+    Caller,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets() {
+        assert!(matches!(
+            TransferTarget::parse("+15555550100"),
+            Ok(TransferTarget::Number(_))
+        ));
+        assert!(matches!(
+            TransferTarget::parse("sip:desk@pbx.example.com;transport=tls"),
+            Ok(TransferTarget::Sip(_))
+        ));
+        for bad in [
+            "5555550100",
+            "sip:pbx.example.com",
+            "sip:desk@",
+            "sip:de sk@pbx.example.com",
+            "sip:\"x\"@pbx",
+        ] {
+            assert!(TransferTarget::parse(bad).is_err(), "{bad}");
+        }
+        let t: TransferTarget =
+            serde_json::from_value(serde_json::json!("sips:front@example.com")).expect("json");
+        assert_eq!(
+            serde_json::to_value(&t).expect("json"),
+            "sips:front@example.com"
+        );
+        assert_eq!(
+            TransferTarget::from_db("+15555550100".into()),
+            TransferTarget::parse("+15555550100").expect("number")
+        );
+    }
+}
