@@ -33,6 +33,22 @@ pub struct OrgSettings {
     /// Call recordings older than this many days are deleted (here and at Twilio); `None`
     /// keeps them until deleted by hand.
     pub recording_retention_days: Option<i64>,
+    /// Where calls may be transferred besides each agent's own `transfer_number`: E.164
+    /// numbers, SIP URIs, or number prefixes ending in `*` (`+1555*`). Empty: only the
+    /// agent's own destination.
+    pub transfer_destinations: Vec<String>,
+}
+
+impl OrgSettings {
+    /// Whether `target` is on the organization's transfer allow-list.
+    pub fn allows_transfer_to(&self, target: &crate::transfer::TransferTarget) -> bool {
+        self.transfer_destinations
+            .iter()
+            .any(|d| match d.strip_suffix('*') {
+                Some(prefix) => target.as_str().starts_with(prefix),
+                None => d.eq_ignore_ascii_case(target.as_str()),
+            })
+    }
 }
 
 /// Default cap on the organization's simultaneous outbound calls.
@@ -53,6 +69,7 @@ impl Default for OrgSettings {
             notify_calls: "all".into(),
             max_concurrent_outbound_calls: DEFAULT_MAX_CONCURRENT_OUTBOUND,
             recording_retention_days: None,
+            transfer_destinations: Vec::new(),
         }
     }
 }
@@ -85,6 +102,9 @@ pub struct SettingsUpdate {
     #[serde(default, deserialize_with = "crate::agent::double_option")]
     #[schema(value_type = Option<i64>)]
     pub recording_retention_days: Option<Option<i64>>,
+    /// Transfer allow-list (at most 100 entries): E.164 numbers, SIP URIs, or number
+    /// prefixes ending in `*`.
+    pub transfer_destinations: Option<Vec<String>>,
 }
 
 const MAX_WINDOW_SECONDS: i64 = 30 * 24 * 3600;
@@ -92,6 +112,30 @@ const MAX_WINDOW_SECONDS: i64 = 30 * 24 * 3600;
 impl SettingsUpdate {
     /// Validates every provided field; the error names the field.
     pub fn validate(&self) -> Result<(), ValidationError> {
+        if let Some(list) = &self.transfer_destinations {
+            if list.len() > 100 {
+                return Err(ValidationError::new(
+                    "transfer_destinations",
+                    "at most 100 destinations",
+                ));
+            }
+            for (i, d) in list.iter().enumerate() {
+                let ok = match d.strip_suffix('*') {
+                    Some(prefix) => {
+                        prefix.starts_with('+')
+                            && prefix.len() >= 2
+                            && prefix[1..].bytes().all(|b| b.is_ascii_digit())
+                    }
+                    None => crate::transfer::TransferTarget::parse(d).is_ok(),
+                };
+                if !ok {
+                    return Err(ValidationError::new(
+                        format!("transfer_destinations[{i}]"),
+                        "must be an E.164 number, a SIP URI, or a number prefix ending in `*` (+1555*)",
+                    ));
+                }
+            }
+        }
         if let Some(sid) = &self.twilio_account_sid {
             let ok = sid.len() == 34
                 && sid.starts_with("AC")

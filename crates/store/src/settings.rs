@@ -57,17 +57,21 @@ impl Store {
         if let Some(v) = update.recording_retention_days {
             s.recording_retention_days = v;
         }
+        if let Some(v) = update.transfer_destinations {
+            s.transfer_destinations = v;
+        }
         sqlx::query(
             "INSERT INTO org_settings (org_id, session_window_seconds, business_session_window_seconds, \
              notification_emails, help_text, notify_calls, max_concurrent_outbound_calls, \
-             recording_retention_days, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+             recording_retention_days, transfer_destinations, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
              ON CONFLICT (org_id) DO UPDATE SET session_window_seconds = excluded.session_window_seconds, \
              business_session_window_seconds = excluded.business_session_window_seconds, \
              notification_emails = excluded.notification_emails, help_text = excluded.help_text, \
              notify_calls = excluded.notify_calls, \
              max_concurrent_outbound_calls = excluded.max_concurrent_outbound_calls, \
              recording_retention_days = excluded.recording_retention_days, \
+             transfer_destinations = excluded.transfer_destinations, \
              updated_at = excluded.updated_at",
         )
         .bind(org.as_str())
@@ -78,6 +82,7 @@ impl Store {
         .bind(s.notify_calls.clone())
         .bind(s.max_concurrent_outbound_calls)
         .bind(s.recording_retention_days)
+        .bind(crate::rows::to_json(&s.transfer_destinations)?)
         .bind(now)
         .execute(&mut *tx)
         .await?;
@@ -159,8 +164,8 @@ pub(crate) async fn read_settings(
     let mut s = OrgSettings::default();
     let row = sqlx::query(
         "SELECT session_window_seconds, business_session_window_seconds, notification_emails, \
-         help_text, notify_calls, max_concurrent_outbound_calls, recording_retention_days \
-         FROM org_settings WHERE org_id = $1",
+         help_text, notify_calls, max_concurrent_outbound_calls, recording_retention_days, \
+         transfer_destinations FROM org_settings WHERE org_id = $1",
     )
     .bind(org.as_str())
     .fetch_optional(&mut **tx)
@@ -173,6 +178,8 @@ pub(crate) async fn read_settings(
         s.notify_calls = col(&row, "notify_calls")?;
         s.max_concurrent_outbound_calls = col(&row, "max_concurrent_outbound_calls")?;
         s.recording_retention_days = col(&row, "recording_retention_days")?;
+        s.transfer_destinations =
+            crate::rows::json_opt(&row, "transfer_destinations")?.unwrap_or_default();
     }
     let creds =
         sqlx::query("SELECT account_sid, auth_token FROM twilio_credentials WHERE org_id = $1")

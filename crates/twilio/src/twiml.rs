@@ -144,6 +144,27 @@ mod tests {
     }
 
     #[test]
+    fn dial_picks_the_noun() {
+        let sip = say_dial_to(
+            Some("One moment & thanks"),
+            "sip:desk@pbx.example.com;transport=tls",
+            "+15550001001",
+        );
+        assert!(sip.contains("<Say>One moment &amp; thanks</Say>"), "{sip}");
+        assert!(
+            sip.contains("<Dial callerId=\"+15550001001\"><Sip>sip:desk@pbx.example.com;transport=tls</Sip></Dial>"),
+            "{sip}"
+        );
+        let number = say_dial_to(None, "+15550009999", "+15557770000");
+        assert!(
+            number.contains(
+                "<Response><Dial callerId=\"+15557770000\"><Number>+15550009999</Number></Dial>"
+            ),
+            "{number}"
+        );
+    }
+
+    #[test]
     fn say_is_escaped() {
         assert_eq!(
             say_hangup("Tom & Jerry <3"),

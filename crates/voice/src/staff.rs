@@ -42,7 +42,14 @@ impl Live {
                 self.muted = false;
                 (Ok(json!({"ok": true, "muted": false})), Step::Go)
             }
-            NewCallAction::Transfer { to, .. } => match self.transfer_target(to.as_ref()) {
+            NewCallAction::Transfer { to, .. } => match transfer_target(
+                self.svc.store.clone(),
+                self.org.clone(),
+                self.ready.agent.transfer_number.clone(),
+                to.clone(),
+            )
+            .await
+            {
                 Ok(target) => (
                     Ok(json!({"ok": true, "transferring_to": target})),
                     Step::Exit(Exit::Transfer(target)),
@@ -114,25 +121,6 @@ impl Live {
         Ok(())
     }
 
-    /// Where a staff transfer goes: the agent's `transfer_number` unless `to` names another
-    /// allowed destination. No allow-list is configurable yet, so only the agent's own
-    /// destination is allowed (the rule for an empty list).
-    fn transfer_target(&self, to: Option<&TransferTarget>) -> Result<TransferTarget, Refusal> {
-        let own = self.ready.agent.transfer_number.clone();
-        match (to, own) {
-            (None, Some(own)) => Ok(own),
-            (None, None) => Err(Refusal::Tell(
-                "no_destination",
-                "the agent has no transfer number; give `to`".into(),
-            )),
-            (Some(t), Some(own)) if *t == own => Ok(own),
-            (Some(t), _) => Err(Refusal::Tell(
-                "destination_not_allowed",
-                format!("{t} is not an allowed transfer destination for this agent"),
-            )),
-        }
-    }
-
     /// A private instruction in the agent's context (kept across a session switch).
     async fn staff_instruct(&mut self, text: &str) -> Result<Value, Refusal> {
         let item = json!({"type": "message", "role": "system",
@@ -176,6 +164,39 @@ impl Live {
             }
         }
         Ok(json!({"ok": true, "muted": true}))
+    }
+}
+
+/// Where a staff transfer goes: the agent's own destination (`own`) unless `to` names
+/// another, which the organization's `transfer_destinations` must allow (with none
+/// configured, only the agent's own destination is allowed).
+async fn transfer_target(
+    store: switchboard_store::Store,
+    org: switchboard_domain::ids::OrgId,
+    own: Option<TransferTarget>,
+    to: Option<TransferTarget>,
+) -> Result<TransferTarget, Refusal> {
+    match (to, own) {
+        (None, Some(own)) => Ok(own),
+        (None, None) => Err(Refusal::Tell(
+            "no_destination",
+            "the agent has no transfer number; give `to`".into(),
+        )),
+        (Some(t), Some(own)) if t == own => Ok(own),
+        (Some(t), _) => {
+            let settings = store
+                .get_settings(&org)
+                .await
+                .map_err(|e| Refusal::Tell("unavailable", e.to_string()))?;
+            if settings.allows_transfer_to(&t) {
+                Ok(t)
+            } else {
+                Err(Refusal::Tell(
+                    "destination_not_allowed",
+                    format!("{t} is not on the organization's transfer destinations"),
+                ))
+            }
+        }
     }
 }
 

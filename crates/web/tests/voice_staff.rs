@@ -333,7 +333,7 @@ backend_test!(staff_transfer_a_live_call, |db| {
     )
     .await;
     assert_eq!(status, 422);
-    // Only the agent's own destination is allowed.
+    // With no allow-list, only the agent's own destination; with one, what it allows.
     let (status, refused) = act(
         &env,
         &base,
@@ -347,7 +347,47 @@ backend_test!(staff_transfer_a_live_call, |db| {
         refused["result"]["error"]["code"],
         "destination_not_allowed"
     );
-    let (status, done) = act(&env, &base, &key, &id, json!({"action": "transfer"})).await;
+    let (status, err) = env
+        .call_api(
+            reqwest::Method::PUT,
+            &key,
+            "/api/v1/settings",
+            Some(json!({"transfer_destinations": ["+1555000*", "sip:nope"]})),
+        )
+        .await;
+    assert_eq!(
+        (status, err["error"]["field"].as_str()),
+        (422, Some("transfer_destinations[1]"))
+    );
+    let (status, _) = env
+        .call_api(
+            reqwest::Method::PUT,
+            &key,
+            "/api/v1/settings",
+            Some(json!({"transfer_destinations": ["+1555000*"]})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, refused) = act(
+        &env,
+        &base,
+        &key,
+        &id,
+        json!({"action": "transfer", "to": "+15559990000"}),
+    )
+    .await;
+    assert_eq!(
+        (status, refused["result"]["error"]["code"].as_str()),
+        (200, Some("destination_not_allowed"))
+    );
+    let (status, done) = act(
+        &env,
+        &base,
+        &key,
+        &id,
+        json!({"action": "transfer", "to": "+15550009999"}),
+    )
+    .await;
     assert_eq!(
         (status, done["status"].as_str()),
         (200, Some("done")),
@@ -363,9 +403,8 @@ backend_test!(staff_transfer_a_live_call, |db| {
         .expect("the call updated with TwiML");
     assert!(
         update.contains("<Say>Connecting you now.</Say>")
-            && update.contains(
-                "<Dial callerId=\"+15557770403\"><Sip>sip:desk@pbx.example.com</Sip></Dial>"
-            ),
+            && update
+                .contains("<Dial callerId=\"+15557770403\"><Number>+15550009999</Number></Dial>"),
         "{update}"
     );
     drop(media);

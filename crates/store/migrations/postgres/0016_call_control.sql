@@ -9,3 +9,6 @@ ALTER TABLE calls ADD COLUMN handoffs TEXT;
 -- a line Twilio speaks before dialling. `transfer_number` may now also hold a SIP URI.
 ALTER TABLE agents ADD COLUMN transfer_caller_id TEXT;
 ALTER TABLE agents ADD COLUMN transfer_message TEXT;
+-- Where staff (and later agents) may transfer calls besides each agent's own
+-- `transfer_number`: JSON list of E.164 numbers, SIP URIs, or number prefixes ending in `*`.
+ALTER TABLE org_settings ADD COLUMN transfer_destinations TEXT;

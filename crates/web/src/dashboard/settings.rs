@@ -43,6 +43,9 @@ async fn settings_page(
                 (field("Simultaneous outbound calls", "max_concurrent_outbound_calls", errors, Some("Calls ringing or live at once; more wait their turn (1 to 1000)."), html! {
                     input #max_concurrent_outbound_calls name="max_concurrent_outbound_calls" inputmode="numeric" value=(v("max_concurrent_outbound_calls", s.max_concurrent_outbound_calls.to_string()));
                 }))
+                (field("Transfer destinations", "transfer_destinations", errors, Some("Where staff may transfer live calls besides each agent's own transfer number: one per line, an E.164 number, a SIP URI, or a number prefix ending in * (+1555*). Empty: only the agent's own."), html! {
+                    textarea #transfer_destinations name="transfer_destinations" rows="3" spellcheck="false" { (v("transfer_destinations", s.transfer_destinations.join("\n"))) }
+                }))
                 (field("Keep call recordings (days)", "recording_retention_days", errors, Some("Older recordings are deleted here and at Twilio. Empty: keep them until deleted by hand."), html! {
                     input #recording_retention_days name="recording_retention_days" inputmode="numeric" value=(v("recording_retention_days", s.recording_retention_days.map(|d| d.to_string()).unwrap_or_default()));
                 }))
@@ -129,6 +132,14 @@ pub async fn save_settings(
         notify_calls: f.get("notify_calls").map(str::to_owned),
         max_concurrent_outbound_calls: outbound,
         recording_retention_days: retention,
+        transfer_destinations: Some(
+            f.raw("transfer_destinations")
+                .split(['\n', ','])
+                .map(str::trim)
+                .filter(|d| !d.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        ),
     };
     if errors.is_empty() {
         match st.store.update_settings(&dash.org, update).await {
