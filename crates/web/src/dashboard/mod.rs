@@ -7,6 +7,7 @@
 //! re-render the part of the page that changed.
 
 mod agent_calls;
+mod agent_form;
 mod agents;
 mod auth;
 mod call_control;

@@ -1,0 +1,356 @@
+//! The agent form: what it shows (the stored agent, or what was typed), how its fields are
+//! read and checked into a `NewAgent`, and how it is drawn.
+
+use super::layout::{self, field};
+use super::{Dash, DashError, FieldErrors, Fields};
+use crate::AppState;
+use maud::{html, Markup};
+use switchboard_domain::agent::{
+    Agent, AnalysisField, NewAgent, TurnDetection, VoicemailMode, BUILTIN_TOOLS,
+    DEFAULT_MAX_CALL_SECONDS, DEFAULT_MODEL, DEFAULT_VOICE, VOICES,
+};
+use switchboard_domain::transfer::TransferTarget;
+
+/// What the form shows: the stored agent, or what was typed.
+pub(super) struct Draft {
+    name: String,
+    instructions: String,
+    greeting: String,
+    voice: String,
+    model: String,
+    chat_model: String,
+    language: String,
+    temperature: String,
+    vad: String,
+    threshold: String,
+    silence_ms: String,
+    eagerness: String,
+    tools: Vec<String>,
+    transfer_number: String,
+    max_seconds: String,
+    analysis_fields: String,
+    voicemail: String,
+    voicemail_message: String,
+    record: bool,
+}
+
+impl Draft {
+    pub(super) fn empty() -> Draft {
+        Draft {
+            name: String::new(),
+            instructions: String::new(),
+            greeting: String::new(),
+            voice: DEFAULT_VOICE.into(),
+            model: DEFAULT_MODEL.into(),
+            chat_model: String::new(),
+            language: String::new(),
+            temperature: String::new(),
+            vad: "server_vad".into(),
+            threshold: String::new(),
+            silence_ms: String::new(),
+            eagerness: String::new(),
+            tools: vec![],
+            transfer_number: String::new(),
+            max_seconds: DEFAULT_MAX_CALL_SECONDS.to_string(),
+            analysis_fields: "[]".into(),
+            voicemail: VoicemailMode::Hangup.as_str().into(),
+            voicemail_message: String::new(),
+            record: false,
+        }
+    }
+
+    pub(super) fn of(a: &Agent) -> Draft {
+        let (vad, threshold, silence_ms, eagerness) = match &a.turn_detection {
+            TurnDetection::ServerVad {
+                threshold,
+                silence_duration_ms,
+                ..
+            } => (
+                "server_vad",
+                threshold.map(|t| t.to_string()).unwrap_or_default(),
+                silence_duration_ms
+                    .map(|t| t.to_string())
+                    .unwrap_or_default(),
+                String::new(),
+            ),
+            TurnDetection::SemanticVad { eagerness } => (
+                "semantic_vad",
+                String::new(),
+                String::new(),
+                eagerness.clone().unwrap_or_default(),
+            ),
+        };
+        Draft {
+            name: a.name.clone(),
+            instructions: a.instructions.clone(),
+            greeting: a.greeting.clone().unwrap_or_default(),
+            voice: a.voice.clone(),
+            model: a.model.clone(),
+            chat_model: a.chat_model.clone().unwrap_or_default(),
+            language: a.language.clone().unwrap_or_default(),
+            temperature: a.temperature.map(|t| t.to_string()).unwrap_or_default(),
+            vad: vad.into(),
+            threshold,
+            silence_ms,
+            eagerness,
+            tools: a.tools.clone(),
+            transfer_number: a
+                .transfer_number
+                .as_ref()
+                .map(|n| n.as_str().to_owned())
+                .unwrap_or_default(),
+            max_seconds: a.max_call_duration_seconds.to_string(),
+            analysis_fields: serde_json::to_string_pretty(&a.analysis_fields)
+                .unwrap_or_else(|_| "[]".into()),
+            voicemail: a.voicemail.as_str().into(),
+            voicemail_message: a.voicemail_message.clone().unwrap_or_default(),
+            record: a.record,
+        }
+    }
+
+    pub(super) fn from_form(f: &Fields) -> Draft {
+        Draft {
+            name: f.raw("name").to_owned(),
+            instructions: f.raw("instructions").to_owned(),
+            greeting: f.raw("greeting").to_owned(),
+            voice: f.raw("voice").trim().to_owned(),
+            model: f.raw("model").trim().to_owned(),
+            chat_model: f.raw("chat_model").trim().to_owned(),
+            language: f.raw("language").trim().to_owned(),
+            temperature: f.raw("temperature").trim().to_owned(),
+            vad: f.raw("vad").trim().to_owned(),
+            threshold: f.raw("threshold").trim().to_owned(),
+            silence_ms: f.raw("silence_duration_ms").trim().to_owned(),
+            eagerness: f.raw("eagerness").trim().to_owned(),
+            tools: f.all("tools"),
+            transfer_number: f.raw("transfer_number").trim().to_owned(),
+            max_seconds: f.raw("max_call_duration_seconds").trim().to_owned(),
+            analysis_fields: f.raw("analysis_fields").to_owned(),
+            voicemail: f.raw("voicemail").trim().to_owned(),
+            voicemail_message: f.raw("voicemail_message").to_owned(),
+            record: f.checked("record"),
+        }
+    }
+
+    /// Parses the typed values; every problem found is recorded beside its field.
+    pub(super) fn parse(&self, errors: &mut FieldErrors) -> Option<NewAgent> {
+        let opt = |s: &str| (!s.trim().is_empty()).then(|| s.trim().to_owned());
+        let temperature = match self.temperature.as_str() {
+            "" => None,
+            t => match t.parse::<f64>() {
+                Ok(v) if v.is_finite() => Some(v),
+                _ => {
+                    errors.add("temperature", "must be a number between 0 and 2");
+                    None
+                }
+            },
+        };
+        let turn_detection = match self.vad.as_str() {
+            "" | "server_vad" => {
+                let threshold = match self.threshold.as_str() {
+                    "" => None,
+                    t => t.parse::<f64>().ok().or_else(|| {
+                        errors.add(
+                            "turn_detection",
+                            "threshold must be a number between 0 and 1",
+                        );
+                        None
+                    }),
+                };
+                let silence = match self.silence_ms.as_str() {
+                    "" => None,
+                    t => t.parse::<i64>().ok().or_else(|| {
+                        errors.add(
+                            "turn_detection",
+                            "silence must be a whole number of milliseconds",
+                        );
+                        None
+                    }),
+                };
+                TurnDetection::ServerVad {
+                    threshold,
+                    prefix_padding_ms: None,
+                    silence_duration_ms: silence,
+                }
+            }
+            "semantic_vad" => TurnDetection::SemanticVad {
+                eagerness: opt(&self.eagerness),
+            },
+            _ => {
+                errors.add("turn_detection", "choose server VAD or semantic VAD");
+                TurnDetection::default()
+            }
+        };
+        let transfer_number = match self.transfer_number.as_str() {
+            "" => None,
+            n => match TransferTarget::parse(n) {
+                Ok(p) => Some(p),
+                Err(m) => {
+                    errors.add("transfer_number", m);
+                    None
+                }
+            },
+        };
+        let max_seconds = match self.max_seconds.parse::<i64>() {
+            Ok(v) => Some(v),
+            Err(_) if self.max_seconds.is_empty() => None,
+            Err(_) => {
+                errors.add(
+                    "max_call_duration_seconds",
+                    "must be a whole number of seconds between 30 and 14400",
+                );
+                None
+            }
+        };
+        let analysis_fields = match self.analysis_fields.trim() {
+            "" => Some(vec![]),
+            t => match serde_json::from_str::<Vec<AnalysisField>>(t) {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    errors.add(
+                        "analysis_fields",
+                        format!("must be a JSON list of {{\"name\", \"type\", \"description\", \"options\"?}}: {e}"),
+                    );
+                    None
+                }
+            },
+        };
+        let voicemail = VoicemailMode::parse(&self.voicemail).unwrap_or_else(|| {
+            errors.add("voicemail", "choose hang up or leave a message");
+            VoicemailMode::Hangup
+        });
+        if !errors.is_empty() {
+            return None;
+        }
+        Some(NewAgent {
+            name: self.name.trim().to_owned(),
+            instructions: self.instructions.trim().to_owned(),
+            greeting: opt(&self.greeting),
+            voice: opt(&self.voice),
+            model: opt(&self.model),
+            language: opt(&self.language),
+            temperature,
+            turn_detection: Some(turn_detection),
+            tools: Some(self.tools.clone()),
+            transfer_number,
+            max_call_duration_seconds: max_seconds,
+            analysis_fields,
+            business_hours: None,
+            chat_model: opt(&self.chat_model),
+            voicemail: Some(voicemail),
+            voicemail_message: opt(&self.voicemail_message),
+            record: Some(self.record),
+            // Edited on the agent page's call control card.
+            handoffs: None,
+            digits: None,
+            transfer_caller_id: None,
+            transfer_message: None,
+        })
+    }
+}
+
+/// The organization's custom tools and MCP servers (`mcp:<name>`), offered beside the
+/// built-ins.
+pub(super) async fn custom_tool_names(
+    st: &AppState,
+    dash: &Dash,
+) -> Result<Vec<String>, DashError> {
+    let mut names: Vec<String> = st
+        .store
+        .list_custom_tools(&dash.org)
+        .await?
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
+    names.extend(
+        st.store
+            .list_mcp_servers(&dash.org)
+            .await?
+            .into_iter()
+            .map(|s| format!("{}{}", switchboard_domain::mcp_server::AGENT_PREFIX, s.name)),
+    );
+    Ok(names)
+}
+
+pub(super) fn form(
+    dash: &Dash,
+    action: &str,
+    d: &Draft,
+    errors: &FieldErrors,
+    read_only: bool,
+    custom: &[String],
+) -> Markup {
+    let mut voices: Vec<&str> = VOICES.to_vec();
+    if !voices.contains(&d.voice.as_str()) && !d.voice.is_empty() {
+        voices.push(&d.voice);
+    }
+    html! {
+        form.agent-form method="post" action=(action) novalidate #agent-form {
+            (layout::csrf(dash))
+            @if !errors.is_empty() { p.error-banner role="alert" { "Nothing was saved. Correct the fields marked below." } }
+            fieldset disabled[read_only] {
+                (field("Name", "name", errors, None, html! { input #name name="name" value=(d.name) maxlength="200"; }))
+                (field("Instructions", "instructions", errors, Some("The system prompt: who the agent is and what it may do."), html! {
+                    textarea #instructions name="instructions" rows="8" { (d.instructions) }
+                }))
+                (field("Greeting", "greeting", errors, Some("Said first on a call; leave empty to let the caller speak first."), html! {
+                    input #greeting name="greeting" value=(d.greeting);
+                }))
+                div.row {
+                    (field("Voice", "voice", errors, None, html! {
+                        select #voice name="voice" { @for v in &voices { option value=(v) selected[*v == d.voice] { (v) } } }
+                    }))
+                    (field("Voice model", "model", errors, None, html! { input #model name="model" value=(d.model); }))
+                    (field("Text model", "chat_model", errors, Some("Empty: the server's default."), html! { input #chat_model name="chat_model" value=(d.chat_model); }))
+                }
+                div.row {
+                    (field("Language", "language", errors, Some("BCP 47, e.g. en-US"), html! { input #language name="language" value=(d.language); }))
+                    (field("Temperature", "temperature", errors, Some("0 to 2"), html! { input #temperature name="temperature" inputmode="decimal" value=(d.temperature); }))
+                    (field("Max call duration (s)", "max_call_duration_seconds", errors, Some("30 to 14400"), html! {
+                        input #max_call_duration_seconds name="max_call_duration_seconds" inputmode="numeric" value=(d.max_seconds);
+                    }))
+                }
+                div.row {
+                    (field("When a machine answers", "voicemail", errors, Some("Outbound calls."), html! {
+                        select #voicemail name="voicemail" {
+                            option value="hangup" selected[d.voicemail == "hangup"] { "Hang up" }
+                            option value="leave_message" selected[d.voicemail == "leave_message"] { "Leave a message" }
+                        }
+                    }))
+                    (field("Voicemail message", "voicemail_message", errors, Some("Said after the beep; {{variables}} are filled."), html! {
+                        input #voicemail_message name="voicemail_message" value=(d.voicemail_message);
+                    }))
+                }
+                label.check { input #record type="checkbox" name="record" checked[d.record]; " Record calls (both directions; tell callers where the law requires it)" }
+                (field("Turn detection", "turn_detection", errors, Some("Server VAD: threshold 0-1 and silence in ms. Semantic VAD: eagerness low/medium/high/auto."), html! {
+                    div.row {
+                        select #vad name="vad" {
+                            option value="server_vad" selected[d.vad == "server_vad"] { "Server VAD" }
+                            option value="semantic_vad" selected[d.vad == "semantic_vad"] { "Semantic VAD" }
+                        }
+                        input name="threshold" placeholder="threshold" value=(d.threshold) aria-label="Threshold";
+                        input name="silence_duration_ms" placeholder="silence ms" value=(d.silence_ms) aria-label="Silence (ms)";
+                        input name="eagerness" placeholder="eagerness" value=(d.eagerness) aria-label="Eagerness";
+                    }
+                }))
+                (field("Tools", "tools", errors, None, html! {
+                    div.checks #tools {
+                        @for t in BUILTIN_TOOLS {
+                            label.check { input type="checkbox" name="tools" value=(t) checked[d.tools.iter().any(|x| x == t)]; " " code { (t) } }
+                        }
+                        @for t in custom {
+                            label.check.custom-tool { input type="checkbox" name="tools" value=(t) checked[d.tools.iter().any(|x| x == t)]; " " code { (t) } " " span.muted { "(custom)" } }
+                        }
+                    }
+                }))
+                (field("Transfer number", "transfer_number", errors, Some("E.164 or a SIP URI (sip:desk@pbx.example.com); needed by transfer_call."), html! {
+                    input #transfer_number name="transfer_number" value=(d.transfer_number) placeholder="+15555550100";
+                }))
+                (field("Analysis fields", "analysis_fields", errors, Some(r#"JSON, e.g. [{"name": "budget", "type": "number", "description": "Budget in dollars"}]"#), html! {
+                    textarea #analysis_fields name="analysis_fields" rows="4" spellcheck="false" { (d.analysis_fields) }
+                }))
+                button.primary type="submit" #save { "Save" }
+            }
+        }
+    }
+}
