@@ -168,6 +168,17 @@ impl Browser {
         self.post("/url", json!({ "url": url })).await.map(|_| ())
     }
 
+    /// Signs in to the dashboard at `base` and waits until the signed-in page shows.
+    pub async fn sign_in(&self, base: &str, email: &str, password: &str) -> Result<(), Error> {
+        self.goto(&format!("{base}/login")).await?;
+        self.fill("#email", email).await?;
+        self.fill("#password", password).await?;
+        self.click_css("form.login button").await?;
+        self.wait_for("#sign-out", std::time::Duration::from_secs(20))
+            .await
+            .map(|_| ())
+    }
+
     /// The address now shown.
     pub async fn url(&self) -> Result<String, Error> {
         Ok(self.get("/url").await?.as_str().unwrap_or("").to_owned())

@@ -48,11 +48,9 @@ async fn staff_control_a_live_call_in_a_real_browser() {
     .await;
 
     let base = env.base.clone();
-    b.goto(&format!("{base}/login")).await.expect("login");
-    b.fill("#email", "admin@acme.test").await.expect("email");
-    b.fill("#password", PW).await.expect("password");
-    b.click_css("form.login button").await.expect("submit");
-    b.wait_for("#sign-out", WAIT).await.expect("signed in");
+    b.sign_in(&base, "admin@acme.test", PW)
+        .await
+        .expect("signed in");
     b.goto(&format!("{base}/calls/{}", call.id))
         .await
         .expect("call page");

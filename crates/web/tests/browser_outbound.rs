@@ -120,11 +120,9 @@ async fn outbound_pages_in_a_real_browser() {
         Duration::from_secs(5),
     ));
 
-    b.goto(&format!("{base}/login")).await.expect("login");
-    b.fill("#email", "admin@acme.test").await.expect("email");
-    b.fill("#password", PW).await.expect("password");
-    b.click_css("form.login button").await.expect("submit");
-    b.wait_for("#sign-out", WAIT).await.expect("signed in");
+    b.sign_in(&base, "admin@acme.test", PW)
+        .await
+        .expect("signed in");
 
     // ---- a call from the contact's page: the agent, the variables, then the call's page ----
     rest.script_number("+15555550177", [CallScript::NoAnswer]);

@@ -601,21 +601,8 @@ backend_test!(an_mcp_session_continues_on_another_instance, |db| {
     let beta = env.org("Beta", "+15550002002", &[], None).await;
     let ka = env.key(&alpha).await;
     let kb = env.key(&beta).await;
-    let second = Application::build(
-        SocketAddr::from(([127, 0, 0, 1], 0)),
-        db.store.clone(),
-        &WebConfig::default(),
-    )
-    .await
-    .expect("bind");
-    let second_url = format!("http://{}/mcp", second.local_addr().expect("addr"));
-    let (stop, rx) = tokio::sync::oneshot::channel::<()>();
-    let done = tokio::spawn(second.run_until_stopped(
-        async move {
-            let _ = rx.await;
-        },
-        Duration::from_secs(5),
-    ));
+    let second = SecondInstance::start(db, WebConfig::default()).await;
+    let second_url = format!("{}/mcp", second.base);
     let mut a = Mcp::new(&env, &ka);
     a.initialize().await;
     a.url = second_url.clone();
@@ -629,7 +616,6 @@ backend_test!(an_mcp_session_continues_on_another_instance, |db| {
         stolen.status, 404,
         "still Alpha's session on the second instance"
     );
-    let _ = stop.send(());
-    done.await.expect("join").expect("server");
+    second.stop().await;
     env.shutdown();
 });

@@ -337,25 +337,16 @@ backend_test!(an_oauth_mcp_server_is_shared_by_two_instances, |db| {
     let mut env = voice_env::tools::env_with_chat(db, Behavior::default(), &chat).await;
     let alpha = env.org("Alpha", "+15550001001", &[], None).await;
     let ka = env.key(&alpha).await;
-    let second = Application::build(
-        SocketAddr::from(([127, 0, 0, 1], 0)),
-        db.store.clone(),
-        &WebConfig {
+    let second = SecondInstance::start(
+        db,
+        WebConfig {
             public_url: Some(PUBLIC.into()),
             tools_allow_private: true,
             ..WebConfig::default()
         },
     )
-    .await
-    .expect("bind");
-    let second_base = format!("http://{}", second.local_addr().expect("addr"));
-    let (stop, rx) = tokio::sync::oneshot::channel::<()>();
-    let done = tokio::spawn(second.run_until_stopped(
-        async move {
-            let _ = rx.await;
-        },
-        Duration::from_secs(5),
-    ));
+    .await;
+    let second_base = second.base.clone();
     let (_, created) = env
         .call_api(
             reqwest::Method::POST,
@@ -402,8 +393,7 @@ backend_test!(an_oauth_mcp_server_is_shared_by_two_instances, |db| {
     assert_eq!(list(second_base.clone()).await, 200);
     if db.store.backend() != switchboard_store::Backend::Postgres {
         // Several instances share one database on PostgreSQL only; SQLite is one instance.
-        let _ = stop.send(());
-        done.await.expect("join").expect("server");
+        second.stop().await;
         env.shutdown();
         return;
     }
@@ -424,7 +414,6 @@ backend_test!(an_oauth_mcp_server_is_shared_by_two_instances, |db| {
         .await;
     assert_eq!(shown["oauth"]["state"], "connected", "{shown}");
     assert!(shown["last_error"].is_null(), "{shown}");
-    let _ = stop.send(());
-    done.await.expect("join").expect("server");
+    second.stop().await;
     env.shutdown();
 });

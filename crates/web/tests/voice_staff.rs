@@ -237,21 +237,8 @@ backend_test!(an_action_reaches_a_call_on_another_instance, |db| {
     let mut env = env(db, behavior).await;
     let org = env.org("Alpha", "+15550001001", &[], None).await;
     let key = env.key(&org).await;
-    let second = Application::build(
-        SocketAddr::from(([127, 0, 0, 1], 0)),
-        db.store.clone(),
-        &WebConfig::default(),
-    )
-    .await
-    .expect("bind");
-    let second_base = format!("http://{}", second.local_addr().expect("addr"));
-    let (stop, rx) = tokio::sync::oneshot::channel::<()>();
-    let done = tokio::spawn(second.run_until_stopped(
-        async move {
-            let _ = rx.await;
-        },
-        Duration::from_secs(5),
-    ));
+    let second = SecondInstance::start(db, WebConfig::default()).await;
+    let second_base = second.base.clone();
     let sid = "CA00000000000000000000000000000402";
     let media = env.answer(&org, sid, "+15557770402", 20.0).await;
     env.wait_model_event("session.update", 1).await;
@@ -287,8 +274,7 @@ backend_test!(an_action_reaches_a_call_on_another_instance, |db| {
     .await;
     assert_eq!((status, action["status"].as_str()), (200, Some("done")));
     env.wait_ended(&org, sid).await;
-    let _ = stop.send(());
-    done.await.expect("join").expect("server");
+    second.stop().await;
     env.shutdown();
 });
 

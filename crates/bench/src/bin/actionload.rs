@@ -178,53 +178,28 @@ async fn main() -> anyhow::Result<()> {
     let http = reqwest::Client::new();
     println!("| where the request lands | calls | actions | in flight | p50 (ms) | p99 (ms) | max (ms) | actions/s |");
     println!("|---|---|---|---|---|---|---|---|");
-    // A warm-up, then the measured phase.
-    phase(
+    measure(
         &http,
         &server.base,
         &server.key,
         &calls,
-        50,
-        args.concurrency,
+        &args,
+        "the instance holding the calls",
     )
     .await?;
-    let t = Instant::now();
-    let mut lat = phase(
-        &http,
-        &server.base,
-        &server.key,
-        &calls,
-        args.actions,
-        args.concurrency,
-    )
-    .await?;
-    let rate = lat.len() as f64 / t.elapsed().as_secs_f64();
-    report("the instance holding the calls", &args, &mut lat, rate);
     if pg {
         let mut join_envs = envs.clone();
         join_envs.retain(|(k, _)| *k != "SWITCHBOARD_PORT");
         let second = Server::join(&args.binary, &join_envs, &server.key).await?;
-        phase(
+        measure(
             &http,
             &second.base,
             &server.key,
             &calls,
-            50,
-            args.concurrency,
+            &args,
+            "another instance (PostgreSQL)",
         )
         .await?;
-        let t = Instant::now();
-        let mut lat = phase(
-            &http,
-            &second.base,
-            &server.key,
-            &calls,
-            args.actions,
-            args.concurrency,
-        )
-        .await?;
-        let rate = lat.len() as f64 / t.elapsed().as_secs_f64();
-        report("another instance (PostgreSQL)", &args, &mut lat, rate);
         second.stop().await;
     }
     drop(media);
@@ -232,6 +207,23 @@ async fn main() -> anyhow::Result<()> {
     if pg {
         drop_postgres("actionload", suffix).await?;
     }
+    Ok(())
+}
+
+/// A warm-up of 50 actions, then the measured phase, reported as a table row.
+async fn measure(
+    http: &reqwest::Client,
+    base: &str,
+    key: &str,
+    calls: &[String],
+    args: &Args,
+    label: &str,
+) -> anyhow::Result<()> {
+    phase(http, base, key, calls, 50, args.concurrency).await?;
+    let t = Instant::now();
+    let mut lat = phase(http, base, key, calls, args.actions, args.concurrency).await?;
+    let rate = lat.len() as f64 / t.elapsed().as_secs_f64();
+    report(label, args, &mut lat, rate);
     Ok(())
 }
 

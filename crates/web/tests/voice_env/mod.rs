@@ -427,3 +427,39 @@ pub fn played_ms(r: &switchboard_testkit::twilio::Received) -> u64 {
         .and_then(|b| b.parse::<u64>().ok())
         .map_or(0, |bytes| bytes / 8)
 }
+
+/// Another server on the same database, as behind a load balancer.
+pub struct SecondInstance {
+    /// `http://127.0.0.1:port`.
+    pub base: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+    done: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl SecondInstance {
+    /// Starts it with `config` on `db`'s database.
+    pub async fn start(db: &TestDb, config: WebConfig) -> SecondInstance {
+        let app = Application::build(
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            db.store.clone(),
+            &config,
+        )
+        .await
+        .expect("bind the second instance");
+        let base = format!("http://{}", app.local_addr().expect("addr"));
+        let (stop, rx) = tokio::sync::oneshot::channel::<()>();
+        let done = tokio::spawn(app.run_until_stopped(
+            async move {
+                let _ = rx.await;
+            },
+            Duration::from_secs(5),
+        ));
+        SecondInstance { base, stop, done }
+    }
+
+    /// Stops it and waits until it has.
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        self.done.await.expect("join").expect("second instance");
+    }
+}
