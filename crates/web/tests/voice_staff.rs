@@ -381,12 +381,14 @@ backend_test!(staff_transfer_a_live_call, |db| {
     );
     let ended = env.wait_ended(&org, sid).await;
     assert_eq!(ended.end_reason.as_deref(), Some("transferred"));
-    let update = env
-        .rest
-        .requests()
-        .into_iter()
-        .find_map(|r| switchboard_testkit::twilio::form_value(&r, "Twiml").map(str::to_owned))
-        .expect("the call updated with TwiML");
+    // The call is finalized first, then Twilio is told to dial.
+    let update = eventually("the call updated with TwiML", WAIT, || async {
+        env.rest
+            .requests()
+            .into_iter()
+            .find_map(|r| switchboard_testkit::twilio::form_value(&r, "Twiml").map(str::to_owned))
+    })
+    .await;
     assert!(
         update.contains("<Say>Connecting you now.</Say>")
             && update
