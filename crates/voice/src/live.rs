@@ -96,6 +96,9 @@ pub(crate) struct Live {
     pub(crate) actions: Option<mpsc::Receiver<crate::actions::ActionCommand>>,
     /// Staff muted the agent: its responses are cancelled as they start.
     pub(crate) muted: bool,
+    /// The response in progress started (or was cut) while muted: none of it is played,
+    /// even if staff unmute before its cancellation completes.
+    pub(crate) muted_response: bool,
     /// Sentences staff asked the agent to say, after its current answer.
     pub(crate) says: std::collections::VecDeque<String>,
     pub(crate) org: OrgId,
@@ -151,6 +154,7 @@ impl Live {
             keys_due: None,
             actions: None,
             muted: false,
+            muted_response: false,
             says: std::collections::VecDeque::new(),
             org: s.org.clone(),
             call_id: s.call.id.clone(),

@@ -161,7 +161,7 @@ impl Live {
                 }
             }
             ServerEvent::AudioDelta { item_id, delta } => {
-                if self.muted {
+                if self.muted || self.muted_response {
                     // Staff muted the agent: nothing it generates reaches the caller.
                     return Ok(Step::Go);
                 }
@@ -274,6 +274,7 @@ impl Live {
                 self.response_active = true;
                 self.awaiting_response = false;
                 if self.muted {
+                    self.muted_response = true;
                     self.send_model(json!({"type": "response.cancel"}).to_string())
                         .await?;
                 }
@@ -282,12 +283,15 @@ impl Live {
                 self.response_active = false;
                 self.awaiting_response = false;
                 if response["status"] == "failed" {
+                    self.muted_response = false;
                     return self.on_response_failed(&response).await;
                 }
                 if response["status"] == "completed" {
                     self.retried_failure = false;
                 }
                 self.on_response_done(&response);
+                // Set while this response ran muted; the next one starts afresh.
+                self.muted_response = false;
                 // The caller hears a line while a slow tool runs, instead of silence; the
                 // answer follows when the tool's output is in (deferred over this response).
                 if let Some(line) = self.waiting_line.take() {
@@ -332,7 +336,7 @@ impl Live {
         };
         for item in items {
             match item["type"].as_str() {
-                Some("message") if self.muted => {
+                Some("message") if self.muted || self.muted_response => {
                     // Muted by staff: not heard, not stored as said.
                     let item_id = item["id"].as_str().unwrap_or_default();
                     self.partial.remove(item_id);

@@ -142,6 +142,7 @@ impl Live {
         self.muted = true;
         self.says.clear();
         if self.response_active {
+            self.muted_response = true;
             self.send_model(json!({"type": "response.cancel"}).to_string())
                 .await
                 .map_err(Refusal::Broken)?;
