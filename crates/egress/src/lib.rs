@@ -186,6 +186,15 @@ pub enum Overflow {
 /// A request failure in words: the guard's refusal when that was the cause, else what kind
 /// of failure it was and its root cause.
 pub fn describe(e: &reqwest::Error) -> String {
+    describe_chain(e, e.is_timeout(), e.is_connect())
+}
+
+/// [`describe`] for the reqwest 0.13 client of [`client_013`].
+pub fn describe_013(e: &reqwest013::Error) -> String {
+    describe_chain(e, e.is_timeout(), e.is_connect())
+}
+
+fn describe_chain(e: &dyn std::error::Error, timeout: bool, connect: bool) -> String {
     // The resolver's refusal is inside the error chain; show it rather than "connect error".
     let mut source: Option<&dyn std::error::Error> = Some(e);
     while let Some(s) = source {
@@ -195,9 +204,9 @@ pub fn describe(e: &reqwest::Error) -> String {
         }
         source = s.source();
     }
-    if e.is_timeout() {
+    if timeout {
         "timed out".into()
-    } else if e.is_connect() {
+    } else if connect {
         format!("could not connect: {}", root_cause(e))
     } else {
         format!("request failed: {}", root_cause(e))

@@ -50,6 +50,27 @@ impl std::fmt::Debug for McpRefreshLock {
     }
 }
 
+impl McpRefreshLock {
+    /// Releases the lock now (dropping it releases it too, a moment later).
+    pub async fn release(mut self) {
+        if let Some((conn, key)) = self.conn.take() {
+            unlock(conn, key).await;
+        }
+    }
+}
+
+/// Releases the advisory lock; a connection that cannot is closed, which releases it too.
+async fn unlock(mut conn: sqlx::pool::PoolConnection<sqlx::Any>, key: i64) {
+    let unlocked = sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(key)
+        .execute(&mut *conn)
+        .await;
+    if let Err(e) = unlocked {
+        tracing::warn!(error = %e, "cannot release the MCP token refresh lock; closing its connection");
+        conn.close_on_drop();
+    }
+}
+
 impl Drop for McpRefreshLock {
     fn drop(&mut self) {
         if let Some((mut conn, key)) = self.conn.take() {
@@ -58,16 +79,7 @@ impl Drop for McpRefreshLock {
                 conn.close_on_drop();
                 return;
             };
-            rt.spawn(async move {
-                let unlocked = sqlx::query("SELECT pg_advisory_unlock($1)")
-                    .bind(key)
-                    .execute(&mut *conn)
-                    .await;
-                if let Err(e) = unlocked {
-                    tracing::warn!(error = %e, "cannot release the MCP token refresh lock; closing its connection");
-                    conn.close_on_drop();
-                }
-            });
+            rt.spawn(unlock(conn, key));
         }
     }
 }

@@ -22,7 +22,7 @@ use std::time::Duration;
 use switchboard_domain::ids::{McpServerId, OrgId, UserId};
 use switchboard_domain::mcp_server::{McpAuth, McpServer};
 use switchboard_domain::Timestamp;
-use switchboard_egress::{check_literal, TOOLS};
+use switchboard_egress::{check_literal, describe_013, TOOLS};
 use switchboard_store::Store;
 
 /// How long an admin has between the redirect and the callback.
@@ -90,13 +90,17 @@ impl OAuthHttpClient for GuardedHttp {
                 .client
                 .execute(req)
                 .await
-                .map_err(|e| boxed(describe(&e)))?;
+                .map_err(|e| boxed(describe_013(&e)))?;
             let mut builder = http::Response::builder().status(response.status());
             for (name, value) in response.headers() {
                 builder = builder.header(name, value);
             }
             let mut body = Vec::new();
-            while let Some(chunk) = response.chunk().await.map_err(|e| boxed(describe(&e)))? {
+            while let Some(chunk) = response
+                .chunk()
+                .await
+                .map_err(|e| boxed(describe_013(&e)))?
+            {
                 if body.len() + chunk.len() > MAX_ANSWER_BYTES {
                     return Err(boxed(format!(
                         "the authorization server's answer exceeds {MAX_ANSWER_BYTES} bytes"
@@ -109,16 +113,6 @@ impl OAuthHttpClient for GuardedHttp {
                 .map_err(|e| boxed(format!("bad response: {e}")))
         })
     }
-}
-
-fn describe(e: &reqwest013::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        text = format!("{text}: {s}");
-        source = s.source();
-    }
-    text
 }
 
 /// The flow's state, caught as the SDK saves it so it can be stored with the flow.

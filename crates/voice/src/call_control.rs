@@ -4,17 +4,17 @@
 
 use crate::live::{Live, Step};
 use crate::rollover::History;
+use crate::session::agent_session;
 use crate::session::Exit;
 use crate::transcript::Entry;
 use serde_json::json;
 use std::time::Duration;
-use switchboard_domain::agent::{substitute, Agent};
+use switchboard_domain::agent::Agent;
 use switchboard_domain::call::EndReason;
 use switchboard_domain::entities::CallHandoff;
 use switchboard_domain::values::{Channel, MessageKind, MessageRole};
 use switchboard_domain::Timestamp;
 use switchboard_realtime::events as rt;
-use switchboard_realtime::ToolSpec;
 
 /// How long after the last key press the keys go to the model as one turn ("1", "2", "3"
 /// typed in a row is one "[keypad] 123").
@@ -98,20 +98,17 @@ impl Live {
             .tools
             .toolset(&self.svc.store, &self.org, &agent, Channel::Voice)
             .await;
-        let mut config = self.ready.session_config.clone();
-        config.instructions = substitute(&agent.instructions, &self.ready.variables);
-        config.tools = toolset
-            .definitions()
-            .iter()
-            .map(|d| ToolSpec {
-                name: d.name.clone(),
-                description: d.description.clone(),
-                parameters: d.parameters.clone(),
-            })
-            .collect();
-        config.turn_detection = agent.turn_detection.clone();
-        config.temperature = agent.temperature;
-        config.language = agent.language.clone();
+        // The receiving agent's session, except what a live session keeps: the model it was
+        // opened with and the voice it has spoken in.
+        let current = &self.ready.session_config;
+        let mut config = agent_session(
+            &agent,
+            &self.ready.variables,
+            &toolset,
+            &current.transcription_model,
+        );
+        config.model = current.model.clone();
+        config.voice = current.voice.clone();
         if agent.voice != config.voice {
             tracing::info!(voice = %config.voice, "the call keeps its voice: a Realtime session cannot change voices once it has spoken");
         }

@@ -218,22 +218,9 @@ impl Live {
                 self.caller_speaking = true;
                 self.user_started.insert(item_id, Timestamp::now());
                 if self.playback.audible() {
-                    // Stop playback at once, then cut the model's memory to what was heard.
-                    self.send_twilio_frames(socket, &[media::clear(&self.stream_sid)])
-                        .await?;
+                    tracing::info!("caller interrupted the agent");
                     self.svc.stats.interruptions.fetch_add(1, Ordering::Relaxed);
-                    for cut in self.playback.interrupt() {
-                        tracing::info!(item_id = %cut.item_id, audio_end_ms = cut.audio_end_ms, "caller interrupted the agent");
-                        self.send_model(rt::truncate(&cut.item_id, cut.audio_end_ms))
-                            .await?;
-                        self.cut_heard
-                            .insert(cut.item_id.clone(), (cut.audio_end_ms, cut.sent_ms));
-                        self.write(Entry::Cut {
-                            item_id: cut.item_id,
-                            heard_ms: cut.audio_end_ms,
-                            sent_ms: cut.sent_ms,
-                        });
-                    }
+                    self.cut_playback(socket).await?;
                 }
             }
             ServerEvent::SpeechStopped { .. } => {
@@ -323,6 +310,31 @@ impl Live {
             ServerEvent::Other(kind) => tracing::trace!(event = %kind, "model event"),
         }
         Ok(Step::Go)
+    }
+
+    /// Stops what the caller hears at once (Twilio `clear`), then cuts the model's memory of
+    /// each playing item to what was heard (`truncate`), and records the cut for the
+    /// transcript and a later replay. Used by barge-in and by staff muting the agent.
+    pub(crate) async fn cut_playback<S>(&mut self, socket: &mut S) -> Result<(), String>
+    where
+        S: Sink<String> + Unpin,
+        <S as Sink<String>>::Error: Display,
+    {
+        self.send_twilio_frames(socket, &[media::clear(&self.stream_sid)])
+            .await?;
+        for cut in self.playback.interrupt() {
+            tracing::info!(item_id = %cut.item_id, audio_end_ms = cut.audio_end_ms, "agent cut off");
+            self.send_model(rt::truncate(&cut.item_id, cut.audio_end_ms))
+                .await?;
+            self.cut_heard
+                .insert(cut.item_id.clone(), (cut.audio_end_ms, cut.sent_ms));
+            self.write(Entry::Cut {
+                item_id: cut.item_id,
+                heard_ms: cut.audio_end_ms,
+                sent_ms: cut.sent_ms,
+            });
+        }
+        Ok(())
     }
 
     /// Agent turns and function calls from the finished response's output items.

@@ -186,6 +186,34 @@ pub(crate) struct Session {
     finished: bool,
 }
 
+/// The model session an agent asks for: its model, voice, instructions (variables filled),
+/// language, turn detection, temperature and tools.
+pub(crate) fn agent_session(
+    agent: &Agent,
+    variables: &serde_json::Value,
+    toolset: &switchboard_tools::Toolset,
+    transcription_model: &str,
+) -> SessionConfig {
+    SessionConfig {
+        model: agent.model.clone(),
+        instructions: substitute(&agent.instructions, variables),
+        voice: agent.voice.clone(),
+        language: agent.language.clone(),
+        turn_detection: agent.turn_detection.clone(),
+        transcription_model: transcription_model.to_owned(),
+        tools: toolset
+            .definitions()
+            .iter()
+            .map(|d| ToolSpec {
+                name: d.name.clone(),
+                description: d.description.clone(),
+                parameters: d.parameters.clone(),
+            })
+            .collect(),
+        temperature: agent.temperature,
+    }
+}
+
 pub(crate) struct Ready {
     pub(crate) agent: Agent,
     pub(crate) creds: Option<TwilioCredentials>,
@@ -266,25 +294,12 @@ impl Session {
             .tools
             .toolset(&svc.store, org, &agent, Channel::Voice)
             .await;
-        let tools = toolset
-            .definitions()
-            .iter()
-            .map(|d| ToolSpec {
-                name: d.name.clone(),
-                description: d.description.clone(),
-                parameters: d.parameters.clone(),
-            })
-            .collect();
-        let session_config = SessionConfig {
-            model: agent.model.clone(),
-            instructions: substitute(&agent.instructions, &conversation.variables),
-            voice: agent.voice.clone(),
-            language: agent.language.clone(),
-            turn_detection: agent.turn_detection.clone(),
-            transcription_model: svc.config.transcription_model.clone(),
-            tools,
-            temperature: agent.temperature,
-        };
+        let session_config = agent_session(
+            &agent,
+            &conversation.variables,
+            &toolset,
+            &svc.config.transcription_model,
+        );
         let tool_ctx = ToolContext {
             store: svc.store.clone(),
             org: org.clone(),

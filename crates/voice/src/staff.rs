@@ -15,7 +15,6 @@ use switchboard_domain::transfer::TransferTarget;
 use switchboard_domain::values::{MessageKind, MessageRole};
 use switchboard_domain::Timestamp;
 use switchboard_realtime::events as rt;
-use switchboard_twilio::media;
 
 /// The instructions of a sentence staff asked the agent to say.
 fn say_instructions(text: &str) -> String {
@@ -148,21 +147,7 @@ impl Live {
                 .map_err(Refusal::Broken)?;
         }
         if self.playback.audible() {
-            self.send_twilio_frames(socket, &[media::clear(&self.stream_sid)])
-                .await
-                .map_err(Refusal::Broken)?;
-            for cut in self.playback.interrupt() {
-                self.send_model(rt::truncate(&cut.item_id, cut.audio_end_ms))
-                    .await
-                    .map_err(Refusal::Broken)?;
-                self.cut_heard
-                    .insert(cut.item_id.clone(), (cut.audio_end_ms, cut.sent_ms));
-                self.write(Entry::Cut {
-                    item_id: cut.item_id,
-                    heard_ms: cut.audio_end_ms,
-                    sent_ms: cut.sent_ms,
-                });
-            }
+            self.cut_playback(socket).await.map_err(Refusal::Broken)?;
         }
         Ok(json!({"ok": true, "muted": true}))
     }
