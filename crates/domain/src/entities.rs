@@ -404,6 +404,8 @@ pub struct Call {
     pub agents: Vec<AgentId>,
     /// Each handoff between agents, in order.
     pub handoffs: Vec<CallHandoff>,
+    /// The call's latest transfer, if it was transferred (or tried to be).
+    pub transfer: Option<crate::transfer::CallTransfer>,
 }
 
 /// One handoff of a call from one agent to another.

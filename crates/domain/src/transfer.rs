@@ -138,3 +138,71 @@ mod tests {
         );
     }
 }
+
+/// Where a call's latest transfer stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TransferStatus {
+    /// Twilio is dialling the target; the caller hears ringing.
+    Dialing,
+    /// The target answered (a warm transfer's human is listening to the summary).
+    Answered,
+    /// The caller is connected to the target (cold: the bridged call ended; warm: accepted).
+    Completed,
+    /// Busy, no answer, failed, declined or cancelled: see `outcome`.
+    Failed,
+}
+
+impl TransferStatus {
+    /// The stored (and shown) name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransferStatus::Dialing => "dialing",
+            TransferStatus::Answered => "answered",
+            TransferStatus::Completed => "completed",
+            TransferStatus::Failed => "failed",
+        }
+    }
+}
+
+/// A call's latest transfer: who asked, where to, and how it went.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CallTransfer {
+    /// An E.164 number or a SIP URI.
+    pub target: TransferTarget,
+    /// `cold` (the caller is put through) or `warm` (a person is briefed first).
+    pub mode: String,
+    /// `agent` (a tool call) or `staff` (a live call action).
+    pub requested_by: String,
+    /// The agent that had the call when it was transferred (it takes the call back when the
+    /// transfer fails).
+    #[schema(value_type = Option<String>)]
+    pub agent_id: Option<crate::ids::AgentId>,
+    /// Where it stands.
+    pub status: TransferStatus,
+    /// Twilio's `DialCallStatus` once the dial ended: `completed`, `answered`, `busy`,
+    /// `no-answer`, `failed`, `canceled`.
+    pub outcome: Option<String>,
+    /// When the dial was started.
+    pub started_at: crate::Timestamp,
+    /// When it was settled.
+    pub ended_at: Option<crate::Timestamp>,
+}
+
+impl CallTransfer {
+    /// What the agent taking the caller back is told, for a failed outcome.
+    pub fn failure_note(&self) -> String {
+        let why = match self.outcome.as_deref() {
+            Some("busy") => "the line was busy",
+            Some("no-answer") => "nobody answered",
+            Some("declined") => "the person declined to take the call",
+            _ => "the call could not be connected",
+        };
+        format!(
+            "You tried to transfer the caller to {}, but {why}. The caller is back with you now: \
+             tell them briefly that the transfer did not go through and why, then offer to help \
+             yourself, take a message, or arrange a call back.",
+            self.target
+        )
+    }
+}

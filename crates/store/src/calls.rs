@@ -159,7 +159,11 @@ impl Store {
         .bind(call.as_str())
         .execute(&mut *tx)
         .await?;
-        let owned = current.ended_at.is_none() && stream_claimed(&mut tx, org, call).await?;
+        // A call task owns the call, or Twilio is dialling its transfer: the `<Dial
+        // action>` callback says how it ended (the sweep finalizes it if that never comes).
+        let owned = current.ended_at.is_none()
+            && (crate::transfers::in_flight(&current)
+                || stream_claimed(&mut tx, org, call).await?);
         if owned && is_terminal(report.status) {
             sqlx::query(
                 "UPDATE calls SET terminal_at = COALESCE(terminal_at, $1) WHERE org_id = $2 AND id = $3",

@@ -23,7 +23,7 @@ pub(crate) const CALL_COLUMNS: &str =
     agent_id, status, started_at, answered_at, ended_at, duration_seconds, end_reason, \
     disposition, recording_url, analysis, turn_latencies_ms, error, metadata, dial_at, \
     sip_response_code, twilio_error_code, answered_by, record, recording_sid, recording_status, \
-    recording_duration_seconds, recording_channels, recording_deleted_at, campaign_id, handoffs";
+    recording_duration_seconds, recording_channels, recording_deleted_at, campaign_id, handoffs, transfer";
 
 fn agent_col(row: &AnyRow) -> Result<Option<AgentId>, StoreError> {
     Ok(col::<Option<String>>(row, "agent_id")?.map(AgentId::from_db))
@@ -101,6 +101,7 @@ pub(crate) fn call_from_row(row: &AnyRow) -> Result<Call, StoreError> {
         campaign_id: col(row, "campaign_id")?,
         agents: Vec::new(),
         handoffs: json_opt(row, "handoffs")?.unwrap_or_default(),
+        transfer: json_opt(row, "transfer")?,
     };
     call.agents = call
         .agent_id
@@ -444,6 +445,7 @@ pub(crate) async fn insert_call(
         answered_by: None,
         agents,
         handoffs: Vec::new(),
+        transfer: None,
     };
     let exists: i64 =
         sqlx::query_scalar("SELECT COUNT(*) FROM conversations WHERE org_id = $1 AND id = $2")

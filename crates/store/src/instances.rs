@@ -93,8 +93,8 @@ impl Store {
 
     /// Live calls that no running instance will finish: their instance's heartbeat is older
     /// than `alive_since` (or it stopped), or Twilio reported them over before
-    /// `terminal_before` and they are still open. Calls claimed by a binary older than the
-    /// instance registry (no instance recorded) are left alone. Runs in the look-up scope,
+    /// `terminal_before` and they are still open (also a call whose transfer Twilio was
+    /// dialling, which has no instance: its `<Dial action>` callback never came). Runs in the look-up scope,
     /// which may read calls of every organization but change none.
     pub async fn stranded_calls(
         &self,
@@ -103,11 +103,12 @@ impl Store {
     ) -> Result<Vec<StrandedCall>, StoreError> {
         let mut tx = self.begin(Scope::Lookup, Access::Read).await?;
         let rows = sqlx::query(
-            "SELECT org_id, id, CASE WHEN instance_id IN (SELECT id FROM instances \
-               WHERE stopped_at IS NULL AND heartbeat_at >= $1) THEN 0 ELSE 1 END AS lost \
-             FROM calls WHERE ended_at IS NULL AND instance_id IS NOT NULL \
-             AND (terminal_at < $2 OR instance_id NOT IN (SELECT id FROM instances \
-               WHERE stopped_at IS NULL AND heartbeat_at >= $3)) \
+            "SELECT org_id, id, CASE WHEN instance_id IS NULL OR instance_id IN (SELECT id \
+               FROM instances WHERE stopped_at IS NULL AND heartbeat_at >= $1) THEN 0 ELSE 1 \
+               END AS lost \
+             FROM calls WHERE ended_at IS NULL \
+             AND (terminal_at < $2 OR (instance_id IS NOT NULL AND instance_id NOT IN \
+               (SELECT id FROM instances WHERE stopped_at IS NULL AND heartbeat_at >= $3))) \
              LIMIT 500",
         )
         .bind(alive_since.millis())

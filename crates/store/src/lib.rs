@@ -34,6 +34,7 @@ mod settings;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod tools;
+mod transfers;
 mod tx;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};

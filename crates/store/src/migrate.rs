@@ -114,6 +114,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0017_call_actions.sql"),
         postgres: include_str!("../migrations/postgres/0017_call_actions.sql"),
     },
+    Migration {
+        version: 18,
+        name: "call_transfers",
+        sqlite: include_str!("../migrations/sqlite/0018_call_transfers.sql"),
+        postgres: include_str!("../migrations/postgres/0018_call_transfers.sql"),
+    },
 ];
 
 /// Where the schema stands.

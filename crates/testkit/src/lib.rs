@@ -16,6 +16,7 @@ pub mod smtp;
 pub mod tool_endpoint;
 pub mod twilio;
 mod twilio_calls;
+mod twilio_dial;
 mod twilio_recordings;
 mod twilio_rest;
 pub mod webhooks;

@@ -14,6 +14,7 @@ use tokio_tungstenite::tungstenite::Message;
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
 pub use crate::twilio_calls::CallScript;
+pub use crate::twilio_dial::{DialRecord, DialScript};
 pub use crate::twilio_recordings::{recording_audio, FakeRecording};
 pub(crate) use crate::twilio_rest::LiveStreams;
 pub use crate::twilio_rest::{form_value, FakeTwilioRest, RestFailure, RestRequest};

@@ -75,6 +75,8 @@ pub(crate) struct Outbound {
     notify: tokio::sync::Notify,
     /// The fake's recordings (`Record=true` calls are recorded from their answer).
     pub(crate) recordings: Option<Arc<crate::twilio_recordings::Recordings>>,
+    /// `<Dial>`s, `<Play digits>` and reconnected streams of live calls (twilio_dial.rs).
+    pub(crate) dials: crate::twilio_dial::Dials,
 }
 
 pub(crate) fn form_value(form: &[(String, String)], name: &str) -> String {

@@ -4,6 +4,7 @@
 
 use crate::twilio::{Cmd, MediaCall};
 use crate::twilio_calls::{CallScript, Outbound, ServerLink};
+use crate::twilio_dial::{DialRecord, DialScript};
 use crate::twilio_recordings::{FakeRecording, Recordings};
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
@@ -221,6 +222,30 @@ impl FakeTwilioRest {
             .insert(media.call_sid.clone(), media.cmd.clone());
     }
 
+    /// What the next `<Dial>`s to `target` (a number or SIP URI) do, in order (default:
+    /// answered, talked for 5 s, completed).
+    pub fn script_dial(&self, target: &str, scripts: impl IntoIterator<Item = DialScript>) {
+        self.outbound
+            .dials
+            .script(target, scripts.into_iter().collect());
+    }
+
+    /// The `<Dial>`s played so far.
+    pub fn dials(&self) -> Vec<DialRecord> {
+        self.outbound.dials.log.lock().unwrap().clone()
+    }
+
+    /// The keys sent with `<Play digits>` so far: (CallSid, digits).
+    pub fn sent_digits(&self) -> Vec<(String, String)> {
+        self.outbound.dials.digits.lock().unwrap().clone()
+    }
+
+    /// Waits for the `n`th (0-based) media stream that new TwiML reconnected on `call_sid`
+    /// (after a failed transfer, or `<Play digits>`), and hands it over.
+    pub async fn resumed(&self, call_sid: &str, n: usize, limit: Duration) -> MediaCall {
+        self.outbound.dials.resumed(call_sid, n, limit).await
+    }
+
     /// Requests so far.
     pub fn requests(&self) -> Vec<RestRequest> {
         self.requests.lock().unwrap().clone()
@@ -319,6 +344,10 @@ async fn update_call(
     count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let call_sid = call.trim_end_matches(".json").to_owned();
     let form = form_decode(&body);
+    let twiml = form
+        .iter()
+        .find(|(k, _)| k == "Twiml")
+        .map(|(_, v)| v.clone());
     if form.iter().any(|(k, v)| k == "Status" && v == "canceled") {
         outbound.cancel(&call_sid);
     }
@@ -346,8 +375,15 @@ async fn update_call(
             }
         }
     }
-    // An outbound call then plays the new TwiML (or hangs up) and completes.
-    if outbound.knows(&call_sid) {
+    // New TwiML plays on (a dial, keys, a new stream); an outbound call hung up through
+    // the API completes.
+    if let Some(twiml) = twiml {
+        tokio::spawn(
+            outbound
+                .clone()
+                .play_update(call_sid.clone(), account.clone(), twiml),
+        );
+    } else if outbound.knows(&call_sid) {
         let sid = call_sid.clone();
         let outbound = outbound.clone();
         tokio::spawn(async move {

@@ -51,6 +51,21 @@ pub fn say_dial(text: Option<&str>, number: &str, caller_id: &str) -> String {
 /// Optionally speaks `text`, then dials `target`: a `<Sip>` for a `sip:`/`sips:` URI, else a
 /// `<Number>`, with `caller_id` as the caller id.
 pub fn say_dial_to(text: Option<&str>, target: &str, caller_id: &str) -> String {
+    say_dial_action(text, target, caller_id, None)
+}
+
+/// [`say_dial_to`] with an `action` URL: when the dial ends (the bridged call is over, or the
+/// target was busy, did not answer or failed), Twilio POSTs `DialCallStatus` there and plays
+/// the TwiML it answers, instead of hanging up.
+pub fn say_dial_action(
+    text: Option<&str>,
+    target: &str,
+    caller_id: &str,
+    action: Option<&str>,
+) -> String {
+    let action = action
+        .map(|a| format!(" action=\"{}\" method=\"POST\"", escape(a)))
+        .unwrap_or_default();
     let say = text
         .map(|t| format!("<Say>{}</Say>", escape(t)))
         .unwrap_or_default();
@@ -61,9 +76,23 @@ pub fn say_dial_to(text: Option<&str>, target: &str, caller_id: &str) -> String 
         "Number"
     };
     format!(
-        "{HEAD}<Response>{say}<Dial callerId=\"{}\"><{noun}>{}</{noun}></Dial></Response>",
+        "{HEAD}<Response>{say}<Dial callerId=\"{}\"{action}><{noun}>{}</{noun}></Dial></Response>",
         escape(caller_id),
         escape(target)
+    )
+}
+
+/// Presses `digits` on the line (`<Play digits>`: `0`-`9`, `*`, `#`, and `w` for a half-second
+/// pause), then plays the verbs of `then` (a whole TwiML document, e.g. a `<Connect><Stream>`).
+pub fn play_digits_then(digits: &str, then: &str) -> String {
+    let body = then
+        .strip_prefix(HEAD)
+        .unwrap_or(then)
+        .trim_start_matches("<Response>")
+        .trim_end_matches("</Response>");
+    format!(
+        "{HEAD}<Response><Play digits=\"{}\"/>{body}</Response>",
+        escape(digits)
     )
 }
 
@@ -162,6 +191,33 @@ mod tests {
             ),
             "{number}"
         );
+    }
+
+    #[test]
+    fn dial_action_is_escaped() {
+        let xml = say_dial_action(
+            None,
+            "+15550009999",
+            "+15557770000",
+            Some("https://x.test/twilio/voice/dial?call_id=call_1&a=b"),
+        );
+        assert!(
+            xml.contains("<Dial callerId=\"+15557770000\" action=\"https://x.test/twilio/voice/dial?call_id=call_1&amp;a=b\" method=\"POST\"><Number>+15550009999</Number></Dial>"),
+            "{xml}"
+        );
+    }
+
+    #[test]
+    fn play_digits_then_stream() {
+        let xml = play_digits_then(
+            "1w2#",
+            &connect_stream("wss://x.test/twilio/media", &[("call_id", "c")]),
+        );
+        assert!(
+            xml.contains("<Response><Play digits=\"1w2#\"/><Connect><Stream url=\"wss://x.test/twilio/media\">"),
+            "{xml}"
+        );
+        assert_eq!(xml.matches("<?xml").count(), 1);
     }
 
     #[test]

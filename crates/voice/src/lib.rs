@@ -13,11 +13,13 @@ pub mod playback;
 mod reconcile;
 pub mod recordings;
 pub mod recovery;
+mod resume;
 mod rollover;
 mod session;
 mod staff;
 pub mod token;
 mod transcript;
+mod transfer;
 
 use std::collections::HashMap;
 use std::fmt::Write;

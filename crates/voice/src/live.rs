@@ -112,6 +112,7 @@ pub(crate) enum Step {
 
 impl Live {
     pub(crate) fn new(s: &Session, ready: Ready, model: ModelSocket) -> Live {
+        let resuming = ready.resume.is_some();
         Live {
             svc: s.svc.clone(),
             ready,
@@ -148,7 +149,9 @@ impl Live {
             caller_speaking: false,
             turn_pending: false,
             cut_heard: HashMap::new(),
-            amd_pending: s.call.direction == switchboard_domain::values::Direction::Outbound,
+            // A resumed outbound call was answered by a person long ago.
+            amd_pending: s.call.direction == switchboard_domain::values::Direction::Outbound
+                && !resuming,
             amd_deadline: tokio::time::Instant::now() + crate::answer::AMD_WAIT,
             loud_frames: 0,
             keys_due: None,
@@ -407,7 +410,7 @@ impl Live {
 
     pub(crate) fn ending_exit(&self) -> Exit {
         match &self.ending {
-            Some((Effect::Transfer(n), _)) => Exit::Transfer(n.clone()),
+            Some((Effect::Transfer(n), _)) => Exit::Transfer(n.clone(), "agent"),
             _ => Exit::End(EndReason::AgentEnded),
         }
     }

@@ -13,7 +13,6 @@ use switchboard_domain::agent::{substitute, Agent};
 use switchboard_domain::call::EndReason;
 use switchboard_domain::entities::Call;
 use switchboard_domain::ids::{CallId, OrgId};
-use switchboard_domain::transfer::CallerIdPolicy;
 use switchboard_domain::values::{Channel, Direction, PhoneNumber};
 use switchboard_realtime::{ModelSocket, SessionConfig, ToolSpec};
 use switchboard_store::{CallEnd, TwilioCredentials};
@@ -71,7 +70,9 @@ where
     svc.stats.started.fetch_add(1, Ordering::Relaxed);
     drop(_guard);
     let run = async {
-        let session = Session::prepare(svc.clone(), org, call, start.stream_sid).await;
+        // A caller back from a transfer that did not go through (twilio_transfer in web).
+        let resuming = start.custom_parameters.contains_key("resume");
+        let session = Session::prepare(svc.clone(), org, call, start.stream_sid, resuming).await;
         session.run(socket).await;
     };
     tracing::Instrument::instrument(run, span).await;
@@ -168,8 +169,8 @@ pub(crate) enum Exit {
     End(EndReason),
     /// A failure: apologise, hang up, record `failed`.
     Fail(EndReason, String),
-    /// The agent (or staff) asked to transfer.
-    Transfer(switchboard_domain::transfer::TransferTarget),
+    /// The agent (`"agent"`) or staff (`"staff"`) asked to transfer (transfer.rs).
+    Transfer(switchboard_domain::transfer::TransferTarget, &'static str),
     /// The server is going away: say goodbye, hang up, record `completed` with this reason.
     Goodbye(EndReason),
 }
@@ -180,10 +181,10 @@ pub(crate) struct Session {
     pub(crate) call: Call,
     pub(crate) stream_sid: String,
     /// Set up or the reason it could not be.
-    setup: Result<Ready, (EndReason, String)>,
+    pub(crate) setup: Result<Ready, (EndReason, String)>,
     pub(crate) writer: Option<mpsc::Sender<Entry>>,
     writer_task: Option<tokio::task::JoinHandle<()>>,
-    finished: bool,
+    pub(crate) finished: bool,
 }
 
 /// The model session an agent asks for: its model, voice, instructions (variables filled),
@@ -221,11 +222,20 @@ pub(crate) struct Ready {
     pub(crate) tool_ctx: ToolContext,
     /// The conversation's variables (`{{name}}` in instructions), for a handoff.
     pub(crate) variables: serde_json::Value,
+    /// A caller back on a new stream: the conversation so far, given to the new session
+    /// before the agent speaks first (resume.rs).
+    pub(crate) resume: Option<crate::rollover::History>,
 }
 
 impl Session {
-    async fn prepare(svc: VoiceServices, org: OrgId, call: Call, stream_sid: String) -> Session {
-        let setup = Self::load(&svc, &org, &call).await;
+    async fn prepare(
+        svc: VoiceServices,
+        org: OrgId,
+        call: Call,
+        stream_sid: String,
+        resuming: bool,
+    ) -> Session {
+        let setup = Self::load(&svc, &org, &call, resuming).await;
         let (tx, rx) = mpsc::channel(256);
         let writer_task = tokio::spawn(transcript::run(
             svc.store.clone(),
@@ -249,6 +259,7 @@ impl Session {
         svc: &VoiceServices,
         org: &OrgId,
         call: &Call,
+        resuming: bool,
     ) -> Result<Ready, (EndReason, String)> {
         let store_err = |e: switchboard_store::StoreError| {
             (
@@ -256,9 +267,15 @@ impl Session {
                 format!("cannot load the call's configuration: {e}"),
             )
         };
-        let agent_id = call
-            .agent_id
-            .clone()
+        // A resumed call goes on with the agent that had it: the one that transferred it,
+        // else the last one it was handed to.
+        let current = match (resuming, &call.transfer) {
+            (true, Some(t)) => t.agent_id.clone(),
+            (true, None) => call.agents.last().cloned(),
+            (false, _) => None,
+        };
+        let agent_id = current
+            .or_else(|| call.agent_id.clone())
             .ok_or((EndReason::ModelError, "the number has no agent".to_owned()))?;
         let mut agent = svc
             .store
@@ -272,9 +289,14 @@ impl Session {
             .map_err(store_err)?;
         let creds = svc.store.twilio_credentials(org).await.map_err(store_err)?;
         // Outbound calls asked Twilio to record them when they were dialled.
-        if let (true, Direction::Inbound, Some(c), Some(public)) =
-            (agent.record, call.direction, &creds, &svc.public_url)
-        {
+        // A resumed call's recording started with its first stream.
+        if let (true, false, Direction::Inbound, Some(c), Some(public)) = (
+            agent.record,
+            resuming,
+            call.direction,
+            &creds,
+            &svc.public_url,
+        ) {
             crate::recordings::start_inbound(
                 svc.store.clone(),
                 svc.twilio.clone(),
@@ -309,8 +331,20 @@ impl Session {
             contact_number: PhoneNumber::parse(&call.from_number).ok(),
             channel: Channel::Voice,
             toolset: std::sync::Arc::new(toolset),
-            passed_agents: vec![agent.id.clone()],
+            passed_agents: if call.agents.is_empty() {
+                vec![agent.id.clone()]
+            } else {
+                call.agents.clone()
+            },
             keypad: Some(std::sync::Arc::new(switchboard_tools::Keypad::default())),
+        };
+        let resume = if resuming {
+            let messages = crate::resume::transcript(&svc.store, org, &call.conversation_id)
+                .await
+                .map_err(store_err)?;
+            Some(crate::resume::history(&messages, svc.config.shape))
+        } else {
+            None
         };
         Ok(Ready {
             agent,
@@ -318,6 +352,7 @@ impl Session {
             session_config,
             tool_ctx,
             variables: conversation.variables.clone(),
+            resume,
         })
     }
 
@@ -372,24 +407,7 @@ impl Session {
                 self.redirect_then_close(&mut socket, CallUpdate::Twiml(twiml))
                     .await;
             }
-            Exit::Transfer(target) => {
-                self.finish(EndReason::Transferred, None).await;
-                let agent = self.setup.as_ref().ok().map(|r| &r.agent);
-                let (ours, theirs) = match self.call.direction {
-                    Direction::Inbound => (&self.call.to_number, &self.call.from_number),
-                    Direction::Outbound => (&self.call.from_number, &self.call.to_number),
-                };
-                // A SIP target accepts any caller id; a number needs ours or the caller's.
-                let caller_id = match agent.map(|a| a.transfer_caller_id) {
-                    Some(CallerIdPolicy::Caller) => theirs,
-                    _ => ours,
-                };
-                let message = agent.and_then(|a| a.transfer_message.as_deref());
-                tracing::info!(to = %target, "transferring the call");
-                let twiml = twiml::say_dial_to(message, target.as_str(), caller_id);
-                self.redirect_then_close(&mut socket, CallUpdate::Twiml(twiml))
-                    .await;
-            }
+            Exit::Transfer(target, by) => self.transfer_out(&mut socket, target, by).await,
         }
     }
 
@@ -437,7 +455,7 @@ impl Session {
     /// Replaces the call's TwiML through the REST API, then lets Twilio end the stream.
     /// Without credentials (or if Twilio refuses) closing the socket ends `<Connect>` and,
     /// with nothing after it, the call.
-    async fn redirect_then_close<S, E>(&self, socket: &mut S, update: CallUpdate)
+    pub(crate) async fn redirect_then_close<S, E>(&self, socket: &mut S, update: CallUpdate) -> bool
     where
         S: Stream<Item = Result<WsFrame, E>> + Sink<String> + Unpin + Send,
         E: Display,
@@ -482,20 +500,26 @@ impl Session {
             let _ = timeout(REDIRECT_WAIT, drain).await;
         }
         close_bounded(socket, self.svc.config.send_timeout).await;
+        redirected
     }
 
-    /// Writes the rest of the transcript, the latency figures, then finalizes (once).
-    async fn finish(&mut self, reason: EndReason, error: Option<String>) {
-        if self.finished {
-            return;
-        }
-        self.finished = true;
+    /// Writes the rest of the transcript (the writer ends).
+    pub(crate) async fn flush_transcript(&mut self) {
         drop(self.writer.take());
         if let Some(task) = self.writer_task.take() {
             if timeout(Duration::from_secs(10), task).await.is_err() {
                 tracing::error!("transcript writer did not finish in time");
             }
         }
+    }
+
+    /// Writes the rest of the transcript, the latency figures, then finalizes (once).
+    pub(crate) async fn finish(&mut self, reason: EndReason, error: Option<String>) {
+        if self.finished {
+            return;
+        }
+        self.finished = true;
+        self.flush_transcript().await;
         let end = CallEnd {
             reason,
             error,

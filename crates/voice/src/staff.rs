@@ -51,7 +51,7 @@ impl Live {
             {
                 Ok(target) => (
                     Ok(json!({"ok": true, "transferring_to": target})),
-                    Step::Exit(Exit::Transfer(target)),
+                    Step::Exit(Exit::Transfer(target, "staff")),
                 ),
                 Err(refusal) => (Err(refusal), Step::Go),
             },

@@ -13,6 +13,7 @@ mod outreach;
 mod server;
 mod twilio;
 mod twilio_outbound;
+mod twilio_transfer;
 
 pub use server::{Application, BuildError};
 
@@ -365,6 +366,7 @@ pub fn router(
             post(twilio_outbound::outbound_answered),
         )
         .route("/twilio/voice/amd", post(twilio_outbound::amd_result))
+        .route("/twilio/voice/dial", post(twilio_transfer::dial_action))
         .route(
             "/twilio/voice/recording",
             post(twilio_outbound::recording_status),

@@ -38,7 +38,7 @@ async fn org_of(st: &AppState, id: &CallId) -> Result<OrgId, Response> {
 
 /// A Twilio request about one of our outbound calls: its organization, call and form, once
 /// the signature checked out with that organization's auth token.
-async fn authenticate(
+pub(crate) async fn authenticate(
     st: &AppState,
     uri: &Uri,
     headers: &HeaderMap,

@@ -290,6 +290,9 @@ backend_test!(staff_transfer_a_live_call, |db| {
             "transfer_message": "Connecting you now."}),
     )
     .await;
+    // Twilio's `<Dial action>` callback reaches the server and says the target answered.
+    env.rest
+        .connect_server(PUBLIC, &env.base, &env.ws, &org.token);
     let sid = "CA00000000000000000000000000000403";
     let media = env.answer(&org, sid, "+15557770403", 20.0).await;
     env.rest.attach(&media);
@@ -383,7 +386,11 @@ backend_test!(staff_transfer_a_live_call, |db| {
     );
     let ended = env.wait_ended(&org, sid).await;
     assert_eq!(ended.end_reason.as_deref(), Some("transferred"));
-    // The call is finalized first, then Twilio is told to dial.
+    let transfer = ended.transfer.expect("transfer");
+    assert_eq!(
+        (transfer.requested_by.as_str(), transfer.target.as_str()),
+        ("staff", "+15550009999")
+    );
     let update = eventually("the call updated with TwiML", WAIT, || async {
         env.rest
             .requests()
@@ -394,7 +401,8 @@ backend_test!(staff_transfer_a_live_call, |db| {
     assert!(
         update.contains("<Say>Connecting you now.</Say>")
             && update
-                .contains("<Dial callerId=\"+15557770403\"><Number>+15550009999</Number></Dial>"),
+                .contains("<Dial callerId=\"+15557770403\" action=\"https://voice.example.test/twilio/voice/dial?call_id=")
+            && update.contains("<Number>+15550009999</Number></Dial>"),
         "{update}"
     );
     drop(media);

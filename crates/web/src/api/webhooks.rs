@@ -53,6 +53,9 @@ pub struct DeliveryDetail {
 ///   `{"status": "completed", "summary", "intent", "outcome": {"success", "reason"},
 ///   "sentiment", "fields": {...}, "model", "analyzed_at"}` or `{"status": "failed",
 ///   "error", "analyzed_at"}`. Always after the call's `call.ended`.
+/// - `call.handoff`: `{"call": Call, "handoff"}`.
+/// - `call.transfer_started`, `call.transfer_answered`, `call.transfer_completed`,
+///   `call.transfer_failed`: `{"call": Call, "transfer": CallTransfer}`.
 /// - `message.received`, `message.sent`, `message.failed`: `{"conversation_id", "message": Message}`.
 /// - `conversation.started`, `conversation.closed`: `{"conversation": Conversation}`.
 /// - `conversation.analyzed`: `{"conversation_id", "analysis"}` (text conversations).

@@ -1,0 +1,248 @@
+//! The fake's side of new TwiML on a live call, as Twilio plays it:
+//! - `<Dial action="...">`: the target rings and the scripted outcome happens (per dialled
+//!   number; answered and talked for a while by default); then Twilio POSTs the signed
+//!   `action` callback with `DialCallStatus`, `DialCallSid`, `DialCallDuration` and the
+//!   parent's `CallStatus`, and plays the TwiML it answers;
+//! - `<Play digits="...">`: the keys are sent down the line (recorded for the test);
+//! - `<Connect><Stream>`: a new media stream to the server, with the TwiML's parameters,
+//!   which the test takes with [`crate::twilio::FakeTwilioRest::resumed`].
+//!
+//! Anything else (`<Hangup/>`, `<Say>`) ends the call: an outbound call of the fake then
+//! reports `completed`.
+
+use crate::twilio::{stream_of, try_post_signed, MediaCall};
+use crate::twilio_calls::{Outbound, ServerLink};
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How a dialled transfer target answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DialScript {
+    /// Answers and talks for this many seconds, then the bridged call ends
+    /// (`DialCallStatus=completed`).
+    Complete(u32),
+    /// Busy (`busy`).
+    Busy,
+    /// Rings out (`no-answer`).
+    NoAnswer,
+    /// Cannot be reached (`failed`).
+    Failed,
+    /// The caller hangs up while it rings (`canceled`, the parent `completed`).
+    CallerHangsUp,
+}
+
+/// One `<Dial>` the fake played.
+#[derive(Debug, Clone)]
+pub struct DialRecord {
+    /// The parent call.
+    pub call_sid: String,
+    /// The `<Number>` or `<Sip>` dialled.
+    pub target: String,
+    /// The `callerId` attribute.
+    pub caller_id: Option<String>,
+    /// The `action` attribute.
+    pub action: Option<String>,
+    /// The `DialCallStatus` the fake reported.
+    pub outcome: &'static str,
+}
+
+/// The fake's dial state.
+#[derive(Default)]
+pub(crate) struct Dials {
+    scripts: Mutex<HashMap<String, VecDeque<DialScript>>>,
+    pub(crate) log: Mutex<Vec<DialRecord>>,
+    /// `<Play digits>` sent, per call: (CallSid, digits).
+    pub(crate) digits: Mutex<Vec<(String, String)>>,
+    /// Streams reconnected by new TwiML: (CallSid, the stream until the test takes it).
+    resumed: Mutex<Vec<(String, Option<MediaCall>)>>,
+    notify: tokio::sync::Notify,
+}
+
+impl Dials {
+    pub(crate) fn script(&self, target: &str, scripts: Vec<DialScript>) {
+        self.scripts
+            .lock()
+            .unwrap()
+            .entry(target.to_owned())
+            .or_default()
+            .extend(scripts);
+    }
+
+    fn next(&self, target: &str) -> DialScript {
+        self.scripts
+            .lock()
+            .unwrap()
+            .get_mut(target)
+            .and_then(VecDeque::pop_front)
+            .unwrap_or(DialScript::Complete(5))
+    }
+
+    /// Waits for the `n`th (0-based) stream reconnected on `call_sid`.
+    pub(crate) async fn resumed(&self, call_sid: &str, n: usize, limit: Duration) -> MediaCall {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            {
+                let mut all = self.resumed.lock().unwrap();
+                if let Some((_, m)) = all.iter_mut().filter(|(s, _)| s == call_sid).nth(n) {
+                    if let Some(m) = m.take() {
+                        return m;
+                    }
+                }
+            }
+            assert!(
+                tokio::time::timeout_at(deadline, &mut notified)
+                    .await
+                    .is_ok(),
+                "no stream {n} was reconnected on {call_sid}"
+            );
+        }
+    }
+}
+
+/// The value of attribute `name` in the first `<tag ...>` of `xml`, unescaped.
+fn attr_of(xml: &str, tag: &str, name: &str) -> Option<String> {
+    let s = xml.find(&format!("<{tag}"))?;
+    let end = xml[s..].find('>')? + s;
+    let open = &xml[s..end];
+    let start = open.find(&format!(" {name}=\""))? + name.len() + 3;
+    let stop = open[start..].find('"')? + start;
+    Some(unescape(&open[start..stop]))
+}
+
+fn unescape(s: &str) -> String {
+    s.replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&apos;", "'")
+        .replace("&amp;", "&")
+}
+
+/// The text of the first `<noun>...</noun>` inside `<Dial>`.
+fn dial_target(xml: &str) -> Option<String> {
+    let dial = &xml[xml.find("<Dial")?..];
+    for noun in ["Number", "Sip"] {
+        if let Some(s) = dial.find(&format!("<{noun}")) {
+            let body = s + dial[s..].find('>')? + 1;
+            let end = body + dial[body..].find(&format!("</{noun}>"))?;
+            return Some(unescape(&dial[body..end]));
+        }
+    }
+    None
+}
+
+impl Outbound {
+    /// Plays TwiML that replaced a live call's (the old stream has been stopped).
+    pub(crate) async fn play_update(self: Arc<Self>, sid: String, account: String, twiml: String) {
+        let link = self.link.lock().unwrap().clone();
+        let mut twiml = twiml;
+        if let Some(target) = dial_target(&twiml) {
+            let script = self.dials.next(&target);
+            let (outcome, duration, parent) = match script {
+                DialScript::Complete(s) => ("completed", s, "in-progress"),
+                DialScript::Busy => ("busy", 0, "in-progress"),
+                DialScript::NoAnswer => ("no-answer", 0, "in-progress"),
+                DialScript::Failed => ("failed", 0, "in-progress"),
+                DialScript::CallerHangsUp => ("canceled", 0, "completed"),
+            };
+            let action = attr_of(&twiml, "Dial", "action");
+            self.dials.log.lock().unwrap().push(DialRecord {
+                call_sid: sid.clone(),
+                target: target.clone(),
+                caller_id: attr_of(&twiml, "Dial", "callerId"),
+                action: action.clone(),
+                outcome,
+            });
+            // The target rings a moment first.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let (Some(action), Some(link)) = (action, link.clone()) else {
+                // No action: the call ends with the dial.
+                return self.ended(&sid).await;
+            };
+            let path = action
+                .strip_prefix(&link.public)
+                .unwrap_or(&action)
+                .to_owned();
+            let duration = duration.to_string();
+            let dial_sid = format!("CA{:032x}", self.dials.log.lock().unwrap().len() + 0xd1a1);
+            let res = try_post_signed(
+                &reqwest::Client::new(),
+                &link.base,
+                &link.public,
+                &path,
+                &link.auth_token,
+                &[
+                    ("AccountSid", account.as_str()),
+                    ("ApiVersion", "2010-04-01"),
+                    ("CallSid", sid.as_str()),
+                    ("CallStatus", parent),
+                    ("DialCallSid", dial_sid.as_str()),
+                    ("DialCallStatus", outcome),
+                    ("DialCallDuration", duration.as_str()),
+                ],
+            )
+            .await;
+            twiml = match res {
+                Ok(r) if r.status().is_success() && parent != "completed" => {
+                    r.text().await.unwrap_or_default()
+                }
+                _ => return self.ended(&sid).await,
+            };
+        }
+        if let Some(digits) = attr_of(&twiml, "Play", "digits") {
+            self.dials
+                .digits
+                .lock()
+                .unwrap()
+                .push((sid.clone(), digits));
+        }
+        match (stream_of(&twiml), link) {
+            (Some((_, params)), Some(link)) => self.reconnect(&sid, &link, &params).await,
+            _ => self.ended(&sid).await,
+        }
+    }
+
+    /// `<Connect><Stream>` on a live call: a new media stream to the server.
+    async fn reconnect(
+        self: &Arc<Self>,
+        sid: &str,
+        link: &ServerLink,
+        params: &[(String, String)],
+    ) {
+        match MediaCall::connect(
+            &format!("{}/twilio/media", link.ws),
+            sid,
+            params,
+            Duration::from_millis(20),
+            1.0,
+        )
+        .await
+        {
+            Ok(media) => {
+                if let Some(live) = &self.live {
+                    live.lock()
+                        .unwrap()
+                        .insert(sid.to_owned(), media.commands());
+                }
+                self.dials
+                    .resumed
+                    .lock()
+                    .unwrap()
+                    .push((sid.to_owned(), Some(media)));
+                self.dials.notify.notify_waiters();
+            }
+            Err(_) => self.ended(sid).await,
+        }
+    }
+
+    /// The call's TwiML ran out: an outbound call of the fake completes.
+    async fn ended(&self, sid: &str) {
+        if self.knows(sid) {
+            self.callback(sid, "completed", &[("CallDuration", "5")])
+                .await;
+        }
+    }
+}
