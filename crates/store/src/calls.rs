@@ -123,6 +123,41 @@ impl Store {
         Ok(updated)
     }
 
+    /// Gives up the call's media stream `stream_sid` while its task stays (Twilio is about to
+    /// connect a new stream to the call, which claims it like the first). `false` when the
+    /// call has ended or holds another stream.
+    pub async fn release_call_stream(
+        &self,
+        org: &OrgId,
+        call: &CallId,
+        stream_sid: &str,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin(Scope::Org(org), Access::Write).await?;
+        let done = sqlx::query(
+            "UPDATE calls SET stream_sid = NULL \
+             WHERE org_id = $1 AND id = $2 AND stream_sid = $3 AND ended_at IS NULL",
+        )
+        .bind(org.as_str())
+        .bind(call.as_str())
+        .bind(stream_sid)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Whether some task holds the call's media stream now.
+    pub async fn call_stream_claimed(
+        &self,
+        org: &OrgId,
+        call: &CallId,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin(Scope::Org(org), Access::Read).await?;
+        let claimed = stream_claimed(&mut tx, org, call).await?;
+        tx.commit().await?;
+        Ok(claimed)
+    }
+
     /// Merges a status callback: the status only moves forward, and duration and recording are
     /// kept whenever they come. A terminal status finalizes the call if nothing else did,
     /// unless a call task owns the call (its media stream was claimed): that task finalizes

@@ -23,6 +23,13 @@ pub(crate) fn definition(name: &str) -> Option<ToolDefinition> {
             "Transfer the caller to a person. Tell the caller you are transferring them first.",
             json!({"type": "object", "properties": {"reason": {"type": "string", "description": "Why the caller needs a person"}}, "required": ["reason"]}),
         ),
+        "send_digits" => (
+            "send_digits",
+            "Press keys on the phone line, e.g. to choose from an automated menu (\"press 2 for sales\") or enter a number it asks for. Say nothing while pressing; afterwards listen to what the line says next.",
+            json!({"type": "object", "properties": {"digits": {"type": "string",
+                "description": "The keys in order: 0-9, * and #; w waits half a second between keys. At most 32."}},
+                "required": ["digits"]}),
+        ),
         "check_availability" => (
             "check_availability",
             "List free appointment times on a date (local business time).",
@@ -105,6 +112,7 @@ pub(crate) async fn run(reg: &Registry, ctx: &ToolContext, name: &str, args: &Va
                 "There is nobody to transfer to right now.",
             )),
         },
+        "send_digits" => send_digits(args),
         "check_availability" => check_availability(ctx, args).await,
         "book_appointment" => book(ctx, args).await,
         "cancel_appointment" => cancel(ctx, args).await,
@@ -114,6 +122,26 @@ pub(crate) async fn run(reg: &Registry, ctx: &ToolContext, name: &str, args: &Va
             format!("The tool `{name}` is not available."),
         )),
     }
+}
+
+/// Checks the keys to press; the call actor presses them (Twilio `<Play digits>`).
+fn send_digits(args: &Value) -> Output {
+    let digits = arg(args, "digits").unwrap_or_default();
+    let valid = digits
+        .chars()
+        .all(|c| c.is_ascii_digit() || matches!(c, '*' | '#' | 'w' | 'W'));
+    if digits.is_empty() || digits.chars().count() > 32 || !valid {
+        return Err(ToolError::new(
+            "invalid_digits",
+            "Give the keys to press as digits, * and # (w to pause), at most 32.",
+        ));
+    }
+    let digits = digits.replace('W', "w");
+    Ok((
+        json!({"ok": true, "pressed": digits,
+            "message": "The keys were pressed. Listen to what the line says next."}),
+        Some(Effect::SendDigits(digits)),
+    ))
 }
 
 fn arg<'a>(args: &'a Value, key: &str) -> Option<&'a str> {

@@ -74,6 +74,9 @@ pub enum Effect {
     EndCall,
     /// Transfer the caller here once the agent has finished speaking.
     Transfer(switchboard_domain::transfer::TransferTarget),
+    /// Press these keys on the line (an IVR's menu), then go on listening in the same
+    /// session: `0`-`9`, `*`, `#`, and `w` for a half-second pause.
+    SendDigits(String),
     /// The call goes on with this agent (its instructions and tools) in the same session.
     Handoff {
         /// The agent taking the call, as stored now.
@@ -263,7 +266,9 @@ impl Registry {
     /// Whether a tool is implemented on a channel with this registry.
     fn implemented(&self, name: &str, channel: Channel) -> bool {
         match name {
-            "end_call" | "transfer_call" | "collect_digits" => channel == Channel::Voice,
+            "end_call" | "transfer_call" | "collect_digits" | "send_digits" => {
+                channel == Channel::Voice
+            }
             "check_availability" | "book_appointment" | "cancel_appointment" | "lookup_contact" => {
                 true
             }

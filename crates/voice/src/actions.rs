@@ -11,7 +11,7 @@ use std::time::Duration;
 use switchboard_domain::call_action::{CallAction, NewCallAction};
 use switchboard_domain::ids::{CallActionId, CallId, OrgId};
 use switchboard_store::{ActionNews, StoreError};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, oneshot};
 
 /// How often an instance looks for actions addressed to it besides the notifications.
 const POLL: Duration = Duration::from_millis(500);
@@ -31,6 +31,8 @@ pub(crate) struct ActionCommand {
 pub struct LiveCalls {
     calls: Mutex<HashMap<CallId, mpsc::Sender<ActionCommand>>>,
     acked: broadcast::Sender<CallActionId>,
+    /// Calls whose task waits for Twilio to reconnect their stream (keys sent, digits.rs).
+    parked: Mutex<HashMap<CallId, oneshot::Sender<crate::digits::Handover>>>,
 }
 
 impl Default for LiveCalls {
@@ -38,6 +40,7 @@ impl Default for LiveCalls {
         LiveCalls {
             calls: Mutex::default(),
             acked: broadcast::channel(256).0,
+            parked: Mutex::default(),
         }
     }
 }
@@ -62,6 +65,25 @@ impl LiveCalls {
     /// Whether this instance runs the call's task.
     pub fn holds(&self, call: &CallId) -> bool {
         self.calls().contains_key(call)
+    }
+
+    /// The call's task waits for its next stream: a stream that arrives for it here is
+    /// handed over through the receiver.
+    pub(crate) fn park(&self, call: &CallId) -> oneshot::Receiver<crate::digits::Handover> {
+        let (tx, rx) = oneshot::channel();
+        self.parked
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(call.clone(), tx);
+        rx
+    }
+
+    /// The waiting task of `call`, taken (once).
+    pub(crate) fn unpark(&self, call: &CallId) -> Option<oneshot::Sender<crate::digits::Handover>> {
+        self.parked
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(call)
     }
 
     /// Tells waiters that an action was acknowledged.

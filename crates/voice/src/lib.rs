@@ -7,6 +7,7 @@ mod answer;
 mod call_control;
 pub mod campaigns;
 pub mod dialer;
+mod digits;
 mod live;
 mod model;
 pub mod playback;
@@ -34,7 +35,7 @@ use switchboard_twilio::rest::RestClient;
 use tokio::sync::watch;
 
 pub use actions::{deliver, run_dispatcher, wait_acknowledged, LiveCalls};
-pub use session::{run_media_stream, WsFrame};
+pub use session::{run_media_stream, MediaIo, MediaSocket, WsFrame};
 
 /// OpenAI's Realtime endpoint.
 pub const DEFAULT_REALTIME_URL: &str = "wss://api.openai.com/v1/realtime";

@@ -99,6 +99,8 @@ pub(crate) struct Live {
     /// The response in progress started (or was cut) while muted: none of it is played,
     /// even if staff unmute before its cancellation completes.
     pub(crate) muted_response: bool,
+    /// Keys to press on the line once the agent is quiet (digits.rs).
+    pub(crate) keys_to_send: Option<String>,
     /// Sentences staff asked the agent to say, after its current answer.
     pub(crate) says: std::collections::VecDeque<String>,
     pub(crate) org: OrgId,
@@ -159,17 +161,13 @@ impl Live {
             muted: false,
             muted_response: false,
             says: std::collections::VecDeque::new(),
+            keys_to_send: None,
             org: s.org.clone(),
             call_id: s.call.id.clone(),
         }
     }
 
-    pub(crate) async fn run<S, E>(&mut self, socket: &mut S) -> Exit
-    where
-        S: Stream<Item = Result<WsFrame, E>> + Sink<String> + Unpin + Send,
-        E: Display,
-        <S as Sink<String>>::Error: Display,
-    {
+    pub(crate) async fn run(&mut self, socket: &mut crate::session::MediaSocket) -> Exit {
         let update = rt::session_update(self.svc.config.shape, &self.ready.session_config);
         if let Err(e) = self.send_model(update).await {
             return Exit::Fail(
@@ -286,6 +284,11 @@ impl Live {
             if self.ending_ready() {
                 let exit = self.ending_exit();
                 return self.finish_live(exit).await;
+            }
+            if self.keys_ready() {
+                if let Step::Exit(exit) = self.press_keys(socket).await {
+                    return self.finish_live(exit).await;
+                }
             }
         }
     }

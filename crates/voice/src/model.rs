@@ -469,6 +469,7 @@ impl Live {
         outcome: Option<ToolOutcome>,
     ) -> Step {
         self.batch_pending = self.batch_pending.saturating_sub(1);
+        let outcome = outcome.map(|o| self.check_keys(o));
         if let Some(outcome) = outcome {
             if let Err(e) = self
                 .send_model(rt::function_output(&call_id, &outcome.output))
@@ -488,6 +489,8 @@ impl Live {
                 at: Timestamp::now(),
             });
             match outcome.effect {
+                // Pressed once the agent is quiet; then the line speaks, not the agent.
+                Some(Effect::SendDigits(keys)) => self.keys_to_send = Some(keys),
                 // The next agent answers, in the same session.
                 Some(Effect::Handoff { agent, reason }) => {
                     if let Err(e) = self.hand_off(*agent, reason).await {

@@ -35,15 +35,34 @@ pub enum WsFrame {
 }
 
 /// How long to wait for Twilio to stop the stream after we redirected the call.
-const REDIRECT_WAIT: Duration = Duration::from_secs(5);
+pub(crate) const REDIRECT_WAIT: Duration = Duration::from_secs(5);
+
+/// A Media Streams socket, whatever the server library: one type, so a call's task can be
+/// handed the next stream of its call (digits.rs).
+pub trait MediaIo:
+    Stream<Item = Result<WsFrame, String>> + Sink<String, Error = String> + Send
+{
+}
+impl<T> MediaIo for T where
+    T: Stream<Item = Result<WsFrame, String>> + Sink<String, Error = String> + Send
+{
+}
+
+/// The socket a call's task reads and writes.
+pub type MediaSocket = std::pin::Pin<Box<dyn MediaIo>>;
 
 /// Serves one Media Streams WebSocket until the call ends.
-pub async fn run_media_stream<S, E>(svc: VoiceServices, mut socket: S)
+pub async fn run_media_stream<S, E>(svc: VoiceServices, socket: S)
 where
-    S: Stream<Item = Result<WsFrame, E>> + Sink<String> + Unpin + Send,
+    S: Stream<Item = Result<WsFrame, E>> + Sink<String> + Unpin + Send + 'static,
     E: Display,
     <S as Sink<String>>::Error: Display,
 {
+    let mut socket: MediaSocket = Box::pin(
+        socket
+            .map(|frame| frame.map_err(|e| e.to_string()))
+            .sink_map_err(|e| e.to_string()),
+    );
     let start = match timeout(svc.config.setup_timeout, wait_for_start(&mut socket)).await {
         Ok(Some(start)) => start,
         Ok(None) => {
@@ -62,6 +81,11 @@ where
         svc.stats.rejected_streams.fetch_add(1, Ordering::Relaxed);
         let _ = socket.close().await;
         return;
+    };
+    // The call's task is waiting here for this stream (keys were pressed): it takes it over.
+    let socket = match crate::digits::hand_over(&svc, &call.id, socket, &start) {
+        Some(socket) => socket,
+        None => return,
     };
     let span =
         tracing::info_span!("call", org_id = %org, call_id = %call.id, call_sid = %call.call_sid);
@@ -173,6 +197,8 @@ pub(crate) enum Exit {
     Transfer(switchboard_domain::transfer::TransferTarget, &'static str),
     /// The server is going away: say goodbye, hang up, record `completed` with this reason.
     Goodbye(EndReason),
+    /// The call's next stream went to another task (digits.rs): nothing to end here.
+    Moved,
 }
 
 pub(crate) struct Session {
@@ -356,12 +382,7 @@ impl Session {
         })
     }
 
-    async fn run<S, E>(mut self, mut socket: S)
-    where
-        S: Stream<Item = Result<WsFrame, E>> + Sink<String> + Unpin + Send,
-        E: Display,
-        <S as Sink<String>>::Error: Display,
-    {
+    async fn run(mut self, mut socket: MediaSocket) {
         let exit =
             match std::mem::replace(&mut self.setup, Err((EndReason::ModelError, String::new()))) {
                 Err((reason, detail)) => Exit::Fail(reason, detail),
@@ -408,6 +429,11 @@ impl Session {
                     .await;
             }
             Exit::Transfer(target, by) => self.transfer_out(&mut socket, target, by).await,
+            Exit::Moved => {
+                // Another task has the call now (its stream reached another instance).
+                self.finished = true;
+                self.flush_transcript().await;
+            }
         }
     }
 

@@ -277,3 +277,72 @@ backend_test!(keypad_presses_reach_the_model_and_collect_digits, |db| {
     env.wait_ended(&org, sid).await;
     env.shutdown();
 });
+
+backend_test!(send_digits_presses_keys_and_keeps_the_model_session, |db| {
+    let behavior = Behavior {
+        steps: vec![
+            Step::Call("send_digits".into(), json!({"digits": "one"})),
+            Step::Call("send_digits".into(), json!({"digits": "1w2#"})),
+            said(AGENT_SHORT, "Hello, I'd like to book a table."),
+        ],
+        transcripts: vec![
+            "For bookings press 1, then 2 and hash.".into(),
+            "Bookings, how can I help?".into(),
+        ],
+        ..Behavior::default()
+    };
+    let mut env = env(db, behavior).await;
+    let org = env
+        .org("Alpha", "+15550001001", &["send_digits"], None)
+        .await;
+    env.rest
+        .connect_server(PUBLIC, &env.base, &env.ws, &org.token);
+    let sid = "CA00000000000000000000000000000303";
+    let media = env.answer(&org, sid, "+15557770303", 20.0).await;
+    env.rest.attach(&media);
+    let update = env.wait_model_event("session.update", 1).await.remove(0);
+    assert_eq!(update["session"]["tools"][0]["name"], "send_digits");
+
+    // The menu speaks; the agent's first try is refused, its second presses the keys.
+    media.play_at(CALLER_BOOKING, Duration::from_millis(5));
+    let back = env.rest.resumed(sid, 0, WAIT).await;
+    assert_eq!(
+        env.rest.sent_digits(),
+        [(sid.to_owned(), "1w2#".to_owned())]
+    );
+    let out = outputs(&env);
+    assert_eq!(out[0]["error"]["code"], "invalid_digits", "{out:?}");
+    assert_eq!(out[1]["pressed"], "1w2#", "{out:?}");
+    let twiml = env
+        .rest
+        .requests()
+        .into_iter()
+        .find_map(|r| switchboard_testkit::twilio::form_value(&r, "Twiml").map(str::to_owned))
+        .expect("the keys' TwiML");
+    assert!(
+        twiml.contains("<Response><Play digits=\"1w2#\"/><Connect><Stream")
+            && twiml.contains("<Parameter name=\"resume\" value=\"digits\"/>"),
+        "{twiml}"
+    );
+    assert!(media.snapshot().stopped, "the old stream was stopped");
+
+    // The line answers on the new stream; the same model session hears it and answers there.
+    back.play_at(CALLER_BOOKING, Duration::from_millis(5));
+    back.wait_for("the agent's answer on the new stream", WAIT, |r| {
+        r.audio.len() >= AGENT_SHORT.len()
+    })
+    .await;
+    assert_eq!(env.model.sessions().len(), 1, "the same model session");
+    let call = env.call_of(&org, sid).await;
+    assert!(call.ended_at.is_none());
+    let items = env.transcript(&org, sid).await;
+    assert!(
+        items.iter().any(|m| m.role.as_str() == "system"
+            && m.content["text"] == "The agent pressed 1w2# on the keypad"),
+        "{items:?}"
+    );
+    back.stop();
+    let ended = env.wait_ended(&org, sid).await;
+    assert_eq!(ended.end_reason.as_deref(), Some("caller_hung_up"));
+    env.shutdown();
+});

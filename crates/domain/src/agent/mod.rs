@@ -31,6 +31,7 @@ pub const BUILTIN_TOOLS: &[&str] = &[
     "call_contact",
     "schedule_sms",
     "collect_digits",
+    "send_digits",
 ];
 
 /// Default realtime model for new agents.
