@@ -30,16 +30,21 @@ pub enum NewCallAction {
     MuteAgent {},
     /// The agent speaks again.
     Unmute {},
-    /// Transfer the caller now (cold: the agent leaves the call). `to` defaults to the agent's
-    /// `transfer_number`; another destination must be one the organization allows (until an
-    /// allow-list can be configured, only the agent's own `transfer_number`).
+    /// Transfer the caller now. `to` defaults to the agent's `transfer_number`; another
+    /// destination must be one the organization's `transfer_destinations` allows (none
+    /// configured: only the agent's own `transfer_number`).
     Transfer {
         /// An E.164 number or a SIP URI.
         #[serde(default)]
         to: Option<TransferTarget>,
-        /// `cold` (the default and, for now, the only kind).
+        /// `cold` (default: the caller is put through at once) or `warm` (the caller holds
+        /// while the person hears `summary` and accepts).
         #[serde(default)]
         mode: Option<String>,
+        /// What the person hears first on a warm transfer (default: who is calling and what
+        /// they said last).
+        #[serde(default)]
+        summary: Option<String>,
     },
 }
 
@@ -61,14 +66,15 @@ impl NewCallAction {
         match self {
             NewCallAction::Say { text } => require_text("text", text, 1_000),
             NewCallAction::Instruct { text } => require_text("text", text, 2_000),
-            NewCallAction::Transfer { mode, .. } => match mode.as_deref() {
-                None | Some("cold") => Ok(()),
-                Some("warm") => Err(ValidationError::new(
-                    "mode",
-                    "warm transfer is not available yet; use `cold`",
-                )),
-                Some(_) => Err(ValidationError::new("mode", "must be `cold`")),
-            },
+            NewCallAction::Transfer { mode, summary, .. } => {
+                if let Some(s) = summary {
+                    require_text("summary", s, 1_000)?;
+                }
+                match mode.as_deref() {
+                    None | Some("cold") | Some("warm") => Ok(()),
+                    Some(_) => Err(ValidationError::new("mode", "must be `cold` or `warm`")),
+                }
+            }
             NewCallAction::Hangup {} | NewCallAction::MuteAgent {} | NewCallAction::Unmute {} => {
                 Ok(())
             }

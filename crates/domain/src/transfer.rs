@@ -103,6 +103,28 @@ pub enum CallerIdPolicy {
     Caller,
 }
 
+/// How `transfer_call` hands the caller over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TransferMode {
+    /// The caller is put through at once; the agent leaves.
+    #[default]
+    Cold,
+    /// The caller waits on hold while the person is called, hears nothing of it, and is put
+    /// through only when the person, told what the call is about, accepts.
+    Warm,
+}
+
+impl TransferMode {
+    /// The stored (and shown) name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransferMode::Cold => "cold",
+            TransferMode::Warm => "warm",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,6 +209,12 @@ pub struct CallTransfer {
     pub started_at: crate::Timestamp,
     /// When it was settled.
     pub ended_at: Option<crate::Timestamp>,
+    /// Warm: what the person heard first about the call.
+    #[serde(default)]
+    pub summary: Option<String>,
+    /// Warm: the CallSid of the call to the person.
+    #[serde(default)]
+    pub leg_call_sid: Option<String>,
 }
 
 impl CallTransfer {
@@ -196,6 +224,7 @@ impl CallTransfer {
             Some("busy") => "the line was busy",
             Some("no-answer") => "nobody answered",
             Some("declined") => "the person declined to take the call",
+            Some("hung-up") => "the person hung up before taking the call",
             _ => "the call could not be connected",
         };
         format!(

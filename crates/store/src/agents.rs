@@ -6,22 +6,22 @@ use sqlx::any::AnyRow;
 use switchboard_domain::agent::{Agent, AgentPatch, Handoff, NewAgent, VoicemailMode};
 use switchboard_domain::entities::{Cursor, Page};
 use switchboard_domain::ids::{AgentId, OrgId};
-use switchboard_domain::transfer::{CallerIdPolicy, TransferTarget};
+use switchboard_domain::transfer::{CallerIdPolicy, TransferMode, TransferTarget};
 use switchboard_domain::{Timestamp, ValidationError};
 
 const COLUMNS: &str = "id, name, instructions, greeting, voice, model, language, temperature, \
     turn_detection, tools, transfer_number, max_call_duration_seconds, analysis_fields, \
     business_hours, chat_model, voicemail, voicemail_message, record, handoffs, digits, \
-    transfer_caller_id, transfer_message, created_at, updated_at";
+    transfer_caller_id, transfer_message, transfer_mode, created_at, updated_at";
 
 /// Columns an insert or update writes, in the order [`bind_written`] binds them: the
-/// changeable fields and `updated_at` ($1-$22), then `org_id` ($23) and `id` ($24).
+/// changeable fields and `updated_at` ($1-$23), then `org_id` ($24) and `id` ($25).
 const WRITTEN: &str = "name, instructions, greeting, voice, model, language, temperature, \
     turn_detection, tools, transfer_number, max_call_duration_seconds, analysis_fields, \
     business_hours, chat_model, voicemail, voicemail_message, record, handoffs, digits, \
-    transfer_caller_id, transfer_message, updated_at, org_id, id";
+    transfer_caller_id, transfer_message, transfer_mode, updated_at, org_id, id";
 /// How many of [`WRITTEN`] an update sets.
-const CHANGED: usize = 22;
+const CHANGED: usize = 23;
 
 type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
 
@@ -55,6 +55,7 @@ fn bind_written<'q>(
             CallerIdPolicy::Caller => "caller",
         })
         .bind(agent.transfer_message.clone())
+        .bind(agent.transfer_mode.as_str())
         .bind(agent.updated_at.millis())
         .bind(org.to_string())
         .bind(agent.id.to_string()))
@@ -79,6 +80,11 @@ fn agent_from_row(row: &AnyRow) -> Result<Agent, StoreError> {
             _ => CallerIdPolicy::OurNumber,
         },
         transfer_message: col(row, "transfer_message")?,
+        // NULL: saved before warm transfers existed.
+        transfer_mode: match col::<Option<String>>(row, "transfer_mode")?.as_deref() {
+            Some("warm") => TransferMode::Warm,
+            _ => TransferMode::Cold,
+        },
         max_call_duration_seconds: col(row, "max_call_duration_seconds")?,
         analysis_fields: json(row, "analysis_fields")?,
         // Agents saved before business hours existed get the defaults.
@@ -106,7 +112,7 @@ impl Store {
         let sql = format!(
             "INSERT INTO agents ({WRITTEN}, created_at) VALUES \
              ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
-             $19, $20, $21, $22, $23, $24, $25)"
+             $19, $20, $21, $22, $23, $24, $25, $26)"
         );
         bind_written(sqlx::query(&sql), org, &agent)?
             .bind(agent.created_at.millis())

@@ -145,3 +145,27 @@ async fn fetch_with(
     .ok_or(StoreError::NotFound)?;
     call_from_row(&row)
 }
+
+impl Store {
+    /// Records the CallSid of a warm transfer's call to the person.
+    pub async fn set_transfer_leg(
+        &self,
+        org: &OrgId,
+        call: &CallId,
+        leg_call_sid: &str,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin(Scope::Org(org), Access::Write).await?;
+        let mut current = fetch_locked(self, &mut tx, org, call).await?;
+        if let Some(t) = current.transfer.as_mut() {
+            t.leg_call_sid = Some(leg_call_sid.to_owned());
+            sqlx::query("UPDATE calls SET transfer = $1 WHERE org_id = $2 AND id = $3")
+                .bind(to_json(&current.transfer)?)
+                .bind(org.as_str())
+                .bind(call.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}

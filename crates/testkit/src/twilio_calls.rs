@@ -32,6 +32,10 @@ pub enum CallScript {
     RingUntilCanceled,
     /// The create request is refused: HTTP status, Twilio error code, message.
     Refuse(u16, i64, String),
+    /// Answered by a person who listens to the TwiML (its `<Say>`s are recorded) and answers
+    /// every `<Gather>` with this: digits as `Digits`, words as `SpeechResult`, `""` as
+    /// silence (the gather times out). A `<Conference>` joins them to it.
+    Person(&'static str),
 }
 
 /// Where the fake reaches the server under test, and how it signs.
@@ -235,6 +239,7 @@ impl Outbound {
                     self.detection(&sid, answered_by).await;
                 }
             }
+            CallScript::Person(input) => self.person(&sid, input).await,
             CallScript::Refuse(..) => {}
         }
     }
@@ -412,7 +417,7 @@ impl Outbound {
     }
 
     /// Form parameters Twilio sends about a call, and the `Url` it was given.
-    fn call_params(&self, sid: &str, status: &str) -> (String, Vec<(String, String)>) {
+    pub(crate) fn call_params(&self, sid: &str, status: &str) -> (String, Vec<(String, String)>) {
         let calls = self.calls.lock().unwrap();
         let Some((_, p)) = calls.iter().find(|(s, _)| s == sid) else {
             return (String::new(), Vec::new());

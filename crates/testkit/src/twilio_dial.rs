@@ -54,6 +54,10 @@ pub(crate) struct Dials {
     pub(crate) log: Mutex<Vec<DialRecord>>,
     /// `<Play digits>` sent, per call: (CallSid, digits).
     pub(crate) digits: Mutex<Vec<(String, String)>>,
+    /// Conferences by name: the CallSids in each, in the order they joined.
+    pub(crate) conferences: Mutex<HashMap<String, Vec<String>>>,
+    /// What each call heard through `<Say>`: (CallSid, text).
+    pub(crate) heard: Mutex<Vec<(String, String)>>,
     /// Streams reconnected by new TwiML: (CallSid, the stream until the test takes it).
     resumed: Mutex<Vec<(String, Option<MediaCall>)>>,
     notify: tokio::sync::Notify,
@@ -121,6 +125,22 @@ fn unescape(s: &str) -> String {
         .replace("&amp;", "&")
 }
 
+/// The name of the first `<Conference>` in `xml`.
+fn conference_of(xml: &str) -> Option<String> {
+    let s = xml.find("<Conference")?;
+    let body = s + xml[s..].find('>')? + 1;
+    let end = body + xml[body..].find("</Conference>")?;
+    Some(unescape(&xml[body..end]))
+}
+
+/// The URL of the first `<Redirect>` in `xml`.
+fn redirect_of(xml: &str) -> Option<String> {
+    let s = xml.find("<Redirect")?;
+    let body = s + xml[s..].find('>')? + 1;
+    let end = body + xml[body..].find("</Redirect>")?;
+    Some(unescape(&xml[body..end]))
+}
+
 /// The text of the first `<noun>...</noun>` inside `<Dial>`.
 fn dial_target(xml: &str) -> Option<String> {
     let dial = &xml[xml.find("<Dial")?..];
@@ -139,6 +159,19 @@ impl Outbound {
     pub(crate) async fn play_update(self: Arc<Self>, sid: String, account: String, twiml: String) {
         let link = self.link.lock().unwrap().clone();
         let mut twiml = twiml;
+        // New TwiML takes the call out of any conference it was in.
+        self.leave_conferences(&sid);
+        if let Some(name) = conference_of(&twiml) {
+            self.hear(&sid, &twiml);
+            self.dials
+                .conferences
+                .lock()
+                .unwrap()
+                .entry(name)
+                .or_default()
+                .push(sid);
+            return;
+        }
         if let Some(target) = dial_target(&twiml) {
             let script = self.dials.next(&target);
             let (outcome, duration, parent) = match script {
@@ -236,6 +269,90 @@ impl Outbound {
             }
             Err(_) => self.ended(sid).await,
         }
+    }
+
+    fn leave_conferences(&self, sid: &str) {
+        for members in self.dials.conferences.lock().unwrap().values_mut() {
+            members.retain(|m| m != sid);
+        }
+    }
+
+    /// Records the `<Say>`s of `twiml` as heard on `sid`.
+    fn hear(&self, sid: &str, twiml: &str) {
+        let mut heard = self.dials.heard.lock().unwrap();
+        let mut rest = twiml;
+        while let Some(s) = rest.find("<Say>") {
+            let body = s + 5;
+            let Some(end) = rest[body..].find("</Say>") else {
+                break;
+            };
+            heard.push((sid.to_owned(), unescape(&rest[body..body + end])));
+            rest = &rest[body + end..];
+        }
+    }
+
+    /// A person answers a call the fake placed: they hear its TwiML, answer its gathers, and
+    /// join a conference or hang up as it says.
+    pub(crate) async fn person(self: &Arc<Self>, sid: &str, input: &'static str) {
+        self.callback(sid, "in-progress", &[]).await;
+        let Some(link) = self.link.lock().unwrap().clone() else {
+            return;
+        };
+        let (url, params) = self.call_params(sid, "in-progress");
+        let mut next = Some((url, Vec::new()));
+        while let Some((url, extra)) = next.take() {
+            let path = url.strip_prefix(&link.public).unwrap_or(&url).to_owned();
+            let mut form = params.clone();
+            form.extend(extra);
+            let refs: Vec<(&str, &str)> =
+                form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let res = try_post_signed(
+                &reqwest::Client::new(),
+                &link.base,
+                &link.public,
+                &path,
+                &link.auth_token,
+                &refs,
+            )
+            .await;
+            let twiml = match res {
+                Ok(r) if r.status().is_success() => r.text().await.unwrap_or_default(),
+                _ => break,
+            };
+            self.hear(sid, &twiml);
+            if let Some(action) = attr_of(&twiml, "Gather", "action") {
+                next = if input.is_empty() {
+                    // Silence: the gather times out and Twilio goes on to `<Redirect>`.
+                    redirect_of(&twiml).map(|u| (u, Vec::new()))
+                } else if input
+                    .chars()
+                    .all(|c| c.is_ascii_digit() || c == '*' || c == '#')
+                {
+                    Some((action, vec![("Digits".to_owned(), input.to_owned())]))
+                } else {
+                    Some((
+                        action,
+                        vec![
+                            ("SpeechResult".to_owned(), input.to_owned()),
+                            ("Confidence".to_owned(), "0.92".to_owned()),
+                        ],
+                    ))
+                };
+                continue;
+            }
+            if let Some(name) = conference_of(&twiml) {
+                self.dials
+                    .conferences
+                    .lock()
+                    .unwrap()
+                    .entry(name)
+                    .or_default()
+                    .push(sid.to_owned());
+                return;
+            }
+        }
+        self.callback(sid, "completed", &[("CallDuration", "9")])
+            .await;
     }
 
     /// The call's TwiML ran out: an outbound call of the fake completes.

@@ -235,6 +235,31 @@ impl FakeTwilioRest {
         self.outbound.dials.log.lock().unwrap().clone()
     }
 
+    /// The CallSids in the conference `name` now, in the order they joined.
+    pub fn conference(&self, name: &str) -> Vec<String> {
+        self.outbound
+            .dials
+            .conferences
+            .lock()
+            .unwrap()
+            .get(name)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// What was said (`<Say>`) on `call_sid` so far, in order.
+    pub fn heard(&self, call_sid: &str) -> Vec<String> {
+        self.outbound
+            .dials
+            .heard
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(s, _)| s == call_sid)
+            .map(|(_, t)| t.clone())
+            .collect()
+    }
+
     /// The keys sent with `<Play digits>` so far: (CallSid, digits).
     pub fn sent_digits(&self) -> Vec<(String, String)> {
         self.outbound.dials.digits.lock().unwrap().clone()

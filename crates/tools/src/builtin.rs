@@ -21,7 +21,10 @@ pub(crate) fn definition(name: &str) -> Option<ToolDefinition> {
         "transfer_call" => (
             "transfer_call",
             "Transfer the caller to a person. Tell the caller you are transferring them first.",
-            json!({"type": "object", "properties": {"reason": {"type": "string", "description": "Why the caller needs a person"}}, "required": ["reason"]}),
+            json!({"type": "object", "properties": {
+                "reason": {"type": "string", "description": "Why the caller needs a person"},
+                "summary": {"type": "string", "description": "Two or three sentences for the person taking the call: who is calling, what they need, and what has been done so far"}
+            }, "required": ["reason"]}),
         ),
         "send_digits" => (
             "send_digits",
@@ -105,7 +108,12 @@ pub(crate) async fn run(reg: &Registry, ctx: &ToolContext, name: &str, args: &Va
         "transfer_call" => match &ctx.agent.transfer_number {
             Some(n) => Ok((
                 json!({"ok": true, "message": "Transferring after you finish speaking."}),
-                Some(Effect::Transfer(n.clone())),
+                Some(Effect::Transfer {
+                    target: n.clone(),
+                    summary: arg(args, "summary")
+                        .or(arg(args, "reason"))
+                        .map(|s| s.chars().take(1_000).collect()),
+                }),
             )),
             None => Err(ToolError::new(
                 "no_transfer_number",

@@ -72,8 +72,14 @@ pub struct ToolContext {
 pub enum Effect {
     /// Hang up once the agent has finished speaking.
     EndCall,
-    /// Transfer the caller here once the agent has finished speaking.
-    Transfer(switchboard_domain::transfer::TransferTarget),
+    /// Transfer the caller here once the agent has finished speaking; a warm transfer tells
+    /// the person `summary` first.
+    Transfer {
+        /// Where.
+        target: switchboard_domain::transfer::TransferTarget,
+        /// The agent's summary of the call for the person taking it.
+        summary: Option<String>,
+    },
     /// Press these keys on the line (an IVR's menu), then go on listening in the same
     /// session: `0`-`9`, `*`, `#`, and `w` for a half-second pause.
     SendDigits(String),

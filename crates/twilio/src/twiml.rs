@@ -82,6 +82,41 @@ pub fn say_dial_action(
     )
 }
 
+/// Says `text`, then holds the caller in the conference `name` with Twilio's hold music
+/// until someone who starts it joins (`startConferenceOnEnter=false`); the conference ends
+/// when the caller leaves it.
+pub fn hold_in_conference(text: &str, name: &str) -> String {
+    format!(
+        "{HEAD}<Response><Say>{}</Say><Dial><Conference startConferenceOnEnter=\"false\" endConferenceOnExit=\"true\" beep=\"false\">{}</Conference></Dial></Response>",
+        escape(text),
+        escape(name)
+    )
+}
+
+/// Says `text`, then joins the conference `name` and starts it (the person taking a warm
+/// transfer joins the caller on hold).
+pub fn join_conference(text: &str, name: &str) -> String {
+    format!(
+        "{HEAD}<Response><Say>{}</Say><Dial><Conference startConferenceOnEnter=\"true\" endConferenceOnExit=\"true\" beep=\"false\">{}</Conference></Dial></Response>",
+        escape(text),
+        escape(name)
+    )
+}
+
+/// Reads `lines` to the person answering and waits for one key or a spoken answer, posted
+/// to `action`; without an answer Twilio goes on to `<Redirect>` to `no_input`.
+pub fn gather_answer(lines: &[&str], action: &str, no_input: &str) -> String {
+    let says: String = lines
+        .iter()
+        .map(|l| format!("<Say>{}</Say>", escape(l)))
+        .collect();
+    format!(
+        "{HEAD}<Response><Gather input=\"dtmf speech\" numDigits=\"1\" timeout=\"6\" speechTimeout=\"auto\" action=\"{}\" method=\"POST\">{says}</Gather><Redirect method=\"POST\">{}</Redirect></Response>",
+        escape(action),
+        escape(no_input)
+    )
+}
+
 /// Presses `digits` on the line (`<Play digits>`: `0`-`9`, `*`, `#`, and `w` for a half-second
 /// pause), then plays the verbs of `then` (a whole TwiML document, e.g. a `<Connect><Stream>`).
 pub fn play_digits_then(digits: &str, then: &str) -> String {

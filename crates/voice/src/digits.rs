@@ -112,13 +112,7 @@ impl Live {
         let svc = self.svc.clone();
         let now = svc.clock.now();
         let token = crate::token::mint(&svc.token_secret, &self.org, &self.call_id, now);
-        let ws = if let Some(rest) = public.strip_prefix("https://") {
-            format!("wss://{rest}")
-        } else if let Some(rest) = public.strip_prefix("http://") {
-            format!("ws://{rest}")
-        } else {
-            public.clone()
-        };
+        let ws = crate::transfer::ws_base(&public);
         let stream = twiml::connect_stream(
             &format!("{ws}/twilio/media"),
             &[

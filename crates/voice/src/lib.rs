@@ -36,6 +36,7 @@ use tokio::sync::watch;
 
 pub use actions::{deliver, run_dispatcher, wait_acknowledged, LiveCalls};
 pub use session::{run_media_stream, MediaIo, MediaSocket, WsFrame};
+pub use transfer::{bring_back, conference_name, resume_twiml, transfer_failed, ws_base};
 
 /// OpenAI's Realtime endpoint.
 pub const DEFAULT_REALTIME_URL: &str = "wss://api.openai.com/v1/realtime";

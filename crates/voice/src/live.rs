@@ -413,7 +413,14 @@ impl Live {
 
     pub(crate) fn ending_exit(&self) -> Exit {
         match &self.ending {
-            Some((Effect::Transfer(n), _)) => Exit::Transfer(n.clone(), "agent"),
+            Some((Effect::Transfer { target, summary }, _)) => {
+                Exit::Transfer(crate::transfer::TransferRequest {
+                    target: target.clone(),
+                    by: "agent",
+                    mode: self.ready.agent.transfer_mode,
+                    summary: summary.clone(),
+                })
+            }
             _ => Exit::End(EndReason::AgentEnded),
         }
     }

@@ -66,6 +66,14 @@ impl History {
         self.items.iter().filter_map(|(_, v)| v.as_ref())
     }
 
+    /// The caller's latest words, if they said anything yet.
+    pub(crate) fn last_user_text(&self) -> Option<&str> {
+        self.replay()
+            .filter(|i| i["role"] == "user")
+            .filter_map(|i| i["content"][0]["text"].as_str())
+            .last()
+    }
+
     /// A caller turn.
     pub(crate) fn user(text: &str) -> Value {
         json!({"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]})

@@ -193,8 +193,8 @@ pub(crate) enum Exit {
     End(EndReason),
     /// A failure: apologise, hang up, record `failed`.
     Fail(EndReason, String),
-    /// The agent (`"agent"`) or staff (`"staff"`) asked to transfer (transfer.rs).
-    Transfer(switchboard_domain::transfer::TransferTarget, &'static str),
+    /// The agent or staff asked to transfer (transfer.rs).
+    Transfer(crate::transfer::TransferRequest),
     /// The server is going away: say goodbye, hang up, record `completed` with this reason.
     Goodbye(EndReason),
     /// The call's next stream went to another task (digits.rs): nothing to end here.
@@ -428,7 +428,7 @@ impl Session {
                 self.redirect_then_close(&mut socket, CallUpdate::Twiml(twiml))
                     .await;
             }
-            Exit::Transfer(target, by) => self.transfer_out(&mut socket, target, by).await,
+            Exit::Transfer(req) => self.transfer_out(&mut socket, req).await,
             Exit::Moved => {
                 // Another task has the call now (its stream reached another instance).
                 self.finished = true;

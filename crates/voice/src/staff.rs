@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use std::fmt::Display;
 use switchboard_domain::call::EndReason;
 use switchboard_domain::call_action::NewCallAction;
-use switchboard_domain::transfer::TransferTarget;
+use switchboard_domain::transfer::{TransferMode, TransferTarget};
 use switchboard_domain::values::{MessageKind, MessageRole};
 use switchboard_domain::Timestamp;
 use switchboard_realtime::events as rt;
@@ -41,7 +41,7 @@ impl Live {
                 self.muted = false;
                 (Ok(json!({"ok": true, "muted": false})), Step::Go)
             }
-            NewCallAction::Transfer { to, .. } => match transfer_target(
+            NewCallAction::Transfer { to, mode, summary } => match transfer_target(
                 self.svc.store.clone(),
                 self.org.clone(),
                 self.ready.agent.transfer_number.clone(),
@@ -49,10 +49,25 @@ impl Live {
             )
             .await
             {
-                Ok(target) => (
-                    Ok(json!({"ok": true, "transferring_to": target})),
-                    Step::Exit(Exit::Transfer(target, "staff")),
-                ),
+                Ok(target) => {
+                    let mode = match mode.as_deref() {
+                        Some("warm") => TransferMode::Warm,
+                        _ => TransferMode::Cold,
+                    };
+                    let summary = match (mode, summary) {
+                        (TransferMode::Warm, None) => Some(self.staff_summary()),
+                        (_, s) => s.clone(),
+                    };
+                    (
+                        Ok(json!({"ok": true, "transferring_to": target, "mode": mode})),
+                        Step::Exit(Exit::Transfer(crate::transfer::TransferRequest {
+                            target,
+                            by: "staff",
+                            mode,
+                            summary,
+                        })),
+                    )
+                }
                 Err(refusal) => (Err(refusal), Step::Go),
             },
         };
@@ -150,6 +165,26 @@ impl Live {
             self.cut_playback(socket).await.map_err(Refusal::Broken)?;
         }
         Ok(json!({"ok": true, "muted": true}))
+    }
+}
+
+impl Live {
+    /// What the person taking a warm transfer from staff hears when staff gave no summary:
+    /// the caller's number and what the caller said last.
+    fn staff_summary(&self) -> String {
+        let from = self
+            .ready
+            .tool_ctx
+            .contact_number
+            .as_ref()
+            .map(|n| format!(" from {n}"))
+            .unwrap_or_default();
+        let mut s = format!("A colleague is transferring a caller{from} to you.");
+        if let Some(last) = self.history.last_user_text() {
+            let last: String = last.chars().take(300).collect();
+            s.push_str(&format!(" The caller's last words were: {last}"));
+        }
+        s
     }
 }
 

@@ -14,6 +14,7 @@ mod server;
 mod twilio;
 mod twilio_outbound;
 mod twilio_transfer;
+mod twilio_warm;
 
 pub use server::{Application, BuildError};
 
@@ -367,6 +368,9 @@ pub fn router(
         )
         .route("/twilio/voice/amd", post(twilio_outbound::amd_result))
         .route("/twilio/voice/dial", post(twilio_transfer::dial_action))
+        .route("/twilio/voice/warm", post(twilio_warm::answered))
+        .route("/twilio/voice/warm/answer", post(twilio_warm::answer))
+        .route("/twilio/voice/warm/status", post(twilio_warm::status))
         .route(
             "/twilio/voice/recording",
             post(twilio_outbound::recording_status),

@@ -217,39 +217,19 @@ pub(crate) fn connect_call(
     call_id: &switchboard_domain::ids::CallId,
     now: Timestamp,
 ) -> Response {
-    connect_call_with(st, public, org, call_id, now, &[])
-}
-
-/// [`connect_call`] with more stream parameters (`resume` for a caller coming back).
-pub(crate) fn connect_call_with(
-    st: &AppState,
-    public: &str,
-    org: &OrgId,
-    call_id: &switchboard_domain::ids::CallId,
-    now: Timestamp,
-    extra: &[(&str, &str)],
-) -> Response {
     let token = switchboard_voice::token::mint(&st.voice.token_secret, org, call_id, now);
     st.voice.pending.expect(
         call_id.clone(),
         std::time::Instant::now() + st.voice.config.setup_timeout,
     );
-    let ws_base = if let Some(rest) = public.strip_prefix("https://") {
-        format!("wss://{rest}")
-    } else if let Some(rest) = public.strip_prefix("http://") {
-        format!("ws://{rest}")
-    } else {
-        public.to_owned()
-    };
-    let mut params = vec![
-        ("org_id", org.as_str()),
-        ("call_id", call_id.as_str()),
-        ("token", token.as_str()),
-    ];
-    params.extend_from_slice(extra);
+    let ws_base = switchboard_voice::ws_base(public);
     xml(twiml::connect_stream(
         &format!("{ws_base}/twilio/media"),
-        &params,
+        &[
+            ("org_id", org.as_str()),
+            ("call_id", call_id.as_str()),
+            ("token", &token),
+        ],
     ))
 }
 

@@ -15,12 +15,9 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
-use serde_json::json;
 use switchboard_domain::call::EndReason;
-use switchboard_domain::entities::NewMessage;
 use switchboard_domain::ids::{CallId, OrgId};
 use switchboard_domain::transfer::TransferStatus;
-use switchboard_domain::values::{MessageKind, MessageRole};
 use switchboard_store::CallEnd;
 use switchboard_twilio::twiml;
 
@@ -67,52 +64,33 @@ pub(crate) async fn dial_action(
             xml(twiml::empty())
         }
         _ => {
-            let settled = settle(&st, &org, &id, TransferStatus::Failed, &outcome).await;
-            let first = settled.is_some();
+            let settled =
+                match switchboard_voice::transfer_failed(&st.store, &org, &id, &outcome, now).await
+                {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot settle a failed transfer");
+                        None
+                    }
+                };
             // A repeated callback finds the transfer settled: the caller is (being)
             // reconnected already, unless the call has ended since.
-            let call = match settled {
-                Some(c) => c,
-                None => match st.store.get_call(&org, &id).await {
+            if settled.is_none() {
+                match st.store.get_call(&org, &id).await {
                     Ok(c)
                         if c.ended_at.is_none()
                             && c.transfer
                                 .as_ref()
-                                .is_some_and(|t| t.status == TransferStatus::Failed) =>
-                    {
-                        c
-                    }
+                                .is_some_and(|t| t.status == TransferStatus::Failed) => {}
                     _ => return xml(twiml::hangup()),
-                },
-            };
-            if let Some(t) = &call.transfer {
-                let note = NewMessage {
-                    conversation_id: call.conversation_id.clone(),
-                    role: MessageRole::System,
-                    kind: MessageKind::Message,
-                    content: json!({"text": t.failure_note(),
-                        "transfer": {"target": t.target, "outcome": outcome}}),
-                    external_id: None,
-                    delivery_status: None,
-                    created_at: now,
-                };
-                if first {
-                    if let Err(e) = st.store.append_message(&org, note).await {
-                        tracing::error!(error = %e, "cannot store the failed transfer's note");
-                    }
                 }
             }
             let Some(public) = st.twilio.public_url.clone() else {
                 return xml(twiml::hangup());
             };
-            crate::twilio::connect_call_with(
-                &st,
-                &public,
-                &org,
-                &id,
-                now,
-                &[("resume", "transfer")],
-            )
+            xml(switchboard_voice::resume_twiml(
+                &st.voice, &public, &org, &id,
+            ))
         }
     }
 }

@@ -93,6 +93,12 @@ async fn call_control_in_a_real_browser() {
     .await
     .expect("when");
     b.fill("#max_digits", "8").await.expect("max digits");
+    b.execute(
+        "document.querySelector('#transfer_mode').value = 'warm'",
+        vec![],
+    )
+    .await
+    .expect("warm transfers");
     b.click_css("#save-call-control").await.expect("save");
     b.wait_text(".flash", "Call control saved", WAIT)
         .await
@@ -108,6 +114,10 @@ async fn call_control_in_a_real_browser() {
         "Invoices, refunds and payments"
     );
     assert_eq!(saved.digits.max_digits, 8);
+    assert_eq!(
+        saved.transfer_mode,
+        switchboard_domain::transfer::TransferMode::Warm
+    );
     let checked = b
         .execute(
             "return document.querySelector(arguments[0]).checked",

@@ -303,10 +303,13 @@ backend_test!(staff_transfer_a_live_call, |db| {
     })
     .await;
     let (base, id) = (env.base.clone(), call.id.to_string());
-    // Warm transfer is not there yet; an unknown mode, a bad target: 422.
+    // An unknown mode, an empty summary, a bad target: 422.
     for (body, field) in [
-        (json!({"action": "transfer", "mode": "warm"}), "mode"),
         (json!({"action": "transfer", "mode": "lukewarm"}), "mode"),
+        (
+            json!({"action": "transfer", "mode": "warm", "summary": " "}),
+            "summary",
+        ),
     ] {
         let (status, err) = act(&env, &base, &key, &id, body).await;
         assert_eq!(

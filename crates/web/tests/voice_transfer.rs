@@ -266,3 +266,202 @@ backend_test!(a_forged_or_unknown_dial_callback_is_refused, |db| {
     let after = env.call_of(&org, sid).await;
     assert!(after.ended_at.is_none() && after.transfer.is_none());
 });
+
+/// The caller's system transcript items, in order.
+async fn system_items(env: &Env<'_>, org: &Org, sid: &str) -> Vec<String> {
+    env.transcript(org, sid)
+        .await
+        .iter()
+        .filter(|m| m.role.as_str() == "system")
+        .map(|m| m.content["text"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+backend_test!(
+    a_warm_transfer_declined_brings_the_caller_back_and_accepted_joins_them,
+    |db| {
+        use switchboard_testkit::twilio::CallScript;
+        let transfer = Step::Call(
+            "transfer_call".into(),
+            json!({"reason": "a refund", "summary": "Dana wants a refund for order 42."}),
+        );
+        let (env, org, key) = transfer_env(db, vec![transfer.clone()]).await;
+        env.patch_agent(&org, json!({"transfer_mode": "warm"}))
+            .await;
+        // The first person says no; the second presses 1.
+        env.rest.script_number(
+            TARGET,
+            [CallScript::Person("No, sorry."), CallScript::Person("1")],
+        );
+        let sid = "CA00000000000000000000000000000511";
+        let media = env.answer(&org, sid, "+15557770511", 20.0).await;
+        env.rest.attach(&media);
+        env.wait_model_event("session.update", 1).await;
+        env.model.set_behavior(Behavior {
+            steps: vec![said(AGENT_SHORT, "They can't take it right now."), transfer],
+            transcripts: vec!["Try again please.".into()],
+            ..Behavior::default()
+        });
+        media.play_at(CALLER_BOOKING, Duration::from_millis(5));
+
+        // The caller holds in the call's conference while the person is called and briefed.
+        let call = env.call_of(&org, sid).await;
+        let room = format!("sb-{}", call.id);
+        let back = env.rest.resumed(sid, 0, WAIT).await;
+        let (person, create) = env.rest.created_calls().remove(0);
+        let form =
+            |name: &str| switchboard_testkit::twilio::form_value(&create, name).map(str::to_owned);
+        assert_eq!(form("To").as_deref(), Some(TARGET));
+        assert_eq!(form("From").as_deref(), Some("+15550001001"));
+        assert_eq!(
+            form("Url"),
+            Some(format!("{PUBLIC}/twilio/voice/warm?call_id={}", call.id))
+        );
+        assert_eq!(
+            env.rest.heard(sid),
+            ["Connecting you now."],
+            "the caller heard the hold line"
+        );
+        let heard = eventually("the person's goodbye", WAIT, || async {
+            let heard = env.rest.heard(&person);
+            (heard.len() >= 3).then_some(heard)
+        })
+        .await;
+        assert_eq!(heard[0], "Dana wants a refund for order 42.", "{heard:?}");
+        assert!(heard[1].starts_with("Press 1 or say yes"), "{heard:?}");
+        assert!(heard[2].contains("stays with the assistant"), "{heard:?}");
+        // Declined: the caller is back with the agent, who knows why and speaks first.
+        back.wait_for("the agent to speak first", WAIT, |r| {
+            r.audio.len() >= AGENT_SHORT.len()
+        })
+        .await;
+        assert!(
+            env.rest.conference(&room).is_empty(),
+            "the caller left the hold"
+        );
+        let replayed = env.model.sessions()[1].events.clone();
+        assert!(
+            replayed
+                .iter()
+                .any(|e| e["type"] == "conversation.item.create"
+                    && e["item"]["role"] == "system"
+                    && e["item"]["content"][0]["text"]
+                        .as_str()
+                        .is_some_and(|t| t.contains("declined"))),
+            "{replayed:?}"
+        );
+        let c = env.call_of(&org, sid).await;
+        let t = c.transfer.expect("transfer");
+        assert_eq!(
+            (t.mode.as_str(), t.status.as_str(), t.outcome.as_deref()),
+            ("warm", "failed", Some("declined"))
+        );
+        assert!(c.ended_at.is_none());
+
+        // Again: this time the person accepts and joins the caller; the agent is gone.
+        back.wait_for("the answer to play", WAIT, |r| r.echoed == r.marks.len())
+            .await;
+        back.play_at(CALLER_BOOKING, Duration::from_millis(5));
+        let ended = env.wait_ended(&org, sid).await;
+        assert_eq!(ended.end_reason.as_deref(), Some("transferred"));
+        let (second, _) = env.rest.created_calls().remove(1);
+        assert_eq!(env.rest.conference(&room), [sid.to_owned(), second.clone()]);
+        assert_eq!(
+            env.rest.heard(&second).last().map(String::as_str),
+            Some("Connecting you now.")
+        );
+        let t = ended.transfer.expect("transfer");
+        assert_eq!(
+            (
+                t.status.as_str(),
+                t.outcome.as_deref(),
+                t.leg_call_sid.as_deref()
+            ),
+            ("completed", Some("accepted"), Some(second.as_str()))
+        );
+        assert_eq!(
+            call_events(&env, &key).await,
+            [
+                "call.started",
+                "call.transfer_started",
+                "call.transfer_answered",
+                "call.transfer_failed",
+                "call.transfer_started",
+                "call.transfer_answered",
+                "call.transfer_completed",
+                "call.ended"
+            ]
+        );
+        let system = system_items(&env, &org, sid).await;
+        assert_eq!(system.len(), 6, "{system:?}");
+        assert!(system[0].starts_with("Transferring the call to +15550009999 (warm)"));
+        assert!(system[1].contains("answered and is hearing"));
+        assert!(system[2].contains("declined"));
+        assert!(system[3].starts_with("Transferring the call to +15550009999 (warm)"));
+        assert!(system[4].contains("answered and is hearing"));
+        assert_eq!(system[5], "+15550009999 accepted the call");
+    }
+);
+
+backend_test!(
+    a_staff_warm_transfer_to_a_busy_line_brings_the_caller_back,
+    |db| {
+        use switchboard_testkit::twilio::CallScript;
+        let (env, org, key) =
+            transfer_env(db, vec![said(AGENT_SHORT, "Hello, how can I help?")]).await;
+        env.rest.script_number(TARGET, [CallScript::Busy]);
+        let sid = "CA00000000000000000000000000000512";
+        let media = env.answer(&org, sid, "+15557770512", 20.0).await;
+        env.rest.attach(&media);
+        env.wait_model_event("session.update", 1).await;
+        env.model.set_behavior(Behavior {
+            steps: vec![said(AGENT_SHORT, "Sorry, the line was busy.")],
+            ..Behavior::default()
+        });
+        media.play_at(CALLER_BOOKING, Duration::from_millis(5));
+        media
+            .wait_for("the agent's answer", WAIT, |r| {
+                r.audio.len() >= AGENT_SHORT.len()
+            })
+            .await;
+        let call = env.call_of(&org, sid).await;
+        let (status, done) = env
+            .call_api(
+                reqwest::Method::POST,
+                &key,
+                &format!("/api/v1/calls/{}/actions", call.id),
+                Some(json!({"action": "transfer", "mode": "warm"})),
+            )
+            .await;
+        assert_eq!(
+            (status, done["status"].as_str()),
+            (200, Some("done")),
+            "{done}"
+        );
+        let back = env.rest.resumed(sid, 0, WAIT).await;
+        back.wait_for("the agent to speak first", WAIT, |r| {
+            r.audio.len() >= AGENT_SHORT.len()
+        })
+        .await;
+        let c = env.call_of(&org, sid).await;
+        let t = c.transfer.expect("transfer");
+        assert_eq!(
+            (
+                t.requested_by.as_str(),
+                t.status.as_str(),
+                t.outcome.as_deref()
+            ),
+            ("staff", "failed", Some("busy"))
+        );
+        // Staff gave no summary: the person would have heard who transfers and the caller's
+        // last words.
+        let summary = t.summary.expect("summary");
+        assert_eq!(
+            summary,
+            "A colleague is transferring a caller from +15557770512 to you. \
+         The caller's last words were: Put me through to billing."
+        );
+        back.stop();
+        env.wait_ended(&org, sid).await;
+    }
+);

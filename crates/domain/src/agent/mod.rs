@@ -70,6 +70,9 @@ pub struct Agent {
     pub transfer_caller_id: CallerIdPolicy,
     /// What the caller hears (Twilio's voice) just before the transfer dials, if anything.
     pub transfer_message: Option<String>,
+    /// `cold` (default: put through at once) or `warm` (the person is told what the call
+    /// is about and accepts first, while the caller holds).
+    pub transfer_mode: crate::transfer::TransferMode,
     /// Hard limit on a call's length, in seconds.
     pub max_call_duration_seconds: i64,
     /// Fields the post-call analysis extracts.
@@ -133,6 +136,9 @@ pub struct NewAgent {
     /// A line spoken just before the transfer dials.
     #[serde(default)]
     pub transfer_message: Option<String>,
+    /// `cold` (default) or `warm`.
+    #[serde(default)]
+    pub transfer_mode: Option<crate::transfer::TransferMode>,
     /// Seconds, 30 to 14400 (default 1800).
     #[serde(default)]
     pub max_call_duration_seconds: Option<i64>,
@@ -197,6 +203,8 @@ pub struct AgentPatch {
     pub transfer_number: Option<Option<TransferTarget>>,
     /// Whose number the person the call is transferred to sees.
     pub transfer_caller_id: Option<CallerIdPolicy>,
+    /// `cold` or `warm`.
+    pub transfer_mode: Option<crate::transfer::TransferMode>,
     /// The line spoken before a transfer dials; `null` removes it.
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]
@@ -251,6 +259,7 @@ impl Agent {
             transfer_number: input.transfer_number,
             transfer_caller_id: input.transfer_caller_id.unwrap_or_default(),
             transfer_message: input.transfer_message,
+            transfer_mode: input.transfer_mode.unwrap_or_default(),
             max_call_duration_seconds: input
                 .max_call_duration_seconds
                 .unwrap_or(DEFAULT_MAX_CALL_SECONDS),
@@ -303,6 +312,9 @@ impl Agent {
         }
         if let Some(v) = p.transfer_caller_id {
             self.transfer_caller_id = v;
+        }
+        if let Some(v) = p.transfer_mode {
+            self.transfer_mode = v;
         }
         if let Some(v) = p.transfer_message {
             self.transfer_message = v;

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use maud::{html, Markup};
 use switchboard_domain::agent::{Agent, AgentPatch, DigitCollection, Handoff};
 use switchboard_domain::ids::AgentId;
-use switchboard_domain::transfer::CallerIdPolicy;
+use switchboard_domain::transfer::{CallerIdPolicy, TransferMode};
 use switchboard_store::StoreError;
 
 /// The card: the agent's settings, or what a refused save submitted (`draft`) with its
@@ -30,6 +30,7 @@ pub(crate) async fn card(
         digits: a.digits,
         caller_id: a.transfer_caller_id,
         message: a.transfer_message.clone().unwrap_or_default(),
+        mode: a.transfer_mode,
     };
     let draft = draft.unwrap_or(&own);
     let (handoffs, d) = (&draft.handoffs, draft.digits);
@@ -62,8 +63,12 @@ pub(crate) async fn card(
                             }
                         }
                     }))
-                    (field("Transfers", "transfer", errors, Some("Whose number the person the call is transferred to sees, and what the caller hears just before it dials (optional)."), html! {
+                    (field("Transfers", "transfer", errors, Some("Cold puts the caller through at once; warm keeps the caller on hold while the person hears what the call is about and accepts (press 1 or say yes) or declines (the caller comes back to the agent). Also whose number the person sees, and what the caller hears before it dials (optional)."), html! {
                         div.row {
+                            select #transfer_mode name="transfer_mode" aria-label="Kind of transfer" {
+                                option value="cold" selected[draft.mode == TransferMode::Cold] { "Cold" }
+                                option value="warm" selected[draft.mode == TransferMode::Warm] { "Warm" }
+                            }
                             select #transfer_caller_id name="transfer_caller_id" aria-label="Caller id shown" {
                                 option value="our_number" selected[draft.caller_id == CallerIdPolicy::OurNumber] { "Our number" }
                                 option value="caller" selected[draft.caller_id == CallerIdPolicy::Caller] { "The caller's number" }
@@ -91,6 +96,7 @@ pub(crate) struct Submitted {
     digits: DigitCollection,
     caller_id: CallerIdPolicy,
     message: String,
+    mode: TransferMode,
 }
 
 /// The form's settings; a malformed number is an error beside its field.
@@ -139,6 +145,11 @@ fn parse(f: &Fields, errors: &mut FieldErrors) -> Submitted {
             CallerIdPolicy::OurNumber
         },
         message: f.raw("transfer_message").trim().to_owned(),
+        mode: if f.raw("transfer_mode") == "warm" {
+            TransferMode::Warm
+        } else {
+            TransferMode::Cold
+        },
     }
 }
 
@@ -158,6 +169,7 @@ pub async fn save(
             handoffs: Some(submitted.handoffs.clone()),
             digits: Some(submitted.digits),
             transfer_caller_id: Some(submitted.caller_id),
+            transfer_mode: Some(submitted.mode),
             transfer_message: Some(Some(submitted.message.clone()).filter(|m| !m.is_empty())),
             ..AgentPatch::default()
         };

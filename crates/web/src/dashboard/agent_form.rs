@@ -245,6 +245,7 @@ impl Draft {
             digits: None,
             transfer_caller_id: None,
             transfer_message: None,
+            transfer_mode: None,
         })
     }
 }

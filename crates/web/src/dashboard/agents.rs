@@ -222,6 +222,7 @@ pub async fn update(
             digits: None,
             transfer_caller_id: None,
             transfer_message: None,
+            transfer_mode: None,
         };
         match st.store.update_agent(&dash.org, &id, patch).await {
             Ok(_) => return Ok(Redirect::to(&format!("/agents/{id}?flash=Saved")).into_response()),

@@ -44,6 +44,12 @@ pub(crate) fn card(dash: &Dash, call: &Call) -> Markup {
                     input type="hidden" name="action" value="transfer";
                     button.small type="submit" #transfer { "Transfer" }
                 }
+                form.inline method="post" action=(action) data-confirm="Put the caller on hold and call the agent's transfer number, who hears what the call is about and accepts or declines?" {
+                    (layout::csrf(dash))
+                    input type="hidden" name="action" value="transfer";
+                    input type="hidden" name="mode" value="warm";
+                    button.small type="submit" #warm-transfer { "Warm transfer" }
+                }
                 form.inline method="post" action=(action) data-confirm="Hang up this call now?" {
                     (layout::csrf(dash))
                     input type="hidden" name="action" value="hangup";
@@ -73,7 +79,8 @@ pub async fn act(
         "hangup" => NewCallAction::Hangup {},
         "transfer" => NewCallAction::Transfer {
             to: None,
-            mode: None,
+            mode: (f.raw("mode") == "warm").then(|| "warm".to_owned()),
+            summary: None,
         },
         _ => {
             return Ok(redirect_with_flash(

@@ -1,0 +1,262 @@
+//! The person's side of a warm transfer (`voice::transfer` holds the caller and calls them):
+//! - `POST /twilio/voice/warm?call_id=...`: they answered; they hear the summary and are
+//!   asked to accept (1, "yes") or decline (2, "no");
+//! - `POST /twilio/voice/warm/answer?call_id=...`: their answer (`Digits` or
+//!   `SpeechResult`; none after the `<Gather>` timed out): accept joins them to the
+//!   caller's conference and the call ends `transferred` for us; decline, silence or an
+//!   unclear answer twice brings the caller back to the agent;
+//! - `POST /twilio/voice/warm/status?call_id=...`: their call's status: busy, no answer,
+//!   failed, or hanging up before answering brings the caller back too.
+
+use crate::twilio::{param, xml};
+use crate::AppState;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use switchboard_domain::call::EndReason;
+use switchboard_domain::entities::{Call, NewMessage};
+use switchboard_domain::ids::{CallId, OrgId};
+use switchboard_domain::transfer::TransferStatus;
+use switchboard_domain::values::{MessageKind, MessageRole};
+use switchboard_store::CallEnd;
+use switchboard_twilio::twiml;
+
+const ASK: &str = "Press 1 or say yes to take the call. Press 2 or say no to decline.";
+const ASK_AGAIN: &str = "Sorry, I did not get that. Press 1 to take the call, or 2 to decline.";
+const CALLER_GONE: &str = "The caller is no longer waiting. Goodbye.";
+const CONNECTING: &str = "Connecting you now.";
+const DECLINED: &str = "Okay, the caller stays with the assistant. Goodbye.";
+
+/// The answer's words that accept or decline.
+fn answer_of(digits: Option<&str>, speech: Option<&str>) -> Option<bool> {
+    match digits {
+        Some("1") => return Some(true),
+        Some("2") => return Some(false),
+        _ => {}
+    }
+    let words: Vec<String> = speech?
+        .to_lowercase()
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let has = |list: &[&str]| words.iter().any(|w| list.contains(&w.as_str()));
+    let no = has(&["no", "nope", "decline", "not", "can't", "cannot", "busy"]);
+    let yes = has(&[
+        "yes", "yeah", "yep", "sure", "ok", "okay", "accept", "connect", "one",
+    ]);
+    match (yes, no) {
+        (true, false) => Some(true),
+        (false, true) => Some(false),
+        _ => None,
+    }
+}
+
+/// The call and its warm transfer in flight, or the TwiML that ends the person's call.
+async fn in_flight(st: &AppState, org: &OrgId, id: &CallId) -> Result<Call, Response> {
+    match st.store.get_call(org, id).await {
+        Ok(c)
+            if c.ended_at.is_none()
+                && c.transfer.as_ref().is_some_and(|t| {
+                    t.mode == "warm"
+                        && matches!(t.status, TransferStatus::Dialing | TransferStatus::Answered)
+                }) =>
+        {
+            Ok(c)
+        }
+        Ok(_) => Err(xml(twiml::say_hangup(CALLER_GONE))),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read a call for its warm transfer");
+            Err(xml(twiml::say_hangup(CALLER_GONE)))
+        }
+    }
+}
+
+/// A system item in the call's transcript.
+async fn note(st: &AppState, org: &OrgId, call: &Call, text: String) {
+    let item = NewMessage {
+        conversation_id: call.conversation_id.clone(),
+        role: MessageRole::System,
+        kind: MessageKind::Message,
+        content: json!({"text": text}),
+        external_id: None,
+        delivery_status: None,
+        created_at: st.clock.now(),
+    };
+    if let Err(e) = st.store.append_message(org, item).await {
+        tracing::error!(error = %e, "cannot store a transfer note");
+    }
+}
+
+fn urls(st: &AppState, id: &CallId) -> Option<(String, String)> {
+    let public = st.twilio.public_url.as_ref()?;
+    let answer = format!("{public}/twilio/voice/warm/answer?call_id={id}");
+    Some((answer.clone(), format!("{answer}&no_input=1")))
+}
+
+/// The person answered: the summary, then the question.
+pub(crate) async fn answered(
+    State(st): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (org, id, _) = match crate::twilio_outbound::authenticate(&st, &uri, &headers, &body).await
+    {
+        Ok(found) => found,
+        Err(resp) => return resp,
+    };
+    let call = match in_flight(&st, &org, &id).await {
+        Ok(c) => c,
+        Err(resp) => return resp,
+    };
+    let now = st.clock.now();
+    let settled = st
+        .store
+        .settle_transfer(&org, &id, TransferStatus::Answered, None, now)
+        .await;
+    if let Ok(Some(c)) = &settled {
+        let target = c.transfer.as_ref().map(|t| t.target.to_string());
+        note(
+            &st,
+            &org,
+            &call,
+            format!(
+                "{} answered and is hearing what the call is about",
+                target.unwrap_or_default()
+            ),
+        )
+        .await;
+    }
+    let Some((action, no_input)) = urls(&st, &id) else {
+        return xml(twiml::say_hangup(CALLER_GONE));
+    };
+    let summary = call
+        .transfer
+        .as_ref()
+        .and_then(|t| t.summary.clone())
+        .unwrap_or_default();
+    tracing::info!(org_id = %org, call_id = %id, "warm transfer answered; reading the summary");
+    xml(twiml::gather_answer(&[&summary, ASK], &action, &no_input))
+}
+
+/// The person's answer.
+pub(crate) async fn answer(
+    State(st): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (org, id, params) =
+        match crate::twilio_outbound::authenticate(&st, &uri, &headers, &body).await {
+            Ok(found) => found,
+            Err(resp) => return resp,
+        };
+    let call = match in_flight(&st, &org, &id).await {
+        Ok(c) => c,
+        Err(resp) => return resp,
+    };
+    let query = uri.query().unwrap_or_default();
+    let (no_input, retried) = (query.contains("no_input=1"), query.contains("retry=1"));
+    let said = answer_of(param(&params, "Digits"), param(&params, "SpeechResult"));
+    let Some((action, no_answer)) = urls(&st, &id) else {
+        return xml(twiml::say_hangup(CALLER_GONE));
+    };
+    let decision = match (said, no_input, retried) {
+        (Some(d), _, _) => d,
+        // Silence or an unclear answer: asked once more, then it counts as a no.
+        (None, _, false) => {
+            return xml(twiml::gather_answer(
+                &[ASK_AGAIN],
+                &format!("{action}&retry=1"),
+                &format!("{no_answer}&retry=1"),
+            ))
+        }
+        (None, _, true) => false,
+    };
+    let target = call
+        .transfer
+        .as_ref()
+        .map(|t| t.target.to_string())
+        .unwrap_or_default();
+    if !decision {
+        tracing::info!(org_id = %org, call_id = %id, "warm transfer declined");
+        if let Err(e) = switchboard_voice::bring_back(&st.voice, &org, &id, "declined").await {
+            tracing::error!(error = %e, "the caller could not be brought back");
+        }
+        return xml(twiml::say_hangup(DECLINED));
+    }
+    let now = st.clock.now();
+    match st
+        .store
+        .settle_transfer(&org, &id, TransferStatus::Completed, Some("accepted"), now)
+        .await
+    {
+        Ok(Some(_)) => {}
+        Ok(None) => return xml(twiml::say_hangup(CALLER_GONE)),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot settle an accepted transfer");
+            return xml(twiml::say_hangup(CALLER_GONE));
+        }
+    }
+    note(&st, &org, &call, format!("{target} accepted the call")).await;
+    let end = CallEnd {
+        reason: EndReason::Transferred,
+        error: None,
+        at: now,
+    };
+    if let Err(e) = st.store.finalize_call(&org, &id, &end).await {
+        tracing::error!(error = %e, "cannot finalize a transferred call");
+    }
+    tracing::info!(org_id = %org, call_id = %id, "warm transfer accepted; joining the caller");
+    xml(twiml::join_conference(
+        CONNECTING,
+        &switchboard_voice::conference_name(&id),
+    ))
+}
+
+/// The person's call status: one that ends it before an answer brings the caller back.
+pub(crate) async fn status(
+    State(st): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (org, id, params) =
+        match crate::twilio_outbound::authenticate(&st, &uri, &headers, &body).await {
+            Ok(found) => found,
+            Err(resp) => return resp,
+        };
+    let outcome = match param(&params, "CallStatus") {
+        Some(s @ ("busy" | "no-answer" | "failed" | "canceled")) => s,
+        // Answered, then hung up without accepting.
+        Some("completed") => "hung-up",
+        _ => return StatusCode::NO_CONTENT.into_response(),
+    };
+    // Only while the person has not accepted: `bring_back` changes nothing otherwise.
+    match switchboard_voice::bring_back(&st.voice, &org, &id, outcome).await {
+        Ok(true) => tracing::info!(org_id = %org, call_id = %id, outcome, "warm transfer failed"),
+        Ok(false) => {}
+        Err(e) => tracing::error!(error = %e, "the caller could not be brought back"),
+    }
+    StatusCode::NO_CONTENT.into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::answer_of;
+
+    #[test]
+    fn answers() {
+        assert_eq!(answer_of(Some("1"), None), Some(true));
+        assert_eq!(answer_of(Some("2"), Some("yes")), Some(false));
+        assert_eq!(answer_of(None, Some("Yes, put them through.")), Some(true));
+        assert_eq!(answer_of(None, Some("Sure.")), Some(true));
+        assert_eq!(answer_of(None, Some("No, I'm busy.")), Some(false));
+        assert_eq!(answer_of(None, Some("Yes... no.")), None);
+        assert_eq!(answer_of(Some("5"), Some("banana")), None);
+        assert_eq!(answer_of(None, None), None);
+    }
+}
