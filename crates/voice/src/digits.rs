@@ -28,6 +28,9 @@ use switchboard_twilio::media::{self, Inbound, Start};
 use switchboard_twilio::rest::CallUpdate;
 use switchboard_twilio::twiml;
 
+/// How long pressing keys waits for the transcript to be stored.
+const SYNC_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// A call's next stream, for the task that waits for it.
 pub(crate) struct Handover {
     pub(crate) socket: MediaSocket,
@@ -123,6 +126,21 @@ impl Live {
             ],
         );
         let update = CallUpdate::Twiml(twiml::play_digits_then(&keys, &stream));
+        // The transcript is stored before the stream is let go: the next stream may start a
+        // session elsewhere, built from it.
+        self.write(Entry::Item {
+            key: None,
+            role: MessageRole::System,
+            kind: MessageKind::Message,
+            content: json!({"text": format!("The agent pressed {keys} on the keypad"),
+                "keys_sent": keys}),
+            at: Timestamp::now(),
+        });
+        let (synced, stored) = tokio::sync::oneshot::channel();
+        self.write(Entry::Sync(synced));
+        if tokio::time::timeout(SYNC_WAIT, stored).await.is_err() {
+            tracing::warn!("the transcript was not stored in time before pressing keys");
+        }
         let waiting = svc.live.park(&self.call_id);
         match svc
             .store
@@ -184,9 +202,7 @@ impl Live {
             if !matches!(reclaimed, Ok(Some(_))) {
                 return Step::Exit(Exit::End(EndReason::CallerHungUp));
             }
-            return self
-                .note_keys(&keys, false, "Twilio did not take the keys")
-                .await;
+            return self.keys_failed(&keys, "Twilio did not take them").await;
         }
         // The old stream ends with `stop`; its last frames are of no use now.
         let drain = async {
@@ -223,27 +239,21 @@ impl Live {
         *socket = handover.socket;
         self.stream_sid = handover.stream_sid;
         self.inbound = Aligner::default();
-        self.note_keys(&keys, true, "").await
+        tracing::info!("keys pressed; the call goes on on its new stream");
+        Step::Go
     }
 
-    /// The transcript says the keys were pressed (or why not); a failure is told to the
-    /// model, which answers it.
-    async fn note_keys(&mut self, keys: &str, pressed: bool, why: &str) -> Step {
-        let text = if pressed {
-            format!("The agent pressed {keys} on the keypad")
-        } else {
-            format!("The agent could not press {keys} on the keypad: {why}")
-        };
+    /// The keys could not be pressed after all: the transcript and the model are told, and
+    /// the model answers.
+    async fn keys_failed(&mut self, keys: &str, why: &str) -> Step {
+        let text = format!("The keys {keys} were not pressed: {why}");
         self.write(Entry::Item {
             key: None,
             role: MessageRole::System,
             kind: MessageKind::Message,
-            content: json!({"text": text, "keys_sent": keys, "pressed": pressed}),
+            content: json!({"text": text, "keys_sent": keys, "pressed": false}),
             at: Timestamp::now(),
         });
-        if pressed {
-            return Step::Go;
-        }
         let item = json!({"type": "message", "role": "system",
             "content": [{"type": "input_text", "text": format!("{text}. Tell the caller if it matters, or try another way.")}]});
         let create = json!({"type": "conversation.item.create", "item": item}).to_string();

@@ -48,9 +48,13 @@ impl Live {
             let b64 = base64::engine::general_purpose::STANDARD.encode(&buffered[..whole]);
             self.send_model(rt::append_audio(&b64)).await?;
         }
-        if let Some(history) = self.ready.resume.take() {
-            // The caller is back (resume.rs): the new session gets the conversation, and the
-            // agent speaks first (a system note in it says why the caller is back).
+        if let Some(crate::resume::Resume {
+            history,
+            speak_first,
+        }) = self.ready.resume.take()
+        {
+            // The call is back (resume.rs): the new session gets the conversation; after a
+            // failed transfer the agent speaks first (a system note in it says why).
             let items: Vec<String> = history
                 .replay()
                 .map(|item| json!({"type": "conversation.item.create", "item": item}).to_string())
@@ -59,8 +63,10 @@ impl Live {
                 self.send_model(item).await?;
             }
             self.history = history;
-            self.send_model(rt::response_create(None)).await?;
-            self.awaiting_response = true;
+            if speak_first {
+                self.send_model(rt::response_create(None)).await?;
+                self.awaiting_response = true;
+            }
             return Ok(());
         }
         if let Some(greeting) = self.ready.agent.greeting.clone().filter(|_| greet) {

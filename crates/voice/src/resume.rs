@@ -14,6 +14,14 @@ use switchboard_domain::values::{MessageKind, MessageRole};
 use switchboard_realtime::Shape;
 use switchboard_store::{Store, StoreError};
 
+/// A resumed call's conversation, and whether the agent speaks first (after a failed
+/// transfer it says why the caller is back; after pressing keys the line speaks next).
+#[derive(Debug)]
+pub(crate) struct Resume {
+    pub(crate) history: History,
+    pub(crate) speak_first: bool,
+}
+
 /// The most transcript items replayed into a resumed session (the newest are kept).
 const MAX_ITEMS: usize = 400;
 

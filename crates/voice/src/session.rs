@@ -94,8 +94,13 @@ where
     svc.stats.started.fetch_add(1, Ordering::Relaxed);
     drop(_guard);
     let run = async {
-        // A caller back from a transfer that did not go through (twilio_transfer in web).
-        let resuming = start.custom_parameters.contains_key("resume");
+        // A caller back from a transfer that did not go through (`resume=transfer`), or a
+        // call whose keys were pressed and whose stream reached this task's instance
+        // instead of the task's own (`resume=digits`, digits.rs).
+        let resuming = start
+            .custom_parameters
+            .get("resume")
+            .map(|r| r == "transfer");
         let session = Session::prepare(svc.clone(), org, call, start.stream_sid, resuming).await;
         session.run(socket).await;
     };
@@ -248,9 +253,9 @@ pub(crate) struct Ready {
     pub(crate) tool_ctx: ToolContext,
     /// The conversation's variables (`{{name}}` in instructions), for a handoff.
     pub(crate) variables: serde_json::Value,
-    /// A caller back on a new stream: the conversation so far, given to the new session
-    /// before the agent speaks first (resume.rs).
-    pub(crate) resume: Option<crate::rollover::History>,
+    /// A call back on a new stream: the conversation so far, given to the new session
+    /// (resume.rs).
+    pub(crate) resume: Option<crate::resume::Resume>,
 }
 
 impl Session {
@@ -259,7 +264,7 @@ impl Session {
         org: OrgId,
         call: Call,
         stream_sid: String,
-        resuming: bool,
+        resuming: Option<bool>,
     ) -> Session {
         let setup = Self::load(&svc, &org, &call, resuming).await;
         let (tx, rx) = mpsc::channel(256);
@@ -285,7 +290,7 @@ impl Session {
         svc: &VoiceServices,
         org: &OrgId,
         call: &Call,
-        resuming: bool,
+        resuming: Option<bool>,
     ) -> Result<Ready, (EndReason, String)> {
         let store_err = |e: switchboard_store::StoreError| {
             (
@@ -293,13 +298,8 @@ impl Session {
                 format!("cannot load the call's configuration: {e}"),
             )
         };
-        // A resumed call goes on with the agent that had it: the one that transferred it,
-        // else the last one it was handed to.
-        let current = match (resuming, &call.transfer) {
-            (true, Some(t)) => t.agent_id.clone(),
-            (true, None) => call.agents.last().cloned(),
-            (false, _) => None,
-        };
+        // A resumed call goes on with the agent that had it: the last one it was handed to.
+        let current = resuming.and_then(|_| call.agents.last().cloned());
         let agent_id = current
             .or_else(|| call.agent_id.clone())
             .ok_or((EndReason::ModelError, "the number has no agent".to_owned()))?;
@@ -316,9 +316,9 @@ impl Session {
         let creds = svc.store.twilio_credentials(org).await.map_err(store_err)?;
         // Outbound calls asked Twilio to record them when they were dialled.
         // A resumed call's recording started with its first stream.
-        if let (true, false, Direction::Inbound, Some(c), Some(public)) = (
+        if let (true, true, Direction::Inbound, Some(c), Some(public)) = (
             agent.record,
-            resuming,
+            resuming.is_none(),
             call.direction,
             &creds,
             &svc.public_url,
@@ -364,13 +364,17 @@ impl Session {
             },
             keypad: Some(std::sync::Arc::new(switchboard_tools::Keypad::default())),
         };
-        let resume = if resuming {
-            let messages = crate::resume::transcript(&svc.store, org, &call.conversation_id)
-                .await
-                .map_err(store_err)?;
-            Some(crate::resume::history(&messages, svc.config.shape))
-        } else {
-            None
+        let resume = match resuming {
+            Some(speak_first) => {
+                let messages = crate::resume::transcript(&svc.store, org, &call.conversation_id)
+                    .await
+                    .map_err(store_err)?;
+                Some(crate::resume::Resume {
+                    history: crate::resume::history(&messages, svc.config.shape),
+                    speak_first,
+                })
+            }
+            None => None,
         };
         Ok(Ready {
             agent,

@@ -53,6 +53,9 @@ pub(crate) enum Entry {
         heard_ms: u64,
         sent_ms: u64,
     },
+    /// Store everything queued now (places still empty are given up, their items will come
+    /// last), then answer: another task is about to read the transcript.
+    Sync(tokio::sync::oneshot::Sender<()>),
 }
 
 /// Keeps the words a caller heard: the same share of the text as of the audio, ending on a
@@ -135,7 +138,7 @@ impl Writer {
                 return None;
             }
             // Cuts apply at once, to the stored turn or to the one still to come.
-            Entry::Cut { .. } => return Some(entry),
+            Entry::Cut { .. } | Entry::Sync(_) => return Some(entry),
             Entry::Item { key, .. } => key.clone(),
             Entry::Agent { item_id, .. } => Some(agent_key(item_id)),
         };
@@ -185,6 +188,9 @@ impl Writer {
         let (store, org, conversation) = (&self.store, &self.org, &self.conversation);
         match entry {
             Entry::Reserve { .. } | Entry::Release { .. } => {}
+            Entry::Sync(done) => {
+                let _ = done.send(());
+            }
             Entry::Item {
                 role,
                 kind,
@@ -264,6 +270,9 @@ pub(crate) async fn run(
             break;
         };
         if let Some(now) = w.accept(entry) {
+            if matches!(now, Entry::Sync(_)) {
+                w.flush(true).await;
+            }
             w.write(now).await;
         }
         w.flush(false).await;

@@ -346,3 +346,88 @@ backend_test!(send_digits_presses_keys_and_keeps_the_model_session, |db| {
     assert_eq!(ended.end_reason.as_deref(), Some("caller_hung_up"));
     env.shutdown();
 });
+
+backend_test!(
+    keys_whose_stream_reaches_another_instance_resume_there,
+    |db| {
+        let behavior = Behavior {
+            steps: vec![Step::Call("send_digits".into(), json!({"digits": "3"}))],
+            transcripts: vec!["For opening hours press 3.".into()],
+            ..Behavior::default()
+        };
+        let mut env = env(db, behavior).await;
+        let org = env
+            .org("Alpha", "+15550001001", &["send_digits"], None)
+            .await;
+        let second = SecondInstance::start(db, env.config.clone()).await;
+        let second_ws = second.base.replacen("http", "ws", 1);
+        env.rest
+            .connect_server(PUBLIC, &env.base, &env.ws, &org.token);
+        let sid = "CA00000000000000000000000000000304";
+        let media = env.answer(&org, sid, "+15557770304", 20.0).await;
+        env.rest.attach(&media);
+        env.wait_model_event("session.update", 1).await;
+        // The load balancer sends the next stream to the other instance; its new session hears
+        // the line first (it does not speak first), then answers.
+        env.rest.move_server(&second.base, &second_ws);
+        env.model.set_behavior(Behavior {
+            steps: vec![said(AGENT_SHORT, "I'd like the opening hours, please.")],
+            transcripts: vec!["Our hours are nine to five.".into()],
+            ..Behavior::default()
+        });
+        media.play_at(CALLER_BOOKING, Duration::from_millis(5));
+        let back = env.rest.resumed(sid, 0, WAIT).await;
+        let replayed = eventually("the second session's conversation", WAIT, || async {
+            let sessions = env.model.sessions();
+            let items: Vec<Value> = sessions
+                .get(1)?
+                .events
+                .iter()
+                .filter(|e| e["type"] == "conversation.item.create")
+                .map(|e| e["item"].clone())
+                .collect();
+            (items.len() >= 4).then_some(items)
+        })
+        .await;
+        assert_eq!(
+            replayed[0]["content"][0]["text"],
+            "For opening hours press 3."
+        );
+        assert_eq!(replayed[1]["name"], "send_digits");
+        assert_eq!(replayed[2]["type"], "function_call_output");
+        assert_eq!(
+            replayed[3]["content"][0]["text"],
+            "The agent pressed 3 on the keypad"
+        );
+        assert!(
+            env.model.sessions()[1]
+                .events
+                .iter()
+                .all(|e| e["type"] != "response.create"),
+            "the agent did not speak first"
+        );
+        back.play_at(CALLER_BOOKING, Duration::from_millis(5));
+        back.wait_for("the answer on the other instance", WAIT, |r| {
+            r.audio.len() >= AGENT_SHORT.len()
+        })
+        .await;
+        // The first instance's task let the call go without ending it.
+        eventually("the first task to end", WAIT, || async {
+            (env.metric("switchboard_voice_active_calls").await == 0).then_some(())
+        })
+        .await;
+        assert!(env.call_of(&org, sid).await.ended_at.is_none());
+        back.stop();
+        let ended = env.wait_ended(&org, sid).await;
+        assert_eq!(ended.end_reason.as_deref(), Some("caller_hung_up"));
+        assert!(
+            !env.rest.requests().iter().any(|r| {
+                switchboard_testkit::twilio::form_value(r, "Twiml")
+                    .is_some_and(|t| t.contains("technical difficulties"))
+            }),
+            "nobody apologised"
+        );
+        second.stop().await;
+        env.shutdown();
+    }
+);

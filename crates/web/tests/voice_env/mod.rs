@@ -47,7 +47,7 @@ pub struct Env<'a> {
     pub recordings: switchboard_voice::recordings::Recordings,
     pub campaigns: switchboard_voice::campaigns::CampaignRunner,
     done: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
-    config: WebConfig,
+    pub config: WebConfig,
 }
 
 pub async fn env(db: &TestDb, behavior: Behavior) -> Env<'_> {
