@@ -215,6 +215,9 @@ pub struct CallTransfer {
     /// Warm: the CallSid of the call to the person.
     #[serde(default)]
     pub leg_call_sid: Option<String>,
+    /// Failed: the caller's new stream reached the agent again.
+    #[serde(default)]
+    pub resumed: bool,
 }
 
 impl CallTransfer {

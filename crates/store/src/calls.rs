@@ -7,6 +7,7 @@ use crate::{Access, Scope, Store, StoreError};
 use switchboard_domain::call::{advance, disposition, is_terminal, EndReason};
 use switchboard_domain::entities::{Call, NewCall, NewConversation};
 use switchboard_domain::ids::{CallId, MessageId, OrgId};
+use switchboard_domain::transfer::TransferStatus;
 use switchboard_domain::values::CallStatus;
 use switchboard_domain::Timestamp;
 
@@ -118,7 +119,21 @@ impl Store {
             tx.commit().await?;
             return Ok(None);
         }
-        let updated = fetch_call(&mut tx, org, call, "").await?;
+        let mut updated = fetch_call(&mut tx, org, call, "").await?;
+        // A caller back from a failed transfer has reached the agent again.
+        if let Some(t) = updated
+            .as_mut()
+            .and_then(|c| c.transfer.as_mut())
+            .filter(|t| t.status == TransferStatus::Failed && !t.resumed)
+        {
+            t.resumed = true;
+            sqlx::query("UPDATE calls SET transfer = $1 WHERE org_id = $2 AND id = $3")
+                .bind(to_json(&*t)?)
+                .bind(org.as_str())
+                .bind(call.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
         Ok(updated)
     }
@@ -210,10 +225,28 @@ impl Store {
             .await?;
         } else if current.ended_at.is_none() && is_terminal(report.status) {
             if let Some(reason) = EndReason::from_twilio(report.status) {
-                let end = CallEnd {
-                    reason,
-                    error: None,
-                    at: report.at,
+                // A caller whose transfer failed and who never reached the agent again: the
+                // new stream did not connect.
+                let lost = current.transfer.as_ref().filter(|t| {
+                    t.status == TransferStatus::Failed
+                        && !t.resumed
+                        && t.outcome.as_deref() != Some("canceled")
+                });
+                let end = match lost {
+                    Some(t) => CallEnd {
+                        reason: EndReason::StreamClosed,
+                        error: Some(format!(
+                            "the caller was not reconnected to the agent after the transfer to {} ({})",
+                            t.target,
+                            t.outcome.as_deref().unwrap_or("failed")
+                        )),
+                        at: report.at,
+                    },
+                    None => CallEnd {
+                        reason,
+                        error: None,
+                        at: report.at,
+                    },
                 };
                 let wait = self.email_wait().load(std::sync::atomic::Ordering::Relaxed);
                 finalize(&mut tx, org, &current, &end, report.status, wait).await?;

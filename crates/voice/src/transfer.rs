@@ -227,6 +227,7 @@ impl Session {
                 })
             }),
             leg_call_sid: None,
+            resumed: false,
         };
         match self
             .svc

@@ -465,3 +465,38 @@ backend_test!(
         env.wait_ended(&org, sid).await;
     }
 );
+
+backend_test!(
+    a_caller_who_cannot_be_reconnected_after_a_failed_transfer_is_recorded_so,
+    |db| {
+        let (env, org, _key) =
+            transfer_env(db, vec![Step::Call("transfer_call".into(), json!({}))]).await;
+        env.rest.script_dial(TARGET, [DialScript::NoAnswer]);
+        // Twilio reaches the server's callbacks, but the new stream cannot connect.
+        env.rest.move_server(&env.base, "ws://127.0.0.1:9");
+        let sid = "CA00000000000000000000000000000504";
+        let media = env.answer(&org, sid, "+15557770504", 20.0).await;
+        env.rest.attach(&media);
+        env.wait_model_event("session.update", 1).await;
+        media.play_at(CALLER_BOOKING, Duration::from_millis(5));
+        eventually("the transfer to fail", WAIT, || async {
+            let c = env.call_of(&org, sid).await;
+            c.transfer
+                .filter(|t| t.status.as_str() == "failed")
+                .map(|_| ())
+        })
+        .await;
+        // `<Connect>` failed, nothing followed, and Twilio ended the call.
+        assert_eq!(
+            env.status(&org, sid, "completed", "5", &[("CallDuration", "30")])
+                .await,
+            204
+        );
+        let ended = env.wait_ended(&org, sid).await;
+        assert_eq!(ended.end_reason.as_deref(), Some("stream_closed"));
+        assert_eq!(
+        ended.error.as_deref(),
+        Some("the caller was not reconnected to the agent after the transfer to +15550009999 (no-answer)")
+    );
+    }
+);
