@@ -51,6 +51,35 @@ pub(crate) struct ServerLink {
     pub auth_token: String,
 }
 
+impl ServerLink {
+    /// POSTs `params` to `url` (a public URL, or a path) as Twilio does: to where the server
+    /// really listens, signed for the public URL.
+    pub(crate) async fn post(
+        &self,
+        url: &str,
+        params: &[(&str, &str)],
+    ) -> Result<reqwest::Response, reqwest::Error> {
+        let path = url.strip_prefix(&self.public).unwrap_or(url);
+        try_post_signed(
+            &reqwest::Client::new(),
+            &self.base,
+            &self.public,
+            path,
+            &self.auth_token,
+            params,
+        )
+        .await
+    }
+}
+
+/// `(name, value)` pairs borrowed for [`ServerLink::post`].
+pub(crate) fn pairs(params: &[(String, String)]) -> Vec<(&str, &str)> {
+    params
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect()
+}
+
 /// One created call's state, for the test.
 struct Placed {
     request: RestRequest,
@@ -252,19 +281,7 @@ impl Outbound {
             return false;
         };
         let (url, params) = self.call_params(sid, "in-progress");
-        let path = url.strip_prefix(&link.public).unwrap_or(&url).to_owned();
-        let res = try_post_signed(
-            &reqwest::Client::new(),
-            &link.base,
-            &link.public,
-            &path,
-            &link.auth_token,
-            &params
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.as_str()))
-                .collect::<Vec<_>>(),
-        )
-        .await;
+        let res = link.post(&url, &pairs(&params)).await;
         let twiml = match res {
             Ok(r) if r.status().is_success() => r.text().await.unwrap_or_default(),
             _ => {
@@ -384,22 +401,18 @@ impl Outbound {
                 p.request.account_sid.clone(),
             )
         };
-        let path = url.strip_prefix(&link.public).unwrap_or(&url).to_owned();
         // The server under test may already be gone (a load run ending): nothing to do then.
-        let _ = try_post_signed(
-            &reqwest::Client::new(),
-            &link.base,
-            &link.public,
-            &path,
-            &link.auth_token,
-            &[
-                ("AccountSid", account.as_str()),
-                ("CallSid", sid),
-                ("AnsweredBy", answered_by),
-                ("MachineDetectionDuration", "2400"),
-            ],
-        )
-        .await;
+        let _ = link
+            .post(
+                &url,
+                &[
+                    ("AccountSid", account.as_str()),
+                    ("CallSid", sid),
+                    ("AnsweredBy", answered_by),
+                    ("MachineDetectionDuration", "2400"),
+                ],
+            )
+            .await;
     }
 
     /// `GET .../Calls/{sid}.json`: the call's latest status, or `None` for a call never made.
@@ -466,23 +479,7 @@ impl Outbound {
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
         );
-        let path = callback
-            .strip_prefix(&link.public)
-            .unwrap_or(&callback)
-            .to_owned();
-        let refs: Vec<(&str, &str)> = params
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        let _ = try_post_signed(
-            &reqwest::Client::new(),
-            &link.base,
-            &link.public,
-            &path,
-            &link.auth_token,
-            &refs,
-        )
-        .await;
+        let _ = link.post(&callback, &pairs(&params)).await;
         // The call is over: its recordings are finished and told after its last callback.
         if status == "completed" {
             if let Some(recordings) = &self.recordings {

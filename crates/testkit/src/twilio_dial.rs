@@ -10,8 +10,8 @@
 //! Anything else (`<Hangup/>`, `<Say>`) ends the call: an outbound call of the fake then
 //! reports `completed`.
 
-use crate::twilio::{stream_of, try_post_signed, MediaCall};
-use crate::twilio_calls::{Outbound, ServerLink};
+use crate::twilio::{stream_of, MediaCall};
+use crate::twilio_calls::{pairs, Outbound, ServerLink};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -195,29 +195,22 @@ impl Outbound {
                 // No action: the call ends with the dial.
                 return self.ended(&sid).await;
             };
-            let path = action
-                .strip_prefix(&link.public)
-                .unwrap_or(&action)
-                .to_owned();
             let duration = duration.to_string();
             let dial_sid = format!("CA{:032x}", self.dials.log.lock().unwrap().len() + 0xd1a1);
-            let res = try_post_signed(
-                &reqwest::Client::new(),
-                &link.base,
-                &link.public,
-                &path,
-                &link.auth_token,
-                &[
-                    ("AccountSid", account.as_str()),
-                    ("ApiVersion", "2010-04-01"),
-                    ("CallSid", sid.as_str()),
-                    ("CallStatus", parent),
-                    ("DialCallSid", dial_sid.as_str()),
-                    ("DialCallStatus", outcome),
-                    ("DialCallDuration", duration.as_str()),
-                ],
-            )
-            .await;
+            let res = link
+                .post(
+                    &action,
+                    &[
+                        ("AccountSid", account.as_str()),
+                        ("ApiVersion", "2010-04-01"),
+                        ("CallSid", sid.as_str()),
+                        ("CallStatus", parent),
+                        ("DialCallSid", dial_sid.as_str()),
+                        ("DialCallStatus", outcome),
+                        ("DialCallDuration", duration.as_str()),
+                    ],
+                )
+                .await;
             twiml = match res {
                 Ok(r) if r.status().is_success() && parent != "completed" => {
                     r.text().await.unwrap_or_default()
@@ -301,20 +294,9 @@ impl Outbound {
         let (url, params) = self.call_params(sid, "in-progress");
         let mut next = Some((url, Vec::new()));
         while let Some((url, extra)) = next.take() {
-            let path = url.strip_prefix(&link.public).unwrap_or(&url).to_owned();
             let mut form = params.clone();
             form.extend(extra);
-            let refs: Vec<(&str, &str)> =
-                form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-            let res = try_post_signed(
-                &reqwest::Client::new(),
-                &link.base,
-                &link.public,
-                &path,
-                &link.auth_token,
-                &refs,
-            )
-            .await;
+            let res = link.post(&url, &pairs(&form)).await;
             let twiml = match res {
                 Ok(r) if r.status().is_success() => r.text().await.unwrap_or_default(),
                 _ => break,

@@ -11,7 +11,6 @@
 //!   credentials, and must cut ranges itself.
 //! - `DELETE .../Recordings/{sid}.json` answers 204, then 404 like a recording never made.
 
-use crate::twilio::try_post_signed;
 use crate::twilio_calls::ServerLink;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -152,20 +151,7 @@ impl Recordings {
                 ("RecordingTrack", "both"),
                 ("ErrorCode", "0"),
             ];
-            let path = r
-                .callback
-                .strip_prefix(&link.public)
-                .unwrap_or(&r.callback)
-                .to_owned();
-            let _ = try_post_signed(
-                &reqwest::Client::new(),
-                &link.base,
-                &link.public,
-                &path,
-                &link.auth_token,
-                &params,
-            )
-            .await;
+            let _ = link.post(&r.callback, &params).await;
         }
     }
 

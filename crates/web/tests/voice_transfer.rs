@@ -218,51 +218,36 @@ backend_test!(
 backend_test!(a_forged_or_unknown_dial_callback_is_refused, |db| {
     let (env, org, _key) = transfer_env(db, vec![]).await;
     let http = reqwest::Client::new();
-    // No signature: 403 once the call is known; an unknown call: 404; no call id: 400.
     let sid = "CA00000000000000000000000000000503";
     let _media = env.answer(&org, sid, "+15557770503", 20.0).await;
     let call = env.call_of(&org, sid).await;
+    let completed = [("CallSid", sid), ("DialCallStatus", "completed")];
+    let signed = |path: String| {
+        let http = http.clone();
+        let (base, token) = (env.base.clone(), org.token.clone());
+        async move {
+            post_signed(&http, &base, PUBLIC, &path, &token, &completed)
+                .await
+                .status()
+        }
+    };
+    // No signature: 403 once the call is known; an unknown call: 404; no call id: 400.
     let res = http
         .post(format!(
             "{}/twilio/voice/dial?call_id={}",
             env.base, call.id
         ))
-        .form(&[("CallSid", sid), ("DialCallStatus", "completed")])
+        .form(&completed)
         .send()
         .await
         .expect("post");
     assert_eq!(res.status(), 403);
-    let res = post_signed(
-        &http,
-        &env.base,
-        PUBLIC,
-        "/twilio/voice/dial?call_id=call_00000000000000000000000000",
-        &org.token,
-        &[("CallSid", sid), ("DialCallStatus", "completed")],
-    )
-    .await;
-    assert_eq!(res.status(), 404);
-    let res = post_signed(
-        &http,
-        &env.base,
-        PUBLIC,
-        "/twilio/voice/dial",
-        &org.token,
-        &[("CallSid", sid), ("DialCallStatus", "completed")],
-    )
-    .await;
-    assert_eq!(res.status(), 400);
+    let unknown = "/twilio/voice/dial?call_id=call_00000000000000000000000000";
+    assert_eq!(signed(unknown.into()).await, 404);
+    assert_eq!(signed("/twilio/voice/dial".into()).await, 400);
     // A signed callback for a call with no transfer in flight changes nothing.
-    let res = post_signed(
-        &http,
-        &env.base,
-        PUBLIC,
-        &format!("/twilio/voice/dial?call_id={}", call.id),
-        &org.token,
-        &[("CallSid", sid), ("DialCallStatus", "completed")],
-    )
-    .await;
-    assert_eq!(res.status(), 200);
+    let ours = format!("/twilio/voice/dial?call_id={}", call.id);
+    assert_eq!(signed(ours).await, 200);
     let after = env.call_of(&org, sid).await;
     assert!(after.ended_at.is_none() && after.transfer.is_none());
 });
