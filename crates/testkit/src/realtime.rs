@@ -133,6 +133,8 @@ pub struct FakeRealtime {
     /// `ws://127.0.0.1:port/v1/realtime`.
     pub url: String,
     behavior: Arc<Mutex<Behavior>>,
+    /// Behaviors for the next connections, one each, before `behavior`.
+    queued: Arc<Mutex<std::collections::VecDeque<Behavior>>>,
     sessions: Arc<Mutex<Vec<Arc<Mutex<Session>>>>>,
     /// Appended audio chunks received in echo mode, with the instant they arrived.
     pub echo_rx: EchoTap,
@@ -152,6 +154,7 @@ impl FakeRealtime {
         let fake = FakeRealtime {
             url: format!("ws://{addr}/v1/realtime"),
             behavior: Arc::new(Mutex::new(behavior)),
+            queued: Arc::default(),
             sessions: Arc::new(Mutex::new(Vec::new())),
             echo_rx: Arc::new(Mutex::new(None)),
             dropped: Arc::default(),
@@ -207,6 +210,11 @@ impl FakeRealtime {
             && self.dropped.fetch_add(1, Ordering::SeqCst) < behavior.drops
     }
 
+    /// The next connections behave like these, one each, in order (then `set_behavior`'s).
+    pub fn queue_behaviors(&self, behaviors: impl IntoIterator<Item = Behavior>) {
+        self.queued.lock().unwrap().extend(behaviors);
+    }
+
     /// Changes the behavior for new connections.
     pub fn set_behavior(&self, b: Behavior) {
         *self.behavior.lock().unwrap() = b;
@@ -232,7 +240,8 @@ impl FakeRealtime {
     }
 
     async fn serve(self, stream: tokio::net::TcpStream) {
-        let behavior = self.behavior.lock().unwrap().clone();
+        let queued = self.queued.lock().unwrap().pop_front();
+        let behavior = queued.unwrap_or_else(|| self.behavior.lock().unwrap().clone());
         let record = Arc::new(Mutex::new(Session::default()));
         let rec = record.clone();
         let refuse = behavior.refuse;

@@ -56,6 +56,8 @@ pub(crate) struct Dials {
     pub(crate) digits: Mutex<Vec<(String, String)>>,
     /// Conferences by name: the CallSids in each, in the order they joined.
     pub(crate) conferences: Mutex<HashMap<String, Vec<String>>>,
+    /// Agent audio bytes each person heard on a briefing stream: (CallSid, bytes).
+    pub(crate) briefings: Mutex<Vec<(String, usize)>>,
     /// What each call heard through `<Say>`: (CallSid, text).
     pub(crate) heard: Mutex<Vec<(String, String)>>,
     /// Streams reconnected by new TwiML: (CallSid, the stream until the test takes it).
@@ -161,8 +163,8 @@ impl Outbound {
         let mut twiml = twiml;
         // New TwiML takes the call out of any conference it was in.
         self.leave_conferences(&sid);
+        self.hear(&sid, &twiml);
         if let Some(name) = conference_of(&twiml) {
-            self.hear(&sid, &twiml);
             self.dials
                 .conferences
                 .lock()
@@ -302,6 +304,16 @@ impl Outbound {
                 _ => break,
             };
             self.hear(sid, &twiml);
+            if let Some((_, stream)) = stream_of(&twiml) {
+                // Briefed on a media stream: they listen, answer, and the server moves their
+                // call on (a REST update ends the stream); if it closes the stream instead,
+                // Twilio goes on to the next verb.
+                if self.briefed(sid, &link, &stream, input).await {
+                    return;
+                }
+                next = redirect_of(&twiml).map(|u| (u, Vec::new()));
+                continue;
+            }
             if let Some(action) = attr_of(&twiml, "Gather", "action") {
                 next = if input.is_empty() {
                     // Silence: the gather times out and Twilio goes on to `<Redirect>`.
@@ -332,9 +344,67 @@ impl Outbound {
                     .push(sid.to_owned());
                 return;
             }
+            next = redirect_of(&twiml).map(|u| (u, Vec::new()));
         }
         self.callback(sid, "completed", &[("CallDuration", "9")])
             .await;
+    }
+
+    /// A person on a media stream: waits for the agent to speak, answers (`input`: keys, or
+    /// words as the caller fixture's audio), and waits for the stream to end. `true` when
+    /// the server moved the call on through the REST API (the stream got `stop`).
+    async fn briefed(
+        self: &Arc<Self>,
+        sid: &str,
+        link: &ServerLink,
+        params: &[(String, String)],
+        input: &'static str,
+    ) -> bool {
+        let Ok(media) = MediaCall::connect(
+            &format!("{}/twilio/media", link.ws),
+            sid,
+            params,
+            Duration::from_millis(20),
+            1.0,
+        )
+        .await
+        else {
+            return false;
+        };
+        if let Some(live) = &self.live {
+            live.lock()
+                .unwrap()
+                .insert(sid.to_owned(), media.commands());
+        }
+        let received = media.received.clone();
+        let heard = async {
+            loop {
+                {
+                    let r = received.lock().unwrap();
+                    if !r.audio.is_empty() || r.closed {
+                        break;
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(20), heard).await;
+        if input
+            .chars()
+            .all(|c| c.is_ascii_digit() || c == '*' || c == '#')
+        {
+            media.press(input);
+        } else {
+            media.play(crate::fixtures::CALLER_BOOKING);
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(30), media.ended()).await;
+        let r = received.lock().unwrap().clone();
+        self.dials
+            .briefings
+            .lock()
+            .unwrap()
+            .push((sid.to_owned(), r.audio.len()));
+        r.stopped
     }
 
     /// The call's TwiML ran out: an outbound call of the fake completes.

@@ -247,6 +247,20 @@ impl FakeTwilioRest {
             .unwrap_or_default()
     }
 
+    /// How many bytes of agent audio the person on `call_sid` heard on each briefing stream
+    /// that has ended.
+    pub fn briefings(&self, call_sid: &str) -> Vec<usize> {
+        self.outbound
+            .dials
+            .briefings
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(s, _)| s == call_sid)
+            .map(|(_, n)| *n)
+            .collect()
+    }
+
     /// What was said (`<Say>`) on `call_sid` so far, in order.
     pub fn heard(&self, call_sid: &str) -> Vec<String> {
         self.outbound

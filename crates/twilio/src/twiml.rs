@@ -140,6 +140,16 @@ pub fn redirect(url: &str) -> String {
     )
 }
 
+/// `doc`'s verbs, then `<Redirect>` (POST) to `url`: where Twilio goes when they end, e.g. a
+/// `<Connect><Stream>` whose socket closed.
+pub fn then_redirect(doc: &str, url: &str) -> String {
+    let body = doc.strip_suffix("</Response>").unwrap_or(doc);
+    format!(
+        "{body}<Redirect method=\"POST\">{}</Redirect></Response>",
+        escape(url)
+    )
+}
+
 /// Hangs up at once.
 pub fn hangup() -> String {
     format!("{HEAD}<Response><Hangup/></Response>")
@@ -253,6 +263,18 @@ mod tests {
             "{xml}"
         );
         assert_eq!(xml.matches("<?xml").count(), 1);
+    }
+
+    #[test]
+    fn a_stream_then_a_redirect() {
+        let xml = then_redirect(
+            &connect_stream("wss://x.test/twilio/media", &[("role", "whisper")]),
+            "https://x.test/twilio/voice/warm/ask?call_id=c&a=b",
+        );
+        assert!(
+            xml.ends_with("</Stream></Connect><Redirect method=\"POST\">https://x.test/twilio/voice/warm/ask?call_id=c&amp;a=b</Redirect></Response>"),
+            "{xml}"
+        );
     }
 
     #[test]

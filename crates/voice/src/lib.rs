@@ -21,6 +21,7 @@ mod staff;
 pub mod token;
 mod transcript;
 mod transfer;
+mod whisper;
 
 use std::collections::HashMap;
 use std::fmt::Write;
@@ -36,7 +37,10 @@ use tokio::sync::watch;
 
 pub use actions::{deliver, run_dispatcher, wait_acknowledged, LiveCalls};
 pub use session::{run_media_stream, MediaIo, MediaSocket, WsFrame};
-pub use transfer::{bring_back, conference_name, resume_twiml, transfer_failed, ws_base};
+pub use transfer::{
+    accept_warm, bring_back, conference_name, join_twiml, resume_twiml, transfer_failed,
+    transfer_note, ws_base, CONNECTING, DECLINED,
+};
 
 /// OpenAI's Realtime endpoint.
 pub const DEFAULT_REALTIME_URL: &str = "wss://api.openai.com/v1/realtime";

@@ -77,6 +77,11 @@ where
             return;
         }
     };
+    // The person of a warm transfer, briefed by the agent: not the call's own stream.
+    if start.custom_parameters.get("role").map(String::as_str) == Some("whisper") {
+        crate::whisper::run(svc, socket, start).await;
+        return;
+    }
     let Some((org, call)) = authenticate(&svc, &start).await else {
         svc.stats.rejected_streams.fetch_add(1, Ordering::Relaxed);
         let _ = socket.close().await;

@@ -351,3 +351,66 @@ impl Session {
         }
     }
 }
+
+/// What the person taking a warm transfer hears before joining the caller.
+pub const CONNECTING: &str = "Connecting you now.";
+/// What the person who declines hears.
+pub const DECLINED: &str = "Okay, the caller stays with the assistant. Goodbye.";
+
+/// TwiML that joins the person to the caller on hold.
+pub fn join_twiml(call: &CallId) -> String {
+    twiml::join_conference(CONNECTING, &conference_name(call))
+}
+
+/// A system item in the call's transcript, written directly (no call task runs while a
+/// transfer is in flight).
+pub async fn transfer_note(
+    store: &switchboard_store::Store,
+    org: &OrgId,
+    call: &Call,
+    text: String,
+) {
+    let item = NewMessage {
+        conversation_id: call.conversation_id.clone(),
+        role: MessageRole::System,
+        kind: MessageKind::Message,
+        content: json!({"text": text}),
+        external_id: None,
+        delivery_status: None,
+        created_at: Timestamp::now(),
+    };
+    if let Err(e) = store.append_message(org, item).await {
+        tracing::error!(error = %e, "cannot store a transfer note");
+    }
+}
+
+/// The person accepted a warm transfer: settled (`call.transfer_completed`), noted, and the
+/// call ends `transferred` for us (the caller is about to be joined by the person). `false`
+/// when the transfer was no longer in flight (the caller hung up, or it was settled).
+pub async fn accept_warm(
+    store: &switchboard_store::Store,
+    org: &OrgId,
+    call: &CallId,
+    at: Timestamp,
+) -> Result<bool, StoreError> {
+    let Some(settled) = store
+        .settle_transfer(org, call, TransferStatus::Completed, Some("accepted"), at)
+        .await?
+    else {
+        return Ok(false);
+    };
+    let target = settled
+        .transfer
+        .as_ref()
+        .map(|t| t.target.to_string())
+        .unwrap_or_default();
+    transfer_note(store, org, &settled, format!("{target} accepted the call")).await;
+    let end = CallEnd {
+        reason: EndReason::Transferred,
+        error: None,
+        at,
+    };
+    store.finalize_call(org, call, &end).await?;
+    tracing::info!(org_id = %org, call_id = %call, "warm transfer accepted; joining the caller");
+    Ok(true)
+}

@@ -369,6 +369,7 @@ pub fn router(
         .route("/twilio/voice/amd", post(twilio_outbound::amd_result))
         .route("/twilio/voice/dial", post(twilio_transfer::dial_action))
         .route("/twilio/voice/warm", post(twilio_warm::answered))
+        .route("/twilio/voice/warm/ask", post(twilio_warm::ask))
         .route("/twilio/voice/warm/answer", post(twilio_warm::answer))
         .route("/twilio/voice/warm/status", post(twilio_warm::status))
         .route(

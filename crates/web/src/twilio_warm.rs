@@ -1,6 +1,9 @@
 //! The person's side of a warm transfer (`voice::transfer` holds the caller and calls them):
-//! - `POST /twilio/voice/warm?call_id=...`: they answered; they hear the summary and are
-//!   asked to accept (1, "yes") or decline (2, "no");
+//! - `POST /twilio/voice/warm?call_id=...`: they answered; the agent briefs them in its own
+//!   voice on a media stream of their own (`voice::whisper`), and when that cannot run
+//!   (no model key, the model unreachable) Twilio goes on to
+//! - `POST /twilio/voice/warm/ask?call_id=...`: the summary read by `<Say>`, and the question:
+//!   accept (1, "yes") or decline (2, "no");
 //! - `POST /twilio/voice/warm/answer?call_id=...`: their answer (`Digits` or
 //!   `SpeechResult`; none after the `<Gather>` timed out): accept joins them to the
 //!   caller's conference and the call ends `transferred` for us; decline, silence or an
@@ -14,20 +17,14 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
-use switchboard_domain::call::EndReason;
-use switchboard_domain::entities::{Call, NewMessage};
+use switchboard_domain::entities::Call;
 use switchboard_domain::ids::{CallId, OrgId};
 use switchboard_domain::transfer::TransferStatus;
-use switchboard_domain::values::{MessageKind, MessageRole};
-use switchboard_store::CallEnd;
 use switchboard_twilio::twiml;
 
 const ASK: &str = "Press 1 or say yes to take the call. Press 2 or say no to decline.";
 const ASK_AGAIN: &str = "Sorry, I did not get that. Press 1 to take the call, or 2 to decline.";
 const CALLER_GONE: &str = "The caller is no longer waiting. Goodbye.";
-const CONNECTING: &str = "Connecting you now.";
-const DECLINED: &str = "Okay, the caller stays with the assistant. Goodbye.";
 
 /// The answer's words that accept or decline.
 fn answer_of(digits: Option<&str>, speech: Option<&str>) -> Option<bool> {
@@ -74,22 +71,6 @@ async fn in_flight(st: &AppState, org: &OrgId, id: &CallId) -> Result<Call, Resp
     }
 }
 
-/// A system item in the call's transcript.
-async fn note(st: &AppState, org: &OrgId, call: &Call, text: String) {
-    let item = NewMessage {
-        conversation_id: call.conversation_id.clone(),
-        role: MessageRole::System,
-        kind: MessageKind::Message,
-        content: json!({"text": text}),
-        external_id: None,
-        delivery_status: None,
-        created_at: st.clock.now(),
-    };
-    if let Err(e) = st.store.append_message(org, item).await {
-        tracing::error!(error = %e, "cannot store a transfer note");
-    }
-}
-
 fn urls(st: &AppState, id: &CallId) -> Option<(String, String)> {
     let public = st.twilio.public_url.as_ref()?;
     let answer = format!("{public}/twilio/voice/warm/answer?call_id={id}");
@@ -119,17 +100,49 @@ pub(crate) async fn answered(
         .await;
     if let Ok(Some(c)) = &settled {
         let target = c.transfer.as_ref().map(|t| t.target.to_string());
-        note(
-            &st,
-            &org,
-            &call,
-            format!(
-                "{} answered and is hearing what the call is about",
-                target.unwrap_or_default()
-            ),
-        )
-        .await;
+        let text = format!(
+            "{} answered and is hearing what the call is about",
+            target.unwrap_or_default()
+        );
+        switchboard_voice::transfer_note(&st.store, &org, &call, text).await;
     }
+    let Some(public) = st.twilio.public_url.clone() else {
+        return xml(twiml::say_hangup(CALLER_GONE));
+    };
+    let ask = format!("{public}/twilio/voice/warm/ask?call_id={id}");
+    if st.voice.config.api_key.is_none() {
+        return xml(twiml::redirect(&ask));
+    }
+    tracing::info!(org_id = %org, call_id = %id, "warm transfer answered; the agent briefs the person");
+    let token = switchboard_voice::token::mint(&st.voice.token_secret, &org, &id, now);
+    let stream = twiml::connect_stream(
+        &format!("{}/twilio/media", switchboard_voice::ws_base(&public)),
+        &[
+            ("org_id", org.as_str()),
+            ("call_id", id.as_str()),
+            ("token", token.as_str()),
+            ("role", "whisper"),
+        ],
+    );
+    xml(twiml::then_redirect(&stream, &ask))
+}
+
+/// The summary read by `<Say>`, and the question (when the agent cannot brief the person).
+pub(crate) async fn ask(
+    State(st): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (org, id, _) = match crate::twilio_outbound::authenticate(&st, &uri, &headers, &body).await
+    {
+        Ok(found) => found,
+        Err(resp) => return resp,
+    };
+    let call = match in_flight(&st, &org, &id).await {
+        Ok(c) => c,
+        Err(resp) => return resp,
+    };
     let Some((action, no_input)) = urls(&st, &id) else {
         return xml(twiml::say_hangup(CALLER_GONE));
     };
@@ -138,7 +151,7 @@ pub(crate) async fn answered(
         .as_ref()
         .and_then(|t| t.summary.clone())
         .unwrap_or_default();
-    tracing::info!(org_id = %org, call_id = %id, "warm transfer answered; reading the summary");
+    tracing::info!(org_id = %org, call_id = %id, "reading the warm transfer's summary");
     xml(twiml::gather_answer(&[&summary, ASK], &action, &no_input))
 }
 
@@ -154,10 +167,9 @@ pub(crate) async fn answer(
             Ok(found) => found,
             Err(resp) => return resp,
         };
-    let call = match in_flight(&st, &org, &id).await {
-        Ok(c) => c,
-        Err(resp) => return resp,
-    };
+    if let Err(resp) = in_flight(&st, &org, &id).await {
+        return resp;
+    }
     let query = uri.query().unwrap_or_default();
     let (no_input, retried) = (query.contains("no_input=1"), query.contains("retry=1"));
     let said = answer_of(param(&params, "Digits"), param(&params, "SpeechResult"));
@@ -176,45 +188,21 @@ pub(crate) async fn answer(
         }
         (None, _, true) => false,
     };
-    let target = call
-        .transfer
-        .as_ref()
-        .map(|t| t.target.to_string())
-        .unwrap_or_default();
     if !decision {
         tracing::info!(org_id = %org, call_id = %id, "warm transfer declined");
         if let Err(e) = switchboard_voice::bring_back(&st.voice, &org, &id, "declined").await {
             tracing::error!(error = %e, "the caller could not be brought back");
         }
-        return xml(twiml::say_hangup(DECLINED));
+        return xml(twiml::say_hangup(switchboard_voice::DECLINED));
     }
-    let now = st.clock.now();
-    match st
-        .store
-        .settle_transfer(&org, &id, TransferStatus::Completed, Some("accepted"), now)
-        .await
-    {
-        Ok(Some(_)) => {}
-        Ok(None) => return xml(twiml::say_hangup(CALLER_GONE)),
+    match switchboard_voice::accept_warm(&st.store, &org, &id, st.clock.now()).await {
+        Ok(true) => xml(switchboard_voice::join_twiml(&id)),
+        Ok(false) => xml(twiml::say_hangup(CALLER_GONE)),
         Err(e) => {
             tracing::error!(error = %e, "cannot settle an accepted transfer");
-            return xml(twiml::say_hangup(CALLER_GONE));
+            xml(twiml::say_hangup(CALLER_GONE))
         }
     }
-    note(&st, &org, &call, format!("{target} accepted the call")).await;
-    let end = CallEnd {
-        reason: EndReason::Transferred,
-        error: None,
-        at: now,
-    };
-    if let Err(e) = st.store.finalize_call(&org, &id, &end).await {
-        tracing::error!(error = %e, "cannot finalize a transferred call");
-    }
-    tracing::info!(org_id = %org, call_id = %id, "warm transfer accepted; joining the caller");
-    xml(twiml::join_conference(
-        CONNECTING,
-        &switchboard_voice::conference_name(&id),
-    ))
 }
 
 /// The person's call status: one that ends it before an answer brings the caller back.

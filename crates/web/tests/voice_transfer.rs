@@ -273,7 +273,7 @@ backend_test!(
         let (env, org, key) = transfer_env(db, vec![transfer.clone()]).await;
         env.patch_agent(&org, json!({"transfer_mode": "warm"}))
             .await;
-        // The first person says no; the second presses 1.
+        // The first person says no to the agent; the second presses 1.
         env.rest.script_number(
             TARGET,
             [CallScript::Person("No, sorry."), CallScript::Person("1")],
@@ -282,14 +282,34 @@ backend_test!(
         let media = env.answer(&org, sid, "+15557770511", 20.0).await;
         env.rest.attach(&media);
         env.wait_model_event("session.update", 1).await;
-        env.model.set_behavior(Behavior {
-            steps: vec![said(AGENT_SHORT, "They can't take it right now."), transfer],
-            transcripts: vec!["Try again please.".into()],
-            ..Behavior::default()
-        });
+        // The model sessions after the caller's: the agent briefing the first person, the caller
+        // back with the agent, the agent briefing the second person.
+        env.model.queue_behaviors([
+            Behavior {
+                steps: vec![
+                    said(
+                        AGENT_SHORT,
+                        "Dana wants a refund for order 42. Can you take it?",
+                    ),
+                    Step::Call("decline_call".into(), json!({})),
+                ],
+                transcripts: vec!["No, sorry.".into()],
+                ..Behavior::default()
+            },
+            Behavior {
+                steps: vec![said(AGENT_SHORT, "They can't take it right now."), transfer],
+                transcripts: vec!["Try again please.".into()],
+                ..Behavior::default()
+            },
+            Behavior {
+                steps: vec![said(AGENT_SHORT, "Dana again, about her refund.")],
+                ..Behavior::default()
+            },
+        ]);
         media.play_at(CALLER_BOOKING, Duration::from_millis(5));
 
-        // The caller holds in the call's conference while the person is called and briefed.
+        // The caller holds in the call's conference while the person is called and briefed by
+        // the agent, in its voice, on a stream of their own.
         let call = env.call_of(&org, sid).await;
         let room = format!("sb-{}", call.id);
         let back = env.rest.resumed(sid, 0, WAIT).await;
@@ -307,14 +327,34 @@ backend_test!(
             ["Connecting you now."],
             "the caller heard the hold line"
         );
+        let briefing = env.model.sessions()[1].events[0].clone();
+        assert_eq!(briefing["type"], "session.update");
+        let instructions = briefing["session"]["instructions"]
+            .as_str()
+            .expect("instructions");
+        assert!(
+            instructions.contains("Dana wants a refund for order 42."),
+            "{instructions}"
+        );
+        assert_eq!(briefing["session"]["audio"]["output"]["voice"], "marin");
+        let tools: Vec<&str> = briefing["session"]["tools"]
+            .as_array()
+            .expect("tools")
+            .iter()
+            .filter_map(|t| t["name"].as_str())
+            .collect();
+        assert_eq!(tools, ["accept_call", "decline_call"]);
         let heard = eventually("the person's goodbye", WAIT, || async {
             let heard = env.rest.heard(&person);
-            (heard.len() >= 3).then_some(heard)
+            (!heard.is_empty()).then_some(heard)
         })
         .await;
-        assert_eq!(heard[0], "Dana wants a refund for order 42.", "{heard:?}");
-        assert!(heard[1].starts_with("Press 1 or say yes"), "{heard:?}");
-        assert!(heard[2].contains("stays with the assistant"), "{heard:?}");
+        assert_eq!(heard, [switchboard_voice::DECLINED]);
+        let briefed = eventually("the briefing to end", WAIT, || async {
+            env.rest.briefings(&person).first().copied()
+        })
+        .await;
+        assert!(briefed > 0, "the person heard the agent");
         // Declined: the caller is back with the agent, who knows why and speaks first.
         back.wait_for("the agent to speak first", WAIT, |r| {
             r.audio.len() >= AGENT_SHORT.len()
@@ -324,7 +364,7 @@ backend_test!(
             env.rest.conference(&room).is_empty(),
             "the caller left the hold"
         );
-        let replayed = env.model.sessions()[1].events.clone();
+        let replayed = env.model.sessions()[2].events.clone();
         assert!(
             replayed
                 .iter()
@@ -343,18 +383,20 @@ backend_test!(
         );
         assert!(c.ended_at.is_none());
 
-        // Again: this time the person accepts and joins the caller; the agent is gone.
+        // Again: this time the person presses 1 and joins the caller; the agent is gone.
         back.wait_for("the answer to play", WAIT, |r| r.echoed == r.marks.len())
             .await;
         back.play_at(CALLER_BOOKING, Duration::from_millis(5));
         let ended = env.wait_ended(&org, sid).await;
         assert_eq!(ended.end_reason.as_deref(), Some("transferred"));
         let (second, _) = env.rest.created_calls().remove(1);
-        assert_eq!(env.rest.conference(&room), [sid.to_owned(), second.clone()]);
-        assert_eq!(
-            env.rest.heard(&second).last().map(String::as_str),
-            Some("Connecting you now.")
-        );
+        let joined = eventually("the person to join the caller", WAIT, || async {
+            let members = env.rest.conference(&room);
+            (members.len() == 2).then_some(members)
+        })
+        .await;
+        assert_eq!(joined, [sid.to_owned(), second.clone()]);
+        assert_eq!(env.rest.heard(&second), [switchboard_voice::CONNECTING]);
         let t = ended.transfer.expect("transfer");
         assert_eq!(
             (
@@ -385,6 +427,50 @@ backend_test!(
         assert!(system[3].starts_with("Transferring the call to +15550009999 (warm)"));
         assert!(system[4].contains("answered and is hearing"));
         assert_eq!(system[5], "+15550009999 accepted the call");
+    }
+);
+
+backend_test!(
+    without_the_model_the_person_hears_the_summary_read_out,
+    |db| {
+        use switchboard_testkit::twilio::CallScript;
+        let transfer = Step::Call(
+            "transfer_call".into(),
+            json!({"reason": "a refund", "summary": "Dana wants a refund for order 42."}),
+        );
+        let (env, org, _key) = transfer_env(db, vec![transfer]).await;
+        env.patch_agent(&org, json!({"transfer_mode": "warm"}))
+            .await;
+        env.rest
+            .script_number(TARGET, [CallScript::Person("Yes, put her through.")]);
+        let sid = "CA00000000000000000000000000000513";
+        let media = env.answer(&org, sid, "+15557770513", 20.0).await;
+        env.rest.attach(&media);
+        env.wait_model_event("session.update", 1).await;
+        // The briefing session cannot be opened: Twilio goes on to the `<Say>` summary.
+        env.model.queue_behaviors([Behavior {
+            refuse: true,
+            ..Behavior::default()
+        }]);
+        media.play_at(CALLER_BOOKING, Duration::from_millis(5));
+        let ended = env.wait_ended(&org, sid).await;
+        assert_eq!(ended.end_reason.as_deref(), Some("transferred"));
+        let (person, _) = env.rest.created_calls().remove(0);
+        let heard = eventually("the person to join", WAIT, || async {
+            let heard = env.rest.heard(&person);
+            (heard.len() >= 3).then_some(heard)
+        })
+        .await;
+        assert_eq!(heard[0], "Dana wants a refund for order 42.", "{heard:?}");
+        assert!(heard[1].starts_with("Press 1 or say yes"), "{heard:?}");
+        assert_eq!(heard[2], switchboard_voice::CONNECTING);
+        assert_eq!(
+            env.rest.briefings(&person),
+            [0],
+            "the briefing stream closed unheard"
+        );
+        let room = format!("sb-{}", ended.id);
+        assert_eq!(env.rest.conference(&room), [sid.to_owned(), person]);
     }
 );
 
