@@ -38,8 +38,8 @@ use tokio::sync::watch;
 pub use actions::{deliver, run_dispatcher, wait_acknowledged, LiveCalls};
 pub use session::{run_media_stream, MediaIo, MediaSocket, WsFrame};
 pub use transfer::{
-    accept_warm, bring_back, conference_name, join_twiml, resume_twiml, transfer_failed,
-    transfer_note, ws_base, CONNECTING, DECLINED,
+    accept_warm, bring_back, caller_left, conference_name, join_twiml, resume_twiml,
+    transfer_failed, transfer_note, ws_base, CONNECTING, DECLINED,
 };
 
 /// OpenAI's Realtime endpoint.

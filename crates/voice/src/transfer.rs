@@ -414,3 +414,71 @@ pub async fn accept_warm(
     tracing::info!(org_id = %org, call_id = %call, "warm transfer accepted; joining the caller");
     Ok(true)
 }
+
+/// The caller hung up while a warm transfer was calling the person: the transfer fails
+/// (`caller-hung-up`), the call ends `caller_hung_up` now, and the person's call is
+/// cancelled (or hung up, once answered) so nobody is briefed about a caller who is gone.
+/// Cold transfers are left to their `<Dial action>`, which says how the bridge ended.
+pub async fn caller_left(svc: &VoiceServices, org: &OrgId, call: &CallId) -> Result<(), String> {
+    let current = svc
+        .store
+        .get_call(org, call)
+        .await
+        .map_err(|e| e.to_string())?;
+    let warm_in_flight = current.ended_at.is_none()
+        && current.transfer.as_ref().is_some_and(|t| {
+            t.mode == "warm"
+                && matches!(t.status, TransferStatus::Dialing | TransferStatus::Answered)
+        });
+    if !warm_in_flight {
+        return Ok(());
+    }
+    let now = svc.clock.now();
+    let Some(settled) = svc
+        .store
+        .settle_transfer(
+            org,
+            call,
+            TransferStatus::Failed,
+            Some("caller-hung-up"),
+            now,
+        )
+        .await
+        .map_err(|e| e.to_string())?
+    else {
+        return Ok(());
+    };
+    let end = CallEnd {
+        reason: EndReason::CallerHungUp,
+        error: None,
+        at: now,
+    };
+    svc.store
+        .finalize_call(org, call, &end)
+        .await
+        .map_err(|e| e.to_string())?;
+    tracing::info!(org_id = %org, call_id = %call, "the caller hung up on hold; ending the call to the person");
+    let Some(leg) = settled.transfer.and_then(|t| t.leg_call_sid) else {
+        return Ok(());
+    };
+    let creds = svc
+        .store
+        .twilio_credentials(org)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("the organization has no Twilio credentials")?;
+    let (sid, token) = (&creds.account_sid, creds.auth_token.expose());
+    // A ringing call can only be cancelled, an answered one only hung up.
+    if svc
+        .twilio
+        .update_call(sid, token, &leg, &CallUpdate::Cancel)
+        .await
+        .is_err()
+    {
+        svc.twilio
+            .update_call(sid, token, &leg, &CallUpdate::Hangup)
+            .await
+            .map_err(|e| format!("cannot end the call to the person: {e}"))?;
+    }
+    Ok(())
+}

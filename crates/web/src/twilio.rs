@@ -334,6 +334,12 @@ pub(crate) async fn merge_status(
     match st.store.apply_call_status(org, call_id, &report).await {
         Ok(call) => {
             tracing::info!(org_id = %org, call_id = %call_id, reported = status.as_str(), status = call.status.as_str(), "call status merged");
+            // A caller who hangs up on hold ends a warm transfer at once.
+            if switchboard_domain::call::is_terminal(status) && call.transfer.is_some() {
+                if let Err(e) = switchboard_voice::caller_left(&st.voice, org, call_id).await {
+                    tracing::error!(error = %e, "cannot end a warm transfer whose caller left");
+                }
+            }
             StatusCode::NO_CONTENT.into_response()
         }
         Err(e) => {

@@ -571,3 +571,56 @@ backend_test!(
     );
     }
 );
+
+backend_test!(
+    a_caller_who_hangs_up_on_hold_cancels_the_call_to_the_person,
+    |db| {
+        use switchboard_testkit::twilio::CallScript;
+        let (env, org, key) =
+            transfer_env(db, vec![Step::Call("transfer_call".into(), json!({}))]).await;
+        env.patch_agent(&org, json!({"transfer_mode": "warm"}))
+            .await;
+        env.rest
+            .script_number(TARGET, [CallScript::RingUntilCanceled]);
+        let sid = "CA00000000000000000000000000000514";
+        let media = env.answer(&org, sid, "+15557770514", 20.0).await;
+        env.rest.attach(&media);
+        env.wait_model_event("session.update", 1).await;
+        media.play_at(CALLER_BOOKING, Duration::from_millis(5));
+        let person = eventually("the person's phone to ring", WAIT, || async {
+            let c = env.call_of(&org, sid).await;
+            c.transfer.and_then(|t| t.leg_call_sid)
+        })
+        .await;
+        // The caller gives up on hold.
+        assert_eq!(
+            env.status(&org, sid, "completed", "7", &[("CallDuration", "40")])
+                .await,
+            204
+        );
+        let ended = env.wait_ended(&org, sid).await;
+        assert_eq!(ended.end_reason.as_deref(), Some("caller_hung_up"));
+        let t = ended.transfer.expect("transfer");
+        assert_eq!(
+            (t.status.as_str(), t.outcome.as_deref()),
+            ("failed", Some("caller-hung-up"))
+        );
+        let cancel = eventually("the person's call cancelled", WAIT, || async {
+            env.rest.requests().into_iter().find(|r| {
+                r.call_sid == person
+                    && switchboard_testkit::twilio::form_value(r, "Status") == Some("canceled")
+            })
+        })
+        .await;
+        assert_eq!(cancel.resource, "Calls");
+        assert_eq!(
+            call_events(&env, &key).await,
+            [
+                "call.started",
+                "call.transfer_started",
+                "call.transfer_failed",
+                "call.ended"
+            ]
+        );
+    }
+);
