@@ -3,7 +3,9 @@
 use crate::rows::{col, json, ts, Newest, Sql};
 use crate::{Access, Scope, Store, StoreError};
 use sqlx::any::AnyRow;
-use switchboard_domain::agent::{Agent, AgentPatch, Handoff, NewAgent, VoicemailMode};
+use switchboard_domain::agent::{
+    Agent, AgentPatch, ContactScope, Handoff, NewAgent, VoicemailMode,
+};
 use switchboard_domain::entities::{Cursor, Page};
 use switchboard_domain::ids::{AgentId, OrgId};
 use switchboard_domain::transfer::{CallerIdPolicy, TransferMode, TransferTarget};
@@ -12,16 +14,16 @@ use switchboard_domain::{Timestamp, ValidationError};
 const COLUMNS: &str = "id, name, instructions, greeting, voice, model, language, temperature, \
     turn_detection, tools, transfer_number, max_call_duration_seconds, analysis_fields, \
     business_hours, chat_model, voicemail, voicemail_message, record, handoffs, digits, \
-    transfer_caller_id, transfer_message, transfer_mode, created_at, updated_at";
+    transfer_caller_id, transfer_message, transfer_mode, contact_scope, created_at, updated_at";
 
 /// Columns an insert or update writes, in the order [`bind_written`] binds them: the
-/// changeable fields and `updated_at` ($1-$23), then `org_id` ($24) and `id` ($25).
+/// changeable fields and `updated_at` ($1-$24), then `org_id` ($25) and `id` ($26).
 const WRITTEN: &str = "name, instructions, greeting, voice, model, language, temperature, \
     turn_detection, tools, transfer_number, max_call_duration_seconds, analysis_fields, \
     business_hours, chat_model, voicemail, voicemail_message, record, handoffs, digits, \
-    transfer_caller_id, transfer_message, transfer_mode, updated_at, org_id, id";
+    transfer_caller_id, transfer_message, transfer_mode, contact_scope, updated_at, org_id, id";
 /// How many of [`WRITTEN`] an update sets.
-const CHANGED: usize = 23;
+const CHANGED: usize = 24;
 
 type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
 
@@ -56,6 +58,7 @@ fn bind_written<'q>(
         })
         .bind(agent.transfer_message.clone())
         .bind(agent.transfer_mode.as_str())
+        .bind(agent.contact_scope.as_str())
         .bind(agent.updated_at.millis())
         .bind(org.to_string())
         .bind(agent.id.to_string()))
@@ -80,6 +83,11 @@ fn agent_from_row(row: &AnyRow) -> Result<Agent, StoreError> {
             _ => CallerIdPolicy::OurNumber,
         },
         transfer_message: col(row, "transfer_message")?,
+        // NULL: saved before scoping existed, which is the safe default.
+        contact_scope: col::<Option<String>>(row, "contact_scope")?
+            .as_deref()
+            .and_then(ContactScope::parse)
+            .unwrap_or_default(),
         // NULL: saved before warm transfers existed.
         transfer_mode: match col::<Option<String>>(row, "transfer_mode")?.as_deref() {
             Some("warm") => TransferMode::Warm,
@@ -112,7 +120,7 @@ impl Store {
         let sql = format!(
             "INSERT INTO agents ({WRITTEN}, created_at) VALUES \
              ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
-             $19, $20, $21, $22, $23, $24, $25, $26)"
+             $19, $20, $21, $22, $23, $24, $25, $26, $27)"
         );
         bind_written(sqlx::query(&sql), org, &agent)?
             .bind(agent.created_at.millis())

@@ -120,6 +120,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0018_call_transfers.sql"),
         postgres: include_str!("../migrations/postgres/0018_call_transfers.sql"),
     },
+    Migration {
+        version: 19,
+        name: "contact_scope",
+        sqlite: include_str!("../migrations/sqlite/0019_contact_scope.sql"),
+        postgres: include_str!("../migrations/postgres/0019_contact_scope.sql"),
+    },
 ];
 
 /// Where the schema stands.

@@ -2,6 +2,7 @@
 
 use crate::{Effect, Registry, ToolContext, ToolDefinition, ToolError};
 use serde_json::{json, Value};
+use switchboard_domain::agent::ContactScope;
 use switchboard_domain::entities::{Appointment, Contact, NewAppointment};
 use switchboard_domain::schedule::{parse_date, BusinessHours, SlotError};
 use switchboard_domain::values::PhoneNumber;
@@ -316,6 +317,11 @@ async fn cancel(ctx: &ToolContext, args: &Value) -> Output {
         upcoming.iter().find(|a| a.starts_at == t)
     } else if upcoming.len() == 1 {
         upcoming.first()
+    } else if upcoming.is_empty() {
+        return Err(ToolError::new(
+            "not_found",
+            "There are no upcoming appointments under your number.",
+        ));
     } else {
         return Err(ToolError {
             code: "ambiguous",
@@ -348,14 +354,36 @@ async fn cancel(ctx: &ToolContext, args: &Value) -> Output {
     }
 }
 
+/// An agent scoped to the caller (the default) acts only for the person on the line: any
+/// other number is refused with `not_the_caller`, and `what` says what it would have done.
+fn for_the_caller(ctx: &ToolContext, number: &PhoneNumber, what: &str) -> Result<(), ToolError> {
+    if ctx.agent.contact_scope == ContactScope::Organization
+        || ctx.contact_number.as_ref() == Some(number)
+    {
+        return Ok(());
+    }
+    tracing::info!(
+        tool_scope = "caller",
+        "a tool was asked about another contact; refused"
+    );
+    Err(ToolError::new(
+        "not_the_caller",
+        format!("I can only {what} the person I'm speaking with, not anyone else."),
+    ))
+}
+
 async fn lookup(ctx: &ToolContext, args: &Value) -> Output {
     let number = match arg(args, "number") {
-        Some(n) => PhoneNumber::parse(n).map_err(|_| {
-            ToolError::new(
-                "invalid_number",
-                "Please give the number in E.164, like +15551234567.",
-            )
-        })?,
+        Some(n) => {
+            let n = PhoneNumber::parse(n).map_err(|_| {
+                ToolError::new(
+                    "invalid_number",
+                    "Please give the number in E.164, like +15551234567.",
+                )
+            })?;
+            for_the_caller(ctx, &n, "look up the details of")?;
+            n
+        }
         None => ctx.contact_number.clone().ok_or_else(|| {
             ToolError::new("no_contact", "I don't have a phone number to look up.")
         })?,
@@ -396,6 +424,7 @@ async fn reachable_contact(ctx: &ToolContext, args: &Value) -> Result<PhoneNumbe
             "That is not a valid phone number; use the international format, like +15551234567.",
         ));
     };
+    for_the_caller(ctx, &to, "contact")?;
     match ctx.store.find_contact_by_number(&ctx.org, &to).await {
         Ok(Some(c)) if c.opted_out => Err(ToolError::new(
             "opted_out",
@@ -502,6 +531,7 @@ async fn send_sms(reg: &Registry, ctx: &ToolContext, args: &Value) -> Output {
             "The message must have between 1 and 1600 characters.",
         ));
     }
+    for_the_caller(ctx, &to, "text")?;
     // Only the organization's own contacts: the agent cannot text arbitrary numbers.
     match ctx.store.find_contact_by_number(&ctx.org, &to).await {
         Ok(Some(_)) => {}

@@ -236,6 +236,20 @@ impl Env<'_> {
         xml
     }
 
+    /// Widens the org's agent to every contact (`contact_scope: organization`), as for an
+    /// agent staff use.
+    async fn for_staff(&self, org: &Org) {
+        let (status, body) = self
+            .api(
+                org,
+                reqwest::Method::PATCH,
+                &format!("/api/v1/agents/{}", org.agent),
+                Some(json!({"contact_scope": "organization"})),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+
     async fn api(
         &self,
         org: &Org,
@@ -721,6 +735,7 @@ backend_test!(stop_start_and_help_are_honoured, |db| {
         (status, body["error"]["code"].as_str()),
         (409, Some("contact_opted_out"))
     );
+    env.for_staff(&org).await;
     env.model.script([
         ChatStep::Tools(vec![(
             "send_sms".into(),
@@ -1030,6 +1045,8 @@ backend_test!(
                 .await
                 .expect("contact");
         }
+        // Staff test the agent here: it may text any contact.
+        env.for_staff(&a).await;
         env.model.script([
             ChatStep::Tools(vec![
                 (
@@ -1446,6 +1463,7 @@ backend_test!(
                 .expect("contact");
         }
         let tomorrow = Timestamp::from_millis(env.clock.now().millis() + 86_400_000).to_rfc3339();
+        env.for_staff(&org).await;
         env.model.script([
             ChatStep::Tools(vec![
                 (

@@ -12,7 +12,7 @@ mod call_control;
 mod settings;
 
 pub use call_control::{handoff_tool_name, DigitCollection, Handoff, MAX_HANDOFFS};
-pub use settings::{AnalysisField, AnalysisFieldType, TurnDetection, VoicemailMode};
+pub use settings::{AnalysisField, AnalysisFieldType, ContactScope, TurnDetection, VoicemailMode};
 
 /// Voices the OpenAI Realtime API accepts (GA); custom voices are `voice_...` ids.
 pub const VOICES: &[&str] = &[
@@ -88,6 +88,9 @@ pub struct Agent {
     pub voicemail_message: Option<String>,
     /// Whether its calls are recorded (both directions, two channels: caller and agent).
     pub record: bool,
+    /// Whose contact data its tools may use: `caller` (default: only the person on the line)
+    /// or `organization` (every contact; staff-facing agents only).
+    pub contact_scope: ContactScope,
     /// Agents of the organization it may hand a call to (a `handoff_to_<name>` tool each).
     pub handoffs: Vec<Handoff>,
     /// How `collect_digits` gathers keypad presses.
@@ -160,6 +163,9 @@ pub struct NewAgent {
     /// Record its calls (default `false`).
     #[serde(default)]
     pub record: Option<bool>,
+    /// `caller` (default) or `organization`.
+    #[serde(default)]
+    pub contact_scope: Option<ContactScope>,
     /// Agents it may hand a call to (default none).
     #[serde(default)]
     pub handoffs: Option<Vec<Handoff>>,
@@ -227,6 +233,8 @@ pub struct AgentPatch {
     pub voicemail_message: Option<Option<String>>,
     /// Record its calls.
     pub record: Option<bool>,
+    /// `caller` or `organization`.
+    pub contact_scope: Option<ContactScope>,
     /// Agents it may hand a call to (replaces the list).
     pub handoffs: Option<Vec<Handoff>>,
     /// Keypad collection for `collect_digits`.
@@ -269,6 +277,7 @@ impl Agent {
             voicemail: input.voicemail.unwrap_or_default(),
             voicemail_message: input.voicemail_message,
             record: input.record.unwrap_or(false),
+            contact_scope: input.contact_scope.unwrap_or_default(),
             handoffs: input.handoffs.unwrap_or_default(),
             digits: input.digits.unwrap_or_default(),
             created_at: now,
@@ -333,6 +342,9 @@ impl Agent {
         }
         if let Some(v) = p.voicemail {
             self.voicemail = v;
+        }
+        if let Some(v) = p.contact_scope {
+            self.contact_scope = v;
         }
         if let Some(v) = p.voicemail_message {
             self.voicemail_message = v;

@@ -135,6 +135,39 @@ impl AnalysisField {
     }
 }
 
+/// Whose contact data an agent's tools may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ContactScope {
+    /// Only the person on the line (the number of this call or conversation): their contact
+    /// record, their appointments, texts and calls to them. The default: an anonymous caller
+    /// cannot learn anything about anyone else by asking.
+    #[default]
+    Caller,
+    /// Every contact of the organization, for internal, staff-facing agents only: anyone who
+    /// can reach the agent can ask about any contact and have them texted or called.
+    Organization,
+}
+
+impl ContactScope {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ContactScope::Caller => "caller",
+            ContactScope::Organization => "organization",
+        }
+    }
+
+    /// Parses the stored name.
+    pub fn parse(s: &str) -> Option<ContactScope> {
+        match s {
+            "caller" => Some(ContactScope::Caller),
+            "organization" => Some(ContactScope::Organization),
+            _ => None,
+        }
+    }
+}
+
 /// What an outbound call does when an answering machine picks up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]

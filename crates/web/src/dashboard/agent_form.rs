@@ -6,7 +6,7 @@ use super::{Dash, DashError, FieldErrors, Fields};
 use crate::AppState;
 use maud::{html, Markup};
 use switchboard_domain::agent::{
-    Agent, AnalysisField, NewAgent, TurnDetection, VoicemailMode, BUILTIN_TOOLS,
+    Agent, AnalysisField, ContactScope, NewAgent, TurnDetection, VoicemailMode, BUILTIN_TOOLS,
     DEFAULT_MAX_CALL_SECONDS, DEFAULT_MODEL, DEFAULT_VOICE, VOICES,
 };
 use switchboard_domain::transfer::TransferTarget;
@@ -32,6 +32,7 @@ pub(super) struct Draft {
     voicemail: String,
     voicemail_message: String,
     record: bool,
+    contact_scope: String,
 }
 
 impl Draft {
@@ -56,6 +57,7 @@ impl Draft {
             voicemail: VoicemailMode::Hangup.as_str().into(),
             voicemail_message: String::new(),
             record: false,
+            contact_scope: ContactScope::Caller.as_str().into(),
         }
     }
 
@@ -105,6 +107,7 @@ impl Draft {
             voicemail: a.voicemail.as_str().into(),
             voicemail_message: a.voicemail_message.clone().unwrap_or_default(),
             record: a.record,
+            contact_scope: a.contact_scope.as_str().into(),
         }
     }
 
@@ -129,6 +132,7 @@ impl Draft {
             voicemail: f.raw("voicemail").trim().to_owned(),
             voicemail_message: f.raw("voicemail_message").to_owned(),
             record: f.checked("record"),
+            contact_scope: f.raw("contact_scope").trim().to_owned(),
         }
     }
 
@@ -219,6 +223,15 @@ impl Draft {
             errors.add("voicemail", "choose hang up or leave a message");
             VoicemailMode::Hangup
         });
+        // A form without the field (an older page) keeps the safe default.
+        let scope = match self.contact_scope.as_str() {
+            "" => ContactScope::Caller.as_str(),
+            s => s,
+        };
+        let contact_scope = ContactScope::parse(scope).unwrap_or_else(|| {
+            errors.add("contact_scope", "choose the caller only or every contact");
+            ContactScope::Caller
+        });
         if !errors.is_empty() {
             return None;
         }
@@ -240,6 +253,7 @@ impl Draft {
             voicemail: Some(voicemail),
             voicemail_message: opt(&self.voicemail_message),
             record: Some(self.record),
+            contact_scope: Some(contact_scope),
             // Edited on the agent page's call control card.
             handoffs: None,
             digits: None,
@@ -323,6 +337,12 @@ pub(super) fn form(
                     }))
                 }
                 label.check { input #record type="checkbox" name="record" checked[d.record]; " Record calls (both directions; tell callers where the law requires it)" }
+                (field("Contact data its tools may use", "contact_scope", errors, Some("The caller only: the contact, appointments, texts and calls of the person on the line (recommended for every agent the public can reach). Every contact: anyone who reaches this agent can ask about any contact and have them texted or called; use it only for internal, staff-facing agents."), html! {
+                    select #contact_scope name="contact_scope" {
+                        option value="caller" selected[d.contact_scope == "caller"] { "The caller only" }
+                        option value="organization" selected[d.contact_scope == "organization"] { "Every contact (staff-facing agents only)" }
+                    }
+                }))
                 (field("Turn detection", "turn_detection", errors, Some("Server VAD: threshold 0-1 and silence in ms. Semantic VAD: eagerness low/medium/high/auto."), html! {
                     div.row {
                         select #vad name="vad" {

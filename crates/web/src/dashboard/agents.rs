@@ -218,6 +218,7 @@ pub async fn update(
             voicemail: n.voicemail,
             voicemail_message: Some(n.voicemail_message),
             record: n.record,
+            contact_scope: n.contact_scope,
             handoffs: None,
             digits: None,
             transfer_caller_id: None,
