@@ -11,16 +11,6 @@ use voice_env::*;
 const ADA: &str = "+15557770020";
 const MALLORY: &str = "+15557770021";
 
-/// The function outputs the model was given, in order.
-fn outputs(env: &Env<'_>) -> Vec<Value> {
-    env.model
-        .events("conversation.item.create")
-        .into_iter()
-        .filter(|e| e["item"]["type"] == "function_call_output")
-        .map(|e| serde_json::from_str(e["item"]["output"].as_str().expect("output")).expect("json"))
-        .collect()
-}
-
 backend_test!(
     a_caller_cannot_reach_another_contacts_data_by_asking,
     |db| {
@@ -88,7 +78,7 @@ backend_test!(
                 r.audio.len() >= AGENT_SHORT.len()
             })
             .await;
-        let out = outputs(&env);
+        let out = env.outputs();
         assert_eq!(out.len(), 4, "{out:?}");
         assert_eq!(out[0]["error"]["code"], "not_the_caller", "{out:?}");
         assert_eq!(out[1]["error"]["code"], "not_the_caller", "{out:?}");
@@ -137,7 +127,7 @@ backend_test!(
                 r.audio.len() >= AGENT_SHORT.len()
             })
             .await;
-        let out = outputs(&env);
+        let out = env.outputs();
         let widened = out.last().expect("lookup");
         assert_eq!(
             (widened["found"].as_bool(), widened["name"].as_str()),

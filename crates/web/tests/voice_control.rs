@@ -8,16 +8,6 @@ mod voice_env;
 
 use voice_env::*;
 
-/// The function outputs the model was given, in order.
-fn outputs(env: &Env<'_>) -> Vec<Value> {
-    env.model
-        .events("conversation.item.create")
-        .into_iter()
-        .filter(|e| e["item"]["type"] == "function_call_output")
-        .map(|e| serde_json::from_str(e["item"]["output"].as_str().expect("output")).expect("json"))
-        .collect()
-}
-
 backend_test!(
     a_call_is_handed_between_agents_and_a_loop_is_stopped,
     |db| {
@@ -89,7 +79,7 @@ backend_test!(
                 r.audio.len() >= AGENT_SHORT.len()
             })
             .await;
-        assert_eq!(outputs(&env)[0]["handed_off_to"], "Billing");
+        assert_eq!(env.outputs()[0]["handed_off_to"], "Billing");
 
         // Turns 2 and 3: back to reception, then to billing again.
         for n in 2..=3 {
@@ -114,7 +104,7 @@ backend_test!(
                 r.audio.len() >= AGENT_SHORT.len() * 4
             })
             .await;
-        let out = outputs(&env);
+        let out = env.outputs();
         assert_eq!(out.len(), 4, "{out:?}");
         assert_eq!(out[3]["error"]["code"], "handoff_loop", "{out:?}");
         assert_eq!(
@@ -245,7 +235,7 @@ backend_test!(keypad_presses_reach_the_model_and_collect_digits, |db| {
     .await;
     media.press("4815#");
     let output = eventually("the digits", WAIT, || async {
-        outputs(&env).into_iter().next()
+        env.outputs().into_iter().next()
     })
     .await;
     assert_eq!(
@@ -310,7 +300,7 @@ backend_test!(send_digits_presses_keys_and_keeps_the_model_session, |db| {
         env.rest.sent_digits(),
         [(sid.to_owned(), "1w2#".to_owned())]
     );
-    let out = outputs(&env);
+    let out = env.outputs();
     assert_eq!(out[0]["error"]["code"], "invalid_digits", "{out:?}");
     assert_eq!(out[1]["pressed"], "1w2#", "{out:?}");
     let twiml = env

@@ -57,9 +57,7 @@ backend_test!(
         env.rest
             .script_dial(TARGET, [DialScript::Busy, DialScript::Complete(42)]);
         let sid = "CA00000000000000000000000000000501";
-        let media = env.answer(&org, sid, "+15557770501", 20.0).await;
-        env.rest.attach(&media);
-        env.wait_model_event("session.update", 1).await;
+        let media = env.answer_attached(&org, sid, "+15557770501").await;
         // The session the caller comes back to speaks first, then transfers again when asked.
         env.model.set_behavior(Behavior {
             steps: vec![
@@ -181,9 +179,7 @@ backend_test!(
             transfer_env(db, vec![Step::Call("transfer_call".into(), json!({}))]).await;
         env.rest.script_dial(TARGET, [DialScript::CallerHangsUp]);
         let sid = "CA00000000000000000000000000000502";
-        let media = env.answer(&org, sid, "+15557770502", 20.0).await;
-        env.rest.attach(&media);
-        env.wait_model_event("session.update", 1).await;
+        let media = env.answer_attached(&org, sid, "+15557770502").await;
         media.play_at(CALLER_BOOKING, Duration::from_millis(5));
         let ended = env.wait_ended(&org, sid).await;
         assert_eq!(ended.end_reason.as_deref(), Some("caller_hung_up"));
@@ -279,9 +275,7 @@ backend_test!(
             [CallScript::Person("No, sorry."), CallScript::Person("1")],
         );
         let sid = "CA00000000000000000000000000000511";
-        let media = env.answer(&org, sid, "+15557770511", 20.0).await;
-        env.rest.attach(&media);
-        env.wait_model_event("session.update", 1).await;
+        let media = env.answer_attached(&org, sid, "+15557770511").await;
         // The model sessions after the caller's: the agent briefing the first person, the caller
         // back with the agent, the agent briefing the second person.
         env.model.queue_behaviors([
@@ -444,9 +438,7 @@ backend_test!(
         env.rest
             .script_number(TARGET, [CallScript::Person("Yes, put her through.")]);
         let sid = "CA00000000000000000000000000000513";
-        let media = env.answer(&org, sid, "+15557770513", 20.0).await;
-        env.rest.attach(&media);
-        env.wait_model_event("session.update", 1).await;
+        let media = env.answer_attached(&org, sid, "+15557770513").await;
         // The briefing session cannot be opened: Twilio goes on to the `<Say>` summary.
         env.model.queue_behaviors([Behavior {
             refuse: true,
@@ -482,9 +474,7 @@ backend_test!(
             transfer_env(db, vec![said(AGENT_SHORT, "Hello, how can I help?")]).await;
         env.rest.script_number(TARGET, [CallScript::Busy]);
         let sid = "CA00000000000000000000000000000512";
-        let media = env.answer(&org, sid, "+15557770512", 20.0).await;
-        env.rest.attach(&media);
-        env.wait_model_event("session.update", 1).await;
+        let media = env.answer_attached(&org, sid, "+15557770512").await;
         env.model.set_behavior(Behavior {
             steps: vec![said(AGENT_SHORT, "Sorry, the line was busy.")],
             ..Behavior::default()
@@ -546,9 +536,7 @@ backend_test!(
         // Twilio reaches the server's callbacks, but the new stream cannot connect.
         env.rest.move_server(&env.base, "ws://127.0.0.1:9");
         let sid = "CA00000000000000000000000000000504";
-        let media = env.answer(&org, sid, "+15557770504", 20.0).await;
-        env.rest.attach(&media);
-        env.wait_model_event("session.update", 1).await;
+        let media = env.answer_attached(&org, sid, "+15557770504").await;
         media.play_at(CALLER_BOOKING, Duration::from_millis(5));
         eventually("the transfer to fail", WAIT, || async {
             let c = env.call_of(&org, sid).await;
@@ -583,9 +571,7 @@ backend_test!(
         env.rest
             .script_number(TARGET, [CallScript::RingUntilCanceled]);
         let sid = "CA00000000000000000000000000000514";
-        let media = env.answer(&org, sid, "+15557770514", 20.0).await;
-        env.rest.attach(&media);
-        env.wait_model_event("session.update", 1).await;
+        let media = env.answer_attached(&org, sid, "+15557770514").await;
         media.play_at(CALLER_BOOKING, Duration::from_millis(5));
         let person = eventually("the person's phone to ring", WAIT, || async {
             let c = env.call_of(&org, sid).await;

@@ -331,6 +331,27 @@ impl Env<'_> {
             .data
     }
 
+    /// The function outputs the model was given, in order.
+    pub fn outputs(&self) -> Vec<Value> {
+        self.model
+            .events("conversation.item.create")
+            .into_iter()
+            .filter(|e| e["item"]["type"] == "function_call_output")
+            .map(|e| {
+                serde_json::from_str(e["item"]["output"].as_str().expect("output")).expect("json")
+            })
+            .collect()
+    }
+
+    /// Answers a call whose media stream the fake Twilio ties to its call (REST updates stop
+    /// it), once its model session is configured.
+    pub async fn answer_attached(&self, org: &Org, call_sid: &str, from: &str) -> MediaCall {
+        let media = self.answer(org, call_sid, from, 20.0).await;
+        self.rest.attach(&media);
+        self.wait_model_event("session.update", 1).await;
+        media
+    }
+
     pub async fn wait_model_event(&self, kind: &str, n: usize) -> Vec<Value> {
         eventually(kind, WAIT, || async {
             let ev = self.model.events(kind);
