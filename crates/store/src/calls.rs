@@ -127,12 +127,7 @@ impl Store {
             .filter(|t| t.status == TransferStatus::Failed && !t.resumed)
         {
             t.resumed = true;
-            sqlx::query("UPDATE calls SET transfer = $1 WHERE org_id = $2 AND id = $3")
-                .bind(to_json(&*t)?)
-                .bind(org.as_str())
-                .bind(call.as_str())
-                .execute(&mut *tx)
-                .await?;
+            crate::transfers::write_transfer(&mut tx, org, call, t).await?;
         }
         tx.commit().await?;
         Ok(updated)
@@ -362,7 +357,7 @@ async fn stream_claimed(tx: &mut crate::Tx, org: &OrgId, id: &CallId) -> Result<
     Ok(n > 0)
 }
 
-async fn fetch_call(
+pub(crate) async fn fetch_call(
     tx: &mut crate::Tx,
     org: &OrgId,
     id: &CallId,

@@ -4,7 +4,6 @@
 //! ([`Store::settle_transfer`]); a failed transfer brings the caller back on a new stream,
 //! which claims the call again like the first one did.
 
-use crate::conversations::{call_from_row, CALL_COLUMNS};
 use crate::rows::to_json;
 use crate::{Access, Scope, Store, StoreError};
 use switchboard_domain::entities::Call;
@@ -36,7 +35,7 @@ impl Store {
             tx.commit().await?;
             return Ok(None);
         }
-        let current = fetch(&mut tx, org, call).await?;
+        let current = fetch(&mut tx, org, call, "").await?;
         emit(
             &mut tx,
             org,
@@ -61,7 +60,7 @@ impl Store {
         at: Timestamp,
     ) -> Result<Option<Call>, StoreError> {
         let mut tx = self.begin(Scope::Org(org), Access::Write).await?;
-        let current = fetch_locked(self, &mut tx, org, call).await?;
+        let current = fetch(&mut tx, org, call, self.for_update()).await?;
         let Some(mut transfer) = current.transfer.clone().filter(|t| {
             current.ended_at.is_none()
                 && matches!(t.status, TransferStatus::Dialing | TransferStatus::Answered)
@@ -77,13 +76,8 @@ impl Store {
         if matches!(status, TransferStatus::Completed | TransferStatus::Failed) {
             transfer.ended_at = Some(at);
         }
-        sqlx::query("UPDATE calls SET transfer = $1 WHERE org_id = $2 AND id = $3")
-            .bind(to_json(&transfer)?)
-            .bind(org.as_str())
-            .bind(call.as_str())
-            .execute(&mut *tx)
-            .await?;
-        let updated = fetch(&mut tx, org, call).await?;
+        write_transfer(&mut tx, org, call, &transfer).await?;
+        let updated = fetch(&mut tx, org, call, "").await?;
         let kind = match status {
             TransferStatus::Dialing => "call.transfer_started",
             TransferStatus::Answered => "call.transfer_answered",
@@ -116,34 +110,32 @@ async fn emit(
     crate::outbox::emit(tx, org, &[ev], at).await
 }
 
-async fn fetch(tx: &mut crate::Tx, org: &OrgId, call: &CallId) -> Result<Call, StoreError> {
-    fetch_with(tx, org, call, "").await
-}
-
-async fn fetch_locked(
-    store: &Store,
-    tx: &mut crate::Tx,
-    org: &OrgId,
-    call: &CallId,
-) -> Result<Call, StoreError> {
-    fetch_with(tx, org, call, store.for_update()).await
-}
-
-async fn fetch_with(
+/// The call, which must exist (`lock`: the store's `FOR UPDATE` or nothing).
+async fn fetch(
     tx: &mut crate::Tx,
     org: &OrgId,
     call: &CallId,
     lock: &str,
 ) -> Result<Call, StoreError> {
-    let row = sqlx::query(&format!(
-        "SELECT {CALL_COLUMNS} FROM calls WHERE org_id = $1 AND id = $2{lock}"
-    ))
-    .bind(org.as_str())
-    .bind(call.as_str())
-    .fetch_optional(&mut **tx)
-    .await?
-    .ok_or(StoreError::NotFound)?;
-    call_from_row(&row)
+    crate::calls::fetch_call(tx, org, call, lock)
+        .await?
+        .ok_or(StoreError::NotFound)
+}
+
+/// Writes the call's transfer.
+pub(crate) async fn write_transfer(
+    tx: &mut crate::Tx,
+    org: &OrgId,
+    call: &CallId,
+    transfer: &CallTransfer,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE calls SET transfer = $1 WHERE org_id = $2 AND id = $3")
+        .bind(to_json(transfer)?)
+        .bind(org.as_str())
+        .bind(call.as_str())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 impl Store {
@@ -155,15 +147,10 @@ impl Store {
         leg_call_sid: &str,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin(Scope::Org(org), Access::Write).await?;
-        let mut current = fetch_locked(self, &mut tx, org, call).await?;
+        let mut current = fetch(&mut tx, org, call, self.for_update()).await?;
         if let Some(t) = current.transfer.as_mut() {
             t.leg_call_sid = Some(leg_call_sid.to_owned());
-            sqlx::query("UPDATE calls SET transfer = $1 WHERE org_id = $2 AND id = $3")
-                .bind(to_json(&current.transfer)?)
-                .bind(org.as_str())
-                .bind(call.as_str())
-                .execute(&mut *tx)
-                .await?;
+            write_transfer(&mut tx, org, call, t).await?;
         }
         tx.commit().await?;
         Ok(())

@@ -346,12 +346,22 @@ impl MediaCall {
 
     /// Waits until `cond` holds for what arrived, or panics after `limit`.
     pub async fn wait_for(&self, what: &str, limit: Duration, cond: impl Fn(&Received) -> bool) {
+        assert!(
+            self.until(limit, cond).await,
+            "timed out waiting for {what}"
+        );
+    }
+
+    /// Polls what arrived until `cond` holds (`true`) or `limit` passes (`false`).
+    pub(crate) async fn until(&self, limit: Duration, cond: impl Fn(&Received) -> bool) -> bool {
         let deadline = Instant::now() + limit;
         loop {
             if cond(&self.received.lock().unwrap()) {
-                return;
+                return true;
             }
-            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            if Instant::now() >= deadline {
+                return false;
+            }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }

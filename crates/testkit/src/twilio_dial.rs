@@ -377,18 +377,9 @@ impl Outbound {
                 .insert(sid.to_owned(), media.commands());
         }
         let received = media.received.clone();
-        let heard = async {
-            loop {
-                {
-                    let r = received.lock().unwrap();
-                    if !r.audio.is_empty() || r.closed {
-                        break;
-                    }
-                }
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-        };
-        let _ = tokio::time::timeout(Duration::from_secs(20), heard).await;
+        media
+            .until(Duration::from_secs(20), |r| !r.audio.is_empty() || r.closed)
+            .await;
         if input
             .chars()
             .all(|c| c.is_ascii_digit() || c == '*' || c == '#')

@@ -114,16 +114,13 @@ impl Live {
         };
         let svc = self.svc.clone();
         let now = svc.clock.now();
-        let token = crate::token::mint(&svc.token_secret, &self.org, &self.call_id, now);
-        let ws = crate::transfer::ws_base(&public);
-        let stream = twiml::connect_stream(
-            &format!("{ws}/twilio/media"),
-            &[
-                ("org_id", self.org.as_str()),
-                ("call_id", self.call_id.as_str()),
-                ("token", token.as_str()),
-                ("resume", "digits"),
-            ],
+        let stream = crate::stream::stream_twiml(
+            &svc,
+            &public,
+            &self.org,
+            &self.call_id,
+            now,
+            &[("resume", "digits")],
         );
         let update = CallUpdate::Twiml(twiml::play_digits_then(&keys, &stream));
         // The transcript is stored before the stream is let go: the next stream may start a
@@ -160,10 +157,6 @@ impl Live {
                 ));
             }
         }
-        svc.pending.expect(
-            self.call_id.clone(),
-            std::time::Instant::now() + svc.config.setup_timeout,
-        );
         tracing::info!(keys = %keys, "pressing keys on the line");
         let call_sid = match svc.store.get_call(&self.org, &self.call_id).await {
             Ok(c) => c.call_sid,

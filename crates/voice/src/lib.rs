@@ -18,6 +18,7 @@ mod resume;
 mod rollover;
 mod session;
 mod staff;
+mod stream;
 pub mod token;
 mod transcript;
 mod transfer;
@@ -37,9 +38,10 @@ use tokio::sync::watch;
 
 pub use actions::{deliver, run_dispatcher, wait_acknowledged, LiveCalls};
 pub use session::{run_media_stream, MediaIo, MediaSocket, WsFrame};
+pub use stream::{stream_twiml, ws_base};
 pub use transfer::{
     accept_warm, bring_back, caller_left, conference_name, join_twiml, resume_twiml,
-    transfer_failed, transfer_note, ws_base, CONNECTING, DECLINED,
+    transfer_failed, transfer_note, CONNECTING, DECLINED,
 };
 
 /// OpenAI's Realtime endpoint.

@@ -71,17 +71,9 @@ pub async fn transfer_failed(
         return Ok(None);
     };
     if let Some(t) = &settled.transfer {
-        let note = NewMessage {
-            conversation_id: settled.conversation_id.clone(),
-            role: MessageRole::System,
-            kind: MessageKind::Message,
-            content: json!({"text": t.failure_note(),
-                "transfer": {"target": t.target, "outcome": outcome}}),
-            external_id: None,
-            delivery_status: None,
-            created_at: at,
-        };
-        store.append_message(org, note).await?;
+        let note = json!({"text": t.failure_note(),
+            "transfer": {"target": t.target, "outcome": outcome}});
+        transfer_note(store, org, &settled, note).await;
     }
     Ok(Some(settled))
 }
@@ -89,31 +81,14 @@ pub async fn transfer_failed(
 /// TwiML that brings a caller back to the agent: a new stream to the call (`resume`), whose
 /// session carries the conversation (`resume.rs`).
 pub fn resume_twiml(svc: &VoiceServices, public: &str, org: &OrgId, call: &CallId) -> String {
-    let token = crate::token::mint(&svc.token_secret, org, call, svc.clock.now());
-    svc.pending.expect(
-        call.clone(),
-        std::time::Instant::now() + svc.config.setup_timeout,
-    );
-    twiml::connect_stream(
-        &format!("{}/twilio/media", ws_base(public)),
-        &[
-            ("org_id", org.as_str()),
-            ("call_id", call.as_str()),
-            ("token", token.as_str()),
-            ("resume", "transfer"),
-        ],
+    crate::stream::stream_twiml(
+        svc,
+        public,
+        org,
+        call,
+        svc.clock.now(),
+        &[("resume", "transfer")],
     )
-}
-
-/// The WebSocket base of the public URL (`https://` becomes `wss://`).
-pub fn ws_base(public: &str) -> String {
-    if let Some(rest) = public.strip_prefix("https://") {
-        format!("wss://{rest}")
-    } else if let Some(rest) = public.strip_prefix("http://") {
-        format!("ws://{rest}")
-    } else {
-        public.to_owned()
-    }
 }
 
 /// A warm transfer did not go through (`outcome`): the caller, on hold, comes back to the
@@ -362,19 +337,19 @@ pub fn join_twiml(call: &CallId) -> String {
     twiml::join_conference(CONNECTING, &conference_name(call))
 }
 
-/// A system item in the call's transcript, written directly (no call task runs while a
-/// transfer is in flight).
+/// A system item (`content` has its `text`) in the call's transcript, written directly: no
+/// call task runs while a transfer is in flight.
 pub async fn transfer_note(
     store: &switchboard_store::Store,
     org: &OrgId,
     call: &Call,
-    text: String,
+    content: serde_json::Value,
 ) {
     let item = NewMessage {
         conversation_id: call.conversation_id.clone(),
         role: MessageRole::System,
         kind: MessageKind::Message,
-        content: json!({"text": text}),
+        content,
         external_id: None,
         delivery_status: None,
         created_at: Timestamp::now(),
@@ -404,7 +379,8 @@ pub async fn accept_warm(
         .as_ref()
         .map(|t| t.target.to_string())
         .unwrap_or_default();
-    transfer_note(store, org, &settled, format!("{target} accepted the call")).await;
+    let text = format!("{target} accepted the call");
+    transfer_note(store, org, &settled, json!({"text": text})).await;
     let end = CallEnd {
         reason: EndReason::Transferred,
         error: None,

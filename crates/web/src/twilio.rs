@@ -208,8 +208,8 @@ pub(crate) async fn voice_webhook(
     connect_call(&st, &public, &org, &call_id, now)
 }
 
-/// `<Connect><Stream>` to our media endpoint for a call, with its one-time token; a drain
-/// waits for the stream as for a live call (the caller is being connected).
+/// `<Connect><Stream>` to our media endpoint for a call, with its one-time token (see
+/// `switchboard_voice::stream_twiml`).
 pub(crate) fn connect_call(
     st: &AppState,
     public: &str,
@@ -217,19 +217,13 @@ pub(crate) fn connect_call(
     call_id: &switchboard_domain::ids::CallId,
     now: Timestamp,
 ) -> Response {
-    let token = switchboard_voice::token::mint(&st.voice.token_secret, org, call_id, now);
-    st.voice.pending.expect(
-        call_id.clone(),
-        std::time::Instant::now() + st.voice.config.setup_timeout,
-    );
-    let ws_base = switchboard_voice::ws_base(public);
-    xml(twiml::connect_stream(
-        &format!("{ws_base}/twilio/media"),
-        &[
-            ("org_id", org.as_str()),
-            ("call_id", call_id.as_str()),
-            ("token", &token),
-        ],
+    xml(switchboard_voice::stream_twiml(
+        &st.voice,
+        public,
+        org,
+        call_id,
+        now,
+        &[],
     ))
 }
 

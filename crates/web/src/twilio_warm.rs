@@ -113,7 +113,8 @@ pub(crate) async fn answered(
             "{} answered and is hearing what the call is about",
             target.unwrap_or_default()
         );
-        switchboard_voice::transfer_note(&st.store, &org, &call, text).await;
+        switchboard_voice::transfer_note(&st.store, &org, &call, serde_json::json!({"text": text}))
+            .await;
     }
     let Some(public) = st.twilio.public_url.clone() else {
         return xml(twiml::say_hangup(CALLER_GONE));
