@@ -1,9 +1,9 @@
 //! `switchboard doctor`: checks configuration and environment and prints every problem with
 //! its fix. Misconfiguration is the most common outage, so this says exactly what to change.
 
-use crate::config::{Config, ConfigError, Environment};
+use crate::config::{self, Config, ConfigError, Environment};
 use std::process::ExitCode;
-use switchboard_store::Store;
+use switchboard_store::{Keyring, Reseal, Store};
 
 enum Level {
     Ok,
@@ -125,7 +125,48 @@ pub async fn run(loaded: Result<Config, ConfigError>) -> ExitCode {
         ),
     }
 
-    let store = match Store::open(&config.store_options()).await {
+    let keyring = match config::open_keyring(&config, false) {
+        Ok((ring, _)) => {
+            r.line(
+                Level::Ok,
+                "master key",
+                &format!(
+                    "{} (key {} encrypts)",
+                    config::describe_keys(&config),
+                    ring.current_id()
+                ),
+                None,
+            );
+            ring
+        }
+        Err(e) => {
+            let level = if config.master_keys.key.is_none() && config.master_keys.file.is_none() {
+                Level::Warn
+            } else {
+                Level::Fail
+            };
+            r.line(
+                level,
+                "master key",
+                &format!("{}: {e:#}", config::describe_keys(&config)),
+                Some("the first `switchboard serve` generates the default key file; in production set SWITCHBOARD_MASTER_KEY (`switchboard secrets new-key` prints one)"),
+            );
+            // The other checks go on with a throwaway key: they read no secret.
+            let key = switchboard_store::keyring::decode_key(
+                &switchboard_store::keyring::new_key(),
+                "key",
+            )
+            .map_err(|e| e.to_string());
+            match key.and_then(|k| Keyring::from_keys(&k, &[]).map_err(|e| e.to_string())) {
+                Ok(ring) => std::sync::Arc::new(ring),
+                Err(e) => {
+                    r.line(Level::Fail, "master key", &e, None);
+                    return finish(r);
+                }
+            }
+        }
+    };
+    let store = match Store::open(&config.store_options(keyring.clone())).await {
         Ok(s) => s,
         Err(e) => {
             r.line(
@@ -195,9 +236,62 @@ pub async fn run(loaded: Result<Config, ConfigError>) -> ExitCode {
             None,
         );
     }
+    check_secrets(&store, &keyring, &mut r).await;
     check_twilio(&store, &mut r).await;
     store.close().await;
     finish(r)
+}
+
+/// Whether every stored secret is sealed with a key this configuration holds.
+async fn check_secrets(store: &Store, keyring: &Keyring, r: &mut Report) {
+    let report = match store.reseal_secrets(Reseal::Count).await {
+        Ok(rep) => rep,
+        Err(e) => {
+            r.line(
+                Level::Fail,
+                "stored secrets",
+                &format!("cannot count: {e}"),
+                None,
+            );
+            return;
+        }
+    };
+    let known = keyring.ids();
+    let foreign: u64 = report
+        .by_key
+        .iter()
+        .filter(|(id, _)| !known.contains(id))
+        .map(|(_, n)| n)
+        .sum();
+    let sealed: u64 = report.by_key.values().sum();
+    if foreign > 0 {
+        r.line(
+            Level::Fail,
+            "stored secrets",
+            &format!("{foreign} of {sealed} are encrypted with a master key this configuration does not have"),
+            Some("set the key that sealed them (SWITCHBOARD_MASTER_KEY, or SWITCHBOARD_PREVIOUS_MASTER_KEYS during a rotation); check the working directory if the default data/master.key is used"),
+        );
+    } else if report.plaintext > 0 {
+        r.line(
+            Level::Warn,
+            "stored secrets",
+            &format!("{} stored in clear", report.plaintext),
+            Some("run `switchboard secrets rotate` to encrypt them"),
+        );
+    } else {
+        let old: u64 = report
+            .by_key
+            .iter()
+            .filter(|(id, _)| **id != keyring.current_id())
+            .map(|(_, n)| n)
+            .sum();
+        let note = if old > 0 {
+            format!("{sealed} encrypted; {old} still with an older key (`switchboard secrets rotate` re-encrypts them)")
+        } else {
+            format!("{sealed} encrypted with the current key")
+        };
+        r.line(Level::Ok, "stored secrets", &note, None);
+    }
 }
 
 async fn check_twilio(store: &Store, r: &mut Report) {

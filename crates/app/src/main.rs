@@ -3,6 +3,7 @@
 mod config;
 mod doctor;
 mod drain;
+mod secrets;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -61,6 +62,11 @@ enum Command {
     },
     /// Check configuration and environment; print each problem with its fix.
     Doctor,
+    /// Manage the master keys that encrypt stored credentials.
+    Secrets {
+        #[command(subcommand)]
+        command: secrets::SecretsCommand,
+    },
     /// Drain a running server: it takes no new calls, lets live calls finish (up to
     /// SWITCHBOARD_DRAIN_TIMEOUT_SECONDS), then exits. Needs SWITCHBOARD_OPERATOR_KEY.
     Drain {
@@ -124,6 +130,15 @@ fn main() -> ExitCode {
         port,
         database_url: cli.database_url.clone(),
     };
+    if let Command::Secrets {
+        command: secrets::SecretsCommand::NewKey,
+    } = cli.command
+    {
+        // Needs no configuration: production refuses to start without a key, and this is
+        // how one gets one.
+        println!("{}", switchboard_store::keyring::new_key());
+        return ExitCode::SUCCESS;
+    }
     let loaded = Config::load(&flags, &config::process_env());
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -169,9 +184,16 @@ fn init_tracing(config: &Config) {
 }
 
 async fn open_store(config: &Config) -> anyhow::Result<Store> {
-    Store::open(&config.store_options()).await.with_context(|| {
-        "cannot open the database (check SWITCHBOARD_DATABASE_URL; `switchboard doctor` explains)"
-    })
+    let (keyring, note) = config::open_keyring(config, true)
+        .context("cannot read the master key (`switchboard doctor` explains)")?;
+    if let Some(note) = note {
+        tracing::warn!("{note}");
+    }
+    Store::open(&config.store_options(keyring))
+        .await
+        .with_context(|| {
+            "cannot open the database (check SWITCHBOARD_DATABASE_URL; `switchboard doctor` explains)"
+        })
 }
 
 async fn run(command: Command, config: Config) -> anyhow::Result<()> {
@@ -239,6 +261,13 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Doctor => Ok(()),
+        Command::Secrets { command } => {
+            let store = open_store(&config).await?;
+            store.migrate().await?;
+            let result = secrets::run(command, &config, &store).await;
+            store.close().await;
+            result
+        }
         Command::Drain { url, wait } => drain::run(&config, url, wait).await,
     }
 }

@@ -17,6 +17,12 @@ impl Secret {
     pub fn expose(&self) -> &str {
         &self.0
     }
+
+    /// Serializes the value itself, for the one answer that shows a secret:
+    /// `#[serde(serialize_with = "Secret::serialize_exposed")]`.
+    pub fn serialize_exposed<S: serde::Serializer>(s: &Secret, ser: S) -> Result<S::Ok, S::Error> {
+        ser.serialize_str(&s.0)
+    }
 }
 
 impl fmt::Debug for Secret {

@@ -5,6 +5,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+use switchboard_domain::Secret;
 
 /// The prefix of a signing secret.
 pub const SECRET_PREFIX: &str = "whsec_";
@@ -39,10 +40,10 @@ pub fn sign(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> String {
 
 /// The `webhook-signature` header value: one entry per secret, space-separated, so receivers
 /// holding either the new or the previous secret accept it during a rotation.
-pub fn signature_header(secrets: &[String], id: &str, timestamp: i64, body: &[u8]) -> String {
+pub fn signature_header(secrets: &[Secret], id: &str, timestamp: i64, body: &[u8]) -> String {
     secrets
         .iter()
-        .filter_map(|s| secret_key(s))
+        .filter_map(|s| secret_key(s.expose()))
         .map(|k| sign(&k, id, timestamp, body))
         .collect::<Vec<_>>()
         .join(" ")
@@ -77,7 +78,10 @@ mod tests {
 
     #[test]
     fn rotation_signs_with_every_secret() {
-        let secrets = vec![generate_secret(), generate_secret()];
+        let secrets = vec![
+            Secret::new(generate_secret()),
+            Secret::new(generate_secret()),
+        ];
         let h = signature_header(&secrets, "evt_1", 10, b"{}");
         assert_eq!(h.split(' ').count(), 2);
         assert!(h.split(' ').all(|p| p.starts_with("v1,")));

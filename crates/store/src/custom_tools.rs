@@ -1,6 +1,7 @@
 //! Custom HTTP tools, and the check that an agent only lists tools its organization has.
 
 use crate::rows::{col, flag, json, parsed, ts};
+use crate::secrets::{Owner, TOOL_HEADERS, TOOL_SECRET};
 use crate::{conflict_on_unique, Access, Scope, Store, StoreError};
 use sqlx::any::AnyRow;
 use switchboard_domain::agent::BUILTIN_TOOLS;
@@ -17,15 +18,19 @@ pub const MAX_CUSTOM_TOOLS: i64 = 200;
 
 const TAKEN: &str = "a custom tool with this name already exists";
 
-fn tool_from_row(row: &AnyRow) -> Result<CustomTool, StoreError> {
-    let headers: Vec<(String, String)> = json(row, "headers")?;
-    let mut secrets = vec![Secret::new(col::<String>(row, "signing_secret")?)];
+fn tool_from_row(store: &Store, org: &OrgId, row: &AnyRow) -> Result<CustomTool, StoreError> {
+    let owner = Owner::Org(org);
+    let headers = store.unseal(owner, TOOL_HEADERS, &col::<String>(row, "headers")?)?;
+    let headers: Vec<(String, String)> = serde_json::from_str(headers.expose())
+        .map_err(|e| StoreError::Corrupt(format!("custom tool headers: {e}")))?;
+    let mut secrets =
+        vec![store.unseal(owner, TOOL_SECRET, &col::<String>(row, "signing_secret")?)?];
     // The previous secret signs too until its overlap ends.
     let previous: Option<String> = col(row, "previous_secret")?;
     let until: Option<i64> = col(row, "previous_secret_expires_at")?;
     if let (Some(p), Some(until)) = (previous, until) {
         if until > Timestamp::now().millis() {
-            secrets.push(Secret::new(p));
+            secrets.push(store.unseal(owner, TOOL_SECRET, &p)?);
         }
     }
     Ok(CustomTool {
@@ -50,9 +55,14 @@ fn tool_from_row(row: &AnyRow) -> Result<CustomTool, StoreError> {
     })
 }
 
-fn headers_json(h: &ToolHeaders) -> Result<String, StoreError> {
+/// The headers as stored: their JSON pairs, sealed (the values are credentials).
+fn sealed_headers(store: &Store, org: &OrgId, h: &ToolHeaders) -> Result<String, StoreError> {
     let pairs: Vec<(&str, &str)> = h.0.iter().map(|(n, v)| (n.as_str(), v.expose())).collect();
-    crate::rows::to_json(&pairs)
+    store.seal(
+        Owner::Org(org),
+        TOOL_HEADERS,
+        &crate::rows::to_json(&pairs)?,
+    )
 }
 
 impl Store {
@@ -73,11 +83,11 @@ impl Store {
                 "an organization can have at most {MAX_CUSTOM_TOOLS} custom tools"
             )));
         }
-        let secret = tool
-            .secrets
-            .first()
-            .map(|s| s.expose().to_owned())
-            .unwrap_or_default();
+        let secret = self.seal(
+            Owner::Org(org),
+            TOOL_SECRET,
+            tool.secrets.first().map(Secret::expose).unwrap_or_default(),
+        )?;
         sqlx::query(
             "INSERT INTO custom_tools (id, org_id, name, description, parameters, url, method, \
              headers, timeout_ms, speak_while_waiting, waiting_message, signing_secret, \
@@ -91,7 +101,7 @@ impl Store {
         .bind(crate::rows::to_json(&tool.parameters)?)
         .bind(tool.url.as_str())
         .bind(tool.method.as_str())
-        .bind(headers_json(&tool.headers)?)
+        .bind(sealed_headers(self, org, &tool.headers)?)
         .bind(tool.timeout_ms)
         .bind(i64::from(tool.speak_while_waiting))
         .bind(tool.waiting_message.clone())
@@ -112,7 +122,7 @@ impl Store {
         id: &CustomToolId,
     ) -> Result<CustomTool, StoreError> {
         let mut tx = self.begin(Scope::Org(org), Access::Read).await?;
-        let t = fetch_tool(&mut tx, org, id, "").await?;
+        let t = fetch_tool(self, &mut tx, org, id, "").await?;
         tx.commit().await?;
         Ok(t)
     }
@@ -128,7 +138,7 @@ impl Store {
         .fetch_all(r.conn())
         .await?;
         r.finish().await?;
-        rows.iter().map(tool_from_row).collect()
+        rows.iter().map(|r| tool_from_row(self, org, r)).collect()
     }
 
     /// Changes a custom tool with `change` (which validates the result). A new name is
@@ -140,7 +150,7 @@ impl Store {
         change: impl FnOnce(CustomTool) -> Result<CustomTool, ValidationError>,
     ) -> Result<CustomTool, StoreError> {
         let mut tx = self.begin(Scope::Org(org), Access::Write).await?;
-        let current = fetch_tool(&mut tx, org, id, self.for_update()).await?;
+        let current = fetch_tool(self, &mut tx, org, id, self.for_update()).await?;
         let old_name = current.name.clone();
         let tool = change(current)?;
         sqlx::query(
@@ -153,7 +163,7 @@ impl Store {
         .bind(crate::rows::to_json(&tool.parameters)?)
         .bind(tool.url.as_str())
         .bind(tool.method.as_str())
-        .bind(headers_json(&tool.headers)?)
+        .bind(sealed_headers(self, org, &tool.headers)?)
         .bind(tool.timeout_ms)
         .bind(i64::from(tool.speak_while_waiting))
         .bind(tool.waiting_message.clone())
@@ -177,7 +187,7 @@ impl Store {
         id: &CustomToolId,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin(Scope::Org(org), Access::Write).await?;
-        let tool = fetch_tool(&mut tx, org, id, self.for_update()).await?;
+        let tool = fetch_tool(self, &mut tx, org, id, self.for_update()).await?;
         refuse_if_listed(&mut tx, org, &tool.name, "the tool").await?;
         sqlx::query("DELETE FROM custom_tools WHERE org_id = $1 AND id = $2")
             .bind(org.as_str())
@@ -197,6 +207,7 @@ impl Store {
         previous_until: Timestamp,
         now: Timestamp,
     ) -> Result<CustomTool, StoreError> {
+        let secret = self.seal(Owner::Org(org), TOOL_SECRET, secret.expose())?;
         let mut tx = self.begin(Scope::Org(org), Access::Write).await?;
         let done = sqlx::query(
             "UPDATE custom_tools SET previous_secret = signing_secret, \
@@ -204,7 +215,7 @@ impl Store {
              WHERE org_id = $4 AND id = $5",
         )
         .bind(previous_until.millis())
-        .bind(secret.expose())
+        .bind(&secret)
         .bind(now.millis())
         .bind(org.as_str())
         .bind(id.as_str())
@@ -213,7 +224,7 @@ impl Store {
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
-        let t = fetch_tool(&mut tx, org, id, "").await?;
+        let t = fetch_tool(self, &mut tx, org, id, "").await?;
         tx.commit().await?;
         Ok(t)
     }
@@ -221,20 +232,15 @@ impl Store {
 
 /// One tool of `org` inside an open transaction; `lock` is `""` or `FOR UPDATE`.
 async fn fetch_tool(
+    store: &Store,
     tx: &mut crate::Tx,
     org: &OrgId,
     id: &CustomToolId,
     lock: &str,
 ) -> Result<CustomTool, StoreError> {
-    crate::rows::fetch_scoped(
-        tx,
-        "custom_tools",
-        COLUMNS,
-        org,
-        id.as_str(),
-        lock,
-        tool_from_row,
-    )
+    crate::rows::fetch_scoped(tx, "custom_tools", COLUMNS, org, id.as_str(), lock, |r| {
+        tool_from_row(store, org, r)
+    })
     .await
 }
 

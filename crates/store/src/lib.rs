@@ -18,6 +18,7 @@ mod dashboard;
 mod followups;
 mod instances;
 mod jobs;
+pub mod keyring;
 mod mcp;
 mod mcp_oauth;
 mod mcp_servers;
@@ -30,6 +31,7 @@ mod outbox;
 mod recordings;
 mod rows;
 mod scheduled;
+mod secrets;
 mod settings;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -55,6 +57,7 @@ pub use dashboard::{DashboardSession, Overview};
 pub use followups::{ANALYSIS_JOB, EMAIL_JOB};
 pub use instances::StrandedCall;
 pub use jobs::{Job, NewJob};
+pub use keyring::{KeyError, Keyring};
 pub use mcp_oauth::{McpOAuthFlow, McpOAuthHeld, McpRefreshLock};
 pub use mcp_servers::MAX_MCP_SERVERS;
 pub use messaging::{InboundResult, InboundText, Received};
@@ -66,6 +69,7 @@ pub use outbox::{
 };
 pub use recordings::{ExpiredRecording, RecordingReport, StoredRecording};
 pub use scheduled::{SendStart, SCHEDULED_JOB};
+pub use secrets::{Reseal, SecretsReport};
 pub use settings::TwilioCredentials;
 pub use tools::NewToolInvocation;
 
@@ -107,6 +111,8 @@ pub enum StoreError {
 /// How to open a store.
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
+    /// The master keys that encrypt secrets at rest.
+    pub keyring: Arc<Keyring>,
     /// `postgres://...` or `sqlite://...`; `None` means SQLite under `data_dir`.
     pub url: Option<String>,
     /// Where the default SQLite file lives.
@@ -118,9 +124,11 @@ pub struct StoreOptions {
     pub app_role: String,
 }
 
-impl Default for StoreOptions {
-    fn default() -> Self {
+impl StoreOptions {
+    /// Defaults (SQLite under `./data`) with the given keys.
+    pub fn new(keyring: Arc<Keyring>) -> Self {
         Self {
+            keyring,
             url: None,
             data_dir: PathBuf::from("./data"),
             max_connections: 10,
@@ -153,6 +161,8 @@ struct Inner {
     outbox: Arc<tokio::sync::Notify>,
     /// How long a call's e-mail waits for the analysis, in ms.
     email_wait_ms: std::sync::atomic::AtomicI64,
+    /// Encrypts and decrypts secrets at rest.
+    keyring: Arc<Keyring>,
 }
 
 /// Default bound on how long a call's e-mail waits for its analysis.
@@ -259,6 +269,7 @@ impl Store {
                         description,
                         outbox: Arc::default(),
                         email_wait_ms: DEFAULT_EMAIL_WAIT_MS.into(),
+                        keyring: opts.keyring.clone(),
                     }),
                 })
             }
@@ -291,6 +302,7 @@ impl Store {
                         description,
                         outbox: Arc::default(),
                         email_wait_ms: DEFAULT_EMAIL_WAIT_MS.into(),
+                        keyring: opts.keyring.clone(),
                     }),
                 })
             }

@@ -6,17 +6,18 @@
 //! server was connected and when its access token expires, nothing of the protocol.
 
 use crate::rows::{col, ts};
+use crate::secrets::{Owner, MCP_OAUTH_CLIENT, MCP_OAUTH_FLOW, MCP_OAUTH_TOKENS};
 use crate::{Access, Backend, Scope, Store, StoreError};
 use switchboard_domain::ids::{McpServerId, OrgId, UserId};
-use switchboard_domain::Timestamp;
+use switchboard_domain::{Secret, Timestamp};
 
 /// What a completed authorization left on a server.
 #[derive(Debug, Clone, Default)]
 pub struct McpOAuthHeld {
     /// The client configuration, metadata and resource (JSON), when a flow completed.
-    pub client: Option<String>,
+    pub client: Option<Secret>,
     /// The tokens (JSON), while connected.
-    pub tokens: Option<String>,
+    pub tokens: Option<Secret>,
     /// When the flow completed; identifies this grant (a refresh saves only onto the grant
     /// it refreshed).
     pub connected_at: Option<Timestamp>,
@@ -30,7 +31,7 @@ pub struct McpOAuthFlow {
     /// The admin who started it.
     pub user_id: UserId,
     /// The flow's document (JSON): PKCE verifier, client configuration.
-    pub data: String,
+    pub data: Secret,
     /// Started.
     pub created_at: Timestamp,
 }
@@ -131,9 +132,10 @@ impl Store {
         .await?
         .ok_or(StoreError::NotFound)?;
         r.finish().await?;
+        let owner = Owner::Org(org);
         Ok(McpOAuthHeld {
-            client: col(&row, "oauth_client")?,
-            tokens: col(&row, "oauth_tokens")?,
+            client: self.unseal_opt(owner, MCP_OAUTH_CLIENT, col(&row, "oauth_client")?)?,
+            tokens: self.unseal_opt(owner, MCP_OAUTH_TOKENS, col(&row, "oauth_tokens")?)?,
             connected_at: crate::rows::ts_opt(&row, "oauth_connected_at")?,
         })
     }
@@ -148,14 +150,16 @@ impl Store {
         expires_at: Option<Timestamp>,
         now: Timestamp,
     ) -> Result<(), StoreError> {
+        let client = self.seal(Owner::Org(org), MCP_OAUTH_CLIENT, client)?;
+        let tokens = self.seal(Owner::Org(org), MCP_OAUTH_TOKENS, tokens)?;
         let mut tx = self.begin(Scope::Org(org), Access::Write).await?;
         let n = sqlx::query(
             "UPDATE mcp_servers SET oauth_client = $1, oauth_tokens = $2, oauth_connected_at = $3, \
              oauth_expires_at = $4, last_error = NULL, last_error_at = NULL \
              WHERE org_id = $5 AND id = $6",
         )
-        .bind(client)
-        .bind(tokens)
+        .bind(&client)
+        .bind(&tokens)
         .bind(now.millis())
         .bind(expires_at.map(Timestamp::millis))
         .bind(org.as_str())
@@ -180,12 +184,13 @@ impl Store {
         tokens: &str,
         expires_at: Option<Timestamp>,
     ) -> Result<bool, StoreError> {
+        let tokens = self.seal(Owner::Org(org), MCP_OAUTH_TOKENS, tokens)?;
         let mut tx = self.begin(Scope::Org(org), Access::Write).await?;
         let n = sqlx::query(
             "UPDATE mcp_servers SET oauth_tokens = $1, oauth_expires_at = $2 \
              WHERE org_id = $3 AND id = $4 AND oauth_connected_at = $5",
         )
-        .bind(tokens)
+        .bind(&tokens)
         .bind(expires_at.map(Timestamp::millis))
         .bind(org.as_str())
         .bind(id.as_str())
@@ -243,6 +248,7 @@ impl Store {
         now: Timestamp,
         expires_at: Timestamp,
     ) -> Result<(), StoreError> {
+        let data = self.seal(Owner::Org(org), MCP_OAUTH_FLOW, data)?;
         let mut tx = self.begin(Scope::Org(org), Access::Write).await?;
         sqlx::query("DELETE FROM mcp_oauth_flows WHERE org_id = $1 AND expires_at <= $2")
             .bind(org.as_str())
@@ -257,7 +263,7 @@ impl Store {
         .bind(org.as_str())
         .bind(server.as_str())
         .bind(user.as_str())
-        .bind(data)
+        .bind(&data)
         .bind(now.millis())
         .bind(expires_at.millis())
         .execute(&mut *tx)
@@ -291,7 +297,11 @@ impl Store {
         Ok(Some(McpOAuthFlow {
             server_id: McpServerId::from_db(col(&row, "server_id")?),
             user_id: UserId::from_db(col(&row, "user_id")?),
-            data: col(&row, "data")?,
+            data: self.unseal(
+                Owner::Org(org),
+                MCP_OAUTH_FLOW,
+                &col::<String>(&row, "data")?,
+            )?,
             created_at: ts(&row, "created_at")?,
         }))
     }

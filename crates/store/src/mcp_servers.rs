@@ -1,6 +1,7 @@
 //! External MCP servers of an organization.
 
 use crate::rows::{col, json, ts, ts_opt};
+use crate::secrets::{Owner, MCP_AUTH};
 use crate::{conflict_on_unique, Access, Scope, Store, StoreError};
 use sqlx::any::AnyRow;
 use switchboard_domain::ids::{McpServerId, OrgId};
@@ -13,7 +14,7 @@ const TAKEN: &str = "an MCP server with this name already exists";
 /// Servers an organization may register.
 pub const MAX_MCP_SERVERS: i64 = 50;
 
-/// `auth` as stored (the secret in clear: the column is never shown).
+/// `auth` as stored: this JSON, sealed (see [`crate::secrets`]).
 #[derive(serde::Serialize, serde::Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 enum StoredAuth {
@@ -32,8 +33,8 @@ enum StoredAuth {
     },
 }
 
-fn auth_json(a: &McpAuth) -> Result<String, StoreError> {
-    crate::rows::to_json(&match a {
+fn sealed_auth(store: &Store, org: &OrgId, a: &McpAuth) -> Result<String, StoreError> {
+    let json = crate::rows::to_json(&match a {
         McpAuth::None => StoredAuth::None,
         McpAuth::Header { name, value } => StoredAuth::Header {
             name: name.clone(),
@@ -48,11 +49,15 @@ fn auth_json(a: &McpAuth) -> Result<String, StoreError> {
             client_id: client_id.clone(),
             client_secret: client_secret.as_ref().map(|s| s.expose().to_owned()),
         },
-    })
+    })?;
+    store.seal(Owner::Org(org), MCP_AUTH, &json)
 }
 
-fn server_from_row(row: &AnyRow) -> Result<McpServer, StoreError> {
-    let auth = match json::<StoredAuth>(row, "auth")? {
+fn server_from_row(store: &Store, org: &OrgId, row: &AnyRow) -> Result<McpServer, StoreError> {
+    let stored = store.unseal(Owner::Org(org), MCP_AUTH, &col::<String>(row, "auth")?)?;
+    let stored: StoredAuth = serde_json::from_str(stored.expose())
+        .map_err(|e| StoreError::Corrupt(format!("MCP server auth: {e}")))?;
+    let auth = match stored {
         StoredAuth::None => McpAuth::None,
         StoredAuth::Header { name, value } => McpAuth::Header {
             name,
@@ -100,20 +105,15 @@ fn server_from_row(row: &AnyRow) -> Result<McpServer, StoreError> {
 }
 
 async fn fetch(
+    store: &Store,
     tx: &mut crate::Tx,
     org: &OrgId,
     id: &McpServerId,
     lock: &str,
 ) -> Result<McpServer, StoreError> {
-    crate::rows::fetch_scoped(
-        tx,
-        "mcp_servers",
-        COLUMNS,
-        org,
-        id.as_str(),
-        lock,
-        server_from_row,
-    )
+    crate::rows::fetch_scoped(tx, "mcp_servers", COLUMNS, org, id.as_str(), lock, |r| {
+        server_from_row(store, org, r)
+    })
     .await
 }
 
@@ -140,7 +140,7 @@ impl Store {
         .bind(s.name.as_str())
         .bind(s.url.as_str())
         .bind(s.transport.as_str())
-        .bind(auth_json(&s.auth)?)
+        .bind(sealed_auth(self, org, &s.auth)?)
         .bind(crate::rows::to_json(&s.allowed_tools)?)
         .bind(s.created_at.millis())
         .bind(s.updated_at.millis())
@@ -158,7 +158,7 @@ impl Store {
         id: &McpServerId,
     ) -> Result<McpServer, StoreError> {
         let mut tx = self.begin(Scope::Org(org), Access::Read).await?;
-        let s = fetch(&mut tx, org, id, "").await?;
+        let s = fetch(self, &mut tx, org, id, "").await?;
         tx.commit().await?;
         Ok(s)
     }
@@ -173,7 +173,7 @@ impl Store {
         .fetch_all(r.conn())
         .await?;
         r.finish().await?;
-        rows.iter().map(server_from_row).collect()
+        rows.iter().map(|r| server_from_row(self, org, r)).collect()
     }
 
     /// Changes a server with `change`; a new name is followed by the agents listing it. A new
@@ -186,7 +186,7 @@ impl Store {
         change: impl FnOnce(McpServer) -> Result<McpServer, ValidationError>,
     ) -> Result<McpServer, StoreError> {
         let mut tx = self.begin(Scope::Org(org), Access::Write).await?;
-        let current = fetch(&mut tx, org, id, self.for_update()).await?;
+        let current = fetch(self, &mut tx, org, id, self.for_update()).await?;
         let old = format!("{AGENT_PREFIX}{}", current.name);
         let (old_url, old_auth) = (current.url.clone(), current.auth.clone());
         let mut s = change(current)?;
@@ -203,7 +203,7 @@ impl Store {
         )
         .bind(s.name.as_str())
         .bind(s.url.as_str())
-        .bind(auth_json(&s.auth)?)
+        .bind(sealed_auth(self, org, &s.auth)?)
         .bind(crate::rows::to_json(&s.allowed_tools)?)
         .bind(s.updated_at.millis())
         .bind(org.as_str())
@@ -246,7 +246,7 @@ impl Store {
     /// Deletes a server; `Conflict` naming the agents while any lists it.
     pub async fn delete_mcp_server(&self, org: &OrgId, id: &McpServerId) -> Result<(), StoreError> {
         let mut tx = self.begin(Scope::Org(org), Access::Write).await?;
-        let s = fetch(&mut tx, org, id, self.for_update()).await?;
+        let s = fetch(self, &mut tx, org, id, self.for_update()).await?;
         crate::custom_tools::refuse_if_listed(
             &mut tx,
             org,

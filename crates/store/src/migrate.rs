@@ -126,7 +126,16 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0019_contact_scope.sql"),
         postgres: include_str!("../migrations/postgres/0019_contact_scope.sql"),
     },
+    Migration {
+        version: SECRETS_AT_REST,
+        name: "secrets_at_rest",
+        sqlite: include_str!("../migrations/sqlite/0020_secrets_at_rest.sql"),
+        postgres: include_str!("../migrations/postgres/0020_secrets_at_rest.sql"),
+    },
 ];
+
+/// The migration after which secrets are sealed; applying it seals the rows in clear.
+const SECRETS_AT_REST: i64 = 20;
 
 /// Where the schema stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -171,7 +180,15 @@ impl Store {
             }
         }
         conn.close().await?;
-        result
+        let applied = result?;
+        if applied.contains(&SECRETS_AT_REST) {
+            // Rows written by earlier versions hold their secrets in clear.
+            let report = self.reseal_secrets(crate::Reseal::Plaintext).await?;
+            if report.resealed > 0 {
+                self.forget_freed_pages().await?;
+            }
+        }
+        Ok(applied)
     }
 
     async fn migrate_locked(&self, conn: &mut sqlx::AnyConnection) -> Result<Vec<i64>, StoreError> {
@@ -203,6 +220,22 @@ impl Store {
             grant_app_role(conn, role).await?;
         }
         Ok(done)
+    }
+
+    /// After secrets were sealed in place, SQLite still holds their clear text in freed
+    /// pages and in the write-ahead log: rebuild the file and empty the log so a copy of the
+    /// data directory does not reveal them. (PostgreSQL keeps old row versions until its own
+    /// vacuum reuses them; they are not readable through SQL.)
+    pub async fn forget_freed_pages(&self) -> Result<(), StoreError> {
+        if self.inner.backend != Backend::Sqlite {
+            return Ok(());
+        }
+        let mut conn = sqlx::AnyConnection::connect(&self.inner.url).await?;
+        conn.execute("PRAGMA busy_timeout = 5000").await?;
+        conn.execute("VACUUM").await?;
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").await?;
+        conn.close().await?;
+        Ok(())
     }
 
     /// Reports applied and pending migrations without changing anything.

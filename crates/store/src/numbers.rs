@@ -179,7 +179,11 @@ impl Store {
             let creds = match (sid, token) {
                 (Some(account_sid), Some(t)) => Some(crate::TwilioCredentials {
                     account_sid,
-                    auth_token: switchboard_domain::Secret::new(t),
+                    auth_token: self.unseal(
+                        crate::secrets::Owner::Org(&route.org_id),
+                        crate::secrets::TWILIO_TOKEN,
+                        &t,
+                    )?,
                 }),
                 _ => None,
             };

@@ -10,6 +10,7 @@
 //! (written after the call was finalized) never overtakes `call.ended`.
 
 use crate::rows::{col, fetch_scoped, flag, json, json_opt, to_json, ts, ts_opt, Newest, Sql};
+use crate::secrets::{Owner, WEBHOOK_SECRET};
 use crate::{Access, Backend, Expect, Scope, Store, StoreError};
 use serde_json::{json, Value};
 use switchboard_domain::entities::{Call, Conversation, Cursor, Message, Page};
@@ -18,7 +19,7 @@ use switchboard_domain::webhooks::{
     NewWebhookEndpoint, OutboxEvent, WebhookAttempt, WebhookDelivery, WebhookEndpoint,
     WebhookEndpointUpdate, EVENT_VERSION,
 };
-use switchboard_domain::Timestamp;
+use switchboard_domain::{Secret, Timestamp};
 
 /// An event to write with a state change.
 #[derive(Debug, Clone)]
@@ -197,7 +198,7 @@ pub struct DeliveryTarget {
     /// Whether the endpoint is enabled.
     pub enabled: bool,
     /// Secrets to sign with: the current one, and the previous one during a rotation.
-    pub secrets: Vec<String>,
+    pub secrets: Vec<Secret>,
     /// Since when the endpoint has been failing.
     pub failing_since: Option<Timestamp>,
 }
@@ -292,6 +293,7 @@ impl Store {
         now: Timestamp,
     ) -> Result<WebhookEndpoint, StoreError> {
         let id = WebhookEndpointId::generate();
+        let secret = self.seal(Owner::Org(org), WEBHOOK_SECRET, secret)?;
         let mut tx = self.begin(Scope::Org(org), Access::Write).await?;
         crate::accounts::ensure_org_exists(&mut tx, org).await?;
         sqlx::query(
@@ -304,7 +306,7 @@ impl Store {
         .bind(input.description.clone())
         .bind(input.event_types.as_ref().map(to_json).transpose()?)
         .bind(i64::from(input.enabled.unwrap_or(true)))
-        .bind(secret)
+        .bind(&secret)
         .bind(now.millis())
         .bind(now.millis())
         .execute(&mut *tx)
@@ -416,6 +418,9 @@ impl Store {
         previous_until: Timestamp,
         now: Timestamp,
     ) -> Result<WebhookEndpoint, StoreError> {
+        // The current secret moves to `previous_secret` as it is: both columns are sealed
+        // to the same owner and kind.
+        let secret = self.seal(Owner::Org(org), WEBHOOK_SECRET, secret)?;
         let mut tx = self.begin(Scope::Org(org), Access::Write).await?;
         let done = sqlx::query(
             "UPDATE webhook_endpoints SET previous_secret = secret, \
@@ -423,7 +428,7 @@ impl Store {
              WHERE org_id = $4 AND id = $5",
         )
         .bind(previous_until.millis())
-        .bind(secret)
+        .bind(&secret)
         .bind(now.millis())
         .bind(org.as_str())
         .bind(id.as_str())
@@ -632,12 +637,14 @@ impl Store {
         .await?
         .ok_or(StoreError::NotFound)?;
         tx.commit().await?;
-        let mut secrets = vec![col::<String>(&r, "secret")?];
+        let owner = Owner::Org(org);
+        let mut secrets =
+            vec![self.unseal(owner, WEBHOOK_SECRET, &col::<String>(&r, "secret")?)?];
         let previous: Option<String> = col(&r, "previous_secret")?;
         let until: Option<i64> = col(&r, "previous_secret_expires_at")?;
         if let (Some(p), Some(u)) = (previous, until) {
             if u > now.millis() {
-                secrets.push(p);
+                secrets.push(self.unseal(owner, WEBHOOK_SECRET, &p)?);
             }
         }
         Ok(DeliveryTarget {

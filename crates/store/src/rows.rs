@@ -263,7 +263,7 @@ pub(crate) async fn fetch_scoped<T>(
     org: &switchboard_domain::ids::OrgId,
     id: &str,
     lock: &str,
-    map: fn(&AnyRow) -> Result<T, StoreError>,
+    map: impl FnOnce(&AnyRow) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
     let row = sqlx::query(&format!(
         "SELECT {columns} FROM {table} WHERE org_id = $1 AND id = $2{lock}"

@@ -1,6 +1,7 @@
 //! Organization settings and Twilio credentials.
 
 use crate::rows::{col, json};
+use crate::secrets::{Owner, TWILIO_TOKEN};
 use crate::{Access, Scope, Store, StoreError};
 use switchboard_domain::ids::OrgId;
 use switchboard_domain::settings::{OrgSettings, SettingsUpdate};
@@ -87,6 +88,11 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         if update.twilio_account_sid.is_some() || update.twilio_auth_token.is_some() {
+            let token = self.seal_opt(
+                Owner::Org(org),
+                TWILIO_TOKEN,
+                update.twilio_auth_token.as_ref().map(Secret::expose),
+            )?;
             // COALESCE keeps the stored half when only one of the two is sent.
             sqlx::query(
                 "INSERT INTO twilio_credentials (org_id, account_sid, auth_token, updated_at) \
@@ -97,12 +103,7 @@ impl Store {
             )
             .bind(org.as_str())
             .bind(update.twilio_account_sid.clone())
-            .bind(
-                update
-                    .twilio_auth_token
-                    .as_ref()
-                    .map(|t| t.expose().to_owned()),
-            )
+            .bind(token)
             .bind(now)
             .execute(&mut *tx)
             .await?;
@@ -130,7 +131,7 @@ impl Store {
         Ok(match (sid, token) {
             (Some(account_sid), Some(token)) => Some(TwilioCredentials {
                 account_sid,
-                auth_token: Secret::new(token),
+                auth_token: self.unseal(Owner::Org(org), TWILIO_TOKEN, &token)?,
             }),
             _ => None,
         })

@@ -12,6 +12,16 @@ use switchboard_domain::ids::random_token;
 /// The environment variable naming the PostgreSQL server for tests.
 pub const POSTGRES_ENV: &str = "SWITCHBOARD_TEST_POSTGRES";
 
+/// The master key every test store and every server a test starts share (base64 of 32
+/// bytes of 0x5b), so in-process stores and spawned servers read each other's secrets.
+pub const TEST_MASTER_KEY: &str = "W1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1s=";
+
+/// A keyring holding [`TEST_MASTER_KEY`].
+pub fn test_keyring() -> std::sync::Arc<crate::Keyring> {
+    let key = crate::keyring::decode_key(TEST_MASTER_KEY, "test key").expect("test key");
+    std::sync::Arc::new(crate::Keyring::from_keys(&key, &[]).expect("test keyring"))
+}
+
 /// A database created for one test.
 pub struct TestDb {
     /// The store, migrated.
@@ -54,7 +64,7 @@ impl TestDb {
         let dir = std::env::temp_dir().join(format!("switchboard-test-{}", random_token(12)));
         let store = Store::open(&StoreOptions {
             data_dir: dir.clone(),
-            ..StoreOptions::default()
+            ..StoreOptions::new(test_keyring())
         })
         .await?;
         store.migrate().await?;
@@ -79,7 +89,7 @@ impl TestDb {
         let store = Store::open(&StoreOptions {
             url: Some(url.clone()),
             max_connections: 5,
-            ..StoreOptions::default()
+            ..StoreOptions::new(test_keyring())
         })
         .await?;
         store.migrate().await?;
@@ -91,6 +101,49 @@ impl TestDb {
                 name,
             },
         })
+    }
+
+    /// Everything the database holds, as text, the way a dump would show it: on SQLite the
+    /// bytes of the database file and its write-ahead log, on PostgreSQL every row of every
+    /// table of the schema (read as the connecting login, past row-level security).
+    pub async fn dump_text(&self) -> String {
+        match &self.cleanup {
+            Cleanup::Sqlite(dir) => {
+                let mut text = String::new();
+                for name in ["switchboard.db", "switchboard.db-wal"] {
+                    if let Ok(bytes) = std::fs::read(dir.join(name)) {
+                        text.push_str(&String::from_utf8_lossy(&bytes));
+                    }
+                }
+                text
+            }
+            Cleanup::Postgres { .. } => {
+                let mut conn = sqlx::AnyConnection::connect(&self.url)
+                    .await
+                    .expect("connect for the dump");
+                let tables: Vec<String> = sqlx::query_scalar(
+                    "SELECT table_name::text FROM information_schema.tables \
+                     WHERE table_schema = 'public' AND table_type = 'BASE TABLE'",
+                )
+                .fetch_all(&mut conn)
+                .await
+                .expect("tables");
+                let mut text = String::new();
+                for t in tables {
+                    let rows: Vec<String> =
+                        sqlx::query_scalar(&format!("SELECT t::text FROM \"{t}\" t"))
+                            .fetch_all(&mut conn)
+                            .await
+                            .expect("rows");
+                    for r in rows {
+                        text.push_str(&r);
+                        text.push('\n');
+                    }
+                }
+                let _ = conn.close().await;
+                text
+            }
+        }
     }
 
     /// Closes the store and removes the database.

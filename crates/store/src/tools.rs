@@ -8,7 +8,7 @@ use switchboard_domain::entities::{
     Appointment, Cursor, NewAppointment, Page, ToolInvocation, ToolInvocationFilter,
 };
 use switchboard_domain::ids::{random_token, AgentId, CallId, ContactId, ConversationId, OrgId};
-use switchboard_domain::Timestamp;
+use switchboard_domain::{Secret, Timestamp};
 
 const APPT_COLUMNS: &str =
     "id, agent_id, contact_id, starts_at, ends_at, status, title, notes, created_at";
@@ -333,14 +333,17 @@ impl Store {
 
     /// A platform secret, created with 32 random bytes the first time it is asked for.
     /// Every instance sharing the database gets the same value.
-    pub async fn platform_secret(&self, name: &str) -> Result<String, StoreError> {
+    pub async fn platform_secret(&self, name: &str) -> Result<Secret, StoreError> {
+        let purpose = crate::secrets::platform_purpose(name);
+        let owner = crate::secrets::Owner::Platform;
+        let fresh = self.seal(owner, &purpose, &random_token(43))?;
         let mut tx = self.begin(Scope::Platform, Access::Write).await?;
         sqlx::query(
             "INSERT INTO platform_secrets (name, value, created_at) VALUES ($1, $2, $3) \
              ON CONFLICT (name) DO NOTHING",
         )
         .bind(name)
-        .bind(random_token(43))
+        .bind(fresh)
         .bind(Timestamp::now().millis())
         .execute(&mut *tx)
         .await?;
@@ -350,6 +353,6 @@ impl Store {
                 .fetch_one(&mut *tx)
                 .await?;
         tx.commit().await?;
-        Ok(value)
+        self.unseal(owner, &purpose, &value)
     }
 }

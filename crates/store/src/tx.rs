@@ -277,7 +277,11 @@ impl Group {
             self.state.clone().lock_owned().await
         };
         if batch.tx.is_none() {
-            batch.tx = Some(self.pool.begin().await?);
+            // IMMEDIATE takes the write lock now, waiting (busy_timeout) while another
+            // process (a CLI command beside the server) holds it. A deferred BEGIN would
+            // read first and then fail to upgrade with SQLITE_BUSY_SNAPSHOT if that process
+            // wrote in between, and no timeout helps with that.
+            batch.tx = Some(self.pool.begin_with("BEGIN IMMEDIATE").await?);
             batch.done = Some(watch::channel(None).0);
             batch.units = 0;
         }

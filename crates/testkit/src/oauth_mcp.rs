@@ -198,6 +198,18 @@ impl OAuthMcp {
     pub fn unauthorized(&self) -> usize {
         self.shared.with(|i| i.unauthorized)
     }
+    /// Every credential this server handed out: access and refresh tokens and client
+    /// secrets (to prove none is stored in clear).
+    pub fn issued_secrets(&self) -> Vec<String> {
+        self.shared.with(|i| {
+            i.access
+                .keys()
+                .chain(i.refresh.keys())
+                .cloned()
+                .chain(i.clients.values().filter_map(|c| c.secret.clone()))
+                .collect()
+        })
+    }
     /// Every token request's form, in order.
     pub fn token_requests(&self) -> Vec<HashMap<String, String>> {
         self.shared.with(|i| i.token_requests.clone())

@@ -76,9 +76,12 @@ pub(crate) async fn run(
     }
     let body = request_body(tool, invocation_id, &args, &context).to_string();
     let ts = Timestamp::now().millis() / 1000;
-    let secrets: Vec<String> = tool.secrets.iter().map(|s| s.expose().to_owned()).collect();
-    let signature =
-        switchboard_egress::signing::signature_header(&secrets, invocation_id, ts, body.as_bytes());
+    let signature = switchboard_egress::signing::signature_header(
+        &tool.secrets,
+        invocation_id,
+        ts,
+        body.as_bytes(),
+    );
     let method = reqwest::Method::from_bytes(tool.method.as_str().as_bytes())
         .unwrap_or(reqwest::Method::POST);
     let timeout = Duration::from_millis(tool.timeout_ms.unsigned_abs());

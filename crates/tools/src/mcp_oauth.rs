@@ -349,8 +349,8 @@ pub async fn complete(
     let Some(code) = params.get("code") else {
         return Err(failed("the authorization server sent no code".into()));
     };
-    let doc: FlowDoc =
-        serde_json::from_str(&flow.data).map_err(|e| failed(format!("corrupt flow: {e}")))?;
+    let doc: FlowDoc = serde_json::from_str(flow.data.expose())
+        .map_err(|e| failed(format!("corrupt flow: {e}")))?;
     let http = GuardedHttp::new(allow_private).map_err(&failed)?;
     let mut m = manager(&doc.client, http).await.map_err(&failed)?;
     let states = InMemoryStateStore::new();
@@ -419,7 +419,9 @@ impl CredentialStore for DbCredentials {
             *g = held.connected_at;
         }
         match held.tokens {
-            Some(t) => serde_json::from_str(&t).map(Some).map_err(store_error),
+            Some(t) => serde_json::from_str(t.expose())
+                .map(Some)
+                .map_err(store_error),
             None => Ok(None),
         }
     }
@@ -499,7 +501,7 @@ pub(crate) async fn connected_manager(
         );
     };
     let doc: ClientDoc =
-        serde_json::from_str(&client).map_err(|e| format!("corrupt OAuth client: {e}"))?;
+        serde_json::from_str(client.expose()).map_err(|e| format!("corrupt OAuth client: {e}"))?;
     let mut m = manager(&doc, http).await?;
     m.set_credential_store(creds);
     Ok(m)

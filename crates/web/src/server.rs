@@ -89,7 +89,7 @@ impl Application {
     ) -> Result<Application, BuildError> {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         // One key for the media tokens, shared by every instance on the same database.
-        let token_secret: Arc<str> = store.platform_secret("media_token").await?.into();
+        let token_secret: Arc<str> = store.platform_secret("media_token").await?.expose().into();
         let instance_id: Arc<str> =
             format!("ins_{}", switchboard_domain::ids::random_token(16)).into();
         store

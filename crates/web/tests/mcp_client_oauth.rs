@@ -9,7 +9,7 @@ mod voice_env;
 
 use switchboard_testkit::chat::{ChatStep, FakeChatModel};
 use switchboard_testkit::oauth_mcp::{whoami_tool, OAuthMcp};
-use voice_env::tools::DashUser;
+use voice_env::tools::connect_mcp_oauth;
 use voice_env::*;
 
 /// Runs the chat turn `message` with the model calling `mcp__crm__whoami`; answers what the
@@ -29,33 +29,6 @@ async fn whoami(env: &Env<'_>, chat: &FakeChatModel, key: &str, org: &Org) -> Va
         .await;
     assert_eq!(status, 200, "{turn}");
     turn["tool_calls"][0]["output"].clone()
-}
-
-/// Connects server `id` as `admin`, following the browser's redirects; answers the flash.
-async fn connect(admin: &DashUser, fake: &OAuthMcp, id: &str) -> (url::Url, String) {
-    let page = format!("/tools/mcp/{id}");
-    let start = admin
-        .submit(&page, &format!("/tools/mcp/{id}/oauth/connect"), &[])
-        .await;
-    assert_eq!(start.status, 303, "{}", start.body);
-    let authorize = url::Url::parse(&start.location).expect("authorization URL");
-    assert!(
-        start
-            .location
-            .starts_with(&format!("{}/authorize", fake.base)),
-        "{}",
-        start.location
-    );
-    // The authorization server approves and sends the browser back.
-    let back = admin.get(&start.location).await;
-    assert_eq!(back.status, 302, "{}", back.body);
-    // The callback is on the public URL; this test's browser reaches it at the local one.
-    assert!(back.location.starts_with(PUBLIC), "{}", back.location);
-    let done = admin
-        .get(&back.location.replacen(PUBLIC, &admin.base, 1))
-        .await;
-    assert_eq!(done.status, 303, "{}", done.body);
-    (authorize, done.location)
 }
 
 backend_test!(agents_use_an_oauth_protected_mcp_server, |db| {
@@ -117,7 +90,7 @@ backend_test!(agents_use_an_oauth_protected_mcp_server, |db| {
     let admin = env.dashboard_admin(&alpha, "admin@alpha.test").await;
     let page = admin.get(&format!("/tools/mcp/{id}")).await;
     assert!(page.body.contains("oauth-connect"), "{}", page.body);
-    let (authorize, landed) = connect(&admin, &fake, &id).await;
+    let (authorize, landed) = connect_mcp_oauth(&admin, &fake, &id).await;
     let q: std::collections::HashMap<String, String> =
         authorize.query_pairs().into_owned().collect();
     assert_eq!(q["code_challenge_method"], "S256");
@@ -268,7 +241,7 @@ backend_test!(agents_use_an_oauth_protected_mcp_server, |db| {
     );
 
     // Connected again, then disconnected by the API; a header server has no OAuth to drop.
-    let (_, landed) = connect(&admin, &fake, &id).await;
+    let (_, landed) = connect_mcp_oauth(&admin, &fake, &id).await;
     assert_eq!(landed, format!("/tools/mcp/{id}?flash=Connected"));
     let out = whoami(&env, &chat, &ka, &alpha).await;
     assert_eq!(out["ok"], true, "{out}");
@@ -310,7 +283,7 @@ backend_test!(agents_use_an_oauth_protected_mcp_server, |db| {
     );
 
     // Another URL drops the tokens: they were for the old resource.
-    connect(&admin, &fake, &id).await;
+    connect_mcp_oauth(&admin, &fake, &id).await;
     let (status, shown) = env
         .call_api(
             reqwest::Method::PATCH,

@@ -45,6 +45,11 @@ impl Rig {
             ("SWITCHBOARD_OPENAI_REALTIME_URL", model.url.clone()),
             ("SWITCHBOARD_TWILIO_API_URL", rest.url.clone()),
             ("SWITCHBOARD_OPERATOR_KEY", OPERATOR.to_owned()),
+            // The key of the test's own store, so both read the same secrets.
+            (
+                "SWITCHBOARD_MASTER_KEY",
+                switchboard_store::testing::TEST_MASTER_KEY.to_owned(),
+            ),
         ];
         envs.extend(extra.iter().cloned());
         let server = ServerProcess::start(env!("CARGO_BIN_EXE_switchboard"), &envs).await;

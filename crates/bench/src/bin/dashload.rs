@@ -10,7 +10,7 @@ use clap::Parser;
 use std::time::Instant;
 use switchboard_bench::{drop_postgres, fresh_postgres, pct, Server};
 use switchboard_domain::Timestamp;
-use switchboard_store::{Store, StoreOptions};
+use switchboard_store::{Keyring, Store, StoreOptions};
 
 #[derive(Parser, Debug)]
 #[command(about = "Dashboard list pages with a large history")]
@@ -66,10 +66,12 @@ async fn main() -> anyhow::Result<()> {
     };
     let server = Server::start(&args.binary, &envs).await?;
     // A second connection to the same database writes the history (WAL lets SQLite share).
+    // The server generated its master key into its data directory at first start.
+    let keyring = Keyring::from_file(&server.data.join("master.key"), &[])?;
     let store = Store::open(&StoreOptions {
         url: pg.clone(),
         data_dir: server.data.clone(),
-        ..StoreOptions::default()
+        ..StoreOptions::new(std::sync::Arc::new(keyring))
     })
     .await?;
     let org = store

@@ -10,6 +10,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use switchboard_domain::entities::{ApiKey, Page};
 use switchboard_domain::ids::ApiKeyId;
+use switchboard_domain::Secret;
 
 /// The body of `POST /api/v1/api-keys`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -26,7 +27,9 @@ pub struct CreatedApiKey {
     #[serde(flatten)]
     pub api_key: ApiKey,
     /// The key to send as `Authorization: Bearer <key>`. Not retrievable later.
-    pub key: String,
+    #[serde(serialize_with = "Secret::serialize_exposed")]
+    #[schema(value_type = String)]
+    pub key: Secret,
 }
 
 /// Create an API key (shown once).
@@ -42,7 +45,7 @@ pub async fn create_api_key(
     Ok((
         StatusCode::CREATED,
         Json(CreatedApiKey {
-            key: secret.expose().to_owned(),
+            key: secret,
             api_key: key,
         }),
     ))

@@ -26,7 +26,9 @@ pub struct ToolWithSecret {
     #[serde(flatten)]
     pub tool: CustomTool,
     /// `whsec_...`: verify requests with it (Standard Webhooks). Not shown again.
-    pub secret: String,
+    #[serde(serialize_with = "Secret::serialize_exposed")]
+    #[schema(value_type = String)]
+    pub secret: Secret,
 }
 
 /// The body of `POST /api/v1/tools/{id}/test`.
@@ -72,6 +74,7 @@ pub async fn create_tool(
     ApiJson(body): ApiJson<NewCustomTool>,
 ) -> Result<(StatusCode, Json<ToolWithSecret>), ApiError> {
     let (tool, secret) = create(&st, &auth.org, body).await?;
+    let secret = Secret::new(secret);
     Ok((StatusCode::CREATED, Json(ToolWithSecret { tool, secret })))
 }
 
@@ -174,6 +177,7 @@ pub async fn rotate_tool_secret(
 ) -> Result<Json<ToolWithSecret>, ApiError> {
     let id = path_id(&id, CustomToolId::parse)?;
     let (tool, secret) = rotate(&st.store, &auth.org, &id).await?;
+    let secret = Secret::new(secret);
     Ok(Json(ToolWithSecret { tool, secret }))
 }
 

@@ -106,7 +106,7 @@ pub async fn create_org_api_key(
     Ok((
         StatusCode::CREATED,
         Json(CreatedApiKey {
-            key: secret.expose().to_owned(),
+            key: secret,
             api_key: key,
         }),
     ))

@@ -15,6 +15,7 @@ use switchboard_domain::webhooks::{
     EmailNotification, NewWebhookEndpoint, OutboxEvent, WebhookAttempt, WebhookDelivery,
     WebhookEndpoint, WebhookEndpointUpdate, EVENT_TYPES,
 };
+use switchboard_domain::Secret;
 use switchboard_domain::Timestamp;
 use switchboard_jobs::signing::generate_secret;
 use switchboard_store::DeliveryFilter;
@@ -29,7 +30,9 @@ pub struct EndpointWithSecret {
     #[serde(flatten)]
     pub endpoint: WebhookEndpoint,
     /// `whsec_...`: verify deliveries with it (Standard Webhooks). Not shown again.
-    pub secret: String,
+    #[serde(serialize_with = "Secret::serialize_exposed")]
+    #[schema(value_type = String)]
+    pub secret: Secret,
 }
 
 /// A delivery with its attempts.
@@ -101,7 +104,10 @@ pub async fn create_endpoint(
     tracing::info!(org_id = %auth.org, endpoint_id = %endpoint.id, "webhook endpoint created");
     Ok((
         StatusCode::CREATED,
-        Json(EndpointWithSecret { endpoint, secret }),
+        Json(EndpointWithSecret {
+            endpoint,
+            secret: Secret::new(secret),
+        }),
     ))
 }
 
@@ -177,7 +183,10 @@ pub async fn rotate_secret(
     let id = path_id(&id, WebhookEndpointId::parse)?;
     let (endpoint, secret) =
         rotate_with_overlap(&st.store, &auth.org, &id, Timestamp::now()).await?;
-    Ok(Json(EndpointWithSecret { endpoint, secret }))
+    Ok(Json(EndpointWithSecret {
+        endpoint,
+        secret: Secret::new(secret),
+    }))
 }
 
 /// Gives an endpoint a new secret while the old one keeps signing for the overlap (the API

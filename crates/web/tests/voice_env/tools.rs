@@ -4,6 +4,7 @@
 
 use super::*;
 use switchboard_testkit::chat::FakeChatModel;
+use switchboard_testkit::oauth_mcp::OAuthMcp;
 
 impl Env<'_> {
     /// A new API key of the organization.
@@ -187,4 +188,32 @@ impl DashUser {
             .expect("post");
         Self::page(res).await
     }
+}
+
+/// Connects MCP server `id` (OAuth) as `admin` from the dashboard, following the browser's
+/// redirects; answers the authorization URL and where the browser landed.
+pub async fn connect_mcp_oauth(admin: &DashUser, fake: &OAuthMcp, id: &str) -> (url::Url, String) {
+    let page = format!("/tools/mcp/{id}");
+    let start = admin
+        .submit(&page, &format!("/tools/mcp/{id}/oauth/connect"), &[])
+        .await;
+    assert_eq!(start.status, 303, "{}", start.body);
+    let authorize = url::Url::parse(&start.location).expect("authorization URL");
+    assert!(
+        start
+            .location
+            .starts_with(&format!("{}/authorize", fake.base)),
+        "{}",
+        start.location
+    );
+    // The authorization server approves and sends the browser back.
+    let back = admin.get(&start.location).await;
+    assert_eq!(back.status, 302, "{}", back.body);
+    // The callback is on the public URL; this test's browser reaches it at the local one.
+    assert!(back.location.starts_with(PUBLIC), "{}", back.location);
+    let done = admin
+        .get(&back.location.replacen(PUBLIC, &admin.base, 1))
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    (authorize, done.location)
 }

@@ -4,9 +4,16 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 use switchboard_domain::Secret;
+
+mod keys;
+mod layers;
+
+pub use keys::{describe as describe_keys, open_keyring, MasterKeys};
+pub use layers::process_env;
+use layers::{parse_num, read_file, source_of, Layered, SETTINGS};
 
 /// Where the process runs: production insists on an https public URL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,6 +101,8 @@ pub struct Config {
     pub first_org_name: String,
     /// First-start operator login.
     pub admin_email: String,
+    /// The keys that encrypt secrets at rest.
+    pub master_keys: MasterKeys,
     /// The file that was read, if any.
     pub config_file: Option<PathBuf>,
 }
@@ -128,88 +137,10 @@ pub struct Flags {
     pub database_url: Option<String>,
 }
 
-/// One raw value and where it came from, for error messages.
-struct Layered {
-    values: HashMap<&'static str, (String, String)>,
-}
-
-impl Layered {
-    fn set(&mut self, key: &'static str, value: String, source: String) {
-        self.values.insert(key, (value, source));
-    }
-
-    fn get(&self, key: &str) -> Option<(&str, &str)> {
-        self.values.get(key).map(|(v, s)| (v.as_str(), s.as_str()))
-    }
-}
-
-/// Every setting: (key in the file, environment variable).
-const SETTINGS: &[(&str, &str)] = &[
-    ("host", "SWITCHBOARD_HOST"),
-    ("port", "SWITCHBOARD_PORT"),
-    ("database_url", "SWITCHBOARD_DATABASE_URL"),
-    ("data_dir", "SWITCHBOARD_DATA_DIR"),
-    ("database_app_role", "SWITCHBOARD_DATABASE_APP_ROLE"),
-    (
-        "database_max_connections",
-        "SWITCHBOARD_DATABASE_MAX_CONNECTIONS",
-    ),
-    ("public_url", "SWITCHBOARD_PUBLIC_URL"),
-    ("env", "SWITCHBOARD_ENV"),
-    ("log_format", "SWITCHBOARD_LOG_FORMAT"),
-    ("log", "SWITCHBOARD_LOG"),
-    ("operator_key", "SWITCHBOARD_OPERATOR_KEY"),
-    ("openai_api_key", "SWITCHBOARD_OPENAI_API_KEY"),
-    ("openai_realtime_url", "SWITCHBOARD_OPENAI_REALTIME_URL"),
-    ("openai_realtime_shape", "SWITCHBOARD_OPENAI_REALTIME_SHAPE"),
-    ("twilio_api_url", "SWITCHBOARD_TWILIO_API_URL"),
-    ("twilio_skip_signature", "SWITCHBOARD_TWILIO_SKIP_SIGNATURE"),
-    ("llm_base_url", "SWITCHBOARD_LLM_BASE_URL"),
-    ("llm_api_key", "SWITCHBOARD_LLM_API_KEY"),
-    ("llm_model", "SWITCHBOARD_LLM_MODEL"),
-    ("llm_timeout_seconds", "SWITCHBOARD_LLM_TIMEOUT_SECONDS"),
-    (
-        "messaging_reply_budget_ms",
-        "SWITCHBOARD_MESSAGING_REPLY_BUDGET_MS",
-    ),
-    (
-        "webhooks_allow_private",
-        "SWITCHBOARD_WEBHOOKS_ALLOW_PRIVATE",
-    ),
-    ("tools_allow_private", "SWITCHBOARD_TOOLS_ALLOW_PRIVATE"),
-    ("smtp_url", "SWITCHBOARD_SMTP_URL"),
-    ("smtp_from", "SWITCHBOARD_SMTP_FROM"),
-    (
-        "email_analysis_wait_seconds",
-        "SWITCHBOARD_EMAIL_ANALYSIS_WAIT_SECONDS",
-    ),
-    (
-        "shutdown_timeout_seconds",
-        "SWITCHBOARD_SHUTDOWN_TIMEOUT_SECONDS",
-    ),
-    ("drain_timeout_seconds", "SWITCHBOARD_DRAIN_TIMEOUT_SECONDS"),
-    (
-        "instance_lease_seconds",
-        "SWITCHBOARD_INSTANCE_LEASE_SECONDS",
-    ),
-    ("max_body_bytes", "SWITCHBOARD_MAX_BODY_BYTES"),
-    ("first_org_name", "SWITCHBOARD_FIRST_ORG_NAME"),
-    ("admin_email", "SWITCHBOARD_ADMIN_EMAIL"),
-];
-
-/// The process environment (the one place it is read).
-pub fn process_env() -> HashMap<String, String> {
-    std::env::vars()
-        .filter(|(k, _)| k.starts_with("SWITCHBOARD_"))
-        .collect()
-}
-
 impl Config {
     /// Loads and validates the configuration from every layer.
     pub fn load(flags: &Flags, env: &HashMap<String, String>) -> Result<Config, ConfigError> {
-        let mut raw = Layered {
-            values: HashMap::new(),
-        };
+        let mut raw = Layered::new();
         // Layer 2: the file (explicit path must exist; the default one is optional).
         let explicit = flags
             .config
@@ -551,6 +482,7 @@ impl Config {
         if let Err(m) = switchboard_domain::values::validate_email(&admin_email) {
             return Err(err(source_of(raw, "admin_email"), m));
         }
+        let master_keys = keys::parse(raw, environment)?;
         Ok(Config {
             host,
             port,
@@ -584,39 +516,23 @@ impl Config {
             max_body_bytes,
             first_org_name,
             admin_email,
+            master_keys,
             config_file: None,
         })
     }
 
     /// Store options from this configuration.
-    pub fn store_options(&self) -> switchboard_store::StoreOptions {
+    pub fn store_options(
+        &self,
+        keyring: std::sync::Arc<switchboard_store::Keyring>,
+    ) -> switchboard_store::StoreOptions {
         switchboard_store::StoreOptions {
+            keyring,
             url: self.database_url.as_ref().map(|u| u.expose().to_owned()),
             data_dir: self.data_dir.clone(),
             max_connections: self.database_max_connections,
             app_role: self.database_app_role.clone(),
         }
-    }
-}
-
-fn source_of(raw: &Layered, key: &str) -> String {
-    raw.get(key)
-        .map(|(_, s)| s.to_owned())
-        .unwrap_or_else(|| key.to_owned())
-}
-
-fn parse_num<T: std::str::FromStr>(
-    raw: &Layered,
-    key: &str,
-    default: T,
-    expected: &str,
-) -> Result<T, ConfigError> {
-    match raw.get(key) {
-        None => Ok(default),
-        Some((v, src)) => v
-            .trim()
-            .parse()
-            .map_err(|_| err(src, format!("expected {expected}, got `{v}`"))),
     }
 }
 
@@ -639,218 +555,5 @@ pub fn validate_public_url(v: &str, environment: Environment) -> Result<String, 
     Ok(trimmed.to_owned())
 }
 
-/// Reads `switchboard.toml`: the same names as the environment variables, lowercase,
-/// without the `SWITCHBOARD_` prefix. Unknown keys are rejected so typos do not pass silently.
-fn read_file(path: &Path, raw: &mut Layered) -> Result<(), ConfigError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| err(path.display().to_string(), format!("cannot read: {e}")))?;
-    let table: toml::Table = toml::from_str(&text)
-        .map_err(|e| err(path.display().to_string(), e.message().to_owned()))?;
-    for (key, value) in table {
-        let Some((known, _)) = SETTINGS.iter().find(|(k, _)| *k == key) else {
-            let names: Vec<&str> = SETTINGS.iter().map(|(k, _)| *k).collect();
-            return Err(err(
-                format!("`{key}` in {}", path.display()),
-                format!("unknown setting; known: {}", names.join(", ")),
-            ));
-        };
-        let text = match value {
-            toml::Value::String(s) => s,
-            toml::Value::Integer(i) => i.to_string(),
-            toml::Value::Boolean(b) => b.to_string(),
-            toml::Value::Float(f) => f.to_string(),
-            _ => {
-                return Err(err(
-                    format!("`{key}` in {}", path.display()),
-                    "expected a string or a number",
-                ))
-            }
-        };
-        raw.set(known, text, format!("`{key}` in {}", path.display()));
-    }
-    Ok(())
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
-
-    #[test]
-    fn defaults() {
-        let c = Config::load(&Flags::default(), &env(&[])).expect("defaults are valid");
-        assert_eq!(c.port, 8080);
-        assert!(c.database_url.is_none());
-        assert_eq!(c.environment, Environment::Development);
-    }
-
-    #[test]
-    fn layers_override_in_order() {
-        let dir = std::env::temp_dir().join(format!(
-            "sb-config-{}",
-            switchboard_domain::ids::random_token(8)
-        ));
-        std::fs::create_dir_all(&dir).expect("dir");
-        let file = dir.join("switchboard.toml");
-        std::fs::write(
-            &file,
-            "port = 9000\nlog_format = \"json\"\nlog = \"debug\"\n",
-        )
-        .expect("write");
-        let flags = Flags {
-            config: Some(file.clone()),
-            ..Default::default()
-        };
-        let c = Config::load(&flags, &env(&[("SWITCHBOARD_LOG_FORMAT", "text")])).expect("valid");
-        assert_eq!(
-            (c.port, c.log_format, c.log_filter.as_str()),
-            (9000, LogFormat::Text, "debug")
-        );
-        let flags = Flags {
-            config: Some(file),
-            port: Some(7000),
-            ..Default::default()
-        };
-        let c = Config::load(&flags, &env(&[("SWITCHBOARD_PORT", "8000")])).expect("valid");
-        assert_eq!(c.port, 7000, "flags beat environment beats file");
-        let _ = std::fs::remove_dir_all(dir);
-    }
-
-    #[test]
-    fn invalid_settings_are_named() {
-        let e = Config::load(&Flags::default(), &env(&[("SWITCHBOARD_PORT", "eighty")]))
-            .expect_err("bad port");
-        assert_eq!(e.setting, "SWITCHBOARD_PORT");
-        assert!(e.to_string().contains("port number"));
-        let e = Config::load(
-            &Flags::default(),
-            &env(&[("SWITCHBOARD_PUBLIC_URL", "voice.example.com")]),
-        )
-        .expect_err("bad url");
-        assert_eq!(e.setting, "SWITCHBOARD_PUBLIC_URL");
-        let e = Config::load(
-            &Flags::default(),
-            &env(&[
-                ("SWITCHBOARD_ENV", "production"),
-                ("SWITCHBOARD_PUBLIC_URL", "http://x.example.com"),
-            ]),
-        )
-        .expect_err("http in prod");
-        assert!(e.message.contains("https"));
-        let e = Config::load(
-            &Flags::default(),
-            &env(&[("SWITCHBOARD_DATABASE_URL", "mysql://x")]),
-        )
-        .expect_err("db");
-        assert_eq!(e.setting, "SWITCHBOARD_DATABASE_URL");
-        let e = Config::load(
-            &Flags::default(),
-            &env(&[("SWITCHBOARD_LOG_FORMAT", "xml")]),
-        )
-        .expect_err("fmt");
-        assert_eq!(e.setting, "SWITCHBOARD_LOG_FORMAT");
-        let flags = Flags {
-            config: Some(PathBuf::from("/nonexistent/switchboard.toml")),
-            ..Default::default()
-        };
-        assert!(Config::load(&flags, &env(&[])).is_err());
-    }
-
-    #[test]
-    fn the_beta_realtime_shape_is_refused_on_openai() {
-        let e = Config::load(
-            &Flags::default(),
-            &env(&[("SWITCHBOARD_OPENAI_REALTIME_SHAPE", "beta")]),
-        )
-        .expect_err("OpenAI refuses beta");
-        assert_eq!(e.setting, "SWITCHBOARD_OPENAI_REALTIME_SHAPE");
-        assert!(e.to_string().contains("beta_api_shape_disabled"));
-        let c = Config::load(
-            &Flags::default(),
-            &env(&[
-                ("SWITCHBOARD_OPENAI_REALTIME_SHAPE", "beta"),
-                (
-                    "SWITCHBOARD_OPENAI_REALTIME_URL",
-                    "wss://example.openai.azure.com/openai/realtime",
-                ),
-            ]),
-        )
-        .expect("another provider may speak beta");
-        assert_eq!(c.openai_realtime_shape, switchboard_realtime::Shape::Beta);
-        let c = Config::load(
-            &Flags::default(),
-            &env(&[
-                ("SWITCHBOARD_DRAIN_TIMEOUT_SECONDS", "30"),
-                ("SWITCHBOARD_INSTANCE_LEASE_SECONDS", "5"),
-            ]),
-        )
-        .expect("valid");
-        assert_eq!(c.drain_timeout, Duration::from_secs(30));
-        assert_eq!(c.instance_lease, Duration::from_secs(5));
-        let e = Config::load(
-            &Flags::default(),
-            &env(&[("SWITCHBOARD_INSTANCE_LEASE_SECONDS", "1")]),
-        )
-        .expect_err("too short");
-        assert_eq!(e.setting, "SWITCHBOARD_INSTANCE_LEASE_SECONDS");
-    }
-
-    #[test]
-    fn unknown_file_keys_are_rejected() {
-        let dir = std::env::temp_dir().join(format!(
-            "sb-config-{}",
-            switchboard_domain::ids::random_token(8)
-        ));
-        std::fs::create_dir_all(&dir).expect("dir");
-        let file = dir.join("switchboard.toml");
-        std::fs::write(&file, "prot = 9000\n").expect("write");
-        let e = Config::load(
-            &Flags {
-                config: Some(file),
-                ..Default::default()
-            },
-            &env(&[]),
-        )
-        .expect_err("typo");
-        assert!(
-            e.to_string().contains("`prot`") && e.message.contains("unknown setting"),
-            "{e}"
-        );
-        let _ = std::fs::remove_dir_all(dir);
-    }
-
-    #[test]
-    fn public_urls() {
-        assert_eq!(
-            validate_public_url("https://v.example.com/", Environment::Production).as_deref(),
-            Ok("https://v.example.com")
-        );
-        assert!(
-            validate_public_url("https://v.example.com/twilio", Environment::Development).is_err()
-        );
-        assert!(validate_public_url("http://localhost:8080", Environment::Development).is_ok());
-    }
-
-    #[test]
-    fn secrets_do_not_show_in_debug() {
-        let c = Config::load(
-            &Flags::default(),
-            &env(&[
-                ("SWITCHBOARD_OPENAI_API_KEY", "sk-very-secret"),
-                ("SWITCHBOARD_DATABASE_URL", "postgres://u:pw@h/db"),
-            ]),
-        )
-        .expect("valid");
-        let dbg = format!("{c:?}");
-        assert!(
-            !dbg.contains("sk-very-secret") && !dbg.contains("pw@"),
-            "{dbg}"
-        );
-    }
-}
+mod tests;
