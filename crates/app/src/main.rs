@@ -183,24 +183,26 @@ fn init_tracing(config: &Config) {
     }
 }
 
-async fn open_store(config: &Config) -> anyhow::Result<Store> {
+/// Opens the store. `serving` (the long-running server, as opposed to an operator's command)
+/// refuses a privileged PostgreSQL login in production.
+async fn open_store(config: &Config, serving: bool) -> anyhow::Result<Store> {
     let (keyring, note) = config::open_keyring(config, true)
         .context("cannot read the master key (`switchboard doctor` explains)")?;
     if let Some(note) = note {
         tracing::warn!("{note}");
     }
-    Store::open(&config.store_options(keyring))
-        .await
-        .with_context(|| {
-            "cannot open the database (check SWITCHBOARD_DATABASE_URL; `switchboard doctor` explains)"
-        })
+    let mut opts = config.store_options(keyring);
+    opts.refuse_privileged_login &= serving;
+    Store::open(&opts).await.with_context(|| {
+        "cannot open the database (check SWITCHBOARD_DATABASE_URL; `switchboard doctor` explains)"
+    })
 }
 
 async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     match command {
         Command::Serve { .. } => serve(config).await,
         Command::Migrate => {
-            let store = open_store(&config).await?;
+            let store = open_store(&config, false).await?;
             let applied = store.migrate().await?;
             if applied.is_empty() {
                 println!("database is up to date ({})", store.description());
@@ -213,7 +215,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Org {
             command: OrgCommand::Create { name },
         } => {
-            let store = open_store(&config).await?;
+            let store = open_store(&config, false).await?;
             store.migrate().await?;
             let org = store.create_org(&name).await?;
             println!("{}", org.id);
@@ -229,7 +231,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             let role = switchboard_domain::values::Role::parse(&role).with_context(|| {
                 format!("`{role}` is not a role; use admin, member or operator")
             })?;
-            let store = open_store(&config).await?;
+            let store = open_store(&config, false).await?;
             store.migrate().await?;
             let password = switchboard_domain::auth::generate_password();
             let user = match store.create_user(&org_id, &email, &password, role).await {
@@ -248,7 +250,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             let org_id = OrgId::parse(&org).with_context(|| {
                 format!("`{org}` is not an organization id (they look like org_...)")
             })?;
-            let store = open_store(&config).await?;
+            let store = open_store(&config, false).await?;
             store.migrate().await?;
             let (_, key) = match store.create_api_key(&org_id, &name).await {
                 Err(switchboard_store::StoreError::NotFound) => {
@@ -262,7 +264,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         }
         Command::Doctor => Ok(()),
         Command::Secrets { command } => {
-            let store = open_store(&config).await?;
+            let store = open_store(&config, false).await?;
             store.migrate().await?;
             let result = secrets::run(command, &config, &store).await;
             store.close().await;
@@ -273,7 +275,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
-    let store = open_store(&config).await?;
+    let store = open_store(&config, true).await?;
     let applied = store.migrate().await.context("database migration failed")?;
     tracing::info!(database = store.description(), migrations_applied = ?applied, "database ready");
     if config.public_url.is_none() {

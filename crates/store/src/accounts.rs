@@ -236,12 +236,13 @@ impl Store {
         &self,
         hash: &str,
     ) -> Result<Option<KeyPrincipal>, StoreError> {
-        let mut tx = self.begin(Scope::Lookup, Access::Read).await?;
-        let row = sqlx::query(
+        let mut tx = self.begin(Scope::Platform, Access::Read).await?;
+        let row = sqlx::query(self.lookup(
+            "SELECT * FROM sb_authenticate_api_key($1)",
             "SELECT k.id, k.org_id, k.last_used_at, o.status FROM api_keys k \
              JOIN organizations o ON o.id = k.org_id \
              WHERE k.key_hash = $1 AND k.revoked_at IS NULL",
-        )
+        ))
         .bind(hash)
         .fetch_optional(&mut *tx)
         .await?;
@@ -381,10 +382,11 @@ impl Store {
 
     /// Finds a login and its password hash by e-mail (before any organization is known).
     pub async fn find_login(&self, email: &str) -> Result<Option<(User, String)>, StoreError> {
-        let mut tx = self.begin(Scope::Lookup, Access::Read).await?;
-        let row = sqlx::query(
+        let mut tx = self.begin(Scope::Platform, Access::Read).await?;
+        let row = sqlx::query(self.lookup(
+            "SELECT * FROM sb_find_login($1)",
             "SELECT id, org_id, email, role, created_at, password_hash FROM users WHERE email = $1",
-        )
+        ))
         .bind(email.to_lowercase())
         .fetch_optional(&mut *tx)
         .await?;

@@ -200,11 +200,12 @@ impl Store {
         &self,
         instance: &str,
     ) -> Result<Vec<UndeliveredAction>, StoreError> {
-        let mut tx = self.begin(Scope::Worker, Access::Read).await?;
-        let rows = sqlx::query(
+        let mut tx = self.begin(Scope::Platform, Access::Read).await?;
+        let rows = sqlx::query(self.lookup(
+            "SELECT * FROM sb_undelivered_call_actions($1)",
             "SELECT org_id, id, call_id FROM call_actions \
              WHERE instance_id = $1 AND delivered_at IS NULL ORDER BY created_at, id LIMIT 200",
-        )
+        ))
         .bind(instance)
         .fetch_all(&mut *tx)
         .await?;

@@ -62,11 +62,14 @@ impl Store {
         &self,
         call_sid: &str,
     ) -> Result<Option<(OrgId, CallId)>, StoreError> {
-        let mut tx = self.begin(Scope::Lookup, Access::Read).await?;
-        let row = sqlx::query("SELECT org_id, id FROM calls WHERE call_sid = $1")
-            .bind(call_sid)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let mut tx = self.begin(Scope::Platform, Access::Read).await?;
+        let row = sqlx::query(self.lookup(
+            "SELECT * FROM sb_find_call_by_sid($1)",
+            "SELECT org_id, id FROM calls WHERE call_sid = $1",
+        ))
+        .bind(call_sid)
+        .fetch_optional(&mut *tx)
+        .await?;
         tx.commit().await?;
         row.map(|r| {
             Ok((

@@ -508,11 +508,12 @@ impl Store {
         &self,
         now: Timestamp,
     ) -> Result<Vec<(OrgId, String)>, StoreError> {
-        let mut tx = self.begin(Scope::Lookup, Access::Read).await?;
-        let rows = sqlx::query(
+        let mut tx = self.begin(Scope::Platform, Access::Read).await?;
+        let rows = sqlx::query(self.lookup(
+            "SELECT * FROM sb_running_campaigns($1)",
             "SELECT org_id, id FROM campaigns WHERE status = 'running' \
              AND (start_at IS NULL OR start_at <= $1) ORDER BY created_at LIMIT 1000",
-        )
+        ))
         .bind(now.millis())
         .fetch_all(&mut *tx)
         .await?;

@@ -89,14 +89,15 @@ impl Store {
         token_hash: &str,
         now: Timestamp,
     ) -> Result<Option<DashboardSession>, StoreError> {
-        let mut tx = self.begin(Scope::Lookup, Access::Read).await?;
-        let row = sqlx::query(
+        let mut tx = self.begin(Scope::Platform, Access::Read).await?;
+        let row = sqlx::query(self.lookup(
+            "SELECT * FROM sb_dashboard_session($1, $2)",
             "SELECT u.id, u.org_id, u.email, u.role, u.created_at, s.org_id AS acting_org, \
              o.name AS org_name, o.status AS org_status, s.csrf_token, s.expires_at \
              FROM dashboard_sessions s JOIN users u ON u.id = s.user_id \
              JOIN organizations o ON o.id = s.org_id \
              WHERE s.token_hash = $1 AND s.expires_at > $2",
-        )
+        ))
         .bind(token_hash)
         .bind(now.millis())
         .fetch_optional(&mut *tx)

@@ -101,8 +101,9 @@ impl Store {
         alive_since: Timestamp,
         terminal_before: Timestamp,
     ) -> Result<Vec<StrandedCall>, StoreError> {
-        let mut tx = self.begin(Scope::Lookup, Access::Read).await?;
-        let rows = sqlx::query(
+        let mut tx = self.begin(Scope::Platform, Access::Read).await?;
+        let rows = sqlx::query(self.lookup(
+            "SELECT * FROM sb_stranded_calls($1, $2)",
             "SELECT org_id, id, CASE WHEN instance_id IS NULL OR instance_id IN (SELECT id \
                FROM instances WHERE stopped_at IS NULL AND heartbeat_at >= $1) THEN 0 ELSE 1 \
                END AS lost \
@@ -110,7 +111,7 @@ impl Store {
              AND (terminal_at < $2 OR (instance_id IS NOT NULL AND instance_id NOT IN \
                (SELECT id FROM instances WHERE stopped_at IS NULL AND heartbeat_at >= $3))) \
              LIMIT 500",
-        )
+        ))
         .bind(alive_since.millis())
         .bind(terminal_before.millis())
         .bind(alive_since.millis())

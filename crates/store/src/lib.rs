@@ -122,6 +122,10 @@ pub struct StoreOptions {
     /// PostgreSQL role without BYPASSRLS that the application switches to when it connects as
     /// a superuser or a BYPASSRLS role.
     pub app_role: String,
+    /// Refuse a PostgreSQL login that is a superuser or has BYPASSRLS (production): such a
+    /// session can `RESET ROLE` out of the application role, so one injected statement would
+    /// undo row-level security.
+    pub refuse_privileged_login: bool,
 }
 
 impl StoreOptions {
@@ -133,6 +137,7 @@ impl StoreOptions {
             data_dir: PathBuf::from("./data"),
             max_connections: 10,
             app_role: "switchboard_app".into(),
+            refuse_privileged_login: false,
         }
     }
 }
@@ -182,12 +187,10 @@ impl std::fmt::Debug for Store {
 pub(crate) enum Scope<'a> {
     /// One organization's rows.
     Org(&'a OrgId),
-    /// The narrow pre-tenant look-ups (key by hash, number routing, login by e-mail).
-    Lookup,
-    /// Platform tables only (organizations, operator keys, migrations).
+    /// No organization: platform tables (organizations, operator keys, migrations), and on
+    /// PostgreSQL the pre-tenant look-ups and the delivery worker's claim, which read tenant
+    /// tables only through their SECURITY DEFINER functions (see [`Store::lookup`]).
     Platform,
-    /// The webhook claim loop: every organization's delivery schedule, nothing else.
-    Worker,
 }
 
 /// Read-only or read-write transaction.
@@ -274,7 +277,8 @@ impl Store {
                 })
             }
             Backend::Postgres => {
-                let app_role = prepare_pg_role(&url, &opts.app_role).await?;
+                let app_role =
+                    prepare_pg_role(&url, &opts.app_role, opts.refuse_privileged_login).await?;
                 let role = app_role.clone();
                 let pool = AnyPoolOptions::new()
                     .max_connections(opts.max_connections.max(1))
@@ -391,19 +395,22 @@ impl Store {
                     .execute(&mut **tx)
                     .await?;
             }
-            Scope::Lookup => {
-                sqlx::query("SELECT set_config('switchboard.lookup', 'on', true)")
-                    .execute(&mut **tx)
-                    .await?;
-            }
-            Scope::Worker => {
-                sqlx::query("SELECT set_config('switchboard.worker', 'on', true)")
-                    .execute(&mut **tx)
-                    .await?;
-            }
             Scope::Platform => {}
         }
         Ok(())
+    }
+
+    /// A query that runs before any organization is known (authentication, routing, the
+    /// platform sweeps, the delivery worker's claim). On PostgreSQL the application role can
+    /// read tenant tables only in its organization, so these run as `pg`: a call to a
+    /// SECURITY DEFINER function (migration 0021) that returns exactly the needed columns for
+    /// exactly the given key. SQLite has no row-level security and runs `sqlite`, the same
+    /// query written out; both answer the same columns.
+    pub(crate) fn lookup<'q>(&self, pg: &'q str, sqlite: &'q str) -> &'q str {
+        match self.inner.backend {
+            Backend::Postgres => pg,
+            Backend::Sqlite => sqlite,
+        }
     }
 
     /// `FOR UPDATE` where the engine has it (SQLite serialises writers already).
@@ -441,7 +448,11 @@ async fn sqlite_pool(connect: AnyConnectOptions, max: u32) -> Result<AnyPool, St
 /// Decides whether connections must `SET ROLE`, and creates the role when they must.
 /// A superuser or BYPASSRLS login would see every tenant's rows despite the policies, so the
 /// application switches to `role`, which has neither.
-async fn prepare_pg_role(url: &str, role: &str) -> Result<Option<String>, StoreError> {
+async fn prepare_pg_role(
+    url: &str,
+    role: &str,
+    refuse_privileged: bool,
+) -> Result<Option<String>, StoreError> {
     let role_ok = !role.is_empty()
         && role.len() <= 63
         && role.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
@@ -464,6 +475,14 @@ async fn prepare_pg_role(url: &str, role: &str) -> Result<Option<String>, StoreE
         // Row-level security already applies to this login (policies are FORCEd on owners).
         conn.close().await?;
         return Ok(None);
+    }
+    if refuse_privileged {
+        conn.close().await?;
+        return Err(StoreError::Config(format!(
+            "in production the database login must not be a superuser or have BYPASSRLS (it \
+             could RESET ROLE out of `{role}` and past row-level security): connect as a role \
+             that owns the schema without those attributes (see the README, PostgreSQL logins)"
+        )));
     }
     // Two instances may start at once: creating an existing role is not an error.
     let create = format!(

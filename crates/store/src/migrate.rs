@@ -132,6 +132,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0020_secrets_at_rest.sql"),
         postgres: include_str!("../migrations/postgres/0020_secrets_at_rest.sql"),
     },
+    Migration {
+        version: 21,
+        name: "definer_lookups",
+        sqlite: include_str!("../migrations/sqlite/0021_definer_lookups.sql"),
+        postgres: include_str!("../migrations/postgres/0021_definer_lookups.sql"),
+    },
 ];
 
 /// The migration after which secrets are sealed; applying it seals the rows in clear.
@@ -192,7 +198,18 @@ impl Store {
     }
 
     async fn migrate_locked(&self, conn: &mut sqlx::AnyConnection) -> Result<Vec<i64>, StoreError> {
-        conn.execute(CREATE_TABLE).await?;
+        // An application login without CREATE on the schema (production) starts against an
+        // up-to-date database: it must not need the right to create what exists.
+        let exists = self.inner.backend == Backend::Postgres
+            && sqlx::query_scalar::<_, i32>(
+                "SELECT CAST(to_regclass('switchboard_migrations') IS NOT NULL AS INTEGER)",
+            )
+            .fetch_one(&mut *conn)
+            .await?
+                == 1;
+        if !exists {
+            conn.execute(CREATE_TABLE).await?;
+        }
         let applied = applied_versions(conn).await?;
         let mut done = Vec::new();
         for m in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
@@ -295,6 +312,7 @@ async fn grant_app_role(conn: &mut sqlx::AnyConnection, role: &str) -> Result<()
            EXECUTE format('GRANT USAGE ON SCHEMA %I TO \"{role}\"', current_schema()); \
            EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA %I TO \"{role}\"', current_schema()); \
            EXECUTE format('GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA %I TO \"{role}\"', current_schema()); \
+           EXECUTE format('GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA %I TO \"{role}\"', current_schema()); \
          END $$"
     );
     conn.execute(sql.as_str()).await?;

@@ -160,13 +160,14 @@ impl Store {
         number: &PhoneNumber,
         channel: NumberChannel,
     ) -> Result<Option<(NumberRoute, Option<crate::TwilioCredentials>)>, StoreError> {
-        let mut r = self.reader(Scope::Lookup).await?;
-        let row = sqlx::query(
+        let mut r = self.reader(Scope::Platform).await?;
+        let row = sqlx::query(self.lookup(
+            "SELECT * FROM sb_route_number_with_credentials($1, $2)",
             "SELECT p.id, p.org_id, p.agent_id, p.active, o.status, c.account_sid, c.auth_token \
              FROM phone_numbers p JOIN organizations o ON o.id = p.org_id \
              LEFT JOIN twilio_credentials c ON c.org_id = p.org_id \
              WHERE p.number = $1 AND p.channel = $2",
-        )
+        ))
         .bind(number.as_str())
         .bind(channel.as_str())
         .fetch_optional(r.conn())
@@ -218,11 +219,12 @@ impl Store {
         number: &PhoneNumber,
         channel: NumberChannel,
     ) -> Result<Option<NumberRoute>, StoreError> {
-        let mut tx = self.begin(Scope::Lookup, Access::Read).await?;
-        let row = sqlx::query(
+        let mut tx = self.begin(Scope::Platform, Access::Read).await?;
+        let row = sqlx::query(self.lookup(
+            "SELECT * FROM sb_route_number($1, $2)",
             "SELECT p.id, p.org_id, p.agent_id, p.active, o.status FROM phone_numbers p \
              JOIN organizations o ON o.id = p.org_id WHERE p.number = $1 AND p.channel = $2",
-        )
+        ))
         .bind(number.as_str())
         .bind(channel.as_str())
         .fetch_optional(&mut *tx)

@@ -74,12 +74,13 @@ impl Store {
         dialled_before: Timestamp,
         limit: i64,
     ) -> Result<Vec<(OrgId, CallId, String)>, StoreError> {
-        let mut tx = self.begin(Scope::Lookup, Access::Read).await?;
-        let rows = sqlx::query(
+        let mut tx = self.begin(Scope::Platform, Access::Read).await?;
+        let rows = sqlx::query(self.lookup(
+            "SELECT * FROM sb_unsettled_outbound_calls($1, $2)",
             "SELECT org_id, id, call_sid FROM calls WHERE direction = 'outbound' \
              AND ended_at IS NULL AND instance_id IS NULL AND call_sid NOT LIKE 'pending:%' \
              AND dial_started_at < $1 ORDER BY dial_started_at LIMIT $2",
-        )
+        ))
         .bind(dialled_before.millis())
         .bind(limit)
         .fetch_all(&mut *tx)
@@ -344,11 +345,14 @@ impl Store {
     /// Which organization a call id belongs to (Twilio's requests for an outbound call name
     /// our call id before its CallSid is stored). Runs in the narrow look-up scope.
     pub async fn find_call_org(&self, call: &CallId) -> Result<Option<OrgId>, StoreError> {
-        let mut tx = self.begin(Scope::Lookup, Access::Read).await?;
-        let org: Option<String> = sqlx::query_scalar("SELECT org_id FROM calls WHERE id = $1")
-            .bind(call.as_str())
-            .fetch_optional(&mut *tx)
-            .await?;
+        let mut tx = self.begin(Scope::Platform, Access::Read).await?;
+        let org: Option<String> = sqlx::query_scalar(self.lookup(
+            "SELECT org_id FROM sb_find_call_org($1)",
+            "SELECT org_id FROM calls WHERE id = $1",
+        ))
+        .bind(call.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(org.map(OrgId::from_db))
     }

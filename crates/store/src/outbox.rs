@@ -589,17 +589,20 @@ impl Store {
             "UPDATE webhook_deliveries SET status = 'delivering', lease_owner = $1, \
              next_attempt_at = $2, updated_at = $3 WHERE id IN (\
              SELECT d.id FROM webhook_deliveries d \
-             WHERE d.status IN ('pending', 'delivering') AND d.next_attempt_at <= $4 \
+             WHERE d.status IN ('pending', 'delivering') AND d.next_attempt_at <= $3 \
              AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p \
                WHERE p.endpoint_id = d.endpoint_id AND p.order_key = d.order_key \
                AND p.org_seq < d.org_seq AND p.status IN ('pending', 'delivering')) \
-             ORDER BY d.next_attempt_at LIMIT $5{lock}) RETURNING id, org_id"
+             ORDER BY d.next_attempt_at LIMIT $4{lock}) RETURNING id, org_id"
         );
-        let mut tx = self.begin(Scope::Worker, Access::Write).await?;
-        let rows = sqlx::query(&sql)
+        let sql = self.lookup(
+            "SELECT * FROM sb_claim_webhook_deliveries($1, $2, $3, $4)",
+            &sql,
+        );
+        let mut tx = self.begin(Scope::Platform, Access::Write).await?;
+        let rows = sqlx::query(sql)
             .bind(owner)
             .bind(now.millis() + lease_ms)
-            .bind(now.millis())
             .bind(now.millis())
             .bind(limit)
             .fetch_all(&mut *tx)
@@ -804,17 +807,27 @@ impl Store {
         owner: &str,
         now: Timestamp,
     ) -> Result<u64, StoreError> {
-        let mut tx = self.begin(Scope::Worker, Access::Write).await?;
-        let done = sqlx::query(
-            "UPDATE webhook_deliveries SET status = 'pending', lease_owner = NULL, \
-             next_attempt_at = $1 WHERE status = 'delivering' AND lease_owner = $2",
-        )
-        .bind(now.millis())
-        .bind(owner)
-        .execute(&mut *tx)
-        .await?;
+        let mut tx = self.begin(Scope::Platform, Access::Write).await?;
+        let done = if self.backend() == Backend::Postgres {
+            let n: i64 = sqlx::query_scalar("SELECT sb_release_webhook_deliveries($1, $2)")
+                .bind(owner)
+                .bind(now.millis())
+                .fetch_one(&mut *tx)
+                .await?;
+            n.unsigned_abs()
+        } else {
+            sqlx::query(
+                "UPDATE webhook_deliveries SET status = 'pending', lease_owner = NULL, \
+                 next_attempt_at = $2 WHERE status = 'delivering' AND lease_owner = $1",
+            )
+            .bind(owner)
+            .bind(now.millis())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+        };
         tx.commit().await?;
-        Ok(done.rows_affected())
+        Ok(done)
     }
 }
 

@@ -188,15 +188,16 @@ impl Store {
         now: Timestamp,
         limit: i64,
     ) -> Result<Vec<ExpiredRecording>, StoreError> {
-        let mut tx = self.begin(Scope::Lookup, Access::Read).await?;
-        let rows = sqlx::query(
+        let mut tx = self.begin(Scope::Platform, Access::Read).await?;
+        let rows = sqlx::query(self.lookup(
+            "SELECT * FROM sb_expired_recordings($1, $2)",
             "SELECT c.org_id, c.id, c.recording_sid FROM calls c \
              JOIN org_settings s ON s.org_id = c.org_id \
              WHERE c.recording_sid IS NOT NULL AND c.recording_deleted_at IS NULL \
              AND s.recording_retention_days IS NOT NULL \
              AND c.started_at < $1 - s.recording_retention_days * 86400000 \
              ORDER BY c.started_at LIMIT $2",
-        )
+        ))
         .bind(now.millis())
         .bind(limit)
         .fetch_all(&mut *tx)

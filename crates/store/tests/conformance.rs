@@ -8,7 +8,7 @@ use switchboard_domain::ids::*;
 use switchboard_domain::settings::SettingsUpdate;
 use switchboard_domain::values::*;
 use switchboard_domain::{Secret, Timestamp};
-use switchboard_store::{backend_test, Backend, BootstrapInput, Store, StoreError};
+use switchboard_store::{backend_test, BootstrapInput, Store, StoreError};
 
 fn new_agent(name: &str) -> NewAgent {
     serde_json::from_value(json!({"name": name, "instructions": "Help callers."})).expect("agent")
@@ -72,7 +72,7 @@ backend_test!(migrations_are_idempotent, |db| {
     assert!(store.migrate().await.expect("second migrate").is_empty());
     let status = store.migration_status().await.expect("status");
     assert!(status.pending.is_empty() && status.unknown.is_empty());
-    assert_eq!(status.applied, (1..=20).collect::<Vec<i64>>());
+    assert_eq!(status.applied, (1..=21).collect::<Vec<i64>>());
     store.ping().await.expect("ping");
 });
 
@@ -980,142 +980,6 @@ backend_test!(organization_b_cannot_touch_organization_a, |db| {
         .data[0]
         .revoked_at
         .is_none());
-});
-
-/// The tables that hold tenant rows; each has `org_id`.
-const TENANT_TABLES: &[&str] = &[
-    "org_settings",
-    "twilio_credentials",
-    "users",
-    "api_keys",
-    "agents",
-    "phone_numbers",
-    "contacts",
-    "conversations",
-    "messages",
-    "calls",
-    "tool_invocations",
-    "appointments",
-    "events",
-    "custom_tools",
-];
-
-backend_test!(row_level_security_filters_raw_queries, |db| {
-    use sqlx::{Connection, Executor, Row};
-    if db.store.backend() != Backend::Postgres {
-        return; // Row-level security is a PostgreSQL feature; SQLite relies on the store's scoping.
-    }
-    let store = &db.store;
-    let a = seed_org(store, "Alpha", 1).await;
-    let b = seed_org(store, "Beta", 2).await;
-    for (org, n) in [(&a.org, 1), (&b.org, 2)] {
-        store
-            .create_custom_tool(org, &custom_tool(&format!("tool_{n}")))
-            .await
-            .expect("custom tool");
-    }
-    // Seed rows in the tables no store method writes yet, so their policies are exercised too.
-    let mut owner = sqlx::AnyConnection::connect(&db.url)
-        .await
-        .expect("owner connection");
-    for org in [&a.org, &b.org] {
-        let mut tx = owner.begin().await.expect("tx");
-        sqlx::query("SELECT set_config('switchboard.org_id', $1, true)")
-            .bind(org.as_str())
-            .execute(&mut *tx)
-            .await
-            .expect("scope");
-        sqlx::query("INSERT INTO tool_invocations (id, org_id, tool, arguments, status, actor, started_at) VALUES ($1, $2, 'end_call', '{}', 'ok', 'agent', 1)")
-            .bind(format!("tool_{}", org.as_str())).bind(org.as_str()).execute(&mut *tx).await.expect("tool row");
-        sqlx::query("INSERT INTO appointments (id, org_id, starts_at, ends_at, status, title, created_at, updated_at) VALUES ($1, $2, 1, 2, 'booked', 't', 1, 1)")
-            .bind(format!("apt_{}", org.as_str())).bind(org.as_str()).execute(&mut *tx).await.expect("appointment row");
-        sqlx::query("INSERT INTO events (id, org_id, org_seq, type, payload, created_at) VALUES ($1, $2, 1, 'x', '{}', 1)")
-            .bind(format!("evt_{}", org.as_str())).bind(org.as_str()).execute(&mut *tx).await.expect("event row");
-        tx.commit().await.expect("commit");
-    }
-    // Connect as the application does (switching to the role without BYPASSRLS).
-    let mut conn = sqlx::AnyConnection::connect(&db.url)
-        .await
-        .expect("connect");
-    if let Some(role) = store.app_role() {
-        conn.execute(format!("SET ROLE \"{role}\"").as_str())
-            .await
-            .expect("set role");
-    }
-    // Inserting a row for another organization than the scoped one is refused (WITH CHECK).
-    let mut tx = conn.begin().await.expect("tx");
-    sqlx::query("SELECT set_config('switchboard.org_id', $1, true)")
-        .bind(b.org.as_str())
-        .execute(&mut *tx)
-        .await
-        .expect("scope");
-    let cross = sqlx::query("INSERT INTO events (id, org_id, org_seq, type, payload, created_at) VALUES ('evt_x', $1, 9, 'x', '{}', 1)")
-        .bind(a.org.as_str()).execute(&mut *tx).await;
-    assert!(
-        cross.is_err(),
-        "WITH CHECK refuses rows of another organization"
-    );
-    tx.rollback().await.expect("rollback");
-    for table in TENANT_TABLES {
-        // Scoped to B, a deliberately unfiltered SELECT * returns only B's rows.
-        let mut tx = conn.begin().await.expect("tx");
-        sqlx::query("SELECT set_config('switchboard.org_id', $1, true)")
-            .bind(b.org.as_str())
-            .execute(&mut *tx)
-            .await
-            .expect("scope");
-        let rows = sqlx::query(&format!("SELECT * FROM {table}"))
-            .fetch_all(&mut *tx)
-            .await
-            .expect("select");
-        assert!(!rows.is_empty(), "{table}: B sees its own rows");
-        for row in &rows {
-            let org: String = row.try_get("org_id").expect("org_id");
-            assert_eq!(
-                org,
-                b.org.as_str(),
-                "{table}: a row of another organization leaked"
-            );
-        }
-        // Updates and deletes cannot reach A's rows either.
-        let upd = sqlx::query(&format!("DELETE FROM {table} WHERE org_id = $1"))
-            .bind(a.org.as_str())
-            .execute(&mut *tx)
-            .await
-            .expect("delete");
-        assert_eq!(
-            upd.rows_affected(),
-            0,
-            "{table}: deleted A's rows from B's scope"
-        );
-        tx.rollback().await.expect("rollback");
-
-        // With no organization set at all, nothing is visible.
-        let mut tx = conn.begin().await.expect("tx");
-        let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
-            .fetch_one(&mut *tx)
-            .await
-            .expect("count");
-        assert_eq!(n, 0, "{table}: rows visible without an organization");
-        tx.rollback().await.expect("rollback");
-    }
-    // The setting is transaction-local: it does not survive into the next transaction.
-    let mut tx = conn.begin().await.expect("tx");
-    let leaked: Option<String> =
-        sqlx::query("SELECT current_setting('switchboard.org_id', true) AS v")
-            .fetch_one(&mut *tx)
-            .await
-            .expect("setting")
-            .try_get("v")
-            .expect("v");
-    assert!(leaked.unwrap_or_default().is_empty());
-    tx.rollback().await.expect("rollback");
-    // The application role really is subject to RLS.
-    let (sup, bypass): (i64, i64) = sqlx::query_as("SELECT CAST(rolsuper AS INTEGER), CAST(rolbypassrls AS INTEGER) FROM pg_roles WHERE rolname = current_user")
-        .fetch_one(&mut conn).await.expect("role");
-    assert_eq!((sup, bypass), (0, 0));
-    conn.close().await.expect("close");
-    owner.close().await.expect("close");
 });
 
 fn inbound(

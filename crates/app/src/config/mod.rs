@@ -532,6 +532,7 @@ impl Config {
             data_dir: self.data_dir.clone(),
             max_connections: self.database_max_connections,
             app_role: self.database_app_role.clone(),
+            refuse_privileged_login: self.environment == Environment::Production,
         }
     }
 }
