@@ -339,6 +339,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
                 .public_url
                 .as_deref()
                 .is_some_and(|u| u.starts_with("https://")),
+            trusted_proxies: config.trusted_proxies.clone(),
             ..Default::default()
         },
         clock: switchboard_domain::Clock::system(),

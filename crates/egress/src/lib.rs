@@ -107,6 +107,8 @@ pub fn client_013(
     timeout: Duration,
 ) -> Result<reqwest013::Client, reqwest013::Error> {
     reqwest013::Client::builder()
+        // See `client`: a proxy from the environment would resolve the target itself.
+        .no_proxy()
         .timeout(timeout)
         .connect_timeout(timeout.min(Duration::from_secs(5)))
         .redirect(reqwest013::redirect::Policy::none())
@@ -126,6 +128,9 @@ pub fn client(
     timeout: Duration,
 ) -> Result<reqwest::Client, reqwest::Error> {
     reqwest::Client::builder()
+        // Never through HTTP(S)_PROXY / ALL_PROXY from the environment: the proxy would
+        // resolve and connect to the target itself, past this guard's resolver.
+        .no_proxy()
         .timeout(timeout)
         .connect_timeout(timeout.min(Duration::from_secs(5)))
         .redirect(reqwest::redirect::Policy::none())

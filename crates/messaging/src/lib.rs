@@ -196,6 +196,23 @@ pub enum MessagingError {
 }
 
 impl MessagingError {
+    /// The message an API client sees: for a provider's failure (the model, Twilio) a
+    /// stable description without the provider's text, which is logged instead (it can hold
+    /// internals, even a fragment of a key); otherwise the error itself.
+    pub fn public_message(&self) -> String {
+        match self {
+            MessagingError::Model(_) => {
+                "the chat model did not answer; the message is kept and the failure is logged"
+                    .into()
+            }
+            MessagingError::Twilio(e) => e.summary(),
+            MessagingError::TwilioUnreachable(_) => {
+                "Twilio could not be reached; the message was not sent".into()
+            }
+            other => other.to_string(),
+        }
+    }
+
     /// Stable error code.
     pub fn code(&self) -> &'static str {
         match self {

@@ -29,6 +29,24 @@ pub enum RestError {
 }
 
 impl RestError {
+    /// What may be told to an API client: the status and Twilio's numeric error code, never
+    /// Twilio's text (which can name accounts and internals); the whole error goes to the log.
+    pub fn summary(&self) -> String {
+        match self {
+            RestError::Transport(_) => "Twilio could not be reached; try again".into(),
+            RestError::Api {
+                status,
+                code: Some(code),
+                ..
+            } => format!(
+                "Twilio refused the request (HTTP {status}, Twilio error {code}: \
+                 https://www.twilio.com/docs/errors/{code})"
+            ),
+            RestError::Api { status, .. } => format!("Twilio refused the request (HTTP {status})"),
+            RestError::Malformed(_) => "Twilio's answer could not be read".into(),
+        }
+    }
+
     /// Whether the request may have taken effect (a timeout or a dropped connection after
     /// sending): retrying could act twice.
     pub fn outcome_unknown(&self) -> bool {

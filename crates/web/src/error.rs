@@ -136,7 +136,7 @@ impl From<switchboard_messaging::MessagingError> for ApiError {
             | M::NotConfigured(_) => ApiError::new(StatusCode::CONFLICT, code, e.to_string()),
             M::Model(_) | M::Twilio(_) | M::TwilioUnreachable(_) => {
                 tracing::warn!(error = %e, "upstream failure");
-                ApiError::new(StatusCode::BAD_GATEWAY, code, e.to_string())
+                ApiError::new(StatusCode::BAD_GATEWAY, code, e.public_message())
             }
         }
     }

@@ -10,6 +10,7 @@ mod mcp;
 pub mod metrics;
 mod oauth;
 mod outreach;
+pub mod security;
 mod server;
 mod twilio;
 mod twilio_outbound;
@@ -424,6 +425,7 @@ pub fn router(
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .with_state(state)
+        .layer(axum::middleware::from_fn(security::headers))
         .layer(axum::middleware::from_fn_with_state(
             metrics,
             metrics::track,

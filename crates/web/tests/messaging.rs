@@ -1182,6 +1182,10 @@ backend_test!(unknown_numbers_and_bad_signatures_store_nothing, |db| {
         (502, Some("twilio_error")),
         "{body}"
     );
+    // The client learns Twilio's error code, not Twilio's text (that goes to the log).
+    let message = body["error"]["message"].as_str().expect("message");
+    assert!(message.contains("Twilio error 21211"), "{body}");
+    assert!(!message.contains("not a valid phone number"), "{body}");
     let failed = env.conversations_with(&org, "+15559990002").await.remove(0);
     assert_eq!(failed.status.as_str(), "failed");
     let item = env.transcript(&org, &failed.id).await.remove(0);

@@ -77,6 +77,7 @@ pub(super) const SETTINGS: &[(&str, &str)] = &[
     ("max_body_bytes", "SWITCHBOARD_MAX_BODY_BYTES"),
     ("first_org_name", "SWITCHBOARD_FIRST_ORG_NAME"),
     ("admin_email", "SWITCHBOARD_ADMIN_EMAIL"),
+    ("trusted_proxies", "SWITCHBOARD_TRUSTED_PROXIES"),
     ("master_key", "SWITCHBOARD_MASTER_KEY"),
     ("master_key_file", "SWITCHBOARD_MASTER_KEY_FILE"),
     ("previous_master_keys", "SWITCHBOARD_PREVIOUS_MASTER_KEYS"),

@@ -101,6 +101,8 @@ pub struct Config {
     pub first_org_name: String,
     /// First-start operator login.
     pub admin_email: String,
+    /// Reverse proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: switchboard_web::security::TrustedProxies,
     /// The keys that encrypt secrets at rest.
     pub master_keys: MasterKeys,
     /// The file that was read, if any.
@@ -483,6 +485,15 @@ impl Config {
             return Err(err(source_of(raw, "admin_email"), m));
         }
         let master_keys = keys::parse(raw, environment)?;
+        let trusted_proxies = match raw.get("trusted_proxies") {
+            None => Default::default(),
+            Some((v, src)) => switchboard_web::security::TrustedProxies::parse(v).map_err(|m| {
+                err(
+                    src,
+                    format!("{m}; expected addresses or networks such as 10.0.0.0/8, 127.0.0.1"),
+                )
+            })?,
+        };
         Ok(Config {
             host,
             port,
@@ -516,6 +527,7 @@ impl Config {
             max_body_bytes,
             first_org_name,
             admin_email,
+            trusted_proxies,
             master_keys,
             config_file: None,
         })

@@ -206,3 +206,19 @@ fn master_keys_are_checked() {
     let c = Config::load(&Flags::default(), &env(&[])).expect("development needs none");
     assert!(c.master_keys.key.is_none() && c.master_keys.file.is_none());
 }
+
+#[test]
+fn trusted_proxies_are_checked() {
+    let c = Config::load(
+        &Flags::default(),
+        &env(&[("SWITCHBOARD_TRUSTED_PROXIES", "10.0.0.0/8, ::1")]),
+    )
+    .expect("valid");
+    assert!(!c.trusted_proxies.is_empty());
+    let e = Config::load(
+        &Flags::default(),
+        &env(&[("SWITCHBOARD_TRUSTED_PROXIES", "10.0.0.0/40")]),
+    )
+    .expect_err("bad prefix");
+    assert_eq!(e.setting, "SWITCHBOARD_TRUSTED_PROXIES");
+}

@@ -27,8 +27,7 @@ pub(crate) async fn act(
     actor: &str,
 ) -> Result<CallAction, ApiError> {
     request.validate()?;
-    let body = serde_json::to_value(request)
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+    let body = serde_json::to_value(request).map_err(|e| ApiError::internal(&e))?;
     let (action, instance) = st
         .store
         .create_call_action(org, call, &body, actor, st.clock.now())

@@ -306,7 +306,10 @@ pub async fn cancel_call(
                 &update,
             )
             .await
-            .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, "twilio_error", e.to_string()))?;
+            .map_err(|e| {
+                tracing::warn!(org_id = %auth.org, call_id = %call.id, error = %e, "Twilio did not cancel a call");
+                ApiError::new(StatusCode::BAD_GATEWAY, "twilio_error", e.summary())
+            })?;
     }
     if !live {
         // Not answered: nothing else will end it (a live call ends through its stream).

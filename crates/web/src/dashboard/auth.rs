@@ -1,10 +1,7 @@
 //! Sign-in, sign-out, the operator's organization switcher, and the sign-in rate limit.
 
 use super::layout;
-use super::{
-    cookie, safe_next, same_secret, set_cookie, Dash, DashError, Fields, LOGIN_CSRF_COOKIE,
-    SESSION_COOKIE,
-};
+use super::{cookie, safe_next, same_secret, set_cookie, Dash, DashError, Fields};
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequestParts, Query, State};
@@ -88,19 +85,20 @@ impl LoginLimiter {
     }
 }
 
-/// The client's address, when the server was started with connection info.
+/// The client's address (through trusted proxies), when the server was started with
+/// connection info.
 pub struct ClientAddr(pub Option<IpAddr>);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+impl FromRequestParts<AppState> for ClientAddr {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(ClientAddr(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0.ip()),
-        ))
+    async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        let proxies = &st.dashboard.config.trusted_proxies;
+        Ok(ClientAddr(peer.map(|p| proxies.client(p, &parts.headers))))
     }
 }
 
@@ -153,7 +151,7 @@ pub async fn login_page(
         [(
             header::SET_COOKIE,
             set_cookie(
-                LOGIN_CSRF_COOKIE,
+                st.dashboard.config.login_cookie(),
                 &csrf,
                 Some(3600),
                 st.dashboard.config.secure_cookies,
@@ -175,7 +173,7 @@ pub async fn login(
     let field = |k: &str| form.get(k).map(|s| s.trim().to_owned()).unwrap_or_default();
     let next = safe_next(form.get("next").map(String::as_str));
     let email = field("email").to_lowercase();
-    let csrf = cookie(&headers, LOGIN_CSRF_COOKIE).unwrap_or("");
+    let csrf = cookie(&headers, st.dashboard.config.login_cookie()).unwrap_or("");
     let again = |status: StatusCode, msg: &str| {
         // A fresh double-submit token with every re-rendered form.
         let token = random_token(32);
@@ -184,7 +182,7 @@ pub async fn login(
             [(
                 header::SET_COOKIE,
                 set_cookie(
-                    LOGIN_CSRF_COOKIE,
+                    st.dashboard.config.login_cookie(),
                     &token,
                     Some(3600),
                     st.dashboard.config.secure_cookies,
@@ -256,11 +254,16 @@ pub async fn login(
     let h = res.headers_mut();
     h.append(
         header::SET_COOKIE,
-        set_cookie(SESSION_COOKIE, &token, Some(ttl.as_secs()), secure),
+        set_cookie(
+            st.dashboard.config.session_cookie(),
+            &token,
+            Some(ttl.as_secs()),
+            secure,
+        ),
     );
     h.append(
         header::SET_COOKIE,
-        set_cookie(LOGIN_CSRF_COOKIE, "", None, secure),
+        set_cookie(st.dashboard.config.login_cookie(), "", None, secure),
     );
     Ok(res)
 }
@@ -276,7 +279,12 @@ pub async fn logout(
     let mut res = Redirect::to("/login").into_response();
     res.headers_mut().append(
         header::SET_COOKIE,
-        set_cookie(SESSION_COOKIE, "", None, st.dashboard.config.secure_cookies),
+        set_cookie(
+            st.dashboard.config.session_cookie(),
+            "",
+            None,
+            st.dashboard.config.secure_cookies,
+        ),
     );
     Ok(res)
 }

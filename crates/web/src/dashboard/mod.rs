@@ -43,10 +43,15 @@ use switchboard_store::{DashboardSession, StoreError};
 
 pub use auth::LoginLimiter;
 
-/// The session cookie's name.
+/// The session cookie's name (over plain http: on localhost, in development).
 pub const SESSION_COOKIE: &str = "sb_session";
 /// The sign-in form's double-submit cookie (before a session exists).
 pub const LOGIN_CSRF_COOKIE: &str = "sb_login";
+/// [`SESSION_COOKIE`] over https: the `__Host-` prefix makes browsers refuse it unless it is
+/// `Secure`, for this exact host and path `/`, so a sibling subdomain cannot plant one.
+pub const SECURE_SESSION_COOKIE: &str = "__Host-sb_session";
+/// [`LOGIN_CSRF_COOKIE`] over https.
+pub const SECURE_LOGIN_CSRF_COOKIE: &str = "__Host-sb_login";
 
 /// Dashboard settings.
 #[derive(Debug, Clone)]
@@ -60,6 +65,28 @@ pub struct DashboardConfig {
     pub login_attempts: u32,
     /// The rate-limit window for sign-ins.
     pub login_window: Duration,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (`SWITCHBOARD_TRUSTED_PROXIES`).
+    pub trusted_proxies: crate::security::TrustedProxies,
+}
+
+impl DashboardConfig {
+    /// The session cookie's name ([`SECURE_SESSION_COOKIE`] over https).
+    pub fn session_cookie(&self) -> &'static str {
+        if self.secure_cookies {
+            SECURE_SESSION_COOKIE
+        } else {
+            SESSION_COOKIE
+        }
+    }
+
+    /// The sign-in form's cookie name ([`SECURE_LOGIN_CSRF_COOKIE`] over https).
+    pub fn login_cookie(&self) -> &'static str {
+        if self.secure_cookies {
+            SECURE_LOGIN_CSRF_COOKIE
+        } else {
+            LOGIN_CSRF_COOKIE
+        }
+    }
 }
 
 impl Default for DashboardConfig {
@@ -69,6 +96,7 @@ impl Default for DashboardConfig {
             secure_cookies: false,
             login_attempts: 5,
             login_window: Duration::from_secs(15 * 60),
+            trusted_proxies: crate::security::TrustedProxies::default(),
         }
     }
 }
@@ -346,7 +374,7 @@ pub(crate) fn safe_next(next: Option<&str>) -> String {
 }
 
 async fn load(parts: &Parts, state: &AppState) -> Result<Option<Dash>, DashError> {
-    let Some(token) = cookie(&parts.headers, SESSION_COOKIE) else {
+    let Some(token) = cookie(&parts.headers, state.dashboard.config.session_cookie()) else {
         return Ok(None);
     };
     if token.is_empty() || token.len() > 100 {

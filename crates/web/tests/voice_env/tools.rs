@@ -71,7 +71,7 @@ pub struct Page {
     pub body: String,
 }
 
-fn set_cookie(res: &reqwest::Response, name: &str) -> Option<String> {
+pub fn set_cookie(res: &reqwest::Response, name: &str) -> Option<String> {
     res.headers()
         .get_all(reqwest::header::SET_COOKIE)
         .iter()
@@ -115,7 +115,10 @@ impl Env<'_> {
             .send()
             .await
             .expect("login page");
-        let login = set_cookie(&page, "sb_login").expect("login cookie");
+        // Over https the cookies carry the `__Host-` prefix.
+        let login = set_cookie(&page, "sb_login")
+            .or_else(|| set_cookie(&page, "__Host-sb_login"))
+            .expect("login cookie");
         let html = page.text().await.expect("html");
         let res = http
             .post(format!("{}/login", self.base))
@@ -129,7 +132,9 @@ impl Env<'_> {
             .send()
             .await
             .expect("sign in");
-        let cookie = set_cookie(&res, "sb_session").expect("session cookie");
+        let cookie = set_cookie(&res, "sb_session")
+            .or_else(|| set_cookie(&res, "__Host-sb_session"))
+            .expect("session cookie");
         DashUser {
             http,
             base: self.base.clone(),
