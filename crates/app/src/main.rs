@@ -331,6 +331,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             smtp: config.smtp_url.clone().zip(config.smtp_from.clone()),
             email_analysis_wait: config.email_analysis_wait,
             analysis_model: Some(config.llm_model.clone()),
+            webhook_concurrency: config.webhook_concurrency,
+            endpoint_concurrency: config.webhook_endpoint_concurrency,
             ..switchboard_jobs::JobsConfig::default()
         },
         dashboard: switchboard_web::dashboard::DashboardConfig {
@@ -346,6 +348,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         drain_timeout: config.drain_timeout,
         instance_lease: config.instance_lease,
         tools_allow_private: config.tools_allow_private,
+        limits: switchboard_web::security::Limits {
+            max_calls_per_org: config.max_concurrent_calls_per_org,
+            max_websockets: config.max_websockets,
+            max_inflight_requests: config.max_inflight_requests,
+            ..Default::default()
+        },
     };
     if config.tools_allow_private {
         tracing::warn!("SWITCHBOARD_TOOLS_ALLOW_PRIVATE is on: custom tools may target loopback and private addresses");

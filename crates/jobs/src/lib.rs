@@ -39,6 +39,13 @@ pub struct JobsConfig {
     pub lease: Duration,
     /// Deliveries (and jobs) claimed per round.
     pub batch: i64,
+    /// Webhook attempts in flight at once on this instance
+    /// (`SWITCHBOARD_WEBHOOK_CONCURRENCY`).
+    pub webhook_concurrency: usize,
+    /// Attempts in flight to one endpoint, across every instance
+    /// (`SWITCHBOARD_WEBHOOK_ENDPOINT_CONCURRENCY`): a slow receiver holds at most this many
+    /// slots, so it never delays other endpoints' deliveries.
+    pub endpoint_concurrency: i64,
     /// SMTP URL and from address; `None` records e-mails as failed ("not configured").
     pub smtp: Option<(switchboard_domain::Secret, String)>,
     /// Model calls per analysis when the output does not match the schema.
@@ -70,6 +77,8 @@ impl Default for JobsConfig {
             disable_after: Duration::from_secs(5 * 24 * 3600),
             lease: Duration::from_secs(60),
             batch: 64,
+            webhook_concurrency: 64,
+            endpoint_concurrency: 4,
             smtp: None,
             analysis_attempts: 3,
             analysis_model: None,
@@ -163,8 +172,9 @@ struct Inner {
     stats: JobsStats,
     stop_tx: watch::Sender<bool>,
     stop: watch::Receiver<bool>,
-    /// Held by each running pass; shutdown waits for them.
-    running: tokio::sync::RwLock<()>,
+    /// Held by each running pass and each webhook attempt in flight; shutdown waits for
+    /// them.
+    running: Arc<tokio::sync::RwLock<()>>,
 }
 
 impl Jobs {
@@ -195,7 +205,7 @@ impl Jobs {
                 stats: JobsStats::default(),
                 stop_tx,
                 stop,
-                running: tokio::sync::RwLock::new(()),
+                running: Arc::default(),
             }),
         })
     }
@@ -330,13 +340,10 @@ impl Jobs {
         };
         let hooks = self.clone();
         let jobs = self;
-        tokio::join!(
-            hooks.run_loop("webhooks", every, true),
-            jobs.run_loop("jobs", every, false)
-        );
+        tokio::join!(hooks.run_webhook_loop(every), jobs.run_loop("jobs", every));
     }
 
-    async fn run_loop(&self, name: &'static str, every: Duration, webhooks: bool) {
+    async fn run_loop(&self, name: &'static str, every: Duration) {
         let signal = self.inner.store.outbox_signal();
         let mut stop = self.inner.stop.clone();
         loop {
@@ -349,11 +356,7 @@ impl Jobs {
             notified.as_mut().enable();
             let pass = {
                 let _running = self.inner.running.read().await;
-                if webhooks {
-                    self.run_webhooks_once().await
-                } else {
-                    self.run_jobs_once().await
-                }
+                self.run_jobs_once().await
             };
             match pass {
                 // More may be waiting (a full batch, or deliveries unblocked by this pass).

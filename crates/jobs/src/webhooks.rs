@@ -4,11 +4,13 @@
 use crate::signing::signature_header;
 use crate::{Jobs, JobsConfig};
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 use switchboard_domain::ids::OrgId;
 use switchboard_domain::Timestamp;
 use switchboard_egress::{check_literal, describe, REFUSED, WEBHOOKS};
 use switchboard_store::{AttemptOutcome, AttemptRecord, ClaimedDelivery, StoreError};
+use tokio::sync::{Notify, Semaphore};
 
 /// The default retry delays after each failed attempt (protocols.md section 7 and the issue):
 /// 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h, then the delivery fails.
@@ -31,13 +33,90 @@ impl Jobs {
     pub async fn run_webhooks_once(&self) -> Result<usize, StoreError> {
         let inner = &self.inner;
         let lease = i64::try_from(inner.config.lease.as_millis()).unwrap_or(60_000);
-        let claimed = inner
-            .store
-            .claim_webhook_deliveries(&inner.owner, inner.clock.now(), lease, inner.config.batch)
-            .await?;
+        let claimed = self.claim_webhooks(lease, inner.config.batch).await?;
         let n = claimed.len();
         futures_util::future::join_all(claimed.into_iter().map(|c| self.deliver_logged(c))).await;
         Ok(n)
+    }
+
+    async fn claim_webhooks(
+        &self,
+        lease_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<ClaimedDelivery>, StoreError> {
+        let inner = &self.inner;
+        inner
+            .store
+            .claim_webhook_deliveries(
+                &inner.owner,
+                inner.clock.now(),
+                lease_ms,
+                limit,
+                inner.config.endpoint_concurrency,
+            )
+            .await
+    }
+
+    /// The background delivery loop: every attempt runs on its own, holding one of
+    /// `webhook_concurrency` slots, and the loop claims again as soon as a slot frees, an
+    /// event is committed or the poll interval passes. So a receiver that hangs until the
+    /// timeout holds only its own attempts (at most `endpoint_concurrency` of them, counted
+    /// across instances by the claim) while everybody else's go out.
+    pub(crate) async fn run_webhook_loop(&self, every: Duration) {
+        let inner = &self.inner;
+        let lease = i64::try_from(inner.config.lease.as_millis()).unwrap_or(60_000);
+        let slots = Arc::new(Semaphore::new(inner.config.webhook_concurrency.max(1)));
+        let freed = Arc::new(Notify::new());
+        let signal = inner.store.outbox_signal();
+        let mut stop = inner.stop.clone();
+        loop {
+            if *stop.borrow() {
+                return;
+            }
+            // Registered before the claim, so a commit during it is not missed.
+            let committed = signal.notified();
+            tokio::pin!(committed);
+            committed.as_mut().enable();
+            let free = slots.available_permits();
+            let limit = inner
+                .config
+                .batch
+                .min(i64::try_from(free).unwrap_or(i64::MAX));
+            let mut full = false;
+            if limit > 0 {
+                // Shared by the attempts started now; shutdown waits until the last is done.
+                let running = Arc::new(inner.running.clone().read_owned().await);
+                match self.claim_webhooks(lease, limit).await {
+                    Ok(claimed) => {
+                        full = i64::try_from(claimed.len()).unwrap_or(0) == limit;
+                        for c in claimed {
+                            // This loop is the only one taking slots: `free` are there.
+                            let Ok(permit) = slots.clone().try_acquire_owned() else {
+                                break;
+                            };
+                            let (me, freed, running) =
+                                (self.clone(), freed.clone(), running.clone());
+                            tokio::spawn(async move {
+                                me.deliver_logged(c).await;
+                                drop(permit);
+                                drop(running);
+                                freed.notify_one();
+                            });
+                        }
+                    }
+                    Err(e) => tracing::error!(error = %e, "webhook claim failed"),
+                }
+            }
+            if full {
+                continue;
+            }
+            tokio::select! {
+                _ = &mut committed => {}
+                _ = freed.notified() => {}
+                _ = tokio::time::sleep(every) => {}
+                _ = stop.changed() => return,
+            }
+        }
     }
 
     async fn deliver_logged(&self, c: ClaimedDelivery) {

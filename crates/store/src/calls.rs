@@ -44,16 +44,54 @@ impl Store {
         &self,
         org: &OrgId,
         conversation: NewConversation,
-        mut call: NewCall,
+        call: NewCall,
     ) -> Result<Call, StoreError> {
+        self.start_call_within(org, conversation, call, None)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("an uncapped call was refused".into()))
+    }
+
+    /// [`Store::start_call`] unless the organization already has `max_live` calls under way
+    /// (placed or answered, not ended; on every instance): then nothing is written and the
+    /// answer is `None`. Calls of one organization are admitted one at a time (its row is
+    /// locked), so two at once cannot both take the last place. A webhook Twilio retries for
+    /// a call already admitted does not count against itself.
+    pub async fn start_call_within(
+        &self,
+        org: &OrgId,
+        conversation: NewConversation,
+        mut call: NewCall,
+        max_live: Option<i64>,
+    ) -> Result<Option<Call>, StoreError> {
         let mut tx = self.begin(Scope::Org(org), Access::Write).await?;
+        if let Some(max) = max_live {
+            sqlx::query(&format!(
+                "SELECT id FROM organizations WHERE id = $1{}",
+                self.for_update()
+            ))
+            .bind(org.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+            let live: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM calls WHERE org_id = $1 AND ended_at IS NULL \
+                 AND status <> 'queued' AND call_sid <> $2",
+            )
+            .bind(org.as_str())
+            .bind(&call.call_sid)
+            .fetch_one(&mut *tx)
+            .await?;
+            if live >= max {
+                tx.commit().await?;
+                return Ok(None);
+            }
+        }
         let conv = insert_conversation(&mut tx, org, conversation).await?;
         call.conversation_id = conv.id;
         let call = insert_call(&mut tx, org, call).await?;
         let ev = crate::outbox::call_event("call.started", &call);
         crate::outbox::emit(&mut tx, org, &[ev], call.started_at).await?;
         self.commit_events(tx).await?;
-        Ok(call)
+        Ok(Some(call))
     }
 
     /// Finds which organization a CallSid belongs to (a status callback names only the sid).

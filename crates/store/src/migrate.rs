@@ -138,6 +138,18 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0021_definer_lookups.sql"),
         postgres: include_str!("../migrations/postgres/0021_definer_lookups.sql"),
     },
+    Migration {
+        version: 22,
+        name: "fair_webhook_claims",
+        sqlite: include_str!("../migrations/sqlite/0022_fair_webhook_claims.sql"),
+        postgres: include_str!("../migrations/postgres/0022_fair_webhook_claims.sql"),
+    },
+    Migration {
+        version: 23,
+        name: "live_calls",
+        sqlite: include_str!("../migrations/sqlite/0023_live_calls.sql"),
+        postgres: include_str!("../migrations/postgres/0023_live_calls.sql"),
+    },
 ];
 
 /// The migration after which secrets are sealed; applying it seals the rows in clear.

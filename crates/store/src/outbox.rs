@@ -571,13 +571,16 @@ impl Store {
     /// Claims up to `limit` due deliveries for `owner` until `now + lease_ms`: pending ones
     /// whose time came and in-flight ones whose worker's lease ran out (their outcome is
     /// unknown, so they go again with the same `webhook-id`). A delivery waits while an
-    /// earlier one for the same endpoint and subject is unfinished.
+    /// earlier one for the same endpoint and subject is unfinished. An endpoint never has
+    /// more than `per_endpoint` deliveries in flight across every instance (those already
+    /// leased count), so one slow receiver cannot take every worker slot.
     pub async fn claim_webhook_deliveries(
         &self,
         owner: &str,
         now: Timestamp,
         lease_ms: i64,
         limit: i64,
+        per_endpoint: i64,
     ) -> Result<Vec<ClaimedDelivery>, StoreError> {
         let lock = match self.backend() {
             Backend::Postgres => " FOR UPDATE SKIP LOCKED",
@@ -585,18 +588,27 @@ impl Store {
         };
         // `next_attempt_at` holds the lease end while delivering, so one due test covers
         // both the waiting and the abandoned.
+        // The same statement as the PostgreSQL function of migration 0022: the due
+        // deliveries ranked per endpoint, kept while position + in flight fits the cap.
         let sql = format!(
             "UPDATE webhook_deliveries SET status = 'delivering', lease_owner = $1, \
              next_attempt_at = $2, updated_at = $3 WHERE id IN (\
-             SELECT d.id FROM webhook_deliveries d \
-             WHERE d.status IN ('pending', 'delivering') AND d.next_attempt_at <= $3 \
-             AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p \
-               WHERE p.endpoint_id = d.endpoint_id AND p.order_key = d.order_key \
-               AND p.org_seq < d.org_seq AND p.status IN ('pending', 'delivering')) \
-             ORDER BY d.next_attempt_at LIMIT $4{lock}) RETURNING id, org_id"
+             SELECT w.id FROM webhook_deliveries w WHERE w.id IN (\
+               SELECT c.id FROM (\
+                 SELECT d.id, ROW_NUMBER() OVER (PARTITION BY d.endpoint_id \
+                   ORDER BY d.next_attempt_at, d.id) AS pos, \
+                   (SELECT COUNT(*) FROM webhook_deliveries f WHERE f.endpoint_id = d.endpoint_id \
+                     AND f.status = 'delivering' AND f.next_attempt_at > $3) AS busy \
+                 FROM webhook_deliveries d \
+                 WHERE d.status IN ('pending', 'delivering') AND d.next_attempt_at <= $3 \
+                 AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p \
+                   WHERE p.endpoint_id = d.endpoint_id AND p.order_key = d.order_key \
+                   AND p.org_seq < d.org_seq AND p.status IN ('pending', 'delivering'))) c \
+               WHERE c.pos + c.busy <= $5) \
+             ORDER BY w.next_attempt_at LIMIT $4{lock}) RETURNING id, org_id"
         );
         let sql = self.lookup(
-            "SELECT * FROM sb_claim_webhook_deliveries($1, $2, $3, $4)",
+            "SELECT * FROM sb_claim_webhook_deliveries($1, $2, $3, $4, $5)",
             &sql,
         );
         let mut tx = self.begin(Scope::Platform, Access::Write).await?;
@@ -605,6 +617,7 @@ impl Store {
             .bind(now.millis() + lease_ms)
             .bind(now.millis())
             .bind(limit)
+            .bind(per_endpoint.max(1))
             .fetch_all(&mut *tx)
             .await?;
         tx.commit().await?;

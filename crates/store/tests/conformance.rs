@@ -72,7 +72,7 @@ backend_test!(migrations_are_idempotent, |db| {
     assert!(store.migrate().await.expect("second migrate").is_empty());
     let status = store.migration_status().await.expect("status");
     assert!(status.pending.is_empty() && status.unknown.is_empty());
-    assert_eq!(status.applied, (1..=21).collect::<Vec<i64>>());
+    assert_eq!(status.applied, (1..=23).collect::<Vec<i64>>());
     store.ping().await.expect("ping");
 });
 
@@ -1377,13 +1377,13 @@ backend_test!(
         // three share no conversation (subject = invocation id), so all are claimable at once.
         let now = Timestamp::now();
         let claimed = store
-            .claim_webhook_deliveries("w1", now, 60_000, 10)
+            .claim_webhook_deliveries("w1", now, 60_000, 10, 10)
             .await
             .expect("claim");
         assert_eq!(claimed.len(), 3);
         assert!(claimed.iter().all(|c| c.org_id == a));
         assert!(store
-            .claim_webhook_deliveries("w2", now, 60_000, 10)
+            .claim_webhook_deliveries("w2", now, 60_000, 10, 10)
             .await
             .expect("again")
             .is_empty());
@@ -1394,6 +1394,24 @@ backend_test!(
                 .expect("release"),
             3
         );
+        // At most `per_endpoint` in flight per endpoint, across workers: the leased ones
+        // count against the next claim.
+        let first = store
+            .claim_webhook_deliveries("w1", now, 60_000, 10, 2)
+            .await
+            .expect("claim");
+        assert_eq!(first.len(), 2);
+        let second = store
+            .claim_webhook_deliveries("w2", now, 60_000, 10, 2)
+            .await
+            .expect("claim");
+        assert!(second.is_empty(), "the endpoint has 2 in flight");
+        let third = store
+            .claim_webhook_deliveries("w3", now, 60_000, 10, 3)
+            .await
+            .expect("claim");
+        assert_eq!(third.len(), 1);
+        assert!(third.iter().all(|c| first.iter().all(|f| f.id != c.id)));
     }
 );
 

@@ -41,6 +41,8 @@ struct Shared {
     secret: Mutex<Option<String>>,
     script: Mutex<VecDeque<u16>>,
     received: Recorder<Received>,
+    /// Requests as they arrive (before any delay): the ids of those not answered yet too.
+    arrived: Recorder<String>,
     delay: Mutex<Duration>,
 }
 
@@ -89,6 +91,17 @@ impl WebhookReceiver {
     /// Everything received so far.
     pub fn received(&self) -> Vec<Received> {
         self.shared.received.all()
+    }
+
+    /// How many requests have arrived, answered or not.
+    pub fn arrivals(&self) -> usize {
+        self.shared.arrived.all().len()
+    }
+
+    /// Waits until at least `n` requests have arrived, answered or not (up to `timeout`);
+    /// returns their `webhook-id`s.
+    pub async fn wait_arrived(&self, n: usize, timeout: Duration) -> Vec<String> {
+        self.shared.arrived.wait_for(n, timeout).await
     }
 
     /// Waits until at least `n` requests arrived (up to `timeout`); returns them.
@@ -156,6 +169,7 @@ async fn receive(
         .map(|sec| verify(&sec, &id, timestamp, body.as_bytes(), &signature, now))
         .unwrap_or(false);
     let at = std::time::Instant::now();
+    s.arrived.push(id.clone());
     let delay = *s.delay.lock().unwrap();
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;

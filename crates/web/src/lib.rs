@@ -71,6 +71,8 @@ pub struct WebConfig {
     /// Let custom tools reach loopback, private and link-local addresses
     /// (`SWITCHBOARD_TOOLS_ALLOW_PRIVATE`; development and tests).
     pub tools_allow_private: bool,
+    /// Admission control.
+    pub limits: security::Limits,
 }
 
 /// Default drain timeout (`SWITCHBOARD_DRAIN_TIMEOUT_SECONDS`).
@@ -126,6 +128,7 @@ impl Default for WebConfig {
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
             instance_lease: DEFAULT_INSTANCE_LEASE,
             tools_allow_private: false,
+            limits: security::Limits::default(),
         }
     }
 }
@@ -170,6 +173,8 @@ pub struct AppState {
     pub clock: Clock,
     /// Serving, draining or closing.
     pub lifecycle: Lifecycle,
+    /// Admission control: the configured caps and the slots they hand out.
+    pub admission: Arc<security::Admission>,
 }
 
 #[derive(OpenApi)]
@@ -349,7 +354,9 @@ pub fn router(
         dashboard: Arc::new(dashboard::DashState::new(config.dashboard.clone())),
         clock: config.clock.clone(),
         lifecycle,
+        admission: Arc::new(security::Admission::new(&config.limits)),
     };
+    let admission = state.admission.clone();
     state
         .messaging
         .registry()
@@ -427,6 +434,10 @@ pub fn router(
         .with_state(state)
         .layer(axum::middleware::from_fn(security::headers))
         .layer(axum::middleware::from_fn_with_state(
+            admission,
+            security::admit,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
             metrics,
             metrics::track,
         ))
@@ -491,11 +502,12 @@ async fn metrics_text(State(st): State<AppState>) -> impl IntoResponse {
             "text/plain; version=0.0.4; charset=utf-8",
         )],
         format!(
-            "{}{}{}{}",
+            "{}{}{}{}{}",
             st.metrics.render(),
             st.voice.stats.render(),
             st.messaging.stats().render(),
-            st.jobs.stats().render()
+            st.jobs.stats().render(),
+            st.admission.render()
         ),
     )
 }

@@ -1,11 +1,143 @@
 //! HTTP hardening: security headers on every response (a strict content policy on pages), and
 //! the client's address as seen through the reverse proxies the operator trusts.
 
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::header::{self, HeaderMap, HeaderValue};
+use axum::http::StatusCode;
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// Admission control settings (see the README's list of limits).
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Calls under way per organization (every instance); an incoming call over it hears a
+    /// busy message (`SWITCHBOARD_MAX_CONCURRENT_CALLS_PER_ORG`).
+    pub max_calls_per_org: i64,
+    /// Open media-stream WebSockets on this instance (`SWITCHBOARD_MAX_WEBSOCKETS`).
+    pub max_websockets: usize,
+    /// Requests handled at once on this instance; more get 503 with `Retry-After`
+    /// (`SWITCHBOARD_MAX_INFLIGHT_REQUESTS`).
+    pub max_inflight_requests: usize,
+    /// Password hashes computed at once (argon2 is deliberately expensive): sign-ins queue for
+    /// these instead of taking every core.
+    pub password_hashing: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_calls_per_org: 100,
+            max_websockets: 4096,
+            max_inflight_requests: 2048,
+            password_hashing: std::thread::available_parallelism()
+                .map_or(1, |n| (n.get() / 2).max(1)),
+        }
+    }
+}
+
+/// The slots [`Limits`] hand out, and what was refused.
+#[derive(Debug)]
+pub struct Admission {
+    /// The settings.
+    pub limits: Limits,
+    requests: Arc<Semaphore>,
+    websockets: Arc<Semaphore>,
+    passwords: Arc<Semaphore>,
+    /// Requests answered 503 because too many were in flight.
+    pub refused_requests: AtomicU64,
+    /// Media streams refused because too many were open.
+    pub refused_websockets: AtomicU64,
+    /// Incoming calls that heard the busy message (their organization was at its cap).
+    pub refused_calls: AtomicU64,
+}
+
+impl Admission {
+    /// Slots for `limits`.
+    pub fn new(limits: &Limits) -> Admission {
+        Admission {
+            requests: Arc::new(Semaphore::new(limits.max_inflight_requests.max(1))),
+            websockets: Arc::new(Semaphore::new(limits.max_websockets.max(1))),
+            passwords: Arc::new(Semaphore::new(limits.password_hashing.max(1))),
+            limits: limits.clone(),
+            refused_requests: AtomicU64::new(0),
+            refused_websockets: AtomicU64::new(0),
+            refused_calls: AtomicU64::new(0),
+        }
+    }
+
+    /// A media-stream slot, held for the connection's life; `None` when all are taken.
+    pub fn websocket(&self) -> Option<OwnedSemaphorePermit> {
+        let permit = self.websockets.clone().try_acquire_owned().ok();
+        if permit.is_none() {
+            self.refused_websockets.fetch_add(1, Ordering::Relaxed);
+        }
+        permit
+    }
+
+    /// Waits for a password-hashing slot.
+    pub async fn password_slot(&self) -> Option<OwnedSemaphorePermit> {
+        self.passwords.clone().acquire_owned().await.ok()
+    }
+
+    /// Prometheus text for the refusals.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        for (name, help, v) in [
+            (
+                "switchboard_refused_requests_total",
+                "Requests answered 503 because too many were in flight.",
+                &self.refused_requests,
+            ),
+            (
+                "switchboard_refused_websockets_total",
+                "Media streams refused because too many were open.",
+                &self.refused_websockets,
+            ),
+            (
+                "switchboard_voice_refused_busy_total",
+                "Incoming calls that heard the busy message (organization at its call cap).",
+                &self.refused_calls,
+            ),
+        ] {
+            out.push_str(&format!(
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}\n",
+                v.load(Ordering::Relaxed)
+            ));
+        }
+        out
+    }
+}
+
+/// Sheds load: a request over `max_inflight_requests` is answered 503 `overloaded` with
+/// `Retry-After: 1` at once instead of queueing. Health and metrics are always answered.
+pub(crate) async fn admit(
+    State(admission): State<Arc<Admission>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let path = req.uri().path();
+    if matches!(path, "/healthz" | "/readyz" | "/metrics") {
+        return next.run(req).await;
+    }
+    let Ok(_permit) = admission.requests.clone().try_acquire_owned() else {
+        admission.refused_requests.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(path, "request refused: too many in flight");
+        let mut res = crate::error::ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "overloaded",
+            "the server is handling too many requests; retry in a moment",
+        )
+        .into_response();
+        res.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        return res;
+    };
+    next.run(req).await
+}
 
 /// The pages' content policy: everything from this origin only, no inline script or style,
 /// no plugins, no framing. `form-action` is left open on purpose: OAuth consent and "connect
@@ -133,6 +265,65 @@ impl TrustedProxies {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn requests_over_the_in_flight_cap_are_shed_with_retry_after() {
+        use axum::routing::get;
+        use tower::ServiceExt as _;
+        let admission = Arc::new(Admission::new(&Limits {
+            max_inflight_requests: 1,
+            ..Limits::default()
+        }));
+        let release = Arc::new(tokio::sync::Notify::new());
+        let (entered_tx, entered) = tokio::sync::oneshot::channel::<()>();
+        let entered_tx = Arc::new(std::sync::Mutex::new(Some(entered_tx)));
+        let hold = release.clone();
+        let app = axum::Router::new()
+            .route(
+                "/slow",
+                get(move || {
+                    let (hold, entered_tx) = (hold.clone(), entered_tx.clone());
+                    async move {
+                        if let Some(tx) = entered_tx.lock().ok().and_then(|mut g| g.take()) {
+                            let _ = tx.send(());
+                        }
+                        hold.notified().await;
+                        "done"
+                    }
+                }),
+            )
+            .route("/healthz", get(|| async { "ok" }))
+            .layer(axum::middleware::from_fn_with_state(
+                admission.clone(),
+                admit,
+            ));
+        let req = |path: &str| {
+            axum::http::Request::get(path)
+                .body(axum::body::Body::empty())
+                .expect("request")
+        };
+        let first = tokio::spawn(app.clone().oneshot(req("/slow")));
+        entered.await.expect("the first request is in flight");
+        let second = app.clone().oneshot(req("/slow")).await.expect("answer");
+        assert_eq!(second.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            second
+                .headers()
+                .get(header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok()),
+            Some("1")
+        );
+        let health = app.clone().oneshot(req("/healthz")).await.expect("answer");
+        assert_eq!(health.status(), StatusCode::OK, "health is always answered");
+        release.notify_one();
+        let first = first.await.expect("join").expect("answer");
+        assert_eq!(first.status(), StatusCode::OK);
+        assert_eq!(admission.refused_requests.load(Ordering::Relaxed), 1);
+        // The slot is back.
+        release.notify_one();
+        let again = app.oneshot(req("/slow")).await.expect("answer");
+        assert_eq!(again.status(), StatusCode::OK);
+    }
 
     fn xff(v: &str) -> HeaderMap {
         let mut h = HeaderMap::new();

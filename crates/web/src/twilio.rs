@@ -28,6 +28,8 @@ const NOT_IN_SERVICE: &str =
     "Sorry, the number you have called is not in service. Please check the number and try again. Goodbye.";
 const NOT_CONFIGURED: &str =
     "Sorry, this service is not set up to take calls yet. Please try again later. Goodbye.";
+const BUSY: &str =
+    "Sorry, all of our lines are busy right now. Please call again in a few minutes. Goodbye.";
 const UNAVAILABLE: &str =
     "Sorry, we cannot take your call right now. Please try again later. Goodbye.";
 const DRAINING: &str =
@@ -192,8 +194,18 @@ pub(crate) async fn voice_webhook(
         status,
         started_at: now,
     };
-    let call_id = match st.store.start_call(&org, conversation, new_call).await {
-        Ok(call) => call.id,
+    let cap = Some(st.admission.limits.max_calls_per_org);
+    let call_id = match st
+        .store
+        .start_call_within(&org, conversation, new_call, cap)
+        .await
+    {
+        Ok(Some(call)) => call.id,
+        Ok(None) => {
+            st.admission.refused_calls.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(org_id = %org, call_sid = %call_sid, "incoming call refused: the organization is at its call cap");
+            return xml(twiml::say_hangup(BUSY));
+        }
         // Twilio retries a webhook that timed out: answer again for the same call.
         Err(StoreError::Conflict(_)) => match st.store.find_call_by_sid(call_sid).await {
             Ok(Some((o, id))) if o == org => id,
@@ -347,9 +359,19 @@ pub(crate) async fn merge_status(
 /// in the stream's `start` message (see `switchboard_voice::token`).
 pub(crate) async fn media_stream(State(st): State<AppState>, ws: WebSocketUpgrade) -> Response {
     let voice = st.voice.clone();
+    // Held for the connection's life.
+    let Some(slot) = st.admission.websocket() else {
+        tracing::warn!("media stream refused: too many open");
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many open media streams",
+        )
+            .into_response();
+    };
     ws.max_message_size(MAX_MEDIA_FRAME)
         .max_frame_size(MAX_MEDIA_FRAME)
         .on_upgrade(move |socket: WebSocket| async move {
+            let _slot = slot;
             let adapted = socket
                 .map(|frame| {
                     frame.map(|m| match m {

@@ -78,6 +78,17 @@ pub(super) const SETTINGS: &[(&str, &str)] = &[
     ("first_org_name", "SWITCHBOARD_FIRST_ORG_NAME"),
     ("admin_email", "SWITCHBOARD_ADMIN_EMAIL"),
     ("trusted_proxies", "SWITCHBOARD_TRUSTED_PROXIES"),
+    ("webhook_concurrency", "SWITCHBOARD_WEBHOOK_CONCURRENCY"),
+    (
+        "webhook_endpoint_concurrency",
+        "SWITCHBOARD_WEBHOOK_ENDPOINT_CONCURRENCY",
+    ),
+    (
+        "max_concurrent_calls_per_org",
+        "SWITCHBOARD_MAX_CONCURRENT_CALLS_PER_ORG",
+    ),
+    ("max_websockets", "SWITCHBOARD_MAX_WEBSOCKETS"),
+    ("max_inflight_requests", "SWITCHBOARD_MAX_INFLIGHT_REQUESTS"),
     ("master_key", "SWITCHBOARD_MASTER_KEY"),
     ("master_key_file", "SWITCHBOARD_MASTER_KEY_FILE"),
     ("previous_master_keys", "SWITCHBOARD_PREVIOUS_MASTER_KEYS"),
@@ -94,6 +105,22 @@ pub(super) fn source_of(raw: &Layered, key: &str) -> String {
     raw.get(key)
         .map(|(_, s)| s.to_owned())
         .unwrap_or_else(|| key.to_owned())
+}
+
+/// [`parse_num`] within `lo..=hi`.
+pub(super) fn parse_range<T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy>(
+    raw: &Layered,
+    key: &str,
+    default: T,
+    (lo, hi): (T, T),
+    what: &str,
+) -> Result<T, ConfigError> {
+    let expected = format!("{what} from {lo} to {hi}");
+    let v = parse_num(raw, key, default, &expected)?;
+    if v < lo || v > hi {
+        return Err(err(source_of(raw, key), format!("expected {expected}")));
+    }
+    Ok(v)
 }
 
 pub(super) fn parse_num<T: std::str::FromStr>(

@@ -13,7 +13,7 @@ mod layers;
 
 pub use keys::{describe as describe_keys, open_keyring, MasterKeys};
 pub use layers::process_env;
-use layers::{parse_num, read_file, source_of, Layered, SETTINGS};
+use layers::{parse_num, parse_range, read_file, source_of, Layered, SETTINGS};
 
 /// Where the process runs: production insists on an https public URL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,6 +101,16 @@ pub struct Config {
     pub first_org_name: String,
     /// First-start operator login.
     pub admin_email: String,
+    /// Webhook attempts in flight on this instance.
+    pub webhook_concurrency: usize,
+    /// Webhook attempts in flight to one endpoint, across instances.
+    pub webhook_endpoint_concurrency: i64,
+    /// Live calls one organization may have at once (inbound calls over it hear a busy message).
+    pub max_concurrent_calls_per_org: i64,
+    /// Open WebSockets (media streams) this instance accepts.
+    pub max_websockets: usize,
+    /// HTTP requests this instance handles at once; more are answered 503.
+    pub max_inflight_requests: usize,
     /// Reverse proxies whose `X-Forwarded-For` names the client.
     pub trusted_proxies: switchboard_web::security::TrustedProxies,
     /// The keys that encrypt secrets at rest.
@@ -485,6 +495,26 @@ impl Config {
             return Err(err(source_of(raw, "admin_email"), m));
         }
         let master_keys = keys::parse(raw, environment)?;
+        let webhook_concurrency =
+            parse_range::<usize>(raw, "webhook_concurrency", 64, (1, 1024), "a count")?;
+        let webhook_endpoint_concurrency =
+            parse_range::<i64>(raw, "webhook_endpoint_concurrency", 4, (1, 64), "a count")?;
+        let max_concurrent_calls_per_org = parse_range::<i64>(
+            raw,
+            "max_concurrent_calls_per_org",
+            100,
+            (1, 100_000),
+            "a count",
+        )?;
+        let max_websockets =
+            parse_range::<usize>(raw, "max_websockets", 4096, (1, 1_000_000), "a count")?;
+        let max_inflight_requests = parse_range::<usize>(
+            raw,
+            "max_inflight_requests",
+            2048,
+            (1, 1_000_000),
+            "a count",
+        )?;
         let trusted_proxies = match raw.get("trusted_proxies") {
             None => Default::default(),
             Some((v, src)) => switchboard_web::security::TrustedProxies::parse(v).map_err(|m| {
@@ -527,6 +557,11 @@ impl Config {
             max_body_bytes,
             first_org_name,
             admin_email,
+            webhook_concurrency,
+            webhook_endpoint_concurrency,
+            max_concurrent_calls_per_org,
+            max_websockets,
+            max_inflight_requests,
             trusted_proxies,
             master_keys,
             config_file: None,

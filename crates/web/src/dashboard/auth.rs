@@ -223,6 +223,8 @@ pub async fn login(
         .map(|(_, h)| h.clone())
         .unwrap_or_else(dummy_hash);
     let pw = password.clone();
+    // Bounded: a burst of sign-ins queues for a hashing slot instead of taking every core.
+    let _slot = st.admission.password_slot().await;
     let ok = tokio::task::spawn_blocking(move || verify_password(&pw, &phc))
         .await
         .map_err(|e| DashError::Internal(e.to_string()))?;
