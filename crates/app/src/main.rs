@@ -352,6 +352,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             max_calls_per_org: config.max_concurrent_calls_per_org,
             max_websockets: config.max_websockets,
             max_inflight_requests: config.max_inflight_requests,
+            api_rate: config.api_rate,
             ..Default::default()
         },
     };

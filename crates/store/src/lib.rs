@@ -28,6 +28,7 @@ mod numbers;
 mod oauth;
 mod outbound;
 mod outbox;
+mod rates;
 mod recordings;
 mod rows;
 mod scheduled;
@@ -67,6 +68,7 @@ pub use outbound::{DialStart, NewOutboundCall, Placed, DIAL_JOB};
 pub use outbox::{
     AttemptOutcome, AttemptRecord, ClaimedDelivery, DeliveryFilter, DeliveryTarget, NewEvent,
 };
+pub use rates::Rate;
 pub use recordings::{ExpiredRecording, RecordingReport, StoredRecording};
 pub use scheduled::{SendStart, SCHEDULED_JOB};
 pub use secrets::{Reseal, SecretsReport};
@@ -168,6 +170,8 @@ struct Inner {
     email_wait_ms: std::sync::atomic::AtomicI64,
     /// Encrypts and decrypts secrets at rest.
     keyring: Arc<Keyring>,
+    /// SQLite: the API keys' request buckets (one instance; PostgreSQL keeps them in a table).
+    rates: std::sync::Mutex<std::collections::HashMap<String, (f64, i64)>>,
 }
 
 /// Default bound on how long a call's e-mail waits for its analysis.
@@ -273,6 +277,7 @@ impl Store {
                         outbox: Arc::default(),
                         email_wait_ms: DEFAULT_EMAIL_WAIT_MS.into(),
                         keyring: opts.keyring.clone(),
+                        rates: Default::default(),
                     }),
                 })
             }
@@ -307,6 +312,7 @@ impl Store {
                         outbox: Arc::default(),
                         email_wait_ms: DEFAULT_EMAIL_WAIT_MS.into(),
                         keyring: opts.keyring.clone(),
+                        rates: Default::default(),
                     }),
                 })
             }

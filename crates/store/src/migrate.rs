@@ -150,6 +150,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0023_live_calls.sql"),
         postgres: include_str!("../migrations/postgres/0023_live_calls.sql"),
     },
+    Migration {
+        version: 24,
+        name: "api_rates",
+        sqlite: include_str!("../migrations/sqlite/0024_api_rates.sql"),
+        postgres: include_str!("../migrations/postgres/0024_api_rates.sql"),
+    },
 ];
 
 /// The migration after which secrets are sealed; applying it seals the rows in clear.

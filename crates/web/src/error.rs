@@ -17,6 +17,8 @@ pub struct ApiError {
     pub message: String,
     /// Input field at fault (422).
     pub field: Option<String>,
+    /// Seconds before a retry can succeed (`Retry-After`, with 429 and 503).
+    pub retry_after: Option<u64>,
 }
 
 /// The JSON envelope of every error response.
@@ -49,7 +51,19 @@ impl ApiError {
             code,
             message: message.into(),
             field: None,
+            retry_after: None,
         }
+    }
+
+    /// 429: this API key sent more requests than its rate allows; retry after `seconds`.
+    pub fn rate_limited(seconds: u64) -> Self {
+        let mut e = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!("too many requests with this API key; retry in {seconds} s"),
+        );
+        e.retry_after = Some(seconds);
+        e
     }
 
     /// 400: the request could not be parsed.
@@ -80,6 +94,7 @@ impl ApiError {
             code: "invalid_field",
             message: format!("{field}: {message}"),
             field: Some(field),
+            retry_after: None,
         }
     }
 
@@ -90,6 +105,7 @@ impl ApiError {
             code: "invalid_query",
             message: format!("{param}: {}", message.into()),
             field: Some(param.to_owned()),
+            retry_after: None,
         }
     }
 
@@ -151,6 +167,12 @@ impl IntoResponse for ApiError {
                 field: self.field,
             },
         };
-        (self.status, axum::Json(body)).into_response()
+        let mut res = (self.status, axum::Json(body)).into_response();
+        if let Some(s) = self.retry_after {
+            if let Ok(v) = axum::http::HeaderValue::from_str(&s.to_string()) {
+                res.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
+            }
+        }
+        res
     }
 }

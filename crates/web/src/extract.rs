@@ -205,6 +205,23 @@ pub(crate) async fn authenticate(
         Some(p) if p.org_status == OrgStatus::Disabled => Err(disabled()),
         Some(p) => {
             let org = p.org_id.clone();
+            let limited = state
+                .store
+                .take_request_token(
+                    &org,
+                    p.key_id.as_str(),
+                    state.admission.limits.api_rate,
+                    state.clock.now(),
+                )
+                .await?;
+            if let Some(wait_ms) = limited {
+                state
+                    .admission
+                    .rate_limited
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let seconds = u64::try_from(wait_ms).unwrap_or(1).div_ceil(1000).max(1);
+                return Err(ApiError::rate_limited(seconds));
+            }
             if let Err(e) = state.store.touch_api_key(&org, &p).await {
                 // Bookkeeping only: never fail a request because last-used could not be saved.
                 tracing::warn!(error = %e, "could not record API key use");

@@ -25,6 +25,9 @@ pub struct Limits {
     /// Password hashes computed at once (argon2 is deliberately expensive): sign-ins queue for
     /// these instead of taking every core.
     pub password_hashing: usize,
+    /// Requests per API key (`SWITCHBOARD_API_RATE_PER_MINUTE`, `SWITCHBOARD_API_BURST`);
+    /// shared by every instance on PostgreSQL.
+    pub api_rate: switchboard_store::Rate,
 }
 
 impl Default for Limits {
@@ -35,6 +38,10 @@ impl Default for Limits {
             max_inflight_requests: 2048,
             password_hashing: std::thread::available_parallelism()
                 .map_or(1, |n| (n.get() / 2).max(1)),
+            api_rate: switchboard_store::Rate {
+                burst: 120,
+                per_minute: 1200,
+            },
         }
     }
 }
@@ -53,6 +60,8 @@ pub struct Admission {
     pub refused_websockets: AtomicU64,
     /// Incoming calls that heard the busy message (their organization was at its cap).
     pub refused_calls: AtomicU64,
+    /// API requests answered 429 (their key over its rate).
+    pub rate_limited: AtomicU64,
 }
 
 impl Admission {
@@ -66,6 +75,7 @@ impl Admission {
             refused_requests: AtomicU64::new(0),
             refused_websockets: AtomicU64::new(0),
             refused_calls: AtomicU64::new(0),
+            rate_limited: AtomicU64::new(0),
         }
     }
 
@@ -96,6 +106,11 @@ impl Admission {
                 "switchboard_refused_websockets_total",
                 "Media streams refused because too many were open.",
                 &self.refused_websockets,
+            ),
+            (
+                "switchboard_rate_limited_total",
+                "API requests answered 429 because their key was over its rate.",
+                &self.rate_limited,
             ),
             (
                 "switchboard_voice_refused_busy_total",

@@ -79,3 +79,60 @@ async fn media_streams_over_the_instance_cap_are_refused() {
     env.shutdown();
     db.drop_db().await;
 }
+
+backend_test!(an_api_key_over_its_rate_gets_429_on_every_instance, |db| {
+    let mut env = env_with(db, Behavior::default(), |c| {
+        // Three at once, then one a minute: nothing refills during the test.
+        c.limits.api_rate = switchboard_store::Rate {
+            burst: 3,
+            per_minute: 1,
+        };
+    })
+    .await;
+    let org = env.org("Alpha", "+15550001001", &[], None).await;
+    let (first_key, second_key) = (env.key(&org).await, env.key(&org).await);
+    let second = SecondInstance::start(db, env.config.clone()).await;
+    let get = |base: String, key: String| {
+        let http = env.http.clone();
+        async move {
+            http.get(format!("{base}/api/v1/agents"))
+                .bearer_auth(key)
+                .send()
+                .await
+                .expect("request")
+        }
+    };
+    // The bucket is the key's, whichever instance a request reaches.
+    for base in [&env.base, &env.base, &second.base] {
+        let res = get(base.clone(), first_key.clone()).await;
+        assert_eq!(res.status(), 200);
+    }
+    let res = get(second.base.clone(), first_key.clone()).await;
+    assert_eq!(res.status(), 429);
+    let retry: u64 = res
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .expect("Retry-After");
+    assert!((1..=60).contains(&retry), "{retry}");
+    let body: Value = res.json().await.expect("json");
+    assert_eq!(body["error"]["code"], "rate_limited", "{body}");
+    // Another key has its own bucket.
+    assert_eq!(get(env.base.clone(), second_key).await.status(), 200);
+    let metrics = env
+        .http
+        .get(format!("{}/metrics", second.base))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("switchboard_rate_limited_total 1"),
+        "{metrics}"
+    );
+    second.stop().await;
+    env.shutdown();
+});

@@ -88,6 +88,8 @@ pub(super) const SETTINGS: &[(&str, &str)] = &[
         "SWITCHBOARD_MAX_CONCURRENT_CALLS_PER_ORG",
     ),
     ("max_websockets", "SWITCHBOARD_MAX_WEBSOCKETS"),
+    ("api_rate_per_minute", "SWITCHBOARD_API_RATE_PER_MINUTE"),
+    ("api_burst", "SWITCHBOARD_API_BURST"),
     ("max_inflight_requests", "SWITCHBOARD_MAX_INFLIGHT_REQUESTS"),
     ("master_key", "SWITCHBOARD_MASTER_KEY"),
     ("master_key_file", "SWITCHBOARD_MASTER_KEY_FILE"),

@@ -107,6 +107,8 @@ pub struct Config {
     pub webhook_endpoint_concurrency: i64,
     /// Live calls one organization may have at once (inbound calls over it hear a busy message).
     pub max_concurrent_calls_per_org: i64,
+    /// Requests per API key per minute, and how many at once.
+    pub api_rate: switchboard_store::Rate,
     /// Open WebSockets (media streams) this instance accepts.
     pub max_websockets: usize,
     /// HTTP requests this instance handles at once; more are answered 503.
@@ -506,6 +508,16 @@ impl Config {
             (1, 100_000),
             "a count",
         )?;
+        let api_rate = switchboard_store::Rate {
+            per_minute: parse_range::<u32>(
+                raw,
+                "api_rate_per_minute",
+                1200,
+                (1, 1_000_000),
+                "requests per minute",
+            )?,
+            burst: parse_range::<u32>(raw, "api_burst", 120, (1, 100_000), "a count")?,
+        };
         let max_websockets =
             parse_range::<usize>(raw, "max_websockets", 4096, (1, 1_000_000), "a count")?;
         let max_inflight_requests = parse_range::<usize>(
@@ -562,6 +574,7 @@ impl Config {
             max_concurrent_calls_per_org,
             max_websockets,
             max_inflight_requests,
+            api_rate,
             trusted_proxies,
             master_keys,
             config_file: None,

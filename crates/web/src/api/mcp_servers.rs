@@ -109,12 +109,11 @@ pub async fn disconnect_server(
     let id = path_id(&id, McpServerId::parse)?;
     let s = st.store.get_mcp_server(&auth.org, &id).await?;
     if s.oauth.is_none() {
-        return Err(ApiError {
-            status: StatusCode::CONFLICT,
-            code: "not_oauth",
-            message: "this server does not use OAuth".into(),
-            field: None,
-        });
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "not_oauth",
+            "this server does not use OAuth",
+        ));
     }
     st.store
         .disconnect_mcp_oauth(&auth.org, &id, None, None, Timestamp::now())
@@ -142,11 +141,10 @@ pub async fn server_tools(
         .await
     {
         Ok(tools) => Ok(Json(ServerTools { tools })),
-        Err(why) => Err(ApiError {
-            status: StatusCode::BAD_GATEWAY,
-            code: "mcp_server_unavailable",
-            message: format!("the MCP server could not be used: {why}"),
-            field: None,
-        }),
+        Err(why) => Err(ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "mcp_server_unavailable",
+            format!("the MCP server could not be used: {why}"),
+        )),
     }
 }
