@@ -65,13 +65,7 @@ impl Store {
     ) -> Result<Option<Call>, StoreError> {
         let mut tx = self.begin(Scope::Org(org), Access::Write).await?;
         if let Some(max) = max_live {
-            sqlx::query(&format!(
-                "SELECT id FROM organizations WHERE id = $1{}",
-                self.for_update()
-            ))
-            .bind(org.as_str())
-            .fetch_optional(&mut *tx)
-            .await?;
+            self.lock_org(&mut tx, org).await?;
             let live: i64 = sqlx::query_scalar(
                 "SELECT COUNT(*) FROM calls WHERE org_id = $1 AND ended_at IS NULL \
                  AND status <> 'queued' AND call_sid <> $2",

@@ -419,6 +419,23 @@ impl Store {
         }
     }
 
+    /// Locks the organization's row for the rest of `tx`, so the caps counted in it
+    /// (outbound dials, calls under way) are checked by one transaction at a time across
+    /// instances (SQLite serialises writers anyway).
+    pub(crate) async fn lock_org(&self, tx: &mut Tx, org: &OrgId) -> Result<(), StoreError> {
+        // NO KEY UPDATE: exclusive among lockers, but it does not block the KEY SHARE locks
+        // every insert referencing the organization takes for its foreign key.
+        let lock = match self.inner.backend {
+            Backend::Postgres => " FOR NO KEY UPDATE",
+            Backend::Sqlite => "",
+        };
+        sqlx::query(&format!("SELECT id FROM organizations WHERE id = $1{lock}"))
+            .bind(org.as_str())
+            .fetch_optional(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
     /// `FOR UPDATE` where the engine has it (SQLite serialises writers already).
     pub(crate) fn for_update(&self) -> &'static str {
         match self.inner.backend {

@@ -166,13 +166,7 @@ impl Store {
         // The cap holds across instances: dial starts of one organization take its row lock
         // in turn (SQLite serialises writers anyway), and a started dial counts until the call
         // ends.
-        sqlx::query(&format!(
-            "SELECT id FROM organizations WHERE id = $1{}",
-            self.for_update()
-        ))
-        .bind(org.as_str())
-        .fetch_optional(&mut *tx)
-        .await?;
+        self.lock_org(&mut tx, org).await?;
         let cap = crate::settings::read_settings(&mut tx, org)
             .await?
             .max_concurrent_outbound_calls;

@@ -120,18 +120,10 @@ backend_test!(an_api_key_over_its_rate_gets_429_on_every_instance, |db| {
     assert_eq!(body["error"]["code"], "rate_limited", "{body}");
     // Another key has its own bucket.
     assert_eq!(get(env.base.clone(), second_key).await.status(), 200);
-    let metrics = env
-        .http
-        .get(format!("{}/metrics", second.base))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
-    assert!(
-        metrics.contains("switchboard_rate_limited_total 1"),
-        "{metrics}"
+    assert_eq!(
+        env.metric_of(&second.base, "switchboard_rate_limited_total")
+            .await,
+        1
     );
     second.stop().await;
     env.shutdown();

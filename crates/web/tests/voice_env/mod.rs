@@ -381,9 +381,14 @@ impl Env<'_> {
 
     /// The value of a counter or gauge on `/metrics` (0 when absent).
     pub async fn metric(&self, name: &str) -> u64 {
+        self.metric_of(&self.base, name).await
+    }
+
+    /// A counter of the server at `base` (another instance).
+    pub async fn metric_of(&self, base: &str, name: &str) -> u64 {
         let text = self
             .http
-            .get(format!("{}/metrics", self.base))
+            .get(format!("{base}/metrics"))
             .send()
             .await
             .expect("metrics")
