@@ -65,12 +65,7 @@ function live() {
   const es = new EventSource("/live");
   // Browsers allow few connections per host; a stream must not outlive its page.
   window.addEventListener("pagehide", function () { es.close(); });
-  es.onopen = function () {
-    document.body.dataset.liveConnected = "1";
-    // Whatever happened between this page's render and the stream opening (or while it
-    // reconnected) sent no event here: catch up once.
-    if (!timer) timer = setTimeout(refresh, 200);
-  };
+  es.onopen = function () { document.body.dataset.liveConnected = "1"; };
   es.onmessage = function (m) {
     let ev;
     try { ev = JSON.parse(m.data); } catch (e) { return; }
