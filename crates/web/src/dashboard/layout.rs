@@ -99,7 +99,8 @@ pub async fn render(
         (DOCTYPE)
         html lang="en" {
             (head(title))
-            body data-csrf=(dash.session.csrf_token) data-live=[live] {
+            body data-csrf=(dash.session.csrf_token) data-live=[live]
+                data-live-since=[live.and(dash.seen)] {
                 header.top {
                     a.brand href="/" { "Switchboard" }
                     @match switcher {

@@ -229,6 +229,10 @@ pub struct Dash {
     pub org: OrgId,
     /// SHA-256 of the cookie token (to switch organization or sign out).
     token_hash: String,
+    /// For a page (GET): the organization's last event when the request began, before the
+    /// page read anything. A live page's event stream starts after it, so an event committed
+    /// while the page rendered still reaches it.
+    pub seen: Option<i64>,
 }
 
 impl Dash {
@@ -397,10 +401,16 @@ async fn load(parts: &Parts, state: &AppState) -> Result<Option<Dash>, DashError
             .extend_dashboard_session(&token_hash, until)
             .await?;
     }
+    let seen = if parts.method == axum::http::Method::GET {
+        Some(state.store.last_event_seq(&session.org_id).await?)
+    } else {
+        None
+    };
     Ok(Some(Dash {
         org: session.org_id.clone(),
         session,
         token_hash,
+        seen,
     }))
 }
 

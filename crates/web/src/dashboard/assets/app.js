@@ -62,7 +62,9 @@ function live() {
       })
       .catch(function () { /* the next event tries again */ });
   }
-  const es = new EventSource("/live");
+  // From what the page showed when it was rendered: an event committed meanwhile still comes.
+  const since = document.body.dataset.liveSince;
+  const es = new EventSource(since ? "/live?since=" + encodeURIComponent(since) : "/live");
   // Browsers allow few connections per host; a stream must not outlive its page.
   window.addEventListener("pagehide", function () { es.close(); });
   es.onopen = function () { document.body.dataset.liveConnected = "1"; };
