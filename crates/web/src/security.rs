@@ -141,15 +141,13 @@ pub(crate) async fn admit(
     let Ok(_permit) = admission.requests.clone().try_acquire_owned() else {
         admission.refused_requests.fetch_add(1, Ordering::Relaxed);
         tracing::warn!(path, "request refused: too many in flight");
-        let mut res = crate::error::ApiError::new(
+        let mut e = crate::error::ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "overloaded",
             "the server is handling too many requests; retry in a moment",
-        )
-        .into_response();
-        res.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        return res;
+        );
+        e.retry_after = Some(1);
+        return e.into_response();
     };
     next.run(req).await
 }
