@@ -8,8 +8,6 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::post;
 use axum::Router;
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
 use serde_json::Value;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -110,9 +108,8 @@ impl WebhookReceiver {
     }
 }
 
-/// Verifies a Standard Webhooks signature header as the spec describes: the key is the
-/// base64 after `whsec_`, the signed content is `id.timestamp.body`, entries are
-/// space-separated `version,signature` pairs and only `v1` is checked (in constant time).
+/// Verifies a Standard Webhooks signature header with Switchboard's own receiver-side
+/// verifier ([`switchboard_egress::signing::verify`]).
 pub fn verify(
     secret: &str,
     id: &str,
@@ -121,28 +118,8 @@ pub fn verify(
     header: &str,
     now_secs: i64,
 ) -> bool {
-    use hmac::{Hmac, Mac};
-    if (now_secs - timestamp).abs() > 5 * 60 {
-        return false;
-    }
-    let Ok(key) = STANDARD.decode(secret.trim_start_matches("whsec_")) else {
-        return false;
-    };
-    for entry in header.split(' ') {
-        let Some(("v1", sig)) = entry.split_once(',') else {
-            continue;
-        };
-        let Ok(sig) = STANDARD.decode(sig) else {
-            continue;
-        };
-        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&key).unwrap();
-        mac.update(format!("{id}.{timestamp}.").as_bytes());
-        mac.update(body);
-        if mac.verify_slice(&sig).is_ok() {
-            return true;
-        }
-    }
-    false
+    switchboard_egress::signing::verify(secret, id, &timestamp.to_string(), body, header, now_secs)
+        .is_ok()
 }
 
 async fn receive(

@@ -10,8 +10,14 @@ pub fn escape(s: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&apos;"),
-            // Control characters are not allowed in XML 1.0.
-            c if (c as u32) < 0x20 && !matches!(c, '\n' | '\r' | '\t') => {}
+            // An XML parser turns a literal tab or line break in an attribute value into a
+            // space, and a literal CR into LF anywhere; character references survive both,
+            // so Twilio reads back exactly the value we wrote (found by fuzz/twiml_params).
+            '\t' => out.push_str("&#9;"),
+            '\n' => out.push_str("&#10;"),
+            '\r' => out.push_str("&#13;"),
+            // Other control characters, and U+FFFE/U+FFFF, are not allowed in XML 1.0.
+            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => {}
             c => out.push(c),
         }
     }
@@ -282,6 +288,15 @@ mod tests {
         assert_eq!(
             say_hangup("Tom & Jerry <3"),
             format!("{HEAD}<Response><Say>Tom &amp; Jerry &lt;3</Say><Hangup/></Response>")
+        );
+    }
+
+    #[test]
+    fn whitespace_survives_attribute_normalization_and_xml_forbidden_chars_go() {
+        // A parser would read a literal newline in an attribute back as a space.
+        assert_eq!(
+            escape("a\nb\tc\rd\u{1}e\u{FFFE}f\u{FFFF}"),
+            "a&#10;b&#9;c&#13;def"
         );
     }
 
