@@ -6,7 +6,9 @@ use libfuzzer_sys::fuzz_target;
 use switchboard_domain::agent::{Agent, AgentPatch, NewAgent};
 use switchboard_domain::campaign::{recipients_from_json, NewCampaign};
 use switchboard_domain::custom_tool::{CustomTool, NewCustomTool};
-use switchboard_domain::entities::{validate_contact_fields, ContactPatch, NewContact, NewPhoneNumber};
+use switchboard_domain::entities::{
+    validate_contact_fields, ContactPatch, NewContact, NewPhoneNumber,
+};
 use switchboard_domain::settings::SettingsUpdate;
 use switchboard_domain::webhooks::{NewWebhookEndpoint, WebhookEndpointUpdate};
 use switchboard_domain::{Secret, Timestamp};

@@ -47,14 +47,20 @@ fuzz_target!(|i: Input<'_>| {
     // The signature check answers for anything, and never panics.
     let scheme = if i.https { "https" } else { "http" };
     let port = i.port.map(|p| format!(":{p}")).unwrap_or_default();
-    let url = format!("{scheme}://switchboard.example{port}/twilio/voice?{}", i.query);
+    let url = format!(
+        "{scheme}://switchboard.example{port}/twilio/voice?{}",
+        i.query
+    );
     let _ = signature::validate(i.token, &url, &params, i.header);
     // What Twilio would sign validates, with the default port written or not.
     let sig = signature::compute(i.token, &url, &params);
     assert!(signature::validate(i.token, &url, &params, &sig));
     let default = if i.https { ":443" } else { ":80" };
     if i.port.is_none() && !i.query.contains(['#']) {
-        let explicit = format!("{scheme}://switchboard.example{default}/twilio/voice?{}", i.query);
+        let explicit = format!(
+            "{scheme}://switchboard.example{default}/twilio/voice?{}",
+            i.query
+        );
         let sig = signature::compute(i.token, &explicit, &params);
         assert!(signature::validate(i.token, &url, &params, &sig));
     }

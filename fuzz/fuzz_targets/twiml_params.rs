@@ -109,14 +109,20 @@ fuzz_target!(|i: Input<'_>| {
             .descendants()
             .find(|n| n.has_tag_name("Dial"))
             .expect("a Dial element");
-        assert_eq!(dial.attribute("callerId").unwrap_or(""), expected(i.caller_id));
+        assert_eq!(
+            dial.attribute("callerId").unwrap_or(""),
+            expected(i.caller_id)
+        );
         assert_eq!(dial.attribute("action"), i.action.map(expected).as_deref());
         let noun = dial.first_element_child().expect("Number or Sip");
         assert_eq!(noun.text().unwrap_or(""), expected(i.target));
     }
 
     let doc = twiml::hold_in_conference(i.text, i.target);
-    assert_eq!(text_of(&parse(&doc), "Conference"), vec![expected(i.target)]);
+    assert_eq!(
+        text_of(&parse(&doc), "Conference"),
+        vec![expected(i.target)]
+    );
     let doc = twiml::join_conference(i.text, i.target);
     assert_eq!(text_of(&parse(&doc), "Say"), vec![expected(i.text)]);
 
@@ -144,8 +150,19 @@ fuzz_target!(|i: Input<'_>| {
     // panic, and only a token we minted for this call is accepted.
     let (org, call) = (OrgId::generate(), CallId::generate());
     let now = Timestamp::from_millis(i.now_ms.clamp(0, 4_000_000_000_000));
-    assert!(!switchboard_voice::token::verify("secret", &org, &call, i.token, now) || i.token.contains('.'));
+    assert!(
+        !switchboard_voice::token::verify("secret", &org, &call, i.token, now)
+            || i.token.contains('.')
+    );
     let minted = switchboard_voice::token::mint("secret", &org, &call, now);
-    assert!(switchboard_voice::token::verify("secret", &org, &call, &minted, now));
-    assert!(!switchboard_voice::token::verify("secret", &org, &CallId::generate(), &minted, now));
+    assert!(switchboard_voice::token::verify(
+        "secret", &org, &call, &minted, now
+    ));
+    assert!(!switchboard_voice::token::verify(
+        "secret",
+        &org,
+        &CallId::generate(),
+        &minted,
+        now
+    ));
 });

@@ -3,6 +3,7 @@
 
 use crate::config::{self, Config, ConfigError, Environment};
 use std::process::ExitCode;
+use switchboard_domain::values::NumberVerification;
 use switchboard_store::{Keyring, Reseal, Store};
 
 enum Level {
@@ -238,6 +239,7 @@ pub async fn run(loaded: Result<Config, ConfigError>) -> ExitCode {
     }
     check_secrets(&store, &keyring, &mut r).await;
     check_twilio(&store, &mut r).await;
+    check_numbers(&store, config.environment, &mut r).await;
     store.close().await;
     finish(r)
 }
@@ -334,6 +336,62 @@ async fn check_twilio(store: &Store, r: &mut Report) {
                 "every organization with numbers has them ({} organizations)",
                 orgs.len()
             ),
+            None,
+        );
+    }
+}
+
+/// Numbers not proven to be their organization's: they do not route in production.
+async fn check_numbers(store: &Store, environment: Environment, r: &mut Report) {
+    let Ok(orgs) = store.all_org_ids().await else {
+        return; // check_twilio reported it
+    };
+    let (mut verified, mut pending) = (0, 0);
+    for org in &orgs {
+        let numbers = match store.all_numbers(org).await {
+            Ok(n) => n,
+            Err(e) => {
+                r.line(
+                    Level::Fail,
+                    "numbers",
+                    &format!("cannot list organization {org}'s: {e}"),
+                    None,
+                );
+                continue;
+            }
+        };
+        for n in numbers {
+            if n.verification == NumberVerification::Verified {
+                verified += 1;
+                continue;
+            }
+            pending += 1;
+            let (level, effect) = match environment {
+                Environment::Production => (Level::Fail, "does not route"),
+                Environment::Development => (
+                    Level::Warn,
+                    "routes with a warning in development; production would refuse it",
+                ),
+            };
+            r.line(
+                level,
+                "numbers",
+                &format!(
+                    "{} ({}) of organization {org} is pending verification [{}]: {}; it {effect}",
+                    n.number.as_str(),
+                    n.channel,
+                    n.verification_reason.as_deref().unwrap_or("unknown"),
+                    n.verification_message.as_deref().unwrap_or("not checked"),
+                ),
+                Some("fix the cause, then `switchboard numbers verify --pending` (or the Verify button on the dashboard's Phone numbers page)"),
+            );
+        }
+    }
+    if pending == 0 {
+        r.line(
+            Level::Ok,
+            "numbers",
+            &format!("{verified} verified with Twilio, none pending"),
             None,
         );
     }

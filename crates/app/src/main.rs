@@ -3,6 +3,7 @@
 mod config;
 mod doctor;
 mod drain;
+mod numbers;
 mod secrets;
 
 use anyhow::Context;
@@ -66,6 +67,11 @@ enum Command {
     Secrets {
         #[command(subcommand)]
         command: secrets::SecretsCommand,
+    },
+    /// Prove phone numbers belong to their organizations (Twilio IncomingPhoneNumbers).
+    Numbers {
+        #[command(subcommand)]
+        command: numbers::NumbersCommand,
     },
     /// Drain a running server: it takes no new calls, lets live calls finish (up to
     /// SWITCHBOARD_DRAIN_TIMEOUT_SECONDS), then exits. Needs SWITCHBOARD_OPERATOR_KEY.
@@ -270,6 +276,14 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             store.close().await;
             result
         }
+        Command::Numbers { command } => {
+            let store = open_store(&config, false).await?;
+            store.migrate().await?;
+            let rest = switchboard_twilio::rest::RestClient::new(&config.twilio_api_url)?;
+            let result = numbers::run(command, &store, &rest).await;
+            store.close().await;
+            result
+        }
         Command::Drain { url, wait } => drain::run(&config, url, wait).await,
     }
 }
@@ -309,6 +323,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         max_body_bytes: config.max_body_bytes,
         public_url: config.public_url.clone(),
         twilio_skip_signature: config.twilio_skip_signature,
+        require_verified_numbers: config.environment == config::Environment::Production,
         twilio_api_url: config.twilio_api_url.clone(),
         voice: switchboard_voice::VoiceConfig {
             realtime_url: config.openai_realtime_url.clone(),

@@ -84,6 +84,35 @@ pub struct OwnedNumber {
     pub active: bool,
     /// Created.
     pub created_at: Timestamp,
+    /// `verified` once Twilio confirmed the number is in the organization's account;
+    /// `pending_verification` until then (it does not route in production).
+    pub verification: NumberVerification,
+    /// Why it is pending, as a stable code: `not_checked`, `no_credentials`,
+    /// `not_in_account`, `missing_capability`, `credentials_rejected`, `twilio_unreachable`,
+    /// `verified_elsewhere`; `null` once verified.
+    pub verification_reason: Option<String>,
+    /// The reason, or how it was verified, in words.
+    pub verification_message: Option<String>,
+    /// When it was last checked.
+    pub verification_checked_at: Option<Timestamp>,
+}
+
+/// Reason codes of a number's `pending_verification` state (`verification_reason`).
+pub mod verification_reason {
+    /// Registered before verification existed, or not checked yet.
+    pub const NOT_CHECKED: &str = "not_checked";
+    /// The organization has no Twilio credentials to check with.
+    pub const NO_CREDENTIALS: &str = "no_credentials";
+    /// The Twilio account has no such number.
+    pub const NOT_IN_ACCOUNT: &str = "not_in_account";
+    /// The number is in the account but cannot serve this channel (e.g. no voice).
+    pub const MISSING_CAPABILITY: &str = "missing_capability";
+    /// Twilio refused the organization's credentials.
+    pub const CREDENTIALS_REJECTED: &str = "credentials_rejected";
+    /// Twilio could not be asked (network, timeout, 5xx); check again later.
+    pub const TWILIO_UNREACHABLE: &str = "twilio_unreachable";
+    /// Another organization on this platform holds the verified claim.
+    pub const VERIFIED_ELSEWHERE: &str = "verified_elsewhere";
 }
 
 /// The body of `POST /api/v1/phone-numbers`.
@@ -125,6 +154,8 @@ pub struct NumberRoute {
     pub agent_id: Option<AgentId>,
     /// Whether the number is active and its organization is active.
     pub active: bool,
+    /// Whether this claim is verified (an unverified one routes only in development).
+    pub verified: bool,
 }
 
 /// A contact of an organization.

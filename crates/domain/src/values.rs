@@ -102,6 +102,17 @@ string_enum!(
 );
 
 string_enum!(
+    /// Whether Switchboard has proven that a number belongs to its organization (for Twilio:
+    /// the number is in the organization's account, by IncomingPhoneNumbers).
+    NumberVerification {
+        /// Proven; only one organization's claim on a number and channel can be verified.
+        Verified => "verified",
+        /// Not proven (yet): see the reason. Does not route in production.
+        PendingVerification => "pending_verification",
+    }
+);
+
+string_enum!(
     /// The channel of a conversation; `web` is the browser/API test channel.
     Channel { Voice => "voice", Sms => "sms", Whatsapp => "whatsapp", Web => "web" }
 );

@@ -25,6 +25,7 @@ mod mcp_servers;
 mod messaging;
 mod migrate;
 mod numbers;
+pub use numbers::NumberCheck;
 mod oauth;
 mod outbound;
 mod outbox;

@@ -5,14 +5,31 @@ use crate::rows::{col, flag, parsed, ts, Newest, Sql};
 use crate::{conflict_on_unique, Access, Scope, Store, StoreError};
 use sqlx::any::AnyRow;
 use switchboard_domain::entities::{
-    Cursor, NewPhoneNumber, NumberRoute, OwnedNumber, Page, PhoneNumberPatch,
+    verification_reason, Cursor, NewPhoneNumber, NumberRoute, OwnedNumber, Page, PhoneNumberPatch,
 };
 use switchboard_domain::ids::{AgentId, OrgId, PhoneNumberId};
-use switchboard_domain::values::{NumberChannel, OrgStatus, PhoneNumber};
+use switchboard_domain::values::{NumberChannel, NumberVerification, OrgStatus, PhoneNumber};
 use switchboard_domain::{Timestamp, ValidationError};
 
-const COLUMNS: &str = "id, number, channel, agent_id, active, created_at";
+const COLUMNS: &str = "id, number, channel, agent_id, active, created_at, verification, \
+     verification_reason, verification_message, verification_checked_at";
+// The same words whether this organization or another one holds the number: a refusal must
+// not tell who owns it.
 const TAKEN: &str = "this number is already registered for this channel";
+const VERIFIED_ELSEWHERE_MESSAGE: &str = "another organization on this platform has proven \
+     this number is theirs; if it is yours, ask the operator";
+
+/// The outcome of a check of a number with its carrier.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NumberCheck {
+    /// The number is the organization's; the message says how it was proven.
+    Verified(String),
+    /// Not proven: a stable reason code (`verification_reason`) and words.
+    Pending(&'static str, String),
+    /// The check could not be made (carrier unreachable): a verified number stays verified,
+    /// a pending one records why it is still pending.
+    Unreachable(String),
+}
 
 fn number_from_row(row: &AnyRow) -> Result<OwnedNumber, StoreError> {
     Ok(OwnedNumber {
@@ -22,6 +39,11 @@ fn number_from_row(row: &AnyRow) -> Result<OwnedNumber, StoreError> {
         agent_id: col::<Option<String>>(row, "agent_id")?.map(AgentId::from_db),
         active: flag(row, "active")?,
         created_at: ts(row, "created_at")?,
+        verification: parsed(row, "verification", NumberVerification::parse)?,
+        verification_reason: col(row, "verification_reason")?,
+        verification_message: col(row, "verification_message")?,
+        verification_checked_at: col::<Option<i64>>(row, "verification_checked_at")?
+            .map(Timestamp::from_millis),
     })
 }
 
@@ -41,8 +63,10 @@ async fn check_agent(
 }
 
 impl Store {
-    /// Registers a number. A number+channel owned by anyone (this or another organization)
-    /// is a conflict.
+    /// Registers a number, pending verification. A number+channel this organization already
+    /// has, or that another organization has verified, is a conflict (with the same message,
+    /// so the refusal does not reveal that another organization holds it). Another
+    /// organization's unverified claim does not block it: the claim that is proven wins.
     pub async fn create_number(
         &self,
         org: &OrgId,
@@ -55,12 +79,23 @@ impl Store {
             agent_id: input.agent_id,
             active: input.active.unwrap_or(true),
             created_at: Timestamp::now(),
+            verification: NumberVerification::PendingVerification,
+            verification_reason: Some(verification_reason::NOT_CHECKED.into()),
+            verification_message: Some("not checked with Twilio yet".into()),
+            verification_checked_at: None,
         };
+        if self
+            .number_verified_elsewhere(org, &number.number, number.channel)
+            .await?
+        {
+            return Err(StoreError::Conflict(TAKEN.into()));
+        }
         let mut tx = self.begin(Scope::Org(org), Access::Write).await?;
         crate::accounts::ensure_org_exists(&mut tx, org).await?;
         check_agent(&mut tx, org, number.agent_id.as_ref()).await?;
         sqlx::query(&format!(
-            "INSERT INTO phone_numbers (org_id, {COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+            "INSERT INTO phone_numbers (org_id, {COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
         ))
         .bind(org.as_str())
         .bind(number.id.as_str())
@@ -69,11 +104,131 @@ impl Store {
         .bind(number.agent_id.as_ref().map(|a| a.to_string()))
         .bind(i64::from(number.active))
         .bind(number.created_at.millis())
+        .bind(number.verification.as_str())
+        .bind(number.verification_reason.clone())
+        .bind(number.verification_message.clone())
+        .bind(None::<i64>)
         .execute(&mut *tx)
         .await
         .map_err(conflict_on_unique(TAKEN))?;
         tx.commit().await?;
         Ok(number)
+    }
+
+    /// Whether an organization other than `org` holds the verified claim on a number.
+    async fn number_verified_elsewhere(
+        &self,
+        org: &OrgId,
+        number: &PhoneNumber,
+        channel: NumberChannel,
+    ) -> Result<bool, StoreError> {
+        let mut r = self.reader(Scope::Platform).await?;
+        let n: i64 = sqlx::query_scalar(self.lookup(
+            "SELECT sb_number_verified_elsewhere($1, $2, $3)",
+            "SELECT COUNT(*) FROM phone_numbers WHERE number = $1 AND channel = $2 \
+             AND verification = 'verified' AND org_id <> $3",
+        ))
+        .bind(number.as_str())
+        .bind(channel.as_str())
+        .bind(org.as_str())
+        .fetch_one(r.conn())
+        .await?;
+        r.finish().await?;
+        Ok(n > 0)
+    }
+
+    /// Records the outcome of a check of a number with its carrier and returns the number as
+    /// it now stands. A claim proven while another organization holds the verified one
+    /// (the number moved between accounts) stays pending as `verified_elsewhere`.
+    pub async fn record_number_check(
+        &self,
+        org: &OrgId,
+        id: &PhoneNumberId,
+        check: NumberCheck,
+        now: Timestamp,
+    ) -> Result<OwnedNumber, StoreError> {
+        let current = self.get_number(org, id).await?;
+        let (state, reason, message) = match check {
+            NumberCheck::Verified(m) => (NumberVerification::Verified, None, m),
+            NumberCheck::Pending(r, m) => (NumberVerification::PendingVerification, Some(r), m),
+            NumberCheck::Unreachable(m) => match current.verification {
+                NumberVerification::Verified => (
+                    NumberVerification::Verified,
+                    None,
+                    current
+                        .verification_message
+                        .clone()
+                        .unwrap_or_else(|| m.clone()),
+                ),
+                NumberVerification::PendingVerification => (
+                    NumberVerification::PendingVerification,
+                    Some(verification_reason::TWILIO_UNREACHABLE),
+                    m,
+                ),
+            },
+        };
+        match self
+            .write_number_check(org, id, state, reason, &message, now)
+            .await
+        {
+            Err(StoreError::Conflict(_)) => {
+                self.write_number_check(
+                    org,
+                    id,
+                    NumberVerification::PendingVerification,
+                    Some(verification_reason::VERIFIED_ELSEWHERE),
+                    VERIFIED_ELSEWHERE_MESSAGE,
+                    now,
+                )
+                .await
+            }
+            other => other,
+        }
+    }
+
+    async fn write_number_check(
+        &self,
+        org: &OrgId,
+        id: &PhoneNumberId,
+        state: NumberVerification,
+        reason: Option<&str>,
+        message: &str,
+        now: Timestamp,
+    ) -> Result<OwnedNumber, StoreError> {
+        let mut tx = self.begin(Scope::Org(org), Access::Write).await?;
+        let done = sqlx::query(
+            "UPDATE phone_numbers SET verification = $1, verification_reason = $2, \
+             verification_message = $3, verification_checked_at = $4 \
+             WHERE org_id = $5 AND id = $6",
+        )
+        .bind(state.as_str())
+        .bind(reason)
+        .bind(message)
+        .bind(now.millis())
+        .bind(org.as_str())
+        .bind(id.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(conflict_on_unique(TAKEN))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        let n = fetch_number(&mut tx, org, id).await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    /// Every number of an organization, oldest first (to check them all with the carrier).
+    pub async fn all_numbers(&self, org: &OrgId) -> Result<Vec<OwnedNumber>, StoreError> {
+        let mut tx = self.begin(Scope::Org(org), Access::Read).await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM phone_numbers WHERE org_id = $1 ORDER BY created_at, id"
+        ))
+        .bind(org.as_str())
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        rows.iter().map(number_from_row).collect()
     }
 
     /// One number.
@@ -163,10 +318,12 @@ impl Store {
         let mut r = self.reader(Scope::Platform).await?;
         let row = sqlx::query(self.lookup(
             "SELECT * FROM sb_route_number_with_credentials($1, $2)",
-            "SELECT p.id, p.org_id, p.agent_id, p.active, o.status, c.account_sid, c.auth_token \
+            "SELECT p.id, p.org_id, p.agent_id, p.active, o.status, p.verification, \
+             c.account_sid, c.auth_token \
              FROM phone_numbers p JOIN organizations o ON o.id = p.org_id \
              LEFT JOIN twilio_credentials c ON c.org_id = p.org_id \
-             WHERE p.number = $1 AND p.channel = $2",
+             WHERE p.number = $1 AND p.channel = $2 \
+             ORDER BY p.verification = 'verified' DESC, p.created_at, p.id LIMIT 1",
         ))
         .bind(number.as_str())
         .bind(channel.as_str())
@@ -214,6 +371,8 @@ impl Store {
 
     /// Finds which organization a dialled number belongs to: the single place inbound traffic
     /// is assigned a tenant. Runs in the narrow look-up scope, before any tenant is known.
+    /// When several organizations claim the number, the verified claim wins, else the oldest
+    /// (which routes only in development).
     pub async fn route_number(
         &self,
         number: &PhoneNumber,
@@ -222,8 +381,10 @@ impl Store {
         let mut tx = self.begin(Scope::Platform, Access::Read).await?;
         let row = sqlx::query(self.lookup(
             "SELECT * FROM sb_route_number($1, $2)",
-            "SELECT p.id, p.org_id, p.agent_id, p.active, o.status FROM phone_numbers p \
-             JOIN organizations o ON o.id = p.org_id WHERE p.number = $1 AND p.channel = $2",
+            "SELECT p.id, p.org_id, p.agent_id, p.active, o.status, p.verification \
+             FROM phone_numbers p JOIN organizations o ON o.id = p.org_id \
+             WHERE p.number = $1 AND p.channel = $2 \
+             ORDER BY p.verification = 'verified' DESC, p.created_at, p.id LIMIT 1",
         ))
         .bind(number.as_str())
         .bind(channel.as_str())
@@ -234,7 +395,7 @@ impl Store {
     }
 }
 
-/// A routing row: `p.id, p.org_id, p.agent_id, p.active, o.status`.
+/// A routing row: `p.id, p.org_id, p.agent_id, p.active, o.status, p.verification`.
 fn route_from_row(row: &AnyRow) -> Result<NumberRoute, StoreError> {
     let org_active = parsed(row, "status", OrgStatus::parse)? == OrgStatus::Active;
     Ok(NumberRoute {
@@ -242,6 +403,8 @@ fn route_from_row(row: &AnyRow) -> Result<NumberRoute, StoreError> {
         number_id: PhoneNumberId::from_db(col(row, "id")?),
         agent_id: col::<Option<String>>(row, "agent_id")?.map(AgentId::from_db),
         active: flag(row, "active")? && org_active,
+        verified: parsed(row, "verification", NumberVerification::parse)?
+            == NumberVerification::Verified,
     })
 }
 

@@ -17,6 +17,7 @@ pub mod tool_endpoint;
 pub mod twilio;
 mod twilio_calls;
 mod twilio_dial;
+mod twilio_numbers;
 mod twilio_recordings;
 mod twilio_rest;
 pub mod webhooks;

@@ -54,6 +54,7 @@ pub struct FakeTwilioRest {
     live: LiveStreams,
     delay: Arc<Mutex<Duration>>,
     outbound: Arc<Outbound>,
+    pub(crate) numbers: crate::twilio_numbers::SharedNumbers,
 }
 
 type RestState = (
@@ -80,6 +81,7 @@ impl FakeTwilioRest {
         let recordings = Arc::new(Recordings::new(&url));
         recordings.start_media().await;
         let outbound = Arc::new(Outbound::new(live.clone(), recordings));
+        let numbers = crate::twilio_numbers::SharedNumbers::default();
         let state: RestState = (
             requests.clone(),
             fail_messages.clone(),
@@ -110,7 +112,8 @@ impl FakeTwilioRest {
                 "/2010-04-01/Accounts/{account}/Recordings/{file}",
                 get(fetch_recording).delete(delete_recording),
             )
-            .with_state(state);
+            .with_state(state)
+            .merge(crate::twilio_numbers::router(numbers.clone()));
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
@@ -123,6 +126,7 @@ impl FakeTwilioRest {
             live,
             delay,
             outbound,
+            numbers,
         }
     }
 

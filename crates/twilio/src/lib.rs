@@ -2,6 +2,7 @@
 //! calls we make. Knows nothing about organizations or agents.
 
 pub mod media;
+pub mod numbers;
 pub mod recordings;
 pub mod rest;
 pub mod signature;

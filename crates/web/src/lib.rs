@@ -8,6 +8,7 @@ pub mod extract;
 pub mod lifecycle;
 mod mcp;
 pub mod metrics;
+pub mod numbers;
 mod oauth;
 mod outreach;
 pub mod security;
@@ -49,6 +50,9 @@ pub struct WebConfig {
     pub public_url: Option<String>,
     /// Development only: accept Twilio requests without checking their signature.
     pub twilio_skip_signature: bool,
+    /// Route only numbers proven to be the organization's (production); otherwise an
+    /// unverified number routes with a warning.
+    pub require_verified_numbers: bool,
     /// Twilio REST base URL.
     pub twilio_api_url: String,
     /// Voice call settings.
@@ -118,6 +122,7 @@ impl Default for WebConfig {
             max_body_bytes: 1024 * 1024,
             public_url: None,
             twilio_skip_signature: false,
+            require_verified_numbers: false,
             twilio_api_url: switchboard_twilio::rest::DEFAULT_API_URL.into(),
             voice: VoiceConfig::default(),
             messaging: MessagingConfig::default(),
@@ -140,6 +145,8 @@ pub struct TwilioEdge {
     pub public_url: Option<String>,
     /// Signature checks off (development only).
     pub skip_signature: bool,
+    /// Unverified numbers do not route (production).
+    pub require_verified_numbers: bool,
 }
 
 /// Shared state of every handler.
@@ -221,6 +228,7 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
             numbers::update_number,
             numbers::delete_number
         ))
+        .routes(routes!(numbers::verify_number))
         .routes(routes!(contacts::create_contact, contacts::list_contacts))
         .routes(routes!(
             contacts::get_contact,
@@ -344,6 +352,7 @@ pub fn router(
         twilio: Arc::new(TwilioEdge {
             public_url: config.public_url.clone(),
             skip_signature: config.twilio_skip_signature,
+            require_verified_numbers: config.require_verified_numbers,
         }),
         voice,
         messaging,

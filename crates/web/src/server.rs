@@ -58,6 +58,9 @@ pub struct Application {
     voice: VoiceServices,
     clock: Clock,
     drain_timeout: Duration,
+    /// When it was built: numbers registered before that and never checked are checked once
+    /// it runs (rows from before verification existed).
+    built_at: switchboard_domain::Timestamp,
 }
 
 /// Why the application could not be built.
@@ -185,6 +188,7 @@ impl Application {
             voice,
             clock: config.clock.clone(),
             drain_timeout: config.drain_timeout,
+            built_at: switchboard_domain::Timestamp::now(),
         })
     }
 
@@ -289,6 +293,20 @@ impl Application {
             self.recovery
                 .run_worker(async move { until_closing.closing().await }),
         );
+        // Numbers registered before verification existed are checked once, in the
+        // background (every instance may do it; a second check changes nothing).
+        let (store, rest) = (self.store.clone(), self.voice.twilio.clone());
+        let built_at = self.built_at;
+        tokio::spawn(async move {
+            match crate::numbers::verify_unchecked_everywhere(&store, &rest, built_at).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(
+                    numbers = n,
+                    "checked numbers registered before verification"
+                ),
+                Err(e) => tracing::error!(error = %e, "could not check unverified numbers"),
+            }
+        });
 
         let mut served = None;
         tokio::select! {

@@ -11,7 +11,7 @@ use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt};
 use std::sync::atomic::Ordering;
-use switchboard_domain::entities::{NewCall, NewConversation};
+use switchboard_domain::entities::{NewCall, NewConversation, NumberRoute};
 use switchboard_domain::ids::{MessageId, OrgId};
 use switchboard_domain::messaging::{parse_address, text_channel};
 use switchboard_domain::values::{CallStatus, Channel, Direction, NumberChannel, PhoneNumber};
@@ -145,7 +145,7 @@ pub(crate) async fn voice_webhook(
         Err(_) => Ok(None),
     };
     let route = match route {
-        Ok(Some(r)) if r.active && r.agent_id.is_some() => r,
+        Ok(Some(r)) if r.active && r.agent_id.is_some() && may_route(&st, &r, to) => r,
         Ok(other) => {
             st.voice
                 .stats
@@ -154,7 +154,8 @@ pub(crate) async fn voice_webhook(
             let why = match other {
                 None => "number not owned by any organization",
                 Some(r) if !r.active => "number or organization inactive",
-                Some(_) => "number has no agent",
+                Some(r) if r.agent_id.is_none() => "number has no agent",
+                Some(_) => "number not verified (production routes only verified numbers)",
             };
             tracing::warn!(to = %to, reason = why, "incoming call refused");
             return xml(twiml::say_hangup(NOT_IN_SERVICE));
@@ -218,6 +219,25 @@ pub(crate) async fn voice_webhook(
     };
     tracing::info!(org_id = %org, call_id = %call_id, call_sid = %call_sid, "incoming call answered");
     connect_call(&st, &public, &org, &call_id, now)
+}
+
+/// Whether a claim may take traffic: a verified one always; an unverified one only in
+/// development, with a warning (production refuses it as if the number were unknown).
+pub(crate) fn may_route(st: &AppState, route: &NumberRoute, to: &str) -> bool {
+    if route.verified {
+        return true;
+    }
+    if st.twilio.require_verified_numbers {
+        return false;
+    }
+    tracing::warn!(
+        to = %to,
+        org_id = %route.org_id,
+        number_id = %route.number_id,
+        "routing a number that is not verified: allowed because SWITCHBOARD_ENV is development; \
+         production would refuse it (POST /api/v1/phone-numbers/{{id}}/verify)"
+    );
+    true
 }
 
 /// `<Connect><Stream>` to our media endpoint for a call, with its one-time token (see
@@ -418,7 +438,9 @@ pub(crate) async fn messaging_webhook(
         },
         None => None,
     };
-    let Some((route, creds, nc, our)) = route.filter(|(r, _, _, _)| r.active) else {
+    let Some((route, creds, nc, our)) =
+        route.filter(|(r, _, _, _)| r.active && may_route(&st, r, to))
+    else {
         stats.unknown_number.fetch_add(1, Ordering::Relaxed);
         tracing::warn!(to = %to, "text to an unknown or inactive number ignored");
         return xml(twiml::empty());

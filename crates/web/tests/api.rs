@@ -972,6 +972,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/phone-numbers/{id}"),
     ("patch", "/api/v1/phone-numbers/{id}"),
     ("delete", "/api/v1/phone-numbers/{id}"),
+    ("post", "/api/v1/phone-numbers/{id}/verify"),
     ("get", "/api/v1/contacts"),
     ("post", "/api/v1/contacts"),
     ("get", "/api/v1/contacts/{id}"),

@@ -86,6 +86,19 @@ impl Rig {
         (rig, server)
     }
 
+    /// Runs a `switchboard` command with the servers' settings (and `extra`); answers its
+    /// output.
+    pub fn cli(&self, args: &[&str], extra: &[(&str, &str)]) -> std::process::Output {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"));
+        cmd.args(args);
+        for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("SWITCHBOARD_")) {
+            cmd.env_remove(k);
+        }
+        cmd.envs(self.envs.iter().map(|(k, v)| (*k, v.as_str())));
+        cmd.envs(extra.iter().copied());
+        cmd.output().expect("run switchboard")
+    }
+
     /// Another server process on the same database with the same settings.
     pub async fn another(&self) -> ServerProcess {
         ServerProcess::start(env!("CARGO_BIN_EXE_switchboard"), &self.envs).await

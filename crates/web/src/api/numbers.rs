@@ -10,8 +10,11 @@ use axum::Json;
 use switchboard_domain::entities::{NewPhoneNumber, OwnedNumber, Page, PhoneNumberPatch};
 use switchboard_domain::ids::PhoneNumberId;
 
-/// Register a phone number (E.164) for a channel. 409 when the number+channel is registered
-/// anywhere on the platform.
+/// Register a phone number (E.164) for a channel, and check at once with the organization's
+/// Twilio credentials that the number is in its account: the answer says `verified`, or
+/// `pending_verification` with the reason. 409 when this organization already has the
+/// number+channel, or another organization has proven it is theirs (the same answer either
+/// way).
 #[utoipa::path(post, path = "/api/v1/phone-numbers", tag = "phone-numbers", request_body = NewPhoneNumber,
     responses((status = 201, body = OwnedNumber), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)), security(("api_key" = [])))]
 pub async fn create_number(
@@ -19,9 +22,25 @@ pub async fn create_number(
     State(st): State<AppState>,
     ApiJson(body): ApiJson<NewPhoneNumber>,
 ) -> Result<(StatusCode, Json<OwnedNumber>), ApiError> {
-    Ok((
-        StatusCode::CREATED,
-        Json(st.store.create_number(&auth.org, body).await?),
+    let created = st.store.create_number(&auth.org, body).await?;
+    let number = crate::numbers::verify(&st.store, &st.voice.twilio, &auth.org, &created.id)
+        .await
+        .unwrap_or(created);
+    Ok((StatusCode::CREATED, Json(number)))
+}
+
+/// Check again, with the organization's Twilio credentials, that the number is in its
+/// account; answers the number with its new verification state.
+#[utoipa::path(post, path = "/api/v1/phone-numbers/{id}/verify", tag = "phone-numbers", params(("id" = String, Path)),
+    responses((status = 200, body = OwnedNumber), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
+pub async fn verify_number(
+    auth: OrgAuth,
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<OwnedNumber>, ApiError> {
+    let id = path_id(&id, PhoneNumberId::parse)?;
+    Ok(Json(
+        crate::numbers::verify(&st.store, &st.voice.twilio, &auth.org, &id).await?,
     ))
 }
 

@@ -26,5 +26,11 @@ pub async fn put_settings(
     State(st): State<AppState>,
     ApiJson(body): ApiJson<SettingsUpdate>,
 ) -> Result<Json<OrgSettings>, ApiError> {
-    Ok(Json(st.store.update_settings(&auth.org, body).await?))
+    let credentials_changed = body.twilio_account_sid.is_some() || body.twilio_auth_token.is_some();
+    let saved = st.store.update_settings(&auth.org, body).await?;
+    if credentials_changed {
+        // Every number is proven again with the new credentials, in the background.
+        crate::numbers::spawn_verify_org(st.store.clone(), st.voice.twilio.clone(), auth.org);
+    }
+    Ok(Json(saved))
 }

@@ -10,9 +10,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{html, Markup};
 use serde::Deserialize;
-use switchboard_domain::entities::{Cursor, NewPhoneNumber, PhoneNumberPatch};
+use switchboard_domain::entities::{Cursor, NewPhoneNumber, OwnedNumber, PhoneNumberPatch};
 use switchboard_domain::ids::{AgentId, ApiKeyId, PhoneNumberId};
-use switchboard_domain::values::{NumberChannel, PhoneNumber};
+use switchboard_domain::values::{NumberChannel, NumberVerification, PhoneNumber};
 use switchboard_domain::Secret;
 use switchboard_store::StoreError;
 /// `?flash=`, `?cursor=`, `?q=`.
@@ -72,12 +72,22 @@ async fn numbers_page(
         (layout::flash(q.flash.as_deref()))
         div.table-wrap {
             table.list #numbers {
-                thead { tr { th { "Number" } th { "Channel" } th { "Agent" } th { "Active" } th {} } }
+                thead { tr { th { "Number" } th { "Channel" } th { "Verification" } th { "Agent" } th { "Active" } th {} } }
                 tbody {
                     @for n in &page.data {
-                        tr {
+                        tr data-number=(n.number.as_str()) data-channel=(n.channel.as_str()) {
                             td { (n.number.as_str()) }
                             td { (n.channel.as_str()) }
+                            td.verification {
+                                @match n.verification {
+                                    NumberVerification::Verified => span.badge.ok title=(n.verification_message.as_deref().unwrap_or_default()) { "verified" },
+                                    NumberVerification::PendingVerification => {
+                                        span.badge.warn { "pending verification" }
+                                        @if let Some(m) = &n.verification_message { br; small.muted { (m) } }
+                                        @if !st.twilio.require_verified_numbers { br; small.muted { "Routes anyway in development; production would refuse it." } }
+                                    }
+                                }
+                            }
                             @if dash.can_manage() {
                                 td colspan="2" {
                                     form.inline method="post" action={ "/phone-numbers/" (n.id) } {
@@ -87,7 +97,10 @@ async fn numbers_page(
                                         button.small type="submit" { "Save" }
                                     }
                                 }
-                                td { (layout::action_button(dash, &format!("/phone-numbers/{}/delete", n.id), "Remove", Some("Remove this number? Calls and messages to it will no longer be answered."))) }
+                                td {
+                                    (layout::action_button(dash, &format!("/phone-numbers/{}/verify", n.id), "Verify", None))
+                                    (layout::action_button(dash, &format!("/phone-numbers/{}/delete", n.id), "Remove", Some("Remove this number? Calls and messages to it will no longer be answered.")))
+                                }
                             } @else {
                                 td { @match n.agent_id.as_ref().and_then(|a| agents.get(a)) { Some(x) => (x), None => span.muted { "—" } } }
                                 td { (badge(if n.active { "enabled" } else { "disabled" })) }
@@ -95,7 +108,7 @@ async fn numbers_page(
                             }
                         }
                     }
-                    @if page.data.is_empty() { tr { td colspan="5" .empty { "No numbers yet." } } }
+                    @if page.data.is_empty() { tr { td colspan="6" .empty { "No numbers yet." } } }
                 }
             }
         }
@@ -164,7 +177,15 @@ pub async fn create_number(
             active: Some(true),
         };
         match st.store.create_number(&dash.org, input).await {
-            Ok(_) => return Ok(Redirect::to("/phone-numbers?flash=Number+added").into_response()),
+            Ok(n) => {
+                let n = crate::numbers::verify(&st.store, &st.voice.twilio, &dash.org, &n.id)
+                    .await
+                    .unwrap_or(n);
+                return Ok(super::redirect_with_flash(
+                    "/phone-numbers",
+                    &verified_flash("Number added", &n),
+                ));
+            }
             Err(e) => form_error(e, &mut errors, "number")?,
         }
     }
@@ -199,6 +220,33 @@ pub async fn update_number(
     };
     st.store.update_number(&dash.org, &id, patch).await?;
     Ok(Redirect::to("/phone-numbers?flash=Saved").into_response())
+}
+
+/// What a flash says about a number's verification.
+fn verified_flash(what: &str, n: &OwnedNumber) -> String {
+    match (&n.verification, &n.verification_message) {
+        (NumberVerification::Verified, _) => format!("{what}: verified with Twilio"),
+        (NumberVerification::PendingVerification, Some(m)) => {
+            format!("{what}: pending verification ({m})")
+        }
+        (NumberVerification::PendingVerification, None) => format!("{what}: pending verification"),
+    }
+}
+
+/// `POST /phone-numbers/{id}/verify`: check again with Twilio.
+pub async fn verify_number(
+    State(st): State<AppState>,
+    dash: Dash,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, DashError> {
+    Fields::managing(&dash, &body)?;
+    let id = PhoneNumberId::parse(&id).ok_or(DashError::NotFound)?;
+    let n = crate::numbers::verify(&st.store, &st.voice.twilio, &dash.org, &id).await?;
+    Ok(super::redirect_with_flash(
+        "/phone-numbers",
+        &verified_flash(n.number.as_str(), &n),
+    ))
 }
 
 /// `POST /phone-numbers/{id}/delete`.

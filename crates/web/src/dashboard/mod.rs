@@ -170,6 +170,7 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/phone-numbers/{id}", post(manage::update_number))
         .route("/phone-numbers/{id}/delete", post(manage::delete_number))
+        .route("/phone-numbers/{id}/verify", post(manage::verify_number))
         .route(
             "/contacts",
             get(contacts::contacts).post(contacts::create_contact),

@@ -142,8 +142,19 @@ pub async fn save_settings(
         ),
     };
     if errors.is_empty() {
+        let credentials_changed =
+            update.twilio_account_sid.is_some() || update.twilio_auth_token.is_some();
         match st.store.update_settings(&dash.org, update).await {
-            Ok(_) => return Ok(Redirect::to("/settings?flash=Settings+saved").into_response()),
+            Ok(_) => {
+                if credentials_changed {
+                    crate::numbers::spawn_verify_org(
+                        st.store.clone(),
+                        st.voice.twilio.clone(),
+                        dash.org.clone(),
+                    );
+                }
+                return Ok(Redirect::to("/settings?flash=Settings+saved").into_response());
+            }
             Err(e) => form_error(e, &mut errors, "twilio_account_sid")?,
         }
     }
