@@ -333,6 +333,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         },
         messaging: switchboard_messaging::MessagingConfig {
             reply_budget: config.messaging_reply_budget,
+            max_replies_per_org: config.max_text_replies_per_org,
             ..switchboard_messaging::MessagingConfig::default()
         },
         llm: switchboard_web::LlmConfig {

@@ -450,6 +450,7 @@ impl Messaging {
             variables: json!({"session_id": session_id, "channel": "web"}),
             at: now,
             reply: None,
+            reply_cap: None,
         };
         let received = match inner.store.receive_text(org, &input).await? {
             InboundResult::Stored(r) => r,

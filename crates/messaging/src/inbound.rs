@@ -90,6 +90,7 @@ impl Messaging {
                 lease: Some((inner.owner.clone(), lease_until)),
                 subject: None,
             }),
+            reply_cap: Some(inner.config.max_replies_per_org),
         };
         let received = match inner.store.receive_text(&org, &input).await? {
             InboundResult::Duplicate { message_id, .. } => {
@@ -152,6 +153,13 @@ impl Messaging {
             inner.events.message("message.sent", &org, &m, now);
             let cb = inner.delivery.status_callback(&m.id);
             return Ok(twiml::messages(&[(&text, cb.as_deref())]));
+        }
+        if received.reply_waits {
+            bump(&inner.stats.replies_deferred);
+            tracing::info!(org_id = %org, conversation_id = %received.conversation.id,
+                cap = inner.config.max_replies_per_org,
+                "the organization is at its cap of replies in flight: the reply waits for a free slot and goes out through the REST API");
+            return Ok(twiml::empty());
         }
         let Some(job) = received.job else {
             if received.opted_out {

@@ -69,17 +69,19 @@ fn backoff_ms(d: std::time::Duration) -> i64 {
 
 impl Messaging {
     /// Claims and runs the due reply jobs (those whose time came, and those whose worker's
-    /// lease expired). Returns how many ran.
+    /// lease expired), no organization beyond its cap of replies in flight. Returns how many
+    /// ran.
     pub async fn run_jobs_once(&self) -> Result<usize, StoreError> {
         let inner = &self.inner;
         let jobs = inner
             .store
-            .claim_jobs(
+            .claim_jobs_per_org(
                 &inner.owner,
-                &[REPLY_JOB],
+                REPLY_JOB,
                 inner.clock.now(),
                 backoff_ms(inner.config.lease),
                 32,
+                inner.config.max_replies_per_org,
             )
             .await?;
         let n = jobs.len();

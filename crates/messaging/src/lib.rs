@@ -53,6 +53,9 @@ pub struct MessagingConfig {
     pub sweep_interval: Duration,
     /// Public base URL, for delivery-status callbacks (none: no callbacks requested).
     pub public_url: Option<String>,
+    /// Replies one organization may have in flight at once, across instances
+    /// (`SWITCHBOARD_MAX_TEXT_REPLIES_PER_ORG`); texts beyond it wait for a free slot.
+    pub max_replies_per_org: i64,
 }
 
 impl Default for MessagingConfig {
@@ -69,6 +72,7 @@ impl Default for MessagingConfig {
                 .collect(),
             sweep_interval: Duration::from_secs(30),
             public_url: None,
+            max_replies_per_org: 20,
         }
     }
 }
@@ -94,12 +98,14 @@ pub struct MessagingStats {
     pub model_failures: AtomicU64,
     /// Opt-outs received.
     pub opt_outs: AtomicU64,
+    /// Replies that waited for a slot: the organization was at its cap of replies in flight.
+    pub replies_deferred: AtomicU64,
 }
 
 impl MessagingStats {
     /// Prometheus text.
     pub fn render(&self) -> String {
-        let rows: [(&str, &str, &AtomicU64); 9] = [
+        let rows: [(&str, &str, &AtomicU64); 10] = [
             ("inbound_total", "Inbound texts stored", &self.inbound),
             (
                 "duplicates_total",
@@ -135,6 +141,11 @@ impl MessagingStats {
                 "model_failures_total",
                 "Chat model failures",
                 &self.model_failures,
+            ),
+            (
+                "replies_deferred_total",
+                "Replies that waited: the organization was at its cap of replies in flight",
+                &self.replies_deferred,
             ),
             (
                 "opt_outs_total",

@@ -156,6 +156,89 @@ impl Store {
         rows.iter().map(job_from_row).collect()
     }
 
+    /// [`Store::claim_jobs`] for one kind, with at most `per_org` jobs of that kind running
+    /// at once in any organization (running jobs with a live lease count, whichever
+    /// instance holds them), so one organization's burst cannot take every slot. Each
+    /// organization is claimed under its lock, so the cap holds across instances.
+    pub async fn claim_jobs_per_org(
+        &self,
+        owner: &str,
+        kind: &str,
+        now: Timestamp,
+        lease_ms: i64,
+        limit: i64,
+        per_org: i64,
+    ) -> Result<Vec<Job>, StoreError> {
+        const DUE: &str = "kind = $1 AND ((status = 'pending' AND run_at <= $2) \
+             OR (status = 'running' AND lease_until < $3))";
+        let mut r = self.reader(Scope::Platform).await?;
+        let orgs: Vec<String> = sqlx::query_scalar(&format!(
+            "SELECT org_id FROM jobs WHERE {DUE} GROUP BY org_id ORDER BY MIN(run_at) LIMIT $4"
+        ))
+        .bind(kind)
+        .bind(now.millis())
+        .bind(now.millis())
+        .bind(limit)
+        .fetch_all(r.conn())
+        .await?;
+        r.finish().await?;
+        let mut claimed = Vec::new();
+        for org in orgs.into_iter().map(OrgId::from_db) {
+            let room = limit - i64::try_from(claimed.len()).unwrap_or(limit);
+            if room <= 0 {
+                break;
+            }
+            let mut tx = self.begin(Scope::Org(&org), Access::Write).await?;
+            self.lock_org(&mut tx, &org).await?;
+            let busy = Self::running_jobs(&mut tx, &org, kind, now).await?;
+            let take = (per_org - busy).min(room);
+            if take <= 0 {
+                tx.commit().await?;
+                continue;
+            }
+            let rows = sqlx::query(&format!(
+                "UPDATE jobs SET status = 'running', lease_owner = $4, lease_until = $5, \
+                 attempts = attempts + 1, updated_at = $6 WHERE id IN (SELECT id FROM jobs \
+                 WHERE org_id = $7 AND {DUE} ORDER BY run_at, id LIMIT $8) \
+                 RETURNING {JOB_COLUMNS}"
+            ))
+            .bind(kind)
+            .bind(now.millis())
+            .bind(now.millis())
+            .bind(owner)
+            .bind(now.millis() + lease_ms)
+            .bind(now.millis())
+            .bind(org.as_str())
+            .bind(take)
+            .fetch_all(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            for row in &rows {
+                claimed.push(job_from_row(row)?);
+            }
+        }
+        Ok(claimed)
+    }
+
+    /// Jobs of `kind` running now with a live lease in the organization (what
+    /// [`Store::claim_jobs_per_org`] counts against its cap).
+    pub(crate) async fn running_jobs(
+        tx: &mut crate::Tx,
+        org: &OrgId,
+        kind: &str,
+        now: Timestamp,
+    ) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM jobs WHERE org_id = $1 AND kind = $2 \
+             AND status = 'running' AND lease_until >= $3",
+        )
+        .bind(org.as_str())
+        .bind(kind)
+        .bind(now.millis())
+        .fetch_one(&mut **tx)
+        .await?)
+    }
+
     /// When the earliest pending job of these kinds is due, if any (workers sleep until then).
     pub async fn next_job_at(&self, kinds: &[&str]) -> Result<Option<Timestamp>, StoreError> {
         if kinds.is_empty() {

@@ -50,6 +50,10 @@ pub struct InboundText {
     /// The reply job to queue when the agent should answer (no keyword, not opted out, an
     /// agent assigned); its payload gets `conversation_id` and `message_id`.
     pub reply: Option<NewJob>,
+    /// At most this many jobs of the reply's kind running at once in the organization: a
+    /// reply asking for a lease when that many are running is queued without it instead, for
+    /// the worker to claim when a slot frees ([`Received::reply_waits`]).
+    pub reply_cap: Option<i64>,
 }
 
 /// What storing an inbound text did.
@@ -86,6 +90,9 @@ pub struct Received {
     pub keyword: Option<Keyword>,
     /// The queued reply job.
     pub job: Option<Job>,
+    /// The reply job was queued without the lease it asked for: the organization is at its
+    /// cap of replies in flight.
+    pub reply_waits: bool,
 }
 
 /// The identity of a text session.
@@ -302,12 +309,22 @@ impl Store {
         };
         insert_message(&mut tx, org, &message, input.dedupe_key.as_deref()).await?;
         let answer = keyword.is_none() && !opted_out && conversation.agent_id.is_some();
+        let mut reply_waits = false;
         let job = match (&input.reply, answer) {
             (Some(reply), true) => {
                 let mut job = reply.clone();
                 if let Some(obj) = job.payload.as_object_mut() {
                     obj.insert("conversation_id".into(), conversation.id.as_str().into());
                     obj.insert("message_id".into(), message.id.as_str().into());
+                }
+                if let (Some(cap), Some(_)) = (input.reply_cap, &job.lease) {
+                    // Under the organization's lock, as the worker's claim counts, so the
+                    // cap holds across instances.
+                    self.lock_org(&mut tx, org).await?;
+                    if Self::running_jobs(&mut tx, org, &job.kind, input.at).await? >= cap {
+                        job.lease = None;
+                        reply_waits = true;
+                    }
                 }
                 Some(insert_job(&mut tx, org, &job, input.at).await?)
             }
@@ -332,6 +349,7 @@ impl Store {
             opted_out,
             keyword,
             job,
+            reply_waits,
         })))
     }
 

@@ -1011,6 +1011,7 @@ fn inbound(
             lease: None,
             subject: None,
         }),
+        reply_cap: None,
     }
 }
 

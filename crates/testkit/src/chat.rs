@@ -39,6 +39,28 @@ struct Shared {
     structured: Mutex<VecDeque<ChatStep>>,
     /// Structured-output requests answered.
     structured_calls: AtomicU64,
+    /// While set, requests wait (after being counted in flight) until released.
+    held: std::sync::atomic::AtomicBool,
+    released: tokio::sync::Notify,
+    in_flight: AtomicU64,
+    max_in_flight: AtomicU64,
+}
+
+/// Counts a request in flight for as long as it is answered.
+struct InFlight<'a>(&'a Shared);
+
+impl<'a> InFlight<'a> {
+    fn enter(s: &'a Shared) -> InFlight<'a> {
+        let now = s.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        s.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        InFlight(s)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// The running fake.
@@ -115,6 +137,27 @@ impl FakeChatModel {
     pub fn calls(&self) -> u64 {
         self.shared.calls.load(Ordering::Relaxed)
     }
+
+    /// Holds every request (new and waiting) until [`FakeChatModel::release`].
+    pub fn hold(&self) {
+        self.shared.held.store(true, Ordering::SeqCst);
+    }
+
+    /// Lets held requests be answered.
+    pub fn release(&self) {
+        self.shared.held.store(false, Ordering::SeqCst);
+        self.shared.released.notify_waiters();
+    }
+
+    /// Requests being answered (or held) right now.
+    pub fn in_flight(&self) -> u64 {
+        self.shared.in_flight.load(Ordering::SeqCst)
+    }
+
+    /// The most requests that were in flight at once.
+    pub fn max_in_flight(&self) -> u64 {
+        self.shared.max_in_flight.load(Ordering::SeqCst)
+    }
 }
 
 async fn complete(
@@ -123,6 +166,17 @@ async fn complete(
     raw: axum::body::Bytes,
 ) -> axum::response::Response {
     s.calls.fetch_add(1, Ordering::Relaxed);
+    let _counted = InFlight::enter(&s);
+    loop {
+        let released = s.released.notified();
+        tokio::pin!(released);
+        // Registered before the check, so a release in between is not missed.
+        released.as_mut().enable();
+        if !s.held.load(Ordering::SeqCst) {
+            break;
+        }
+        released.await;
+    }
     let delay = s.delay_ms.load(Ordering::Relaxed);
     if delay > 0 {
         tokio::time::sleep(Duration::from_millis(delay)).await;

@@ -87,6 +87,10 @@ pub(super) const SETTINGS: &[(&str, &str)] = &[
         "max_concurrent_calls_per_org",
         "SWITCHBOARD_MAX_CONCURRENT_CALLS_PER_ORG",
     ),
+    (
+        "max_text_replies_per_org",
+        "SWITCHBOARD_MAX_TEXT_REPLIES_PER_ORG",
+    ),
     ("max_websockets", "SWITCHBOARD_MAX_WEBSOCKETS"),
     ("api_rate_per_minute", "SWITCHBOARD_API_RATE_PER_MINUTE"),
     ("api_burst", "SWITCHBOARD_API_BURST"),

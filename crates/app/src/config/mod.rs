@@ -107,6 +107,8 @@ pub struct Config {
     pub webhook_endpoint_concurrency: i64,
     /// Live calls one organization may have at once (inbound calls over it hear a busy message).
     pub max_concurrent_calls_per_org: i64,
+    /// Text-agent replies one organization may have in flight at once, across instances.
+    pub max_text_replies_per_org: i64,
     /// Requests per API key per minute, and how many at once.
     pub api_rate: switchboard_store::Rate,
     /// Open WebSockets (media streams) this instance accepts.
@@ -508,6 +510,8 @@ impl Config {
             (1, 100_000),
             "a count",
         )?;
+        let max_text_replies_per_org =
+            parse_range::<i64>(raw, "max_text_replies_per_org", 20, (1, 10_000), "a count")?;
         let api_rate = switchboard_store::Rate {
             per_minute: parse_range::<u32>(
                 raw,
@@ -572,6 +576,7 @@ impl Config {
             webhook_concurrency,
             webhook_endpoint_concurrency,
             max_concurrent_calls_per_org,
+            max_text_replies_per_org,
             max_websockets,
             max_inflight_requests,
             api_rate,
