@@ -1,7 +1,7 @@
 //! IncomingPhoneNumbers: the numbers a Twilio account holds, to prove that a number a tenant
 //! registers is theirs (`GET /2010-04-01/Accounts/{AccountSid}/IncomingPhoneNumbers.json`).
 
-use crate::rest::{api_error, RestClient, RestError};
+use crate::rest::{RestClient, RestError};
 
 /// Pages followed at most: the `PhoneNumber` filter narrows the list to a handful.
 const MAX_PAGES: usize = 20;
@@ -40,19 +40,7 @@ impl RestClient {
             .append_pair("PhoneNumber", number)
             .append_pair("PageSize", "50");
         for _ in 0..MAX_PAGES {
-            let res = self
-                .http
-                .get(url.clone())
-                .basic_auth(account_sid, Some(auth_token))
-                .send()
-                .await?;
-            if !res.status().is_success() {
-                return Err(api_error(res).await);
-            }
-            let body: serde_json::Value = res
-                .json()
-                .await
-                .map_err(|e| RestError::Malformed(e.to_string()))?;
+            let body = self.get_json(account_sid, auth_token, url.as_str()).await?;
             let list = body
                 .get("incoming_phone_numbers")
                 .and_then(|v| v.as_array())

@@ -187,19 +187,7 @@ impl RestClient {
             "{}/2010-04-01/Accounts/{}/Calls/{}.json",
             self.base, account_sid, call_sid
         );
-        let res = self
-            .http
-            .get(&url)
-            .basic_auth(account_sid, Some(auth_token))
-            .send()
-            .await?;
-        if !res.status().is_success() {
-            return Err(api_error(res).await);
-        }
-        let body: serde_json::Value = res
-            .json()
-            .await
-            .map_err(|e| RestError::Malformed(e.to_string()))?;
+        let body = self.get_json(account_sid, auth_token, &url).await?;
         let status = body
             .get("status")
             .and_then(|v| v.as_str())
@@ -308,6 +296,27 @@ impl RestClient {
                 "no `sid` in the created message".into(),
             )),
         }
+    }
+
+    /// `GET url` with the account's Basic auth; Twilio's JSON answer, or its error.
+    pub(crate) async fn get_json(
+        &self,
+        account_sid: &str,
+        auth_token: &str,
+        url: &str,
+    ) -> Result<serde_json::Value, RestError> {
+        let res = self
+            .http
+            .get(url)
+            .basic_auth(account_sid, Some(auth_token))
+            .send()
+            .await?;
+        if !res.status().is_success() {
+            return Err(api_error(res).await);
+        }
+        res.json()
+            .await
+            .map_err(|e| RestError::Malformed(e.to_string()))
     }
 
     pub(crate) async fn post(

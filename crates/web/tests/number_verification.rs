@@ -233,28 +233,6 @@ backend_test!(
     }
 );
 
-/// Signed inbound text to `to`; answers the HTTP status.
-async fn text(env: &Env<'_>, org: &Org, to: &str, sid: &str) -> u16 {
-    let res = post_signed(
-        &env.http,
-        &env.base,
-        PUBLIC,
-        "/twilio/messaging",
-        &org.token,
-        &[
-            ("MessageSid", sid),
-            ("SmsMessageSid", sid),
-            ("AccountSid", ACCOUNT),
-            ("From", "+15557770001"),
-            ("To", to),
-            ("Body", "hello"),
-            ("NumMedia", "0"),
-        ],
-    )
-    .await;
-    res.status().as_u16()
-}
-
 backend_test!(production_routes_only_verified_numbers, |db| {
     let mut env = env_with(db, Behavior::default(), |c| {
         c.require_verified_numbers = true;
@@ -288,7 +266,14 @@ backend_test!(production_routes_only_verified_numbers, |db| {
         .expect("lookup")
         .is_none());
     assert_eq!(
-        text(&env, &org, "+15550001005", &format!("SM{:032}", 1)).await,
+        env.text(
+            &org,
+            "+15557770001",
+            "+15550001005",
+            &format!("SM{:032}", 1)
+        )
+        .await
+        .0,
         200
     );
     let (_, convs) = env
@@ -310,7 +295,14 @@ backend_test!(production_routes_only_verified_numbers, |db| {
         .await;
     assert!(twiml.contains("<Connect>"), "{twiml}");
     assert_eq!(
-        text(&env, &org, "+15550001005", &format!("SM{:032}", 2)).await,
+        env.text(
+            &org,
+            "+15557770001",
+            "+15550001005",
+            &format!("SM{:032}", 2)
+        )
+        .await
+        .0,
         200
     );
     eventually("the text to be stored", WAIT, || async {

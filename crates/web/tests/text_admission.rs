@@ -8,29 +8,6 @@ mod voice_env;
 use switchboard_testkit::chat::FakeChatModel;
 use voice_env::*;
 
-/// Signed inbound text from `from` to `to`; answers the TwiML.
-async fn text(env: &Env<'_>, org: &Org, from: &str, to: &str, sid: &str) -> String {
-    let res = post_signed(
-        &env.http,
-        &env.base,
-        PUBLIC,
-        "/twilio/messaging",
-        &org.token,
-        &[
-            ("MessageSid", sid),
-            ("SmsMessageSid", sid),
-            ("AccountSid", ACCOUNT),
-            ("From", from),
-            ("To", to),
-            ("Body", "Can I book for Friday?"),
-            ("NumMedia", "0"),
-        ],
-    )
-    .await;
-    assert_eq!(res.status(), 200);
-    res.text().await.expect("twiml")
-}
-
 async fn sms_number(env: &Env<'_>, org: &Org, number: &str) {
     env.db
         .store
@@ -71,21 +48,17 @@ backend_test!(
         let sid = |n: u32| format!("SM{n:032}");
         // Two replies in flight: the model holds them.
         for n in 1..=2 {
-            text(
-                &env,
-                &alpha,
-                &format!("+1555777000{n}"),
-                "+15550001005",
-                &sid(n),
-            )
-            .await;
+            env.text(&alpha, &format!("+1555777000{n}"), "+15550001005", &sid(n))
+                .await;
         }
         eventually("two replies at the model", WAIT, || async {
             (chat.in_flight() == 2).then_some(())
         })
         .await;
         // The third text is stored; its reply waits.
-        let twiml = text(&env, &alpha, "+15557770003", "+15550001005", &sid(3)).await;
+        let (_, twiml) = env
+            .text(&alpha, "+15557770003", "+15550001005", &sid(3))
+            .await;
         assert!(!twiml.contains("<Message"), "{twiml}");
         assert_eq!(
             env.metric("switchboard_messaging_replies_deferred_total")
@@ -107,7 +80,8 @@ backend_test!(
             .expect("claim");
         assert!(claimed.is_empty(), "{claimed:?}");
         // Another organization is not held back by Alpha's cap.
-        text(&env, &beta, "+15557770009", "+15550002005", &sid(9)).await;
+        env.text(&beta, "+15557770009", "+15550002005", &sid(9))
+            .await;
         eventually("Beta's reply at the model", WAIT, || async {
             (chat.in_flight() == 3).then_some(())
         })

@@ -197,6 +197,30 @@ impl Env<'_> {
         }
     }
 
+    /// Posts a signed inbound text from `from` to `to` (signed with `org`'s token); answers
+    /// the status and the TwiML.
+    pub async fn text(&self, org: &Org, from: &str, to: &str, sid: &str) -> (u16, String) {
+        let res = post_signed(
+            &self.http,
+            &self.base,
+            PUBLIC,
+            "/twilio/messaging",
+            &org.token,
+            &[
+                ("MessageSid", sid),
+                ("SmsMessageSid", sid),
+                ("AccountSid", ACCOUNT),
+                ("From", from),
+                ("To", to),
+                ("Body", "Can I book for Friday?"),
+                ("NumMedia", "0"),
+            ],
+        )
+        .await;
+        let status = res.status().as_u16();
+        (status, res.text().await.expect("twiml"))
+    }
+
     /// Posts the signed incoming-call webhook; returns the TwiML.
     pub async fn incoming(&self, org: &Org, call_sid: &str, from: &str) -> String {
         let res = post_signed(
