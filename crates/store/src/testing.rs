@@ -59,15 +59,34 @@ impl TestDb {
         }
     }
 
+    /// A fresh database on `backend` migrated only through version `last`, as an older
+    /// release left it (upgrade tests); `None` for PostgreSQL without a server.
+    pub async fn through(backend: Backend, last: i64) -> Result<Option<TestDb>, StoreError> {
+        match backend {
+            Backend::Sqlite => Self::sqlite_through(last).await.map(Some),
+            Backend::Postgres => match postgres_url() {
+                Some(url) => Self::postgres_through(&url, last).await.map(Some),
+                None => {
+                    announce_sqlite_only();
+                    Ok(None)
+                }
+            },
+        }
+    }
+
     /// A fresh SQLite file in the system temporary directory.
     pub async fn sqlite() -> Result<TestDb, StoreError> {
+        Self::sqlite_through(i64::MAX).await
+    }
+
+    async fn sqlite_through(last: i64) -> Result<TestDb, StoreError> {
         let dir = std::env::temp_dir().join(format!("switchboard-test-{}", random_token(12)));
         let store = Store::open(&StoreOptions {
             data_dir: dir.clone(),
             ..StoreOptions::new(test_keyring())
         })
         .await?;
-        store.migrate().await?;
+        store.migrate_through(last).await?;
         let url = format!("sqlite://{}?mode=rwc", dir.join("switchboard.db").display());
         Ok(TestDb {
             store,
@@ -78,6 +97,10 @@ impl TestDb {
 
     /// A fresh PostgreSQL database on the server at `admin_url`.
     pub async fn postgres(admin_url: &str) -> Result<TestDb, StoreError> {
+        Self::postgres_through(admin_url, i64::MAX).await
+    }
+
+    async fn postgres_through(admin_url: &str, last: i64) -> Result<TestDb, StoreError> {
         sqlx::any::install_default_drivers();
         let name = format!("switchboard_test_{}", random_token(12));
         let mut admin = sqlx::AnyConnection::connect(admin_url).await?;
@@ -92,7 +115,7 @@ impl TestDb {
             ..StoreOptions::new(test_keyring())
         })
         .await?;
-        store.migrate().await?;
+        store.migrate_through(last).await?;
         Ok(TestDb {
             store,
             url,

@@ -150,29 +150,20 @@ backend_test!(number_claims_are_decided_by_verification, |db| {
     assert_eq!(listed[0].verification, NumberVerification::Verified);
 });
 
-#[tokio::test]
-async fn claims_registered_before_verification_survive_the_upgrade() {
-    use switchboard_store::{testing::test_keyring, StoreOptions};
-    let dir = std::env::temp_dir().join(format!(
-        "switchboard-upgrade-{}",
-        switchboard_domain::ids::random_token(10)
-    ));
-    let store = Store::open(&StoreOptions {
-        data_dir: dir.clone(),
-        ..StoreOptions::new(test_keyring())
-    })
-    .await
-    .expect("open");
-    // The database as the release before number verification left it: one claim per
-    // number and channel platform-wide.
-    store.migrate_through(24).await.expect("migrate to 24");
+/// A database as the release before number verification left it (one claim per number and
+/// channel platform-wide), with a number, then upgraded.
+async fn upgrade_keeps_old_claims(backend: switchboard_store::Backend) {
+    use switchboard_store::testing::TestDb;
+    let Some(db) = TestDb::through(backend, 24).await.expect("database at 24") else {
+        return;
+    };
+    let store = &db.store;
     let org = store.create_org("Old").await.expect("org");
-    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&format!(
-        "sqlite://{}",
-        dir.join("switchboard.db").display()
-    ))
-    .await
-    .expect("connect");
+    // Written as the connecting login (the schema owner; past row-level security), the way
+    // the old release's rows are there.
+    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&db.url)
+        .await
+        .expect("connect");
     sqlx::query(
         "INSERT INTO phone_numbers (id, org_id, number, channel, agent_id, active, created_at) \
          VALUES ('pn_old', $1, '+15555550123', 'voice', NULL, 1, 1)",
@@ -185,11 +176,22 @@ async fn claims_registered_before_verification_survive_the_upgrade() {
 
     assert_eq!(store.migrate().await.expect("upgrade"), vec![25]);
     let old = store.all_numbers(&org.id).await.expect("numbers");
-    assert_eq!(old.len(), 1);
+    assert_eq!(old.len(), 1, "{old:?}");
     assert_eq!(old[0].number, phone("+15555550123"));
     assert_eq!(old[0].verification, NumberVerification::PendingVerification);
     assert_eq!(old[0].verification_reason.as_deref(), Some("not_checked"));
-    // The platform-wide constraint is gone: another organization may claim it now.
+    assert!(old[0].verification_message.is_some());
+    // Numbers registered from now on start with no reason left behind by the defaults.
+    let fresh = store
+        .create_number(
+            &org.id,
+            new_number("+15555550124", NumberChannel::Voice, None),
+        )
+        .await
+        .expect("new number");
+    assert_eq!(fresh.verification_reason.as_deref(), Some("not_checked"));
+    // The platform-wide constraint is gone: another organization may claim it now, and
+    // routing still finds the old claim (the oldest) until one is verified.
     let other = store.create_org("New").await.expect("org");
     store
         .create_number(
@@ -198,6 +200,21 @@ async fn claims_registered_before_verification_survive_the_upgrade() {
         )
         .await
         .expect("second claim");
-    store.close().await;
-    let _ = std::fs::remove_dir_all(dir);
+    let route = store
+        .route_number(&phone("+15555550123"), NumberChannel::Voice)
+        .await
+        .expect("route")
+        .expect("routed");
+    assert_eq!((route.org_id, route.verified), (org.id.clone(), false));
+    db.drop_db().await;
+}
+
+#[tokio::test]
+async fn claims_registered_before_verification_survive_the_upgrade_sqlite() {
+    upgrade_keeps_old_claims(switchboard_store::Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn claims_registered_before_verification_survive_the_upgrade_postgres() {
+    upgrade_keeps_old_claims(switchboard_store::Backend::Postgres).await;
 }
