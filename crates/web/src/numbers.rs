@@ -88,7 +88,18 @@ pub async fn check(
     }
 }
 
-/// Checks one number and records the outcome; returns the number as it now stands.
+/// The organization's Twilio account and token as they stand (to notice a change made while
+/// a check was under way).
+async fn credentials_now(store: &Store, org: &OrgId) -> Option<(String, String)> {
+    match store.twilio_credentials(org).await {
+        Ok(Some(c)) => Some((c.account_sid, c.auth_token.expose().to_owned())),
+        _ => None,
+    }
+}
+
+/// Checks one number and records the outcome; returns the number as it now stands. When the
+/// credentials change while Twilio is being asked, the answer is about the old ones: it is
+/// not recorded, and the number is checked again with the new ones.
 pub async fn verify(
     store: &Store,
     rest: &RestClient,
@@ -96,7 +107,15 @@ pub async fn verify(
     id: &PhoneNumberId,
 ) -> Result<OwnedNumber, StoreError> {
     let number = store.get_number(org, id).await?;
-    let outcome = check(store, rest, org, &number).await;
+    let mut outcome = NumberCheck::Unreachable("the credentials kept changing; try again".into());
+    for _ in 0..3 {
+        let before = credentials_now(store, org).await;
+        let answer = check(store, rest, org, &number).await;
+        if credentials_now(store, org).await == before {
+            outcome = answer;
+            break;
+        }
+    }
     let after = store
         .record_number_check(org, id, outcome, Timestamp::now())
         .await?;
