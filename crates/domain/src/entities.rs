@@ -468,12 +468,13 @@ pub struct CallRecording {
     pub deleted_at: Option<Timestamp>,
 }
 
-/// An appointment booked by an agent or through the API.
+/// An appointment booked by an agent, by staff on the dashboard, or through the API.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Appointment {
-    /// Id.
+    /// Id (`apt_...`).
     pub id: String,
-    /// Agent that booked it.
+    /// The agent whose calendar and business hours it belongs to (the one that booked it,
+    /// for bookings made in a call or a text).
     pub agent_id: Option<AgentId>,
     /// Contact it is for.
     pub contact_id: Option<ContactId>,
@@ -481,7 +482,7 @@ pub struct Appointment {
     pub starts_at: Timestamp,
     /// End.
     pub ends_at: Timestamp,
-    /// `booked` or `cancelled`.
+    /// `booked` or `canceled`.
     pub status: String,
     /// Title.
     pub title: String,
@@ -489,6 +490,45 @@ pub struct Appointment {
     pub notes: Option<String>,
     /// Created.
     pub created_at: Timestamp,
+    /// Last changed (moved, edited or canceled).
+    pub updated_at: Timestamp,
+    /// How many times it changed since it was booked (the iCalendar `SEQUENCE`).
+    pub revision: i64,
+}
+
+/// The statuses an appointment can have.
+pub const APPOINTMENT_STATUSES: &[&str] = &["booked", "canceled"];
+
+/// Which appointments to list.
+#[derive(Debug, Clone, Default)]
+pub struct AppointmentFilter {
+    /// Only those ending after this time.
+    pub from: Option<Timestamp>,
+    /// Only those starting before this time.
+    pub to: Option<Timestamp>,
+    /// One contact's.
+    pub contact_id: Option<ContactId>,
+    /// One agent's.
+    pub agent_id: Option<AgentId>,
+    /// `booked` or `canceled`; `None` lists both.
+    pub status: Option<String>,
+    /// Page size (default 50, at most [`MAX_PAGE_SIZE`]).
+    pub limit: Option<u32>,
+    /// Where the previous page ended (earliest start first).
+    pub cursor: Option<Cursor>,
+}
+
+/// A change to an appointment made by staff: absent fields keep their value.
+#[derive(Debug, Clone, Default)]
+pub struct AppointmentChange {
+    /// New start and end (a move), checked against bookings other than this one.
+    pub times: Option<(Timestamp, Timestamp)>,
+    /// New title.
+    pub title: Option<String>,
+    /// New notes (`Some(None)` clears them).
+    pub notes: Option<Option<String>>,
+    /// New contact.
+    pub contact_id: Option<ContactId>,
 }
 
 /// Input to book an appointment.
@@ -506,6 +546,9 @@ pub struct NewAppointment {
     pub title: String,
     /// Notes.
     pub notes: Option<String>,
+    /// Who booked it, as events report it: `agent:agt_...`, `user:usr_...` or
+    /// `api_key:key_...`.
+    pub by: String,
 }
 
 /// One tool execution, as written to the audit table.

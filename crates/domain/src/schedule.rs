@@ -28,6 +28,91 @@ pub struct BusinessHours {
     /// Length of one appointment in minutes, 5 to 480 (default 30).
     #[serde(default = "default_slot")]
     pub slot_minutes: i64,
+    /// Days the business is closed although they are open days (holidays, closures), at
+    /// most 200 entries.
+    #[serde(default)]
+    pub closures: Vec<Closure>,
+}
+
+/// A closure: one local date, or a range of dates, when nothing can be booked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Closure {
+    /// First closed day, `YYYY-MM-DD` (local to the business).
+    pub from: String,
+    /// Last closed day, `YYYY-MM-DD`, inclusive; absent for a single day.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    /// Why, e.g. `Christmas` (at most 200 characters; callers may hear it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// The most closures one agent keeps.
+pub const MAX_CLOSURES: usize = 200;
+
+impl Closure {
+    fn range(&self) -> Option<(Date, Date)> {
+        let from = parse_date(&self.from)?;
+        let to = match &self.to {
+            Some(t) => parse_date(t)?,
+            None => from,
+        };
+        Some((from, to))
+    }
+
+    /// `2026-12-24` or `2026-12-24..2026-12-26`, then the reason.
+    pub fn describe(&self) -> String {
+        let mut s = self.from.clone();
+        if let Some(t) = self.to.as_ref().filter(|t| **t != self.from) {
+            s.push_str("..");
+            s.push_str(t);
+        }
+        if let Some(r) = &self.reason {
+            s.push(' ');
+            s.push_str(r);
+        }
+        s
+    }
+
+    /// Reads one line of the form `2026-12-24`, `2026-12-24..2026-12-26` or either followed
+    /// by a reason (`2026-12-25 Christmas`).
+    pub fn parse_line(line: &str) -> Result<Closure, String> {
+        let line = line.trim();
+        let (dates, reason) = match line.split_once(char::is_whitespace) {
+            Some((d, r)) => (d, Some(r.trim().to_owned()).filter(|r| !r.is_empty())),
+            None => (line, None),
+        };
+        let (from, to) = match dates.split_once("..") {
+            Some((a, b)) => (a.to_owned(), Some(b.to_owned())),
+            None => (dates.to_owned(), None),
+        };
+        let c = Closure { from, to, reason };
+        c.check().map_err(|m| format!("`{line}`: {m}"))?;
+        Ok(c)
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if parse_date(&self.from).is_none() {
+            return Err("the first day must be a date like 2026-12-24".into());
+        }
+        if let Some(t) = &self.to {
+            let Some(to) = parse_date(t) else {
+                return Err("the last day must be a date like 2026-12-26".into());
+            };
+            if parse_date(&self.from).is_some_and(|f| to < f) {
+                return Err("the last day is before the first".into());
+            }
+        }
+        if self
+            .reason
+            .as_ref()
+            .is_some_and(|r| r.chars().count() > 200)
+        {
+            return Err("the reason is longer than 200 characters".into());
+        }
+        Ok(())
+    }
 }
 
 fn default_tz() -> String {
@@ -54,11 +139,13 @@ impl Default for BusinessHours {
             open: default_open(),
             close: default_close(),
             slot_minutes: default_slot(),
+            closures: Vec::new(),
         }
     }
 }
 
-pub(crate) fn parse_hhmm(s: &str) -> Option<Time> {
+/// Parses `HH:MM`.
+pub fn parse_hhmm(s: &str) -> Option<Time> {
     let (h, m) = s.split_once(':')?;
     if h.len() != 2 || m.len() != 2 {
         return None;
@@ -82,6 +169,12 @@ pub enum SlotError {
     /// The slot is outside opening hours.
     #[error("that time is outside business hours ({0})")]
     Closed(String),
+    /// The day is a closure (holiday).
+    #[error("we are closed that day ({0})")]
+    ClosedDay(String),
+    /// The end is not after the start, or the appointment spans more than a day.
+    #[error("an appointment must end after it starts, on the same day")]
+    BadLength,
 }
 
 impl BusinessHours {
@@ -120,7 +213,24 @@ impl BusinessHours {
                 "must be between 5 and 480",
             ));
         }
+        if self.closures.len() > MAX_CLOSURES {
+            return Err(ValidationError::new(
+                "closures",
+                format!("at most {MAX_CLOSURES} closures"),
+            ));
+        }
+        for (i, c) in self.closures.iter().enumerate() {
+            c.check()
+                .map_err(|m| ValidationError::new(format!("closures[{i}]"), m))?;
+        }
         Ok(())
+    }
+
+    /// The closure that covers local `date`, if any.
+    pub fn closure_on(&self, date: Date) -> Option<&Closure> {
+        self.closures
+            .iter()
+            .find(|c| c.range().is_some_and(|(f, t)| f <= date && date <= t))
     }
 
     fn tz(&self) -> TimeZone {
@@ -165,10 +275,25 @@ impl BusinessHours {
 
     /// Checks that `[start, start + slot)` is in the future and within opening hours.
     pub fn check_slot(&self, start: Timestamp, now: Timestamp) -> Result<Timestamp, SlotError> {
+        let end = Timestamp::from_millis(start.millis() + self.slot_minutes * 60_000);
+        self.check_range(start, end, now)?;
+        Ok(end)
+    }
+
+    /// Checks that `[start, end)` is in the future, on one open day that is not a closure,
+    /// and within opening hours (staff choose the length; the tools use the slot length).
+    pub fn check_range(
+        &self,
+        start: Timestamp,
+        end: Timestamp,
+        now: Timestamp,
+    ) -> Result<(), SlotError> {
         if start <= now {
             return Err(SlotError::Past);
         }
-        let end = Timestamp::from_millis(start.millis() + self.slot_minutes * 60_000);
+        if end <= start {
+            return Err(SlotError::BadLength);
+        }
         let tz = self.tz();
         let local = |t: Timestamp| {
             jiff::Timestamp::from_millisecond(t.millis())
@@ -177,21 +302,33 @@ impl BusinessHours {
         };
         let (ls, le) = (local(start)?, local(end)?);
         let (open, close) = self.hours();
+        // An appointment ending at midnight ends on the next date at 00:00.
+        let same_day = ls.date() == le.date()
+            || (le.time() == Time::midnight() && ls.date().tomorrow().ok() == Some(le.date()));
+        if !same_day {
+            return Err(SlotError::BadLength);
+        }
+        if let Some(c) = self.closure_on(ls.date()) {
+            return Err(SlotError::ClosedDay(c.describe()));
+        }
         let day_open = self
             .days
             .iter()
             .any(|d| d == weekday_name(ls.date().weekday()));
-        if !day_open || ls.date() != le.date() || ls.time() < open || le.time() > close {
+        let ends_in_time = le.time() <= close && le.date() == ls.date();
+        if !day_open || ls.time() < open || !ends_in_time {
             return Err(SlotError::Closed(self.describe()));
         }
-        Ok(end)
+        Ok(())
     }
 
     /// Every slot start on a local date that lies within opening hours and after `now`.
     pub fn slots_on(&self, date: Date, now: Timestamp) -> Vec<(Timestamp, Timestamp)> {
         let tz = self.tz();
         let (open, close) = self.hours();
-        if !self.days.iter().any(|d| d == weekday_name(date.weekday())) {
+        if !self.days.iter().any(|d| d == weekday_name(date.weekday()))
+            || self.closure_on(date).is_some()
+        {
             return Vec::new();
         }
         let mut out = Vec::new();
@@ -290,6 +427,47 @@ mod tests {
             h.parse_start("next monday"),
             Err(SlotError::Unreadable(_))
         ));
+    }
+
+    #[test]
+    fn closures_close_the_day() {
+        let mut h = paris();
+        h.closures = vec![
+            Closure::parse_line("2026-12-24..2026-12-26 Christmas").expect("range"),
+            Closure::parse_line("2026-11-30").expect("day"),
+        ];
+        assert!(h.validate().is_ok());
+        let now = h.parse_start("2026-11-20T12:00").expect("parses");
+        let xmas = h.parse_start("2026-12-25T10:00").expect("parses");
+        assert_eq!(
+            h.check_slot(xmas, now),
+            Err(SlotError::ClosedDay(
+                "2026-12-24..2026-12-26 Christmas".into()
+            ))
+        );
+        assert!(h
+            .slots_on(parse_date("2026-11-30").expect("monday"), now)
+            .is_empty());
+        let after = h.parse_start("2026-12-28T10:00").expect("parses");
+        assert!(h.check_slot(after, now).is_ok());
+        // Staff lengths: any end after the start within the day's hours.
+        let end = h.parse_start("2026-12-28T12:30").expect("parses");
+        assert!(h.check_range(after, end, now).is_ok());
+        let late = h.parse_start("2026-12-28T17:30").expect("parses");
+        assert!(matches!(
+            h.check_range(after, late, now),
+            Err(SlotError::Closed(_))
+        ));
+        assert_eq!(h.check_range(after, after, now), Err(SlotError::BadLength));
+        for bad in ["2026-13-01", "2026-12-26..2026-12-24", "tomorrow"] {
+            assert!(Closure::parse_line(bad).is_err(), "{bad}");
+        }
+        h.closures = vec![Closure {
+            from: "2026-12-24".into(),
+            to: Some("soon".into()),
+            reason: None,
+        }];
+        assert_eq!(h.validate().expect_err("bad").field, "closures[0]");
     }
 
     #[test]

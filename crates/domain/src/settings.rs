@@ -37,9 +37,17 @@ pub struct OrgSettings {
     /// numbers, SIP URIs, or number prefixes ending in `*` (`+1555*`). Empty: only the
     /// agent's own destination.
     pub transfer_destinations: Vec<String>,
+    /// The organization's IANA time zone (default `UTC`): what "today" and a day mean on the
+    /// dashboard (calendar, analytics), in day filters of the API and in the calendar feed.
+    pub timezone: String,
 }
 
 impl OrgSettings {
+    /// The organization's time zone (UTC if the stored name is no longer known).
+    pub fn tz(&self) -> jiff::tz::TimeZone {
+        jiff::tz::TimeZone::get(&self.timezone).unwrap_or(jiff::tz::TimeZone::UTC)
+    }
+
     /// Whether `target` is on the organization's transfer allow-list.
     pub fn allows_transfer_to(&self, target: &crate::transfer::TransferTarget) -> bool {
         self.transfer_destinations
@@ -70,6 +78,7 @@ impl Default for OrgSettings {
             max_concurrent_outbound_calls: DEFAULT_MAX_CONCURRENT_OUTBOUND,
             recording_retention_days: None,
             transfer_destinations: Vec::new(),
+            timezone: "UTC".into(),
         }
     }
 }
@@ -105,6 +114,8 @@ pub struct SettingsUpdate {
     /// Transfer allow-list (at most 100 entries): E.164 numbers, SIP URIs, or number
     /// prefixes ending in `*`.
     pub transfer_destinations: Option<Vec<String>>,
+    /// IANA time zone name, e.g. `Europe/Paris`.
+    pub timezone: Option<String>,
 }
 
 const MAX_WINDOW_SECONDS: i64 = 30 * 24 * 3600;
@@ -112,6 +123,14 @@ const MAX_WINDOW_SECONDS: i64 = 30 * 24 * 3600;
 impl SettingsUpdate {
     /// Validates every provided field; the error names the field.
     pub fn validate(&self) -> Result<(), ValidationError> {
+        if let Some(tz) = &self.timezone {
+            if tz.is_empty() || tz.len() > 64 || jiff::tz::TimeZone::get(tz).is_err() {
+                return Err(ValidationError::new(
+                    "timezone",
+                    format!("unknown time zone `{tz}`; use an IANA name such as Europe/Paris"),
+                ));
+            }
+        }
         if let Some(list) = &self.transfer_destinations {
             if list.len() > 100 {
                 return Err(ValidationError::new(

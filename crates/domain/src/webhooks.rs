@@ -25,6 +25,9 @@ pub const EVENT_TYPES: &[&str] = &[
     "webhook_endpoint.disabled",
     "campaign.started",
     "campaign.completed",
+    "appointment.created",
+    "appointment.updated",
+    "appointment.canceled",
 ];
 
 /// The version of the event envelope (`version` in every payload).

@@ -8,6 +8,7 @@
 
 mod accounts;
 mod agents;
+mod appointments;
 mod call_actions;
 mod calls;
 mod campaigns;
@@ -51,6 +52,7 @@ use switchboard_domain::ids::OrgId;
 use switchboard_domain::ValidationError;
 
 pub use accounts::{Bootstrap, BootstrapInput};
+pub use appointments::CalendarEntry;
 pub use call_actions::{ActionNews, ActionSignal, UndeliveredAction};
 pub use calls::{CallEnd, StatusReport};
 pub use campaigns::{CampaignAction, NewCampaignRow, Refusal};

@@ -162,6 +162,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0025_number_verification.sql"),
         postgres: include_str!("../migrations/postgres/0025_number_verification.sql"),
     },
+    Migration {
+        version: 26,
+        name: "appointments",
+        sqlite: include_str!("../migrations/sqlite/0026_appointments.sql"),
+        postgres: include_str!("../migrations/postgres/0026_appointments.sql"),
+    },
 ];
 
 /// The migration after which secrets are sealed; applying it seals the rows in clear.

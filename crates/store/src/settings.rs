@@ -61,11 +61,14 @@ impl Store {
         if let Some(v) = update.transfer_destinations {
             s.transfer_destinations = v;
         }
+        if let Some(v) = update.timezone {
+            s.timezone = v;
+        }
         sqlx::query(
             "INSERT INTO org_settings (org_id, session_window_seconds, business_session_window_seconds, \
              notification_emails, help_text, notify_calls, max_concurrent_outbound_calls, \
-             recording_retention_days, transfer_destinations, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+             recording_retention_days, transfer_destinations, timezone, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
              ON CONFLICT (org_id) DO UPDATE SET session_window_seconds = excluded.session_window_seconds, \
              business_session_window_seconds = excluded.business_session_window_seconds, \
              notification_emails = excluded.notification_emails, help_text = excluded.help_text, \
@@ -73,7 +76,7 @@ impl Store {
              max_concurrent_outbound_calls = excluded.max_concurrent_outbound_calls, \
              recording_retention_days = excluded.recording_retention_days, \
              transfer_destinations = excluded.transfer_destinations, \
-             updated_at = excluded.updated_at",
+             timezone = excluded.timezone, updated_at = excluded.updated_at",
         )
         .bind(org.as_str())
         .bind(s.session_window_seconds)
@@ -84,6 +87,7 @@ impl Store {
         .bind(s.max_concurrent_outbound_calls)
         .bind(s.recording_retention_days)
         .bind(crate::rows::to_json(&s.transfer_destinations)?)
+        .bind(s.timezone.clone())
         .bind(now)
         .execute(&mut *tx)
         .await?;
@@ -166,7 +170,7 @@ pub(crate) async fn read_settings(
     let row = sqlx::query(
         "SELECT session_window_seconds, business_session_window_seconds, notification_emails, \
          help_text, notify_calls, max_concurrent_outbound_calls, recording_retention_days, \
-         transfer_destinations FROM org_settings WHERE org_id = $1",
+         transfer_destinations, timezone FROM org_settings WHERE org_id = $1",
     )
     .bind(org.as_str())
     .fetch_optional(&mut **tx)
@@ -181,6 +185,7 @@ pub(crate) async fn read_settings(
         s.recording_retention_days = col(&row, "recording_retention_days")?;
         s.transfer_destinations =
             crate::rows::json_opt(&row, "transfer_destinations")?.unwrap_or_default();
+        s.timezone = col(&row, "timezone")?;
     }
     let creds =
         sqlx::query("SELECT account_sid, auth_token FROM twilio_credentials WHERE org_id = $1")

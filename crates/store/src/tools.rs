@@ -1,33 +1,15 @@
-//! What agent tools touch: appointments (no double booking, enforced under a lock), the tool
-//! invocation audit log, contacts by number, and platform secrets.
+//! What agent tools touch besides the calendar: the tool invocation audit log, contacts by
+//! number, and platform secrets.
 
 use crate::rows::{col, json, json_opt, push_range, to_json, ts, ts_opt, Newest, Sql};
-use crate::{Access, Backend, Scope, Store, StoreError};
+use crate::{Access, Scope, Store, StoreError};
 use sqlx::any::AnyRow;
-use switchboard_domain::entities::{
-    Appointment, Cursor, NewAppointment, Page, ToolInvocation, ToolInvocationFilter,
-};
-use switchboard_domain::ids::{random_token, AgentId, CallId, ContactId, ConversationId, OrgId};
+use switchboard_domain::entities::{Cursor, Page, ToolInvocation, ToolInvocationFilter};
+use switchboard_domain::ids::{random_token, CallId, ConversationId, OrgId};
 use switchboard_domain::{Secret, Timestamp};
 
-const APPT_COLUMNS: &str =
-    "id, agent_id, contact_id, starts_at, ends_at, status, title, notes, created_at";
 const TOOL_COLUMNS: &str = "id, conversation_id, call_id, external_id, tool, arguments, result, \
     status, actor, source, started_at, finished_at";
-
-fn appointment_from_row(row: &AnyRow) -> Result<Appointment, StoreError> {
-    Ok(Appointment {
-        id: col(row, "id")?,
-        agent_id: col::<Option<String>>(row, "agent_id")?.map(AgentId::from_db),
-        contact_id: col::<Option<String>>(row, "contact_id")?.map(ContactId::from_db),
-        starts_at: ts(row, "starts_at")?,
-        ends_at: ts(row, "ends_at")?,
-        status: col(row, "status")?,
-        title: col(row, "title")?,
-        notes: col(row, "notes")?,
-        created_at: ts(row, "created_at")?,
-    })
-}
 
 fn tool_from_row(row: &AnyRow) -> Result<ToolInvocation, StoreError> {
     Ok(ToolInvocation {
@@ -74,125 +56,6 @@ pub struct NewToolInvocation {
 }
 
 impl Store {
-    /// Books an appointment unless it overlaps a booked one of the organization. The check
-    /// and the insert run under one lock per organization, so two simultaneous requests for
-    /// the same slot cannot both succeed.
-    pub async fn book_appointment(
-        &self,
-        org: &OrgId,
-        input: NewAppointment,
-    ) -> Result<Appointment, StoreError> {
-        let mut tx = self.begin(Scope::Org(org), Access::Write).await?;
-        if self.backend() == Backend::Postgres {
-            // SQLite has a single writer connection; PostgreSQL needs an explicit lock.
-            sqlx::query("SELECT pg_advisory_xact_lock(hashtext('appointments:' || $1))")
-                .bind(org.as_str())
-                .execute(&mut *tx)
-                .await?;
-        }
-        let clash: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM appointments WHERE org_id = $1 AND status = 'booked' \
-             AND starts_at < $2 AND ends_at > $3",
-        )
-        .bind(org.as_str())
-        .bind(input.ends_at.millis())
-        .bind(input.starts_at.millis())
-        .fetch_one(&mut *tx)
-        .await?;
-        if clash > 0 {
-            return Err(StoreError::Conflict("that time is already booked".into()));
-        }
-        let now = Timestamp::now();
-        let appt = Appointment {
-            id: format!("apt_{}", random_token(16)),
-            agent_id: input.agent_id,
-            contact_id: input.contact_id,
-            starts_at: input.starts_at,
-            ends_at: input.ends_at,
-            status: "booked".into(),
-            title: input.title,
-            notes: input.notes,
-            created_at: now,
-        };
-        sqlx::query(
-            "INSERT INTO appointments (id, org_id, agent_id, contact_id, starts_at, ends_at, \
-             status, title, notes, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        )
-        .bind(appt.id.as_str())
-        .bind(org.as_str())
-        .bind(appt.agent_id.as_ref().map(|a| a.to_string()))
-        .bind(appt.contact_id.as_ref().map(|c| c.to_string()))
-        .bind(appt.starts_at.millis())
-        .bind(appt.ends_at.millis())
-        .bind(appt.status.as_str())
-        .bind(appt.title.as_str())
-        .bind(appt.notes.clone())
-        .bind(now.millis())
-        .bind(now.millis())
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(appt)
-    }
-
-    /// Booked appointments overlapping `[from, to)`, earliest first; optionally one contact's.
-    pub async fn list_appointments(
-        &self,
-        org: &OrgId,
-        from: Timestamp,
-        to: Timestamp,
-        contact: Option<&ContactId>,
-    ) -> Result<Vec<Appointment>, StoreError> {
-        let mut tx = self.begin(Scope::Org(org), Access::Read).await?;
-        let rows = sqlx::query(&format!(
-            "SELECT {APPT_COLUMNS} FROM appointments WHERE org_id = $1 AND status = 'booked' \
-             AND starts_at < $2 AND ends_at > $3 AND ($4 = '' OR contact_id = $5) \
-             ORDER BY starts_at LIMIT 500"
-        ))
-        .bind(org.as_str())
-        .bind(to.millis())
-        .bind(from.millis())
-        .bind(contact.map(|c| c.to_string()).unwrap_or_default())
-        .bind(contact.map(|c| c.to_string()).unwrap_or_default())
-        .fetch_all(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        rows.iter().map(appointment_from_row).collect()
-    }
-
-    /// Cancels a booked appointment of `contact`. Someone else's appointment is "not found".
-    pub async fn cancel_appointment(
-        &self,
-        org: &OrgId,
-        contact: &ContactId,
-        id: &str,
-    ) -> Result<Appointment, StoreError> {
-        let mut tx = self.begin(Scope::Org(org), Access::Write).await?;
-        let done = sqlx::query(
-            "UPDATE appointments SET status = 'cancelled', updated_at = $1 \
-             WHERE org_id = $2 AND id = $3 AND contact_id = $4 AND status = 'booked'",
-        )
-        .bind(Timestamp::now().millis())
-        .bind(org.as_str())
-        .bind(id)
-        .bind(contact.as_str())
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        let row = sqlx::query(&format!(
-            "SELECT {APPT_COLUMNS} FROM appointments WHERE org_id = $1 AND id = $2"
-        ))
-        .bind(org.as_str())
-        .bind(id)
-        .fetch_one(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        appointment_from_row(&row)
-    }
-
     /// Records the start of a tool execution. Returns `None` when this (call, model call id)
     /// already ran: the database enforces "once per call_id" even if the caller repeats.
     pub async fn start_tool_invocation(

@@ -431,6 +431,13 @@ async fn run_isolation(db: &TestDb) {
                 ),
                 vec![org.into()],
             ),
+            (
+                format!(
+                    "SELECT org_id FROM sb_calendar_feed('{}')",
+                    one("calendar_feeds", "token_hash", org)
+                ),
+                vec![org.into()],
+            ),
         ];
         for (sql, want) in cases {
             let got: Vec<String> = sqlx::query_scalar(&sql)

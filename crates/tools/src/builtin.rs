@@ -170,9 +170,10 @@ fn store_error(e: StoreError) -> ToolError {
 
 fn slot_error(e: SlotError) -> ToolError {
     let code = match e {
-        SlotError::Unreadable(_) => "invalid_time",
+        SlotError::Unreadable(_) | SlotError::BadLength => "invalid_time",
         SlotError::Past => "past",
         SlotError::Closed(_) => "outside_hours",
+        SlotError::ClosedDay(_) => "closed_day",
     };
     ToolError::new(code, e.to_string())
 }
@@ -272,6 +273,7 @@ async fn book(ctx: &ToolContext, args: &Value) -> Output {
         ends_at: end,
         title,
         notes: arg(args, "notes").map(|n| n.chars().take(2000).collect()),
+        by: format!("agent:{}", ctx.agent.id),
     };
     match ctx.store.book_appointment(&ctx.org, input).await {
         Ok(a) => Ok((
@@ -339,14 +341,20 @@ async fn cancel(ctx: &ToolContext, args: &Value) -> Output {
     };
     match ctx
         .store
-        .cancel_appointment(&ctx.org, &contact.id, &target.id)
+        .cancel_appointment(
+            &ctx.org,
+            &target.id,
+            Some(&contact.id),
+            &format!("agent:{}", ctx.agent.id),
+        )
         .await
     {
         Ok(a) => Ok((
             json!({"ok": true, "status": "cancelled", "appointment": describe(hours, &a)}),
             None,
         )),
-        Err(StoreError::NotFound) => Err(ToolError::new(
+        // Canceled meanwhile (by staff, or another call): nothing left to cancel.
+        Err(StoreError::NotFound | StoreError::Conflict(_)) => Err(ToolError::new(
             "not_found",
             "I could not find that appointment under your number.",
         )),

@@ -1,6 +1,8 @@
 //! Switchboard's HTTP edge: REST API v1, health, metrics and the OpenAPI document.
 
 pub mod api;
+mod appointments;
+mod calendar;
 pub mod dashboard;
 pub mod error;
 mod event_log;
@@ -229,6 +231,20 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
             numbers::delete_number
         ))
         .routes(routes!(numbers::verify_number))
+        .routes(routes!(
+            appointments::list_appointments,
+            appointments::create_appointment
+        ))
+        .routes(routes!(
+            appointments::get_appointment,
+            appointments::update_appointment,
+            appointments::cancel_appointment
+        ))
+        .routes(routes!(
+            appointments::get_feed,
+            appointments::create_feed,
+            appointments::revoke_feed
+        ))
         .routes(routes!(contacts::create_contact, contacts::list_contacts))
         .routes(routes!(
             contacts::get_contact,
@@ -437,6 +453,7 @@ pub fn router(
         .merge(mcp_routes)
         .merge(oauth_routes)
         .merge(dashboard::routes())
+        .route("/calendar/{file}", get(calendar::feed))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(config.max_body_bytes))

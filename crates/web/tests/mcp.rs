@@ -293,7 +293,11 @@ backend_test!(mcp_tools_act_in_the_callers_organization_only, |db| {
             "get_call",
             "send_sms",
             "place_call",
-            "schedule_sms"
+            "schedule_sms",
+            "list_appointments",
+            "book_appointment",
+            "move_appointment",
+            "cancel_appointment"
         ]
     );
     for t in &tools {

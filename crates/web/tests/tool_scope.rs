@@ -44,6 +44,7 @@ backend_test!(
                     ends_at: Timestamp::from_millis(start.millis() + 1_800_000),
                     title: "Appointment with Ada Lovelace".into(),
                     notes: None,
+                    by: "test".into(),
                 },
             )
             .await

@@ -25,6 +25,7 @@ enum Route {
     Get(&'static str),
     Post(&'static str),
     Patch(&'static str),
+    Delete(&'static str),
     /// A call with its transcript.
     CallWithTranscript,
     /// A conversation with its messages.
@@ -297,6 +298,66 @@ const SPECS: &[Spec] = &[
         open_world: true,
         route: Route::ScheduleSms,
     },
+    Spec {
+        name: "list_appointments",
+        title: "List appointments",
+        description: "Appointments on the organization's calendar, earliest first. Days are read in the organization's time zone.",
+        schema: || object(with_page(json!({
+            "from": {"type": "string", "description": "A day (2026-12-07) or an RFC 3339 time: appointments ending after it"},
+            "to": {"type": "string", "description": "A day (included) or an RFC 3339 time: appointments starting before it"},
+            "contact_id": id_prop("contact"),
+            "agent_id": id_prop("agent"),
+            "status": {"type": "string", "enum": ["booked", "canceled"]}
+        })), &[]),
+        read_only: true,
+        destructive: false,
+        open_world: false,
+        route: Route::Get("/appointments"),
+    },
+    Spec {
+        name: "book_appointment",
+        title: "Book an appointment",
+        description: "Book on an agent's calendar, within its business hours and not overlapping another appointment. Give `contact_id` or `contact_number` (or neither for a block of time).",
+        schema: || object(json!({
+            "agent_id": id_prop("agent whose calendar and hours apply"),
+            "contact_id": id_prop("contact"),
+            "contact_number": {"type": "string", "description": "E.164 number; its contact is created when missing"},
+            "start": {"type": "string", "description": "RFC 3339, or a local time in the agent's time zone (2026-12-07T10:00)"},
+            "duration_minutes": {"type": "integer", "minimum": 5, "maximum": 480, "description": "Default: the agent's slot length"},
+            "title": {"type": "string"},
+            "notes": {"type": "string"}
+        }), &["agent_id", "start"]),
+        read_only: false,
+        destructive: false,
+        open_world: false,
+        route: Route::Post("/appointments"),
+    },
+    Spec {
+        name: "move_appointment",
+        title: "Move or edit an appointment",
+        description: "Change a booked appointment's start, length, title or notes (a move is checked like a booking).",
+        schema: || object(json!({
+            "appointment_id": id_prop("appointment"),
+            "start": {"type": "string", "description": "RFC 3339, or a local time in the agent's time zone"},
+            "duration_minutes": {"type": "integer", "minimum": 5, "maximum": 480},
+            "title": {"type": "string"},
+            "notes": {"type": "string"}
+        }), &["appointment_id"]),
+        read_only: false,
+        destructive: true,
+        open_world: false,
+        route: Route::Patch("/appointments/{appointment_id}"),
+    },
+    Spec {
+        name: "cancel_appointment",
+        title: "Cancel an appointment",
+        description: "Cancel a booked appointment (it stays listed as canceled).",
+        schema: || object(json!({"appointment_id": id_prop("appointment")}), &["appointment_id"]),
+        read_only: false,
+        destructive: true,
+        open_world: false,
+        route: Route::Delete("/appointments/{appointment_id}"),
+    },
 ];
 
 /// Every tool, in the order offered.
@@ -434,6 +495,10 @@ pub(crate) async fn run(
         Route::Patch(t) => {
             let path = fill(t, &mut args)?;
             api(backend, who, Method::PATCH, path, Some(Value::Object(args))).await
+        }
+        Route::Delete(t) => {
+            let path = fill(t, &mut args)?;
+            api(backend, who, Method::DELETE, path, None).await
         }
         Route::CallWithTranscript => {
             let id = path_value(&mut args, "call_id")?;

@@ -3,6 +3,7 @@
 
 pub mod agents;
 pub mod api_keys;
+pub mod appointments;
 pub mod call_actions;
 pub mod calls;
 pub mod campaigns;

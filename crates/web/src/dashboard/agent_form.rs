@@ -9,6 +9,7 @@ use switchboard_domain::agent::{
     Agent, AnalysisField, ContactScope, NewAgent, TurnDetection, VoicemailMode, BUILTIN_TOOLS,
     DEFAULT_MAX_CALL_SECONDS, DEFAULT_MODEL, DEFAULT_VOICE, VOICES,
 };
+use switchboard_domain::schedule::{parse_hhmm, BusinessHours, Closure, DAY_NAMES, MAX_CLOSURES};
 use switchboard_domain::transfer::TransferTarget;
 
 /// What the form shows: the stored agent, or what was typed.
@@ -33,6 +34,110 @@ pub(super) struct Draft {
     voicemail_message: String,
     record: bool,
     contact_scope: String,
+    hours: HoursDraft,
+}
+
+/// The business-hours part of the form (the appointment tools and the calendar use it).
+pub(super) struct HoursDraft {
+    /// False for a form without the hours (a client of an older page): they stay as they are.
+    present: bool,
+    timezone: String,
+    days: Vec<String>,
+    open: String,
+    close: String,
+    slot_minutes: String,
+    /// One closure per line: `2026-12-24`, `2026-12-24..2026-12-26 Christmas`.
+    closures: String,
+}
+
+impl HoursDraft {
+    fn of(h: &BusinessHours) -> HoursDraft {
+        HoursDraft {
+            present: true,
+            timezone: h.timezone.clone(),
+            days: h.days.clone(),
+            open: h.open.clone(),
+            close: h.close.clone(),
+            slot_minutes: h.slot_minutes.to_string(),
+            closures: h
+                .closures
+                .iter()
+                .map(Closure::describe)
+                .collect::<Vec<_>>()
+                .join("\n"),
+        }
+    }
+
+    fn from_form(f: &Fields) -> HoursDraft {
+        HoursDraft {
+            present: f.0.contains_key("hours_timezone"),
+            timezone: f.raw("hours_timezone").trim().to_owned(),
+            days: f.all("hours_days"),
+            open: f.raw("hours_open").trim().to_owned(),
+            close: f.raw("hours_close").trim().to_owned(),
+            slot_minutes: f.raw("slot_minutes").trim().to_owned(),
+            closures: f.raw("closures").to_owned(),
+        }
+    }
+
+    /// Every problem beside its own input.
+    fn parse(&self, errors: &mut FieldErrors) -> Option<BusinessHours> {
+        if !self.present {
+            return None;
+        }
+        if jiff::tz::TimeZone::get(&self.timezone).is_err() {
+            errors.add("hours_timezone", "an IANA time zone such as Europe/Paris");
+        }
+        if self.days.is_empty() {
+            errors.add("hours_days", "choose at least one open day");
+        }
+        let open = parse_hhmm(&self.open);
+        let close = parse_hhmm(&self.close);
+        if open.is_none() {
+            errors.add("hours_open", "a time like 09:00");
+        }
+        if close.is_none() {
+            errors.add("hours_close", "a time like 17:00");
+        }
+        if let (Some(o), Some(c)) = (open, close) {
+            if c <= o {
+                errors.add("hours_close", "must be later than the opening time");
+            }
+        }
+        let slot = match self.slot_minutes.parse::<i64>() {
+            Ok(m) if (5..=480).contains(&m) => Some(m),
+            _ => {
+                errors.add("slot_minutes", "a whole number of minutes, 5 to 480");
+                None
+            }
+        };
+        let mut closures = Vec::new();
+        let mut bad = Vec::new();
+        for line in self.closures.lines().filter(|l| !l.trim().is_empty()) {
+            match Closure::parse_line(line) {
+                Ok(c) => closures.push(c),
+                Err(m) => bad.push(m),
+            }
+        }
+        if !bad.is_empty() {
+            errors.add("closures", bad.join("; "));
+        } else if closures.len() > MAX_CLOSURES {
+            errors.add("closures", format!("at most {MAX_CLOSURES} closures"));
+        }
+        let h = BusinessHours {
+            timezone: self.timezone.clone(),
+            days: self.days.clone(),
+            open: self.open.clone(),
+            close: self.close.clone(),
+            slot_minutes: slot?,
+            closures,
+        };
+        if let Err(v) = h.validate() {
+            // Anything the checks above missed, beside the hours as a whole.
+            errors.add("business_hours", format!("{}: {}", v.field, v.message));
+        }
+        Some(h)
+    }
 }
 
 impl Draft {
@@ -58,6 +163,7 @@ impl Draft {
             voicemail_message: String::new(),
             record: false,
             contact_scope: ContactScope::Caller.as_str().into(),
+            hours: HoursDraft::of(&BusinessHours::default()),
         }
     }
 
@@ -108,6 +214,7 @@ impl Draft {
             voicemail_message: a.voicemail_message.clone().unwrap_or_default(),
             record: a.record,
             contact_scope: a.contact_scope.as_str().into(),
+            hours: HoursDraft::of(&a.business_hours),
         }
     }
 
@@ -133,6 +240,7 @@ impl Draft {
             voicemail_message: f.raw("voicemail_message").to_owned(),
             record: f.checked("record"),
             contact_scope: f.raw("contact_scope").trim().to_owned(),
+            hours: HoursDraft::from_form(f),
         }
     }
 
@@ -232,6 +340,7 @@ impl Draft {
             errors.add("contact_scope", "choose the caller only or every contact");
             ContactScope::Caller
         });
+        let business_hours = self.hours.parse(errors);
         if !errors.is_empty() {
             return None;
         }
@@ -248,7 +357,7 @@ impl Draft {
             transfer_number,
             max_call_duration_seconds: max_seconds,
             analysis_fields,
-            business_hours: None,
+            business_hours,
             chat_model: opt(&self.chat_model),
             voicemail: Some(voicemail),
             voicemail_message: opt(&self.voicemail_message),
@@ -367,11 +476,43 @@ pub(super) fn form(
                 (field("Transfer number", "transfer_number", errors, Some("E.164 or a SIP URI (sip:desk@pbx.example.com); needed by transfer_call."), html! {
                     input #transfer_number name="transfer_number" value=(d.transfer_number) placeholder="+15555550100";
                 }))
+                (hours_fields(&d.hours, errors))
                 (field("Analysis fields", "analysis_fields", errors, Some(r#"JSON, e.g. [{"name": "budget", "type": "number", "description": "Budget in dollars"}]"#), html! {
                     textarea #analysis_fields name="analysis_fields" rows="4" spellcheck="false" { (d.analysis_fields) }
                 }))
                 button.primary type="submit" #save { "Save" }
             }
+        }
+    }
+}
+
+/// Business hours: when the appointment tools may book, and the calendar's free times.
+fn hours_fields(h: &HoursDraft, errors: &FieldErrors) -> Markup {
+    html! {
+        fieldset.card #business-hours {
+            legend { "Business hours (appointments)" }
+            @if let Some(e) = errors.get("business_hours") { p.field-error #error-business_hours role="alert" { (e) } }
+            div.row {
+                (field("Time zone", "hours_timezone", errors, None, html! {
+                    input #hours_timezone name="hours_timezone" list="timezones" autocomplete="off" value=(h.timezone);
+                    (layout::timezone_list())
+                }))
+                (field("Opens", "hours_open", errors, None, html! { input #hours_open type="time" name="hours_open" value=(h.open); }))
+                (field("Closes", "hours_close", errors, None, html! { input #hours_close type="time" name="hours_close" value=(h.close); }))
+                (field("Slot length (minutes)", "slot_minutes", errors, Some("5 to 480"), html! {
+                    input #slot_minutes name="slot_minutes" inputmode="numeric" value=(h.slot_minutes);
+                }))
+            }
+            (field("Open days", "hours_days", errors, None, html! {
+                div.checks #hours_days {
+                    @for d in DAY_NAMES {
+                        label.check { input type="checkbox" name="hours_days" value=(d) checked[h.days.iter().any(|x| x == d)]; " " (d) }
+                    }
+                }
+            }))
+            (field("Closures", "closures", errors, Some("Holidays and closed days, one per line: 2026-12-25, or a range with a reason: 2026-12-24..2026-12-26 Christmas."), html! {
+                textarea #closures name="closures" rows="3" spellcheck="false" placeholder="2026-12-24..2026-12-26 Christmas" { (h.closures) }
+            }))
         }
     }
 }

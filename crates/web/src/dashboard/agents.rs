@@ -213,7 +213,7 @@ pub async fn update(
                     .unwrap_or(DEFAULT_MAX_CALL_SECONDS),
             ),
             analysis_fields: n.analysis_fields,
-            business_hours: None,
+            business_hours: n.business_hours,
             chat_model: Some(n.chat_model),
             voicemail: n.voicemail,
             voicemail_message: Some(n.voicemail_message),

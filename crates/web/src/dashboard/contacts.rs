@@ -187,6 +187,7 @@ async fn contact_page(
     let c = st.store.get_contact(&dash.org, id).await?;
     let meta = serde_json::to_string_pretty(&c.metadata).unwrap_or_default();
     let call_form = call_form(st, dash, &c.id).await?;
+    let appointments = appointments_card(st, dash, &c.id).await?;
     let stored = ContactDraft {
         number: c.number.as_str(),
         name: c.name.as_deref().unwrap_or(""),
@@ -197,6 +198,7 @@ async fn contact_page(
         (layout::flash(flash))
         (contact_form(dash, &format!("/contacts/{}", c.id), draft.unwrap_or(&stored), errors, "Save"))
         p { a href={ "/conversations?contact=" (form_urlencoded::byte_serialize(c.number.as_str().as_bytes()).collect::<String>()) } { "Conversations with this contact" } }
+        (appointments)
         @if dash.can_manage() && !c.opted_out { (call_form) }
         @if dash.can_manage() {
             (layout::action_button(dash, &format!("/contacts/{}/delete", c.id), "Delete contact", Some("Delete this contact?")))
@@ -275,6 +277,46 @@ pub async fn delete_contact(
     let id = ContactId::parse(&id).ok_or(DashError::NotFound)?;
     st.store.delete_contact(&dash.org, &id).await?;
     Ok(Redirect::to("/contacts?flash=Contact+deleted").into_response())
+}
+
+/// The contact's appointments: upcoming (a year ahead) and the last 90 days, canceled ones
+/// marked.
+async fn appointments_card(
+    st: &AppState,
+    dash: &Dash,
+    id: &ContactId,
+) -> Result<Markup, DashError> {
+    const DAY: i64 = 86_400_000;
+    let now = st.clock.now().millis();
+    let range = (
+        switchboard_domain::Timestamp::from_millis(now - 90 * DAY),
+        switchboard_domain::Timestamp::from_millis(now + 366 * DAY),
+    );
+    let entries = st
+        .store
+        .calendar_entries(&dash.org, range, None, Some(id), true, 200)
+        .await?;
+    let tz = st.store.get_settings(&dash.org).await?.tz();
+    let when = |t| {
+        crate::appointments::local(&tz, t)
+            .map(|l| l.strftime("%a %-d %b %Y %H:%M").to_string())
+            .unwrap_or_default()
+    };
+    Ok(html! {
+        section.card #contact-appointments {
+            h2 { "Appointments" }
+            @if entries.is_empty() { p.muted { "None booked." } }
+            ul.plain {
+                @for e in entries.iter().rev() {
+                    @let a = &e.appointment;
+                    li data-id=(a.id) class=[(a.ends_at.millis() < now).then_some("past")] {
+                        a href={ "/appointments/" (a.id) } { (when(a.starts_at)) } " · " (a.title) " " (badge(&a.status))
+                    }
+                }
+            }
+            @if dash.can_manage() { p { a.button #book-for-contact href={ "/appointments/new?contact=" (id) } { "Book an appointment" } } }
+        }
+    })
 }
 
 /// The "Call this contact" form: the agent that talks and the call's variables.

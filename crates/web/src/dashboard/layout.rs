@@ -74,6 +74,7 @@ const NAV: &[(&str, &str, &str)] = &[
     ("calls", "/calls", "Calls"),
     ("campaigns", "/campaigns", "Campaigns"),
     ("conversations", "/conversations", "Conversations"),
+    ("appointments", "/appointments", "Appointments"),
     ("agents", "/agents", "Agents"),
     ("numbers", "/phone-numbers", "Phone numbers"),
     ("contacts", "/contacts", "Contacts"),
@@ -125,6 +126,36 @@ pub async fn render(
             }
         }
     })
+}
+
+/// `<datalist id="timezones">` of every IANA time zone this binary knows, for time-zone inputs.
+pub fn timezone_list() -> Markup {
+    static NAMES: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
+        let mut v: Vec<String> = jiff::tz::db()
+            .available()
+            .map(|n| n.as_str().to_owned())
+            // Canonical region names; the legacy aliases (US/..., Etc/...) still validate.
+            .filter(|n| {
+                n == "UTC"
+                    || [
+                        "Africa/",
+                        "America/",
+                        "Antarctica/",
+                        "Asia/",
+                        "Atlantic/",
+                        "Australia/",
+                        "Europe/",
+                        "Indian/",
+                        "Pacific/",
+                    ]
+                    .iter()
+                    .any(|p| n.starts_with(p))
+            })
+            .collect();
+        v.sort();
+        v
+    });
+    html! { datalist #timezones { @for n in NAMES.iter() { option value=(n) {} } } }
 }
 
 /// A time as `<time>`: UTC text that the script turns into the reader's local time.

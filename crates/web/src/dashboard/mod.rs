@@ -9,6 +9,8 @@
 mod agent_calls;
 mod agent_form;
 mod agents;
+mod appointment_form;
+mod appointments;
 mod auth;
 mod call_control;
 mod calls;
@@ -120,6 +122,18 @@ pub fn routes() -> Router<AppState> {
             "/calls/{id}/recording/delete",
             post(calls::delete_recording),
         )
+        .route("/appointments", get(appointments::calendar))
+        .route(
+            "/appointments/new",
+            get(appointment_form::new).post(appointment_form::create),
+        )
+        .route("/appointments/feed", post(appointments::make_feed))
+        .route("/appointments/feed/revoke", post(appointments::revoke_feed))
+        .route(
+            "/appointments/{id}",
+            get(appointment_form::show).post(appointment_form::update),
+        )
+        .route("/appointments/{id}/cancel", post(appointment_form::cancel))
         .route("/campaigns", get(campaigns::list))
         .route(
             "/campaigns/new",

@@ -29,6 +29,11 @@ async fn settings_page(
             (layout::csrf(dash))
             @if !errors.is_empty() { p.error-banner role="alert" { "Nothing was saved. Correct the fields marked below." } }
             fieldset disabled[!dash.can_manage()] {
+                h2 { "Organization" }
+                (field("Time zone", "timezone", errors, Some("What \"today\" and a day mean on the calendar and in day filters; an IANA name such as Europe/Paris."), html! {
+                    input #timezone name="timezone" list="timezones" autocomplete="off" value=(v("timezone", s.timezone.clone()));
+                    (layout::timezone_list())
+                }))
                 h2 { "Messaging sessions" }
                 div.row {
                     (field("Session window (s)", "session_window_seconds", errors, Some("A new text conversation starts after this much silence."), html! {
@@ -140,6 +145,8 @@ pub async fn save_settings(
                 .map(str::to_owned)
                 .collect(),
         ),
+        // A page from before the field existed sends nothing: keep the stored zone.
+        timezone: f.get("timezone").map(str::to_owned),
     };
     if errors.is_empty() {
         let credentials_changed =
