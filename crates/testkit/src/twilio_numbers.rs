@@ -2,8 +2,12 @@
 //! auth checked like Twilio does (401 with error 20003 for an unknown account or a wrong
 //! token), with Twilio's quirks: `PhoneNumber` matches partial numbers and `*` as any digit,
 //! the list is paged (`PageSize`, default 50) with a relative `next_page_uri`, and the query
-//! is form-decoded, so a `+` sent unencoded arrives as a space and matches nothing.
+//! is form-decoded, so a `+` sent unencoded arrives as a space and matches nothing. A number's
+//! webhooks are changed by `POST .../IncomingPhoneNumbers/{Sid}.json` (absent parameters keep
+//! their value; a URL that is not absolute http(s) is refused with 400 like Twilio does), and
+//! `GET /Accounts/{Sid}.json` answers the account for the right credentials only.
 
+use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -22,6 +26,9 @@ struct Held {
     number: String,
     voice: bool,
     sms: bool,
+    voice_url: Option<String>,
+    status_callback: Option<String>,
+    sms_url: Option<String>,
 }
 
 /// Accounts, their numbers, and a scripted failure.
@@ -55,7 +62,45 @@ impl crate::twilio_rest::FakeTwilioRest {
             number: number.to_owned(),
             voice,
             sms,
+            voice_url: None,
+            status_callback: None,
+            sms_url: None,
         });
+    }
+
+    /// A number's webhooks as Twilio holds them: (`voice_url`, `status_callback`, `sms_url`).
+    #[allow(clippy::type_complexity)]
+    pub fn number_webhooks(
+        &self,
+        number: &str,
+    ) -> Option<(Option<String>, Option<String>, Option<String>)> {
+        self.numbers
+            .lock()
+            .unwrap()
+            .held
+            .iter()
+            .find(|h| h.number == number)
+            .map(|h| {
+                (
+                    h.voice_url.clone(),
+                    h.status_callback.clone(),
+                    h.sms_url.clone(),
+                )
+            })
+    }
+
+    /// Sets a number's voice webhook as if changed in the Twilio console.
+    pub fn set_number_voice_url(&self, number: &str, url: &str) {
+        if let Some(h) = self
+            .numbers
+            .lock()
+            .unwrap()
+            .held
+            .iter_mut()
+            .find(|h| h.number == number)
+        {
+            h.voice_url = Some(url.to_owned());
+        }
     }
 
     /// Takes a number out of an account (released or ported away).
@@ -84,6 +129,11 @@ pub(crate) fn router(state: SharedNumbers) -> Router {
             "/2010-04-01/Accounts/{account}/IncomingPhoneNumbers.json",
             get(list),
         )
+        .route(
+            "/2010-04-01/Accounts/{account}/IncomingPhoneNumbers/{sid}",
+            axum::routing::post(update),
+        )
+        .route("/2010-04-01/Accounts/{account}", get(account_info))
         .with_state(state)
 }
 
@@ -112,6 +162,105 @@ fn matches(pattern: &str, number: &str) -> bool {
     })
 }
 
+/// Basic auth as Twilio checks it: the account's own SID and its current token.
+fn authorized(s: &Numbers, account: &str, headers: &HeaderMap) -> bool {
+    let creds = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|b| STANDARD.decode(b).ok())
+        .and_then(|b| String::from_utf8(b).ok());
+    creds
+        .as_deref()
+        .and_then(|c| c.split_once(':'))
+        .is_some_and(|(user, token)| {
+            user == account && s.accounts.get(account).is_some_and(|t| t == token)
+        })
+}
+
+fn describe(h: &Held) -> Value {
+    json!({
+        "account_sid": h.account, "sid": h.sid, "phone_number": h.number,
+        "friendly_name": h.number, "status": "in-use", "origin": "twilio",
+        "capabilities": {"voice": h.voice, "sms": h.sms, "mms": h.sms, "fax": false},
+        "voice_url": h.voice_url.clone().unwrap_or_default(), "voice_method": "POST",
+        "status_callback": h.status_callback.clone().unwrap_or_default(),
+        "status_callback_method": "POST",
+        "sms_url": h.sms_url.clone().unwrap_or_default(), "sms_method": "POST",
+        "uri": format!("/2010-04-01/Accounts/{}/IncomingPhoneNumbers/{}.json", h.account, h.sid),
+    })
+}
+
+/// `GET /2010-04-01/Accounts/{Sid}.json`.
+async fn account_info(
+    State(state): State<SharedNumbers>,
+    Path(file): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let s = state.lock().unwrap();
+    let Some(account) = file.strip_suffix(".json") else {
+        return error(404, 20404, "The requested resource was not found");
+    };
+    if let Some(status) = s.fail {
+        return error(status, 20500, "Internal Server Error");
+    }
+    if !authorized(&s, account, &headers) {
+        return error(401, 20003, "Authenticate");
+    }
+    Json(json!({
+        "sid": account, "friendly_name": "Test account", "status": "active", "type": "Full",
+        "uri": format!("/2010-04-01/Accounts/{account}.json"),
+    }))
+    .into_response()
+}
+
+/// `POST .../IncomingPhoneNumbers/{Sid}.json`: changes the webhooks given.
+async fn update(
+    State(state): State<SharedNumbers>,
+    Path((account, file)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let mut s = state.lock().unwrap();
+    if let Some(status) = s.fail {
+        return error(status, 20500, "Internal Server Error");
+    }
+    if !authorized(&s, &account, &headers) {
+        return error(401, 20003, "Authenticate");
+    }
+    let Some(sid) = file.strip_suffix(".json") else {
+        return error(404, 20404, "The requested resource was not found");
+    };
+    let form: HashMap<String, String> = form_urlencoded::parse(&body).into_owned().collect();
+    for (key, value) in &form {
+        let is_url = matches!(key.as_str(), "VoiceUrl" | "StatusCallback" | "SmsUrl");
+        let absolute = value.starts_with("https://") || value.starts_with("http://");
+        if is_url && !value.is_empty() && !absolute {
+            // Twilio refuses a relative or malformed callback URL with 400 (error 21502 is
+            // what its documentation lists for an invalid callback URL; the exact code per
+            // parameter is not confirmed).
+            return error(400, 21502, &format!("{key} is not a valid URL"));
+        }
+    }
+    let Some(h) = s
+        .held
+        .iter_mut()
+        .find(|h| h.account == account && h.sid == sid)
+    else {
+        return error(404, 20404, "The requested resource was not found");
+    };
+    if let Some(v) = form.get("VoiceUrl") {
+        h.voice_url = Some(v.clone());
+    }
+    if let Some(v) = form.get("StatusCallback") {
+        h.status_callback = Some(v.clone());
+    }
+    if let Some(v) = form.get("SmsUrl") {
+        h.sms_url = Some(v.clone());
+    }
+    Json(describe(h)).into_response()
+}
+
 async fn list(
     State(state): State<SharedNumbers>,
     Path(account): Path<String>,
@@ -123,19 +272,7 @@ async fn list(
     if let Some(status) = s.fail {
         return error(status, 20500, "Internal Server Error");
     }
-    let creds = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Basic "))
-        .and_then(|b| STANDARD.decode(b).ok())
-        .and_then(|b| String::from_utf8(b).ok());
-    let authorized = creds
-        .as_deref()
-        .and_then(|c| c.split_once(':'))
-        .is_some_and(|(user, token)| {
-            user == account && s.accounts.get(&account).is_some_and(|t| t == token)
-        });
-    if !authorized {
+    if !authorized(&s, &account, &headers) {
         return error(401, 20003, "Authenticate");
     }
     let q: HashMap<String, String> = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
@@ -170,15 +307,7 @@ async fn list(
         .iter()
         .skip(page * size)
         .take(size)
-        .map(|h| {
-            json!({
-                "account_sid": h.account, "sid": h.sid, "phone_number": h.number,
-                "friendly_name": h.number, "status": "in-use", "origin": "twilio",
-                "capabilities": {"voice": h.voice, "sms": h.sms, "mms": h.sms, "fax": false},
-                "voice_url": null, "sms_url": null,
-                "uri": format!("/2010-04-01/Accounts/{account}/IncomingPhoneNumbers/{}.json", h.sid),
-            })
-        })
+        .map(|h| describe(h))
         .collect();
     let more = (page + 1) * size < found.len();
     Json(json!({

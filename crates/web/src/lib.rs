@@ -15,8 +15,10 @@ mod oauth;
 mod outreach;
 pub mod security;
 mod server;
+pub mod setup;
 mod twilio;
 mod twilio_outbound;
+pub mod twilio_setup;
 mod twilio_transfer;
 mod twilio_warm;
 
@@ -184,6 +186,12 @@ pub struct AppState {
     pub lifecycle: Lifecycle,
     /// Admission control: the configured caps and the slots they hand out.
     pub admission: Arc<security::Admission>,
+    /// The setup checklist's outside answers, kept a minute.
+    pub setup: Arc<setup::Probes>,
+    /// A chat model is configured for text replies.
+    pub text_model: bool,
+    /// An SMTP server is configured for e-mails.
+    pub smtp_configured: bool,
 }
 
 #[derive(OpenApi)]
@@ -328,6 +336,10 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(webhooks::event_types))
         .routes(routes!(webhooks::list_emails))
         .routes(routes!(settings::get_settings, settings::put_settings))
+        .routes(routes!(setup::get_setup))
+        .routes(routes!(setup::check_twilio))
+        .routes(routes!(setup::list_incoming))
+        .routes(routes!(setup::import_incoming))
         .routes(routes!(instance::get_instance))
         .routes(routes!(instance::drain_instance))
         .split_for_parts()
@@ -380,6 +392,9 @@ pub fn router(
         clock: config.clock.clone(),
         lifecycle,
         admission: Arc::new(security::Admission::new(&config.limits)),
+        setup: Arc::new(setup::Probes::default()),
+        text_model: config.llm.configured(),
+        smtp_configured: config.jobs.smtp.is_some(),
     };
     let admission = state.admission.clone();
     state

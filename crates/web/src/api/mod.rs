@@ -19,6 +19,7 @@ pub mod outbound;
 pub mod recordings;
 pub mod scheduled;
 pub mod settings;
+pub mod setup;
 pub mod tool_invocations;
 pub mod webhooks;
 

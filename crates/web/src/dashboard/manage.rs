@@ -70,6 +70,7 @@ async fn numbers_page(
     };
     let body = html! {
         (layout::flash(q.flash.as_deref()))
+        @if dash.can_manage() { p { a.button #import-from-twilio href="/phone-numbers/import" { "Import numbers from Twilio" } } }
         div.table-wrap {
             table.list #numbers {
                 thead { tr { th { "Number" } th { "Channel" } th { "Verification" } th { "Agent" } th { "Active" } th {} } }

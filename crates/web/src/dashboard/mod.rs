@@ -26,6 +26,7 @@ mod mcp_servers;
 pub(crate) mod oauth;
 mod overview;
 mod settings;
+mod setup;
 mod tools;
 mod webhooks;
 
@@ -182,6 +183,11 @@ pub fn routes() -> Router<AppState> {
             "/phone-numbers",
             get(manage::numbers).post(manage::create_number),
         )
+        .route(
+            "/phone-numbers/import",
+            get(setup::import_form).post(setup::import),
+        )
+        .route("/settings/twilio/check", post(setup::check))
         .route("/phone-numbers/{id}", post(manage::update_number))
         .route("/phone-numbers/{id}/delete", post(manage::delete_number))
         .route("/phone-numbers/{id}/verify", post(manage::verify_number))

@@ -14,9 +14,15 @@ use switchboard_domain::Timestamp;
 /// `GET /`.
 pub async fn page(State(st): State<AppState>, dash: Dash) -> Result<Response, DashError> {
     let now = st.clock.now();
-    // "Today" is the UTC day; the page says so.
-    let day_start = Timestamp::from_millis(now.millis() - now.millis().rem_euclid(86_400_000));
+    // "Today" is the day in the organization's time zone; the page says which.
+    let settings = st.store.get_settings(&dash.org).await?;
+    let tz = settings.tz();
+    let day_start = crate::appointments::day_start(crate::appointments::today(&tz, now), &tz)
+        .unwrap_or_else(|| {
+            Timestamp::from_millis(now.millis() - now.millis().rem_euclid(86_400_000))
+        });
     let o = st.store.overview(&dash.org, day_start).await?;
+    let setup = crate::setup::checklist(&st, &dash.org).await?;
     let (p50, p95) = p50_p95(&o.turn_latencies_ms);
     let live = st
         .store
@@ -32,8 +38,9 @@ pub async fn page(State(st): State<AppState>, dash: Dash) -> Result<Response, Da
         .await?;
     let ms = |v: Option<i64>| v.map(|v| format!("{v} ms")).unwrap_or_else(|| "—".into());
     let body = html! {
+        (super::setup::checklist(&setup))
         div #live {
-            p.muted { "Today (UTC, since " (time(day_start)) ")" }
+            p.muted #today { "Today (" (settings.timezone) ", since " (time(day_start)) ")" }
             div.stats {
                 div.stat #stat-calls { span.n { (o.calls) } span.l { "calls today" } }
                 div.stat #stat-active { span.n { (o.active_calls) } span.l { "active now" } }

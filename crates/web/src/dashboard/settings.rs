@@ -18,6 +18,7 @@ async fn settings_page(
     draft: Option<&Fields>,
     errors: &FieldErrors,
     flash: Option<&str>,
+    check: Option<&crate::twilio_setup::CredentialCheck>,
 ) -> Result<Markup, DashError> {
     let s = st.store.get_settings(&dash.org).await?;
     let v = |k: &str, stored: String| -> String {
@@ -25,6 +26,7 @@ async fn settings_page(
     };
     let body = html! {
         (layout::flash(flash))
+        (super::setup::twilio_card(st, dash, check))
         form.card method="post" action="/settings" #settings-form novalidate {
             (layout::csrf(dash))
             @if !errors.is_empty() { p.error-banner role="alert" { "Nothing was saved. Correct the fields marked below." } }
@@ -92,6 +94,7 @@ pub async fn settings(
         None,
         &FieldErrors::default(),
         q.flash.as_deref(),
+        None,
     )
     .await?
     .into_response())
@@ -165,6 +168,15 @@ pub async fn save_settings(
             Err(e) => form_error(e, &mut errors, "twilio_account_sid")?,
         }
     }
-    let page = settings_page(&st, &dash, Some(&f), &errors, None).await?;
+    let page = settings_page(&st, &dash, Some(&f), &errors, None, None).await?;
     Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+}
+
+/// The settings page showing Twilio's answer to "Check credentials".
+pub(super) async fn page_with_check(
+    st: &AppState,
+    dash: &Dash,
+    check: &crate::twilio_setup::CredentialCheck,
+) -> Result<Markup, DashError> {
+    settings_page(st, dash, None, &FieldErrors::default(), None, Some(check)).await
 }
