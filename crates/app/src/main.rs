@@ -199,6 +199,20 @@ async fn open_store(config: &Config, serving: bool) -> anyhow::Result<Store> {
     }
     let mut opts = config.store_options(keyring);
     opts.refuse_privileged_login &= serving;
+    // A new embedded database is made wherever the command runs: say where, so a command run
+    // from the wrong directory does not silently work on an empty one.
+    if config.database_url.is_none() {
+        let path = config.data_dir.join("switchboard.db");
+        if !path.exists() {
+            let shown = std::env::current_dir()
+                .map(|d| d.join(&path))
+                .unwrap_or_else(|_| path.clone());
+            tracing::warn!(
+                path = %shown.display(),
+                "no database here yet: creating a new, empty one (if you have one elsewhere, run from its directory or set SWITCHBOARD_DATA_DIR)"
+            );
+        }
+    }
     Store::open(&opts).await.with_context(|| {
         "cannot open the database (check SWITCHBOARD_DATABASE_URL; `switchboard doctor` explains)"
     })

@@ -82,16 +82,32 @@ fn doctor_names_missing_settings_and_fails() {
         text.contains("FAIL  model key") && text.contains("SWITCHBOARD_OPENAI_API_KEY"),
         "{text}"
     );
+    // Run where no database is, doctor says so instead of creating an empty one.
     assert!(
-        text.contains("FAIL  migrations") && text.contains("switchboard migrate"),
+        text.contains("FAIL  database: no database at") && text.contains("SWITCHBOARD_DATA_DIR"),
         "{text}"
+    );
+    assert!(
+        !dir.join("data/switchboard.db").exists(),
+        "doctor created no database"
     );
     assert!(text.contains("fix:"));
 
-    switchboard(&dir, &["migrate"], &[]);
+    let out = switchboard(&dir, &["migrate"], &[]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("creating a new, empty one"),
+        "a new database is announced"
+    );
+    // The model endpoints at a closed local port: unreachable is a warning, not a failure.
     let good = [
         ("SWITCHBOARD_PUBLIC_URL", "https://voice.example.com"),
         ("SWITCHBOARD_OPENAI_API_KEY", "sk-test-key"),
+        (
+            "SWITCHBOARD_OPENAI_REALTIME_URL",
+            "ws://127.0.0.1:9/v1/realtime",
+        ),
+        ("SWITCHBOARD_LLM_BASE_URL", "http://127.0.0.1:9/v1"),
+        ("SWITCHBOARD_LLM_API_KEY", "sk-test-key"),
     ];
     let out = switchboard(&dir, &["doctor"], &good);
     let text = stdout(&out);

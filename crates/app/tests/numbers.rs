@@ -63,7 +63,10 @@ async fn the_operator_proves_numbers_from_the_command_line() {
             .all(|s| s.2 == "pending_verification"),
         "{listed}"
     );
-    let doctor = rig.cli(&["doctor"], &[]);
+    let doctor = rig.cli(
+        &["doctor"],
+        &[("SWITCHBOARD_LLM_BASE_URL", "http://127.0.0.1:9/v1")],
+    );
     let text = out(&doctor);
     assert!(
         text.contains(&format!("WARN  numbers: {NUMBER} (voice) of organization {org} is pending verification [credentials_rejected]")),
@@ -73,7 +76,13 @@ async fn the_operator_proves_numbers_from_the_command_line() {
         text.contains("switchboard numbers verify --pending"),
         "{text}"
     );
-    let doctor = rig.cli(&["doctor"], &[("SWITCHBOARD_ENV", "production")]);
+    let doctor = rig.cli(
+        &["doctor"],
+        &[
+            ("SWITCHBOARD_ENV", "production"),
+            ("SWITCHBOARD_LLM_BASE_URL", "http://127.0.0.1:9/v1"),
+        ],
+    );
     assert!(!doctor.status.success());
     assert!(
         out(&doctor).contains("FAIL  numbers") && out(&doctor).contains("does not route"),
@@ -150,7 +159,10 @@ async fn the_operator_proves_numbers_from_the_command_line() {
         states(&listed).iter().all(|s| s.2 == "verified"),
         "{listed}"
     );
-    let doctor = rig.cli(&["doctor"], &[]);
+    let doctor = rig.cli(
+        &["doctor"],
+        &[("SWITCHBOARD_LLM_BASE_URL", "http://127.0.0.1:9/v1")],
+    );
     assert!(
         out(&doctor).contains("ok    numbers: 2 verified with Twilio, none pending"),
         "{}",

@@ -99,6 +99,16 @@ impl Mailer {
         })
     }
 
+    /// Connects and greets the server (and signs in, when the URL has credentials) without
+    /// sending anything: what `doctor` checks.
+    pub async fn check(&self) -> Result<(), String> {
+        match self.transport.test_connection().await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(format!("{} did not answer as an SMTP server", self.server)),
+            Err(e) => Err(format!("{}: {e}", self.server)),
+        }
+    }
+
     /// Sends one multipart message. `Err((permanent, why))`.
     pub async fn send(
         &self,

@@ -44,6 +44,9 @@ struct Shared {
     released: tokio::sync::Notify,
     in_flight: AtomicU64,
     max_in_flight: AtomicU64,
+    /// When set, `GET /v1/models` answers only this bearer key (401 otherwise, as OpenAI
+    /// does); a local server without keys leaves it unset.
+    key: Mutex<Option<String>>,
 }
 
 /// Counts a request in flight for as long as it is answered.
@@ -78,6 +81,7 @@ impl FakeChatModel {
         shared.record.store(true, Ordering::Relaxed);
         let app = Router::new()
             .route("/v1/chat/completions", post(complete))
+            .route("/v1/models", axum::routing::get(models))
             .with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/v1", listener.local_addr().unwrap());
@@ -85,6 +89,11 @@ impl FakeChatModel {
             let _ = axum::serve(listener, app).await;
         });
         FakeChatModel { url, shared }
+    }
+
+    /// Makes `GET /v1/models` require this bearer key.
+    pub fn require_key(&self, key: &str) {
+        *self.shared.key.lock().unwrap() = Some(key.to_owned());
     }
 
     /// Queues answers, used in order before the default answer.
@@ -158,6 +167,31 @@ impl FakeChatModel {
     pub fn max_in_flight(&self) -> u64 {
         self.shared.max_in_flight.load(Ordering::SeqCst)
     }
+}
+
+/// `GET /v1/models`, as OpenAI-compatible servers (OpenAI, vLLM, llama.cpp, Ollama) list
+/// their models.
+async fn models(State(s): State<Arc<Shared>>, headers: HeaderMap) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let want = s.key.lock().unwrap().clone();
+    if let Some(key) = want {
+        let given = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if given != Some(key.as_str()) {
+            return (
+                axum::http::StatusCode::UNAUTHORIZED,
+                axum::Json(json!({"error": {"message": "Incorrect API key provided.",
+                    "type": "invalid_request_error", "param": null, "code": "invalid_api_key"}})),
+            )
+                .into_response();
+        }
+    }
+    axum::Json(json!({"object": "list", "data": [
+        {"id": "fake-chat-1", "object": "model", "created": 0, "owned_by": "fake"}
+    ]}))
+    .into_response()
 }
 
 async fn complete(

@@ -1,6 +1,8 @@
 //! `switchboard doctor`: checks configuration and environment and prints every problem with
 //! its fix. Misconfiguration is the most common outage, so this says exactly what to change.
 
+mod outside;
+
 use crate::config::{self, Config, ConfigError, Environment};
 use std::process::ExitCode;
 use switchboard_domain::values::NumberVerification;
@@ -92,21 +94,7 @@ pub async fn run(loaded: Result<Config, ConfigError>) -> ExitCode {
         Some(u) => r.line(Level::Ok, "public URL", u, None),
     }
 
-    if config.openai_api_key.is_none() && config.llm_api_key.is_none() {
-        r.line(
-            Level::Fail,
-            "model key",
-            "no model endpoint key is configured: agents cannot answer calls or messages",
-            Some("set SWITCHBOARD_OPENAI_API_KEY (voice and, by default, text) or SWITCHBOARD_LLM_API_KEY with SWITCHBOARD_LLM_BASE_URL for another OpenAI-compatible endpoint"),
-        );
-    } else {
-        r.line(
-            Level::Ok,
-            "model key",
-            &format!("present (text endpoint {})", config.llm_base_url),
-            None,
-        );
-    }
+    outside::check_models(&config, &mut r).await;
 
     match config.openai_realtime_shape {
         switchboard_realtime::Shape::Ga => r.line(
@@ -167,6 +155,23 @@ pub async fn run(loaded: Result<Config, ConfigError>) -> ExitCode {
             }
         }
     };
+    // Opening the embedded database creates it: a doctor run from the wrong directory must
+    // say so instead of checking a new empty one.
+    if config.database_url.is_none() {
+        let path = config.data_dir.join("switchboard.db");
+        if !path.exists() {
+            let shown = std::env::current_dir()
+                .map(|d| d.join(&path))
+                .unwrap_or_else(|_| path.clone());
+            r.line(
+                Level::Fail,
+                "database",
+                &format!("no database at {}", shown.display()),
+                Some("run doctor in the directory `switchboard serve` runs in, or set SWITCHBOARD_DATA_DIR to its data directory (or SWITCHBOARD_DATABASE_URL); on a new install, `switchboard migrate` or the first `switchboard serve` creates it"),
+            );
+            return finish(r);
+        }
+    }
     let store = match Store::open(&config.store_options(keyring.clone())).await {
         Ok(s) => s,
         Err(e) => {
@@ -240,6 +245,7 @@ pub async fn run(loaded: Result<Config, ConfigError>) -> ExitCode {
     check_secrets(&store, &keyring, &mut r).await;
     check_twilio(&store, &mut r).await;
     check_numbers(&store, config.environment, &mut r).await;
+    outside::check_email(&config, &store, &mut r).await;
     store.close().await;
     finish(r)
 }
