@@ -93,10 +93,15 @@ fn doctor_names_missing_settings_and_fails() {
     );
     assert!(text.contains("fix:"));
 
-    let out = switchboard(&dir, &["migrate"], &[]);
+    let out = switchboard(&dir, &["migrate"], &[("SWITCHBOARD_LOG_FORMAT", "text")]);
+    let logs = String::from_utf8_lossy(&out.stderr);
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("creating a new, empty one"),
-        "a new database is announced"
+        logs.contains("creating a new, empty one"),
+        "a new database is announced: {logs}"
+    );
+    assert!(
+        !logs.contains('\u{1b}'),
+        "no colour codes in logs to a pipe: {logs:?}"
     );
     // The model endpoints at a closed local port: unreachable is a warning, not a failure.
     let good = [

@@ -121,6 +121,61 @@ pub struct SettingsUpdate {
 const MAX_WINDOW_SECONDS: i64 = 30 * 24 * 3600;
 
 impl SettingsUpdate {
+    /// Every invalid field, each with its own error (a form shows them all at once). Each
+    /// rule concerns one field, so each field is checked on its own.
+    pub fn validate_all(&self) -> Vec<ValidationError> {
+        let d = SettingsUpdate::default;
+        [
+            SettingsUpdate {
+                twilio_account_sid: self.twilio_account_sid.clone(),
+                ..d()
+            },
+            SettingsUpdate {
+                twilio_auth_token: self.twilio_auth_token.clone(),
+                ..d()
+            },
+            SettingsUpdate {
+                session_window_seconds: self.session_window_seconds,
+                ..d()
+            },
+            SettingsUpdate {
+                business_session_window_seconds: self.business_session_window_seconds,
+                ..d()
+            },
+            SettingsUpdate {
+                notification_emails: self.notification_emails.clone(),
+                ..d()
+            },
+            SettingsUpdate {
+                help_text: self.help_text.clone(),
+                ..d()
+            },
+            SettingsUpdate {
+                notify_calls: self.notify_calls.clone(),
+                ..d()
+            },
+            SettingsUpdate {
+                max_concurrent_outbound_calls: self.max_concurrent_outbound_calls,
+                ..d()
+            },
+            SettingsUpdate {
+                recording_retention_days: self.recording_retention_days,
+                ..d()
+            },
+            SettingsUpdate {
+                transfer_destinations: self.transfer_destinations.clone(),
+                ..d()
+            },
+            SettingsUpdate {
+                timezone: self.timezone.clone(),
+                ..d()
+            },
+        ]
+        .iter()
+        .filter_map(|one| one.validate().err())
+        .collect()
+    }
+
     /// Validates every provided field; the error names the field.
     pub fn validate(&self) -> Result<(), ValidationError> {
         if let Some(tz) = &self.timezone {
@@ -237,6 +292,28 @@ impl SettingsUpdate {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_invalid_field_is_named() {
+        let bad = SettingsUpdate {
+            twilio_account_sid: Some("AC123".into()),
+            session_window_seconds: Some(5),
+            timezone: Some("Nowhere/Land".into()),
+            notification_emails: Some(vec!["nope".into()]),
+            ..Default::default()
+        };
+        let fields: Vec<String> = bad.validate_all().into_iter().map(|v| v.field).collect();
+        assert_eq!(
+            fields,
+            [
+                "twilio_account_sid",
+                "session_window_seconds",
+                "notification_emails[0]",
+                "timezone"
+            ]
+        );
+        assert!(SettingsUpdate::default().validate_all().is_empty());
+    }
 
     #[test]
     fn validation_names_fields() {

@@ -39,7 +39,8 @@ pub struct Overview {
     pub avg_duration_seconds: Option<f64>,
     /// Analysed calls since `since` whose outcome was a success / all analysed ones.
     pub successes: i64,
-    /// Analysed calls since `since` with an outcome.
+    /// Analysed calls since `since` with an outcome (calls where the other party never spoke
+    /// are not judged, so not counted).
     pub analysed: i64,
     /// Every per-turn latency (ms) of the calls since `since`.
     pub turn_latencies_ms: Vec<i64>,
@@ -250,7 +251,13 @@ impl Store {
             if let Some(a) =
                 analysis.and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
             {
-                if let Some(ok) = a.pointer("/outcome/success").and_then(|v| v.as_bool()) {
+                // A call where the other party never spoke is not judged: it counts neither
+                // for nor against the success rate.
+                let silent = a.get("source").and_then(|v| v.as_str()) == Some("no_transcript");
+                if let (Some(ok), false) = (
+                    a.pointer("/outcome/success").and_then(|v| v.as_bool()),
+                    silent,
+                ) {
                     out.analysed += 1;
                     out.successes += i64::from(ok);
                 }

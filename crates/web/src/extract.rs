@@ -65,7 +65,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         Err(e) => {
             let path = e.path().to_string();
             let inner = e.into_inner();
-            let message = strip_position(&inner.to_string());
+            let message = plain_words(&strip_position(&inner.to_string()));
             return Err(if inner.is_syntax() || inner.is_eof() {
                 ApiError::malformed(format!("request body is not valid JSON: {message}"))
             } else {
@@ -95,6 +95,51 @@ fn field_name(path: &str, message: &str) -> String {
         (".", None) => "body".to_owned(),
         (p, None) => p.to_owned(),
     }
+}
+
+/// serde names Rust types (`expected f64`, `expected u32`, `expected struct NewAgent`); people
+/// read "a number", "a whole number", "an object".
+pub(crate) fn plain_words(message: &str) -> String {
+    const TYPES: &[(&str, &str)] = &[
+        ("f64", "a number"),
+        ("f32", "a number"),
+        ("i64", "a whole number"),
+        ("i32", "a whole number"),
+        ("i16", "a whole number"),
+        ("i8", "a whole number"),
+        ("isize", "a whole number"),
+        ("u64", "a whole number, 0 or more"),
+        ("u32", "a whole number, 0 or more"),
+        ("u16", "a whole number, 0 or more"),
+        ("u8", "a whole number, 0 or more"),
+        ("usize", "a whole number, 0 or more"),
+        ("a sequence", "a list"),
+        ("a map", "an object"),
+        ("a boolean", "true or false"),
+        ("unit", "null"),
+    ];
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(i) = rest.find("expected ") {
+        out.push_str(&rest[..i + "expected ".len()]);
+        rest = &rest[i + "expected ".len()..];
+        let end = rest.find([',', ';']).unwrap_or(rest.len());
+        let word = &rest[..end];
+        if let Some((_, plain)) = TYPES.iter().find(|(t, _)| *t == word) {
+            out.push_str(plain);
+            rest = &rest[end..];
+        } else if word.starts_with("struct ") || word.starts_with("internally tagged enum") {
+            out.push_str("an object");
+            rest = &rest[end..];
+        }
+    }
+    out.push_str(rest);
+    // serde's names of what it found.
+    out.replace("invalid type: floating point", "invalid type: number")
+        .replace("invalid type: integer", "invalid type: number")
+        .replace("invalid value: integer", "invalid value: number")
+        .replace("invalid type: sequence", "invalid type: list")
+        .replace("invalid type: map", "invalid type: object")
 }
 
 /// serde_json appends " at line 1 column 17"; clients do not need it for field errors.
@@ -278,6 +323,32 @@ pub fn path_id<T>(raw: &str, parse: impl FnOnce(&str) -> Option<T>) -> Result<T,
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn rust_type_names_become_words() {
+        use super::plain_words;
+        assert_eq!(
+            plain_words("invalid type: string \"hot\", expected f64"),
+            "invalid type: string \"hot\", expected a number"
+        );
+        assert_eq!(
+            plain_words("invalid value: integer `-1`, expected u32"),
+            "invalid value: number `-1`, expected a whole number, 0 or more"
+        );
+        assert_eq!(
+            plain_words("invalid type: map, expected a sequence"),
+            "invalid type: object, expected a list"
+        );
+        assert_eq!(
+            plain_words("invalid type: string \"x\", expected struct BusinessHours"),
+            "invalid type: string \"x\", expected an object"
+        );
+        assert_eq!(plain_words("missing field `name`"), "missing field `name`");
+        assert_eq!(
+            plain_words("unknown variant `x`, expected `a` or `b`"),
+            "unknown variant `x`, expected `a` or `b`"
+        );
+    }
+
     use super::*;
 
     #[derive(Debug, serde::Deserialize)]

@@ -120,6 +120,13 @@ fn verify_with(
     if signature::validate(creds.auth_token.expose(), &url, params, sig) {
         Ok(())
     } else {
+        // The URL is what Twilio must have signed: a proxy or a public URL that differs from
+        // the one configured at Twilio shows here (the token is never logged).
+        tracing::warn!(
+            org_id = %org,
+            url = %url,
+            "bad X-Twilio-Signature for this URL: the webhook URL configured at Twilio must be exactly this one (check SWITCHBOARD_PUBLIC_URL and the proxy's scheme, host and port)"
+        );
         Err(forbidden("bad X-Twilio-Signature"))
     }
 }

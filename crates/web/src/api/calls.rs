@@ -22,11 +22,13 @@ pub struct CallQuery {
     pub direction: Option<String>,
     /// Agent id.
     pub agent_id: Option<String>,
-    /// Calls from or to this E.164 number.
+    /// Calls from or to this E.164 number; in a URL the `+` is written `%2B`
+    /// (`?number=%2B15551234567`), since a bare `+` means a space in a query string.
     pub number: Option<String>,
-    /// Started at or after (RFC 3339).
+    /// A time, not a number: calls that started at or after it (RFC 3339, e.g.
+    /// `2026-12-01T00:00:00Z`).
     pub from: Option<String>,
-    /// Started before (RFC 3339).
+    /// A time, not a number: calls that started before it (RFC 3339).
     pub to: Option<String>,
     /// Page size, 1 to 200 (default 50).
     pub limit: Option<u32>,
@@ -71,6 +73,15 @@ pub async fn list_calls(
 
 /// A number filter must be E.164, so a typo is a 422 rather than an empty list.
 pub(crate) fn parse_number_filter(raw: Option<&str>) -> Result<Option<String>, ApiError> {
+    // `?number=+1555...` arrives as " 1555...": a bare `+` is a space in a query string.
+    if raw.is_some_and(|r| {
+        r.starts_with(' ') && r.trim_start().starts_with(|c: char| c.is_ascii_digit())
+    }) {
+        return Err(ApiError::invalid_query(
+            "number",
+            "the `+` of the number arrived as a space: write it %2B in a URL (?number=%2B15551234567)",
+        ));
+    }
     match raw.map(str::trim).filter(|s| !s.is_empty()) {
         None => Ok(None),
         Some(n) => switchboard_domain::values::PhoneNumber::parse(n)

@@ -122,6 +122,10 @@ pub struct NextQuery {
 fn login_form(csrf: &str, next: &str, email: &str, error: Option<&str>) -> maud::Markup {
     let body = html! {
         form.card.login method="post" action="/login" {
+            p.product #product {
+                img src="/assets/favicon.svg" alt="" width="28" height="28";
+                span { "Switchboard" }
+            }
             h1 { "Sign in" }
             input type="hidden" name="_csrf" value=(csrf);
             input type="hidden" name="next" value=(next);

@@ -378,6 +378,15 @@ pub async fn show(
         )
         .await?;
     let agents = agent_names(&st, &dash).await?;
+    // Deliveries name their endpoint by URL, as people know it.
+    let endpoints: HashMap<String, String> = st
+        .store
+        .list_webhook_endpoints(&dash.org, Some(200), None)
+        .await?
+        .data
+        .into_iter()
+        .map(|e| (e.id.to_string(), e.url))
+        .collect();
     let tool_runs = super::tools::of(&st, &dash, Some(&call.id), None).await?;
     let (p50, p95) = p50_p95(&call.turn_latencies_ms);
     let now = st.clock.now();
@@ -446,11 +455,14 @@ pub async fn show(
                     h2 { "Webhook deliveries" }
                     @if deliveries.data.is_empty() { p.muted { "None." } }
                     @else {
-                        table.list #deliveries {
-                            thead { tr { th { "Event" } th { "Endpoint" } th { "Status" } th { "Attempts" } } }
-                            tbody {
-                                @for d in &deliveries.data {
-                                    tr { td { (d.event_type) } td { a href={ "/webhooks/" (d.endpoint_id) } { (d.endpoint_id) } } td { (badge(&d.status)) } td { (d.attempts) } }
+                        div.table-wrap {
+                            table.list #deliveries {
+                                thead { tr { th { "Event" } th { "Endpoint" } th { "Status" } th { "Attempts" } } }
+                                tbody {
+                                    @for d in &deliveries.data {
+                                        @let ep = d.endpoint_id.to_string();
+                                        tr { td { (d.event_type) } td.wrap { a href={ "/webhooks/" (ep) } { (endpoints.get(&ep).map(String::as_str).unwrap_or(ep.as_str())) } } td { (badge(&d.status)) } td { (d.attempts) } }
+                                    }
                                 }
                             }
                         }

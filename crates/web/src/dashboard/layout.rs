@@ -21,6 +21,21 @@ pub async fn css() -> impl IntoResponse {
     )
 }
 
+/// The icon browsers show in tabs and bookmarks.
+const FAVICON: &str = include_str!("assets/favicon.svg");
+
+/// `GET /assets/favicon.svg` and `GET /favicon.ico` (browsers ask for the latter by default;
+/// they read an SVG served there as well).
+pub async fn favicon() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "image/svg+xml"),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        FAVICON,
+    )
+}
+
 /// `GET /assets/app.js`.
 pub async fn js() -> impl IntoResponse {
     (
@@ -38,6 +53,7 @@ fn head(title: &str) -> Markup {
             meta charset="utf-8";
             meta name="viewport" content="width=device-width, initial-scale=1";
             title { (title) " · Switchboard" }
+            link rel="icon" type="image/svg+xml" href="/assets/favicon.svg";
             link rel="stylesheet" href="/assets/app.css";
             script src="/assets/app.js" defer {}
         }

@@ -114,6 +114,8 @@ pub fn routes() -> Router<AppState> {
         .route("/live", get(live::stream))
         .route("/assets/app.css", get(layout::css))
         .route("/assets/app.js", get(layout::js))
+        .route("/assets/favicon.svg", get(layout::favicon))
+        .route("/favicon.ico", get(layout::favicon))
         .route("/calls", get(calls::list))
         .route("/calls/{id}", get(calls::show))
         .route("/calls/{id}/act", post(call_control::act))

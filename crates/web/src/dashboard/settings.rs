@@ -151,6 +151,10 @@ pub async fn save_settings(
         // A page from before the field existed sends nothing: keep the stored zone.
         timezone: f.get("timezone").map(str::to_owned),
     };
+    // Every invalid field at once, beside its input (not only the first the API would name).
+    for v in update.validate_all() {
+        errors.validation(&v);
+    }
     if errors.is_empty() {
         let credentials_changed =
             update.twilio_account_sid.is_some() || update.twilio_auth_token.is_some();

@@ -53,7 +53,10 @@ function live() {
         const fresh = doc.getElementById("live");
         const current = document.getElementById("live");
         if (fresh && current) {
+          // A reader at the newest message stays there as new ones arrive.
+          const following = atBottom();
           current.innerHTML = fresh.innerHTML;
+          if (following && document.querySelector(".chat")) toNewest();
           localTimes(current);
           bindConfirms(current);
           tickTimers();
@@ -76,6 +79,15 @@ function live() {
     if (subject && ev.subject !== subject) return;
     if (!timer) timer = setTimeout(refresh, 200);
   };
+}
+
+function atBottom() {
+  return window.innerHeight + window.scrollY >= document.documentElement.scrollHeight - 80;
+}
+
+// A thread opens at its newest message (above the reply form), also after sending.
+function toNewest() {
+  window.scrollTo(0, document.documentElement.scrollHeight);
 }
 
 function tryIt() {
@@ -118,8 +130,13 @@ function tryIt() {
       .then(function (r) { return r.json().then(function (j) { return { ok: r.ok, body: j }; }); })
       .then(function (res) {
         if (!res.ok) throw new Error((res.body.error && res.body.error.message) || "failed");
+        // What a person needs from a tool call: its name, what it was asked and what it
+        // answered (the model's internal call id is left out).
         (res.body.tool_calls || []).forEach(function (t) {
-          add("tool", "Tool " + (t.name || t.tool || ""), JSON.stringify(t, null, 2));
+          const status = t.status && t.status !== "ok" ? " (" + t.status + ")" : "";
+          add("tool", "Tool " + (t.name || "") + status,
+            "Asked: " + JSON.stringify(t.arguments || {}, null, 2) +
+            "\nAnswered: " + JSON.stringify(t.output === undefined ? null : t.output, null, 2));
         });
         add("agent", "Agent", res.body.reply);
       })
@@ -152,4 +169,5 @@ document.addEventListener("DOMContentLoaded", function () {
   live();
   tryIt();
   fileFills();
+  if (document.querySelector(".chat #transcript")) toNewest();
 });
