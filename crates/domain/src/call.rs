@@ -76,6 +76,9 @@ pub enum EndReason {
     Canceled,
     /// Twilio reported the call failed.
     TwilioFailed,
+    /// The call was answered with a media stream that never connected, and Twilio sent no
+    /// status: closed by the recovery sweep.
+    NoMedia,
 }
 
 impl EndReason {
@@ -101,6 +104,7 @@ impl EndReason {
             EndReason::NoAnswer => "no_answer",
             EndReason::Canceled => "canceled",
             EndReason::TwilioFailed => "twilio_failed",
+            EndReason::NoMedia => "no_media",
         }
     }
 
@@ -123,7 +127,8 @@ impl EndReason {
             | EndReason::StreamRejected
             | EndReason::InstanceLost
             | EndReason::PeerStuck
-            | EndReason::TwilioFailed => CallStatus::Failed,
+            | EndReason::TwilioFailed
+            | EndReason::NoMedia => CallStatus::Failed,
             EndReason::Busy => CallStatus::Busy,
             EndReason::NoAnswer => CallStatus::NoAnswer,
             EndReason::Canceled => CallStatus::Canceled,

@@ -645,6 +645,8 @@ pub struct CallFilter {
     pub from: Option<Timestamp>,
     /// Started before.
     pub to: Option<Timestamp>,
+    /// Only calls not ended yet (what "active now" counts).
+    pub open: bool,
 }
 
 /// A keyset position in a newest-first (or oldest-first) list: the sort timestamp and the id

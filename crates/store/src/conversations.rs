@@ -312,6 +312,9 @@ impl Store {
             sql.push_arg(" OR to_number = {})", n.clone())?;
         }
         push_range(&mut sql, "started_at", filter.from, filter.to)?;
+        if filter.open {
+            sql.push(" AND ended_at IS NULL");
+        }
         let order = Newest {
             col: "started_at",
             key: |c: &Call| Cursor {

@@ -33,7 +33,8 @@ pub struct DashboardSession {
 pub struct Overview {
     /// Calls started since `since`.
     pub calls: i64,
-    /// Calls in progress now (any start time).
+    /// Calls not over yet, whatever their status (any start time): the same calls the
+    /// overview's live list shows.
     pub active_calls: i64,
     /// Mean duration of the calls since `since` that have one, in seconds.
     pub avg_duration_seconds: Option<f64>,
@@ -47,9 +48,6 @@ pub struct Overview {
     /// Text messages (SMS, WhatsApp, web) written since `since`.
     pub messages: i64,
 }
-
-/// The statuses of a call that has not ended.
-pub const LIVE_CALL_STATUSES: &str = "('queued', 'initiated', 'ringing', 'in-progress')";
 
 impl Store {
     /// Stores a new session for `user`, acting in `org`.
@@ -214,13 +212,13 @@ impl Store {
     pub async fn overview(&self, org: &OrgId, since: Timestamp) -> Result<Overview, StoreError> {
         let mut tx = self.begin(Scope::Org(org), Access::Read).await?;
         // SUM of BIGINT is NUMERIC on PostgreSQL: cast back so both backends decode an i64.
-        let row = sqlx::query(&format!(
+        let row = sqlx::query(
             "SELECT COUNT(*) AS calls, \
              CAST(COALESCE(SUM(duration_seconds), 0) AS BIGINT) AS dur_sum, \
              COUNT(duration_seconds) AS dur_n, \
-             (SELECT COUNT(*) FROM calls WHERE org_id = $1 AND status IN {LIVE_CALL_STATUSES}) AS active \
-             FROM calls WHERE org_id = $2 AND started_at >= $3"
-        ))
+             (SELECT COUNT(*) FROM calls WHERE org_id = $1 AND ended_at IS NULL) AS active \
+             FROM calls WHERE org_id = $2 AND started_at >= $3",
+        )
         .bind(org.as_str())
         .bind(org.as_str())
         .bind(since.millis())

@@ -211,6 +211,33 @@ impl Store {
         Ok(email)
     }
 
+    /// How many call e-mails failed for good since `since`, and the last one's error.
+    pub async fn email_failures_since(
+        &self,
+        org: &OrgId,
+        since: Timestamp,
+    ) -> Result<(i64, Option<String>), StoreError> {
+        let mut tx = self.begin(Scope::Org(org), Access::Read).await?;
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM email_notifications WHERE org_id = $1 AND status = 'failed' \
+             AND updated_at >= $2",
+        )
+        .bind(org.as_str())
+        .bind(since.millis())
+        .fetch_one(&mut *tx)
+        .await?;
+        let last: Option<Option<String>> = sqlx::query_scalar(
+            "SELECT last_error FROM email_notifications WHERE org_id = $1 AND status = 'failed' \
+             AND updated_at >= $2 ORDER BY updated_at DESC LIMIT 1",
+        )
+        .bind(org.as_str())
+        .bind(since.millis())
+        .fetch_optional(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok((n, last.flatten()))
+    }
+
     /// E-mail notifications, newest first, optionally of one call.
     pub async fn list_email_notifications(
         &self,

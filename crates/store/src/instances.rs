@@ -91,6 +91,34 @@ impl Store {
         Ok(n)
     }
 
+    /// Inbound calls started before `started_before` that are not over, were never claimed
+    /// by a call task, never started a media stream and have no terminal status from Twilio
+    /// (look-up scope: every organization).
+    pub async fn unconnected_calls(
+        &self,
+        started_before: Timestamp,
+    ) -> Result<Vec<(OrgId, CallId)>, StoreError> {
+        let mut tx = self.begin(Scope::Platform, Access::Read).await?;
+        let rows = sqlx::query(self.lookup(
+            "SELECT * FROM sb_unconnected_calls($1)",
+            "SELECT org_id, id FROM calls WHERE ended_at IS NULL AND instance_id IS NULL \
+             AND stream_sid IS NULL AND terminal_at IS NULL AND direction = 'inbound' \
+             AND started_at < $1 ORDER BY started_at LIMIT 500",
+        ))
+        .bind(started_before.millis())
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    OrgId::from_db(col(r, "org_id")?),
+                    CallId::from_db(col(r, "id")?),
+                ))
+            })
+            .collect()
+    }
+
     /// Live calls that no running instance will finish: their instance's heartbeat is older
     /// than `alive_since` (or it stopped), or Twilio reported them over before
     /// `terminal_before` and they are still open (also a call whose transfer Twilio was

@@ -168,6 +168,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0026_appointments.sql"),
         postgres: include_str!("../migrations/postgres/0026_appointments.sql"),
     },
+    Migration {
+        version: 27,
+        name: "unconnected_calls",
+        sqlite: include_str!("../migrations/sqlite/0027_unconnected_calls.sql"),
+        postgres: include_str!("../migrations/postgres/0027_unconnected_calls.sql"),
+    },
 ];
 
 /// The migration after which secrets are sealed; applying it seals the rows in clear.

@@ -129,13 +129,15 @@ pub struct VoiceStats {
     pub reconnects: AtomicU64,
     /// Model sessions replaced before the provider's session limit.
     pub rollovers: AtomicU64,
+    /// Inbound calls closed because their media stream never connected (`no_media`).
+    pub no_media: AtomicU64,
 }
 
 impl VoiceStats {
     /// Prometheus text for these counters.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        let rows: [(&str, &str, &str, i64); 13] = [
+        let rows: [(&str, &str, &str, i64); 14] = [
             (
                 "switchboard_voice_active_calls",
                 "gauge",
@@ -213,6 +215,12 @@ impl VoiceStats {
                 "counter",
                 "Model sessions replaced before the provider's session limit.",
                 self.rollovers.load(Ordering::Relaxed) as i64,
+            ),
+            (
+                "switchboard_voice_no_media_calls_total",
+                "counter",
+                "Inbound calls closed because their media stream never connected.",
+                self.no_media.load(Ordering::Relaxed) as i64,
             ),
         ];
         for (name, kind, help, v) in rows {

@@ -10,6 +10,10 @@
 //!
 //! - An outbound call that no task ever claimed and whose callbacks were lost is settled with
 //!   what Twilio's Calls API says (`reconcile.rs`).
+//! - An inbound call answered with a media stream that never connected, for which Twilio sent
+//!   no status (a number without a status callback, a proxy that drops WebSocket upgrades), is
+//!   closed after [`NO_MEDIA_WAIT`] as `failed` / `no_media` and counted, so "active now" does
+//!   not count it for ever.
 //!
 //! Calls of a live instance are never touched: its heartbeat is fresh.
 
@@ -24,6 +28,9 @@ use switchboard_twilio::twiml;
 
 /// How long a call task gets to finalize a call after Twilio reported it over.
 pub const TERMINAL_WAIT: Duration = Duration::from_secs(30);
+/// How long an answered inbound call may wait for its media stream (Twilio connects it within
+/// a second or two) before it is closed as `no_media`.
+pub const NO_MEDIA_WAIT: Duration = Duration::from_secs(60);
 
 /// The sweep (cheap to clone).
 #[derive(Debug, Clone)]
@@ -33,6 +40,7 @@ pub struct Recovery {
     clock: Clock,
     lease: Duration,
     apology: String,
+    stats: Option<std::sync::Arc<crate::VoiceStats>>,
 }
 
 impl Recovery {
@@ -44,7 +52,14 @@ impl Recovery {
             clock,
             lease,
             apology: DEFAULT_APOLOGY.into(),
+            stats: None,
         }
+    }
+
+    /// Counts the calls closed for lack of media in `stats`.
+    pub fn with_stats(mut self, stats: std::sync::Arc<crate::VoiceStats>) -> Recovery {
+        self.stats = Some(stats);
+        self
     }
 
     /// What a caller still on the line hears (the voice apology by default).
@@ -75,7 +90,74 @@ impl Recovery {
                 }
             }
         }
+        let waited_since = Timestamp::from_millis(now.millis() - NO_MEDIA_WAIT.as_millis() as i64);
+        for (org, id) in self.store.unconnected_calls(waited_since).await? {
+            match self.close_unconnected(&org, &id).await {
+                Ok(true) => done += 1,
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::error!(org_id = %org, call_id = %id, error = %e, "cannot close a call whose media never connected")
+                }
+            }
+        }
         Ok(done)
+    }
+
+    async fn close_unconnected(
+        &self,
+        org: &switchboard_domain::ids::OrgId,
+        id: &switchboard_domain::ids::CallId,
+    ) -> Result<bool, StoreError> {
+        let end = CallEnd {
+            reason: EndReason::NoMedia,
+            error: Some(format!(
+                "the media stream never connected within {} s and Twilio sent no status: check \
+                 that wss://<public URL>/twilio/media reaches this server (a proxy must pass \
+                 WebSocket upgrades) and that the number has a status callback",
+                NO_MEDIA_WAIT.as_secs()
+            )),
+            at: self.clock.now(),
+        };
+        if !self.store.finalize_call(org, id, &end).await? {
+            return Ok(false);
+        }
+        if let Some(s) = &self.stats {
+            s.no_media
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        let call = self.store.get_call(org, id).await?;
+        tracing::warn!(org_id = %org, call_id = %id, call_sid = %call.call_sid,
+            "closed a call whose media stream never connected (no_media)");
+        self.hang_up(org, &call.call_sid).await?;
+        Ok(true)
+    }
+
+    /// Ends a call at Twilio with the apology, in case the caller is still on the line.
+    async fn hang_up(
+        &self,
+        org: &switchboard_domain::ids::OrgId,
+        call_sid: &str,
+    ) -> Result<(), StoreError> {
+        match self.store.twilio_credentials(org).await? {
+            None => {
+                tracing::warn!(org_id = %org, "no Twilio credentials: cannot end the call at Twilio")
+            }
+            Some(c) => {
+                let update = CallUpdate::Twiml(twiml::say_hangup(&self.apology));
+                match self
+                    .twilio
+                    .update_call(&c.account_sid, c.auth_token.expose(), call_sid, &update)
+                    .await
+                {
+                    Ok(()) => tracing::info!(call_sid, "call ended at Twilio"),
+                    // Usually Twilio ended it already (21220: not in progress).
+                    Err(e) => {
+                        tracing::info!(call_sid, error = %e, "Twilio did not take the hang-up; the call is probably over already")
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     async fn finish(&self, s: &StrandedCall) -> Result<bool, StoreError> {
@@ -107,33 +189,7 @@ impl Recovery {
             return Ok(true);
         }
         // The caller may still be on the line, in silence: apologise and hang up.
-        match self.store.twilio_credentials(&s.org_id).await? {
-            None => {
-                tracing::warn!(org_id = %s.org_id, "no Twilio credentials: cannot end the stranded call at Twilio")
-            }
-            Some(c) => {
-                let update = CallUpdate::Twiml(twiml::say_hangup(&self.apology));
-                match self
-                    .twilio
-                    .update_call(
-                        &c.account_sid,
-                        c.auth_token.expose(),
-                        &call.call_sid,
-                        &update,
-                    )
-                    .await
-                {
-                    Ok(()) => {
-                        tracing::info!(call_sid = %call.call_sid, "stranded call ended at Twilio")
-                    }
-                    // Usually Twilio ended it when the media stream dropped (21220: not in
-                    // progress): nothing left to do.
-                    Err(e) => {
-                        tracing::info!(call_sid = %call.call_sid, error = %e, "Twilio did not take the hang-up; the call is probably over already")
-                    }
-                }
-            }
-        }
+        self.hang_up(&s.org_id, &call.call_sid).await?;
         Ok(true)
     }
 

@@ -161,7 +161,8 @@ impl Application {
             config.clock.clone(),
             config.instance_lease,
         )
-        .with_apology(&config.voice.apology);
+        .with_apology(&config.voice.apology)
+        .with_stats(voice_stats.clone());
         let campaigns = CampaignRunner::new(store.clone(), config.clock.clone());
         let recordings = Recordings::new(store.clone(), voice.twilio.clone(), config.clock.clone());
         Ok(Application {

@@ -30,6 +30,9 @@ pub struct CallQuery {
     pub from: Option<String>,
     /// A time, not a number: calls that started before it (RFC 3339).
     pub to: Option<String>,
+    /// `true`: only calls not over yet, whatever their status (what the dashboard's
+    /// "active now" counts).
+    pub open: Option<bool>,
     /// Page size, 1 to 200 (default 50).
     pub limit: Option<u32>,
     /// `next_cursor` from the previous page.
@@ -63,6 +66,7 @@ pub async fn list_calls(
         number: parse_number_filter(q.number.as_deref())?,
         from: parse_time("from", q.from.as_deref())?,
         to: parse_time("to", q.to.as_deref())?,
+        open: q.open.unwrap_or(false),
     };
     Ok(Json(
         st.store

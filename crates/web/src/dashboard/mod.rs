@@ -9,6 +9,7 @@
 mod agent_calls;
 mod agent_form;
 mod agents;
+mod alerts;
 mod appointment_form;
 mod appointments;
 mod auth;

@@ -8,7 +8,6 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use maud::html;
 use switchboard_domain::entities::CallFilter;
-use switchboard_domain::values::CallStatus;
 use switchboard_domain::Timestamp;
 
 /// `GET /`.
@@ -23,13 +22,15 @@ pub async fn page(State(st): State<AppState>, dash: Dash) -> Result<Response, Da
         });
     let o = st.store.overview(&dash.org, day_start).await?;
     let setup = crate::setup::checklist(&st, &dash.org).await?;
+    let alerts = super::alerts::card(&st, &dash).await?;
     let (p50, p95) = p50_p95(&o.turn_latencies_ms);
     let live = st
         .store
         .list_calls(
             &dash.org,
+            // Every call not over, whatever its status: exactly what "active now" counts.
             &CallFilter {
-                status: Some(CallStatus::InProgress),
+                open: true,
                 ..CallFilter::default()
             },
             Some(20),
@@ -38,6 +39,7 @@ pub async fn page(State(st): State<AppState>, dash: Dash) -> Result<Response, Da
         .await?;
     let ms = |v: Option<i64>| v.map(|v| format!("{v} ms")).unwrap_or_else(|| "—".into());
     let body = html! {
+        (alerts)
         (super::setup::checklist(&setup))
         div #live {
             p.muted #today { "Today (" (settings.timezone) ", since " (time(day_start)) ")" }
