@@ -4,6 +4,7 @@ pub mod api;
 mod appointments;
 mod calendar;
 pub mod dashboard;
+mod docs;
 pub mod error;
 mod event_log;
 pub mod extract;
@@ -186,6 +187,8 @@ pub struct AppState {
     pub lifecycle: Lifecycle,
     /// Admission control: the configured caps and the slots they hand out.
     pub admission: Arc<security::Admission>,
+    /// `/docs`, rendered once at start from the OpenAPI document.
+    pub docs_html: axum::body::Bytes,
     /// The setup checklist's outside answers, kept a minute.
     pub setup: Arc<setup::Probes>,
     /// A chat model is configured for text replies.
@@ -364,10 +367,13 @@ pub fn router(
         .split_for_parts();
     let mut doc = doc;
     doc.merge(ops_doc);
-    let openapi = doc.to_json().unwrap_or_else(|e| {
+    let mut doc = serde_json::to_value(&doc).unwrap_or_else(|e| {
         tracing::error!(error = %e, "could not render the OpenAPI document");
-        "null".to_owned()
+        serde_json::Value::Null
     });
+    docs::enrich(&mut doc, config.public_url.as_deref());
+    let docs_html = axum::body::Bytes::from(docs::render(&doc));
+    let openapi = doc.to_string();
     let metrics = Arc::new(metrics::Metrics::default());
     let state = AppState {
         store,
@@ -393,6 +399,7 @@ pub fn router(
         lifecycle,
         admission: Arc::new(security::Admission::new(&config.limits)),
         setup: Arc::new(setup::Probes::default()),
+        docs_html,
         text_model: config.llm.configured(),
         smtp_configured: config.jobs.smtp.is_some(),
     };
@@ -469,6 +476,7 @@ pub fn router(
         .merge(oauth_routes)
         .merge(dashboard::routes())
         .route("/calendar/{file}", get(calendar::feed))
+        .route("/docs", get(api_docs))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
@@ -491,6 +499,17 @@ async fn openapi_json(State(st): State<AppState>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "application/json")],
         st.openapi.clone(),
+    )
+}
+
+/// The API documentation as a page (rendered once at start; public, like the document).
+async fn api_docs(State(st): State<AppState>) -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        st.docs_html.clone(),
     )
 }
 
