@@ -63,6 +63,13 @@ enum Command {
     },
     /// Check configuration and environment; print each problem with its fix.
     Doctor,
+    /// Write a consistent copy of the SQLite database while the server runs (PostgreSQL:
+    /// use pg_dump).
+    Backup {
+        /// The file to write; must not exist.
+        #[arg(long)]
+        to: std::path::PathBuf,
+    },
     /// Manage the master keys that encrypt stored credentials.
     Secrets {
         #[command(subcommand)]
@@ -223,6 +230,21 @@ async fn open_store(config: &Config, serving: bool) -> anyhow::Result<Store> {
 async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     match command {
         Command::Serve { .. } => serve(config).await,
+        Command::Backup { to } => {
+            // A backup of a database that is not there would be a new empty one: refuse.
+            if config.database_url.is_none() && !config.data_dir.join("switchboard.db").exists() {
+                anyhow::bail!(
+                    "no database at {}: run where `switchboard serve` runs, or set SWITCHBOARD_DATA_DIR",
+                    config.data_dir.join("switchboard.db").display()
+                );
+            }
+            let store = open_store(&config, false).await?;
+            let bytes = store.backup_to(&to).await;
+            store.close().await;
+            let bytes = bytes?;
+            println!("backup written to {} ({bytes} bytes)", to.display());
+            Ok(())
+        }
         Command::Migrate => {
             let store = open_store(&config, false).await?;
             let applied = store.migrate().await?;

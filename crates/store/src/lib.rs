@@ -9,6 +9,7 @@
 mod accounts;
 mod agents;
 mod appointments;
+mod backup;
 mod call_actions;
 mod calls;
 mod campaigns;
