@@ -210,17 +210,11 @@ async fn open_store(config: &Config, serving: bool) -> anyhow::Result<Store> {
     opts.refuse_privileged_login &= serving;
     // A new embedded database is made wherever the command runs: say where, so a command run
     // from the wrong directory does not silently work on an empty one.
-    if config.database_url.is_none() {
-        let path = config.data_dir.join("switchboard.db");
-        if !path.exists() {
-            let shown = std::env::current_dir()
-                .map(|d| d.join(&path))
-                .unwrap_or_else(|_| path.clone());
-            tracing::warn!(
-                path = %shown.display(),
-                "no database here yet: creating a new, empty one (if you have one elsewhere, run from its directory or set SWITCHBOARD_DATA_DIR)"
-            );
-        }
+    if let Some(path) = config.missing_embedded_database() {
+        tracing::warn!(
+            path = %path.display(),
+            "no database here yet: creating a new, empty one (if you have one elsewhere, run from its directory or set SWITCHBOARD_DATA_DIR)"
+        );
     }
     Store::open(&opts).await.with_context(|| {
         "cannot open the database (check SWITCHBOARD_DATABASE_URL; `switchboard doctor` explains)"
@@ -232,10 +226,10 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Serve { .. } => serve(config).await,
         Command::Backup { to } => {
             // A backup of a database that is not there would be a new empty one: refuse.
-            if config.database_url.is_none() && !config.data_dir.join("switchboard.db").exists() {
+            if let Some(path) = config.missing_embedded_database() {
                 anyhow::bail!(
                     "no database at {}: run where `switchboard serve` runs, or set SWITCHBOARD_DATA_DIR",
-                    config.data_dir.join("switchboard.db").display()
+                    path.display()
                 );
             }
             let store = open_store(&config, false).await?;

@@ -66,6 +66,17 @@ impl Store {
         Ok(())
     }
 
+    /// One appointment, locked for the rest of `tx`.
+    async fn locked(
+        &self,
+        tx: &mut crate::Tx,
+        org: &OrgId,
+        id: &str,
+    ) -> Result<Appointment, StoreError> {
+        let lock = self.for_update();
+        crate::rows::fetch_scoped(tx, "appointments", COLUMNS, org, id, lock, from_row).await
+    }
+
     /// Refuses `[start, end)` when it overlaps a booked appointment other than `except`.
     async fn check_free(
         tx: &mut crate::Tx,
@@ -239,10 +250,7 @@ impl Store {
     ) -> Result<Appointment, StoreError> {
         let mut tx = self.begin(Scope::Org(org), Access::Write).await?;
         self.lock_calendar(&mut tx, org).await?;
-        let lock = self.for_update();
-        let mut a =
-            crate::rows::fetch_scoped(&mut tx, "appointments", COLUMNS, org, id, lock, from_row)
-                .await?;
+        let mut a = self.locked(&mut tx, org, id).await?;
         if a.status != "booked" {
             return Err(StoreError::Conflict(
                 "this appointment is canceled; book a new one instead".into(),
@@ -262,25 +270,40 @@ impl Store {
         if let Some(c) = change.contact_id {
             a.contact_id = Some(c);
         }
+        self.write_change(tx, org, a, "appointment.updated", by)
+            .await
+    }
+
+    /// Stores a changed appointment (a new revision, now) with its event, and commits.
+    async fn write_change(
+        &self,
+        mut tx: crate::Tx,
+        org: &OrgId,
+        mut a: Appointment,
+        kind: &'static str,
+        by: &str,
+    ) -> Result<Appointment, StoreError> {
         let now = Timestamp::now();
         a.updated_at = now;
         a.revision += 1;
         sqlx::query(
             "UPDATE appointments SET starts_at = $1, ends_at = $2, title = $3, notes = $4, \
-             contact_id = $5, updated_at = $6, revision = $7 WHERE org_id = $8 AND id = $9",
+             contact_id = $5, status = $6, updated_at = $7, revision = $8 \
+             WHERE org_id = $9 AND id = $10",
         )
         .bind(a.starts_at.millis())
         .bind(a.ends_at.millis())
         .bind(a.title.as_str())
         .bind(a.notes.clone())
         .bind(a.contact_id.as_ref().map(|c| c.to_string()))
+        .bind(a.status.as_str())
         .bind(now.millis())
         .bind(a.revision)
         .bind(org.as_str())
-        .bind(id)
+        .bind(a.id.as_str())
         .execute(&mut *tx)
         .await?;
-        emit(&mut tx, org, &[event("appointment.updated", &a, by)], now).await?;
+        emit(&mut tx, org, &[event(kind, &a, by)], now).await?;
         self.commit_events(tx).await?;
         Ok(a)
     }
@@ -296,10 +319,7 @@ impl Store {
         by: &str,
     ) -> Result<Appointment, StoreError> {
         let mut tx = self.begin(Scope::Org(org), Access::Write).await?;
-        let lock = self.for_update();
-        let mut a =
-            crate::rows::fetch_scoped(&mut tx, "appointments", COLUMNS, org, id, lock, from_row)
-                .await?;
+        let mut a = self.locked(&mut tx, org, id).await?;
         if only_for.is_some_and(|c| a.contact_id.as_ref() != Some(c)) {
             return Err(StoreError::NotFound);
         }
@@ -308,23 +328,9 @@ impl Store {
                 "this appointment is already canceled".into(),
             ));
         }
-        let now = Timestamp::now();
         a.status = "canceled".into();
-        a.updated_at = now;
-        a.revision += 1;
-        sqlx::query(
-            "UPDATE appointments SET status = 'canceled', updated_at = $1, revision = $2 \
-             WHERE org_id = $3 AND id = $4",
-        )
-        .bind(now.millis())
-        .bind(a.revision)
-        .bind(org.as_str())
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        emit(&mut tx, org, &[event("appointment.canceled", &a, by)], now).await?;
-        self.commit_events(tx).await?;
-        Ok(a)
+        self.write_change(tx, org, a, "appointment.canceled", by)
+            .await
     }
 
     /// Appointments overlapping `[from, to)` with their contact's name and number, earliest

@@ -65,6 +65,13 @@ fn text(n: &serde_json::Value, key: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// The numbers of one page of the list.
+fn numbers_of(body: &serde_json::Value) -> Result<&Vec<serde_json::Value>, RestError> {
+    body.get("incoming_phone_numbers")
+        .and_then(|v| v.as_array())
+        .ok_or_else(|| RestError::Malformed("no `incoming_phone_numbers` in the answer".into()))
+}
+
 fn parse_number(n: &serde_json::Value) -> Option<AccountNumber> {
     let cap = |name: &str| {
         n.pointer(&format!("/capabilities/{name}"))
@@ -106,12 +113,7 @@ impl RestClient {
             .append_pair("PageSize", "50");
         for _ in 0..MAX_PAGES {
             let body = self.get_json(account_sid, auth_token, url.as_str()).await?;
-            let list = body
-                .get("incoming_phone_numbers")
-                .and_then(|v| v.as_array())
-                .ok_or_else(|| {
-                    RestError::Malformed("no `incoming_phone_numbers` in the answer".into())
-                })?;
+            let list = numbers_of(&body)?;
             for n in list {
                 if n.get("phone_number").and_then(|v| v.as_str()) == Some(number) {
                     if let Some(found) = parse_number(n) {
@@ -119,17 +121,12 @@ impl RestClient {
                     }
                 }
             }
-            match body.get("next_page_uri").and_then(|v| v.as_str()) {
-                Some(next) if next.starts_with(&list_path) => {
-                    url = reqwest::Url::parse(&format!("{}{next}", self.base))
+            match self.next_page(&body, &list_path)? {
+                Some(next) => {
+                    url = reqwest::Url::parse(&next)
                         .map_err(|e| RestError::Malformed(format!("bad next_page_uri: {e}")))?;
                 }
-                Some(other) if !other.is_empty() => {
-                    return Err(RestError::Malformed(format!(
-                        "next_page_uri outside the number list: {other}"
-                    )));
-                }
-                _ => return Ok(None),
+                None => return Ok(None),
             }
         }
         Err(RestError::Malformed(format!(
@@ -167,23 +164,11 @@ impl RestClient {
         let mut out = Vec::new();
         for _ in 0..MAX_PAGES {
             let body = self.get_json(account_sid, auth_token, &url).await?;
-            let list = body
-                .get("incoming_phone_numbers")
-                .and_then(|v| v.as_array())
-                .ok_or_else(|| {
-                    RestError::Malformed("no `incoming_phone_numbers` in the answer".into())
-                })?;
+            let list = numbers_of(&body)?;
             out.extend(list.iter().filter_map(parse_number));
-            match body.get("next_page_uri").and_then(|v| v.as_str()) {
-                Some(next) if next.starts_with(&list_path) => {
-                    url = format!("{}{next}", self.base);
-                }
-                Some(other) if !other.is_empty() => {
-                    return Err(RestError::Malformed(format!(
-                        "next_page_uri outside the number list: {other}"
-                    )));
-                }
-                _ => return Ok(out),
+            match self.next_page(&body, &list_path)? {
+                Some(next) => url = next,
+                None => return Ok(out),
             }
         }
         Ok(out)
@@ -221,5 +206,23 @@ impl RestClient {
         parse_number(&body).ok_or_else(|| {
             RestError::Malformed("the updated number has no `sid` or `phone_number`".into())
         })
+    }
+}
+
+impl RestClient {
+    /// The absolute URL of the list's next page (`next_page_uri` is relative to the API
+    /// base), followed only within the account's own number list; `None` on the last page.
+    fn next_page(
+        &self,
+        body: &serde_json::Value,
+        list_path: &str,
+    ) -> Result<Option<String>, RestError> {
+        match body.get("next_page_uri").and_then(|v| v.as_str()) {
+            Some(next) if next.starts_with(list_path) => Ok(Some(format!("{}{next}", self.base))),
+            Some(other) if !other.is_empty() => Err(RestError::Malformed(format!(
+                "next_page_uri outside the number list: {other}"
+            ))),
+            _ => Ok(None),
+        }
     }
 }

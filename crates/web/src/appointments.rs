@@ -326,6 +326,14 @@ pub(crate) async fn cancel(
     }
 }
 
+/// Whether `id` has the shape of an appointment id (`apt_` and letters or digits); anything
+/// else is answered "not found" without asking the store.
+pub(crate) fn is_appointment_id(id: &str) -> bool {
+    id.strip_prefix("apt_").is_some_and(|r| {
+        !r.is_empty() && r.len() <= 64 && r.bytes().all(|b| b.is_ascii_alphanumeric())
+    })
+}
+
 /// The start of local `date` in `tz`.
 pub(crate) fn day_start(date: Date, tz: &jiff::tz::TimeZone) -> Option<Timestamp> {
     date.to_zoned(tz.clone())

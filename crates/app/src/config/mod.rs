@@ -586,6 +586,24 @@ impl Config {
         })
     }
 
+    /// Where the embedded SQLite database is (absolute, as people should read it) when it is
+    /// missing; `None` when it exists or the database is PostgreSQL. Opening a missing one
+    /// would create it, empty.
+    pub fn missing_embedded_database(&self) -> Option<PathBuf> {
+        if self.database_url.is_some() {
+            return None;
+        }
+        let path = self.data_dir.join("switchboard.db");
+        if path.exists() {
+            return None;
+        }
+        Some(
+            std::env::current_dir()
+                .map(|d| d.join(&path))
+                .unwrap_or(path),
+        )
+    }
+
     /// Store options from this configuration.
     pub fn store_options(
         &self,

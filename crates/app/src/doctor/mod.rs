@@ -157,20 +157,14 @@ pub async fn run(loaded: Result<Config, ConfigError>) -> ExitCode {
     };
     // Opening the embedded database creates it: a doctor run from the wrong directory must
     // say so instead of checking a new empty one.
-    if config.database_url.is_none() {
-        let path = config.data_dir.join("switchboard.db");
-        if !path.exists() {
-            let shown = std::env::current_dir()
-                .map(|d| d.join(&path))
-                .unwrap_or_else(|_| path.clone());
-            r.line(
-                Level::Fail,
-                "database",
-                &format!("no database at {}", shown.display()),
-                Some("run doctor in the directory `switchboard serve` runs in, or set SWITCHBOARD_DATA_DIR to its data directory (or SWITCHBOARD_DATABASE_URL); on a new install, `switchboard migrate` or the first `switchboard serve` creates it"),
-            );
-            return finish(r);
-        }
+    if let Some(path) = config.missing_embedded_database() {
+        r.line(
+            Level::Fail,
+            "database",
+            &format!("no database at {}", path.display()),
+            Some("run doctor in the directory `switchboard serve` runs in, or set SWITCHBOARD_DATA_DIR to its data directory (or SWITCHBOARD_DATABASE_URL); on a new install, `switchboard migrate` or the first `switchboard serve` creates it"),
+        );
+        return finish(r);
     }
     let store = match Store::open(&config.store_options(keyring.clone())).await {
         Ok(s) => s,

@@ -102,10 +102,7 @@ pub struct CalendarFeed {
 }
 
 fn appointment_id(id: &str) -> Result<&str, ApiError> {
-    let ok = id.strip_prefix("apt_").is_some_and(|r| {
-        !r.is_empty() && r.len() <= 64 && r.bytes().all(|b| b.is_ascii_alphanumeric())
-    });
-    if ok {
+    if booking::is_appointment_id(id) {
         Ok(id)
     } else {
         Err(ApiError::not_found())

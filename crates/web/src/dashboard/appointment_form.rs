@@ -352,10 +352,9 @@ pub struct FlashQuery {
 }
 
 fn appointment_id(id: &str) -> Result<&str, DashError> {
-    let ok = id.strip_prefix("apt_").is_some_and(|r| {
-        !r.is_empty() && r.len() <= 64 && r.bytes().all(|b| b.is_ascii_alphanumeric())
-    });
-    ok.then_some(id).ok_or(DashError::NotFound)
+    booking::is_appointment_id(id)
+        .then_some(id)
+        .ok_or(DashError::NotFound)
 }
 
 /// `GET /appointments/{id}`.
