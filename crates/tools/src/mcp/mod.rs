@@ -7,6 +7,7 @@
 //! tool execution is audited with source `mcp_server`.
 
 mod catalog;
+mod execute;
 mod sessions;
 
 use rmcp::model::{
@@ -307,7 +308,7 @@ impl ServerHandler for McpServer {
                 .into());
             }
         };
-        let outcome = catalog::run(spec, args, self.backend.as_ref(), &who).await;
+        let outcome = execute::run(spec, args, self.backend.as_ref(), &who).await;
         let (status, output, result) = match outcome {
             Ok(v) => {
                 let shown = if v.is_object() {
