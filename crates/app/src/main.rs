@@ -107,6 +107,14 @@ enum UserCommand {
         #[arg(long, default_value = "member")]
         role: String,
     },
+    /// Give a login a new generated password (printed once), sign it out everywhere, and
+    /// record it in its organization's audit trail: for a forgotten password when the server
+    /// cannot send e-mail.
+    ResetPassword {
+        /// The login's e-mail.
+        #[arg(long)]
+        email: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -275,6 +283,29 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             let user = match store.create_user(&org_id, &email, &password, role).await {
                 Err(switchboard_store::StoreError::NotFound) => {
                     anyhow::bail!("no organization {org}")
+                }
+                other => other?,
+            };
+            println!("{}  password: {}", user.email, password.expose());
+            store.close().await;
+            Ok(())
+        }
+        Command::User {
+            command: UserCommand::ResetPassword { email },
+        } => {
+            let store = open_store(&config, false).await?;
+            store.migrate().await?;
+            let password = switchboard_domain::auth::generate_password();
+            let hash = switchboard_domain::auth::hash_password(&password)
+                .map_err(|e| anyhow::anyhow!("cannot hash the password: {e}"))?;
+            let actor = switchboard_domain::team::Actor::cli();
+            let now = switchboard_domain::Timestamp::now();
+            let user = match store
+                .set_password_by_email(&email, &hash, &actor, now)
+                .await
+            {
+                Err(switchboard_store::StoreError::NotFound) => {
+                    anyhow::bail!("no login with the e-mail {email}")
                 }
                 other => other?,
             };

@@ -17,6 +17,7 @@ pub mod oauth;
 pub mod schedule;
 pub mod secret;
 pub mod settings;
+pub mod team;
 pub mod time;
 pub mod transfer;
 pub mod values;

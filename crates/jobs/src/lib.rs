@@ -210,6 +210,12 @@ impl Jobs {
         })
     }
 
+    /// The SMTP sender, when one is configured (for e-mails sent while a person waits:
+    /// invitations and password resets).
+    pub fn mailer(&self) -> Option<&email::Mailer> {
+        self.inner.mailer.as_ref()
+    }
+
     /// Counters.
     pub fn stats(&self) -> &JobsStats {
         &self.inner.stats

@@ -56,7 +56,7 @@ fn key_from_row(row: &AnyRow) -> Result<ApiKey, StoreError> {
     })
 }
 
-fn user_from_row(row: &AnyRow) -> Result<User, StoreError> {
+pub(crate) fn user_from_row(row: &AnyRow) -> Result<User, StoreError> {
     Ok(User {
         id: UserId::from_db(col(row, "id")?),
         org_id: OrgId::from_db(col(row, "org_id")?),
@@ -355,9 +355,7 @@ impl Store {
         role: Role,
     ) -> Result<User, StoreError> {
         validate_email(email).map_err(|m| ValidationError::new("email", m))?;
-        if password.expose().chars().count() < 12 {
-            return Err(ValidationError::new("password", "must be at least 12 characters").into());
-        }
+        switchboard_domain::team::validate_password("password", password)?;
         let hash =
             hash_password(password).map_err(|e| StoreError::Corrupt(format!("argon2: {e}")))?;
         let mut tx = self.begin(Scope::Org(org), Access::Write).await?;

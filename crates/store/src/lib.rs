@@ -37,6 +37,7 @@ mod rows;
 mod scheduled;
 mod secrets;
 mod settings;
+mod team;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod tools;
@@ -77,6 +78,7 @@ pub use recordings::{ExpiredRecording, RecordingReport, StoredRecording};
 pub use scheduled::{SendStart, SCHEDULED_JOB};
 pub use secrets::{Reseal, SecretsReport};
 pub use settings::TwilioCredentials;
+pub use team::LinkLookupError;
 pub use tools::NewToolInvocation;
 
 /// Which database engine a store runs on.

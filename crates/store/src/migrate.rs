@@ -174,6 +174,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0027_unconnected_calls.sql"),
         postgres: include_str!("../migrations/postgres/0027_unconnected_calls.sql"),
     },
+    Migration {
+        version: 28,
+        name: "team",
+        sqlite: include_str!("../migrations/sqlite/0028_team.sql"),
+        postgres: include_str!("../migrations/postgres/0028_team.sql"),
+    },
 ];
 
 /// The migration after which secrets are sealed; applying it seals the rows in clear.

@@ -117,9 +117,26 @@ fn dummy_hash() -> String {
 #[derive(Debug, Deserialize)]
 pub struct NextQuery {
     next: Option<String>,
+    /// `joined` (after accepting an invitation) or `reset` (after a password reset).
+    notice: Option<String>,
 }
 
-fn login_form(csrf: &str, next: &str, email: &str, error: Option<&str>) -> maud::Markup {
+/// What the sign-in page says after an invitation or a reset.
+fn notice_text(notice: Option<&str>) -> Option<&'static str> {
+    match notice {
+        Some("joined") => Some("Your login is ready. Sign in with your e-mail and new password."),
+        Some("reset") => Some("Your password was changed. Sign in with the new one."),
+        _ => None,
+    }
+}
+
+fn login_form(
+    csrf: &str,
+    next: &str,
+    email: &str,
+    error: Option<&str>,
+    notice: Option<&str>,
+) -> maud::Markup {
     let body = html! {
         form.card.login method="post" action="/login" {
             p.product #product {
@@ -129,12 +146,14 @@ fn login_form(csrf: &str, next: &str, email: &str, error: Option<&str>) -> maud:
             h1 { "Sign in" }
             input type="hidden" name="_csrf" value=(csrf);
             input type="hidden" name="next" value=(next);
+            @if let Some(n) = notice { p.flash role="status" #login-notice { (n) } }
             @if let Some(e) = error { p.error-banner role="alert" id="login-error" { (e) } }
             label for="email" { "E-mail" }
             input #email type="email" name="email" value=(email) required autocomplete="username" autofocus;
             label for="password" { "Password" }
             input #password type="password" name="password" required autocomplete="current-password";
             button.primary type="submit" { "Sign in" }
+            p { a #forgot-link href="/forgot-password" { "Forgot your password?" } }
         }
     };
     layout::bare_markup("Sign in", body)
@@ -161,7 +180,7 @@ pub async fn login_page(
                 st.dashboard.config.secure_cookies,
             ),
         )],
-        login_form(&csrf, &next, "", None),
+        login_form(&csrf, &next, "", None, notice_text(q.notice.as_deref())),
     )
         .into_response()
 }
@@ -192,7 +211,7 @@ pub async fn login(
                     st.dashboard.config.secure_cookies,
                 ),
             )],
-            login_form(&token, &next, &email, Some(msg)),
+            login_form(&token, &next, &email, Some(msg), None),
         )
             .into_response()
     };

@@ -97,6 +97,7 @@ const NAV: &[(&str, &str, &str)] = &[
     ("keys", "/api-keys", "API keys"),
     ("webhooks", "/webhooks", "Webhooks"),
     ("tools", "/tools", "Tools"),
+    ("team", "/team", "Team"),
     ("settings", "/settings", "Settings"),
 ];
 
@@ -124,14 +125,14 @@ pub async fn render(
                         Some(s) => (s),
                         None => span.org #org-name { (dash.session.org_name) },
                     }
-                    span.who { (user.email) " · " span #role { (user.role.as_str()) } }
+                    span.who { a #account-link href="/account" { (user.email) } " · " span #role { (user.role.as_str()) } }
                     form.inline method="post" action="/logout" {
                         input type="hidden" name="_csrf" value=(dash.session.csrf_token);
                         button.link type="submit" #sign-out { "Sign out" }
                     }
                 }
                 nav.side {
-                    @for (key, href, label) in NAV {
+                    @for (key, href, label) in NAV.iter().filter(|(k, _, _)| *k != "team" || dash.can_manage()) {
                         a href=(href) class=[(*key == active).then_some("active")] { (label) }
                     }
                 }
