@@ -153,6 +153,44 @@ impl Server {
         Ok(())
     }
 
+    /// Signs in to the dashboard as the printed admin, like a browser; answers the session
+    /// cookie (`sb_session=...`). `http` must not follow redirects.
+    pub async fn sign_in(&self, http: &reqwest::Client) -> anyhow::Result<String> {
+        let set_cookie = |res: &reqwest::Response, name: &str| {
+            res.headers()
+                .get_all(reqwest::header::SET_COOKIE)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .filter_map(|v| v.split(';').next())
+                .find(|v| v.starts_with(&format!("{name}=")))
+                .map(str::to_owned)
+        };
+        let login = http.get(format!("{}/login", self.base)).send().await?;
+        let login_cookie = set_cookie(&login, "sb_login").context("no sign-in cookie")?;
+        let html = login.text().await?;
+        let at = html
+            .find("name=\"_csrf\" value=\"")
+            .context("no csrf field")?
+            + 20;
+        let csrf = &html[at..at + html[at..].find('"').context("csrf end")?];
+        let body = format!(
+            "_csrf={csrf}&email={}&password={}",
+            self.admin.0.replace('@', "%40"),
+            self.admin.1
+        );
+        let res = http
+            .post(format!("{}/login", self.base))
+            .header(reqwest::header::COOKIE, login_cookie)
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body(body)
+            .send()
+            .await?;
+        set_cookie(&res, "sb_session").context("sign-in failed")
+    }
+
     /// Stops the process and removes its data directory.
     pub async fn stop(mut self) {
         let _ = self.child.kill().await;

@@ -2,6 +2,7 @@
 
 pub mod agent;
 pub mod analysis;
+pub mod analytics;
 pub mod auth;
 pub mod call;
 pub mod call_action;

@@ -28,6 +28,27 @@ pub struct CalendarEntry {
     pub contact_number: Option<String>,
 }
 
+/// Appointments (`a`) with their contact (`c`).
+fn entries_select() -> String {
+    let cols = COLUMNS
+        .split(", ")
+        .map(|c| format!("a.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "SELECT {cols}, c.name AS contact_name, c.number AS contact_number \
+         FROM appointments a LEFT JOIN contacts c ON c.org_id = a.org_id AND c.id = a.contact_id"
+    )
+}
+
+fn entry_from_row(r: &AnyRow) -> Result<CalendarEntry, StoreError> {
+    Ok(CalendarEntry {
+        appointment: from_row(r)?,
+        contact_name: col(r, "contact_name")?,
+        contact_number: col(r, "contact_number")?,
+    })
+}
+
 fn from_row(row: &AnyRow) -> Result<Appointment, StoreError> {
     Ok(Appointment {
         id: col(row, "id")?,
@@ -333,6 +354,24 @@ impl Store {
             .await
     }
 
+    /// One page of the appointments starting in `[from, to)`, canceled ones too, earliest
+    /// first, after `after` (exports).
+    pub(crate) async fn appointments_page(
+        &self,
+        org: &OrgId,
+        range: (Timestamp, Timestamp),
+        after: &crate::analytics::ExportAfter,
+        limit: i64,
+    ) -> Result<Vec<CalendarEntry>, StoreError> {
+        let mut sql = Sql::new(&entries_select());
+        crate::analytics::page_after(&mut sql, org, "a", "starts_at", range, after)?;
+        sql.push_arg(" ORDER BY a.starts_at, a.id LIMIT {}", limit)?;
+        let mut tx = self.begin(Scope::Org(org), Access::Read).await?;
+        let rows = sql.query().fetch_all(&mut *tx).await?;
+        tx.commit().await?;
+        rows.iter().map(entry_from_row).collect()
+    }
+
     /// Appointments overlapping `[from, to)` with their contact's name and number, earliest
     /// first, at most `limit` (the calendar views and the feed). `include_canceled` adds the
     /// canceled ones (the feed publishes them so subscribed calendars remove them).
@@ -345,15 +384,7 @@ impl Store {
         include_canceled: bool,
         limit: i64,
     ) -> Result<Vec<CalendarEntry>, StoreError> {
-        let cols = COLUMNS
-            .split(", ")
-            .map(|c| format!("a.{c}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let mut sql = Sql::new(&format!(
-            "SELECT {cols}, c.name AS contact_name, c.number AS contact_number \
-             FROM appointments a LEFT JOIN contacts c ON c.org_id = a.org_id AND c.id = a.contact_id"
-        ));
+        let mut sql = Sql::new(&entries_select());
         sql.push_arg(" WHERE a.org_id = {}", org.to_string())?;
         sql.push_arg(" AND a.ends_at > {}", range.0.millis())?;
         sql.push_arg(" AND a.starts_at < {}", range.1.millis())?;
@@ -370,15 +401,7 @@ impl Store {
         let mut tx = self.begin(Scope::Org(org), Access::Read).await?;
         let rows = sql.query().fetch_all(&mut *tx).await?;
         tx.commit().await?;
-        rows.iter()
-            .map(|r| {
-                Ok(CalendarEntry {
-                    appointment: from_row(r)?,
-                    contact_name: col(r, "contact_name")?,
-                    contact_number: col(r, "contact_number")?,
-                })
-            })
-            .collect()
+        rows.iter().map(entry_from_row).collect()
     }
 
     /// When the organization's calendar feed was created, if it has one.

@@ -8,7 +8,9 @@
 
 mod accounts;
 mod agents;
+mod analytics;
 mod appointments;
+mod audit;
 mod backup;
 mod call_actions;
 mod calls;
@@ -36,6 +38,8 @@ mod recordings;
 mod rows;
 mod scheduled;
 mod secrets;
+#[cfg(feature = "testing")]
+pub mod seed;
 mod settings;
 mod team;
 #[cfg(feature = "testing")]
@@ -54,6 +58,7 @@ use switchboard_domain::ids::OrgId;
 use switchboard_domain::ValidationError;
 
 pub use accounts::{Bootstrap, BootstrapInput};
+pub use analytics::{AnalyticsQuery, ExportAfter};
 pub use appointments::CalendarEntry;
 pub use call_actions::{ActionNews, ActionSignal, UndeliveredAction};
 pub use calls::{CallEnd, StatusReport};

@@ -7,6 +7,7 @@ pub mod dashboard;
 mod docs;
 pub mod error;
 mod event_log;
+mod exports;
 pub mod extract;
 pub mod lifecycle;
 mod mcp;
@@ -340,6 +341,10 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(webhooks::list_emails))
         .routes(routes!(settings::get_settings, settings::put_settings))
         .routes(routes!(setup::get_setup))
+        .routes(routes!(analytics::get_analytics))
+        .routes(routes!(analytics::export_calls))
+        .routes(routes!(analytics::export_conversations))
+        .routes(routes!(analytics::export_appointments))
         .routes(routes!(setup::check_twilio))
         .routes(routes!(setup::list_incoming))
         .routes(routes!(setup::import_incoming))

@@ -32,25 +32,6 @@ struct Args {
     binary: String,
 }
 
-fn csrf_of(html: &str) -> anyhow::Result<String> {
-    let at = html
-        .find("name=\"_csrf\" value=\"")
-        .context("no csrf field")?
-        + 20;
-    let end = html[at..].find('"').context("csrf end")?;
-    Ok(html[at..at + end].to_owned())
-}
-
-fn set_cookie(res: &reqwest::Response, name: &str) -> Option<String> {
-    res.headers()
-        .get_all(reqwest::header::SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .filter_map(|v| v.split(';').next())
-        .find(|v| v.starts_with(&format!("{name}=")))
-        .map(str::to_owned)
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -101,29 +82,10 @@ async fn main() -> anyhow::Result<()> {
     );
     store.close().await;
 
-    // Sign in as the printed admin, like a browser.
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()?;
-    let login = http.get(format!("{}/login", server.base)).send().await?;
-    let login_cookie = set_cookie(&login, "sb_login").context("no sign-in cookie")?;
-    let csrf = csrf_of(&login.text().await?)?;
-    let body = format!(
-        "_csrf={csrf}&email={}&password={}",
-        server.admin.0.replace('@', "%40"),
-        server.admin.1
-    );
-    let res = http
-        .post(format!("{}/login", server.base))
-        .header(reqwest::header::COOKIE, login_cookie)
-        .header(
-            reqwest::header::CONTENT_TYPE,
-            "application/x-www-form-urlencoded",
-        )
-        .body(body)
-        .send()
-        .await?;
-    let session = set_cookie(&res, "sb_session").context("sign-in failed")?;
+    let session = server.sign_in(&http).await?;
 
     // Page 2 of the conversations list, from its own "next" link.
     let first = http

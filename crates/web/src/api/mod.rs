@@ -2,6 +2,7 @@
 //! maps the result; the organization always comes from the authenticated key.
 
 pub mod agents;
+pub mod analytics;
 pub mod api_keys;
 pub mod appointments;
 pub mod call_actions;

@@ -25,17 +25,27 @@ pub struct CallsQuery {
     agent_id: String,
     #[serde(default)]
     number: String,
-    /// A day, `YYYY-MM-DD` (UTC).
+    /// A day, `YYYY-MM-DD`, in the organization's time zone.
     #[serde(default)]
     date: String,
     cursor: Option<String>,
     flash: Option<String>,
 }
 
-/// The UTC day `YYYY-MM-DD` as a start and end.
-pub(crate) fn day_range(day: &str) -> Option<(Timestamp, Timestamp)> {
-    let start = Timestamp::parse_rfc3339(&format!("{day}T00:00:00Z"))?;
-    Some((start, Timestamp::from_millis(start.millis() + 86_400_000)))
+/// The day `YYYY-MM-DD` in the organization's time zone as a start and end (23 or 25 hours
+/// on the days clocks change).
+pub(crate) async fn day_range(
+    st: &AppState,
+    dash: &Dash,
+    day: &str,
+) -> Result<Option<(Timestamp, Timestamp)>, DashError> {
+    let tz = st.store.get_settings(&dash.org).await?.tz();
+    let Some(date) = switchboard_domain::schedule::parse_date(day.trim()) else {
+        return Ok(None);
+    };
+    let end = date.tomorrow().ok();
+    Ok(crate::appointments::day_start(date, &tz)
+        .zip(end.and_then(|e| crate::appointments::day_start(e, &tz))))
 }
 
 /// Agent names by id, for the lists.
@@ -167,7 +177,7 @@ pub async fn list(
     };
     let (from, to) = match q.date.as_str() {
         "" => (None, None),
-        d => match day_range(d) {
+        d => match day_range(&st, &dash, d).await? {
             Some((a, b)) => (Some(a), Some(b)),
             None => {
                 problems.push("date: use YYYY-MM-DD".to_owned());

@@ -63,7 +63,7 @@ pub async fn list(
         },
     }
     if !q.date.is_empty() {
-        match day_range(&q.date) {
+        match day_range(&st, &dash, &q.date).await? {
             Some((a, b)) => {
                 filter.from = Some(a);
                 filter.to = Some(b);

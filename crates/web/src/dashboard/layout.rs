@@ -91,6 +91,7 @@ const NAV: &[(&str, &str, &str)] = &[
     ("campaigns", "/campaigns", "Campaigns"),
     ("conversations", "/conversations", "Conversations"),
     ("appointments", "/appointments", "Appointments"),
+    ("analytics", "/analytics", "Analytics"),
     ("agents", "/agents", "Agents"),
     ("numbers", "/phone-numbers", "Phone numbers"),
     ("contacts", "/contacts", "Contacts"),

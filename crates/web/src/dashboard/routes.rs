@@ -24,6 +24,8 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/account", get(account::page))
         .route("/account/password", post(account::change_password))
+        .route("/analytics", get(analytics::page))
+        .route("/analytics/export/{file}", get(analytics::export))
         .route("/team", get(team::page))
         .route("/team/invite", post(team::invite))
         .route("/team/invites/{id}/revoke", post(team::revoke_invite))
