@@ -4,6 +4,17 @@
 
 use crate::values::CallStatus;
 
+/// The SID of a call made from a browser ("Call this agent"): `WB` and `tag`. Twilio's call
+/// SIDs start with `CA`, so the two never meet, and nothing is ever asked of Twilio for one.
+pub fn browser_call_sid(tag: &str) -> String {
+    format!("WB{tag}")
+}
+
+/// Whether a call came from a browser rather than over Twilio (see [`browser_call_sid`]).
+pub fn is_browser_call(call_sid: &str) -> bool {
+    call_sid.starts_with("WB")
+}
+
 /// Position of a status in the lifecycle; a status with a lower rank never replaces a higher one.
 pub fn status_rank(s: CallStatus) -> u8 {
     match s {

@@ -45,6 +45,11 @@ impl Browser {
     /// Starts ChromeDriver and a headless Chromium session, or `None` (with the reason printed)
     /// when they are not installed and this is not CI.
     pub async fn start() -> Result<Option<Browser>, Error> {
+        Self::start_with(&[]).await
+    }
+
+    /// [`Browser::start`] with more Chromium flags (e.g. a fake microphone fed from a file).
+    pub async fn start_with(extra: &[String]) -> Result<Option<Browser>, Error> {
         let driver = find_binary(&["chromedriver"]);
         let chromium = find_binary(&["chromium", "chromium-browser", "google-chrome"]);
         let (Some(driver), Some(chromium)) = (driver, chromium) else {
@@ -102,15 +107,29 @@ impl Browser {
         }
         // The flags keep Chromium off the network (this machine has none) and out of the
         // sandbox, which needs privileges a test runner may not have.
+        let mut args: Vec<String> = [
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-extensions",
+            "--window-size=1280,900",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        args.push(format!("--user-data-dir={}", b.profile.display()));
+        args.extend(extra.iter().cloned());
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
             "goog:chromeOptions": {
                 "binary": chromium.to_string_lossy(),
-                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                    "--disable-quic", "--no-first-run", "--disable-background-networking",
-                    "--disable-component-update", "--disable-sync", "--disable-extensions",
-                    "--window-size=1280,900",
-                    format!("--user-data-dir={}", b.profile.display())]
+                "args": args
             }
         }}});
         let res: Value = b

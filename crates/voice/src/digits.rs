@@ -76,6 +76,14 @@ impl Live {
     /// Keys can be pressed only where Twilio can be told to and can reconnect: a failure the
     /// agent can speak otherwise.
     pub(crate) fn check_keys(&self, outcome: ToolOutcome) -> ToolOutcome {
+        if matches!(outcome.effect, Some(Effect::Transfer { .. })) && self.ready.browser {
+            return ToolOutcome {
+                output: json!({"ok": false, "error": {"code": "transfer_unavailable",
+                    "message": "This call comes from a browser test; it cannot be transferred to a phone."}}),
+                status: "error",
+                effect: None,
+            };
+        }
         if !matches!(outcome.effect, Some(Effect::SendDigits(_))) {
             return outcome;
         }

@@ -38,7 +38,7 @@ use tokio::sync::watch;
 
 pub use actions::{deliver, run_dispatcher, wait_acknowledged, LiveCalls};
 pub use session::{run_media_stream, MediaIo, MediaSocket, WsFrame};
-pub use stream::{stream_twiml, ws_base};
+pub use stream::{browser_stream, stream_twiml, ws_base};
 pub use transfer::{
     accept_warm, bring_back, caller_left, conference_name, join_twiml, resume_twiml,
     transfer_failed, transfer_note, CONNECTING, DECLINED,

@@ -138,6 +138,9 @@ impl Recovery {
         org: &switchboard_domain::ids::OrgId,
         call_sid: &str,
     ) -> Result<(), StoreError> {
+        if switchboard_domain::call::is_browser_call(call_sid) {
+            return Ok(());
+        }
         match self.store.twilio_credentials(org).await? {
             None => {
                 tracing::warn!(org_id = %org, "no Twilio credentials: cannot end the call at Twilio")

@@ -254,6 +254,8 @@ pub(crate) fn agent_session(
 pub(crate) struct Ready {
     pub(crate) agent: Agent,
     pub(crate) creds: Option<TwilioCredentials>,
+    /// A call from a browser ("Call this agent"): nothing is asked of Twilio for it.
+    pub(crate) browser: bool,
     pub(crate) session_config: SessionConfig,
     pub(crate) tool_ctx: ToolContext,
     /// The conversation's variables (`{{name}}` in instructions), for a handoff.
@@ -318,7 +320,13 @@ impl Session {
             .get_conversation(org, &call.conversation_id)
             .await
             .map_err(store_err)?;
-        let creds = svc.store.twilio_credentials(org).await.map_err(store_err)?;
+        // A browser call ("Call this agent") has no Twilio side: no recording, no keys, no
+        // transfer, and it ends when its socket closes.
+        let creds = if switchboard_domain::call::is_browser_call(&call.call_sid) {
+            None
+        } else {
+            svc.store.twilio_credentials(org).await.map_err(store_err)?
+        };
         // Outbound calls asked Twilio to record them when they were dialled.
         // A resumed call's recording started with its first stream.
         if let (true, true, Direction::Inbound, Some(c), Some(public)) = (
@@ -383,6 +391,7 @@ impl Session {
         };
         Ok(Ready {
             agent,
+            browser: switchboard_domain::call::is_browser_call(&call.call_sid),
             creds,
             session_config,
             tool_ctx,
@@ -498,6 +507,7 @@ impl Session {
     {
         let creds = self.setup.as_ref().ok().and_then(|r| r.creds.as_ref());
         let redirected = match creds {
+            None if switchboard_domain::call::is_browser_call(&self.call.call_sid) => false,
             None => {
                 tracing::warn!(
                     "no Twilio credentials for this organization; hanging up without the message"

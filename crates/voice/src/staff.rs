@@ -41,6 +41,13 @@ impl Live {
                 self.muted = false;
                 (Ok(json!({"ok": true, "muted": false})), Step::Go)
             }
+            NewCallAction::Transfer { .. } if self.ready.browser => (
+                Err(Refusal::Tell(
+                    "transfer_unavailable",
+                    "This call comes from a browser; it cannot be transferred to a phone.".into(),
+                )),
+                Step::Go,
+            ),
             NewCallAction::Transfer { to, mode, summary } => match transfer_target(
                 self.svc.store.clone(),
                 self.org.clone(),

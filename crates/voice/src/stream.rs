@@ -18,6 +18,27 @@ pub fn ws_base(public: &str) -> String {
     }
 }
 
+/// The `customParameters` a browser's stream starts with for `call` ("Call this agent"): the
+/// same one-time token `<Stream>` carries for a phone call, expected within the set-up
+/// timeout.
+pub fn browser_stream(
+    svc: &VoiceServices,
+    org: &OrgId,
+    call: &CallId,
+    now: Timestamp,
+) -> Vec<(String, String)> {
+    let token = crate::token::mint(&svc.token_secret, org, call, now);
+    svc.pending.expect(
+        call.clone(),
+        std::time::Instant::now() + svc.config.setup_timeout,
+    );
+    vec![
+        ("org_id".into(), org.to_string()),
+        ("call_id".into(), call.to_string()),
+        ("token".into(), token),
+    ]
+}
+
 /// `<Connect><Stream>` for `call` with a token minted at `now` and the `extra` parameters
 /// (e.g. `("resume", "transfer")`); the stream is expected within the set-up timeout.
 pub fn stream_twiml(

@@ -157,7 +157,12 @@ async fn edit_page(
                     (layout::action_button(dash, &format!("/agents/{}/delete", a.id), "Delete agent", Some("Delete this agent? Numbers routed to it will stop answering.")))
                 }
             }
-            @if dash.can_manage() { (try_panel(a)) }
+            @if dash.can_manage() {
+                section {
+                    (super::web_call::panel(a))
+                    (try_panel(a))
+                }
+            }
         }
     };
     layout::render(st, dash, "agents", &a.name, None, body).await

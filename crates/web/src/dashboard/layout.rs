@@ -38,12 +38,30 @@ pub async fn favicon() -> impl IntoResponse {
 
 /// `GET /assets/app.js`.
 pub async fn js() -> impl IntoResponse {
+    script(JS)
+}
+
+/// "Call this agent": the page's script and the audio thread's worklet.
+const CALL_JS: &str = include_str!("assets/call.js");
+const CALL_WORKLET: &str = include_str!("assets/call-worklet.js");
+
+/// `GET /assets/call.js`.
+pub async fn call_js() -> impl IntoResponse {
+    script(CALL_JS)
+}
+
+/// `GET /assets/call-worklet.js`.
+pub async fn call_worklet() -> impl IntoResponse {
+    script(CALL_WORKLET)
+}
+
+fn script(body: &'static str) -> impl IntoResponse {
     (
         [
             (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
             (header::CACHE_CONTROL, "public, max-age=300"),
         ],
-        JS,
+        body,
     )
 }
 

@@ -35,6 +35,7 @@ mod settings;
 mod setup;
 mod team;
 mod tools;
+mod web_call;
 mod webhooks;
 
 use crate::AppState;

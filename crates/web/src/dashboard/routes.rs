@@ -35,6 +35,8 @@ pub fn routes() -> Router<AppState> {
         .route("/live", get(live::stream))
         .route("/assets/app.css", get(layout::css))
         .route("/assets/app.js", get(layout::js))
+        .route("/assets/call.js", get(layout::call_js))
+        .route("/assets/call-worklet.js", get(layout::call_worklet))
         .route("/assets/favicon.svg", get(layout::favicon))
         .route("/favicon.ico", get(layout::favicon))
         .route("/calls", get(calls::list))
@@ -102,6 +104,7 @@ pub fn routes() -> Router<AppState> {
         .route("/agents/{id}/delete", post(agents::delete))
         .route("/agents/{id}/call-control", post(agent_calls::save))
         .route("/agents/{id}/try", post(agents::try_it))
+        .route("/agents/{id}/web-call", post(web_call::start))
         .route(
             "/phone-numbers",
             get(manage::numbers).post(manage::create_number),

@@ -1,0 +1,185 @@
+//! "Call this agent" in a real browser (headless Chromium over WebDriver, its microphone fed
+//! from a speech fixture with Chromium's fake audio capture): the page's AudioWorklet encodes
+//! the microphone to mu-law 8 kHz and speaks Twilio Media Streams to `/twilio/media`; the call
+//! actor relays it to the fake model, which hears a caller turn and answers with speech; the
+//! page plays that answer (counted and measured by the page) and echoes its marks; hanging up
+//! ends the call, stored on channel `web` with the caller's and the agent's words in its
+//! transcript.
+//!
+//! Needs Debian's `chromium` and `chromium-driver` (`.ci/install-browser`). Without them the
+//! test says it skipped, except under `CI=true`, where it fails.
+
+mod voice_env;
+
+use switchboard_domain::values::{Channel, MessageRole, Role};
+use switchboard_testkit::browser::Browser;
+use voice_env::*;
+
+const PW: &str = "admin password 123";
+
+/// A WAV file (PCM 16-bit, 8 kHz, mono) of a second of silence, `speech`, and two more.
+fn wav(speech: &[u8]) -> std::path::PathBuf {
+    let decode = |u: u8| -> i16 {
+        let u = !u;
+        let sign = u & 0x80;
+        let exp = (u >> 4) & 0x07;
+        let mant = i32::from(u & 0x0f);
+        let s = (((mant << 3) + 0x84) << exp) - 0x84;
+        (if sign != 0 { -s } else { s }) as i16
+    };
+    let mut pcm: Vec<i16> = vec![0; 8000];
+    pcm.extend(speech.iter().map(|b| decode(*b)));
+    pcm.extend(std::iter::repeat_n(0, 16000));
+    let data_len = (pcm.len() * 2) as u32;
+    let mut out = Vec::with_capacity(44 + data_len as usize);
+    out.extend_from_slice(b"RIFF");
+    out.extend_from_slice(&(36 + data_len).to_le_bytes());
+    out.extend_from_slice(b"WAVEfmt ");
+    out.extend_from_slice(&16u32.to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes());
+    out.extend_from_slice(&8000u32.to_le_bytes());
+    out.extend_from_slice(&16000u32.to_le_bytes());
+    out.extend_from_slice(&2u16.to_le_bytes());
+    out.extend_from_slice(&16u16.to_le_bytes());
+    out.extend_from_slice(b"data");
+    out.extend_from_slice(&data_len.to_le_bytes());
+    for s in pcm {
+        out.extend_from_slice(&s.to_le_bytes());
+    }
+    let path = std::env::temp_dir().join(format!(
+        "switchboard-caller-{}.wav",
+        switchboard_domain::ids::random_token(8)
+    ));
+    std::fs::write(&path, out).expect("write the fixture");
+    path
+}
+
+async fn stat(b: &Browser, key: &str) -> Value {
+    b.execute(
+        &format!("return (window.switchboardCall || {{}})[{key:?}];"),
+        vec![],
+    )
+    .await
+    .expect("script")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_call_reaches_the_agent_and_plays_its_answer() {
+    let fixture = wav(CALLER_BOOKING);
+    let Some(b) = Browser::start_with(&[
+        "--use-fake-device-for-media-stream".into(),
+        "--use-fake-ui-for-media-stream".into(),
+        format!(
+            "--use-file-for-fake-audio-capture={}%noloop",
+            fixture.display()
+        ),
+        "--autoplay-policy=no-user-gesture-required".into(),
+    ])
+    .await
+    .expect("browser") else {
+        return;
+    };
+    let db = TestDb::sqlite().await.expect("db");
+    let env = env(
+        &db,
+        Behavior {
+            transcripts: vec!["I would like to book an appointment for Monday.".into()],
+            steps: vec![Step::Say(AGENT_SHORT.to_vec(), AGENT_SHORT_TEXT.into())],
+            ..Behavior::default()
+        },
+    )
+    .await;
+    let org = env.org("Acme", "+15550001001", &[], None).await;
+    db.store
+        .create_user(&org.id, "admin@acme.test", &Secret::new(PW), Role::Admin)
+        .await
+        .expect("user");
+    b.sign_in(&env.base, "admin@acme.test", PW)
+        .await
+        .expect("signed in");
+    b.goto(&format!("{}/agents/{}", env.base, org.agent))
+        .await
+        .expect("agent page");
+    b.click_css("#web-call-start").await.expect("call");
+    b.wait_for("#web-call-state[data-state='live']", WAIT)
+        .await
+        .expect("on the call");
+
+    // The caller's speech reaches the model through the call actor ...
+    eventually("the microphone's audio at the model", WAIT, || async {
+        env.model
+            .sessions()
+            .first()
+            .is_some_and(|s| s.appended >= CALLER_BOOKING.len())
+            .then_some(())
+    })
+    .await;
+    // ... and the agent's answer is played in the page, every byte of it, with sound.
+    eventually("the agent's answer played", WAIT, || async {
+        let played = stat(&b, "played").await.as_u64().unwrap_or(0);
+        (played >= AGENT_SHORT.len() as u64).then_some(())
+    })
+    .await;
+    assert_eq!(
+        stat(&b, "received").await.as_u64(),
+        Some((AGENT_SHORT.len().div_ceil(160) * 160) as u64),
+        "the page received the agent's audio, in 20 ms frames (the last one padded)"
+    );
+    assert!(
+        stat(&b, "level").await.as_f64().unwrap_or(0.0) > 0.01,
+        "what was played is not silence"
+    );
+    assert!(
+        stat(&b, "marks").await.as_u64().unwrap_or(0) > 0,
+        "marks echoed"
+    );
+
+    b.click_css("#web-call-hangup").await.expect("hang up");
+    let call_id = stat(&b, "call_id").await;
+    let call_id = call_id.as_str().expect("call id");
+    let call = eventually("the call to end", WAIT, || async {
+        let c = db
+            .store
+            .get_call(
+                &org.id,
+                &switchboard_domain::ids::CallId::parse(call_id).expect("id"),
+            )
+            .await
+            .expect("call");
+        c.ended_at.is_some().then_some(c)
+    })
+    .await;
+    assert!(call.call_sid.starts_with("WB"), "{}", call.call_sid);
+    assert_eq!(call.from_number, "web:admin@acme.test");
+    let conv = db
+        .store
+        .get_conversation(&org.id, &call.conversation_id)
+        .await
+        .expect("conversation");
+    assert_eq!(conv.channel, Channel::Web);
+    let transcript = eventually("the transcript", WAIT, || async {
+        let items = db
+            .store
+            .list_messages(&org.id, &call.conversation_id, Some(200), None)
+            .await
+            .expect("messages")
+            .data;
+        let said = |role: MessageRole, text: &str| {
+            items
+                .iter()
+                .any(|m| m.role == role && m.content.to_string().contains(text))
+        };
+        (said(MessageRole::User, "book an appointment for Monday")
+            && said(MessageRole::Assistant, "Goodbye"))
+        .then_some(items)
+    })
+    .await;
+    assert!(!transcript.is_empty());
+    // The call's page links from the panel.
+    b.wait_for("#web-call-link:not([hidden])", WAIT)
+        .await
+        .expect("link");
+    b.quit().await;
+    let _ = std::fs::remove_file(fixture);
+}
