@@ -444,6 +444,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     if config.smtp_url.is_none() {
         tracing::info!("SWITCHBOARD_SMTP_URL is not set: call e-mails are recorded as not sent");
     }
+    // Before anything is printed: a signal from here on drains the server.
+    let stop = shutdown_signal();
     let app = Application::build(addr, store.clone(), &web)
         .await
         .with_context(|| format!("cannot listen on {addr} (is another process using the port? set --port or SWITCHBOARD_PORT)"))?;
@@ -456,8 +458,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         print_first_start(&b, &base);
     }
     tracing::info!(address = %bound, public_url = %base, "listening");
-    app.run_until_stopped(shutdown_signal(), config.shutdown_timeout)
-        .await?;
+    app.run_until_stopped(stop, config.shutdown_timeout).await?;
     tracing::info!("drained and stopped; closing the database");
     store.close().await;
     tracing::info!("shut down cleanly");
@@ -490,29 +491,40 @@ fn print_first_start(b: &switchboard_store::Bootstrap, base: &str) {
     println!("{line}");
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
+/// Listens for SIGINT and SIGTERM from this call on and answers a future that ends at the
+/// first. Called before the first-start credentials are printed: a supervisor or a script that
+/// stops the server as soon as it reads them must get a drain, not the default action of a
+/// signal nobody listens for yet (which kills the process on the spot).
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let term = signal(SignalKind::terminate());
+        let int = signal(SignalKind::interrupt());
+        async move {
+            let wait = |s: std::io::Result<tokio::signal::unix::Signal>, name: &'static str| async move {
+                match s {
+                    Ok(mut s) => {
+                        s.recv().await;
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot listen for {name}");
+                        std::future::pending::<()>().await;
+                    }
+                }
+            };
+            tokio::select! {
+                _ = wait(int, "SIGINT") => tracing::info!("received SIGINT; shutting down"),
+                _ = wait(term, "SIGTERM") => tracing::info!("received SIGTERM; shutting down"),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    async {
         if let Err(e) = tokio::signal::ctrl_c().await {
             tracing::error!(error = %e, "cannot listen for Ctrl-C");
             std::future::pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => tracing::info!("received SIGINT; shutting down"),
-        _ = terminate => tracing::info!("received SIGTERM; shutting down"),
+        tracing::info!("received Ctrl-C; shutting down");
     }
 }

@@ -209,7 +209,6 @@ fn serve_prints_first_start_credentials_and_stops_on_sigterm() {
         );
         std::thread::sleep(Duration::from_millis(50));
     };
-    assert!(exit.success(), "clean exit after SIGTERM");
     let mut logs = String::new();
     child
         .stderr
@@ -217,6 +216,7 @@ fn serve_prints_first_start_credentials_and_stops_on_sigterm() {
         .expect("stderr")
         .read_to_string(&mut logs)
         .expect("logs");
+    assert!(exit.success(), "clean exit after SIGTERM ({exit}): {logs}");
     assert!(
         logs.lines().any(|l| l.starts_with('{')),
         "JSON logs: {logs}"
