@@ -235,6 +235,48 @@ pub async fn drop_postgres(tool: &str, suffix: u32) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A server on a fresh database of `backend` (`sqlite`, or `postgres` next to
+/// SWITCHBOARD_TEST_POSTGRES, named after `tool`), and a second connection to that database
+/// with the server's own master key, to write a history into its first organization (WAL lets
+/// SQLite share the file). Answers the PostgreSQL URL too, to drop the database afterwards.
+pub async fn server_with_store(
+    tool: &str,
+    backend: &str,
+    binary: &str,
+) -> anyhow::Result<(
+    Server,
+    switchboard_store::Store,
+    switchboard_domain::ids::OrgId,
+    Option<String>,
+)> {
+    let mut envs = vec![];
+    let pg = match backend {
+        "sqlite" => None,
+        "postgres" => {
+            let url = fresh_postgres(tool, 1).await?;
+            envs.push(("SWITCHBOARD_DATABASE_URL", url.clone()));
+            Some(url)
+        }
+        other => anyhow::bail!("unknown backend {other}"),
+    };
+    let server = Server::start(binary, &envs).await?;
+    let keyring = switchboard_store::Keyring::from_file(&server.data.join("master.key"), &[])?;
+    let store = switchboard_store::Store::open(&switchboard_store::StoreOptions {
+        url: pg.clone(),
+        data_dir: server.data.clone(),
+        ..switchboard_store::StoreOptions::new(std::sync::Arc::new(keyring))
+    })
+    .await?;
+    let org = store
+        .list_orgs(Some(1), None)
+        .await?
+        .data
+        .into_iter()
+        .next()
+        .context("no organization")?;
+    Ok((server, store, org.id, pg))
+}
+
 /// CPU seconds (user + system) a process has used so far, and its resident memory in KiB.
 pub fn proc_stat(pid: u32) -> anyhow::Result<(f64, u64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;

@@ -14,11 +14,10 @@ use serde_json::json;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use switchboard_bench::{drop_postgres, fresh_postgres, pct, proc_stat, Server};
+use switchboard_bench::{drop_postgres, pct, proc_stat};
 use switchboard_domain::ids::AgentId;
 use switchboard_domain::Timestamp;
 use switchboard_store::seed::{seed_calls, SeedCall};
-use switchboard_store::{Keyring, Store, StoreOptions};
 
 #[derive(Parser, Debug)]
 #[command(about = "Analytics page and CSV export with a large history")]
@@ -59,31 +58,8 @@ async fn main() -> anyhow::Result<()> {
     if !(1..=366).contains(&args.days) {
         bail!("--days must be 1 to 366");
     }
-    let mut envs = vec![];
-    let pg = match args.backend.as_str() {
-        "sqlite" => None,
-        "postgres" => {
-            let url = fresh_postgres("analyticsload", 1).await?;
-            envs.push(("SWITCHBOARD_DATABASE_URL", url.clone()));
-            Some(url)
-        }
-        other => bail!("unknown backend {other}"),
-    };
-    let server = Server::start(&args.binary, &envs).await?;
-    let keyring = Keyring::from_file(&server.data.join("master.key"), &[])?;
-    let store = Store::open(&StoreOptions {
-        url: pg.clone(),
-        data_dir: server.data.clone(),
-        ..StoreOptions::new(std::sync::Arc::new(keyring))
-    })
-    .await?;
-    let org = store
-        .list_orgs(Some(1), None)
-        .await?
-        .data
-        .into_iter()
-        .next()
-        .context("no organization")?;
+    let (server, store, org_id, pg) =
+        switchboard_bench::server_with_store("analyticsload", &args.backend, &args.binary).await?;
     let mut agents = Vec::new();
     for name in ["Reception", "Sales", "After hours"] {
         let a = server
@@ -133,7 +109,7 @@ async fn main() -> anyhow::Result<()> {
                 }
             })
             .collect();
-        seed_calls(&store, &org.id, &calls).await?;
+        seed_calls(&store, &org_id, &calls).await?;
         written += n;
         if written.is_multiple_of(200_000) || written == args.calls {
             println!(
@@ -142,7 +118,7 @@ async fn main() -> anyhow::Result<()> {
             );
         }
     }
-    switchboard_store::seed::analyze(&store, &org.id).await?;
+    switchboard_store::seed::analyze(&store, &org_id).await?;
     store.close().await;
 
     let http = reqwest::Client::builder()

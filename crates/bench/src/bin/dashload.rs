@@ -8,9 +8,8 @@
 use anyhow::{bail, Context};
 use clap::Parser;
 use std::time::Instant;
-use switchboard_bench::{drop_postgres, fresh_postgres, pct, Server};
+use switchboard_bench::{drop_postgres, pct};
 use switchboard_domain::Timestamp;
-use switchboard_store::{Keyring, Store, StoreOptions};
 
 #[derive(Parser, Debug)]
 #[command(about = "Dashboard list pages with a large history")]
@@ -35,37 +34,12 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let mut envs = vec![];
-    let pg = match args.backend.as_str() {
-        "sqlite" => None,
-        "postgres" => {
-            let url = fresh_postgres("dashload", 1).await?;
-            envs.push(("SWITCHBOARD_DATABASE_URL", url.clone()));
-            Some(url)
-        }
-        other => bail!("unknown backend {other}"),
-    };
-    let server = Server::start(&args.binary, &envs).await?;
-    // A second connection to the same database writes the history (WAL lets SQLite share).
-    // The server generated its master key into its data directory at first start.
-    let keyring = Keyring::from_file(&server.data.join("master.key"), &[])?;
-    let store = Store::open(&StoreOptions {
-        url: pg.clone(),
-        data_dir: server.data.clone(),
-        ..StoreOptions::new(std::sync::Arc::new(keyring))
-    })
-    .await?;
-    let org = store
-        .list_orgs(Some(1), None)
-        .await?
-        .data
-        .into_iter()
-        .next()
-        .context("no organization")?;
+    let (server, store, org_id, pg) =
+        switchboard_bench::server_with_store("dashload", &args.backend, &args.binary).await?;
     let t = Instant::now();
     let seeded = switchboard_store::testing::seed_history(
         &store,
-        &org.id,
+        &org_id,
         args.conversations,
         args.contacts,
         Timestamp::now(),

@@ -146,6 +146,21 @@ fn lookup_error(e: LinkLookupError) -> Result<Response, DashError> {
     }
 }
 
+/// The link `token` opens for `kind`, or the page that says why it does not work.
+async fn open_link(
+    st: &AppState,
+    token: &str,
+    kind: TokenKind,
+    now: switchboard_domain::Timestamp,
+) -> Result<Result<switchboard_domain::team::UserToken, Response>, DashError> {
+    let t = match st.store.user_token(token).await {
+        Ok(Some(t)) => t,
+        Ok(None) => return Ok(Err(link_failed(LinkProblem::Unknown))),
+        Err(e) => return lookup_error(e).map(Err),
+    };
+    Ok(t.usable(kind, now).map(|()| t).map_err(link_failed))
+}
+
 /// The form that chooses a password (invitation or reset).
 fn password_form(
     action: &str,
@@ -201,14 +216,10 @@ pub async fn invite_page(
     State(st): State<AppState>,
     Path(token): Path<String>,
 ) -> Result<Response, DashError> {
-    let t = match st.store.user_token(&token).await {
-        Ok(Some(t)) => t,
-        Ok(None) => return Ok(link_failed(LinkProblem::Unknown)),
-        Err(e) => return lookup_error(e),
+    let t = match open_link(&st, &token, TokenKind::Invite, st.clock.now()).await? {
+        Ok(t) => t,
+        Err(page) => return Ok(page),
     };
-    if let Err(p) = t.usable(TokenKind::Invite, st.clock.now()) {
-        return Ok(link_failed(p));
-    }
     let role = t.role.map(|r| r.as_str()).unwrap_or("member");
     let intro = invite_intro(&st, &t.email, role, &t.org_id).await?;
     let (csrf, c) = fresh_form(&st);
@@ -230,14 +241,10 @@ pub async fn accept(
     body: Bytes,
 ) -> Result<Response, DashError> {
     let now = st.clock.now();
-    let t = match st.store.user_token(&token).await {
-        Ok(Some(t)) => t,
-        Ok(None) => return Ok(link_failed(LinkProblem::Unknown)),
-        Err(e) => return lookup_error(e),
+    let t = match open_link(&st, &token, TokenKind::Invite, now).await? {
+        Ok(t) => t,
+        Err(page) => return Ok(page),
     };
-    if let Err(p) = t.usable(TokenKind::Invite, now) {
-        return Ok(link_failed(p));
-    }
     let mut errors = super::FieldErrors::default();
     let form = posted(&st, &headers, &body);
     let pw = match &form {
@@ -397,14 +404,10 @@ pub async fn reset_page(
     State(st): State<AppState>,
     Path(token): Path<String>,
 ) -> Result<Response, DashError> {
-    let t = match st.store.user_token(&token).await {
-        Ok(Some(t)) => t,
-        Ok(None) => return Ok(link_failed(LinkProblem::Unknown)),
-        Err(e) => return lookup_error(e),
+    let t = match open_link(&st, &token, TokenKind::Reset, st.clock.now()).await? {
+        Ok(t) => t,
+        Err(page) => return Ok(page),
     };
-    if let Err(p) = t.usable(TokenKind::Reset, st.clock.now()) {
-        return Ok(link_failed(p));
-    }
     let (csrf, c) = fresh_form(&st);
     let intro = html! { p { "For the login " strong #reset-email { (t.email) } "." } };
     let page = password_form(
@@ -426,14 +429,10 @@ pub async fn reset(
     body: Bytes,
 ) -> Result<Response, DashError> {
     let now = st.clock.now();
-    let t = match st.store.user_token(&token).await {
-        Ok(Some(t)) => t,
-        Ok(None) => return Ok(link_failed(LinkProblem::Unknown)),
-        Err(e) => return lookup_error(e),
+    let t = match open_link(&st, &token, TokenKind::Reset, now).await? {
+        Ok(t) => t,
+        Err(page) => return Ok(page),
     };
-    if let Err(p) = t.usable(TokenKind::Reset, now) {
-        return Ok(link_failed(p));
-    }
     let mut errors = super::FieldErrors::default();
     let pw = match posted(&st, &headers, &body) {
         Some(f) => new_password_errors(&f, &mut errors),
