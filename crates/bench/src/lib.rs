@@ -277,6 +277,22 @@ pub async fn server_with_store(
     Ok((server, store, org.id, pg))
 }
 
+/// A process's resident memory in KiB: all of it, and the anonymous part alone (heap and
+/// stacks, without file pages such as SQLite's memory-mapped database, which the kernel can
+/// drop at will).
+pub fn proc_memory(pid: u32) -> anyhow::Result<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    Ok((field("VmRSS:"), field("RssAnon:")))
+}
+
 /// CPU seconds (user + system) a process has used so far, and its resident memory in KiB.
 pub fn proc_stat(pid: u32) -> anyhow::Result<(f64, u64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;

@@ -170,7 +170,7 @@ pub struct CallReport<'a> {
     pub link: Option<String>,
 }
 
-fn esc(s: &str) -> String {
+pub(crate) fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -506,6 +506,8 @@ impl Jobs {
                     .emails_failed
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 tracing::warn!(org_id = %org, call_id = %call.id, error = %why, "call e-mail rejected");
+                self.alert_admins(org, crate::alerts::email_failed(&why))
+                    .await;
                 Ok(())
             }
             Err((false, why)) => {

@@ -4,6 +4,7 @@
 //! Everything is claimed from the database with leases, so several instances share the work
 //! on PostgreSQL and a restart loses nothing. Tests drive the queues with `run_once`.
 
+mod alerts;
 mod analysis;
 pub mod email;
 pub mod transcript;
@@ -310,6 +311,8 @@ impl Jobs {
                     .store
                     .record_email(&job.org_id, &id, "failed", None, Some(why), now)
                     .await?;
+                self.alert_admins(&job.org_id, crate::alerts::email_failed(why))
+                    .await;
             }
         }
         inner.store.fail_job(&job.id, &inner.owner, why, now).await

@@ -227,6 +227,27 @@ impl Jobs {
             .await?;
         if !kept {
             tracing::warn!(org_id = %org, delivery_id = %c.id, "webhook lease lost; the other worker's record stands");
+        } else if let AttemptOutcome::Failed {
+            disable: Some(reason),
+        } = &outcome
+        {
+            self.alert_admins(
+                org,
+                crate::alerts::Alert {
+                    key: format!("endpoint_disabled:{}", target.endpoint_id),
+                    interval: crate::alerts::ENDPOINT_INTERVAL,
+                    subject: "A webhook endpoint was turned off".into(),
+                    lines: vec![
+                        format!(
+                            "Switchboard turned off the webhook endpoint {}: {reason}.",
+                            target.url
+                        ),
+                        "Events for it are kept but not sent until it is turned back on; then re-send the ones it missed from its page.".into(),
+                    ],
+                    path: &format!("/webhooks/{}", target.endpoint_id),
+                },
+            )
+            .await;
         }
         Ok(())
     }

@@ -242,11 +242,15 @@ pub(crate) fn page_after(
     sql.push_arg(&format!(" AND {at_col} >= {{}}"), range.0.millis())?;
     sql.push_arg(&format!(" AND {at_col} < {{}}"), range.1.millis())?;
     if let Some((at, id)) = after {
+        // The plain bound lets the index seek to the page's start: without it, each page
+        // would scan every row before the cursor again (an export of a million rows went
+        // quadratic).
+        let from = sql.arg(*at)?;
         let a = sql.arg(*at)?;
         let b = sql.arg(*at)?;
         let i = sql.arg(id.clone())?;
         sql.push(&format!(
-            " AND ({at_col} > {a} OR ({at_col} = {b} AND {t}id > {i}))"
+            " AND {at_col} >= {from} AND ({at_col} > {a} OR ({at_col} = {b} AND {t}id > {i}))"
         ));
     }
     Ok(())

@@ -14,6 +14,18 @@ use switchboard_domain::values::{
     CallStatus, Channel, ConversationStatus, Direction, MessageKind, MessageRole,
 };
 
+/// A page of a thread read backwards from its newest message (see
+/// [`Store::list_messages_before`]).
+#[derive(Debug, Clone)]
+pub struct EarlierPage {
+    /// The messages, oldest first.
+    pub data: Vec<Message>,
+    /// The cursor for the page before these, when there is one.
+    pub earlier: Option<String>,
+    /// The cursor of the last message here (`?after=` pages forward from it).
+    pub last: Option<String>,
+}
+
 pub(crate) const CONV_COLUMNS: &str = "id, channel, direction, contact_number, our_number, \
     agent_id, status, started_at, last_message_at, ended_at, variables, error, analysis";
 pub(crate) const MSG_COLUMNS: &str = "seq, id, conversation_id, role, kind, content, external_id, \
@@ -222,6 +234,62 @@ impl Store {
     }
 
     /// A conversation's transcript in the order it was written, oldest first.
+    /// The `limit` messages of a thread just before `before` (or its newest), oldest first,
+    /// with the cursor of the page before them (`earlier`, when there is one) and of their
+    /// last message (`last`, to page forward with [`Store::list_messages`]): a long thread
+    /// opens at its newest message.
+    pub async fn list_messages_before(
+        &self,
+        org: &OrgId,
+        conversation: &ConversationId,
+        limit: Option<u32>,
+        before: Option<&Cursor>,
+    ) -> Result<EarlierPage, StoreError> {
+        let limit = page_size(limit);
+        let mut tx = self.begin(Scope::Org(org), Access::Read).await?;
+        let exists: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM conversations WHERE org_id = $1 AND id = $2")
+                .bind(org.as_str())
+                .bind(conversation.as_str())
+                .fetch_one(&mut *tx)
+                .await?;
+        if exists == 0 {
+            return Err(StoreError::NotFound);
+        }
+        let mut sql = Sql::new(&format!("SELECT {MSG_COLUMNS} FROM messages WHERE "));
+        sql.push_arg("conversation_id = {}", conversation.to_string())?;
+        sql.push_arg(" AND org_id = {}", org.to_string())?;
+        if let Some(c) = before {
+            sql.push_arg(" AND seq < {}", c.at)?;
+        }
+        sql.push_arg(" ORDER BY seq DESC LIMIT {}", i64::from(limit) + 1)?;
+        let rows = sql.query().fetch_all(&mut *tx).await?;
+        tx.commit().await?;
+        let mut items = rows
+            .iter()
+            .map(message_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let more = items.len() > limit as usize;
+        items.truncate(limit as usize);
+        items.reverse();
+        let cursor = |(seq, m): &(i64, Message)| {
+            Cursor {
+                at: *seq,
+                id: m.id.to_string(),
+            }
+            .encode()
+        };
+        Ok(EarlierPage {
+            earlier: if more {
+                items.first().map(cursor)
+            } else {
+                None
+            },
+            last: items.last().map(cursor),
+            data: items.into_iter().map(|(_, m)| m).collect(),
+        })
+    }
+
     pub async fn list_messages(
         &self,
         org: &OrgId,

@@ -8,6 +8,7 @@
 
 mod accounts;
 mod agents;
+mod alerts;
 mod analytics;
 mod appointments;
 mod audit;
@@ -63,6 +64,7 @@ pub use appointments::CalendarEntry;
 pub use call_actions::{ActionNews, ActionSignal, UndeliveredAction};
 pub use calls::{CallEnd, StatusReport};
 pub use campaigns::{CampaignAction, NewCampaignRow, Refusal};
+pub use conversations::EarlierPage;
 pub use custom_tools::MAX_CUSTOM_TOOLS;
 pub use dashboard::{DashboardSession, Overview};
 pub use followups::{ANALYSIS_JOB, EMAIL_JOB};

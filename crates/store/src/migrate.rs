@@ -180,6 +180,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0028_team.sql"),
         postgres: include_str!("../migrations/postgres/0028_team.sql"),
     },
+    Migration {
+        version: 29,
+        name: "alert_notices",
+        sqlite: include_str!("../migrations/sqlite/0029_alert_notices.sql"),
+        postgres: include_str!("../migrations/postgres/0029_alert_notices.sql"),
+    },
 ];
 
 /// The migration after which secrets are sealed; applying it seals the rows in clear.

@@ -23,6 +23,8 @@ struct Shared {
     /// Answer the end of DATA with a temporary failure this many more times.
     fail_next: Mutex<u32>,
     notify: tokio::sync::Notify,
+    /// Mailboxes answered `550` at `RCPT TO` (a permanent failure, as for an unknown user).
+    unknown: Mutex<Vec<String>>,
 }
 
 /// The running server.
@@ -57,6 +59,16 @@ impl FakeSmtp {
     /// Answer `451` at the end of the next `n` messages (a temporary failure).
     pub fn fail_next(&self, n: u32) {
         *self.shared.fail_next.lock().unwrap() = n;
+    }
+
+    /// Answers `550 5.1.1` to `RCPT TO:<address>` from now on, as a server does for a mailbox
+    /// that does not exist.
+    pub fn reject_recipient(&self, address: &str) {
+        self.shared
+            .unknown
+            .lock()
+            .unwrap()
+            .push(address.to_ascii_lowercase());
     }
 
     /// Messages accepted so far.
@@ -104,8 +116,17 @@ async fn session(sock: tokio::net::TcpStream, s: Arc<Shared>) -> std::io::Result
             to.clear();
             w.write_all(b"250 2.1.0 OK\r\n").await?;
         } else if upper.starts_with("RCPT TO:") {
-            to.push(addr(&cmd[8..]));
-            w.write_all(b"250 2.1.5 OK\r\n").await?;
+            let rcpt = addr(&cmd[8..]);
+            if s.unknown
+                .lock()
+                .unwrap()
+                .contains(&rcpt.to_ascii_lowercase())
+            {
+                w.write_all(b"550 5.1.1 No such user here\r\n").await?;
+            } else {
+                to.push(rcpt);
+                w.write_all(b"250 2.1.5 OK\r\n").await?;
+            }
         } else if upper == "DATA" {
             w.write_all(b"354 End data with <CR><LF>.<CR><LF>\r\n")
                 .await?;

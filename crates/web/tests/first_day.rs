@@ -146,3 +146,69 @@ backend_test!(first_day_fixes, |db| {
         .body
         .contains(&format!(">{}<", ep["id"].as_str().expect("id"))));
 });
+
+backend_test!(a_long_thread_opens_at_its_newest_messages, |db| {
+    use switchboard_domain::entities::NewMessage;
+    use switchboard_domain::values::{MessageKind, MessageRole};
+    let env = env(db, Behavior::default()).await;
+    let org = env.org("Acme", "+15550001001", &[], None).await;
+    let admin = env.dashboard_admin(&org, "admin@acme.test").await;
+    let start = Timestamp::parse_rfc3339("2026-11-02T12:00:00Z").expect("t");
+    switchboard_store::seed::seed_texts(&db.store, &org.id, "+15550001001", None, start, 0, 0)
+        .await
+        .expect("thread");
+    let conv = db
+        .store
+        .list_conversations(&org.id, &Default::default(), None, None)
+        .await
+        .expect("conversations")
+        .data
+        .into_iter()
+        .next()
+        .expect("the thread");
+    for i in 0..250i64 {
+        db.store
+            .append_message(
+                &org.id,
+                NewMessage {
+                    conversation_id: conv.id.clone(),
+                    role: if i % 2 == 0 {
+                        MessageRole::User
+                    } else {
+                        MessageRole::Assistant
+                    },
+                    kind: MessageKind::Message,
+                    content: json!({"text": format!("Turn {i}.")}),
+                    external_id: None,
+                    delivery_status: None,
+                    created_at: Timestamp::from_millis(start.millis() + i * 1000),
+                },
+            )
+            .await
+            .expect("turn");
+    }
+    // The newest 200, with a way back; nothing later.
+    let page = admin.get(&format!("/conversations/{}", conv.id)).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("Turn 249.") && page.body.contains("Turn 50."));
+    assert!(
+        !page.body.contains("Turn 49."),
+        "the oldest fifty are a page back"
+    );
+    assert!(!page.body.contains("id=\"later-messages\""));
+    let link = |body: &str, id: &str| {
+        let needle = format!("id=\"{id}\" href=\"");
+        let at = body.find(&needle).expect("link") + needle.len();
+        body[at..at + body[at..].find('"').expect("end")].replace("&amp;", "&")
+    };
+    let earlier = link(&page.body, "earlier-messages");
+    // Back: the first fifty, and a way forward again.
+    let back = admin.get(&earlier).await;
+    assert!(back.body.contains("Turn 0.") && back.body.contains("Turn 49."));
+    assert!(!back.body.contains("Turn 50."));
+    assert!(!back.body.contains("id=\"earlier-messages\""));
+    let later = link(&back.body, "later-messages");
+    let forward = admin.get(&later).await;
+    assert!(forward.body.contains("Turn 50.") && forward.body.contains("Turn 249."));
+    assert!(!forward.body.contains("Turn 49."));
+});

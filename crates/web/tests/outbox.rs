@@ -865,3 +865,96 @@ backend_test!(endpoints_are_managed_scoped_and_disabled_by_gone, |db| {
         .await;
     assert_eq!(status, 404);
 });
+
+backend_test!(
+    admins_are_emailed_when_an_endpoint_is_turned_off_or_call_emails_bounce,
+    |db| {
+        let env = env(db, true).await;
+        let org = env
+            .org("Plumbers", "+15550000009", &["nobody@example.test"])
+            .await;
+        for (email, role) in [
+            ("boss@example.test", switchboard_domain::values::Role::Admin),
+            (
+                "staff@example.test",
+                switchboard_domain::values::Role::Member,
+            ),
+        ] {
+            db.store
+                .create_user(&org.id, email, &Secret::new("a long enough password"), role)
+                .await
+                .expect("user");
+        }
+        // The call e-mail's only recipient does not exist: the server refuses it for good.
+        env.smtp.reject_recipient("nobody@example.test");
+        // An endpoint that answers 410 Gone is turned off at its first attempt.
+        let receiver = WebhookReceiver::start().await;
+        receiver.script([410]);
+        let (endpoint, _) = env
+            .endpoint(&org, &receiver.url, Some(&["call.ended"]))
+            .await;
+        env.call(&org, 21, "hello").await;
+        env.jobs().drain(10).await.expect("drain");
+        let mails = env.smtp.wait_for(2, Duration::from_secs(20)).await;
+        assert_eq!(mails.len(), 2, "one alert for each: {mails:?}");
+        let subject = |m: &switchboard_testkit::smtp::Mail| {
+            mail_header(&m.data, "Subject").unwrap_or_default()
+        };
+        for m in &mails {
+            assert_eq!(m.to, vec!["boss@example.test"], "admins only, not members");
+        }
+        let off = mails
+            .iter()
+            .find(|m| subject(m).contains("webhook endpoint was turned off"))
+            .expect("the endpoint alert");
+        let text = parts(&off.data)
+            .into_iter()
+            .find(|p| p.content_type.starts_with("text/plain"))
+            .expect("text")
+            .body;
+        assert!(
+            text.contains(&receiver.url) && text.contains("410"),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("{PUBLIC}/webhooks/{endpoint}")),
+            "{text}"
+        );
+        let bounced = mails
+            .iter()
+            .find(|m| subject(m).contains("Call e-mails could not be sent"))
+            .expect("the e-mail alert");
+        let text = parts(&bounced.data)
+            .into_iter()
+            .find(|p| p.content_type.starts_with("text/plain"))
+            .expect("text")
+            .body;
+        assert!(text.contains("550"), "the server's reason: {text}");
+
+        // Another bounce within six hours: no second alert; after them, one more.
+        env.call(&org, 22, "hello again").await;
+        env.jobs().drain(10).await.expect("drain");
+        let (_, emails) = env
+            .api(
+                &org,
+                reqwest::Method::GET,
+                "/api/v1/email-notifications",
+                None,
+            )
+            .await;
+        let failed = emails["data"]
+            .as_array()
+            .expect("emails")
+            .iter()
+            .filter(|e| e["status"] == "failed")
+            .count();
+        assert_eq!(failed, 2, "{emails}");
+        assert_eq!(env.smtp.mails().len(), 2, "the alert is not repeated yet");
+        env.clock.advance(Duration::from_secs(6 * 3600 + 1));
+        env.call(&org, 23, "and again").await;
+        env.jobs().drain(10).await.expect("drain");
+        let mails = env.smtp.wait_for(3, Duration::from_secs(20)).await;
+        assert_eq!(mails.len(), 3);
+        assert!(subject(&mails[2]).contains("Call e-mails could not be sent"));
+    }
+);

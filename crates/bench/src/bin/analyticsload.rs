@@ -14,7 +14,7 @@ use serde_json::json;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use switchboard_bench::{drop_postgres, pct, proc_stat};
+use switchboard_bench::{drop_postgres, pct, proc_memory};
 use switchboard_domain::ids::AgentId;
 use switchboard_domain::Timestamp;
 use switchboard_store::seed::{seed_calls, SeedCall};
@@ -167,21 +167,28 @@ async fn main() -> anyhow::Result<()> {
         );
     }
 
-    println!("\ncalls CSV export");
+    println!("\ncalls CSV export (server memory in KiB: all resident / anonymous only)");
     println!(
-        "{:<16} {:>9} {:>9} {:>10} {:>12} {:>12}",
-        "range", "rows", "seconds", "rows/s", "RSS before", "RSS peak"
+        "{:<16} {:>9} {:>9} {:>10} {:>20} {:>20}",
+        "range", "rows", "seconds", "rows/s", "before", "peak"
     );
     for (name, from) in [&ranges[0], &ranges[2]] {
-        let (_, before) = proc_stat(server.pid)?;
-        let peak = Arc::new(AtomicU64::new(before));
+        let (rss_before, anon_before) = proc_memory(server.pid)?;
+        let peak_rss = Arc::new(AtomicU64::new(rss_before));
+        let peak_anon = Arc::new(AtomicU64::new(anon_before));
         let stop = Arc::new(AtomicBool::new(false));
         let sampler = {
-            let (peak, stop, pid) = (peak.clone(), stop.clone(), server.pid);
+            let (peak_rss, peak_anon, stop, pid) = (
+                peak_rss.clone(),
+                peak_anon.clone(),
+                stop.clone(),
+                server.pid,
+            );
             tokio::spawn(async move {
                 while !stop.load(Ordering::Relaxed) {
-                    if let Ok((_, rss)) = proc_stat(pid) {
-                        peak.fetch_max(rss, Ordering::Relaxed);
+                    if let Ok((rss, anon)) = proc_memory(pid) {
+                        peak_rss.fetch_max(rss, Ordering::Relaxed);
+                        peak_anon.fetch_max(anon, Ordering::Relaxed);
                     }
                     tokio::time::sleep(Duration::from_millis(20)).await;
                 }
@@ -208,13 +215,17 @@ async fn main() -> anyhow::Result<()> {
         sampler.await?;
         let rows = lines.saturating_sub(1);
         println!(
-            "{:<16} {:>9} {:>9.1} {:>10.0} {:>9} KiB {:>9} KiB",
+            "{:<16} {:>9} {:>9.1} {:>10.0} {:>20} {:>20}",
             name,
             rows,
             secs,
             rows as f64 / secs,
-            before,
-            peak.load(Ordering::Relaxed)
+            format!("{rss_before} / {anon_before}"),
+            format!(
+                "{} / {}",
+                peak_rss.load(Ordering::Relaxed),
+                peak_anon.load(Ordering::Relaxed)
+            )
         );
     }
     server.stop().await;

@@ -125,28 +125,63 @@ pub async fn list(
     )
 }
 
-/// `?after=` pages through long threads.
+/// A long thread opens at its newest 200 messages; `?before=` pages back from there and
+/// `?after=` forward.
 #[derive(Debug, Default, Deserialize)]
 pub struct ThreadQuery {
     after: Option<String>,
+    before: Option<String>,
     flash: Option<String>,
+}
+
+/// One page of a thread and the links around it.
+struct ThreadPage {
+    items: Vec<switchboard_domain::entities::Message>,
+    earlier: Option<String>,
+    later: Option<String>,
+}
+
+async fn thread_page(
+    st: &AppState,
+    dash: &Dash,
+    id: &ConversationId,
+    after: Option<&str>,
+    before: Option<&str>,
+) -> Result<ThreadPage, DashError> {
+    if let Some(c) = after.and_then(Cursor::decode) {
+        let page = st
+            .store
+            .list_messages(&dash.org, id, Some(200), Some(&c))
+            .await?;
+        return Ok(ThreadPage {
+            items: page.data,
+            earlier: None,
+            later: page.next_cursor,
+        });
+    }
+    let before_cursor = before.and_then(Cursor::decode);
+    let page = st
+        .store
+        .list_messages_before(&dash.org, id, Some(200), before_cursor.as_ref())
+        .await?;
+    Ok(ThreadPage {
+        items: page.data,
+        earlier: page.earlier,
+        later: before_cursor.and(page.last),
+    })
 }
 
 async fn render_thread(
     st: &AppState,
     dash: &Dash,
     id: &ConversationId,
-    after: Option<&str>,
+    (after, before): (Option<&str>, Option<&str>),
     flash: Option<&str>,
     draft: &str,
     errors: &FieldErrors,
 ) -> Result<maud::Markup, DashError> {
     let conv = st.store.get_conversation(&dash.org, id).await?;
-    let cursor = after.and_then(Cursor::decode);
-    let items = st
-        .store
-        .list_messages(&dash.org, id, Some(200), cursor.as_ref())
-        .await?;
+    let page = thread_page(st, dash, id, after, before).await?;
     let opted_out = st
         .store
         .contact_opted_out(&dash.org, &conv.contact_number)
@@ -171,9 +206,12 @@ async fn render_thread(
                 }
             }
             div.chat {
-                (timeline(&items.data, "Contact"))
-                @if let Some(next) = &items.next_cursor {
-                    p.pager { a href={ "/conversations/" (conv.id) "?after=" (next) } { "Later messages →" } }
+                @if let Some(earlier) = &page.earlier {
+                    p.pager { a #earlier-messages href={ "/conversations/" (conv.id) "?before=" (earlier) } { "← Earlier messages" } }
+                }
+                (timeline(&page.items, "Contact"))
+                @if let Some(next) = &page.later {
+                    p.pager { a #later-messages href={ "/conversations/" (conv.id) "?after=" (next) } { "Later messages →" } }
                 }
             }
             @if conv.analysis.is_some() { h2 { "Analysis" } (analysis(conv.analysis.as_ref())) }
@@ -214,7 +252,7 @@ pub async fn show(
         &st,
         &dash,
         &id,
-        q.after.as_deref(),
+        (q.after.as_deref(), q.before.as_deref()),
         q.flash.as_deref(),
         "",
         &FieldErrors::default(),
@@ -247,6 +285,6 @@ pub async fn send(
             errors.add("text", e.to_string());
         }
     }
-    let page = render_thread(&st, &dash, &id, None, None, text, &errors).await?;
+    let page = render_thread(&st, &dash, &id, (None, None), None, text, &errors).await?;
     Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
 }
