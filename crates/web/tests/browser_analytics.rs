@@ -133,5 +133,28 @@ async fn the_analytics_page_charts_a_seeded_month() {
         .await
         .expect("width");
     assert_eq!(fits, Value::Bool(true), "the page fits a phone");
+    // Times show in the organization's time zone: the newest call started at 15:29 UTC on
+    // 30 November, 10:29 in New York.
+    db.store
+        .update_settings(
+            &org,
+            switchboard_domain::settings::SettingsUpdate {
+                timezone: Some("America/New_York".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("time zone");
+    b.goto(&format!("{base}/calls")).await.expect("calls");
+    b.resize(1280, 900).await.expect("desktop");
+    b.wait_for("main table time", WAIT).await.expect("a call");
+    let shown = b
+        .execute(
+            "return document.querySelector('main table time').textContent;",
+            vec![],
+        )
+        .await
+        .expect("time");
+    assert_eq!(shown, Value::String("2026-11-30 10:29:00".into()));
     b.quit().await;
 }

@@ -131,12 +131,14 @@ pub async fn render(
     body: Markup,
 ) -> Result<Markup, DashError> {
     let switcher = auth::switcher(st, dash).await?;
+    // Times show in the organization's time zone (the script reads it), like every "day".
+    let tz = st.store.get_settings(&dash.org).await?.timezone;
     let user = &dash.session.user;
     Ok(html! {
         (DOCTYPE)
         html lang="en" {
             (head(title))
-            body data-csrf=(dash.session.csrf_token) data-live=[live]
+            body data-csrf=(dash.session.csrf_token) data-tz=(tz) data-live=[live]
                 data-live-since=[live.and(dash.seen)] {
                 header.top {
                     a.brand href="/" { "Switchboard" }

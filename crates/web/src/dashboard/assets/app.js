@@ -10,13 +10,37 @@ function fmtDuration(secs) {
   return h > 0 ? h + ":" + pad(m) + ":" + pad(s) : m + ":" + pad(s);
 }
 
+// Times in the organization's time zone (the page's data-tz), else the reader's own.
+let zoned = null;
+function zonedParts(d) {
+  const tz = document.body && document.body.dataset.tz;
+  if (tz && zoned === null) {
+    try {
+      zoned = new Intl.DateTimeFormat("en-US", {
+        timeZone: tz, hourCycle: "h23", year: "numeric", month: "2-digit", day: "2-digit",
+        hour: "2-digit", minute: "2-digit", second: "2-digit",
+      });
+    } catch (_) {
+      zoned = false;
+    }
+  }
+  if (!zoned) {
+    return { year: d.getFullYear(), month: pad(d.getMonth() + 1), day: pad(d.getDate()),
+      hour: pad(d.getHours()), minute: pad(d.getMinutes()), second: pad(d.getSeconds()) };
+  }
+  const p = {};
+  zoned.formatToParts(d).forEach(function (x) { p[x.type] = x.value; });
+  return p;
+}
+
 function localTimes(root) {
+  const tz = document.body && document.body.dataset.tz;
   root.querySelectorAll("time[datetime]").forEach(function (t) {
     const d = new Date(t.getAttribute("datetime"));
     if (isNaN(d)) return;
-    t.title = t.getAttribute("datetime");
-    t.textContent = d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate()) + " " +
-      pad(d.getHours()) + ":" + pad(d.getMinutes()) + ":" + pad(d.getSeconds());
+    const p = zonedParts(d);
+    t.title = t.getAttribute("datetime") + (tz ? " (shown in " + tz + ")" : "");
+    t.textContent = p.year + "-" + p.month + "-" + p.day + " " + p.hour + ":" + p.minute + ":" + p.second;
   });
 }
 
