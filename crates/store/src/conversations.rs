@@ -234,18 +234,13 @@ impl Store {
     }
 
     /// A conversation's transcript in the order it was written, oldest first.
-    /// The `limit` messages of a thread just before `before` (or its newest), oldest first,
-    /// with the cursor of the page before them (`earlier`, when there is one) and of their
-    /// last message (`last`, to page forward with [`Store::list_messages`]): a long thread
-    /// opens at its newest message.
-    pub async fn list_messages_before(
+    /// A read transaction on a thread that exists in `org` (`NotFound` otherwise), and the
+    /// start of a query over its messages.
+    async fn thread_query(
         &self,
         org: &OrgId,
         conversation: &ConversationId,
-        limit: Option<u32>,
-        before: Option<&Cursor>,
-    ) -> Result<EarlierPage, StoreError> {
-        let limit = page_size(limit);
+    ) -> Result<(crate::Tx, Sql), StoreError> {
         let mut tx = self.begin(Scope::Org(org), Access::Read).await?;
         let exists: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM conversations WHERE org_id = $1 AND id = $2")
@@ -259,6 +254,22 @@ impl Store {
         let mut sql = Sql::new(&format!("SELECT {MSG_COLUMNS} FROM messages WHERE "));
         sql.push_arg("conversation_id = {}", conversation.to_string())?;
         sql.push_arg(" AND org_id = {}", org.to_string())?;
+        Ok((tx, sql))
+    }
+
+    /// The `limit` messages of a thread just before `before` (or its newest), oldest first,
+    /// with the cursor of the page before them (`earlier`, when there is one) and of their
+    /// last message (`last`, to page forward with [`Store::list_messages`]): a long thread
+    /// opens at its newest message.
+    pub async fn list_messages_before(
+        &self,
+        org: &OrgId,
+        conversation: &ConversationId,
+        limit: Option<u32>,
+        before: Option<&Cursor>,
+    ) -> Result<EarlierPage, StoreError> {
+        let limit = page_size(limit);
+        let (mut tx, mut sql) = self.thread_query(org, conversation).await?;
         if let Some(c) = before {
             sql.push_arg(" AND seq < {}", c.at)?;
         }
@@ -298,19 +309,7 @@ impl Store {
         cursor: Option<&Cursor>,
     ) -> Result<Page<Message>, StoreError> {
         let limit = page_size(limit);
-        let mut tx = self.begin(Scope::Org(org), Access::Read).await?;
-        let exists: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM conversations WHERE org_id = $1 AND id = $2")
-                .bind(org.as_str())
-                .bind(conversation.as_str())
-                .fetch_one(&mut *tx)
-                .await?;
-        if exists == 0 {
-            return Err(StoreError::NotFound);
-        }
-        let mut sql = Sql::new(&format!("SELECT {MSG_COLUMNS} FROM messages WHERE "));
-        sql.push_arg("conversation_id = {}", conversation.to_string())?;
-        sql.push_arg(" AND org_id = {}", org.to_string())?;
+        let (mut tx, mut sql) = self.thread_query(org, conversation).await?;
         if let Some(c) = cursor {
             sql.push_arg(" AND seq > {}", c.at)?;
         }
