@@ -185,6 +185,42 @@ fn password_form(
     layout::bare_markup(heading, body)
 }
 
+/// The password form as a page, with a fresh double-submit cookie.
+fn password_page(
+    st: &AppState,
+    action: &str,
+    heading: &str,
+    intro: Markup,
+    errors: &super::FieldErrors,
+    status: StatusCode,
+) -> Response {
+    let (csrf, c) = fresh_form(st);
+    with_cookie(
+        status,
+        c,
+        password_form(action, heading, intro, &csrf, errors),
+    )
+}
+
+/// The new password of a posted password form, with its errors (an expired form is one).
+fn posted_password(
+    st: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+    errors: &mut super::FieldErrors,
+) -> Secret {
+    match posted(st, headers, body) {
+        Some(f) => new_password_errors(&f, errors),
+        None => {
+            errors.add(
+                "_form",
+                "The form expired. Please enter the password again.",
+            );
+            Secret::new("")
+        }
+    }
+}
+
 fn with_cookie(status: StatusCode, c: HeaderValue, page: Markup) -> Response {
     (
         status,
@@ -222,15 +258,14 @@ pub async fn invite_page(
     };
     let role = t.role.map(|r| r.as_str()).unwrap_or("member");
     let intro = invite_intro(&st, &t.email, role, &t.org_id).await?;
-    let (csrf, c) = fresh_form(&st);
-    let page = password_form(
+    Ok(password_page(
+        &st,
         &format!("/invite/{token}"),
         "Accept the invitation",
         intro,
-        &csrf,
         &super::FieldErrors::default(),
-    );
-    Ok(with_cookie(StatusCode::OK, c, page))
+        StatusCode::OK,
+    ))
 }
 
 /// `POST /invite/{token}`: creates the login, then sends the person to sign in.
@@ -246,29 +281,18 @@ pub async fn accept(
         Err(page) => return Ok(page),
     };
     let mut errors = super::FieldErrors::default();
-    let form = posted(&st, &headers, &body);
-    let pw = match &form {
-        Some(f) => new_password_errors(f, &mut errors),
-        None => {
-            errors.add(
-                "_form",
-                "The form expired. Please enter the password again.",
-            );
-            Secret::new("")
-        }
-    };
+    let pw = posted_password(&st, &headers, &body, &mut errors);
     if !errors.0.is_empty() {
         let role = t.role.map(|r| r.as_str()).unwrap_or("member");
         let intro = invite_intro(&st, &t.email, role, &t.org_id).await?;
-        let (csrf, c) = fresh_form(&st);
-        let page = password_form(
+        return Ok(password_page(
+            &st,
             &format!("/invite/{token}"),
             "Accept the invitation",
             intro,
-            &csrf,
             &errors,
-        );
-        return Ok(with_cookie(StatusCode::UNPROCESSABLE_ENTITY, c, page));
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ));
     }
     let hash = hash_new_password(&st, pw).await?;
     match st.store.accept_invite(&token, &hash, now).await {
@@ -408,16 +432,15 @@ pub async fn reset_page(
         Ok(t) => t,
         Err(page) => return Ok(page),
     };
-    let (csrf, c) = fresh_form(&st);
     let intro = html! { p { "For the login " strong #reset-email { (t.email) } "." } };
-    let page = password_form(
+    Ok(password_page(
+        &st,
         &format!("/reset-password/{token}"),
         "Choose a new password",
         intro,
-        &csrf,
         &super::FieldErrors::default(),
-    );
-    Ok(with_cookie(StatusCode::OK, c, page))
+        StatusCode::OK,
+    ))
 }
 
 /// `POST /reset-password/{token}`: sets the password, ends every session of the login, and
@@ -434,27 +457,17 @@ pub async fn reset(
         Err(page) => return Ok(page),
     };
     let mut errors = super::FieldErrors::default();
-    let pw = match posted(&st, &headers, &body) {
-        Some(f) => new_password_errors(&f, &mut errors),
-        None => {
-            errors.add(
-                "_form",
-                "The form expired. Please enter the password again.",
-            );
-            Secret::new("")
-        }
-    };
+    let pw = posted_password(&st, &headers, &body, &mut errors);
     if !errors.0.is_empty() {
-        let (csrf, c) = fresh_form(&st);
         let intro = html! { p { "For the login " strong #reset-email { (t.email) } "." } };
-        let page = password_form(
+        return Ok(password_page(
+            &st,
             &format!("/reset-password/{token}"),
             "Choose a new password",
             intro,
-            &csrf,
             &errors,
-        );
-        return Ok(with_cookie(StatusCode::UNPROCESSABLE_ENTITY, c, page));
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ));
     }
     let hash = hash_new_password(&st, pw).await?;
     match st.store.reset_password(&token, &hash, now).await {
