@@ -154,3 +154,5 @@ mod tests {
 }
 id_type!(/// A staff action on a live call.
     CallActionId, "cact");
+id_type!(/// A knowledge source (a document agents search).
+    KnowledgeSourceId, "kns");

@@ -11,6 +11,7 @@ pub mod custom_tool;
 pub mod entities;
 pub mod error;
 pub mod ids;
+pub mod knowledge;
 pub mod mcp_server;
 pub mod messaging;
 pub mod numbering;

@@ -7,6 +7,7 @@
 mod alerts;
 mod analysis;
 pub mod email;
+mod knowledge;
 pub mod transcript;
 mod webhooks;
 
@@ -17,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use switchboard_domain::Clock;
 use switchboard_llm::ChatClient;
-use switchboard_store::{Job, Store, StoreError, ANALYSIS_JOB, EMAIL_JOB};
+use switchboard_store::{Job, Store, StoreError, ANALYSIS_JOB, EMAIL_JOB, KNOWLEDGE_JOB};
 use tokio::sync::watch;
 
 pub use switchboard_egress::signing;
@@ -222,7 +223,8 @@ impl Jobs {
         &self.inner.stats
     }
 
-    /// Claims and runs the due analysis and e-mail jobs. Returns how many ran.
+    /// Claims and runs the due analysis, e-mail and knowledge index jobs. Returns how many
+    /// ran.
     pub async fn run_jobs_once(&self) -> Result<usize, StoreError> {
         let inner = &self.inner;
         let lease = i64::try_from(inner.config.lease.as_millis()).unwrap_or(60_000);
@@ -230,7 +232,7 @@ impl Jobs {
             .store
             .claim_jobs(
                 &inner.owner,
-                &[ANALYSIS_JOB, EMAIL_JOB],
+                &[ANALYSIS_JOB, EMAIL_JOB, KNOWLEDGE_JOB],
                 inner.clock.now(),
                 lease,
                 inner.config.batch,
@@ -246,6 +248,7 @@ impl Jobs {
         let result = match job.kind.as_str() {
             ANALYSIS_JOB => self.analyse(&job).await,
             EMAIL_JOB => self.send_email(&job).await,
+            KNOWLEDGE_JOB => self.index_knowledge(&job).await,
             other => Err(RunError::Stop(format!("unknown job kind {other}"))),
         };
         let now = inner.clock.now();
@@ -303,6 +306,23 @@ impl Jobs {
                 if !matches!(e, StoreError::NotFound) {
                     return Err(e);
                 }
+            }
+        }
+        if job.kind == KNOWLEDGE_JOB {
+            let id = payload_id(
+                job,
+                "source_id",
+                switchboard_domain::ids::KnowledgeSourceId::parse,
+            );
+            let version = job
+                .payload
+                .get("version")
+                .and_then(serde_json::Value::as_i64);
+            if let (Some(id), Some(version)) = (id, version) {
+                inner
+                    .store
+                    .fail_knowledge_index(&job.org_id, &id, version, why)
+                    .await?;
             }
         }
         if job.kind == EMAIL_JOB {

@@ -14,16 +14,18 @@ use switchboard_domain::{Timestamp, ValidationError};
 const COLUMNS: &str = "id, name, instructions, greeting, voice, model, language, temperature, \
     turn_detection, tools, transfer_number, max_call_duration_seconds, analysis_fields, \
     business_hours, chat_model, voicemail, voicemail_message, record, handoffs, digits, \
-    transfer_caller_id, transfer_message, transfer_mode, contact_scope, created_at, updated_at";
+    transfer_caller_id, transfer_message, transfer_mode, contact_scope, knowledge, created_at, \
+    updated_at";
 
 /// Columns an insert or update writes, in the order [`bind_written`] binds them: the
-/// changeable fields and `updated_at` ($1-$24), then `org_id` ($25) and `id` ($26).
+/// changeable fields and `updated_at` ($1-$25), then `org_id` ($26) and `id` ($27).
 const WRITTEN: &str = "name, instructions, greeting, voice, model, language, temperature, \
     turn_detection, tools, transfer_number, max_call_duration_seconds, analysis_fields, \
     business_hours, chat_model, voicemail, voicemail_message, record, handoffs, digits, \
-    transfer_caller_id, transfer_message, transfer_mode, contact_scope, updated_at, org_id, id";
+    transfer_caller_id, transfer_message, transfer_mode, contact_scope, knowledge, updated_at, \
+    org_id, id";
 /// How many of [`WRITTEN`] an update sets.
-const CHANGED: usize = 24;
+const CHANGED: usize = 25;
 
 type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
 
@@ -59,6 +61,7 @@ fn bind_written<'q>(
         .bind(agent.transfer_message.clone())
         .bind(agent.transfer_mode.as_str())
         .bind(agent.contact_scope.as_str())
+        .bind(crate::rows::to_json(&agent.knowledge)?)
         .bind(agent.updated_at.millis())
         .bind(org.to_string())
         .bind(agent.id.to_string()))
@@ -104,6 +107,8 @@ fn agent_from_row(row: &AnyRow) -> Result<Agent, StoreError> {
         // Agents saved before call control existed: no handoffs, default digits.
         handoffs: crate::rows::json_opt(row, "handoffs")?.unwrap_or_default(),
         digits: crate::rows::json_opt(row, "digits")?.unwrap_or_default(),
+        // Agents saved before knowledge existed answer from none.
+        knowledge: crate::rows::json_opt(row, "knowledge")?.unwrap_or_default(),
         created_at: ts(row, "created_at")?,
         updated_at: ts(row, "updated_at")?,
     })
@@ -117,10 +122,11 @@ impl Store {
         crate::accounts::ensure_org_exists(&mut tx, org).await?;
         crate::custom_tools::check_agent_tools(&mut tx, org, &agent.tools).await?;
         check_handoffs(&mut tx, org, &agent).await?;
+        crate::knowledge::check_agent_sources(&mut tx, org, &agent.knowledge).await?;
         let sql = format!(
             "INSERT INTO agents ({WRITTEN}, created_at) VALUES \
              ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
-             $19, $20, $21, $22, $23, $24, $25, $26, $27)"
+             $19, $20, $21, $22, $23, $24, $25, $26, $27, $28)"
         );
         bind_written(sqlx::query(&sql), org, &agent)?
             .bind(agent.created_at.millis())
@@ -179,6 +185,7 @@ impl Store {
         let agent = current.apply(patch, Timestamp::now())?;
         crate::custom_tools::check_agent_tools(&mut tx, org, &agent.tools).await?;
         check_handoffs(&mut tx, org, &agent).await?;
+        crate::knowledge::check_agent_sources(&mut tx, org, &agent.knowledge).await?;
         let sets: Vec<String> = WRITTEN
             .split(", ")
             .map(str::trim)

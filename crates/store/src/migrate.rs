@@ -186,6 +186,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0029_alert_notices.sql"),
         postgres: include_str!("../migrations/postgres/0029_alert_notices.sql"),
     },
+    Migration {
+        version: 30,
+        name: "knowledge",
+        sqlite: include_str!("../migrations/sqlite/0030_knowledge.sql"),
+        postgres: include_str!("../migrations/postgres/0030_knowledge.sql"),
+    },
 ];
 
 /// The migration after which secrets are sealed; applying it seals the rows in clear.

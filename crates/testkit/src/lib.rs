@@ -8,6 +8,7 @@ pub mod browser;
 pub mod chat;
 pub mod fixtures;
 pub mod oauth_mcp;
+pub mod pdf;
 pub mod process;
 pub mod realtime;
 mod realtime_script;

@@ -126,6 +126,7 @@ pub(crate) async fn run(reg: &Registry, ctx: &ToolContext, name: &str, args: &Va
         "book_appointment" => book(ctx, args).await,
         "cancel_appointment" => cancel(ctx, args).await,
         "lookup_contact" => lookup(ctx, args).await,
+        crate::knowledge::NAME => crate::knowledge::run(ctx, args).await.map(|v| (v, None)),
         _ => Err(ToolError::new(
             "unknown_tool",
             format!("The tool `{name}` is not available."),

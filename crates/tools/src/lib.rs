@@ -6,6 +6,7 @@
 mod builtin;
 mod call_control;
 mod custom;
+mod knowledge;
 pub mod mcp;
 mod mcp_client;
 pub mod mcp_oauth;
@@ -341,7 +342,8 @@ impl Registry {
         let allowed = mcp.is_some()
             || handoff.is_some()
             || (ctx.agent.tools.iter().any(|t| t == name)
-                && (custom.is_some() || self.implemented(name, ctx.channel)));
+                && (custom.is_some() || self.implemented(name, ctx.channel)))
+            || (name == knowledge::NAME && !ctx.agent.knowledge.is_empty());
         let outcome = match (allowed, args) {
             (false, _) => failure(
                 "error",

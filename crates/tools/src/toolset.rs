@@ -107,6 +107,15 @@ impl Registry {
                 tracing::debug!(tool = %name, channel = channel.as_str(), "tool not available on this channel; not offered");
             }
         }
+        // Knowledge comes with its search tool, unless a tool of that name is already there.
+        if !agent.knowledge.is_empty()
+            && !set
+                .definitions
+                .iter()
+                .any(|d| d.name == crate::knowledge::NAME)
+        {
+            set.definitions.push(crate::knowledge::definition());
+        }
         if channel == Channel::Voice && !agent.handoffs.is_empty() {
             for (definition, tool) in call_control::handoff_tools(store, org, agent).await {
                 set.definitions.push(definition);

@@ -313,6 +313,14 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
             custom_tools::delete_tool
         ))
         .routes(routes!(custom_tools::rotate_tool_secret))
+        .routes(routes!(knowledge::list_sources, knowledge::create_source))
+        .routes(routes!(knowledge::upload_source))
+        .routes(routes!(
+            knowledge::get_source,
+            knowledge::update_source,
+            knowledge::delete_source
+        ))
+        .routes(routes!(knowledge::search))
         .routes(routes!(custom_tools::test_tool))
         .routes(routes!(
             mcp_servers::create_server,

@@ -1,13 +1,14 @@
 //! Agents: configuration validated when saved, so a bad voice or tool name is a 422 on the
 //! API rather than a broken live call.
 
-use crate::ids::AgentId;
+use crate::ids::{AgentId, KnowledgeSourceId};
 use crate::schedule::BusinessHours;
 use crate::transfer::{CallerIdPolicy, TransferTarget};
 use crate::values::{check_len, require_text};
 use crate::{Timestamp, ValidationError};
 use serde::{Deserialize, Serialize};
 
+mod build;
 mod call_control;
 mod settings;
 
@@ -95,6 +96,10 @@ pub struct Agent {
     pub handoffs: Vec<Handoff>,
     /// How `collect_digits` gathers keypad presses.
     pub digits: DigitCollection,
+    /// Knowledge sources it answers from, with the built-in `search_knowledge` tool (offered
+    /// on every channel whenever this is not empty).
+    #[schema(value_type = Vec<String>)]
+    pub knowledge: Vec<KnowledgeSourceId>,
     /// Created.
     pub created_at: Timestamp,
     /// Last changed.
@@ -172,6 +177,10 @@ pub struct NewAgent {
     /// Keypad collection for `collect_digits` (default 16 digits, `#`, 5 s).
     #[serde(default)]
     pub digits: Option<DigitCollection>,
+    /// Knowledge source ids (`kns_...`) it answers from (default none).
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<String>>)]
+    pub knowledge: Option<Vec<KnowledgeSourceId>>,
 }
 
 /// The body of `PATCH /api/v1/agents/{id}`: every field optional; `null` clears an optional
@@ -239,6 +248,9 @@ pub struct AgentPatch {
     pub handoffs: Option<Vec<Handoff>>,
     /// Keypad collection for `collect_digits`.
     pub digits: Option<DigitCollection>,
+    /// Knowledge source ids it answers from (replaces the list).
+    #[schema(value_type = Option<Vec<String>>)]
+    pub knowledge: Option<Vec<KnowledgeSourceId>>,
 }
 
 /// Distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`).
@@ -251,118 +263,6 @@ where
 }
 
 impl Agent {
-    /// Builds a validated agent from a create request.
-    pub fn create(input: NewAgent, now: Timestamp) -> Result<Agent, ValidationError> {
-        let agent = Agent {
-            id: AgentId::generate(),
-            name: input.name,
-            instructions: input.instructions,
-            greeting: input.greeting,
-            voice: input.voice.unwrap_or_else(|| DEFAULT_VOICE.to_owned()),
-            model: input.model.unwrap_or_else(|| DEFAULT_MODEL.to_owned()),
-            language: input.language,
-            temperature: input.temperature,
-            turn_detection: input.turn_detection.unwrap_or_default(),
-            tools: input.tools.unwrap_or_default(),
-            transfer_number: input.transfer_number,
-            transfer_caller_id: input.transfer_caller_id.unwrap_or_default(),
-            transfer_message: input.transfer_message,
-            transfer_mode: input.transfer_mode.unwrap_or_default(),
-            max_call_duration_seconds: input
-                .max_call_duration_seconds
-                .unwrap_or(DEFAULT_MAX_CALL_SECONDS),
-            analysis_fields: input.analysis_fields.unwrap_or_default(),
-            business_hours: input.business_hours.unwrap_or_default(),
-            chat_model: input.chat_model,
-            voicemail: input.voicemail.unwrap_or_default(),
-            voicemail_message: input.voicemail_message,
-            record: input.record.unwrap_or(false),
-            contact_scope: input.contact_scope.unwrap_or_default(),
-            handoffs: input.handoffs.unwrap_or_default(),
-            digits: input.digits.unwrap_or_default(),
-            created_at: now,
-            updated_at: now,
-        };
-        agent.validate()?;
-        Ok(agent)
-    }
-
-    /// Applies a partial update and re-validates the whole agent.
-    pub fn apply(mut self, p: AgentPatch, now: Timestamp) -> Result<Agent, ValidationError> {
-        if let Some(v) = p.name {
-            self.name = v;
-        }
-        if let Some(v) = p.instructions {
-            self.instructions = v;
-        }
-        if let Some(v) = p.greeting {
-            self.greeting = v;
-        }
-        if let Some(v) = p.voice {
-            self.voice = v;
-        }
-        if let Some(v) = p.model {
-            self.model = v;
-        }
-        if let Some(v) = p.language {
-            self.language = v;
-        }
-        if let Some(v) = p.temperature {
-            self.temperature = v;
-        }
-        if let Some(v) = p.turn_detection {
-            self.turn_detection = v;
-        }
-        if let Some(v) = p.tools {
-            self.tools = v;
-        }
-        if let Some(v) = p.transfer_number {
-            self.transfer_number = v;
-        }
-        if let Some(v) = p.transfer_caller_id {
-            self.transfer_caller_id = v;
-        }
-        if let Some(v) = p.transfer_mode {
-            self.transfer_mode = v;
-        }
-        if let Some(v) = p.transfer_message {
-            self.transfer_message = v;
-        }
-        if let Some(v) = p.max_call_duration_seconds {
-            self.max_call_duration_seconds = v;
-        }
-        if let Some(v) = p.analysis_fields {
-            self.analysis_fields = v;
-        }
-        if let Some(v) = p.business_hours {
-            self.business_hours = v;
-        }
-        if let Some(v) = p.chat_model {
-            self.chat_model = v;
-        }
-        if let Some(v) = p.voicemail {
-            self.voicemail = v;
-        }
-        if let Some(v) = p.contact_scope {
-            self.contact_scope = v;
-        }
-        if let Some(v) = p.voicemail_message {
-            self.voicemail_message = v;
-        }
-        if let Some(v) = p.record {
-            self.record = v;
-        }
-        if let Some(v) = p.handoffs {
-            self.handoffs = v;
-        }
-        if let Some(v) = p.digits {
-            self.digits = v;
-        }
-        self.updated_at = now;
-        self.validate()?;
-        Ok(self)
-    }
-
     /// Checks every field; the error names the first field at fault.
     pub fn validate(&self) -> Result<(), ValidationError> {
         require_text("name", &self.name, 200)?;
@@ -440,6 +340,20 @@ impl Agent {
         }
         if let Some(m) = &self.transfer_message {
             require_text("transfer_message", m, 500)?;
+        }
+        if self.knowledge.len() > crate::knowledge::MAX_AGENT_SOURCES {
+            return Err(ValidationError::new(
+                "knowledge",
+                format!("at most {} sources", crate::knowledge::MAX_AGENT_SOURCES),
+            ));
+        }
+        for (i, k) in self.knowledge.iter().enumerate() {
+            if self.knowledge[..i].contains(k) {
+                return Err(ValidationError::new(
+                    format!("knowledge[{i}]"),
+                    "listed twice",
+                ));
+            }
         }
         if self.tools.iter().any(|t| t == "transfer_call") && self.transfer_number.is_none() {
             return Err(ValidationError::new(

@@ -81,6 +81,7 @@ fn agent_fields() -> Value {
         "temperature": {"type": "number", "minimum": 0, "maximum": 2},
         "tools": {"type": "array", "items": {"type": "string"}, "description": "Tools the agent may use: built-ins (end_call, transfer_call, check_availability, book_appointment, cancel_appointment, lookup_contact, send_sms, call_contact, schedule_sms, collect_digits), the organization's custom tools, or mcp:<server> for one of its MCP servers"},
         "handoffs": {"type": "array", "items": {"type": "object", "properties": {"agent_id": {"type": "string"}, "description": {"type": "string"}}, "required": ["agent_id", "description"]}, "description": "Other agents of the organization this one may hand a call to (a handoff_to_<name> tool each), with when to do it"},
+        "knowledge": {"type": "array", "items": {"type": "string"}, "description": "Ids (kns_...) of the organization's knowledge sources the agent answers from with its search_knowledge tool"},
         "digits": {"type": "object", "description": "How collect_digits reads the keypad: {max_digits (1-32), terminator (#, * or null), timeout_seconds (1-60)}"},
         "transfer_number": {"type": "string", "description": "E.164 number transfer_call connects to"},
         "max_call_duration_seconds": {"type": "integer", "minimum": 30, "maximum": 14400},

@@ -13,6 +13,7 @@ pub mod contacts;
 pub mod conversations;
 pub mod custom_tools;
 pub mod instance;
+pub mod knowledge;
 pub mod mcp_servers;
 pub mod numbers;
 pub mod orgs;

@@ -9,6 +9,7 @@ use switchboard_domain::agent::{
     Agent, AnalysisField, ContactScope, NewAgent, TurnDetection, VoicemailMode, BUILTIN_TOOLS,
     DEFAULT_MAX_CALL_SECONDS, DEFAULT_MODEL, DEFAULT_VOICE, VOICES,
 };
+use switchboard_domain::ids::KnowledgeSourceId;
 use switchboard_domain::schedule::{parse_hhmm, BusinessHours, Closure, DAY_NAMES, MAX_CLOSURES};
 use switchboard_domain::transfer::TransferTarget;
 
@@ -27,6 +28,7 @@ pub(super) struct Draft {
     silence_ms: String,
     eagerness: String,
     tools: Vec<String>,
+    knowledge: Vec<String>,
     transfer_number: String,
     max_seconds: String,
     analysis_fields: String,
@@ -156,6 +158,7 @@ impl Draft {
             silence_ms: String::new(),
             eagerness: String::new(),
             tools: vec![],
+            knowledge: vec![],
             transfer_number: String::new(),
             max_seconds: DEFAULT_MAX_CALL_SECONDS.to_string(),
             analysis_fields: "[]".into(),
@@ -202,6 +205,7 @@ impl Draft {
             silence_ms,
             eagerness,
             tools: a.tools.clone(),
+            knowledge: a.knowledge.iter().map(|k| k.to_string()).collect(),
             transfer_number: a
                 .transfer_number
                 .as_ref()
@@ -233,6 +237,7 @@ impl Draft {
             silence_ms: f.raw("silence_duration_ms").trim().to_owned(),
             eagerness: f.raw("eagerness").trim().to_owned(),
             tools: f.all("tools"),
+            knowledge: f.all("knowledge"),
             transfer_number: f.raw("transfer_number").trim().to_owned(),
             max_seconds: f.raw("max_call_duration_seconds").trim().to_owned(),
             analysis_fields: f.raw("analysis_fields").to_owned(),
@@ -341,6 +346,17 @@ impl Draft {
             ContactScope::Caller
         });
         let business_hours = self.hours.parse(errors);
+        let knowledge: Vec<KnowledgeSourceId> = self
+            .knowledge
+            .iter()
+            .filter_map(|k| {
+                let id = KnowledgeSourceId::parse(k);
+                if id.is_none() {
+                    errors.add("knowledge", "choose among the organization's sources");
+                }
+                id
+            })
+            .collect();
         if !errors.is_empty() {
             return None;
         }
@@ -354,6 +370,7 @@ impl Draft {
             temperature,
             turn_detection: Some(turn_detection),
             tools: Some(self.tools.clone()),
+            knowledge: Some(knowledge),
             transfer_number,
             max_call_duration_seconds: max_seconds,
             analysis_fields,
@@ -373,12 +390,32 @@ impl Draft {
     }
 }
 
+/// What the form offers besides the built-in tools.
+pub(super) struct Choices {
+    /// The organization's custom tools and MCP servers (`mcp:<name>`).
+    pub tools: Vec<String>,
+    /// Its knowledge sources: id and name.
+    pub knowledge: Vec<(String, String)>,
+}
+
+/// The organization's custom tools, MCP servers and knowledge sources.
+pub(super) async fn choices(st: &AppState, dash: &Dash) -> Result<Choices, DashError> {
+    let knowledge = st
+        .store
+        .list_knowledge_sources(&dash.org)
+        .await?
+        .into_iter()
+        .map(|k| (k.id.to_string(), k.name))
+        .collect();
+    Ok(Choices {
+        tools: custom_tool_names(st, dash).await?,
+        knowledge,
+    })
+}
+
 /// The organization's custom tools and MCP servers (`mcp:<name>`), offered beside the
 /// built-ins.
-pub(super) async fn custom_tool_names(
-    st: &AppState,
-    dash: &Dash,
-) -> Result<Vec<String>, DashError> {
+async fn custom_tool_names(st: &AppState, dash: &Dash) -> Result<Vec<String>, DashError> {
     let mut names: Vec<String> = st
         .store
         .list_custom_tools(&dash.org)
@@ -402,8 +439,9 @@ pub(super) fn form(
     d: &Draft,
     errors: &FieldErrors,
     read_only: bool,
-    custom: &[String],
+    choices: &Choices,
 ) -> Markup {
+    let custom = &choices.tools;
     let mut voices: Vec<&str> = VOICES.to_vec();
     if !voices.contains(&d.voice.as_str()) && !d.voice.is_empty() {
         voices.push(&d.voice);
@@ -470,6 +508,16 @@ pub(super) fn form(
                         }
                         @for t in custom {
                             label.check.custom-tool { input type="checkbox" name="tools" value=(t) checked[d.tools.iter().any(|x| x == t)]; " " code { (t) } " " span.muted { "(custom)" } }
+                        }
+                    }
+                }))
+                (field("Knowledge", "knowledge", errors, Some("Documents it answers from with the search_knowledge tool, on calls and in texts."), html! {
+                    div.checks #knowledge {
+                        @for (id, name) in &choices.knowledge {
+                            label.check { input type="checkbox" name="knowledge" value=(id) checked[d.knowledge.iter().any(|x| x == id)]; " " (name) }
+                        }
+                        @if choices.knowledge.is_empty() {
+                            span.muted { "No sources yet: add documents under " a href="/knowledge" { "Knowledge" } "." }
                         }
                     }
                 }))

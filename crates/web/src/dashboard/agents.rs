@@ -1,6 +1,6 @@
 //! `/agents`: list, create and edit with errors beside each field, delete, and "Try it".
 
-use super::agent_form::{custom_tool_names, form, Draft};
+use super::agent_form::{choices, form, Draft};
 use super::layout::{self, time};
 use super::{Dash, DashError, FieldErrors, Fields};
 use crate::AppState;
@@ -60,7 +60,7 @@ pub async fn list(
 /// `GET /agents/new` (admins).
 pub async fn new_form(State(st): State<AppState>, dash: Dash) -> Result<Response, DashError> {
     dash.require_manage()?;
-    let custom = custom_tool_names(&st, &dash).await?;
+    let custom = choices(&st, &dash).await?;
     let body = form(
         &dash,
         "/agents/new",
@@ -84,7 +84,7 @@ async fn invalid(
     d: &Draft,
     errors: &FieldErrors,
 ) -> Result<Response, DashError> {
-    let custom = custom_tool_names(st, dash).await?;
+    let custom = choices(st, dash).await?;
     let page = layout::render(
         st,
         dash,
@@ -145,7 +145,7 @@ async fn edit_page(
     flash: Option<&str>,
 ) -> Result<maud::Markup, DashError> {
     let action = format!("/agents/{}", a.id);
-    let custom = custom_tool_names(st, dash).await?;
+    let custom = choices(st, dash).await?;
     let calls = super::agent_calls::card(st, dash, a, None, &FieldErrors::default()).await?;
     let body = html! {
         (layout::flash(flash))
@@ -226,6 +226,7 @@ pub async fn update(
             contact_scope: n.contact_scope,
             handoffs: None,
             digits: None,
+            knowledge: n.knowledge,
             transfer_caller_id: None,
             transfer_message: None,
             transfer_mode: None,

@@ -116,6 +116,7 @@ const NAV: &[(&str, &str, &str)] = &[
     ("keys", "/api-keys", "API keys"),
     ("webhooks", "/webhooks", "Webhooks"),
     ("tools", "/tools", "Tools"),
+    ("knowledge", "/knowledge", "Knowledge"),
     ("team", "/team", "Team"),
     ("settings", "/settings", "Settings"),
 ];

@@ -22,6 +22,7 @@ mod charts;
 mod contacts;
 mod conversations;
 mod custom_tools;
+mod knowledge;
 mod layout;
 mod links;
 mod live;
@@ -354,11 +355,15 @@ impl FromRequestParts<AppState> for Dash {
                     "cross-site requests are refused".into(),
                 ));
             }
+            // Multipart forms (uploads) carry `_csrf` as a field too, checked by their handler.
             let is_form = parts
                 .headers
                 .get(header::CONTENT_TYPE)
                 .and_then(|v| v.to_str().ok())
-                .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+                .is_some_and(|v| {
+                    v.starts_with("application/x-www-form-urlencoded")
+                        || v.starts_with("multipart/form-data")
+                });
             if !is_form {
                 let ok = parts
                     .headers

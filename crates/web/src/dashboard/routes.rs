@@ -68,6 +68,13 @@ pub fn routes() -> Router<AppState> {
         .route("/campaigns/{id}", get(campaigns::show))
         .route("/campaigns/{id}/{action}", post(campaigns::act))
         .route("/oauth/authorize", get(oauth::consent).post(oauth::decide))
+        .route("/knowledge", get(knowledge::list).post(knowledge::create))
+        .route("/knowledge/upload", post(knowledge::upload))
+        .route(
+            "/knowledge/{id}",
+            get(knowledge::show).post(knowledge::update),
+        )
+        .route("/knowledge/{id}/delete", post(knowledge::delete))
         .route("/tools", get(tools::list))
         .route(
             "/tools/custom/new",

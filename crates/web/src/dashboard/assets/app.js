@@ -185,12 +185,35 @@ function fileFills() {
   });
 }
 
+// While #live shows something still under way (`data-pending`, e.g. a knowledge source
+// being indexed, which no event announces), it is re-rendered from the server every 1.5 s
+// until nothing is pending.
+function pending() {
+  if (!document.querySelector("#live [data-pending]")) return;
+  setTimeout(function () {
+    fetch(window.location.href, { credentials: "same-origin", headers: { "x-live-refresh": "1" } })
+      .then(function (r) { return r.ok ? r.text() : Promise.reject(r.status); })
+      .then(function (html) {
+        const fresh = new DOMParser().parseFromString(html, "text/html").getElementById("live");
+        const current = document.getElementById("live");
+        if (fresh && current) {
+          current.innerHTML = fresh.innerHTML;
+          localTimes(current);
+          document.body.dataset.liveUpdates = String(Number(document.body.dataset.liveUpdates || 0) + 1);
+        }
+      })
+      .catch(function () { /* tried again below */ })
+      .finally(pending);
+  }, 1500);
+}
+
 document.addEventListener("DOMContentLoaded", function () {
   localTimes(document);
   bindConfirms(document);
   tickTimers();
   setInterval(tickTimers, 1000);
   live();
+  pending();
   tryIt();
   fileFills();
   if (document.querySelector(".chat #transcript")) toNewest();
