@@ -577,7 +577,7 @@ pub struct ToolInvocation {
     /// Where it came from: `call` or `text` (a built-in tool run by an agent in a
     /// conversation), `custom` (a custom HTTP tool, from a conversation or a test run),
     /// `mcp_server` (a client of Switchboard's MCP server), `mcp_client` (an agent using an
-    /// external MCP server's tool).
+    /// external MCP server's tool), `assistant` (the operator assistant, for a person).
     pub source: String,
     /// Started.
     pub started_at: Timestamp,
@@ -588,7 +588,14 @@ pub struct ToolInvocation {
 }
 
 /// The values of [`ToolInvocation::source`].
-pub const TOOL_SOURCES: &[&str] = &["call", "text", "custom", "mcp_server", "mcp_client"];
+pub const TOOL_SOURCES: &[&str] = &[
+    "call",
+    "text",
+    "custom",
+    "mcp_server",
+    "mcp_client",
+    "assistant",
+];
 
 /// Filters of `GET /api/v1/tool-invocations`.
 #[derive(Debug, Clone, Default)]

@@ -121,7 +121,8 @@ pub struct KnowledgeSource {
     pub error: Option<String>,
     /// Passages in the index.
     pub chunks: i64,
-    /// Who added it: `user:<id>`, `api_key:<id>` or `assistant:<id>`.
+    /// Who added it: `user:<id>` (the dashboard, or the assistant for that person) or
+    /// `api_key:<id>`.
     pub created_by: String,
     /// Added.
     pub created_at: Timestamp,

@@ -3,6 +3,7 @@
 pub mod agent;
 pub mod analysis;
 pub mod analytics;
+pub mod assistant;
 pub mod auth;
 pub mod call;
 pub mod call_action;

@@ -307,6 +307,11 @@ impl Messaging {
         }
     }
 
+    /// The chat model, when one is configured (the operator assistant uses it too).
+    pub fn chat_client(&self) -> Option<&ChatClient> {
+        self.inner.llm.as_ref()
+    }
+
     /// The tool registry (shared with voice, so calls can use `send_sms` too).
     pub fn registry(&self) -> Registry {
         self.inner.registry.clone()

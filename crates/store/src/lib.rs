@@ -7,10 +7,12 @@
 //! Rule: every method on tenant data takes the organization first.
 
 mod accounts;
+mod activity;
 mod agents;
 mod alerts;
 mod analytics;
 mod appointments;
+mod assistant;
 mod audit;
 mod backup;
 mod call_actions;
@@ -62,8 +64,10 @@ use switchboard_domain::ids::OrgId;
 use switchboard_domain::ValidationError;
 
 pub use accounts::{Bootstrap, BootstrapInput};
+pub use activity::CallCount;
 pub use analytics::{AnalyticsQuery, ExportAfter};
 pub use appointments::CalendarEntry;
+pub use assistant::{AssistantSession, NewAction, StoredAction};
 pub use call_actions::{ActionNews, ActionSignal, UndeliveredAction};
 pub use calls::{CallEnd, StatusReport};
 pub use campaigns::{CampaignAction, NewCampaignRow, Refusal};

@@ -192,6 +192,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0030_knowledge.sql"),
         postgres: include_str!("../migrations/postgres/0030_knowledge.sql"),
     },
+    Migration {
+        version: 31,
+        name: "assistant",
+        sqlite: include_str!("../migrations/sqlite/0031_assistant.sql"),
+        postgres: include_str!("../migrations/postgres/0031_assistant.sql"),
+    },
 ];
 
 /// The migration after which secrets are sealed; applying it seals the rows in clear.

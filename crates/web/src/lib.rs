@@ -1,7 +1,9 @@
 //! Switchboard's HTTP edge: REST API v1, health, metrics and the OpenAPI document.
 
 pub mod api;
+mod api_doc;
 mod appointments;
+mod assistant;
 mod calendar;
 pub mod dashboard;
 mod docs;
@@ -24,6 +26,7 @@ pub mod twilio_setup;
 mod twilio_transfer;
 mod twilio_warm;
 
+pub use api_doc::api_routes;
 pub use server::{Application, BuildError};
 
 use crate::error::ApiError;
@@ -40,8 +43,6 @@ use switchboard_jobs::{Jobs, JobsConfig};
 use switchboard_messaging::{Messaging, MessagingConfig};
 use switchboard_store::Store;
 use switchboard_voice::{VoiceConfig, VoiceServices};
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -196,169 +197,17 @@ pub struct AppState {
     pub text_model: bool,
     /// An SMTP server is configured for e-mails.
     pub smtp_configured: bool,
+    /// The chat model (texts, the operator assistant), when configured.
+    pub llm: Option<switchboard_llm::ChatClient>,
+    /// The REST API in-process, for the assistant's tools (set once the router exists).
+    pub api: Arc<std::sync::OnceLock<Arc<dyn switchboard_tools::mcp::ApiBackend>>>,
 }
 
-#[derive(OpenApi)]
-#[openapi(
-    info(title = "Switchboard API", version = "1", description = "Multi-tenant AI phone and messaging agents. Authenticate with `Authorization: Bearer <key>`; errors are `{\"error\": {\"code\", \"message\", \"field\"?}}`."),
-    modifiers(&SecurityAddon),
-    components(schemas(error::ErrorBody, api::webhooks::EventEnvelope)),
-)]
-struct ApiDoc;
-
-struct SecurityAddon;
-
-impl utoipa::Modify for SecurityAddon {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        let bearer =
-            || SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build());
-        components.add_security_scheme("api_key", bearer());
-        components.add_security_scheme("operator_key", bearer());
+impl AppState {
+    /// The REST API in-process, once the router is built.
+    pub(crate) fn api_backend(&self) -> Option<Arc<dyn switchboard_tools::mcp::ApiBackend>> {
+        self.api.get().cloned()
     }
-}
-
-/// The API routes and their OpenAPI document, built from the same registrations so that a
-/// route cannot exist without its documentation.
-pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    use api::*;
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .routes(routes!(orgs::create_org, orgs::list_orgs))
-        .routes(routes!(orgs::get_org))
-        .routes(routes!(orgs::disable_org))
-        .routes(routes!(orgs::enable_org))
-        .routes(routes!(orgs::create_org_api_key))
-        .routes(routes!(api_keys::create_api_key, api_keys::list_api_keys))
-        .routes(routes!(api_keys::revoke_api_key))
-        .routes(routes!(agents::create_agent, agents::list_agents))
-        .routes(routes!(
-            agents::get_agent,
-            agents::update_agent,
-            agents::delete_agent
-        ))
-        .routes(routes!(numbers::create_number, numbers::list_numbers))
-        .routes(routes!(
-            numbers::get_number,
-            numbers::update_number,
-            numbers::delete_number
-        ))
-        .routes(routes!(numbers::verify_number))
-        .routes(routes!(
-            appointments::list_appointments,
-            appointments::create_appointment
-        ))
-        .routes(routes!(
-            appointments::get_appointment,
-            appointments::update_appointment,
-            appointments::cancel_appointment
-        ))
-        .routes(routes!(
-            appointments::get_feed,
-            appointments::create_feed,
-            appointments::revoke_feed
-        ))
-        .routes(routes!(contacts::create_contact, contacts::list_contacts))
-        .routes(routes!(
-            contacts::get_contact,
-            contacts::update_contact,
-            contacts::delete_contact
-        ))
-        .routes(routes!(
-            conversations::list_conversations,
-            conversations::create_conversation
-        ))
-        .routes(routes!(conversations::get_conversation))
-        .routes(routes!(
-            conversations::list_messages,
-            conversations::send_message
-        ))
-        .routes(routes!(chat::chat))
-        .routes(routes!(chat::event_stream))
-        .routes(routes!(calls::list_calls, outbound::place_call))
-        .routes(routes!(outbound::cancel_call))
-        .routes(routes!(
-            call_actions::create_action,
-            call_actions::list_actions
-        ))
-        .routes(routes!(call_actions::get_action))
-        .routes(routes!(
-            scheduled::schedule_message,
-            scheduled::list_scheduled
-        ))
-        .routes(routes!(scheduled::get_scheduled))
-        .routes(routes!(scheduled::cancel_scheduled))
-        .routes(routes!(calls::get_call))
-        .routes(routes!(
-            recordings::get_recording,
-            recordings::delete_recording
-        ))
-        .routes(routes!(
-            campaigns::create_campaign,
-            campaigns::list_campaigns
-        ))
-        .routes(routes!(campaigns::get_campaign))
-        .routes(routes!(
-            campaigns::add_recipients,
-            campaigns::list_recipients
-        ))
-        .routes(routes!(campaigns::start_campaign))
-        .routes(routes!(campaigns::pause_campaign))
-        .routes(routes!(campaigns::resume_campaign))
-        .routes(routes!(campaigns::cancel_campaign))
-        .routes(routes!(tool_invocations::list_tool_invocations))
-        .routes(routes!(custom_tools::create_tool, custom_tools::list_tools))
-        .routes(routes!(
-            custom_tools::get_tool,
-            custom_tools::update_tool,
-            custom_tools::delete_tool
-        ))
-        .routes(routes!(custom_tools::rotate_tool_secret))
-        .routes(routes!(knowledge::list_sources, knowledge::create_source))
-        .routes(routes!(knowledge::upload_source))
-        .routes(routes!(
-            knowledge::get_source,
-            knowledge::update_source,
-            knowledge::delete_source
-        ))
-        .routes(routes!(knowledge::search))
-        .routes(routes!(custom_tools::test_tool))
-        .routes(routes!(
-            mcp_servers::create_server,
-            mcp_servers::list_servers
-        ))
-        .routes(routes!(
-            mcp_servers::get_server,
-            mcp_servers::update_server,
-            mcp_servers::delete_server
-        ))
-        .routes(routes!(mcp_servers::server_tools))
-        .routes(routes!(mcp_servers::disconnect_server))
-        .routes(routes!(webhooks::analyze_call))
-        .routes(routes!(webhooks::create_endpoint, webhooks::list_endpoints))
-        .routes(routes!(
-            webhooks::get_endpoint,
-            webhooks::update_endpoint,
-            webhooks::delete_endpoint
-        ))
-        .routes(routes!(webhooks::rotate_secret))
-        .routes(routes!(webhooks::list_deliveries))
-        .routes(routes!(webhooks::get_delivery))
-        .routes(routes!(webhooks::resend_delivery))
-        .routes(routes!(webhooks::list_events))
-        .routes(routes!(webhooks::event_types))
-        .routes(routes!(webhooks::list_emails))
-        .routes(routes!(settings::get_settings, settings::put_settings))
-        .routes(routes!(setup::get_setup))
-        .routes(routes!(analytics::get_analytics))
-        .routes(routes!(analytics::export_calls))
-        .routes(routes!(analytics::export_conversations))
-        .routes(routes!(analytics::export_appointments))
-        .routes(routes!(setup::check_twilio))
-        .routes(routes!(setup::list_incoming))
-        .routes(routes!(setup::import_incoming))
-        .routes(routes!(instance::get_instance))
-        .routes(routes!(instance::drain_instance))
-        .split_for_parts()
 }
 
 /// Builds the whole application router.
@@ -388,6 +237,7 @@ pub fn router(
     let docs_html = axum::body::Bytes::from(docs::render(&doc));
     let openapi = doc.to_string();
     let metrics = Arc::new(metrics::Metrics::default());
+    let llm = messaging.chat_client().cloned();
     let state = AppState {
         store,
         operator_key_hash: config
@@ -415,6 +265,8 @@ pub fn router(
         docs_html,
         text_model: config.llm.configured(),
         smtp_configured: config.jobs.smtp.is_some(),
+        llm,
+        api: Arc::default(),
     };
     let admission = state.admission.clone();
     state
@@ -478,6 +330,10 @@ pub fn router(
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .with_state(state.clone());
+    // The assistant's tools use the same in-process API as the MCP server's.
+    let _ = state
+        .api
+        .set(Arc::new(mcp::RouterBackend::new(api_only.clone())));
     let mcp_routes = mcp::routes(
         &state,
         api_only,

@@ -25,8 +25,15 @@ use tower::ServiceExt;
 const MAX_ANSWER_BYTES: usize = 8 * 1024 * 1024;
 
 /// Runs tools' API requests through the API router.
-struct RouterBackend {
+pub(crate) struct RouterBackend {
     api: Router,
+}
+
+impl RouterBackend {
+    /// Over `api` (the API routes with their state).
+    pub(crate) fn new(api: Router) -> RouterBackend {
+        RouterBackend { api }
+    }
 }
 
 impl ApiBackend for RouterBackend {
@@ -110,7 +117,7 @@ pub(crate) fn config(public_url: Option<&str>, max_body_bytes: usize) -> McpConf
 pub(crate) fn routes(state: &AppState, api: Router, config: &McpConfig) -> Router<AppState> {
     let service = switchboard_tools::mcp::service(
         state.store.clone(),
-        Arc::new(RouterBackend { api }),
+        Arc::new(RouterBackend::new(api)),
         config,
     );
     Router::new()

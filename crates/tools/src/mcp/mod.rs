@@ -102,6 +102,52 @@ pub fn service(
     )
 }
 
+/// One of the server's tools, as another caller of the same tools (the operator assistant)
+/// offers it.
+#[derive(Debug, Clone)]
+pub struct ToolSpec {
+    /// Name.
+    pub name: &'static str,
+    /// Title.
+    pub title: &'static str,
+    /// What it does.
+    pub description: &'static str,
+    /// JSON Schema of its arguments.
+    pub schema: Value,
+    /// Whether it only reads (`readOnlyHint`).
+    pub read_only: bool,
+}
+
+/// Every tool the server offers, in order.
+pub fn tool_specs() -> Vec<ToolSpec> {
+    catalog::all()
+        .iter()
+        .map(|s| ToolSpec {
+            name: s.name,
+            title: s.title,
+            description: s.description,
+            schema: (s.schema)(),
+            read_only: s.read_only,
+        })
+        .collect()
+}
+
+/// Runs tool `name` as `who` through `backend`, exactly as an MCP client's call would run
+/// (without its audit record: the caller keeps its own); the error is a code and a message.
+pub async fn run_tool(
+    name: &str,
+    args: Map<String, Value>,
+    backend: &dyn ApiBackend,
+    who: &McpPrincipal,
+) -> Result<Value, (String, String)> {
+    let Some(spec) = catalog::find(name) else {
+        return Err(("unknown_tool".into(), format!("there is no tool `{name}`")));
+    };
+    execute::run(spec, args, backend, who)
+        .await
+        .map_err(|f| (f.code, f.message))
+}
+
 /// Checks a POSTed body before the transport reads it, which would answer a plain-text 415
 /// for anything it cannot parse: returns the JSON-RPC error response (sent with HTTP 400)
 /// for a body that is not one JSON-RPC message, `None` for one that is.

@@ -5,6 +5,7 @@ pub mod agents;
 pub mod analytics;
 pub mod api_keys;
 pub mod appointments;
+pub mod assistant;
 pub mod call_actions;
 pub mod calls;
 pub mod campaigns;

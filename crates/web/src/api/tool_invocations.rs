@@ -24,7 +24,7 @@ pub struct ToolInvocationQuery {
     pub tool: Option<String>,
     /// `running`, `ok`, `error` or `timeout`.
     pub status: Option<String>,
-    /// `call`, `text`, `custom` or `mcp_server`.
+    /// `call`, `text`, `custom`, `mcp_server`, `mcp_client` or `assistant`.
     pub source: Option<String>,
     /// Started at or after (RFC 3339).
     pub from: Option<String>,

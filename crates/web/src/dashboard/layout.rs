@@ -43,6 +43,13 @@ pub async fn js() -> impl IntoResponse {
 
 /// "Call this agent": the page's script and the audio thread's worklet.
 const CALL_JS: &str = include_str!("assets/call.js");
+/// The assistant page's script.
+const ASSISTANT_JS: &str = include_str!("assets/assistant.js");
+
+/// `GET /assets/assistant.js`.
+pub async fn assistant_js() -> impl IntoResponse {
+    script(ASSISTANT_JS)
+}
 const CALL_WORKLET: &str = include_str!("assets/call-worklet.js");
 
 /// `GET /assets/call.js`.
@@ -105,6 +112,7 @@ pub fn bare_markup(title: &str, body: Markup) -> Markup {
 
 const NAV: &[(&str, &str, &str)] = &[
     ("overview", "/", "Overview"),
+    ("assistant", "/assistant", "Assistant"),
     ("calls", "/calls", "Calls"),
     ("campaigns", "/campaigns", "Campaigns"),
     ("conversations", "/conversations", "Conversations"),

@@ -14,6 +14,7 @@ mod alerts;
 mod analytics;
 mod appointment_form;
 mod appointments;
+mod assistant;
 mod auth;
 mod call_control;
 mod calls;
@@ -271,7 +272,7 @@ pub(crate) fn same_secret(a: &str, b: &str) -> bool {
             == 0
 }
 
-fn url_encode(s: &str) -> String {
+pub(crate) fn url_encode(s: &str) -> String {
     form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 

@@ -68,6 +68,10 @@ pub fn routes() -> Router<AppState> {
         .route("/campaigns/{id}", get(campaigns::show))
         .route("/campaigns/{id}/{action}", post(campaigns::act))
         .route("/oauth/authorize", get(oauth::consent).post(oauth::decide))
+        .route("/assistant", get(assistant::page))
+        .route("/assistant/message", post(assistant::message))
+        .route("/assistant/actions/{id}/{what}", post(assistant::decide))
+        .route("/assets/assistant.js", get(layout::assistant_js))
         .route("/knowledge", get(knowledge::list).post(knowledge::create))
         .route("/knowledge/upload", post(knowledge::upload))
         .route(
