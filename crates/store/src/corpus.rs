@@ -1,5 +1,5 @@
 //! A knowledge corpus for tests and benchmarks: a hair salon's documents with questions and
-//! the passage each must find first (on both backends), and filler passages in bulk.
+//! the passage each must find first (on both backends), and filler text in bulk.
 
 use crate::{NewSource, Store, StoreError};
 use switchboard_domain::ids::{KnowledgeSourceId, OrgId};
@@ -175,8 +175,10 @@ const FILLER_WORDS: &[&str] = &[
     "pharmacy",
 ];
 
-/// Writes `n` filler passages (in sources of 1,000) of 60 to 120 words drawn from a fixed
-/// vocabulary with a skewed distribution, as a business's long documents would read.
+/// Adds text for `n` filler passages, in sources of 1,000 paragraphs queued for indexing
+/// like any other source. Each paragraph is words from a fixed vocabulary with a skewed
+/// distribution, 950 to 962 characters long: past the passage target, so the index job makes
+/// one passage of each.
 pub async fn add_filler(store: &Store, org: &OrgId, n: usize) -> Result<(), StoreError> {
     let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
     let mut next = move || {
@@ -185,34 +187,34 @@ pub async fn add_filler(store: &Store, org: &OrgId, n: usize) -> Result<(), Stor
         state ^= state << 17;
         state
     };
+    let len = FILLER_WORDS.len() as u64;
     let mut done = 0usize;
     let mut source_no = 0usize;
     while done < n {
         let count = (n - done).min(1_000);
         let mut text = String::new();
         for _ in 0..count {
-            let words = 60 + usize::try_from(next() % 61).unwrap_or(0);
-            for w in 0..words {
+            let mut para = String::new();
+            while para.len() < 950 {
                 // Squared: early words are far more common than late ones.
                 let r = next() % 10_000;
-                let len = FILLER_WORDS.len() as u64;
                 let i = usize::try_from(r * r * len / 100_000_000)
                     .unwrap_or(0)
                     .min(FILLER_WORDS.len() - 1);
-                if w > 0 {
-                    text.push(' ');
+                if !para.is_empty() {
+                    para.push(' ');
                 }
-                text.push_str(FILLER_WORDS[i]);
+                para.push_str(FILLER_WORDS[i]);
             }
+            text.push_str(&para);
             text.push_str(".\n\n");
         }
         source_no += 1;
-        let name = format!("Archive {source_no}");
-        let source = store
+        store
             .create_knowledge_source(
                 org,
                 NewSource {
-                    name,
+                    name: format!("Archive {source_no}"),
                     format: KnowledgeFormat::Text,
                     file_name: None,
                     text: source_text("content", &text)?,
@@ -220,20 +222,6 @@ pub async fn add_filler(store: &Store, org: &OrgId, n: usize) -> Result<(), Stor
                 },
                 Timestamp::now(),
             )
-            .await?;
-        // One passage per paragraph: the filler paragraphs are sized like passages.
-        let chunks: Vec<_> = text
-            .split("\n\n")
-            .filter(|p| !p.trim().is_empty())
-            .enumerate()
-            .map(|(i, p)| switchboard_domain::knowledge::Chunk {
-                ordinal: i64::try_from(i).unwrap_or(0),
-                heading: None,
-                text: p.trim().to_owned(),
-            })
-            .collect();
-        store
-            .store_knowledge_chunks(org, &source.id, source.version, &chunks, Timestamp::now())
             .await?;
         done += count;
     }

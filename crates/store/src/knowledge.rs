@@ -430,16 +430,26 @@ impl Store {
                     .collect::<Vec<_>>()
                     .join(" OR "),
             ),
-            Backend::Postgres => (
-                format!(
-                    "SELECT c.source_id, s.name AS source, c.heading, c.text, c.ordinal \
-                     FROM knowledge_chunks c JOIN knowledge_sources s ON s.id = c.source_id, \
-                     to_tsquery('english', $1) q \
-                     WHERE c.tsv @@ q AND c.org_id = $2{filter} \
-                     ORDER BY ts_rank(c.tsv, q, 1) DESC, c.id LIMIT $3"
-                ),
-                terms.join(" | "),
-            ),
+            Backend::Postgres => {
+                // ts_rank weighs how often a word occurs, not how rare it is (bm25 does): a
+                // passage full of a common word would outrank the one matching every word of
+                // the question. Passages matching more of the words come first.
+                let first = 4 + sources.map_or(0, <[KnowledgeSourceId]>::len);
+                let coord: Vec<String> = (0..terms.len())
+                    .map(|i| format!("(c.tsv @@ to_tsquery('english', ${}))::int", first + i))
+                    .collect();
+                (
+                    format!(
+                        "SELECT c.source_id, s.name AS source, c.heading, c.text, c.ordinal \
+                         FROM knowledge_chunks c JOIN knowledge_sources s ON s.id = c.source_id, \
+                         to_tsquery('english', $1) q \
+                         WHERE c.tsv @@ q AND c.org_id = $2{filter} \
+                         ORDER BY {} DESC, ts_rank(c.tsv, q, 1) DESC, c.id LIMIT $3",
+                        coord.join(" + ")
+                    ),
+                    terms.join(" | "),
+                )
+            }
         };
         let mut r = self.reader(Scope::Org(org)).await?;
         let mut q = sqlx::query(&sql)
@@ -448,6 +458,11 @@ impl Store {
             .bind(i64::from(limit.clamp(1, 50)));
         for id in sources.unwrap_or_default() {
             q = q.bind(id.as_str());
+        }
+        if self.inner.backend == Backend::Postgres {
+            for t in terms {
+                q = q.bind(t.as_str());
+            }
         }
         let rows = q.fetch_all(r.conn()).await?;
         r.finish().await?;
