@@ -7,6 +7,7 @@ pub mod bad_mcp;
 pub mod browser;
 pub mod chat;
 pub mod fixtures;
+pub mod multipart;
 pub mod oauth_mcp;
 pub mod pdf;
 pub mod process;

@@ -8,28 +8,6 @@ use switchboard_store::corpus::{DIRECTIONS, HANDBOOK, QUESTIONS};
 use switchboard_testkit::chat::{ChatStep, FakeChatModel};
 use voice_env::*;
 
-/// A `multipart/form-data` body (RFC 7578) with `name` (when given) and the file.
-fn form(file_name: &str, bytes: &[u8], name: Option<&str>) -> (String, Vec<u8>) {
-    let boundary = "----switchboard-test-7d1f0c";
-    let mut body = Vec::new();
-    if let Some(n) = name {
-        body.extend_from_slice(
-            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\n{n}\r\n")
-                .as_bytes(),
-        );
-    }
-    body.extend_from_slice(
-        format!(
-            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\n\
-             Content-Type: application/octet-stream\r\n\r\n"
-        )
-        .as_bytes(),
-    );
-    body.extend_from_slice(bytes);
-    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    (format!("multipart/form-data; boundary={boundary}"), body)
-}
-
 /// Posts an upload of `bytes` as `file_name` with an optional `name`.
 async fn upload(
     env: &Env<'_>,
@@ -38,7 +16,8 @@ async fn upload(
     bytes: Vec<u8>,
     name: Option<&str>,
 ) -> (u16, Value) {
-    let (content_type, body) = form(file_name, &bytes, name);
+    let fields: Vec<(&str, &str)> = name.map(|n| ("name", n)).into_iter().collect();
+    let (content_type, body) = switchboard_testkit::multipart::form(&fields, file_name, &bytes);
     let res = env
         .http
         .post(format!("{}/api/v1/knowledge/sources/upload", env.base))

@@ -23,32 +23,12 @@ async fn post_multipart(
     fields: &[(&str, &str)],
     file: (&str, &[u8]),
 ) -> (u16, String, String) {
-    let boundary = "----dash-upload-41b7";
-    let mut body = Vec::new();
-    for (k, v) in fields {
-        body.extend_from_slice(
-            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n")
-                .as_bytes(),
-        );
-    }
-    body.extend_from_slice(
-        format!(
-            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{}\"\r\n\
-             Content-Type: application/pdf\r\n\r\n",
-            file.0
-        )
-        .as_bytes(),
-    );
-    body.extend_from_slice(file.1);
-    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let (content_type, body) = switchboard_testkit::multipart::form(fields, file.0, file.1);
     let res = c
         .http
         .post(format!("{}{path}", c.base))
         .header(COOKIE, &c.cookie)
-        .header(
-            CONTENT_TYPE,
-            format!("multipart/form-data; boundary={boundary}"),
-        )
+        .header(CONTENT_TYPE, content_type)
         .body(body)
         .send()
         .await

@@ -94,6 +94,14 @@ async fn load(st: &AppState, who: &Principal, id: &str) -> Result<Option<StoredA
     }
 }
 
+/// The action as decided now.
+async fn decided(st: &AppState, who: &Principal, id: &str) -> Result<Decision, ApiError> {
+    Ok(match load(st, who, id).await? {
+        Some(a) => Decision::Decided(a.action),
+        None => refused(Refusal::NotFound),
+    })
+}
+
 /// Why a decision that lost a race (or found the action decided) is refused now.
 async fn after_race(st: &AppState, who: &Principal, id: &str) -> Result<Decision, ApiError> {
     Ok(match load(st, who, id).await? {
@@ -209,10 +217,7 @@ pub(crate) async fn confirm(
         .finish_assistant_action(&who.org, id, ok, &ran.output, &who.actor, Timestamp::now())
         .await?;
     tracing::info!(org_id = %who.org, action = id, tool = %tool, ok, "assistant action carried out");
-    match load(st, who, id).await? {
-        Some(a) => Ok(Decision::Decided(a.action)),
-        None => Ok(refused(Refusal::NotFound)),
-    }
+    decided(st, who, id).await
 }
 
 /// Cancels action `id` as `who`.
@@ -237,8 +242,5 @@ pub(crate) async fn cancel(st: &AppState, who: &Principal, id: &str) -> Result<D
     {
         return after_race(st, who, id).await;
     }
-    match load(st, who, id).await? {
-        Some(a) => Ok(Decision::Decided(a.action)),
-        None => Ok(refused(Refusal::NotFound)),
-    }
+    decided(st, who, id).await
 }

@@ -56,14 +56,19 @@ fn text_arg<'a>(args: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
         .filter(|s| !s.is_empty())
 }
 
-/// `GET /api/v1{path}` as the person: the body, or `not_found` / the API's error.
-async fn get(ctx: &Ctx<'_>, path: &str) -> Result<Value, Failure> {
+/// `method /api/v1{path}` as the person: the body, or `not_found` / the API's error.
+async fn request(
+    ctx: &Ctx<'_>,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> Result<Value, Failure> {
     let Some(backend) = ctx.st.api_backend() else {
         return Err(fail("unavailable", "the API is not ready"));
     };
     let who = super::tools::api_principal(ctx);
     let a = backend
-        .request(&who, Method::GET, format!("/api/v1{path}"), None)
+        .request(&who, method, format!("/api/v1{path}"), body)
         .await;
     match a.status {
         200..=299 => Ok(a.body),
@@ -78,25 +83,12 @@ async fn get(ctx: &Ctx<'_>, path: &str) -> Result<Value, Failure> {
     }
 }
 
-/// `POST /api/v1{path}` as the person.
+async fn get(ctx: &Ctx<'_>, path: &str) -> Result<Value, Failure> {
+    request(ctx, Method::GET, path, None).await
+}
+
 async fn post(ctx: &Ctx<'_>, path: &str, body: Value) -> Result<Value, Failure> {
-    let Some(backend) = ctx.st.api_backend() else {
-        return Err(fail("unavailable", "the API is not ready"));
-    };
-    let who = super::tools::api_principal(ctx);
-    let a = backend
-        .request(&who, Method::POST, format!("/api/v1{path}"), Some(body))
-        .await;
-    match a.status {
-        200..=299 => Ok(a.body),
-        _ => Err(fail(
-            a.body["error"]["code"].as_str().unwrap_or("error"),
-            a.body["error"]["message"]
-                .as_str()
-                .unwrap_or("the request failed")
-                .to_owned(),
-        )),
-    }
+    request(ctx, Method::POST, path, Some(body)).await
 }
 
 fn id_arg<T>(

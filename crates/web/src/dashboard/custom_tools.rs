@@ -5,7 +5,6 @@
 use super::layout::{self, badge, field, time};
 use super::{redirect_with_flash, Dash, DashError, FieldErrors, Fields};
 use crate::api::custom_tools::{self as api, ToolTestResult};
-use crate::error::ApiError;
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -325,29 +324,6 @@ pub async fn new_form(State(st): State<AppState>, dash: Dash) -> Result<Response
     )
 }
 
-/// Field errors from an API error (validation names its field; a conflict is the name's).
-fn api_errors(e: ApiError, errors: &mut FieldErrors) -> Result<(), DashError> {
-    match (e.status, e.field) {
-        (StatusCode::UNPROCESSABLE_ENTITY, Some(f)) => {
-            let message = e
-                .message
-                .strip_prefix(&format!("{f}: "))
-                .unwrap_or(&e.message)
-                .to_owned();
-            // Errors under a header or schema path show at the form field.
-            let at = f.split(['.', '[']).next().unwrap_or(&f).to_owned();
-            errors.add(&at, message);
-            Ok(())
-        }
-        (StatusCode::CONFLICT, _) => {
-            errors.add("name", e.message);
-            Ok(())
-        }
-        (StatusCode::NOT_FOUND, _) => Err(DashError::NotFound),
-        _ => Err(DashError::Internal(e.message)),
-    }
-}
-
 /// `POST /tools/custom/new`.
 pub async fn create(
     State(st): State<AppState>,
@@ -368,7 +344,7 @@ pub async fn create(
                 let page = saved_page(&st, &dash, &tool, x).await?;
                 return Ok((StatusCode::CREATED, page).into_response());
             }
-            Err(e) => api_errors(e, &mut errors)?,
+            Err(e) => errors.api(e)?,
         }
     }
     let page = layout::render(
@@ -440,7 +416,7 @@ pub async fn update(
                     "Tool saved",
                 ))
             }
-            Err(e) => api_errors(e, &mut errors)?,
+            Err(e) => errors.api(e)?,
         }
     }
     let x = Extras {

@@ -6,7 +6,6 @@
 use super::layout::{self, badge, field, time};
 use super::{same_secret, Dash, DashError, FieldErrors, Fields};
 use crate::api::knowledge::{self as api, SearchResult};
-use crate::error::ApiError;
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, Request, State};
@@ -175,27 +174,6 @@ pub async fn list(
     Ok(page.into_response())
 }
 
-/// Shows an API error at its field, or says why the request failed.
-fn api_errors(e: ApiError, errors: &mut FieldErrors) -> Result<(), DashError> {
-    match (e.status, e.field) {
-        (StatusCode::UNPROCESSABLE_ENTITY, Some(f)) => {
-            let message = e
-                .message
-                .strip_prefix(&format!("{f}: "))
-                .unwrap_or(&e.message)
-                .to_owned();
-            errors.add(&f, message);
-            Ok(())
-        }
-        (StatusCode::CONFLICT, _) => {
-            errors.add("name", e.message);
-            Ok(())
-        }
-        (StatusCode::NOT_FOUND, _) => Err(DashError::NotFound),
-        _ => Err(DashError::Internal(e.message)),
-    }
-}
-
 fn actor(dash: &Dash) -> String {
     format!("user:{}", dash.session.user.id)
 }
@@ -228,7 +206,7 @@ pub async fn create(
                 &format!("Added {}; it is being indexed", s.name),
             ))
         }
-        Err(e) => api_errors(e, &mut errors)?,
+        Err(e) => errors.api(e)?,
     }
     let q = KnowledgeQuery::default();
     let page = list_page(&st, &dash, &q, &d, &errors, None).await?;
@@ -373,7 +351,7 @@ pub async fn update(
                 "Saved",
             ))
         }
-        Err(e) => api_errors(e, &mut errors)?,
+        Err(e) => errors.api(e)?,
     }
     let page = source_page(&st, &dash, &current, &name, &typed, &errors, None).await?;
     Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())

@@ -490,6 +490,30 @@ impl FieldErrors {
         self.add(&top, msg);
     }
 
+    /// Records an API error beside its form field (validation names the field, a nested one
+    /// shows at its top-level input; a conflict is the name's); any other error is returned.
+    pub fn api(&mut self, e: crate::error::ApiError) -> Result<(), DashError> {
+        use axum::http::StatusCode;
+        match (e.status, e.field) {
+            (StatusCode::UNPROCESSABLE_ENTITY, Some(f)) => {
+                let message = e
+                    .message
+                    .strip_prefix(&format!("{f}: "))
+                    .unwrap_or(&e.message)
+                    .to_owned();
+                let at = f.split(['.', '[']).next().unwrap_or(&f).to_owned();
+                self.add(&at, message);
+                Ok(())
+            }
+            (StatusCode::CONFLICT, _) => {
+                self.add("name", e.message);
+                Ok(())
+            }
+            (StatusCode::NOT_FOUND, _) => Err(DashError::NotFound),
+            _ => Err(DashError::Internal(e.message)),
+        }
+    }
+
     /// The error for `field`.
     pub fn get(&self, field: &str) -> Option<&str> {
         self.0.get(field).map(String::as_str)
