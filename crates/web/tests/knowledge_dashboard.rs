@@ -1,7 +1,7 @@
 //! The knowledge pages over plain HTTP, on both backends: an admin adds text and uploads a
 //! file (a multipart form with its CSRF token), watches them get indexed, tries a question,
-//! edits and deletes a source, and finds it offered on an agent's form; a member reads but
-//! changes nothing.
+//! edits and deletes a source, and ticks it on an agent's form; a member reads but changes
+//! nothing.
 
 mod dash_client;
 
@@ -180,11 +180,40 @@ backend_test!(admins_manage_knowledge_and_members_read_it, |db| {
     })
     .await;
 
-    // The agent's form offers the sources to tick.
+    // The agent's form offers the sources; ticking one attaches it.
     let (_, page) = admin.get(&format!("/agents/{}", agent.id)).await;
     assert!(
         page.contains(&format!("name=\"knowledge\" value=\"{handbook}\"")),
         "the agent form lists sources"
+    );
+    let form = [
+        ("_csrf", csrf.as_str()),
+        ("name", "Desk"),
+        ("instructions", "Help."),
+        ("voice", "marin"),
+        ("model", "gpt-realtime"),
+        ("vad", "server_vad"),
+        ("max_call_duration_seconds", "1800"),
+        ("analysis_fields", "[]"),
+        ("voicemail", "hangup"),
+        ("knowledge", handbook.as_str()),
+    ];
+    let (status, _, page) = admin
+        .post(&format!("/agents/{}", agent.id), &form, &[])
+        .await;
+    assert_eq!(status, 303, "{page}");
+    let got = db.store.get_agent(&org, &agent.id).await.expect("agent");
+    assert_eq!(
+        got.knowledge
+            .iter()
+            .map(|k| k.to_string())
+            .collect::<Vec<_>>(),
+        [handbook.clone()]
+    );
+    let (_, page) = admin.get(&format!("/agents/{}", agent.id)).await;
+    assert!(
+        page.contains(&format!("value=\"{handbook}\" checked")),
+        "ticked on the form"
     );
 
     // A member reads and searches but cannot change anything.
