@@ -495,3 +495,59 @@ backend_test!(
         env.shutdown();
     }
 );
+
+backend_test!(the_assistant_adds_a_knowledge_source_once_confirmed, |db| {
+    let chat = FakeChatModel::start().await;
+    let mut env = voice_env::tools::env_with_chat(db, Behavior::default(), &chat).await;
+    let alpha = env.org("Alpha", "+15550001001", &[], None).await;
+    let ka = env.key(&alpha).await;
+    let price_list = "## Colour\nA full colour costs 95 euros.\n\n## Cuts\nA cut costs 40 euros.";
+    chat.script([
+        ChatStep::Tools(vec![(
+            "add_knowledge_source".into(),
+            json!({"name": "Price list", "format": "markdown", "content": price_list}),
+        )]),
+        ChatStep::Text("Shall I add it?".into()),
+    ]);
+    let (s, turn) = ask(&env, &ka, "k", "Add this price list: ...").await;
+    assert_eq!(s, 200, "{turn}");
+    let action = &turn["pending_actions"][0];
+    assert_eq!(action["preview"]["characters"], price_list.chars().count());
+    let (_, list) = env
+        .call_api(reqwest::Method::GET, &ka, "/api/v1/knowledge/sources", None)
+        .await;
+    assert_eq!(list["data"], json!([]), "nothing added before confirmation");
+    let id = action["id"].as_str().expect("id").to_owned();
+    let (s, done) = decide(&env, &ka, &id, "confirm").await;
+    assert_eq!(s, 200, "{done}");
+    let source = done["action"]["result"]["result"]["id"]
+        .as_str()
+        .expect("the new source")
+        .to_owned();
+    let path = format!("/api/v1/knowledge/sources/{source}");
+    let got = eventually("the source is indexed", WAIT, || async {
+        let (_, s) = env.call_api(reqwest::Method::GET, &ka, &path, None).await;
+        (s["status"] == "ready").then_some(s)
+    })
+    .await;
+    assert_eq!(got["chunks"], 2);
+    assert!(got["created_by"]
+        .as_str()
+        .expect("by")
+        .starts_with("api_key:"));
+    // The assistant finds it.
+    chat.script([
+        ChatStep::Tools(vec![(
+            "search_knowledge".into(),
+            json!({"query": "colour price"}),
+        )]),
+        ChatStep::Text("95 euros.".into()),
+    ]);
+    let (_, turn) = ask(&env, &ka, "k", "What does a colour cost?").await;
+    let hit = &turn["tool_calls"][0]["output"]["results"][0];
+    assert!(
+        hit["text"].as_str().expect("text").contains("95 euros"),
+        "{turn}"
+    );
+    env.shutdown();
+});
