@@ -93,7 +93,7 @@ fn transcript(view: Option<&SessionView>) -> Markup {
         ol.chat #assistant-log {
             @for m in &view.messages {
                 @match m["role"].as_str() {
-                    Some("user") => li.turn.user { div.meta { "You" } p { (m["content"].as_str().unwrap_or("")) } },
+                    Some("user") => li.turn.user { div.meta { "You" } div.bubble { (m["content"].as_str().unwrap_or("")) } },
                     Some("assistant") => {
                         @for c in m["tool_calls"].as_array().into_iter().flatten() {
                             li.turn.tool {
@@ -105,7 +105,7 @@ fn transcript(view: Option<&SessionView>) -> Markup {
                             }
                         }
                         @if let Some(t) = m["content"].as_str().filter(|t| !t.is_empty()) {
-                            li.turn.agent { div.meta { "Assistant" } p { (t) } }
+                            li.turn.agent { div.meta { "Assistant" } div.bubble { (t) } }
                         }
                     },
                     _ => {},

@@ -26,7 +26,7 @@
   function turn(cls, who, text) {
     const li = el("li", "turn " + cls);
     li.appendChild(el("div", "meta", who));
-    li.appendChild(el("p", "", text));
+    li.appendChild(el("div", "bubble", text));
     log.appendChild(li);
     return li;
   }
