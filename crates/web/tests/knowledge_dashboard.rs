@@ -208,7 +208,7 @@ backend_test!(admins_manage_knowledge_and_members_read_it, |db| {
             .iter()
             .map(|k| k.to_string())
             .collect::<Vec<_>>(),
-        [handbook.clone()]
+        std::slice::from_ref(&handbook)
     );
     let (_, page) = admin.get(&format!("/agents/{}", agent.id)).await;
     assert!(
