@@ -16,6 +16,10 @@ use switchboard_domain::knowledge::{
 };
 use switchboard_domain::{Timestamp, ValidationError};
 
+/// A word in this many passages of an organization or more is common (see
+/// [`Store::search_knowledge`]).
+pub const COMMON: i64 = 2_000;
+
 /// The job that (re)builds a source's passages.
 pub const KNOWLEDGE_JOB: &str = "knowledge.index";
 
@@ -398,6 +402,11 @@ impl Store {
 
     /// The best passages for `terms` (from `knowledge::search_terms`; any may match), best
     /// first, in `sources` when given (else every source of the organization).
+    ///
+    /// Ranking every passage that contains a common word is what makes a search slow (bm25
+    /// and `ts_rank` score each match), so words in [`COMMON`] passages or more of the
+    /// organization's only rank the passages the rarer words find. A question of common words
+    /// alone ranks the first [`COMMON`] passages containing them.
     pub async fn search_knowledge(
         &self,
         org: &OrgId,
@@ -408,61 +417,104 @@ impl Store {
         if terms.is_empty() || sources.is_some_and(<[KnowledgeSourceId]>::is_empty) {
             return Ok(Vec::new());
         }
+        let sqlite = self.inner.backend == Backend::Sqlite;
+        let mut r = self.reader(Scope::Org(org)).await?;
+        let mut rare: Vec<String> = Vec::new();
+        for t in terms {
+            let sql = if sqlite {
+                "SELECT COUNT(*) FROM (SELECT 1 FROM knowledge_chunks c WHERE c.org_id = $1 \
+                 AND c.id IN (SELECT rowid FROM knowledge_fts WHERE knowledge_fts MATCH $2) \
+                 LIMIT $3) t"
+            } else {
+                "SELECT COUNT(*) FROM (SELECT 1 FROM knowledge_chunks c WHERE c.org_id = $1 \
+                 AND c.tsv @@ to_tsquery('english', $2) LIMIT $3) t"
+            };
+            let term = if sqlite {
+                format!("\"{t}\"")
+            } else {
+                t.clone()
+            };
+            let n: i64 = sqlx::query_scalar(sql)
+                .bind(org.as_str())
+                .bind(term)
+                .bind(COMMON)
+                .fetch_one(r.conn())
+                .await?;
+            if n < COMMON {
+                rare.push(t.clone());
+            }
+        }
+        let all_common = rare.is_empty();
+        let matching: &[String] = if all_common { terms } else { &rare };
         let mut filter = String::new();
         if let Some(ids) = sources {
-            let marks: Vec<String> = (0..ids.len()).map(|i| format!("${}", i + 4)).collect();
+            let marks: Vec<String> = (0..ids.len()).map(|i| format!("${}", i + 5)).collect();
             filter = format!(" AND c.source_id IN ({})", marks.join(", "));
         }
         // The terms are letters and digits only (search_terms), so neither query language
         // sees an operator or a quote it did not put there.
-        let (sql, query) = match self.inner.backend {
-            Backend::Sqlite => (
+        let (sql, query) = if sqlite {
+            let first = if all_common {
+                " AND c.id IN (SELECT c2.id FROM knowledge_chunks c2 WHERE c2.org_id = $2 \
+                 AND c2.id IN (SELECT rowid FROM knowledge_fts WHERE knowledge_fts MATCH $1) \
+                 ORDER BY c2.id LIMIT $4)"
+            } else {
+                " AND $4 > 0"
+            };
+            (
                 format!(
                     "SELECT c.source_id, s.name AS source, c.heading, c.text, c.ordinal \
                      FROM knowledge_fts JOIN knowledge_chunks c ON c.id = knowledge_fts.rowid \
                      JOIN knowledge_sources s ON s.id = c.source_id \
-                     WHERE knowledge_fts MATCH $1 AND c.org_id = $2{filter} \
+                     WHERE knowledge_fts MATCH $1 AND c.org_id = $2{filter}{first} \
                      ORDER BY bm25(knowledge_fts, 2.0, 1.0), c.id LIMIT $3"
                 ),
-                terms
+                matching
                     .iter()
                     .map(|t| format!("\"{t}\""))
                     .collect::<Vec<_>>()
                     .join(" OR "),
-            ),
-            Backend::Postgres => {
-                // ts_rank weighs how often a word occurs, not how rare it is (bm25 does): a
-                // passage full of a common word would outrank the one matching every word of
-                // the question. Passages matching more of the words come first.
-                let first = 4 + sources.map_or(0, <[KnowledgeSourceId]>::len);
-                let coord: Vec<String> = (0..terms.len())
-                    .map(|i| format!("(c.tsv @@ to_tsquery('english', ${}))::int", first + i))
-                    .collect();
-                (
-                    format!(
-                        "SELECT c.source_id, s.name AS source, c.heading, c.text, c.ordinal \
-                         FROM knowledge_chunks c JOIN knowledge_sources s ON s.id = c.source_id, \
-                         to_tsquery('english', $1) q \
-                         WHERE c.tsv @@ q AND c.org_id = $2{filter} \
-                         ORDER BY {} DESC, ts_rank(c.tsv, q, 1) DESC, c.id LIMIT $3",
-                        coord.join(" + ")
-                    ),
-                    terms.join(" | "),
-                )
-            }
+            )
+        } else {
+            // ts_rank weighs how often a word occurs, not how rare it is (bm25 does): a
+            // passage full of a common word would outrank the one matching every word of
+            // the question. Passages matching more of the words come first.
+            let next = 5 + sources.map_or(0, <[KnowledgeSourceId]>::len);
+            let coord: Vec<String> = (0..terms.len())
+                .map(|i| format!("(c.tsv @@ to_tsquery('english', ${}))::int", next + i))
+                .collect();
+            let everything = next + terms.len();
+            let first = if all_common {
+                " AND c.id IN (SELECT c2.id FROM knowledge_chunks c2 WHERE c2.org_id = $2 \
+                 AND c2.tsv @@ to_tsquery('english', $1) ORDER BY c2.id LIMIT $4)"
+            } else {
+                " AND $4 > 0"
+            };
+            (
+                format!(
+                    "SELECT c.source_id, s.name AS source, c.heading, c.text, c.ordinal \
+                     FROM knowledge_chunks c JOIN knowledge_sources s ON s.id = c.source_id \
+                     WHERE c.tsv @@ to_tsquery('english', $1) AND c.org_id = $2{filter}{first} \
+                     ORDER BY {} DESC, ts_rank(c.tsv, to_tsquery('english', ${everything}), 1) DESC, \
+                     c.id LIMIT $3",
+                    coord.join(" + ")
+                ),
+                matching.join(" | "),
+            )
         };
-        let mut r = self.reader(Scope::Org(org)).await?;
         let mut q = sqlx::query(&sql)
             .bind(query)
             .bind(org.as_str())
-            .bind(i64::from(limit.clamp(1, 50)));
+            .bind(i64::from(limit.clamp(1, 50)))
+            .bind(COMMON);
         for id in sources.unwrap_or_default() {
             q = q.bind(id.as_str());
         }
-        if self.inner.backend == Backend::Postgres {
+        if !sqlite {
             for t in terms {
                 q = q.bind(t.as_str());
             }
+            q = q.bind(terms.join(" | "));
         }
         let rows = q.fetch_all(r.conn()).await?;
         r.finish().await?;

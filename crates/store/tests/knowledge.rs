@@ -185,3 +185,46 @@ backend_test!(reindexing_is_versioned_and_deleting_detaches, |db| {
         Err(StoreError::NotFound)
     ));
 });
+
+backend_test!(common_words_only_rank_what_rarer_words_find, |db| {
+    let store = &db.store;
+    let org = store.create_org("Big").await.expect("org").id;
+    // 2,100 passages (one per paragraph, each past the passage target) all saying
+    // "appointment", each with its own code word.
+    let filler = "appointment ".repeat(80);
+    for part in 0..3 {
+        let text: String = (0..700)
+            .map(|i| format!("{filler}code{}.\n\n", part * 700 + i))
+            .collect();
+        add_indexed(
+            store,
+            &org,
+            &format!("Log {part}"),
+            KnowledgeFormat::Text,
+            &text,
+        )
+        .await
+        .expect("source");
+    }
+    add_indexed(store, &org, "Handbook", KnowledgeFormat::Markdown, HANDBOOK)
+        .await
+        .expect("handbook");
+    // A common word with a rare one: the rare one chooses.
+    let hits = store
+        .search_knowledge(&org, &search_terms("appointment code1234"), None, 3)
+        .await
+        .expect("search");
+    assert!(hits[0].text.ends_with("code1234."), "{:?}", hits[0].text);
+    let hits = store
+        .search_knowledge(&org, &search_terms("appointment cancellation fee"), None, 3)
+        .await
+        .expect("search");
+    assert!(hits[0].text.contains("late cancellation"), "{hits:?}");
+    // Common words alone still answer.
+    let hits = store
+        .search_knowledge(&org, &search_terms("appointment"), None, 5)
+        .await
+        .expect("search");
+    assert_eq!(hits.len(), 5);
+    assert!(hits.iter().all(|h| h.text.contains("appointment")));
+});
