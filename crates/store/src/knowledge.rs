@@ -404,9 +404,10 @@ impl Store {
     /// first, in `sources` when given (else every source of the organization).
     ///
     /// Ranking every passage that contains a common word is what makes a search slow (bm25
-    /// and `ts_rank` score each match), so words in [`COMMON`] passages or more of the
-    /// organization's only rank the passages the rarer words find. A question of common words
-    /// alone ranks the first [`COMMON`] passages containing them.
+    /// scores each match), so on SQLite words in [`COMMON`] passages or more of the
+    /// organization's only rank the passages the rarer words find, and a question of common
+    /// words alone ranks the first [`COMMON`] passages containing them. On PostgreSQL every
+    /// word chooses candidates (see BENCHMARKS.md for why and what it costs).
     pub async fn search_knowledge(
         &self,
         org: &OrgId,
@@ -420,7 +421,12 @@ impl Store {
         let sqlite = self.inner.backend == Backend::Sqlite;
         let mut r = self.reader(Scope::Org(org)).await?;
         let mut rare: Vec<String> = Vec::new();
-        for t in terms {
+        if !sqlite {
+            // Measured on PostgreSQL, counting a word's passages costs more than it saves
+            // (the capped count is planned as a scan): every word chooses candidates there.
+            rare = terms.to_vec();
+        }
+        for t in terms.iter().filter(|_| sqlite) {
             let sql = if sqlite {
                 "SELECT COUNT(*) FROM (SELECT 1 FROM knowledge_chunks c WHERE c.org_id = $1 \
                  AND c.id IN (SELECT rowid FROM knowledge_fts WHERE knowledge_fts MATCH $2) \
