@@ -6,7 +6,6 @@
 mod dash_client;
 
 use dash_client::*;
-use reqwest::header::{CONTENT_TYPE, COOKIE};
 use std::time::Duration;
 use switchboard_domain::values::Role;
 use switchboard_store::backend_test;
@@ -24,23 +23,7 @@ async fn post_multipart(
     file: (&str, &[u8]),
 ) -> (u16, String, String) {
     let (content_type, body) = switchboard_testkit::multipart::form(fields, file.0, file.1);
-    let res = c
-        .http
-        .post(format!("{}{path}", c.base))
-        .header(COOKIE, &c.cookie)
-        .header(CONTENT_TYPE, content_type)
-        .body(body)
-        .send()
-        .await
-        .expect("post");
-    let status = res.status().as_u16();
-    let location = res
-        .headers()
-        .get("location")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
-    (status, location, res.text().await.expect("body"))
+    c.post_body(path, &content_type, body, &[]).await
 }
 
 /// The `kns_...` id linked from the sources table for `name`.

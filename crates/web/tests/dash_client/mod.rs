@@ -119,11 +119,23 @@ impl Client {
         let body = form_urlencoded::Serializer::new(String::new())
             .extend_pairs(fields)
             .finish();
+        self.post_body(path, FORM, body.into_bytes(), headers).await
+    }
+
+    /// Posts `body` of `content_type` (an upload's multipart form); answers the status, the
+    /// `Location` and the body.
+    pub async fn post_body(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+        headers: &[(&str, &str)],
+    ) -> (u16, String, String) {
         let mut req = self
             .http
             .post(format!("{}{path}", self.base))
             .header(COOKIE, &self.cookie)
-            .header(CONTENT_TYPE, FORM)
+            .header(CONTENT_TYPE, content_type)
             .body(body);
         for (k, v) in headers {
             req = req.header(*k, *v);
