@@ -219,25 +219,48 @@ impl Store {
         if n == 0 {
             return Err(StoreError::NotFound);
         }
-        let rows =
-            sqlx::query("SELECT id, handoffs FROM agents WHERE org_id = $1 AND handoffs LIKE $2")
-                .bind(org.as_str())
-                .bind(format!("%{id}%"))
-                .fetch_all(&mut *tx)
-                .await?;
-        for row in rows {
-            let mut list: Vec<Handoff> = json(&row, "handoffs")?;
-            list.retain(|h| &h.agent_id != id);
-            sqlx::query("UPDATE agents SET handoffs = $1 WHERE org_id = $2 AND id = $3")
-                .bind(crate::rows::to_json(&list)?)
-                .bind(org.as_str())
-                .bind(col::<String>(&row, "id")?)
-                .execute(&mut *tx)
-                .await?;
-        }
+        drop_from_agents(&mut tx, org, "handoffs", id.as_str(), |h: &Handoff| {
+            &h.agent_id != id
+        })
+        .await?;
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// Takes `needle` (an id) out of every agent's JSON list `column` (`handoffs`, `knowledge`)
+/// that holds it, keeping the entries `keep` accepts, inside `tx`.
+pub(crate) async fn drop_from_agents<T>(
+    tx: &mut crate::Tx,
+    org: &OrgId,
+    column: &'static str,
+    needle: &str,
+    keep: impl Fn(&T) -> bool,
+) -> Result<(), StoreError>
+where
+    T: serde::Serialize + serde::de::DeserializeOwned,
+{
+    // A cheap pre-filter; the JSON decides.
+    let rows = sqlx::query(&format!(
+        "SELECT id, {column} FROM agents WHERE org_id = $1 AND {column} LIKE $2"
+    ))
+    .bind(org.as_str())
+    .bind(format!("%{needle}%"))
+    .fetch_all(&mut **tx)
+    .await?;
+    for row in rows {
+        let mut list: Vec<T> = json(&row, column)?;
+        list.retain(&keep);
+        sqlx::query(&format!(
+            "UPDATE agents SET {column} = $1 WHERE org_id = $2 AND id = $3"
+        ))
+        .bind(crate::rows::to_json(&list)?)
+        .bind(org.as_str())
+        .bind(col::<String>(&row, "id")?)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
 }
 
 /// Every agent an agent hands calls to exists in its organization.

@@ -259,22 +259,14 @@ impl Store {
             .bind(id.as_str())
             .execute(&mut *tx)
             .await?;
-        let rows =
-            sqlx::query("SELECT id, knowledge FROM agents WHERE org_id = $1 AND knowledge LIKE $2")
-                .bind(org.as_str())
-                .bind(format!("%{id}%"))
-                .fetch_all(&mut *tx)
-                .await?;
-        for row in rows {
-            let mut list: Vec<KnowledgeSourceId> = crate::rows::json(&row, "knowledge")?;
-            list.retain(|k| k != id);
-            sqlx::query("UPDATE agents SET knowledge = $1 WHERE org_id = $2 AND id = $3")
-                .bind(crate::rows::to_json(&list)?)
-                .bind(org.as_str())
-                .bind(col::<String>(&row, "id")?)
-                .execute(&mut *tx)
-                .await?;
-        }
+        crate::agents::drop_from_agents(
+            &mut tx,
+            org,
+            "knowledge",
+            id.as_str(),
+            |k: &KnowledgeSourceId| k != id,
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }
