@@ -45,6 +45,18 @@ struct Tenant {
     sms: String,
 }
 
+/// A fixed-offset zone where it is now about noon, so "today" on the overview cannot turn over
+/// while the test runs (a call stored 95 s ago just after midnight UTC is yesterday's).
+fn noon_zone() -> String {
+    let utc_hour = Timestamp::now().millis().rem_euclid(86_400_000) / 3_600_000;
+    // Etc/GMT-N is N hours *east* of UTC (POSIX sign convention).
+    match 12 - utc_hour {
+        0 => "Etc/UTC".into(),
+        east if east > 0 => format!("Etc/GMT-{east}"),
+        west => format!("Etc/GMT+{}", -west),
+    }
+}
+
 async fn tenant(store: &Store, name: &str, sms: &str, users: &[(&str, &str, Role)]) -> Tenant {
     let org = store.create_org(name).await.expect("org");
     let token = format!("token-{}", name.replace(' ', "-"));
@@ -54,6 +66,7 @@ async fn tenant(store: &Store, name: &str, sms: &str, users: &[(&str, &str, Role
             SettingsUpdate {
                 twilio_account_sid: Some(ACCOUNT.into()),
                 twilio_auth_token: Some(Secret::new(&token)),
+                timezone: Some(noon_zone()),
                 ..SettingsUpdate::default()
             },
         )
