@@ -116,6 +116,8 @@ pub enum Refusal {
     NotShownYet,
     /// The person may only read (members).
     ReadOnly,
+    /// Asked by voice without an explicit spoken confirmation ("yes, do it").
+    NotSpoken,
 }
 
 impl Refusal {
@@ -130,6 +132,7 @@ impl Refusal {
             Refusal::Stale => "action_stale",
             Refusal::NotShownYet => "action_not_shown",
             Refusal::ReadOnly => "read_only",
+            Refusal::NotSpoken => "confirmation_not_spoken",
         }
     }
 
@@ -144,6 +147,7 @@ impl Refusal {
             Refusal::Stale => "what this action changes has changed since the preview; a new preview replaces it",
             Refusal::NotShownYet => "the preview has not been shown yet; show it and ask for confirmation first",
             Refusal::ReadOnly => "members can ask the assistant questions but cannot change anything",
+            Refusal::NotSpoken => "a change is confirmed by voice only when the person says so explicitly (\"yes, do it\" or \"confirm\"), or with the Confirm button; ask them",
         }
     }
 }
@@ -164,6 +168,34 @@ pub fn may_decide(status: ActionStatus, proposed_to: &str, who: &str) -> Result<
     }
 }
 
+/// Whether spoken words are an explicit confirmation: they ask for it to be done ("yes, do
+/// it", "confirm", "go ahead") and nothing in them holds it back ("no", "don't", "wait",
+/// "cancel"...). A bare "yes", "sure" or "okay" is not enough: it may answer a different
+/// question than the one the preview asked.
+pub fn spoken_yes(words: &str) -> bool {
+    let lower = words.to_lowercase().replace(['’', '`'], "'");
+    let tokens: Vec<&str> = lower
+        .split(|c: char| !(c.is_alphanumeric() || c == '\''))
+        .filter(|t| !t.is_empty())
+        .collect();
+    const HOLD: [&str; 11] = [
+        "no", "not", "dont", "never", "wait", "cancel", "stop", "hold", "nope", "later", "before",
+    ];
+    if tokens
+        .iter()
+        .any(|t| HOLD.contains(t) || t.ends_with("n't"))
+    {
+        return false;
+    }
+    let has = |phrase: &[&str]| tokens.windows(phrase.len()).any(|w| w == phrase);
+    has(&["do", "it"])
+        || has(&["confirm"])
+        || has(&["confirmed"])
+        || has(&["go", "ahead"])
+        || has(&["approve"])
+        || has(&["approved"])
+}
+
 /// A session's title: the first words of its first message.
 pub fn title_of(message: &str) -> String {
     let one_line: String = message.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -177,6 +209,37 @@ pub fn title_of(message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_explicit_words_confirm_by_voice() {
+        for yes in [
+            "Yes, do it.",
+            "yes do it",
+            "Confirm.",
+            "I confirm",
+            "Go ahead!",
+            "Yes please, go ahead and do it",
+            "Approved",
+        ] {
+            assert!(spoken_yes(yes), "{yes}");
+        }
+        for no in [
+            "Yes.",
+            "Sure",
+            "okay",
+            "",
+            "No, don't do it",
+            "Don’t do it",
+            "do not do it",
+            "wait, do it later",
+            "Cancel it",
+            "can you confirm the time before you do it?",
+            "I can't confirm",
+            "Never do it",
+        ] {
+            assert!(!spoken_yes(no), "{no}");
+        }
+    }
 
     #[test]
     fn pending_actions_expire_and_only_their_person_decides_once() {

@@ -40,8 +40,33 @@ pub enum FakeShape {
 pub enum Step {
     /// Speak this mu-law audio with this transcript.
     Say(Vec<u8>, String),
-    /// Call a function with JSON arguments.
+    /// Call a function with JSON arguments. A string argument `"$output<JSON pointer>"`
+    /// (e.g. `"$output/pending_action/id"`) is the value at that pointer in the latest
+    /// function output the client sent that has it, as a model reads ids from a tool's
+    /// result.
     Call(String, Value),
+}
+
+/// Fills `"$output/..."` arguments of the next step from the function outputs so far.
+fn fill_from_output(steps: &mut VecDeque<Step>, outputs: &[Value]) {
+    fn fill(v: &mut Value, outputs: &[Value]) {
+        match v {
+            Value::String(s) if s.starts_with("$output") => {
+                let pointer = s.trim_start_matches("$output").to_owned();
+                *v = outputs
+                    .iter()
+                    .rev()
+                    .find_map(|o| o.pointer(&pointer).cloned())
+                    .unwrap_or(Value::Null);
+            }
+            Value::Array(items) => items.iter_mut().for_each(|i| fill(i, outputs)),
+            Value::Object(map) => map.values_mut().for_each(|i| fill(i, outputs)),
+            _ => {}
+        }
+    }
+    if let Some(Step::Call(_, args)) = steps.front_mut() {
+        fill(args, outputs);
+    }
 }
 
 /// How the fake behaves.
@@ -325,6 +350,7 @@ impl FakeRealtime {
         let mut user_turn = 0u32;
         let mut response: Option<Arc<AtomicU8>> = None;
         let mut resp_no = 0u32;
+        let mut outputs: Vec<Value> = Vec::new();
         let echo_tx = self.echo_rx.lock().unwrap().clone();
         let mut fails: VecDeque<String> = behavior.fail_responses.clone().into();
         let limit_at = behavior
@@ -450,6 +476,7 @@ impl FakeRealtime {
                                 if !late {
                                     send(transcription.clone());
                                 }
+                                fill_from_output(&mut steps, &outputs);
                                 if let Some(r) = self.next_response(
                                     &tx,
                                     &behavior,
@@ -467,6 +494,7 @@ impl FakeRealtime {
                     }
                 }
                 "response.create" => {
+                    fill_from_output(&mut steps, &outputs);
                     if let Some(r) = self.next_response(
                         &tx,
                         &behavior,
@@ -491,6 +519,10 @@ impl FakeRealtime {
                         "code": "response_cancel_not_active", "message": "Cancellation failed: no active response found."}}),
                     ),
                 },
+                "conversation.item.create" if event["item"]["type"] == "function_call_output" => {
+                    let output = event["item"]["output"].as_str().unwrap_or_default();
+                    outputs.push(serde_json::from_str(output).unwrap_or(Value::Null));
+                }
                 "conversation.item.truncate" => {
                     let item = event["item_id"].as_str().unwrap_or_default();
                     send(

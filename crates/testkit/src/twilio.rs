@@ -136,6 +136,36 @@ impl MediaCall {
         frame_interval: Duration,
         playback_speed: f64,
     ) -> Result<MediaCall, String> {
+        Self::connect_with(
+            ws_url,
+            &[],
+            call_sid,
+            params,
+            frame_interval,
+            playback_speed,
+        )
+        .await
+    }
+
+    /// [`MediaCall::connect`] with extra handshake headers (a browser's cookie, its origin).
+    pub async fn connect_with(
+        ws_url: &str,
+        headers: &[(&str, &str)],
+        call_sid: &str,
+        params: &[(String, String)],
+        frame_interval: Duration,
+        playback_speed: f64,
+    ) -> Result<MediaCall, String> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut request = ws_url.into_client_request().map_err(|e| e.to_string())?;
+        for (name, value) in headers {
+            let name =
+                tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(name.as_bytes())
+                    .map_err(|e| e.to_string())?;
+            let value = tokio_tungstenite::tungstenite::http::HeaderValue::from_str(value)
+                .map_err(|e| e.to_string())?;
+            request.headers_mut().insert(name, value);
+        }
         // A modest receive buffer, like a real peer's, so a client that stops reading makes
         // the server's sends block within a bounded amount of audio.
         let url = url::Url::parse(ws_url).map_err(|e| e.to_string())?;
@@ -160,7 +190,7 @@ impl MediaCall {
             .map_err(|e| e.to_string())?;
         let tcp = socket.connect(addr).await.map_err(|e| e.to_string())?;
         let _ = tcp.set_nodelay(true);
-        let (ws, _) = tokio_tungstenite::client_async(ws_url, tcp)
+        let (ws, _) = tokio_tungstenite::client_async(request, tcp)
             .await
             .map_err(|e| e.to_string())?;
         let (mut sink, mut source) = ws.split();

@@ -6,6 +6,7 @@ mod actions;
 mod answer;
 mod call_control;
 pub mod campaigns;
+pub mod converse;
 pub mod dialer;
 mod digits;
 mod live;

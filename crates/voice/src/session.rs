@@ -113,7 +113,7 @@ where
     svc.stats.active.fetch_sub(1, Ordering::Relaxed);
 }
 
-async fn wait_for_start<S, E>(socket: &mut S) -> Option<Start>
+pub(crate) async fn wait_for_start<S, E>(socket: &mut S) -> Option<Start>
 where
     S: Stream<Item = Result<WsFrame, E>> + Unpin,
     E: Display,

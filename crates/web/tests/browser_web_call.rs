@@ -17,44 +17,6 @@ use voice_env::*;
 
 const PW: &str = "admin password 123";
 
-/// A WAV file (PCM 16-bit, 8 kHz, mono) of a second of silence, `speech`, and two more.
-fn wav(speech: &[u8]) -> std::path::PathBuf {
-    let decode = |u: u8| -> i16 {
-        let u = !u;
-        let sign = u & 0x80;
-        let exp = (u >> 4) & 0x07;
-        let mant = i32::from(u & 0x0f);
-        let s = (((mant << 3) + 0x84) << exp) - 0x84;
-        (if sign != 0 { -s } else { s }) as i16
-    };
-    let mut pcm: Vec<i16> = vec![0; 8000];
-    pcm.extend(speech.iter().map(|b| decode(*b)));
-    pcm.extend(std::iter::repeat_n(0, 16000));
-    let data_len = (pcm.len() * 2) as u32;
-    let mut out = Vec::with_capacity(44 + data_len as usize);
-    out.extend_from_slice(b"RIFF");
-    out.extend_from_slice(&(36 + data_len).to_le_bytes());
-    out.extend_from_slice(b"WAVEfmt ");
-    out.extend_from_slice(&16u32.to_le_bytes());
-    out.extend_from_slice(&1u16.to_le_bytes());
-    out.extend_from_slice(&1u16.to_le_bytes());
-    out.extend_from_slice(&8000u32.to_le_bytes());
-    out.extend_from_slice(&16000u32.to_le_bytes());
-    out.extend_from_slice(&2u16.to_le_bytes());
-    out.extend_from_slice(&16u16.to_le_bytes());
-    out.extend_from_slice(b"data");
-    out.extend_from_slice(&data_len.to_le_bytes());
-    for s in pcm {
-        out.extend_from_slice(&s.to_le_bytes());
-    }
-    let path = std::env::temp_dir().join(format!(
-        "switchboard-caller-{}.wav",
-        switchboard_domain::ids::random_token(8)
-    ));
-    std::fs::write(&path, out).expect("write the fixture");
-    path
-}
-
 async fn stat(b: &Browser, key: &str) -> Value {
     b.execute(
         &format!("return (window.switchboardCall || {{}})[{key:?}];"),
@@ -66,7 +28,7 @@ async fn stat(b: &Browser, key: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_browser_call_reaches_the_agent_and_plays_its_answer() {
-    let fixture = wav(CALLER_BOOKING);
+    let fixture = switchboard_testkit::fixtures::speech_wav(CALLER_BOOKING);
     let Some(b) = Browser::start_with(&[
         "--use-fake-device-for-media-stream".into(),
         "--use-fake-ui-for-media-stream".into(),

@@ -112,7 +112,8 @@ pub(crate) fn decision_response(d: Decision) -> Response {
                 Refusal::AlreadyDone
                 | Refusal::Canceled
                 | Refusal::Stale
-                | Refusal::NotShownYet => StatusCode::CONFLICT,
+                | Refusal::NotShownYet
+                | Refusal::NotSpoken => StatusCode::CONFLICT,
             };
             let message = match detail {
                 Some(d) => format!("{} ({d})", refusal.message()),
@@ -139,7 +140,7 @@ pub async fn confirm_action(
 ) -> Result<Response, ApiError> {
     let who = principal_of(&auth);
     Ok(decision_response(
-        assistant::confirm(&st, &who, &id, None).await?,
+        assistant::confirm(&st, &who, &id, assistant::Via::Button).await?,
     ))
 }
 

@@ -10,7 +10,9 @@ use super::{Ctx, Principal};
 use crate::error::ApiError;
 use crate::AppState;
 use serde_json::{json, Map, Value};
-use switchboard_domain::assistant::{may_decide, ActionStatus, AssistantAction, Refusal};
+use switchboard_domain::assistant::{
+    may_decide, spoken_yes, ActionStatus, AssistantAction, Refusal,
+};
 use switchboard_domain::Timestamp;
 use switchboard_store::{NewAction, StoreError, StoredAction};
 
@@ -114,13 +116,33 @@ async fn after_race(st: &AppState, who: &Principal, id: &str) -> Result<Decision
     })
 }
 
-/// Confirms action `id` as `who`; `chat_turn` is the session turn asking, when the chat
-/// asks (it must come after the turn that proposed the action).
+/// Where a confirmation comes from.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Via<'a> {
+    /// A button or the API: the person saw the preview.
+    Button,
+    /// The model's `confirm_action` in a chat turn, which must come after the one that
+    /// proposed the action.
+    Chat {
+        /// The session turn asking.
+        turn: i64,
+    },
+    /// The model's `confirm_action` in a spoken conversation: a later turn too, and the
+    /// person's latest words must be an explicit yes ([`spoken_yes`]).
+    Voice {
+        /// The session turn asking.
+        turn: i64,
+        /// The person's latest words, when transcribed.
+        words: Option<&'a str>,
+    },
+}
+
+/// Confirms action `id` as `who`.
 pub(crate) async fn confirm(
     st: &AppState,
     who: &Principal,
     id: &str,
-    chat_turn: Option<i64>,
+    via: Via<'_>,
 ) -> Result<Decision, ApiError> {
     if !who.can_manage {
         return Ok(refused(Refusal::ReadOnly));
@@ -131,8 +153,18 @@ pub(crate) async fn confirm(
     if let Err(r) = may_decide(stored.action.status, &stored.principal, &who.id) {
         return Ok(refused(r));
     }
+    let chat_turn = match via {
+        Via::Button => None,
+        Via::Chat { turn } | Via::Voice { turn, .. } => Some(turn),
+    };
     if chat_turn.is_some_and(|t| t <= stored.turn) {
         return Ok(refused(Refusal::NotShownYet));
+    }
+    if let Via::Voice { words, .. } = via {
+        if !words.is_some_and(spoken_yes) {
+            tracing::info!(org_id = %who.org, action = id, "spoken confirmation refused: no explicit yes");
+            return Ok(refused(Refusal::NotSpoken));
+        }
     }
     let turn = chat_turn.unwrap_or(stored.turn);
     let ctx = Ctx {
@@ -142,6 +174,7 @@ pub(crate) async fn confirm(
         turn,
         today: String::new(),
         timezone: String::new(),
+        spoken: None,
     };
     let tool = stored.action.tool.clone();
     let args: Map<String, Value> = stored.arguments.as_object().cloned().unwrap_or_default();

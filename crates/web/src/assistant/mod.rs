@@ -9,8 +9,9 @@ mod activity;
 mod decide;
 mod preview;
 mod tools;
+pub(crate) mod voice;
 
-pub(crate) use decide::{cancel, confirm, Decision};
+pub(crate) use decide::{cancel, confirm, Decision, Via};
 
 use crate::error::ApiError;
 use crate::AppState;
@@ -79,6 +80,11 @@ pub(crate) enum Event {
     ToolFinished(ToolCallView),
     /// A change was proposed.
     Action(AssistantAction),
+    /// The person's words, transcribed (spoken sessions).
+    Heard {
+        /// What they said.
+        text: String,
+    },
     /// The turn is over.
     Done(TurnResult),
     /// The turn failed.
@@ -98,6 +104,15 @@ pub(crate) struct Ctx<'a> {
     pub turn: i64,
     pub today: String,
     pub timezone: String,
+    /// In a spoken conversation: the person's latest words.
+    pub spoken: Option<Spoken>,
+}
+
+/// What a tool run in a spoken conversation knows of what the person said.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Spoken {
+    /// Their latest utterance, when transcribed.
+    pub words: Option<String>,
 }
 
 fn system_prompt(org_name: &str, ctx: &Ctx<'_>) -> String {
@@ -205,6 +220,7 @@ pub(crate) async fn turn(
         turn: turn_no,
         today: crate::appointments::today(&tz, now).to_string(),
         timezone: settings.timezone.clone(),
+        spoken: None,
     };
     let prompt = system_prompt(&org_name, &ctx_of(String::new()));
     let mut history: Vec<Value> = vec![json!({"role": "system", "content": prompt})];

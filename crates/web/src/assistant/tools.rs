@@ -235,7 +235,14 @@ pub(crate) async fn run(ctx: &Ctx<'_>, name: &str, raw: &str) -> Ran {
                 .unwrap_or_default()
                 .to_owned();
             let decision = if name == "confirm_action" {
-                decide::confirm(ctx.st, ctx.who, &id, Some(ctx.turn)).await
+                let via = match &ctx.spoken {
+                    Some(s) => decide::Via::Voice {
+                        turn: ctx.turn,
+                        words: s.words.as_deref(),
+                    },
+                    None => decide::Via::Chat { turn: ctx.turn },
+                };
+                decide::confirm(ctx.st, ctx.who, &id, via).await
             } else {
                 decide::cancel(ctx.st, ctx.who, &id).await
             };

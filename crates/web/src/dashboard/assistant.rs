@@ -27,7 +27,7 @@ pub struct AssistantQuery {
     flash: Option<String>,
 }
 
-fn principal(dash: &Dash) -> Principal {
+pub(crate) fn principal(dash: &Dash) -> Principal {
     let user = &dash.session.user;
     Principal {
         org: dash.org.clone(),
@@ -168,9 +168,11 @@ pub async fn page(
                     button.primary type="submit" #assistant-send disabled[!configured] { "Send" }
                     p.field-error #assistant-error role="alert" hidden {}
                 }
+                (super::assistant_voice::panel(&key, crate::assistant::voice::unavailable(&st)))
             }
         }
         script src="/assets/assistant.js" defer {}
+        script src="/assets/call.js" defer {}
     };
     Ok(
         layout::render(&st, &dash, "assistant", "Assistant", None, body)
@@ -232,7 +234,7 @@ pub async fn decide(
     let session = f.get("session").unwrap_or_default().to_owned();
     let who = principal(&dash);
     let decision = match what.as_str() {
-        "confirm" => assistant::confirm(&st, &who, &id, None).await,
+        "confirm" => assistant::confirm(&st, &who, &id, assistant::Via::Button).await,
         "cancel" => assistant::cancel(&st, &who, &id).await,
         _ => return Err(DashError::NotFound),
     }

@@ -15,6 +15,7 @@ mod analytics;
 mod appointment_form;
 mod appointments;
 mod assistant;
+mod assistant_voice;
 mod auth;
 mod call_control;
 mod calls;

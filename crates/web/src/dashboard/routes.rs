@@ -70,6 +70,8 @@ pub fn routes() -> Router<AppState> {
         .route("/oauth/authorize", get(oauth::consent).post(oauth::decide))
         .route("/assistant", get(assistant::page))
         .route("/assistant/message", post(assistant::message))
+        .route("/assistant/voice", post(assistant_voice::start))
+        .route("/assistant/voice/stream", get(assistant_voice::stream))
         .route("/assistant/actions/{id}/{what}", post(assistant::decide))
         .route("/assets/assistant.js", get(layout::assistant_js))
         .route("/knowledge", get(knowledge::list).post(knowledge::create))

@@ -95,17 +95,23 @@ pub fn form_field(html: &str, name: &str) -> String {
 impl Env<'_> {
     /// A new admin of `org`, signed in to the dashboard.
     pub async fn dashboard_admin(&self, org: &Org, email: &str) -> DashUser {
+        self.dashboard_user(org, email, switchboard_domain::values::Role::Admin)
+            .await
+    }
+
+    /// A new user of `org` with `role`, signed in to the dashboard.
+    pub async fn dashboard_user(
+        &self,
+        org: &Org,
+        email: &str,
+        role: switchboard_domain::values::Role,
+    ) -> DashUser {
         const PW: &str = "dashboard password 123";
         self.db
             .store
-            .create_user(
-                &org.id,
-                email,
-                &Secret::new(PW),
-                switchboard_domain::values::Role::Admin,
-            )
+            .create_user(&org.id, email, &Secret::new(PW), role)
             .await
-            .expect("admin");
+            .expect("user");
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()

@@ -98,10 +98,26 @@
     actions.appendChild(div);
   }
 
+  // A decision made in the conversation (the model's confirm_action or cancel_action) shows
+  // on the action's card.
+  function decided(t) {
+    const a = t.output && t.output.action;
+    if (!a || !a.id) return;
+    const div = document.getElementById("action-" + a.id);
+    if (!div) return;
+    div.dataset.status = a.status;
+    const badge = div.querySelector(".badge");
+    if (badge) badge.textContent = a.status;
+    div.querySelectorAll("form, p.muted").forEach(function (f) { f.remove(); });
+  }
+
   function handle(ev) {
     if (ev.type === "tool_started") toolStarted(ev);
-    else if (ev.type === "tool_finished") toolFinished(ev);
-    else if (ev.type === "action") card(ev);
+    else if (ev.type === "tool_finished") {
+      toolFinished(ev);
+      if (ev.name === "confirm_action" || ev.name === "cancel_action") decided(ev);
+    } else if (ev.type === "action") card(ev);
+    else if (ev.type === "heard") turn("user", "You (spoken)", ev.text);
     else if (ev.type === "done") {
       turn("agent", "Assistant", ev.reply);
       document.body.dataset.assistantTurns = String(Number(document.body.dataset.assistantTurns || 0) + 1);
@@ -110,6 +126,44 @@
       error.hidden = false;
     }
   }
+
+  // Spoken sessions: their words, tools and proposals come from the voice socket.
+  const talk = document.getElementById("assistant-voice");
+  if (talk) talk.addEventListener("switchboard:event", function (e) { handle(e.detail); });
+
+  // Confirm and Cancel post in the background while talking, so the conversation goes on:
+  // the card is replaced by the one the server renders after the decision.
+  actions.addEventListener("submit", function (e) {
+    const f = e.target;
+    if (!window.switchboardCall || window.switchboardCall.state !== "live") return;
+    e.preventDefault();
+    const card = f.closest(".action");
+    fetch(f.action, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams(new FormData(f)).toString(),
+    })
+      .then(function (r) { return r.text().then(function (html) { return { r: r, html: html }; }); })
+      .then(function (x) {
+        const doc = new DOMParser().parseFromString(x.html, "text/html");
+        const fresh = card && doc.getElementById(card.id);
+        if (fresh) card.replaceWith(document.importNode(fresh, true));
+        // A stale action comes back with a new preview to confirm instead.
+        doc.querySelectorAll("#actions .action").forEach(function (c) {
+          if (!document.getElementById(c.id)) actions.appendChild(document.importNode(c, true));
+        });
+        const flash = doc.querySelector(".flash");
+        if (flash) {
+          error.textContent = flash.textContent;
+          error.hidden = false;
+        }
+      })
+      .catch(function (err) {
+        error.textContent = "The decision could not be sent: " + err.message;
+        error.hidden = false;
+      });
+  });
 
   form.addEventListener("submit", function (e) {
     e.preventDefault();

@@ -1,18 +1,22 @@
-// "Call this agent": the page side. It asks the server for a call, opens the media WebSocket
-// and speaks to it exactly as Twilio Media Streams does (connected, start with the call's
-// one-time parameters, 20 ms mu-law media frames with their timestamps, mark echoes once the
-// audio before a mark has been played, and every pending mark echoed at once on clear, as
-// Twilio does), so the call runs through the same call actor, tools and transcript as a phone
-// call. The audio work happens in call-worklet.js.
+// "Call this agent" and "Talk" to the assistant: the page side. It asks the server for a
+// session, opens the media WebSocket and speaks to it exactly as Twilio Media Streams does
+// (connected, start with the call's one-time parameters, 20 ms mu-law media frames with their
+// timestamps, mark echoes once the audio before a mark has been played, and every pending
+// mark echoed at once on clear, as Twilio does), so an agent's call runs through the same
+// call actor, tools and transcript as a phone call. Frames `{"event": "assistant", "data"}`
+// (the assistant's words and tools) are handed to the page as `switchboard:event` events on
+// the panel. The audio work happens in call-worklet.js.
 (function () {
-  const box = document.getElementById("web-call");
+  const box = document.getElementById("web-call") || document.getElementById("assistant-voice");
   if (!box) return;
-  const button = document.getElementById("web-call-start");
-  const hang = document.getElementById("web-call-hangup");
-  const state = document.getElementById("web-call-state");
+  const prefix = box.id;
+  const button = document.getElementById(prefix + "-start");
+  const hang = document.getElementById(prefix + "-hangup");
+  const state = document.getElementById(prefix + "-state");
   const csrf = document.body.dataset.csrf;
   const stats = { sent: 0, received: 0, played: 0, level: 0, marks: 0, state: "idle", call_id: null };
   window.switchboardCall = stats;
+  const live = { connecting: "Connecting…", live: box.id === "web-call" ? "On the call" : "Listening: speak to the assistant" };
 
   function show(s, text) {
     stats.state = s;
@@ -38,13 +42,13 @@
   let current = null;
 
   async function start() {
-    show("connecting", "Connecting…");
+    show("connecting", live.connecting);
     let ctx, mic, ws;
     try {
       const res = await fetch(box.dataset.start, {
         method: "POST",
         headers: { "x-csrf-token": csrf, "content-type": "application/json" },
-        body: "{}",
+        body: box.dataset.body || "{}",
       });
       const call = await res.json();
       if (!res.ok) throw new Error(call.error || "the call could not start");
@@ -91,7 +95,7 @@
             mediaFormat: { encoding: "audio/x-mulaw", sampleRate: 8000, channels: 1 },
           },
         });
-        show("live", "On the call");
+        show("live", live.live);
         node.port.onmessage = (e) => {
           const m = e.data;
           if (m.type === "frame") {
@@ -123,6 +127,8 @@
         } else if (m.event === "mark" && m.mark) {
           if (stats.played >= enqueued) echo(m.mark.name);
           else marks.push({ name: m.mark.name, at: enqueued });
+        } else if (m.event === "assistant" && m.data) {
+          box.dispatchEvent(new CustomEvent("switchboard:event", { detail: m.data }));
         } else if (m.event === "clear") {
           node.port.postMessage({ type: "clear" });
           // What was queued is dropped: count it as gone, and answer its marks now.
@@ -132,7 +138,7 @@
           pending.forEach((k) => echo(k.name));
         }
       };
-      ws.onclose = () => stop("ended", "Call ended");
+      ws.onclose = () => stop("ended", box.id === "web-call" ? "Call ended" : "Stopped talking.");
       ws.onerror = () => stop("failed", "The connection failed");
     } catch (err) {
       stop("failed", "Could not start the call: " + (err && err.message ? err.message : err));
@@ -152,13 +158,13 @@
       ctx.close();
     }
     show(s, text);
-    if (stats.call_id) {
-      const link = document.getElementById("web-call-link");
+    const link = document.getElementById(prefix + "-link");
+    if (stats.call_id && link) {
       link.href = "/calls/" + stats.call_id;
       link.hidden = false;
     }
   }
 
   button.addEventListener("click", start);
-  hang.addEventListener("click", () => stop("ended", "Call ended"));
+  hang.addEventListener("click", () => stop("ended", box.id === "web-call" ? "Call ended" : "Stopped talking."));
 })();

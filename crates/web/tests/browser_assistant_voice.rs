@@ -1,0 +1,117 @@
+//! Talking to the assistant in a real browser (headless Chromium over WebDriver, its
+//! microphone fed from a speech fixture): "Talk" opens the spoken session, the person's words
+//! reach the fake Realtime model, which asks for a change; the page shows what was heard,
+//! the tool and the preview card while nothing has changed; the Confirm button applies it
+//! without ending the conversation, and the card says it is done.
+//!
+//! Needs Debian's `chromium` and `chromium-driver` (`.ci/install-browser`). Without them the
+//! test says it skipped, except under `CI=true`, where it fails.
+
+mod voice_env;
+
+use switchboard_domain::values::Role;
+use switchboard_testkit::browser::Browser;
+use voice_env::*;
+
+const PW: &str = "admin password 123";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spoken_request_is_previewed_and_the_button_confirms_it() {
+    let fixture = switchboard_testkit::fixtures::speech_wav(CALLER_BOOKING);
+    let Some(b) = Browser::start_with(&[
+        "--use-fake-device-for-media-stream".into(),
+        "--use-fake-ui-for-media-stream".into(),
+        format!(
+            "--use-file-for-fake-audio-capture={}%noloop",
+            fixture.display()
+        ),
+        "--autoplay-policy=no-user-gesture-required".into(),
+    ])
+    .await
+    .expect("browser") else {
+        return;
+    };
+    let db = TestDb::sqlite().await.expect("db");
+    let env = env(&db, Behavior::default()).await;
+    let org = env.org("Acme", "+15550001001", &[], None).await;
+    env.model.set_behavior(Behavior {
+        steps: vec![
+            said(AGENT_SHORT, "Hello, what can I do for you?"),
+            Step::Call(
+                "update_agent".into(),
+                json!({"agent_id": org.agent.as_str(), "greeting": "Good day!"}),
+            ),
+            said(AGENT_SHORT, "Say yes, do it, or press Confirm."),
+        ],
+        transcripts: vec!["Change the greeting to Good day.".into()],
+        ..Behavior::default()
+    });
+    let key = env.key(&org).await;
+    db.store
+        .create_user(&org.id, "admin@acme.test", &Secret::new(PW), Role::Admin)
+        .await
+        .expect("user");
+    b.sign_in(&env.base, "admin@acme.test", PW)
+        .await
+        .expect("signed in");
+    b.goto(&format!("{}/assistant?session=talk-1", env.base))
+        .await
+        .expect("assistant page");
+    b.click_css("#assistant-voice-start").await.expect("talk");
+    b.wait_for("#assistant-voice-state[data-state='live']", WAIT)
+        .await
+        .expect("talking");
+
+    // The words heard, the tool and the preview show as they happen; nothing changed yet.
+    b.wait_text("#assistant-log", "Change the greeting to Good day.", WAIT)
+        .await
+        .expect("the person's words");
+    b.wait_for("#actions .action[data-status='pending']", WAIT)
+        .await
+        .expect("the preview card");
+    b.wait_for("#assistant-log li.tool[data-tool='update_agent']", WAIT)
+        .await
+        .expect("the tool");
+    let greeting = || async {
+        env.call_api(
+            reqwest::Method::GET,
+            &key,
+            &format!("/api/v1/agents/{}", org.agent),
+            None,
+        )
+        .await
+        .1["greeting"]
+            .clone()
+    };
+    assert_ne!(
+        greeting().await,
+        json!("Good day!"),
+        "nothing before confirming"
+    );
+
+    // The button applies it; the conversation goes on.
+    b.click_css("#actions .action button.confirm")
+        .await
+        .expect("confirm");
+    b.wait_for("#actions .action[data-status='done']", WAIT)
+        .await
+        .expect("the card says done");
+    assert_eq!(greeting().await, json!("Good day!"));
+    assert!(
+        b.find_all("#assistant-voice-state[data-state='live']")
+            .await
+            .expect("state")
+            .len()
+            == 1,
+        "still talking after the decision"
+    );
+    b.wait_text("#assistant-log", "Say yes, do it, or press Confirm.", WAIT)
+        .await
+        .expect("the assistant's words");
+    b.click_css("#assistant-voice-hangup").await.expect("stop");
+    b.wait_for("#assistant-voice-state[data-state='ended']", WAIT)
+        .await
+        .expect("stopped");
+    b.quit().await;
+    let _ = std::fs::remove_file(fixture);
+}
