@@ -12,6 +12,7 @@ pub mod oauth_mcp;
 pub mod pdf;
 pub mod process;
 pub mod realtime;
+pub mod realtime_burst;
 mod realtime_script;
 pub mod recorder;
 pub mod smtp;

@@ -86,6 +86,9 @@ pub struct Behavior {
     pub wrong_formats: bool,
     /// Echo every appended chunk straight back as agent audio (load generator).
     pub echo: bool,
+    /// With `echo`: send the audio back in bursts of 100-200 ms deltas, as the real API
+    /// sends agent audio, instead of one delta per appended chunk.
+    pub burst: Option<crate::realtime_burst::Burst>,
     /// Audio bytes per delta.
     pub delta_bytes: usize,
     /// Pause between deltas (the model streams faster than real time).
@@ -123,6 +126,7 @@ impl Default for Behavior {
             drop_after_appends: None,
             wrong_formats: false,
             echo: false,
+            burst: None,
             delta_bytes: 1000,
             delta_interval: Duration::from_millis(10),
             late_transcripts: false,
@@ -163,6 +167,8 @@ pub struct FakeRealtime {
     sessions: Arc<Mutex<Vec<Arc<Mutex<Session>>>>>,
     /// Appended audio chunks received in echo mode, with the instant they arrived.
     pub echo_rx: EchoTap,
+    /// In bursty echo mode: each 20 ms frame sent back, with the instant its delta was sent.
+    pub sent_rx: EchoTap,
     dropped: Arc<std::sync::atomic::AtomicUsize>,
 }
 
@@ -182,6 +188,7 @@ impl FakeRealtime {
             queued: Arc::default(),
             sessions: Arc::new(Mutex::new(Vec::new())),
             echo_rx: Arc::new(Mutex::new(None)),
+            sent_rx: Arc::new(Mutex::new(None)),
             dropped: Arc::default(),
         };
         let f = fake.clone();
@@ -352,6 +359,8 @@ impl FakeRealtime {
         let mut resp_no = 0u32;
         let mut outputs: Vec<Value> = Vec::new();
         let echo_tx = self.echo_rx.lock().unwrap().clone();
+        let sent_tx = self.sent_rx.lock().unwrap().clone();
+        let mut burster = behavior.burst.map(crate::realtime_burst::Burster::new);
         let mut fails: VecDeque<String> = behavior.fail_responses.clone().into();
         let limit_at = behavior
             .session_limit
@@ -421,6 +430,21 @@ impl FakeRealtime {
                     let audio = event["audio"].as_str().unwrap_or_default();
                     if let Some(tx) = &echo_tx {
                         let _ = tx.send((audio.to_owned(), std::time::Instant::now()));
+                    }
+                    if let (true, Some(b)) = (behavior.echo, burster.as_mut()) {
+                        let bytes = B64.decode(audio).unwrap_or_default();
+                        for delta in b.push(&bytes) {
+                            let at = std::time::Instant::now();
+                            if let Some(tx) = &sent_tx {
+                                for frame in delta.chunks(switchboard_twilio::media::FRAME_BYTES) {
+                                    let _ = tx.send((B64.encode(frame), at));
+                                }
+                            }
+                            send(
+                                json!({"type": names(behavior.shape).0, "item_id": "item_echo", "response_id": "resp_echo", "output_index": 0, "content_index": 0, "delta": B64.encode(&delta)}),
+                            );
+                        }
+                        continue;
                     }
                     if behavior.echo {
                         send(

@@ -5,7 +5,12 @@
 //! latency Switchboard adds in each direction, lost and reordered frames, and the server's
 //! CPU and memory per call (read from /proc).
 //!
-//! `cargo run --release -p switchboard-bench --bin switchboard-loadgen -- --calls 100,1000`
+//! Two ways for the model to answer (`--mode`): `echo` (default) sends each 20 ms frame back
+//! as its own delta at once; `deltas` sends the audio back as the real API sends agent
+//! audio, in deltas of 100-200 ms released three at a time (the outbound latency is then
+//! from the delta's sending to its frame reaching Twilio).
+//!
+//! `cargo run --release -p switchboard-bench --bin switchboard-loadgen -- --calls 100,1000 [--mode deltas]`
 
 use anyhow::bail;
 use base64::Engine;
@@ -17,6 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use switchboard_bench::{pct, proc_stat, Server, ACCOUNT};
 use switchboard_testkit::realtime::{Behavior, FakeRealtime};
+use switchboard_testkit::realtime_burst::Burst;
 use switchboard_testkit::twilio::{post_signed, stream_of, FakeTwilioRest};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -36,10 +42,15 @@ struct Args {
     /// The server binary.
     #[arg(long, default_value = "target/release/switchboard")]
     binary: String,
+    /// How the fake model answers: `echo` (a 20 ms delta per frame, at once) or `deltas`
+    /// (100-200 ms deltas in bursts, as the real API).
+    #[arg(long, default_value = "echo", value_parser = ["echo", "deltas"])]
+    mode: String,
 }
 
-/// Per-frame timing: (call, seq) -> send instant; filled by callers, read by collectors.
-type Sent = Arc<Mutex<HashMap<(u32, u32), Instant>>>;
+/// Per-frame timing: (call, seq) -> an instant (sent by the caller, arrived at the model,
+/// left the model); filled by the callers and the model's taps, read by the collectors.
+type Times = Arc<Mutex<HashMap<(u32, u32), Instant>>>;
 
 struct Run {
     inbound_us: Vec<u64>,
@@ -60,26 +71,41 @@ fn encode(call: u32, seq: u32) -> String {
     B64.encode(frame)
 }
 
-fn decode(b64: &str) -> Option<(u32, u32)> {
-    let bytes = B64.decode(b64).ok()?;
-    if bytes.len() < 12 || &bytes[8..12] != b"SBLG" {
+fn marker(frame: &[u8]) -> Option<(u32, u32)> {
+    if frame.len() < 12 || &frame[8..12] != b"SBLG" {
         return None;
     }
-    let call = u32::from_be_bytes(bytes[..4].try_into().ok()?);
-    let seq = u32::from_be_bytes(bytes[4..8].try_into().ok()?);
+    let call = u32::from_be_bytes(frame[..4].try_into().ok()?);
+    let seq = u32::from_be_bytes(frame[4..8].try_into().ok()?);
     Some((call, seq))
+}
+
+fn decode(b64: &str) -> Option<(u32, u32)> {
+    marker(&B64.decode(b64).ok()?)
+}
+
+/// The marked frames of a media payload (one per 20 ms; several in a longer delta).
+fn decode_all(b64: &str) -> Vec<(u32, u32)> {
+    B64.decode(b64)
+        .map(|bytes| bytes.chunks(160).filter_map(marker).collect())
+        .unwrap_or_default()
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    let deltas = args.mode == "deltas";
     let model = FakeRealtime::start(Behavior {
         echo: true,
+        burst: deltas.then(Burst::default),
         ..Behavior::default()
     })
     .await;
     let (tap_tx, mut tap_rx) = tokio::sync::mpsc::unbounded_channel();
     *model.echo_rx.lock().map_err(|_| anyhow::anyhow!("lock"))? = Some(tap_tx);
+    // Deltas mode: when each frame left the model (echo mode: when it arrived there).
+    let (sent_tx, mut sent_rx) = tokio::sync::mpsc::unbounded_channel();
+    *model.sent_rx.lock().map_err(|_| anyhow::anyhow!("lock"))? = Some(sent_tx);
     let rest = FakeTwilioRest::start().await;
     let server = Server::start(
         &args.binary,
@@ -101,8 +127,9 @@ async fn main() -> anyhow::Result<()> {
     let (http, base, pid) = (server.http.clone(), server.base.clone(), server.pid);
 
     // Frames arriving at the model: (call, seq) -> arrival.
-    let sent: Sent = Arc::new(Mutex::new(HashMap::new()));
-    let at_model: Arc<Mutex<HashMap<(u32, u32), Instant>>> = Arc::new(Mutex::new(HashMap::new()));
+    let sent: Times = Arc::new(Mutex::new(HashMap::new()));
+    let at_model: Times = Arc::new(Mutex::new(HashMap::new()));
+    let from_model: Times = Arc::new(Mutex::new(HashMap::new()));
     let am = at_model.clone();
     tokio::spawn(async move {
         while let Some((b64, at)) = tap_rx.recv().await {
@@ -113,6 +140,17 @@ async fn main() -> anyhow::Result<()> {
             }
         }
     });
+    let fm = from_model.clone();
+    tokio::spawn(async move {
+        while let Some((b64, at)) = sent_rx.recv().await {
+            if let Some(k) = decode(&b64) {
+                if let Ok(mut m) = fm.lock() {
+                    m.insert(k, at);
+                }
+            }
+        }
+    });
+    println!("Model answers: {}", args.mode);
     println!("| calls | frames sent | lost to model | lost back | reordered | inbound p50 / p99 / max (ms) | outbound p50 / p99 / max (ms) | server CPU (% of one core) | CPU per call | RSS idle → loaded | RSS per call |");
     println!("|---|---|---|---|---|---|---|---|---|---|---|");
     let mut call_base = 0u32;
@@ -125,6 +163,7 @@ async fn main() -> anyhow::Result<()> {
             args.seconds,
             &sent,
             &at_model,
+            deltas.then_some(&from_model),
             pid,
         )
         .await?;
@@ -155,6 +194,10 @@ async fn main() -> anyhow::Result<()> {
             .lock()
             .map_err(|_| anyhow::anyhow!("lock"))?
             .clear();
+        from_model
+            .lock()
+            .map_err(|_| anyhow::anyhow!("lock"))?
+            .clear();
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
     server.stop().await;
@@ -168,8 +211,9 @@ async fn run_calls(
     n: usize,
     call_base: u32,
     seconds: u64,
-    sent: &Sent,
-    at_model: &Arc<Mutex<HashMap<(u32, u32), Instant>>>,
+    sent: &Times,
+    at_model: &Times,
+    from_model: Option<&Times>,
     pid: u32,
 ) -> anyhow::Result<(Run, (f64, u64, u64))> {
     let (_, rss_idle) = proc_stat(pid)?;
@@ -233,6 +277,10 @@ async fn run_calls(
         .lock()
         .map_err(|_| anyhow::anyhow!("lock"))?
         .clone();
+    let left_model = match from_model {
+        Some(m) => m.lock().map_err(|_| anyhow::anyhow!("lock"))?.clone(),
+        None => at_model.clone(),
+    };
     run.sent = sent.len() as u64;
     for (k, t_sent) in &sent {
         if let Some(t_model) = at_model.get(k) {
@@ -244,12 +292,11 @@ async fn run_calls(
     for (back, reordered) in backs {
         run.reordered += reordered;
         for (k, t_back) in back {
-            let (Some(t_sent), Some(t_model)) = (sent.get(&k), at_model.get(&k)) else {
+            let (Some(_), Some(t_model)) = (sent.get(&k), left_model.get(&k)) else {
                 continue;
             };
             run.received_back += 1;
-            // The fake model echoes at once, so back - model is the outbound relay.
-            let _ = t_sent;
+            // From the model's sending (echo mode: at once on arrival) to Twilio.
             run.outbound_us
                 .push(t_back.saturating_duration_since(*t_model).as_micros() as u64);
         }
@@ -268,7 +315,7 @@ async fn one_call(
     go: Instant,
     measure_from: Instant,
     stop_at: Instant,
-    sent: &Sent,
+    sent: &Times,
 ) -> anyhow::Result<Back> {
     let call_sid = format!("CA{call:032x}");
     let res = post_signed(
@@ -317,7 +364,7 @@ async fn one_call(
             };
             match v["event"].as_str() {
                 Some("media") => {
-                    if let Some(k) = decode(v["media"]["payload"].as_str().unwrap_or_default()) {
+                    for k in decode_all(v["media"]["payload"].as_str().unwrap_or_default()) {
                         let prev = last.insert(k.0, k.1);
                         if prev.is_some_and(|p| p >= k.1) {
                             reordered += 1;
