@@ -24,6 +24,12 @@ pub enum ConnectError {
 /// Largest frame accepted from the model (audio deltas are a few kilobytes).
 const MAX_MESSAGE: usize = 8 * 1024 * 1024;
 
+/// Bytes read from the socket at a time. tungstenite zero-fills this much of its read buffer
+/// before every read (128 KiB by default): with a message every 20 ms per call that was the
+/// largest single cost of a call's relay (BENCHMARKS.md, issue 22). A larger message still
+/// arrives whole: the buffer grows for it.
+pub const READ_BUFFER: usize = 4 * 1024;
+
 /// Connects to `base_url` (e.g. `wss://api.openai.com/v1/realtime`) for `model`, with the
 /// bearer key, and the beta header when the beta shape is selected.
 pub async fn connect(
@@ -46,6 +52,7 @@ pub async fn connect(
             .insert("OpenAI-Beta", HeaderValue::from_static("realtime=v1"));
     }
     let config = WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER)
         .max_message_size(Some(MAX_MESSAGE))
         .max_frame_size(Some(MAX_MESSAGE));
     let (socket, _) = tokio_tungstenite::connect_async_with_config(req, Some(config), true).await?;

@@ -395,7 +395,9 @@ pub(crate) async fn media_stream(State(st): State<AppState>, ws: WebSocketUpgrad
         )
             .into_response();
     };
-    ws.max_message_size(MAX_MEDIA_FRAME)
+    // A small read buffer: see `switchboard_realtime::client::READ_BUFFER`.
+    ws.read_buffer_size(switchboard_realtime::client::READ_BUFFER)
+        .max_message_size(MAX_MEDIA_FRAME)
         .max_frame_size(MAX_MEDIA_FRAME)
         .on_upgrade(move |socket: WebSocket| async move {
             let _slot = slot;

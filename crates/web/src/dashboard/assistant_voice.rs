@@ -107,6 +107,7 @@ pub async fn stream(
     };
     let who = principal(&dash);
     Ok(ws
+        .read_buffer_size(switchboard_realtime::client::READ_BUFFER)
         .max_message_size(MAX_FRAME)
         .max_frame_size(MAX_FRAME)
         .on_upgrade(move |socket: WebSocket| async move {
