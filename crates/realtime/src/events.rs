@@ -170,6 +170,20 @@ pub fn response_say(instructions: &str) -> String {
         .to_string()
 }
 
+/// The words of an output `message` item: its parts' transcripts (audio) or texts, joined.
+pub fn item_text(item: &Value) -> String {
+    let parts: Vec<&str> = item["content"]
+        .as_array()
+        .map(|parts| {
+            parts
+                .iter()
+                .filter_map(|p| p["transcript"].as_str().or(p["text"].as_str()))
+                .collect()
+        })
+        .unwrap_or_default();
+    parts.join(" ")
+}
+
 /// A server event, with GA and beta names folded together.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ServerEvent<'a> {

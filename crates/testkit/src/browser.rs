@@ -48,6 +48,18 @@ impl Browser {
         Self::start_with(&[]).await
     }
 
+    /// [`Browser::start`] with the microphone fed from `wav` (see
+    /// [`crate::fixtures::speech_wav`]), played once, and autoplay allowed.
+    pub async fn start_with_microphone(wav: &std::path::Path) -> Result<Option<Browser>, Error> {
+        Self::start_with(&[
+            "--use-fake-device-for-media-stream".into(),
+            "--use-fake-ui-for-media-stream".into(),
+            format!("--use-file-for-fake-audio-capture={}%noloop", wav.display()),
+            "--autoplay-policy=no-user-gesture-required".into(),
+        ])
+        .await
+    }
+
     /// [`Browser::start`] with more Chromium flags (e.g. a fake microphone fed from a file).
     pub async fn start_with(extra: &[String]) -> Result<Option<Browser>, Error> {
         let driver = find_binary(&["chromedriver"]);

@@ -437,16 +437,7 @@ impl Relay<'_> {
         for item in &items {
             match item["type"].as_str() {
                 Some("message") => {
-                    let text: Vec<&str> = item["content"]
-                        .as_array()
-                        .map(|parts| {
-                            parts
-                                .iter()
-                                .filter_map(|p| p["transcript"].as_str().or(p["text"].as_str()))
-                                .collect()
-                        })
-                        .unwrap_or_default();
-                    let text = text.join(" ");
+                    let text = rt::item_text(item);
                     if !text.trim().is_empty() {
                         host.heard(Heard::Model {
                             turn: self.turn,

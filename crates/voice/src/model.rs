@@ -377,20 +377,12 @@ impl Live {
                 }
                 Some("message") => {
                     let item_id = item["id"].as_str().unwrap_or_default().to_owned();
-                    let text: Vec<&str> = item["content"]
-                        .as_array()
-                        .map(|parts| {
-                            parts
-                                .iter()
-                                .filter_map(|p| p["transcript"].as_str().or(p["text"].as_str()))
-                                .collect()
-                        })
-                        .unwrap_or_default();
+                    let text = rt::item_text(item);
                     let audio_ms =
                         self.generated_bytes.remove(&item_id).unwrap_or(0) / media::BYTES_PER_MS;
                     let mut content = json!({
                         "item_id": item_id,
-                        "text": text.join(" "),
+                        "text": text,
                         "item": item,
                         "response_status": status,
                         "audio_ms": audio_ms,
@@ -403,9 +395,9 @@ impl Live {
                     self.partial.remove(&item_id);
                     let spoken = match self.cut_heard.remove(&item_id) {
                         Some((heard, sent)) => {
-                            History::heard(&text.join(" "), heard, (audio_ms as u64).max(sent))
+                            History::heard(&text, heard, (audio_ms as u64).max(sent))
                         }
-                        None => text.join(" "),
+                        None => text.clone(),
                     };
                     if !spoken.is_empty() {
                         self.history.fill(

@@ -10,13 +10,8 @@
 mod voice_env;
 
 use switchboard_domain::values::Role;
-use voice_env::tools::DashUser;
+use voice_env::tools::{csrf_of, DashUser};
 use voice_env::*;
-
-fn csrf_of(html: &str) -> String {
-    let at = html.find("data-csrf=\"").expect("csrf") + 11;
-    html[at..at + html[at..].find('"').expect("end")].to_owned()
-}
 
 /// `POST /assistant/voice` from the page.
 async fn start(user: &DashUser, session: &str, csrf: Option<&str>) -> (u16, Value) {

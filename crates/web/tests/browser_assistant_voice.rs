@@ -18,17 +18,10 @@ const PW: &str = "admin password 123";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_spoken_request_is_previewed_and_the_button_confirms_it() {
     let fixture = switchboard_testkit::fixtures::speech_wav(CALLER_BOOKING);
-    let Some(b) = Browser::start_with(&[
-        "--use-fake-device-for-media-stream".into(),
-        "--use-fake-ui-for-media-stream".into(),
-        format!(
-            "--use-file-for-fake-audio-capture={}%noloop",
-            fixture.display()
-        ),
-        "--autoplay-policy=no-user-gesture-required".into(),
-    ])
-    .await
-    .expect("browser") else {
+    let Some(b) = Browser::start_with_microphone(&fixture)
+        .await
+        .expect("browser")
+    else {
         return;
     };
     let db = TestDb::sqlite().await.expect("db");

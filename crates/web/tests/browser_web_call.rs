@@ -29,17 +29,10 @@ async fn stat(b: &Browser, key: &str) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_browser_call_reaches_the_agent_and_plays_its_answer() {
     let fixture = switchboard_testkit::fixtures::speech_wav(CALLER_BOOKING);
-    let Some(b) = Browser::start_with(&[
-        "--use-fake-device-for-media-stream".into(),
-        "--use-fake-ui-for-media-stream".into(),
-        format!(
-            "--use-file-for-fake-audio-capture={}%noloop",
-            fixture.display()
-        ),
-        "--autoplay-policy=no-user-gesture-required".into(),
-    ])
-    .await
-    .expect("browser") else {
+    let Some(b) = Browser::start_with_microphone(&fixture)
+        .await
+        .expect("browser")
+    else {
         return;
     };
     let db = TestDb::sqlite().await.expect("db");

@@ -10,7 +10,7 @@
 mod voice_env;
 
 use switchboard_domain::values::Channel;
-use voice_env::tools::DashUser;
+use voice_env::tools::{csrf_of, DashUser};
 use voice_env::*;
 
 async fn start_call(user: &DashUser, agent: &str, csrf: Option<&str>) -> (u16, Value) {
@@ -26,11 +26,6 @@ async fn start_call(user: &DashUser, agent: &str, csrf: Option<&str>) -> (u16, V
     let res = req.send().await.expect("post");
     let status = res.status().as_u16();
     (status, res.json().await.unwrap_or(Value::Null))
-}
-
-fn csrf_of(html: &str) -> String {
-    let at = html.find("data-csrf=\"").expect("csrf") + 11;
-    html[at..at + html[at..].find('"').expect("end")].to_owned()
 }
 
 backend_test!(

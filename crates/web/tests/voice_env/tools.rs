@@ -71,6 +71,12 @@ pub struct Page {
     pub body: String,
 }
 
+/// The CSRF token a dashboard page carries (`data-csrf` on its body).
+pub fn csrf_of(html: &str) -> String {
+    let at = html.find("data-csrf=\"").expect("csrf") + 11;
+    html[at..at + html[at..].find('"').expect("end")].to_owned()
+}
+
 pub fn set_cookie(res: &reqwest::Response, name: &str) -> Option<String> {
     res.headers()
         .get_all(reqwest::header::SET_COOKIE)
