@@ -23,6 +23,7 @@ mod stream;
 pub mod token;
 mod transcript;
 mod transfer;
+mod wake;
 mod whisper;
 
 use std::collections::HashMap;

@@ -6,6 +6,7 @@ use crate::playback::{Aligner, Playback};
 use crate::rollover::History;
 use crate::session::{Exit, Ready, Session, WsFrame};
 use crate::transcript::{self, Entry};
+use crate::wake::{Timers, Wake};
 use crate::VoiceServices;
 use base64::Engine;
 use futures_util::future::BoxFuture;
@@ -25,7 +26,6 @@ use switchboard_realtime::ModelSocket;
 use switchboard_tools::{Effect, ToolOutcome};
 use switchboard_twilio::media::{self, Inbound};
 use tokio::sync::mpsc;
-use tokio::time::sleep_until;
 use tokio_tungstenite::tungstenite::Message as ModelMessage;
 
 /// Caller audio kept while the model session is being configured (5 s of mu-law).
@@ -103,6 +103,10 @@ pub(crate) struct Live {
     pub(crate) keys_to_send: Option<String>,
     /// Sentences staff asked the agent to say, after its current answer.
     pub(crate) says: std::collections::VecDeque<String>,
+    /// Writes fed by the hot paths and not flushed yet (wake.rs).
+    pub(crate) owed: crate::wake::Owed,
+    /// Which socket the next wait looks at first (wake.rs).
+    pub(crate) model_first: bool,
     pub(crate) org: OrgId,
     pub(crate) call_id: CallId,
 }
@@ -162,6 +166,8 @@ impl Live {
             muted_response: false,
             says: std::collections::VecDeque::new(),
             keys_to_send: None,
+            owed: crate::wake::Owed::default(),
+            model_first: false,
             org: s.org.clone(),
             call_id: s.call.id.clone(),
         }
@@ -175,73 +181,40 @@ impl Live {
                 format!("cannot configure the model session: {e}"),
             );
         }
-        let now = tokio::time::Instant::now();
         // The duration limit follows the service clock (adjustable in tests), checked every
         // second: a limit is in whole seconds anyway.
         let started = self.svc.clock.now();
         let max_ms = self.ready.agent.max_call_duration_seconds.max(1) * 1000;
-        let mut limit_tick = tokio::time::interval(Duration::from_secs(1));
-        limit_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let max = now + Duration::from_secs(86_400);
-        let setup_deadline = now + self.svc.config.setup_timeout;
-        let mut stop = self.svc.stop.clone();
+        let mut timers = Timers::new(
+            tokio::time::Instant::now(),
+            self.svc.config.setup_timeout,
+            self.svc.stop.clone(),
+        );
         let limit = self.svc.config.session_limit;
-        let mut amd_tick = tokio::time::interval(crate::answer::AMD_POLL);
         loop {
-            let ending_at = self.ending.as_ref().map(|(_, at)| *at);
             let rollover_at = self.session_started + limit;
-            let step = tokio::select! {
-                _ = amd_tick.tick(), if self.amd_pending => self.check_answered_by().await,
-                _ = sleep_until(rollover_at), if !self.rollover_due => {
-                    tracing::info!("the model session is due for replacement");
-                    self.rollover_due = true;
+            let wake = self.wait(socket, &mut timers).await;
+            // What the hot paths fed goes out before anything that may wait.
+            let step = match &wake {
+                Wake::Twilio(_) | Wake::Model(_) | Wake::Blocked(_) | Wake::WriteFailed(_) => {
                     Step::Go
                 }
-                frame = socket.next() => self.on_twilio(frame, socket).await,
-                msg = self.model.next() => self.on_model(msg, socket).await,
-                Some((call_id, name, outcome)) = self.tools.next(), if !self.tools.is_empty() => {
-                    self.on_tool_done(call_id, name, outcome).await
-                }
-                _ = sleep_until(self.keys_due.unwrap_or(max)), if self.keys_due.is_some() => {
-                    self.flush_keys().await
-                }
-                Some(cmd) = async {
-                    match self.actions.as_mut() {
-                        Some(rx) => rx.recv().await,
-                        None => std::future::pending().await,
+                _ => self.flush_owed(socket).await,
+            };
+            let step = match step {
+                Step::Exit(exit) => Step::Exit(exit),
+                Step::Go => match wake {
+                    Wake::Twilio(frame) => self.on_twilio(frame, socket).await,
+                    Wake::Model(msg) => self.on_model(msg, socket).await,
+                    Wake::Tool((call_id, name, outcome)) => {
+                        self.on_tool_done(call_id, name, outcome).await
                     }
-                } => self.on_action(cmd, socket).await,
-                _ = limit_tick.tick() => {
-                    if self.svc.clock.now().millis() - started.millis() >= max_ms {
-                        Step::Exit(Exit::Fail(
-                            EndReason::MaxDuration,
-                            format!("the agent's maximum call duration ({} s) was reached", self.ready.agent.max_call_duration_seconds),
-                        ))
-                    } else {
-                        Step::Go
-                    }
-                }
-                _ = sleep_until(setup_deadline), if !self.confirmed => Step::Exit(Exit::Fail(
-                    EndReason::ModelError,
-                    "the model session did not confirm its configuration in time".into(),
-                )),
-                _ = sleep_until(ending_at.unwrap_or(max)), if ending_at.is_some() => {
-                    tracing::warn!(
-                        response_active = self.response_active,
-                        awaiting_response = self.awaiting_response,
-                        tools_running = self.batch_pending,
-                        audible = self.playback.audible(),
-                        "agent did not finish speaking in time; ending now"
-                    );
-                    Step::Exit(self.ending_exit())
-                }
-                changed = stop.changed() => {
-                    if changed.is_err() || *stop.borrow() {
-                        Step::Exit(Exit::Goodbye(EndReason::Shutdown))
-                    } else {
-                        Step::Go
-                    }
-                }
+                    Wake::Action(cmd) => self.on_action(cmd, socket).await,
+                    Wake::Stop => Step::Exit(Exit::Goodbye(EndReason::Shutdown)),
+                    Wake::Blocked(peer) => self.finish_flush(socket, peer).await,
+                    Wake::WriteFailed(e) => Step::Exit(Exit::Fail(EndReason::ModelDisconnected, e)),
+                    Wake::Timer(due) => self.on_due(due, &mut timers, started, max_ms).await,
+                },
             };
             // A dropped model connection is restored once, with the conversation replayed.
             let step = match step {
@@ -278,14 +251,23 @@ impl Live {
                         ),
                         None => exit,
                     };
+                    // What was fed still goes out (a goodbye's last words), unless a peer
+                    // already stopped reading.
+                    if self.stuck.is_none() {
+                        let _ = self.flush_owed(socket).await;
+                    }
                     return self.finish_live(exit).await;
                 }
             }
             if self.ending_ready() {
                 let exit = self.ending_exit();
+                let _ = self.flush_owed(socket).await;
                 return self.finish_live(exit).await;
             }
             if self.keys_ready() {
+                if let Step::Exit(exit) = self.flush_owed(socket).await {
+                    return self.finish_live(exit).await;
+                }
                 if let Step::Exit(exit) = self.press_keys(socket).await {
                     return self.finish_live(exit).await;
                 }
@@ -524,7 +506,7 @@ impl Live {
                 }
                 match self.inbound.push(&payload) {
                     Ok(Some((chunk, _))) => {
-                        if let Err(e) = self.send_model(rt::append_audio(&chunk)).await {
+                        if let Err(e) = self.feed_model(rt::append_audio(&chunk)).await {
                             return Step::Exit(Exit::Fail(EndReason::ModelDisconnected, e));
                         }
                     }
@@ -587,6 +569,6 @@ impl Live {
             media::media(&self.stream_sid, &chunk.payload),
             media::mark(&self.stream_sid, &chunk.mark),
         ];
-        self.send_twilio_frames(socket, &frames).await
+        self.feed_twilio(socket, frames).await
     }
 }

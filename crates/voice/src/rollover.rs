@@ -189,6 +189,8 @@ impl Live {
             .await?;
         }
         let mut old = std::mem::replace(&mut self.model, new);
+        // Whatever was fed to the old session goes with its close.
+        self.owed.model = false;
         let _ = tokio::time::timeout(cfg.send_timeout, old.close(None)).await;
         self.session_started = tokio::time::Instant::now();
         self.rollover_due = false;
