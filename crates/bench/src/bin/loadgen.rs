@@ -151,8 +151,8 @@ async fn main() -> anyhow::Result<()> {
         }
     });
     println!("Model answers: {}", args.mode);
-    println!("| calls | frames sent | lost to model | lost back | reordered | inbound p50 / p99 / max (ms) | outbound p50 / p99 / max (ms) | server CPU (% of one core) | CPU per call | RSS idle → loaded | RSS per call |");
-    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("| calls | frames sent | lost to model | lost back | reordered | inbound p50 / p99 / max (ms) | outbound p50 / p99 / max (ms) | server CPU (% of one core) | CPU per call | RSS idle → loaded | RSS per call | load generator and fake model CPU |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     let mut call_base = 0u32;
     for n in args.calls.clone() {
         let run = run_calls(
@@ -177,9 +177,9 @@ async fn main() -> anyhow::Result<()> {
             reordered,
             failed_calls,
         } = run.0;
-        let (cpu, rss0, rss1) = run.1;
+        let (cpu, rss0, rss1, own) = run.1;
         println!(
-            "| {n} | {s} | {} | {} | {reordered} | {:.2} / {:.2} / {:.2} | {:.2} / {:.2} / {:.2} | {:.0}% | {:.3}% | {} → {} MiB | {:.0} KiB |{}",
+            "| {n} | {s} | {} | {} | {reordered} | {:.2} / {:.2} / {:.2} | {:.2} / {:.2} / {:.2} | {:.0}% | {:.3}% | {} → {} MiB | {:.0} KiB | {:.0}% |{}",
             s.saturating_sub(received_model),
             s.saturating_sub(received_back),
             pct(&mut inbound_us, 0.5), pct(&mut inbound_us, 0.99), pct(&mut inbound_us, 1.0),
@@ -187,6 +187,7 @@ async fn main() -> anyhow::Result<()> {
             cpu * 100.0, cpu * 100.0 / n as f64,
             rss0 / 1024, rss1 / 1024,
             rss1.saturating_sub(rss0) as f64 / n as f64,
+            own * 100.0,
             if failed_calls > 0 { format!(" {failed_calls} calls failed to connect") } else { String::new() },
         );
         sent.lock().map_err(|_| anyhow::anyhow!("lock"))?.clear();
@@ -215,7 +216,7 @@ async fn run_calls(
     at_model: &Times,
     from_model: Option<&Times>,
     pid: u32,
-) -> anyhow::Result<(Run, (f64, u64, u64))> {
+) -> anyhow::Result<(Run, (f64, u64, u64, f64))> {
     let (_, rss_idle) = proc_stat(pid)?;
     let ws_base = base.replacen("http://", "ws://", 1);
     // Every call starts sending at the same instant, after all are connected.
@@ -245,13 +246,19 @@ async fn run_calls(
     }
     tokio::time::sleep_until(tokio::time::Instant::from_std(measure_from)).await;
     let (cpu0, _) = proc_stat(pid)?;
+    // The load generator's own CPU (callers and fake model): on two cores it competes with
+    // the server, and when it needs more than its share the latencies measure the queue.
+    let me = std::process::id();
+    let (own0, _) = proc_stat(me)?;
     let t0 = Instant::now();
     tokio::time::sleep_until(tokio::time::Instant::from_std(
         stop_at - Duration::from_millis(500),
     ))
     .await;
     let (cpu1, rss_loaded) = proc_stat(pid)?;
+    let (own1, _) = proc_stat(me)?;
     let cpu = (cpu1 - cpu0) / t0.elapsed().as_secs_f64();
+    let own = (own1 - own0) / t0.elapsed().as_secs_f64();
     let mut run = Run {
         inbound_us: Vec::new(),
         outbound_us: Vec::new(),
@@ -301,7 +308,7 @@ async fn run_calls(
                 .push(t_back.saturating_duration_since(*t_model).as_micros() as u64);
         }
     }
-    Ok((run, (cpu, rss_idle, rss_loaded)))
+    Ok((run, (cpu, rss_idle, rss_loaded, own)))
 }
 
 type Back = (Vec<((u32, u32), Instant)>, u64);
