@@ -191,25 +191,44 @@ pub fn parse(text: &str) -> Result<Inbound<'_>, FrameError> {
 }
 
 fn quoted(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_owned())
+    let mut out = String::with_capacity(s.len() + 2);
+    push_quoted(&mut out, s);
+    out
+}
+
+/// Appends `s` as a JSON string. Stream ids, base64 and mark names never need escaping: they
+/// are copied as they are, and only a string that does goes through serde_json (these
+/// messages are built 50 times a second per call).
+fn push_quoted(out: &mut String, s: &str) {
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+    } else {
+        out.push_str(&serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_owned()));
+    }
 }
 
 /// `media` towards the caller; `payload_b64` is base64 mu-law.
 pub fn media(stream_sid: &str, payload_b64: &str) -> String {
-    format!(
-        "{{\"event\":\"media\",\"streamSid\":{},\"media\":{{\"payload\":{}}}}}",
-        quoted(stream_sid),
-        quoted(payload_b64)
-    )
+    let mut out = String::with_capacity(64 + stream_sid.len() + payload_b64.len());
+    out.push_str("{\"event\":\"media\",\"streamSid\":");
+    push_quoted(&mut out, stream_sid);
+    out.push_str(",\"media\":{\"payload\":");
+    push_quoted(&mut out, payload_b64);
+    out.push_str("}}");
+    out
 }
 
 /// `mark`: Twilio echoes it once the audio queued before it has played.
 pub fn mark(stream_sid: &str, name: &str) -> String {
-    format!(
-        "{{\"event\":\"mark\",\"streamSid\":{},\"mark\":{{\"name\":{}}}}}",
-        quoted(stream_sid),
-        quoted(name)
-    )
+    let mut out = String::with_capacity(64 + stream_sid.len() + name.len());
+    out.push_str("{\"event\":\"mark\",\"streamSid\":");
+    push_quoted(&mut out, stream_sid);
+    out.push_str(",\"mark\":{\"name\":");
+    push_quoted(&mut out, name);
+    out.push_str("}}");
+    out
 }
 
 /// `clear`: drops queued audio at once (and echoes every pending mark).
@@ -278,6 +297,29 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn strings_are_quoted_exactly_as_serde_json_quotes_them() {
+        for s in [
+            "MZ0123abc",
+            "no+JhoaJjpz/AA==",
+            "3:12:1600",
+            "",
+            "quote\"inside",
+            "back\\slash",
+            "tab\there",
+            "line\nfeed",
+            "\u{1}",
+            "\u{7f}",
+            "é ü 名",
+        ] {
+            assert_eq!(quoted(s), serde_json::to_string(s).expect("json"), "{s:?}");
+        }
+        let v: serde_json::Value =
+            serde_json::from_str(&media("MZ\"1", "AA==")).expect("valid json");
+        assert_eq!(v["streamSid"], "MZ\"1");
+        assert_eq!(v["media"]["payload"], "AA==");
     }
 
     #[test]
