@@ -209,26 +209,31 @@ fn push_quoted(out: &mut String, s: &str) {
     }
 }
 
-/// `media` towards the caller; `payload_b64` is base64 mu-law.
-pub fn media(stream_sid: &str, payload_b64: &str) -> String {
-    let mut out = String::with_capacity(64 + stream_sid.len() + payload_b64.len());
-    out.push_str("{\"event\":\"media\",\"streamSid\":");
+/// `{"event":E,"streamSid":S,E:{field:value}}`, the shape of `media` and `mark`.
+fn with_one_field(event: &str, stream_sid: &str, field: &str, value: &str) -> String {
+    let mut out = String::with_capacity(48 + 2 * event.len() + stream_sid.len() + value.len());
+    out.push_str("{\"event\":\"");
+    out.push_str(event);
+    out.push_str("\",\"streamSid\":");
     push_quoted(&mut out, stream_sid);
-    out.push_str(",\"media\":{\"payload\":");
-    push_quoted(&mut out, payload_b64);
+    out.push_str(",\"");
+    out.push_str(event);
+    out.push_str("\":{\"");
+    out.push_str(field);
+    out.push_str("\":");
+    push_quoted(&mut out, value);
     out.push_str("}}");
     out
 }
 
+/// `media` towards the caller; `payload_b64` is base64 mu-law.
+pub fn media(stream_sid: &str, payload_b64: &str) -> String {
+    with_one_field("media", stream_sid, "payload", payload_b64)
+}
+
 /// `mark`: Twilio echoes it once the audio queued before it has played.
 pub fn mark(stream_sid: &str, name: &str) -> String {
-    let mut out = String::with_capacity(64 + stream_sid.len() + name.len());
-    out.push_str("{\"event\":\"mark\",\"streamSid\":");
-    push_quoted(&mut out, stream_sid);
-    out.push_str(",\"mark\":{\"name\":");
-    push_quoted(&mut out, name);
-    out.push_str("}}");
-    out
+    with_one_field("mark", stream_sid, "name", name)
 }
 
 /// `clear`: drops queued audio at once (and echoes every pending mark).

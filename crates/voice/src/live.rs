@@ -424,13 +424,9 @@ impl Live {
     /// Sends to the model, bounded: a model that stops reading cannot hold the call.
     pub(crate) async fn send_model(&mut self, text: String) -> Result<(), String> {
         let limit = self.svc.config.send_timeout;
-        match tokio::time::timeout(limit, self.model.send(ModelMessage::Text(text.into()))).await {
-            Ok(r) => r.map_err(|e| e.to_string()),
-            Err(_) => {
-                self.stuck = Some("the model");
-                Err("model send timed out".into())
-            }
-        }
+        let sent =
+            tokio::time::timeout(limit, self.model.send(ModelMessage::Text(text.into()))).await;
+        crate::wake::bounded(sent, &mut self.stuck, "the model")
     }
 
     /// Sends frames to Twilio, bounded like [`Live::send_model`].
@@ -451,15 +447,10 @@ impl Live {
             if let Some(last) = frames.last() {
                 socket.send(last.clone()).await.map_err(|e| e.to_string())?;
             }
-            Ok(())
+            Ok::<(), String>(())
         };
-        match tokio::time::timeout(limit, send).await {
-            Ok(r) => r,
-            Err(_) => {
-                self.stuck = Some("Twilio");
-                Err("Twilio send timed out".into())
-            }
-        }
+        let sent = tokio::time::timeout(limit, send).await;
+        crate::wake::bounded(sent, &mut self.stuck, "Twilio")
     }
 
     pub(crate) async fn on_twilio<S, E>(

@@ -291,16 +291,10 @@ impl Live {
     /// Queues a message for the model; [`Live::wait`] flushes it.
     pub(crate) async fn feed_model(&mut self, text: String) -> Result<(), String> {
         let limit = self.svc.config.send_timeout;
-        match tokio::time::timeout(limit, self.model.feed(ModelMessage::Text(text.into()))).await {
-            Ok(r) => {
-                self.owed.model = true;
-                r.map_err(|e| e.to_string())
-            }
-            Err(_) => {
-                self.stuck = Some("the model");
-                Err("model send timed out".into())
-            }
-        }
+        let fed =
+            tokio::time::timeout(limit, self.model.feed(ModelMessage::Text(text.into()))).await;
+        self.owed.model = true;
+        bounded(fed, &mut self.stuck, "the model")
     }
 
     /// Queues frames for Twilio; [`Live::wait`] flushes them.
@@ -318,17 +312,27 @@ impl Live {
             for f in frames {
                 socket.feed(f).await.map_err(|e| e.to_string())?;
             }
-            Ok(())
+            Ok::<(), String>(())
         };
-        match tokio::time::timeout(limit, feed).await {
-            Ok(r) => {
-                self.owed.twilio = true;
-                r
-            }
-            Err(_) => {
-                self.stuck = Some("Twilio");
-                Err("Twilio send timed out".into())
-            }
+        let fed = tokio::time::timeout(limit, feed).await;
+        self.owed.twilio = true;
+        bounded(fed, &mut self.stuck, "Twilio")
+    }
+}
+
+/// The outcome of a send bounded by the send timeout: one that timed out names `peer` as the
+/// one that stopped reading.
+pub(crate) fn bounded<E: std::fmt::Display>(
+    outcome: Result<Result<(), E>, tokio::time::error::Elapsed>,
+    stuck: &mut Option<&'static str>,
+    peer: &'static str,
+) -> Result<(), String> {
+    match outcome {
+        Ok(r) => r.map_err(|e| e.to_string()),
+        Err(_) => {
+            *stuck = Some(peer);
+            let name = if peer == "Twilio" { peer } else { "model" };
+            Err(format!("{name} send timed out"))
         }
     }
 }
