@@ -30,19 +30,6 @@ async fn decide(env: &Env<'_>, key: &str, id: &str, what: &str) -> (u16, Value) 
     .await
 }
 
-async fn agent_of(env: &Env<'_>, key: &str, org: &Org) -> Value {
-    let (s, a) = env
-        .call_api(
-            reqwest::Method::GET,
-            key,
-            &format!("/api/v1/agents/{}", org.agent),
-            None,
-        )
-        .await;
-    assert_eq!(s, 200);
-    a
-}
-
 backend_test!(changes_happen_once_on_confirmation_by_their_person, |db| {
     let chat = FakeChatModel::start().await;
     let mut env = voice_env::tools::env_with_chat(db, Behavior::default(), &chat).await;
@@ -53,7 +40,7 @@ backend_test!(changes_happen_once_on_confirmation_by_their_person, |db| {
         env.key(&alpha).await,
         env.key(&beta).await,
     );
-    let before = agent_of(&env, &ka, &alpha).await;
+    let before = env.agent_of(&ka, &alpha).await;
     let new_instructions = "You answer the phone for Alpha.\nWe are closed on Friday 25 December.";
     chat.script([
         ChatStep::Tools(vec![(
@@ -85,7 +72,7 @@ backend_test!(changes_happen_once_on_confirmation_by_their_person, |db| {
     let told = chat.requests()[1]["messages"].to_string();
     assert!(told.contains("Nothing has happened yet"), "{told}");
     assert_eq!(
-        agent_of(&env, &ka, &alpha).await["instructions"],
+        env.agent_of(&ka, &alpha).await["instructions"],
         before["instructions"]
     );
 
@@ -105,7 +92,7 @@ backend_test!(changes_happen_once_on_confirmation_by_their_person, |db| {
     assert_eq!(s, 200, "{done}");
     assert_eq!(done["action"]["status"], "done");
     assert_eq!(
-        agent_of(&env, &ka, &alpha).await["instructions"],
+        env.agent_of(&ka, &alpha).await["instructions"],
         new_instructions
     );
     let (s, again) = decide(&env, &ka, &id, "confirm").await;
@@ -159,7 +146,7 @@ backend_test!(changes_happen_once_on_confirmation_by_their_person, |db| {
     assert_ne!(fresh, stale_id);
     assert_eq!(stale["action"]["status"], "pending");
     assert_ne!(
-        agent_of(&env, &ka, &alpha).await["greeting"],
+        env.agent_of(&ka, &alpha).await["greeting"],
         "Hello from Alpha!"
     );
     let (s, _) = decide(&env, &ka, &stale_id, "confirm").await;
@@ -170,7 +157,7 @@ backend_test!(changes_happen_once_on_confirmation_by_their_person, |db| {
         (200, json!("done")),
         "{done}"
     );
-    let agent = agent_of(&env, &ka, &alpha).await;
+    let agent = env.agent_of(&ka, &alpha).await;
     assert_eq!(agent["greeting"], "Hello from Alpha!");
     assert_eq!(agent["instructions"], "Changed by someone else.");
 
@@ -197,7 +184,7 @@ backend_test!(changes_happen_once_on_confirmation_by_their_person, |db| {
     let (s, turn) = ask(&env, &ka, "s2", "Yes, do it").await;
     assert_eq!(s, 200, "{turn}");
     assert_eq!(turn["tool_calls"][0]["status"], "ok", "{turn}");
-    assert_eq!(agent_of(&env, &ka, &alpha).await["greeting"], "Good day!");
+    assert_eq!(env.agent_of(&ka, &alpha).await["greeting"], "Good day!");
     // Cancelling discards; an unknown tool, a bad id and a failing read are errors in the chat.
     chat.script([
         ChatStep::Tools(vec![
@@ -238,7 +225,7 @@ backend_test!(changes_happen_once_on_confirmation_by_their_person, |db| {
         (s, c["error"]["code"].clone()),
         (409, json!("action_canceled"))
     );
-    assert_eq!(agent_of(&env, &ka, &alpha).await["greeting"], "Good day!");
+    assert_eq!(env.agent_of(&ka, &alpha).await["greeting"], "Good day!");
 
     // The model failing is a 503 and stores nothing of the message.
     chat.script([ChatStep::Fail(500)]);

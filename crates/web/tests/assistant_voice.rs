@@ -55,15 +55,7 @@ fn shown(media: &MediaCall) -> Vec<Value> {
 }
 
 async fn greeting_of(env: &Env<'_>, key: &str, org: &Org) -> Value {
-    let (_, agent) = env
-        .call_api(
-            reqwest::Method::GET,
-            key,
-            &format!("/api/v1/agents/{}", org.agent),
-            None,
-        )
-        .await;
-    agent["greeting"].clone()
+    env.agent_of(key, org).await["greeting"].clone()
 }
 
 /// Plays one utterance once the assistant's audio so far has been heard, and waits for

@@ -9,19 +9,14 @@
 
 mod voice_env;
 
-use switchboard_domain::values::Role;
-use switchboard_testkit::browser::Browser;
+use voice_env::tools::browser_hearing;
 use voice_env::*;
 
 const PW: &str = "admin password 123";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_spoken_request_is_previewed_and_the_button_confirms_it() {
-    let fixture = switchboard_testkit::fixtures::speech_wav(CALLER_BOOKING);
-    let Some(b) = Browser::start_with_microphone(&fixture)
-        .await
-        .expect("browser")
-    else {
+    let Some((b, fixture)) = browser_hearing(CALLER_BOOKING).await else {
         return;
     };
     let db = TestDb::sqlite().await.expect("db");
@@ -40,13 +35,7 @@ async fn a_spoken_request_is_previewed_and_the_button_confirms_it() {
         ..Behavior::default()
     });
     let key = env.key(&org).await;
-    db.store
-        .create_user(&org.id, "admin@acme.test", &Secret::new(PW), Role::Admin)
-        .await
-        .expect("user");
-    b.sign_in(&env.base, "admin@acme.test", PW)
-        .await
-        .expect("signed in");
+    env.sign_in_admin(&b, &org, "admin@acme.test", PW).await;
     b.goto(&format!("{}/assistant?session=talk-1", env.base))
         .await
         .expect("assistant page");
@@ -65,17 +54,7 @@ async fn a_spoken_request_is_previewed_and_the_button_confirms_it() {
     b.wait_for("#assistant-log li.tool[data-tool='update_agent']", WAIT)
         .await
         .expect("the tool");
-    let greeting = || async {
-        env.call_api(
-            reqwest::Method::GET,
-            &key,
-            &format!("/api/v1/agents/{}", org.agent),
-            None,
-        )
-        .await
-        .1["greeting"]
-            .clone()
-    };
+    let greeting = || async { env.agent_of(&key, &org).await["greeting"].clone() };
     assert_ne!(
         greeting().await,
         json!("Good day!"),

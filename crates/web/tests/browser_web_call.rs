@@ -11,8 +11,9 @@
 
 mod voice_env;
 
-use switchboard_domain::values::{Channel, MessageRole, Role};
+use switchboard_domain::values::{Channel, MessageRole};
 use switchboard_testkit::browser::Browser;
+use voice_env::tools::browser_hearing;
 use voice_env::*;
 
 const PW: &str = "admin password 123";
@@ -28,11 +29,7 @@ async fn stat(b: &Browser, key: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_browser_call_reaches_the_agent_and_plays_its_answer() {
-    let fixture = switchboard_testkit::fixtures::speech_wav(CALLER_BOOKING);
-    let Some(b) = Browser::start_with_microphone(&fixture)
-        .await
-        .expect("browser")
-    else {
+    let Some((b, fixture)) = browser_hearing(CALLER_BOOKING).await else {
         return;
     };
     let db = TestDb::sqlite().await.expect("db");
@@ -46,13 +43,7 @@ async fn a_browser_call_reaches_the_agent_and_plays_its_answer() {
     )
     .await;
     let org = env.org("Acme", "+15550001001", &[], None).await;
-    db.store
-        .create_user(&org.id, "admin@acme.test", &Secret::new(PW), Role::Admin)
-        .await
-        .expect("user");
-    b.sign_in(&env.base, "admin@acme.test", PW)
-        .await
-        .expect("signed in");
+    env.sign_in_admin(&b, &org, "admin@acme.test", PW).await;
     b.goto(&format!("{}/agents/{}", env.base, org.agent))
         .await
         .expect("agent page");

@@ -27,6 +27,11 @@ pub struct AssistantQuery {
     flash: Option<String>,
 }
 
+/// The JSON body the assistant page's script posts.
+pub(crate) fn json_body(body: &[u8]) -> Result<Value, DashError> {
+    serde_json::from_slice(body).map_err(|e| DashError::BadRequest(format!("expected JSON: {e}")))
+}
+
 pub(crate) fn principal(dash: &Dash) -> Principal {
     let user = &dash.session.user;
     Principal {
@@ -189,8 +194,7 @@ pub async fn message(
     dash: Dash,
     body: Bytes,
 ) -> Result<Response, DashError> {
-    let v: Value = serde_json::from_slice(&body)
-        .map_err(|e| DashError::BadRequest(format!("expected JSON: {e}")))?;
+    let v = json_body(&body)?;
     let key = v["session_id"].as_str().unwrap_or_default().to_owned();
     let text = v["message"].as_str().unwrap_or_default().to_owned();
     let who = principal(&dash);

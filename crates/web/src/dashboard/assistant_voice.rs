@@ -2,7 +2,7 @@
 //! session can start and where its socket is; `GET /assistant/voice/stream` is that socket
 //! (Media Streams framing, spoken by call.js), run by `crate::assistant::voice`.
 
-use super::assistant::principal;
+use super::assistant::{json_body, principal};
 use super::{same_secret, Dash, DashError};
 use crate::assistant::voice;
 use crate::AppState;
@@ -15,7 +15,7 @@ use axum::Json;
 use futures_util::{SinkExt, StreamExt};
 use maud::{html, Markup};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::json;
 use switchboard_domain::ids::random_token;
 use switchboard_voice::{MediaSocket, WsFrame};
 
@@ -46,8 +46,7 @@ pub async fn start(
     dash: Dash,
     body: Bytes,
 ) -> Result<Response, DashError> {
-    let v: Value = serde_json::from_slice(&body)
-        .map_err(|e| DashError::BadRequest(format!("expected JSON: {e}")))?;
+    let v = json_body(&body)?;
     let key = v["session_id"]
         .as_str()
         .unwrap_or_default()

@@ -3,6 +3,8 @@
 //! loopback endpoints.
 
 use super::*;
+use switchboard_domain::values::Role;
+use switchboard_testkit::browser::Browser;
 use switchboard_testkit::chat::FakeChatModel;
 use switchboard_testkit::oauth_mcp::OAuthMcp;
 
@@ -38,6 +40,48 @@ impl Env<'_> {
         let status = res.status().as_u16();
         let text = res.text().await.expect("body");
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// An admin of `org` (`email`, `password`) created and signed in in the browser `b`.
+    pub async fn sign_in_admin(&self, b: &Browser, org: &Org, email: &str, password: &str) {
+        self.db
+            .store
+            .create_user(&org.id, email, &Secret::new(password), Role::Admin)
+            .await
+            .expect("user");
+        b.sign_in(&self.base, email, password)
+            .await
+            .expect("signed in");
+    }
+
+    /// The organization's agent as the API shows it to `key`.
+    pub async fn agent_of(&self, key: &str, org: &Org) -> Value {
+        let (status, agent) = self
+            .call_api(
+                reqwest::Method::GET,
+                key,
+                &format!("/api/v1/agents/{}", org.agent),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{agent}");
+        agent
+    }
+}
+
+/// A browser whose microphone plays `speech`, with the WAV file it plays (to remove at the
+/// end); `None` where no browser is installed (the test then skips).
+pub async fn browser_hearing(speech: &[u8]) -> Option<(Browser, std::path::PathBuf)> {
+    let fixture = switchboard_testkit::fixtures::speech_wav(speech);
+    match Browser::start_with_microphone(&fixture)
+        .await
+        .expect("browser")
+    {
+        Some(b) => Some((b, fixture)),
+        None => {
+            let _ = std::fs::remove_file(fixture);
+            None
+        }
     }
 }
 
