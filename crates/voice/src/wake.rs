@@ -196,31 +196,25 @@ impl Live {
     /// A flush that could not complete at once, bounded like every send.
     pub(crate) async fn finish_flush(&mut self, socket: &mut MediaSocket, peer: Peer) -> Step {
         let limit = self.svc.config.send_timeout;
-        let result = match peer {
-            Peer::Model => tokio::time::timeout(limit, self.model.flush())
-                .await
-                .map(|r| r.map_err(|e| e.to_string())),
-            Peer::Twilio => tokio::time::timeout(limit, socket.flush()).await,
+        let flushed = match peer {
+            Peer::Model => {
+                let r = tokio::time::timeout(limit, self.model.flush()).await;
+                bounded(r, &mut self.stuck, "the model")
+            }
+            Peer::Twilio => {
+                let r = tokio::time::timeout(limit, socket.flush()).await;
+                bounded(r, &mut self.stuck, "Twilio")
+            }
         };
-        match result {
-            Ok(Ok(())) => {
+        match flushed {
+            Ok(()) => {
                 match peer {
                     Peer::Model => self.owed.model = false,
                     Peer::Twilio => self.owed.twilio = false,
                 }
                 Step::Go
             }
-            Ok(Err(e)) => Step::Exit(Exit::Fail(EndReason::ModelDisconnected, e)),
-            Err(_) => {
-                self.stuck = Some(match peer {
-                    Peer::Model => "the model",
-                    Peer::Twilio => "Twilio",
-                });
-                Step::Exit(Exit::Fail(
-                    EndReason::ModelDisconnected,
-                    format!("{peer:?} flush timed out"),
-                ))
-            }
+            Err(e) => Step::Exit(Exit::Fail(EndReason::ModelDisconnected, e)),
         }
     }
 

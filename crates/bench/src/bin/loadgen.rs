@@ -101,10 +101,10 @@ async fn main() -> anyhow::Result<()> {
         ..Behavior::default()
     })
     .await;
-    let (tap_tx, mut tap_rx) = tokio::sync::mpsc::unbounded_channel();
+    let (tap_tx, tap_rx) = tokio::sync::mpsc::unbounded_channel();
     *model.echo_rx.lock().map_err(|_| anyhow::anyhow!("lock"))? = Some(tap_tx);
     // Deltas mode: when each frame left the model (echo mode: when it arrived there).
-    let (sent_tx, mut sent_rx) = tokio::sync::mpsc::unbounded_channel();
+    let (sent_tx, sent_rx) = tokio::sync::mpsc::unbounded_channel();
     *model.sent_rx.lock().map_err(|_| anyhow::anyhow!("lock"))? = Some(sent_tx);
     let rest = FakeTwilioRest::start().await;
     let server = Server::start(
@@ -130,26 +130,8 @@ async fn main() -> anyhow::Result<()> {
     let sent: Times = Arc::new(Mutex::new(HashMap::new()));
     let at_model: Times = Arc::new(Mutex::new(HashMap::new()));
     let from_model: Times = Arc::new(Mutex::new(HashMap::new()));
-    let am = at_model.clone();
-    tokio::spawn(async move {
-        while let Some((b64, at)) = tap_rx.recv().await {
-            if let Some(k) = decode(&b64) {
-                if let Ok(mut m) = am.lock() {
-                    m.insert(k, at);
-                }
-            }
-        }
-    });
-    let fm = from_model.clone();
-    tokio::spawn(async move {
-        while let Some((b64, at)) = sent_rx.recv().await {
-            if let Some(k) = decode(&b64) {
-                if let Ok(mut m) = fm.lock() {
-                    m.insert(k, at);
-                }
-            }
-        }
-    });
+    record(tap_rx, at_model.clone());
+    record(sent_rx, from_model.clone());
     println!("Model answers: {}", args.mode);
     println!("| calls | frames sent | lost to model | lost back | reordered | inbound p50 / p99 / max (ms) | outbound p50 / p99 / max (ms) | server CPU (% of one core) | CPU per call | RSS idle → loaded | RSS per call | load generator and fake model CPU |");
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
@@ -203,6 +185,19 @@ async fn main() -> anyhow::Result<()> {
     }
     server.stop().await;
     Ok(())
+}
+
+/// Files each frame a model tap reports under its (call, seq) marker, with the instant.
+fn record(mut rx: tokio::sync::mpsc::UnboundedReceiver<(String, Instant)>, times: Times) {
+    tokio::spawn(async move {
+        while let Some((b64, at)) = rx.recv().await {
+            if let Some(k) = decode(&b64) {
+                if let Ok(mut m) = times.lock() {
+                    m.insert(k, at);
+                }
+            }
+        }
+    });
 }
 
 #[allow(clippy::too_many_arguments)]
