@@ -7,6 +7,12 @@ use serde_json::{json, Value};
 use std::time::Duration;
 use switchboard_domain::Secret;
 
+mod history;
+mod stream;
+
+pub use history::history_messages;
+pub use stream::{CompletionStream, SseDecoder, StreamEvent};
+
 /// OpenAI's API.
 pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
 /// Model used when neither the agent nor the configuration names one.
@@ -165,30 +171,40 @@ impl ChatClient {
 
     /// Asks for one completion.
     pub async fn complete(&self, req: &Request) -> Result<Completion, LlmError> {
+        let res = self.send(&self.body(req)).await?;
+        let text = res.text().await?;
+        let body: Value =
+            serde_json::from_str(&text).map_err(|_| LlmError::Malformed("not JSON".into()))?;
+        parse_completion(&body)
+    }
+
+    /// Posts `body`; an error status becomes [`LlmError::Status`] with the error's message.
+    async fn send(&self, body: &Value) -> Result<reqwest::Response, LlmError> {
         let mut http = self
             .http
             .post(format!("{}/chat/completions", self.base_url))
-            .json(&self.body(req));
+            .json(body);
         if let Some(key) = &self.api_key {
             http = http.bearer_auth(key.expose());
         }
         let res = http.send().await?;
         let status = res.status();
-        let text = res.text().await?;
-        let body: Option<Value> = serde_json::from_str(&text).ok();
-        if !status.is_success() {
-            let message = body
-                .as_ref()
-                .and_then(|b| b.pointer("/error/message").and_then(Value::as_str))
-                .map(str::to_owned)
-                .unwrap_or_else(|| text.chars().take(200).collect());
-            return Err(LlmError::Status {
-                status: status.as_u16(),
-                message,
-            });
+        if status.is_success() {
+            return Ok(res);
         }
-        let body = body.ok_or_else(|| LlmError::Malformed("not JSON".into()))?;
-        parse_completion(&body)
+        let text = res.text().await?;
+        let message = serde_json::from_str::<Value>(&text)
+            .ok()
+            .and_then(|b| {
+                b.pointer("/error/message")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            })
+            .unwrap_or_else(|| text.chars().take(200).collect());
+        Err(LlmError::Status {
+            status: status.as_u16(),
+            message,
+        })
     }
 }
 
