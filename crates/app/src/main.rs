@@ -388,6 +388,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         twilio_skip_signature: config.twilio_skip_signature,
         require_verified_numbers: config.environment == config::Environment::Production,
         twilio_api_url: config.twilio_api_url.clone(),
+        retell_api_url: config.retell_api_url.clone(),
         voice: switchboard_voice::VoiceConfig {
             realtime_url: config.openai_realtime_url.clone(),
             api_key: config.openai_api_key.clone(),

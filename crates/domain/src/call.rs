@@ -15,6 +15,24 @@ pub fn is_browser_call(call_sid: &str) -> bool {
     call_sid.starts_with("WB")
 }
 
+/// The SID Switchboard gives a call Retell runs: `retell:` and Retell's call id. Twilio's
+/// SIDs start with `CA` and browser calls with `WB`; a Retell id may start with anything, so
+/// the prefix has a colon no Twilio SID has.
+pub fn retell_call_sid(retell_call_id: &str) -> String {
+    format!("retell:{retell_call_id}")
+}
+
+/// Whether a call is run by Retell (see [`retell_call_sid`]): Retell, not Twilio, carries it.
+pub fn is_retell_call(call_sid: &str) -> bool {
+    call_sid.starts_with("retell:")
+}
+
+/// Whether Twilio carries the call (neither a browser nor a Retell call): only then may
+/// anything about it be asked of Twilio.
+pub fn is_twilio_call(call_sid: &str) -> bool {
+    !is_browser_call(call_sid) && !is_retell_call(call_sid)
+}
+
 /// Position of a status in the lifecycle; a status with a lower rank never replaces a higher one.
 pub fn status_rank(s: CallStatus) -> u8 {
     match s {
@@ -90,6 +108,9 @@ pub enum EndReason {
     /// The call was answered with a media stream that never connected, and Twilio sent no
     /// status: closed by the recovery sweep.
     NoMedia,
+    /// The front end that carried the call (Retell) ended it with an error or a failed dial;
+    /// the call's `error` has its reason.
+    ProviderFailed,
 }
 
 impl EndReason {
@@ -116,6 +137,7 @@ impl EndReason {
             EndReason::Canceled => "canceled",
             EndReason::TwilioFailed => "twilio_failed",
             EndReason::NoMedia => "no_media",
+            EndReason::ProviderFailed => "provider_failed",
         }
     }
 
@@ -139,7 +161,8 @@ impl EndReason {
             | EndReason::InstanceLost
             | EndReason::PeerStuck
             | EndReason::TwilioFailed
-            | EndReason::NoMedia => CallStatus::Failed,
+            | EndReason::NoMedia
+            | EndReason::ProviderFailed => CallStatus::Failed,
             EndReason::Busy => CallStatus::Busy,
             EndReason::NoAnswer => CallStatus::NoAnswer,
             EndReason::Canceled => CallStatus::Canceled,

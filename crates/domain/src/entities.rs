@@ -404,13 +404,18 @@ pub struct Call {
     pub disposition: Option<String>,
     /// Where the recording's audio is served, once Twilio finished it:
     /// `/api/v1/calls/{id}/recording` (streamed through Switchboard; Twilio's own URL and the
-    /// organization's credentials never reach a client).
+    /// organization's credentials never reach a client). For a call Retell ran, Retell's own
+    /// recording link (temporary, served by Retell).
     pub recording_url: Option<String>,
     /// The recording, when the call was recorded.
     pub recording: Option<CallRecording>,
     /// Post-call analysis.
     #[schema(value_type = Option<Object>)]
     pub analysis: Option<serde_json::Value>,
+    /// The analysis the call's front end made, for a call Retell ran (its `call_analysis`:
+    /// `call_summary`, `user_sentiment`, `call_successful`, ...).
+    #[schema(value_type = Option<Object>)]
+    pub provider_analysis: Option<serde_json::Value>,
     /// Per-turn latency: caller stopped speaking to first agent audio sent, in ms.
     pub turn_latencies_ms: Vec<i64>,
     /// What went wrong, for failed calls.

@@ -23,6 +23,9 @@ pub struct OrgSettings {
     pub twilio_account_sid: Option<String>,
     /// Whether a Twilio auth token is stored.
     pub twilio_auth_token_set: bool,
+    /// Whether a Retell API key is stored (it verifies Retell's webhooks and looks up the
+    /// calls of Retell agents connected to this organization's agents).
+    pub retell_api_key_set: bool,
     /// What a texter who sends HELP receives; `None` means a default naming the organization.
     pub help_text: Option<String>,
     /// Which finished calls e-mail the recipients: `all`, `unsuccessful` (failed, not
@@ -73,6 +76,7 @@ impl Default for OrgSettings {
             notification_emails: Vec::new(),
             twilio_account_sid: None,
             twilio_auth_token_set: false,
+            retell_api_key_set: false,
             help_text: None,
             notify_calls: "all".into(),
             max_concurrent_outbound_calls: DEFAULT_MAX_CONCURRENT_OUTBOUND,
@@ -93,6 +97,10 @@ pub struct SettingsUpdate {
     /// Twilio auth token (write-only).
     #[schema(value_type = Option<String>)]
     pub twilio_auth_token: Option<Secret>,
+    /// Retell API key, the one with the webhook badge (write-only); `null` removes it.
+    #[serde(default, deserialize_with = "crate::agent::double_option")]
+    #[schema(value_type = Option<String>)]
+    pub retell_api_key: Option<Option<Secret>>,
     /// Inbound session window, 60 s to 30 days.
     pub session_window_seconds: Option<i64>,
     /// Business-started session window, 60 s to 30 days.
@@ -132,6 +140,10 @@ impl SettingsUpdate {
             },
             SettingsUpdate {
                 twilio_auth_token: self.twilio_auth_token.clone(),
+                ..d()
+            },
+            SettingsUpdate {
+                retell_api_key: self.retell_api_key.clone(),
                 ..d()
             },
             SettingsUpdate {
@@ -227,6 +239,15 @@ impl SettingsUpdate {
                 return Err(ValidationError::new(
                     "twilio_auth_token",
                     "must be the non-empty auth token from the Twilio console, without spaces",
+                ));
+            }
+        }
+        if let Some(Some(key)) = &self.retell_api_key {
+            let k = key.expose();
+            if k.is_empty() || k.len() > 200 || k.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                return Err(ValidationError::new(
+                    "retell_api_key",
+                    "must be the non-empty API key from the Retell dashboard (the one with the webhook badge), without spaces",
                 ));
             }
         }

@@ -14,18 +14,21 @@ use switchboard_domain::{Timestamp, ValidationError};
 const COLUMNS: &str = "id, name, instructions, greeting, voice, model, language, temperature, \
     turn_detection, tools, transfer_number, max_call_duration_seconds, analysis_fields, \
     business_hours, chat_model, voicemail, voicemail_message, record, handoffs, digits, \
-    transfer_caller_id, transfer_message, transfer_mode, contact_scope, knowledge, created_at, \
-    updated_at";
+    transfer_caller_id, transfer_message, transfer_mode, contact_scope, knowledge, \
+    retell_agent_id, created_at, updated_at";
 
 /// Columns an insert or update writes, in the order [`bind_written`] binds them: the
-/// changeable fields and `updated_at` ($1-$25), then `org_id` ($26) and `id` ($27).
+/// changeable fields and `updated_at` ($1-$26), then `org_id` ($27) and `id` ($28).
 const WRITTEN: &str = "name, instructions, greeting, voice, model, language, temperature, \
     turn_detection, tools, transfer_number, max_call_duration_seconds, analysis_fields, \
     business_hours, chat_model, voicemail, voicemail_message, record, handoffs, digits, \
-    transfer_caller_id, transfer_message, transfer_mode, contact_scope, knowledge, updated_at, \
-    org_id, id";
+    transfer_caller_id, transfer_message, transfer_mode, contact_scope, knowledge, \
+    retell_agent_id, updated_at, org_id, id";
 /// How many of [`WRITTEN`] an update sets.
-const CHANGED: usize = 25;
+const CHANGED: usize = 26;
+/// What a Retell agent id already connected elsewhere is refused with.
+const RETELL_TAKEN: &str =
+    "this Retell agent id is already connected to an agent (Retell's ids are unique)";
 
 type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
 
@@ -62,6 +65,7 @@ fn bind_written<'q>(
         .bind(agent.transfer_mode.as_str())
         .bind(agent.contact_scope.as_str())
         .bind(crate::rows::to_json(&agent.knowledge)?)
+        .bind(agent.retell_agent_id.clone())
         .bind(agent.updated_at.millis())
         .bind(org.to_string())
         .bind(agent.id.to_string()))
@@ -109,6 +113,7 @@ fn agent_from_row(row: &AnyRow) -> Result<Agent, StoreError> {
         digits: crate::rows::json_opt(row, "digits")?.unwrap_or_default(),
         // Agents saved before knowledge existed answer from none.
         knowledge: crate::rows::json_opt(row, "knowledge")?.unwrap_or_default(),
+        retell_agent_id: col(row, "retell_agent_id")?,
         created_at: ts(row, "created_at")?,
         updated_at: ts(row, "updated_at")?,
     })
@@ -126,12 +131,13 @@ impl Store {
         let sql = format!(
             "INSERT INTO agents ({WRITTEN}, created_at) VALUES \
              ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
-             $19, $20, $21, $22, $23, $24, $25, $26, $27, $28)"
+             $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29)"
         );
         bind_written(sqlx::query(&sql), org, &agent)?
             .bind(agent.created_at.millis())
             .execute(&mut *tx)
-            .await?;
+            .await
+            .map_err(crate::conflict_on_unique(RETELL_TAKEN))?;
         tx.commit().await?;
         Ok(agent)
     }
@@ -201,7 +207,8 @@ impl Store {
         );
         bind_written(sqlx::query(&sql), org, &agent)?
             .execute(&mut *tx)
-            .await?;
+            .await
+            .map_err(crate::conflict_on_unique(RETELL_TAKEN))?;
         tx.commit().await?;
         Ok(agent)
     }

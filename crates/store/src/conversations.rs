@@ -35,7 +35,7 @@ pub(crate) const CALL_COLUMNS: &str =
     agent_id, status, started_at, answered_at, ended_at, duration_seconds, end_reason, \
     disposition, recording_url, analysis, turn_latencies_ms, error, metadata, dial_at, \
     sip_response_code, twilio_error_code, answered_by, record, recording_sid, recording_status, \
-    recording_duration_seconds, recording_channels, recording_deleted_at, campaign_id, handoffs, transfer";
+    recording_duration_seconds, recording_channels, recording_deleted_at, campaign_id, handoffs, transfer, provider_analysis";
 
 fn agent_col(row: &AnyRow) -> Result<Option<AgentId>, StoreError> {
     Ok(col::<Option<String>>(row, "agent_id")?.map(AgentId::from_db))
@@ -103,6 +103,7 @@ pub(crate) fn call_from_row(row: &AnyRow) -> Result<Call, StoreError> {
         recording_url: None,
         recording: None,
         analysis: json_opt(row, "analysis")?,
+        provider_analysis: json_opt(row, "provider_analysis")?,
         turn_latencies_ms: json_opt(row, "turn_latencies_ms")?.unwrap_or_default(),
         error: col(row, "error")?,
         metadata: json_opt(row, "metadata")?,
@@ -122,6 +123,9 @@ pub(crate) fn call_from_row(row: &AnyRow) -> Result<Call, StoreError> {
         .chain(call.handoffs.iter().map(|h| h.to_agent_id.clone()))
         .collect();
     recording_of(row, &mut call)?;
+    if switchboard_domain::call::is_retell_call(&call.call_sid) {
+        call.recording_url = col(row, "recording_url")?;
+    }
     Ok(call)
 }
 
@@ -506,6 +510,7 @@ pub(crate) async fn insert_call(
         disposition: None,
         recording_url: None,
         analysis: None,
+        provider_analysis: None,
         turn_latencies_ms: Vec::new(),
         error: None,
         metadata: None,

@@ -198,6 +198,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0031_assistant.sql"),
         postgres: include_str!("../migrations/postgres/0031_assistant.sql"),
     },
+    Migration {
+        version: 32,
+        name: "retell",
+        sqlite: include_str!("../migrations/sqlite/0032_retell.sql"),
+        postgres: include_str!("../migrations/postgres/0032_retell.sql"),
+    },
 ];
 
 /// The migration after which secrets are sealed; applying it seals the rows in clear.

@@ -12,6 +12,8 @@ use switchboard_domain::Secret;
 
 /// Twilio auth tokens.
 pub(crate) const TWILIO_TOKEN: &str = "twilio.auth_token";
+/// Retell API keys (they verify Retell's webhooks).
+pub(crate) const RETELL_KEY: &str = "retell.api_key";
 /// Webhook signing secrets (current and previous: a rotation moves one to the other).
 pub(crate) const WEBHOOK_SECRET: &str = "webhook.secret";
 /// A custom tool's headers (JSON pairs; the values are credentials).
@@ -59,6 +61,12 @@ const COLUMNS: &[Column] = &[
         key: "org_id",
         column: "auth_token",
         purpose: TWILIO_TOKEN,
+    },
+    Column {
+        table: "retell_credentials",
+        key: "org_id",
+        column: "api_key",
+        purpose: RETELL_KEY,
     },
     Column {
         table: "webhook_endpoints",

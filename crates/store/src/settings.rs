@@ -1,7 +1,7 @@
 //! Organization settings and Twilio credentials.
 
 use crate::rows::{col, json};
-use crate::secrets::{Owner, TWILIO_TOKEN};
+use crate::secrets::{Owner, RETELL_KEY, TWILIO_TOKEN};
 use crate::{Access, Scope, Store, StoreError};
 use switchboard_domain::ids::OrgId;
 use switchboard_domain::settings::{OrgSettings, SettingsUpdate};
@@ -112,6 +112,28 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
+        match &update.retell_api_key {
+            None => {}
+            Some(None) => {
+                sqlx::query("DELETE FROM retell_credentials WHERE org_id = $1")
+                    .bind(org.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            Some(Some(key)) => {
+                let sealed = self.seal(Owner::Org(org), RETELL_KEY, key.expose())?;
+                sqlx::query(
+                    "INSERT INTO retell_credentials (org_id, api_key, updated_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (org_id) DO UPDATE SET api_key = excluded.api_key, \
+                     updated_at = excluded.updated_at",
+                )
+                .bind(org.as_str())
+                .bind(sealed)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
         let s = read_settings(&mut tx, org).await?;
         tx.commit().await?;
         Ok(s)
@@ -196,5 +218,11 @@ pub(crate) async fn read_settings(
         s.twilio_account_sid = col(&row, "account_sid")?;
         s.twilio_auth_token_set = col::<Option<String>>(&row, "auth_token")?.is_some();
     }
+    let retell: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM retell_credentials WHERE org_id = $1")
+            .bind(org.as_str())
+            .fetch_one(&mut **tx)
+            .await?;
+    s.retell_api_key_set = retell > 0;
     Ok(s)
 }

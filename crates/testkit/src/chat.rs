@@ -1,6 +1,8 @@
 //! A fake OpenAI-compatible chat-completions server (`POST /v1/chat/completions`): scripted
 //! answers (text, tool calls, HTTP errors), an optional delay, and every request recorded.
 //! With an empty script it answers `Reply to: <last user message>` (handy for load tests).
+//! A request with `"stream": true` is answered as OpenAI streams: server-sent events, text a
+//! word per chunk, each tool call's arguments split over several chunks, then `[DONE]`.
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -23,6 +25,9 @@ pub enum ChatStep {
     Tools(Vec<(String, Value)>),
     /// Answer this HTTP error status.
     Fail(u16),
+    /// Answer this text, but stop after its first word until [`FakeChatModel::unstall`]
+    /// (a model still writing while the caller speaks again).
+    Stalled(String),
 }
 
 #[derive(Default)]
@@ -42,6 +47,10 @@ struct Shared {
     /// While set, requests wait (after being counted in flight) until released.
     held: std::sync::atomic::AtomicBool,
     released: tokio::sync::Notify,
+    /// Wakes a [`ChatStep::Stalled`] answer.
+    unstalled: tokio::sync::Notify,
+    /// Stalled answers waiting now.
+    stalled: AtomicU64,
     in_flight: AtomicU64,
     max_in_flight: AtomicU64,
     /// When set, `GET /v1/models` answers only this bearer key (401 otherwise, as OpenAI
@@ -158,6 +167,16 @@ impl FakeChatModel {
         self.shared.released.notify_waiters();
     }
 
+    /// Stalled answers ([`ChatStep::Stalled`]) waiting after their first word right now.
+    pub fn stalled(&self) -> u64 {
+        self.shared.stalled.load(Ordering::SeqCst)
+    }
+
+    /// Lets every stalled answer go on (a client that hung up finds its stream gone).
+    pub fn unstall(&self) {
+        self.shared.unstalled.notify_waiters();
+    }
+
     /// Requests being answered (or held) right now.
     pub fn in_flight(&self) -> u64 {
         self.shared.in_flight.load(Ordering::SeqCst)
@@ -254,7 +273,17 @@ async fn complete(
         Some(schema) => ChatStep::Text(fill_schema(schema, &last_user).to_string()),
         None => ChatStep::Text(format!("Reply to: {last_user}")),
     };
-    let message = match step.unwrap_or(default) {
+    let step = step.unwrap_or(default);
+    if body["stream"] == json!(true) {
+        return stream_answer(s.clone(), step, &model, n).into_response();
+    }
+    if let ChatStep::Stalled(_) = &step {
+        let unstalled = s.unstalled.notified();
+        s.stalled.fetch_add(1, Ordering::SeqCst);
+        unstalled.await;
+        s.stalled.fetch_sub(1, Ordering::SeqCst);
+    }
+    let message = match step {
         ChatStep::Fail(status) => {
             return (
                 StatusCode::from_u16(status).unwrap(),
@@ -262,7 +291,7 @@ async fn complete(
             )
                 .into_response()
         }
-        ChatStep::Text(t) => json!({"role": "assistant", "content": t}),
+        ChatStep::Text(t) | ChatStep::Stalled(t) => json!({"role": "assistant", "content": t}),
         ChatStep::Tools(calls) => json!({"role": "assistant", "content": null,
             "tool_calls": calls.iter().enumerate().map(|(i, (name, args))| json!({
                 "id": format!("call_{n}_{i}"), "type": "function",
@@ -279,6 +308,84 @@ async fn complete(
         "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
     }))
     .into_response()
+}
+
+/// One `chat.completion.chunk`.
+fn chunk(n: u64, model: &str, delta: Value, finish: Option<&str>) -> String {
+    let c = json!({"id": format!("chatcmpl-{n}"), "object": "chat.completion.chunk",
+        "created": 0, "model": model,
+        "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]});
+    format!("data: {c}\n\n")
+}
+
+/// A scripted answer streamed as OpenAI streams it.
+fn stream_answer(s: Arc<Shared>, step: ChatStep, model: &str, n: u64) -> axum::response::Response {
+    if let ChatStep::Fail(status) = step {
+        return (
+            StatusCode::from_u16(status).unwrap(),
+            Json(json!({"error": {"message": "scripted failure", "type": "server_error"}})),
+        )
+            .into_response();
+    }
+    let (tx, rx) = tokio::sync::mpsc::channel::<String>(64);
+    let model = model.to_owned();
+    tokio::spawn(async move {
+        let _ = tx
+            .send(chunk(n, &model, json!({"role": "assistant", "content": ""}), None))
+            .await;
+        let (text, stall, finish) = match &step {
+            ChatStep::Text(t) => (t.clone(), false, "stop"),
+            ChatStep::Stalled(t) => (t.clone(), true, "stop"),
+            _ => (String::new(), false, "tool_calls"),
+        };
+        // A word and its following space per chunk.
+        let mut words = text.split_inclusive(' ');
+        if let Some(first) = words.next() {
+            let _ = tx
+                .send(chunk(n, &model, json!({"content": first}), None))
+                .await;
+        }
+        if stall {
+            let unstalled = s.unstalled.notified();
+            s.stalled.fetch_add(1, Ordering::SeqCst);
+            tokio::select! {
+                _ = unstalled => {}
+                _ = tx.closed() => {}
+            }
+            s.stalled.fetch_sub(1, Ordering::SeqCst);
+        }
+        for w in words {
+            if tx.send(chunk(n, &model, json!({"content": w}), None)).await.is_err() {
+                return;
+            }
+        }
+        if let ChatStep::Tools(calls) = &step {
+            for (i, (name, args)) in calls.iter().enumerate() {
+                let args = args.to_string();
+                let cut = args.len() / 2;
+                let cut = (cut..=args.len()).find(|c| args.is_char_boundary(*c)).unwrap();
+                let first = json!({"tool_calls": [{"index": i, "id": format!("call_{n}_{i}"),
+                    "type": "function", "function": {"name": name, "arguments": ""}}]});
+                let _ = tx.send(chunk(n, &model, first, None)).await;
+                for part in [&args[..cut], &args[cut..]] {
+                    let piece = json!({"tool_calls": [{"index": i, "function": {"arguments": part}}]});
+                    let _ = tx.send(chunk(n, &model, piece, None)).await;
+                }
+            }
+        }
+        let _ = tx.send(chunk(n, &model, json!({}), Some(finish))).await;
+        let _ = tx.send("data: [DONE]\n\n".to_owned()).await;
+    });
+    let body = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|c| (Ok::<_, std::convert::Infallible>(axum::body::Bytes::from(c)), rx))
+    });
+    (
+        [(axum::http::header::CONTENT_TYPE, "text/event-stream")],
+        axum::body::Body::from_stream(body),
+    )
+        .into_response()
 }
 
 /// A value matching `schema` (objects, strings, numbers, booleans, enums, nullable types),

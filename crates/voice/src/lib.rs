@@ -16,6 +16,7 @@ mod reconcile;
 pub mod recordings;
 pub mod recovery;
 mod resume;
+pub mod retell;
 mod rollover;
 mod session;
 mod staff;

@@ -138,7 +138,7 @@ impl Recovery {
         org: &switchboard_domain::ids::OrgId,
         call_sid: &str,
     ) -> Result<(), StoreError> {
-        if switchboard_domain::call::is_browser_call(call_sid) {
+        if !switchboard_domain::call::is_twilio_call(call_sid) {
             return Ok(());
         }
         match self.store.twilio_credentials(org).await? {

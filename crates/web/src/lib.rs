@@ -20,6 +20,7 @@ mod outreach;
 pub mod security;
 mod server;
 pub mod setup;
+mod retell;
 mod twilio;
 mod twilio_outbound;
 pub mod twilio_setup;
@@ -84,6 +85,8 @@ pub struct WebConfig {
     pub tools_allow_private: bool,
     /// Admission control.
     pub limits: security::Limits,
+    /// Retell's REST API (`SWITCHBOARD_RETELL_API_URL`), asked to prove a socket's call.
+    pub retell_api_url: String,
 }
 
 /// Default drain timeout (`SWITCHBOARD_DRAIN_TIMEOUT_SECONDS`).
@@ -141,6 +144,7 @@ impl Default for WebConfig {
             instance_lease: DEFAULT_INSTANCE_LEASE,
             tools_allow_private: false,
             limits: security::Limits::default(),
+            retell_api_url: switchboard_retell::DEFAULT_API_URL.into(),
         }
     }
 }
@@ -201,6 +205,8 @@ pub struct AppState {
     pub llm: Option<switchboard_llm::ChatClient>,
     /// The REST API in-process, for the assistant's tools (set once the router exists).
     pub api: Arc<std::sync::OnceLock<Arc<dyn switchboard_tools::mcp::ApiBackend>>>,
+    /// Retell as a front end: its socket and webhooks.
+    pub retell: switchboard_voice::retell::RetellFront,
 }
 
 impl AppState {
@@ -218,6 +224,7 @@ pub fn router(
     messaging: Messaging,
     jobs: Jobs,
     lifecycle: Lifecycle,
+    retell_api: switchboard_retell::RetellApi,
 ) -> Router {
     let (api, doc) = api_routes();
     // Operational endpoints go through the same registration, so they are documented too.
@@ -238,6 +245,11 @@ pub fn router(
     let openapi = doc.to_string();
     let metrics = Arc::new(metrics::Metrics::default());
     let llm = messaging.chat_client().cloned();
+    let retell = switchboard_voice::retell::RetellFront {
+        svc: voice.clone(),
+        llm: llm.clone(),
+        api: retell_api,
+    };
     let state = AppState {
         store,
         operator_key_hash: config
@@ -267,6 +279,7 @@ pub fn router(
         smtp_configured: config.jobs.smtp.is_some(),
         llm,
         api: Arc::default(),
+        retell,
     };
     let admission = state.admission.clone();
     state
@@ -298,7 +311,9 @@ pub fn router(
         )
         .route("/twilio/media", get(twilio::media_stream))
         .route("/twilio/messaging", post(twilio::messaging_webhook))
-        .route("/twilio/messaging/status", post(twilio::messaging_status));
+        .route("/twilio/messaging/status", post(twilio::messaging_status))
+        .route("/retell/llm/{call_id}", get(retell::llm_socket))
+        .route("/retell/webhook", post(retell::webhook));
     // OAuth for MCP clients (consent is a dashboard page). Browser-based clients call these
     // from other origins, so they answer CORS.
     let oauth_routes = Router::new()

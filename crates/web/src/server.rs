@@ -35,6 +35,9 @@ use switchboard_voice::recovery::Recovery;
 use switchboard_voice::{PendingStreams, VoiceServices, VoiceStats};
 use tokio::sync::watch;
 
+/// How long a look-up at Retell's API may take (it stands between a call and its first words).
+const RETELL_API_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// How long calls that heard the goodbye get to hang up before the server closes anyway.
 const GOODBYE_WAIT: Duration = Duration::from_secs(15);
 
@@ -78,6 +81,9 @@ pub enum BuildError {
     /// The chat-model client could not be built.
     #[error("{0}")]
     Llm(#[from] switchboard_llm::LlmError),
+    /// The Retell API client could not be built.
+    #[error("{0}")]
+    Retell(#[from] switchboard_retell::RetellApiError),
     /// Webhook or e-mail settings are unusable.
     #[error("{0}")]
     Jobs(#[from] switchboard_jobs::JobsError),
@@ -174,6 +180,7 @@ impl Application {
                 messaging.clone(),
                 jobs.clone(),
                 lifecycle.clone(),
+                switchboard_retell::RetellApi::new(&config.retell_api_url, RETELL_API_TIMEOUT)?,
             ),
             stop_calls,
             voice_stats,

@@ -66,6 +66,8 @@ pub struct Config {
     pub openai_realtime_shape: switchboard_realtime::Shape,
     /// Twilio REST base URL.
     pub twilio_api_url: String,
+    /// Retell REST base URL (`SWITCHBOARD_RETELL_API_URL`).
+    pub retell_api_url: String,
     /// Development only: accept Twilio webhooks without checking signatures.
     pub twilio_skip_signature: bool,
     /// Chat-completions endpoint.
@@ -364,18 +366,24 @@ impl Config {
             Some(("beta", _)) => switchboard_realtime::Shape::Beta,
             Some((v, src)) => return Err(err(src, format!("expected `ga` or `beta`, got `{v}`"))),
         };
-        let twilio_api_url = raw
-            .get("twilio_api_url")
-            .map(|(v, _)| v)
-            .unwrap_or(switchboard_twilio::rest::DEFAULT_API_URL)
-            .trim_end_matches('/')
-            .to_owned();
-        if !(twilio_api_url.starts_with("https://") || twilio_api_url.starts_with("http://")) {
-            return Err(err(
-                source_of(raw, "twilio_api_url"),
-                "expected an http(s) URL such as https://api.twilio.com",
-            ));
-        }
+        let http_url = |key: &str, default: &str| {
+            let url = raw
+                .get(key)
+                .map(|(v, _)| v)
+                .unwrap_or(default)
+                .trim_end_matches('/')
+                .to_owned();
+            if url.starts_with("https://") || url.starts_with("http://") {
+                Ok(url)
+            } else {
+                Err(err(
+                    source_of(raw, key),
+                    format!("expected an http(s) URL such as {default}"),
+                ))
+            }
+        };
+        let twilio_api_url = http_url("twilio_api_url", switchboard_twilio::rest::DEFAULT_API_URL)?;
+        let retell_api_url = http_url("retell_api_url", switchboard_retell::DEFAULT_API_URL)?;
         let twilio_skip_signature = match raw.get("twilio_skip_signature") {
             None | Some(("false" | "0" | "", _)) => false,
             Some(("true" | "1", src)) => {
@@ -556,6 +564,7 @@ impl Config {
             openai_realtime_url,
             openai_realtime_shape,
             twilio_api_url,
+            retell_api_url,
             twilio_skip_signature,
             llm_base_url,
             llm_api_key: secret("llm_api_key"),

@@ -36,6 +36,7 @@ impl Agent {
             handoffs: input.handoffs.unwrap_or_default(),
             digits: input.digits.unwrap_or_default(),
             knowledge: input.knowledge.unwrap_or_default(),
+            retell_agent_id: input.retell_agent_id,
             created_at: now,
             updated_at: now,
         };
@@ -116,6 +117,9 @@ impl Agent {
         }
         if let Some(v) = p.knowledge {
             self.knowledge = v;
+        }
+        if let Some(v) = p.retell_agent_id {
+            self.retell_agent_id = v;
         }
         self.updated_at = now;
         self.validate()?;

@@ -100,6 +100,9 @@ pub struct Agent {
     /// on every channel whenever this is not empty).
     #[schema(value_type = Vec<String>)]
     pub knowledge: Vec<KnowledgeSourceId>,
+    /// The Retell agent this agent answers for (Retell's custom-LLM socket and webhooks
+    /// name it); unique across the platform.
+    pub retell_agent_id: Option<String>,
     /// Created.
     pub created_at: Timestamp,
     /// Last changed.
@@ -181,6 +184,9 @@ pub struct NewAgent {
     #[serde(default)]
     #[schema(value_type = Option<Vec<String>>)]
     pub knowledge: Option<Vec<KnowledgeSourceId>>,
+    /// The Retell agent id this agent answers for (default none).
+    #[serde(default)]
+    pub retell_agent_id: Option<String>,
 }
 
 /// The body of `PATCH /api/v1/agents/{id}`: every field optional; `null` clears an optional
@@ -251,6 +257,10 @@ pub struct AgentPatch {
     /// Knowledge source ids it answers from (replaces the list).
     #[schema(value_type = Option<Vec<String>>)]
     pub knowledge: Option<Vec<KnowledgeSourceId>>,
+    /// The Retell agent id; `null` disconnects it.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub retell_agent_id: Option<Option<String>>,
 }
 
 /// Distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`).
@@ -266,6 +276,19 @@ impl Agent {
     /// Checks every field; the error names the first field at fault.
     pub fn validate(&self) -> Result<(), ValidationError> {
         require_text("name", &self.name, 200)?;
+        if let Some(id) = &self.retell_agent_id {
+            let ok = !id.is_empty()
+                && id.len() <= 128
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+            if !ok {
+                return Err(ValidationError::new(
+                    "retell_agent_id",
+                    "must be the agent id from the Retell dashboard (letters, digits, `_` or `-`)",
+                ));
+            }
+        }
         require_text("instructions", &self.instructions, 50_000)?;
         if let Some(g) = &self.greeting {
             require_text("greeting", g, 2_000)?;

@@ -284,6 +284,12 @@ pub async fn cancel_call(
     if call.ended_at.is_some() || is_terminal(call.status) {
         return Err(conflict("call_ended", "the call is already over"));
     }
+    if switchboard_domain::call::is_retell_call(&call.call_sid) {
+        return Err(conflict(
+            "carried_by_retell",
+            "Retell carries this call: end it from Retell",
+        ));
+    }
     let live = call.status == CallStatus::InProgress;
     if !call.call_sid.is_empty() {
         let creds = st

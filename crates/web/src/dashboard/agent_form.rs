@@ -21,6 +21,7 @@ pub(super) struct Draft {
     voice: String,
     model: String,
     chat_model: String,
+    retell_agent_id: String,
     language: String,
     temperature: String,
     vad: String,
@@ -151,6 +152,7 @@ impl Draft {
             voice: DEFAULT_VOICE.into(),
             model: DEFAULT_MODEL.into(),
             chat_model: String::new(),
+            retell_agent_id: String::new(),
             language: String::new(),
             temperature: String::new(),
             vad: "server_vad".into(),
@@ -198,6 +200,7 @@ impl Draft {
             voice: a.voice.clone(),
             model: a.model.clone(),
             chat_model: a.chat_model.clone().unwrap_or_default(),
+            retell_agent_id: a.retell_agent_id.clone().unwrap_or_default(),
             language: a.language.clone().unwrap_or_default(),
             temperature: a.temperature.map(|t| t.to_string()).unwrap_or_default(),
             vad: vad.into(),
@@ -230,6 +233,7 @@ impl Draft {
             voice: f.raw("voice").trim().to_owned(),
             model: f.raw("model").trim().to_owned(),
             chat_model: f.raw("chat_model").trim().to_owned(),
+            retell_agent_id: f.raw("retell_agent_id").trim().to_owned(),
             language: f.raw("language").trim().to_owned(),
             temperature: f.raw("temperature").trim().to_owned(),
             vad: f.raw("vad").trim().to_owned(),
@@ -376,6 +380,7 @@ impl Draft {
             analysis_fields,
             business_hours,
             chat_model: opt(&self.chat_model),
+            retell_agent_id: opt(&self.retell_agent_id),
             voicemail: Some(voicemail),
             voicemail_message: opt(&self.voicemail_message),
             record: Some(self.record),
@@ -464,6 +469,7 @@ pub(super) fn form(
                     }))
                     (field("Voice model", "model", errors, None, html! { input #model name="model" value=(d.model); }))
                     (field("Text model", "chat_model", errors, Some("Empty: the server's default."), html! { input #chat_model name="chat_model" value=(d.chat_model); }))
+                    (field("Retell agent id", "retell_agent_id", errors, Some("When Retell runs the calls: its agent id. Point that agent's custom LLM at wss://<this server>/retell/llm and its webhook at /retell/webhook."), html! { input #retell_agent_id name="retell_agent_id" value=(d.retell_agent_id); }))
                 }
                 div.row {
                     (field("Language", "language", errors, Some("BCP 47, e.g. en-US"), html! { input #language name="language" value=(d.language); }))

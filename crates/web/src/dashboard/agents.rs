@@ -227,6 +227,7 @@ pub async fn update(
             handoffs: None,
             digits: None,
             knowledge: n.knowledge,
+            retell_agent_id: Some(n.retell_agent_id),
             transfer_caller_id: None,
             transfer_message: None,
             transfer_mode: None,

@@ -75,6 +75,14 @@ async fn settings_page(
                         input #twilio_auth_token type="password" name="twilio_auth_token" autocomplete="off" value="";
                     }))
                 }
+                h2 { "Retell" }
+                p.muted { "When Retell runs an agent's calls: the API key with the webhook badge verifies Retell's webhooks and proves each call's socket. Connect an agent by its Retell agent id on the agent's page." }
+                (field("Retell API key", "retell_api_key", errors, Some(if s.retell_api_key_set { "Set. Write-only: leave empty to keep it; tick below to remove it." } else { "Not set." }), html! {
+                    input #retell_api_key type="password" name="retell_api_key" autocomplete="off" value="";
+                }))
+                @if s.retell_api_key_set {
+                    label { input type="checkbox" name="retell_api_key_remove" value="1"; " Remove the Retell API key" }
+                }
                 @if dash.can_manage() { button.primary type="submit" #save-settings { "Save settings" } }
             }
         }
@@ -126,6 +134,11 @@ pub async fn save_settings(
         // Unchanged values are not re-sent, so the write-only token is never required again.
         twilio_account_sid: sid.filter(|s| Some(s) != current.twilio_account_sid.as_ref()),
         twilio_auth_token: f.get("twilio_auth_token").map(Secret::new),
+        retell_api_key: match (f.get("retell_api_key"), f.get("retell_api_key_remove")) {
+            (Some(k), _) => Some(Some(Secret::new(k))),
+            (None, Some(_)) => Some(None),
+            (None, None) => None,
+        },
         session_window_seconds: session,
         business_session_window_seconds: business,
         notification_emails: Some(
