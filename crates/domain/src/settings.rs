@@ -244,7 +244,10 @@ impl SettingsUpdate {
         }
         if let Some(Some(key)) = &self.retell_api_key {
             let k = key.expose();
-            if k.is_empty() || k.len() > 200 || k.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            if k.is_empty()
+                || k.len() > 200
+                || k.chars().any(|c| c.is_whitespace() || c.is_control())
+            {
                 return Err(ValidationError::new(
                     "retell_api_key",
                     "must be the non-empty API key from the Retell dashboard (the one with the webhook badge), without spaces",

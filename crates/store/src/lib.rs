@@ -71,7 +71,6 @@ pub use appointments::CalendarEntry;
 pub use assistant::{AssistantSession, NewAction, StoredAction};
 pub use call_actions::{ActionNews, ActionSignal, UndeliveredAction};
 pub use calls::{CallEnd, StatusReport};
-pub use retell::RetellRoute;
 pub use campaigns::{CampaignAction, NewCampaignRow, Refusal};
 pub use conversations::EarlierPage;
 pub use custom_tools::MAX_CUSTOM_TOOLS;
@@ -92,6 +91,7 @@ pub use outbox::{
 };
 pub use rates::Rate;
 pub use recordings::{ExpiredRecording, RecordingReport, StoredRecording};
+pub use retell::RetellRoute;
 pub use scheduled::{SendStart, SCHEDULED_JOB};
 pub use secrets::{Reseal, SecretsReport};
 pub use settings::TwilioCredentials;

@@ -83,12 +83,10 @@ impl Store {
         let conv = insert_conversation(&mut tx, org, conversation).await?;
         call.conversation_id = conv.id;
         let answered = call.started_at;
-        let mut call = insert_call(&mut tx, org, call)
-            .await
-            .map_err(|e| match e {
-                StoreError::Conflict(_) => StoreError::Conflict("the call is recorded".into()),
-                other => other,
-            })?;
+        let mut call = insert_call(&mut tx, org, call).await.map_err(|e| match e {
+            StoreError::Conflict(_) => StoreError::Conflict("the call is recorded".into()),
+            other => other,
+        })?;
         sqlx::query(
             "UPDATE calls SET answered_at = $1, stream_sid = $2 WHERE org_id = $3 AND id = $4",
         )

@@ -331,7 +331,12 @@ fn stream_answer(s: Arc<Shared>, step: ChatStep, model: &str, n: u64) -> axum::r
     let model = model.to_owned();
     tokio::spawn(async move {
         let _ = tx
-            .send(chunk(n, &model, json!({"role": "assistant", "content": ""}), None))
+            .send(chunk(
+                n,
+                &model,
+                json!({"role": "assistant", "content": ""}),
+                None,
+            ))
             .await;
         let (text, stall, finish) = match &step {
             ChatStep::Text(t) => (t.clone(), false, "stop"),
@@ -355,7 +360,11 @@ fn stream_answer(s: Arc<Shared>, step: ChatStep, model: &str, n: u64) -> axum::r
             s.stalled.fetch_sub(1, Ordering::SeqCst);
         }
         for w in words {
-            if tx.send(chunk(n, &model, json!({"content": w}), None)).await.is_err() {
+            if tx
+                .send(chunk(n, &model, json!({"content": w}), None))
+                .await
+                .is_err()
+            {
                 return;
             }
         }
@@ -363,12 +372,15 @@ fn stream_answer(s: Arc<Shared>, step: ChatStep, model: &str, n: u64) -> axum::r
             for (i, (name, args)) in calls.iter().enumerate() {
                 let args = args.to_string();
                 let cut = args.len() / 2;
-                let cut = (cut..=args.len()).find(|c| args.is_char_boundary(*c)).unwrap();
+                let cut = (cut..=args.len())
+                    .find(|c| args.is_char_boundary(*c))
+                    .unwrap();
                 let first = json!({"tool_calls": [{"index": i, "id": format!("call_{n}_{i}"),
                     "type": "function", "function": {"name": name, "arguments": ""}}]});
                 let _ = tx.send(chunk(n, &model, first, None)).await;
                 for part in [&args[..cut], &args[cut..]] {
-                    let piece = json!({"tool_calls": [{"index": i, "function": {"arguments": part}}]});
+                    let piece =
+                        json!({"tool_calls": [{"index": i, "function": {"arguments": part}}]});
                     let _ = tx.send(chunk(n, &model, piece, None)).await;
                 }
             }
@@ -377,9 +389,12 @@ fn stream_answer(s: Arc<Shared>, step: ChatStep, model: &str, n: u64) -> axum::r
         let _ = tx.send("data: [DONE]\n\n".to_owned()).await;
     });
     let body = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv()
-            .await
-            .map(|c| (Ok::<_, std::convert::Infallible>(axum::body::Bytes::from(c)), rx))
+        rx.recv().await.map(|c| {
+            (
+                Ok::<_, std::convert::Infallible>(axum::body::Bytes::from(c)),
+                rx,
+            )
+        })
     });
     (
         [(axum::http::header::CONTENT_TYPE, "text/event-stream")],

@@ -15,6 +15,7 @@ pub mod realtime;
 pub mod realtime_burst;
 mod realtime_script;
 pub mod recorder;
+pub mod retell;
 pub mod smtp;
 pub mod tool_endpoint;
 pub mod twilio;

@@ -73,6 +73,39 @@ fn add_twilio(paths: &mut Map<String, Value>) {
     }
 }
 
+/// Retell's endpoints, for an organization whose calls Retell runs.
+fn add_retell(paths: &mut Map<String, Value>) {
+    let err = |d: &str| json!({"description": d, "content": {"application/json": {"schema": {"$ref": ERROR_REF}}}});
+    paths.insert("/retell/webhook".into(), json!({"post": {
+        "tags": ["retell"],
+        "summary": "Retell reports a call",
+        "description": "Retell's webhook: `call_started`, `call_ended` and `call_analyzed` (`{\"event\", \"call\"}`) become a Switchboard call of the organization whose agent is connected to `call.agent_id` (or whose proven number the call used), with its transcript, recording link, end, Retell's analysis, and the usual `call.*` events, analysis and e-mail. Other events are acknowledged. Signed by Retell with `x-retell-signature: v=<ms>,d=<hex HMAC-SHA256 of body + ms>` using the organization's Retell API key (Settings); five minutes' tolerance.",
+        "operationId": "retell_webhook",
+        "parameters": [{"name": "x-retell-signature", "in": "header", "required": true, "schema": {"type": "string"}}],
+        "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object"},
+            "example": {"event": "call_ended", "call": {"call_id": "Jabr9TXYYJHfvl6Syypi88rdAHYHmcq6", "agent_id": "oBeDLoLOeuAbiuaMFXRtDOLriTJ5tSxD", "call_type": "phone_call", "direction": "inbound", "from_number": "+12137771234", "to_number": "+12137771235", "start_timestamp": 1_714_608_475_945_i64, "end_timestamp": 1_714_608_491_736_i64, "disconnection_reason": "user_hangup", "transcript_object": [{"role": "agent", "content": "Hi, how can I help?"}]}}}}},
+        "responses": {
+            "204": {"description": "Recorded (or an event Switchboard does not keep)"},
+            "400": err("`invalid_payload`: not a Retell webhook"),
+            "401": err("`invalid_signature`: missing, stale or wrong signature"),
+            "403": err("`retell_not_configured` (no Retell API key) or `org_disabled`"),
+            "404": err("`unknown_retell_agent`: no agent is connected to the Retell agent"),
+            "409": err("`conflict`: the call id belongs to another organization")
+        }
+    }}));
+    paths.insert("/retell/llm/{call_id}".into(), json!({"get": {
+        "tags": ["retell"],
+        "summary": "Retell's custom-LLM socket (WebSocket)",
+        "description": "Point a Retell agent's custom LLM URL at `wss://<public URL>/retell/llm` (Retell appends the call id). Switchboard answers with the connected agent's greeting, instructions and tools: streamed `response` events, `tool_call_invocation`/`tool_call_result`, `end_call` and transfers, reminders, `ping_pong` keepalive and reconnects on the same call id. A call not introduced by a signed webhook is proven with Retell's API (`GET /v2/get-call/{call_id}` with the organization's key); an unknown or unproven call is closed with 1008.",
+        "operationId": "retell_llm_socket",
+        "parameters": [{"name": "call_id", "in": "path", "required": true, "schema": {"type": "string"}, "description": "Retell's call id"}],
+        "responses": {
+            "101": {"description": "Switching protocols: the socket is open"},
+            "400": {"description": "Not a WebSocket upgrade"}
+        }
+    }}));
+}
+
 fn add_webhooks(doc: &mut Value) {
     let mut hooks = Map::new();
     for kind in EVENT_TYPES {
@@ -291,6 +324,7 @@ pub(crate) fn enrich(doc: &mut Value, public_url: Option<&str>) {
             }
         }
         add_twilio(paths);
+        add_retell(paths);
     }
     add_webhooks(doc);
 }

@@ -999,6 +999,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/twilio/messaging"),
     ("post", "/twilio/messaging/status"),
     ("get", "/twilio/media"),
+    ("post", "/retell/webhook"),
+    ("get", "/retell/llm/{call_id}"),
     ("get", "/api/v1/calendar-feed"),
     ("post", "/api/v1/calendar-feed"),
     ("delete", "/api/v1/calendar-feed"),

@@ -262,8 +262,14 @@ mod tests {
 
     #[test]
     fn end_reasons() {
-        assert_eq!(end_reason(Some("user_hangup")), (EndReason::CallerHungUp, None));
-        assert_eq!(end_reason(Some("agent_hangup")), (EndReason::AgentEnded, None));
+        assert_eq!(
+            end_reason(Some("user_hangup")),
+            (EndReason::CallerHungUp, None)
+        );
+        assert_eq!(
+            end_reason(Some("agent_hangup")),
+            (EndReason::AgentEnded, None)
+        );
         assert_eq!(end_reason(None), (EndReason::CallerHungUp, None));
         let (r, e) = end_reason(Some("error_llm_websocket_open"));
         assert_eq!(r, EndReason::ProviderFailed);

@@ -157,7 +157,13 @@ async fn open(
             match Interaction::parse(&frame) {
                 Ok(Interaction::CallDetails { call }) => return Some(call),
                 Ok(Interaction::PingPong { timestamp }) => {
-                    if !send(front, socket, RetellOut::Text(socket::ping_pong(&timestamp))).await {
+                    if !send(
+                        front,
+                        socket,
+                        RetellOut::Text(socket::ping_pong(&timestamp)),
+                    )
+                    .await
+                    {
                         return None;
                     }
                 }
@@ -186,7 +192,10 @@ async fn open(
     let routed = match front.route(&details).await {
         Ok(r) => r,
         Err(RouteError::Unknown) => {
-            return Err(refuse(CLOSE_POLICY, "no agent is connected to this Retell agent"))
+            return Err(refuse(
+                CLOSE_POLICY,
+                "no agent is connected to this Retell agent",
+            ))
         }
         Err(RouteError::Store(m)) => return Err(refuse(CLOSE_ERROR, &m)),
     };
@@ -195,7 +204,10 @@ async fn open(
     }
     let Some(key) = &routed.key else {
         tracing::warn!(org_id = %routed.org, "a Retell call came for an organization without a Retell API key: set it in Settings");
-        return Err(refuse(CLOSE_POLICY, "the organization has no Retell API key"));
+        return Err(refuse(
+            CLOSE_POLICY,
+            "the organization has no Retell API key",
+        ));
     };
     match front.api.get_call(key.expose(), call_id).await {
         Ok(Some(c)) if c.agent_id == details.agent_id => {}
@@ -209,10 +221,13 @@ async fn open(
             return Err(refuse(CLOSE_ERROR, "the call could not be verified"));
         }
     }
-    let call = front.ensure_call(&routed, &details).await.map_err(|e| match e {
-        switchboard_store::StoreError::Conflict(m) => refuse(CLOSE_POLICY, &m),
-        other => refuse(CLOSE_ERROR, &other.to_string()),
-    })?;
+    let call = front
+        .ensure_call(&routed, &details)
+        .await
+        .map_err(|e| match e {
+            switchboard_store::StoreError::Conflict(m) => refuse(CLOSE_POLICY, &m),
+            other => refuse(CLOSE_ERROR, &other.to_string()),
+        })?;
     let agent = agent_of(front, &routed.org, &call).await?;
     Ok(Opened {
         org: routed.org,
@@ -279,13 +294,21 @@ async fn converse(front: &RetellFront, o: Opened, socket: &mut RetellSocket) {
         // The begin message: the greeting, or nothing (the caller speaks first).
         let (text, after) = match (&front.llm, &agent.greeting) {
             (None, _) => {
-                tracing::error!("a Retell call came but no chat model is configured (SWITCHBOARD_LLM_*)");
+                tracing::error!(
+                    "a Retell call came but no chat model is configured (SWITCHBOARD_LLM_*)"
+                );
                 (TURN_APOLOGY.to_owned(), After::EndCall)
             }
             (Some(_), Some(g)) => (substitute(g, &variables), After::Nothing),
             (Some(_), None) => (String::new(), After::Nothing),
         };
-        if !send(front, socket, RetellOut::Text(socket::response(0, &text, true, &after))).await {
+        if !send(
+            front,
+            socket,
+            RetellOut::Text(socket::response(0, &text, true, &after)),
+        )
+        .await
+        {
             return;
         }
     }
@@ -355,7 +378,7 @@ async fn converse(front: &RetellFront, o: Opened, socket: &mut RetellSocket) {
                     break;
                 }
             }
-            done = async { running.as_mut().map_or(Err(()), Ok)?.await.map_err(|_| ()) }, if running.is_some() => {
+            done = async { running.as_mut().ok_or(())?.await.map_err(|_| ()) }, if running.is_some() => {
                 running = None;
                 if let Ok(end) = done {
                     latencies.extend(end.latency_ms);

@@ -69,8 +69,13 @@ impl Turn {
     }
 
     async fn piece(&self, text: &str) -> bool {
-        self.send(socket::response(self.response_id, text, false, &After::Nothing))
-            .await
+        self.send(socket::response(
+            self.response_id,
+            text,
+            false,
+            &After::Nothing,
+        ))
+        .await
     }
 
     /// Runs the turn to its end (or until it is superseded).
@@ -287,8 +292,12 @@ impl Turn {
         {
             tracing::error!(error = %e, tool = name, "cannot record a tool result");
         }
-        self.send(socket::tool_call_result(id, &output.to_string(), status == "ok"))
-            .await;
+        self.send(socket::tool_call_result(
+            id,
+            &output.to_string(),
+            status == "ok",
+        ))
+        .await;
         effect
     }
 }

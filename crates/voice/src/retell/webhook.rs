@@ -66,12 +66,16 @@ impl RetellFront {
         let ev: WebhookEvent =
             serde_json::from_slice(body).map_err(|e| WebhookError::Malformed(e.to_string()))?;
         if !switchboard_retell::valid_id(&ev.call.call_id) {
-            return Err(WebhookError::Malformed("call.call_id is missing or invalid".into()));
+            return Err(WebhookError::Malformed(
+                "call.call_id is missing or invalid".into(),
+            ));
         }
         let routed = match self.route(&ev.call).await {
             Ok(r) => r,
             Err(RouteError::Unknown) => {
-                return Err(WebhookError::UnknownAgent(ev.call.agent_id.chars().take(128).collect()))
+                return Err(WebhookError::UnknownAgent(
+                    ev.call.agent_id.chars().take(128).collect(),
+                ))
             }
             Err(RouteError::Store(m)) => return Err(WebhookError::Store(m)),
         };
