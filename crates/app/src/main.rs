@@ -342,7 +342,8 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Numbers { command } => {
             let store = open_store(&config, false).await?;
             store.migrate().await?;
-            let rest = switchboard_twilio::rest::RestClient::new(&config.twilio_api_url)?;
+            let rest = switchboard_twilio::rest::RestClient::new(&config.twilio_api_url)?
+                .with_signalwire_base(config.signalwire_api_url.as_deref());
             let result = numbers::run(command, &store, &rest).await;
             store.close().await;
             result
@@ -389,6 +390,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         require_verified_numbers: config.environment == config::Environment::Production,
         twilio_api_url: config.twilio_api_url.clone(),
         retell_api_url: config.retell_api_url.clone(),
+        signalwire_api_url: config.signalwire_api_url.clone(),
         voice: switchboard_voice::VoiceConfig {
             realtime_url: config.openai_realtime_url.clone(),
             api_key: config.openai_api_key.clone(),

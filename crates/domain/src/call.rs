@@ -33,6 +33,15 @@ pub fn is_twilio_call(call_sid: &str) -> bool {
     !is_browser_call(call_sid) && !is_retell_call(call_sid)
 }
 
+/// Whether `sid` can be a carrier's call SID: Twilio's `CA` + 32 hex digits, or
+/// SignalWire's UUID (1 to 64 letters, digits and `-`), and neither a browser's nor Retell's.
+pub fn valid_carrier_sid(sid: &str) -> bool {
+    !sid.is_empty()
+        && sid.len() <= 64
+        && sid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && is_twilio_call(sid)
+}
+
 /// Position of a status in the lifecycle; a status with a lower rank never replaces a higher one.
 pub fn status_rank(s: CallStatus) -> u8 {
     match s {

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod call;
 pub mod call_action;
 pub mod campaign;
+pub mod carrier;
 pub mod custom_tool;
 pub mod entities;
 pub mod error;

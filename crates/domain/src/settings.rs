@@ -1,6 +1,6 @@
 //! Per-organization settings: session windows, notification e-mails, Twilio credentials.
 
-use crate::values::validate_email;
+use crate::values::{validate_email, Carrier};
 use crate::{Secret, ValidationError};
 use serde::{Deserialize, Serialize};
 
@@ -23,6 +23,16 @@ pub struct OrgSettings {
     pub twilio_account_sid: Option<String>,
     /// Whether a Twilio auth token is stored.
     pub twilio_auth_token_set: bool,
+    /// Who carries the organization's calls and texts: `twilio` (default) or `signalwire`.
+    pub carrier: Carrier,
+    /// The SignalWire space (`example.signalwire.com`), when the carrier is SignalWire.
+    pub signalwire_space: Option<String>,
+    /// The SignalWire project id, when the carrier is SignalWire.
+    pub signalwire_project_id: Option<String>,
+    /// Whether a SignalWire API token is stored.
+    pub signalwire_api_token_set: bool,
+    /// Whether a SignalWire signing key (it verifies SignalWire's webhooks) is stored.
+    pub signalwire_signing_key_set: bool,
     /// Whether a Retell API key is stored (it verifies Retell's webhooks and looks up the
     /// calls of Retell agents connected to this organization's agents).
     pub retell_api_key_set: bool,
@@ -76,6 +86,11 @@ impl Default for OrgSettings {
             notification_emails: Vec::new(),
             twilio_account_sid: None,
             twilio_auth_token_set: false,
+            carrier: Carrier::Twilio,
+            signalwire_space: None,
+            signalwire_project_id: None,
+            signalwire_api_token_set: false,
+            signalwire_signing_key_set: false,
             retell_api_key_set: false,
             help_text: None,
             notify_calls: "all".into(),
@@ -97,6 +112,19 @@ pub struct SettingsUpdate {
     /// Twilio auth token (write-only).
     #[schema(value_type = Option<String>)]
     pub twilio_auth_token: Option<Secret>,
+    /// `twilio` or `signalwire`. Switching needs the new carrier's credentials in the same
+    /// request (both Twilio fields, or the four SignalWire ones).
+    pub carrier: Option<Carrier>,
+    /// SignalWire space host, e.g. `example.signalwire.com`.
+    pub signalwire_space: Option<String>,
+    /// SignalWire project id (a UUID).
+    pub signalwire_project_id: Option<String>,
+    /// SignalWire API token (write-only).
+    #[schema(value_type = Option<String>)]
+    pub signalwire_api_token: Option<Secret>,
+    /// SignalWire signing key (write-only): it verifies SignalWire's webhooks.
+    #[schema(value_type = Option<String>)]
+    pub signalwire_signing_key: Option<Secret>,
     /// Retell API key, the one with the webhook badge (write-only); `null` removes it.
     #[serde(default, deserialize_with = "crate::agent::double_option")]
     #[schema(value_type = Option<String>)]
@@ -144,6 +172,22 @@ impl SettingsUpdate {
             },
             SettingsUpdate {
                 retell_api_key: self.retell_api_key.clone(),
+                ..d()
+            },
+            SettingsUpdate {
+                signalwire_space: self.signalwire_space.clone(),
+                ..d()
+            },
+            SettingsUpdate {
+                signalwire_project_id: self.signalwire_project_id.clone(),
+                ..d()
+            },
+            SettingsUpdate {
+                signalwire_api_token: self.signalwire_api_token.clone(),
+                ..d()
+            },
+            SettingsUpdate {
+                signalwire_signing_key: self.signalwire_signing_key.clone(),
                 ..d()
             },
             SettingsUpdate {
@@ -242,6 +286,7 @@ impl SettingsUpdate {
                 ));
             }
         }
+        crate::carrier::validate_signalwire(self)?;
         if let Some(Some(key)) = &self.retell_api_key {
             let k = key.expose();
             if k.is_empty()

@@ -130,6 +130,14 @@ string_enum!(
 );
 
 string_enum!(
+    /// Who carries an organization's calls and texts. SignalWire's compatibility API speaks
+    /// Twilio's REST shapes (under the space's URL), TwiML (cXML) and Media Streams; its
+    /// webhooks are signed the same way with the project's signing key, in
+    /// `X-SignalWire-Signature`.
+    Carrier { Twilio => "twilio", SignalWire => "signalwire" }
+);
+
+string_enum!(
     /// Whether an organization may use the platform.
     OrgStatus { Active => "active", Disabled => "disabled" }
 );

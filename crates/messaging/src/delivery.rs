@@ -135,6 +135,7 @@ impl Delivery {
         };
         match self
             .rest
+            .at(creds.space.as_deref())
             .send_message(&creds.account_sid, creds.auth_token.expose(), &out)
             .await
         {

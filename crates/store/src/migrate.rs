@@ -204,6 +204,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0032_retell.sql"),
         postgres: include_str!("../migrations/postgres/0032_retell.sql"),
     },
+    Migration {
+        version: 33,
+        name: "signalwire",
+        sqlite: include_str!("../migrations/sqlite/0033_signalwire.sql"),
+        postgres: include_str!("../migrations/postgres/0033_signalwire.sql"),
+    },
 ];
 
 /// The migration after which secrets are sealed; applying it seals the rows in clear.

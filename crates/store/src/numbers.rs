@@ -319,7 +319,7 @@ impl Store {
         let row = sqlx::query(self.lookup(
             "SELECT * FROM sb_route_number_with_credentials($1, $2)",
             "SELECT p.id, p.org_id, p.agent_id, p.active, o.status, p.verification, \
-             c.account_sid, c.auth_token \
+             c.account_sid, c.auth_token, c.carrier, c.space, c.signing_key \
              FROM phone_numbers p JOIN organizations o ON o.id = p.org_id \
              LEFT JOIN twilio_credentials c ON c.org_id = p.org_id \
              WHERE p.number = $1 AND p.channel = $2 \
@@ -332,19 +332,7 @@ impl Store {
         r.finish().await?;
         row.map(|row| {
             let route = route_from_row(&row)?;
-            let sid: Option<String> = col(&row, "account_sid")?;
-            let token: Option<String> = col(&row, "auth_token")?;
-            let creds = match (sid, token) {
-                (Some(account_sid), Some(t)) => Some(crate::TwilioCredentials {
-                    account_sid,
-                    auth_token: self.unseal(
-                        crate::secrets::Owner::Org(&route.org_id),
-                        crate::secrets::TWILIO_TOKEN,
-                        &t,
-                    )?,
-                }),
-                _ => None,
-            };
+            let creds = crate::settings::credentials_from_row(self, &route.org_id, &row)?;
             Ok((route, creds))
         })
         .transpose()

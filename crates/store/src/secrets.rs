@@ -12,6 +12,8 @@ use switchboard_domain::Secret;
 
 /// Twilio auth tokens.
 pub(crate) const TWILIO_TOKEN: &str = "twilio.auth_token";
+/// SignalWire signing keys (they verify SignalWire's webhooks).
+pub(crate) const SIGNALWIRE_SIGNING_KEY: &str = "signalwire.signing_key";
 /// Retell API keys (they verify Retell's webhooks).
 pub(crate) const RETELL_KEY: &str = "retell.api_key";
 /// Webhook signing secrets (current and previous: a rotation moves one to the other).
@@ -61,6 +63,12 @@ const COLUMNS: &[Column] = &[
         key: "org_id",
         column: "auth_token",
         purpose: TWILIO_TOKEN,
+    },
+    Column {
+        table: "twilio_credentials",
+        key: "org_id",
+        column: "signing_key",
+        purpose: SIGNALWIRE_SIGNING_KEY,
     },
     Column {
         table: "retell_credentials",

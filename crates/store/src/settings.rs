@@ -1,19 +1,76 @@
 //! Organization settings and Twilio credentials.
 
 use crate::rows::{col, json};
-use crate::secrets::{Owner, RETELL_KEY, TWILIO_TOKEN};
+use crate::secrets::{Owner, RETELL_KEY, SIGNALWIRE_SIGNING_KEY, TWILIO_TOKEN};
 use crate::{Access, Scope, Store, StoreError};
+use sqlx::any::AnyRow;
 use switchboard_domain::ids::OrgId;
 use switchboard_domain::settings::{OrgSettings, SettingsUpdate};
+use switchboard_domain::values::Carrier;
 use switchboard_domain::{Secret, Timestamp};
 
-/// An organization's Twilio account, for signing checks and REST calls.
+/// An organization's carrier account (Twilio, or a SignalWire project through its
+/// compatibility API), for signing checks and REST calls.
 #[derive(Debug, Clone)]
 pub struct TwilioCredentials {
-    /// `AC...`.
+    /// Twilio's `AC...`, or SignalWire's project id: the REST API's Basic-auth user.
     pub account_sid: String,
-    /// The auth token (redacted in `Debug`).
+    /// Twilio's auth token, or SignalWire's API token (redacted in `Debug`).
     pub auth_token: Secret,
+    /// Who carries the calls.
+    pub carrier: Carrier,
+    /// SignalWire's space host (`example.signalwire.com`); `None` on Twilio.
+    pub space: Option<String>,
+    /// SignalWire's signing key, which its webhooks are signed with.
+    pub signing_key: Option<Secret>,
+}
+
+impl TwilioCredentials {
+    /// The key the carrier's webhooks are signed with: Twilio's auth token, SignalWire's
+    /// signing key.
+    pub fn webhook_key(&self) -> &Secret {
+        match (&self.carrier, &self.signing_key) {
+            (Carrier::SignalWire, Some(k)) => k,
+            _ => &self.auth_token,
+        }
+    }
+
+    /// The header the carrier's webhook signature comes in.
+    pub fn signature_header(&self) -> &'static str {
+        match self.carrier {
+            Carrier::Twilio => "x-twilio-signature",
+            Carrier::SignalWire => "x-signalwire-signature",
+        }
+    }
+}
+
+/// The credentials of a `twilio_credentials` row (`account_sid, auth_token, carrier, space,
+/// signing_key`, any of them NULL through a LEFT JOIN).
+pub(crate) fn credentials_from_row(
+    store: &Store,
+    org: &OrgId,
+    row: &AnyRow,
+) -> Result<Option<TwilioCredentials>, StoreError> {
+    let sid: Option<String> = col(row, "account_sid")?;
+    let token: Option<String> = col(row, "auth_token")?;
+    let (Some(account_sid), Some(token)) = (sid, token) else {
+        return Ok(None);
+    };
+    let carrier = col::<Option<String>>(row, "carrier")?
+        .as_deref()
+        .and_then(Carrier::parse)
+        .unwrap_or(Carrier::Twilio);
+    Ok(Some(TwilioCredentials {
+        account_sid,
+        auth_token: store.unseal(Owner::Org(org), TWILIO_TOKEN, &token)?,
+        carrier,
+        space: col(row, "space")?,
+        signing_key: store.unseal_opt(
+            Owner::Org(org),
+            SIGNALWIRE_SIGNING_KEY,
+            col(row, "signing_key")?,
+        )?,
+    }))
 }
 
 impl Store {
@@ -37,6 +94,7 @@ impl Store {
         let mut tx = self.begin(Scope::Org(org), Access::Write).await?;
         crate::accounts::ensure_org_exists(&mut tx, org).await?;
         let mut s = read_settings(&mut tx, org).await?;
+        let carrier = switchboard_domain::carrier::check_switch(s.carrier, &update)?;
         if let Some(v) = update.session_window_seconds {
             s.session_window_seconds = v;
         }
@@ -91,23 +149,47 @@ impl Store {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        if update.twilio_account_sid.is_some() || update.twilio_auth_token.is_some() {
+        let (sid, token) = match carrier {
+            Carrier::Twilio => (&update.twilio_account_sid, &update.twilio_auth_token),
+            Carrier::SignalWire => (&update.signalwire_project_id, &update.signalwire_api_token),
+        };
+        let changed = sid.is_some()
+            || token.is_some()
+            || update.signalwire_space.is_some()
+            || update.signalwire_signing_key.is_some()
+            || carrier != s.carrier;
+        if changed {
             let token = self.seal_opt(
                 Owner::Org(org),
                 TWILIO_TOKEN,
-                update.twilio_auth_token.as_ref().map(Secret::expose),
+                token.as_ref().map(Secret::expose),
             )?;
-            // COALESCE keeps the stored half when only one of the two is sent.
+            let signing_key = self.seal_opt(
+                Owner::Org(org),
+                SIGNALWIRE_SIGNING_KEY,
+                update.signalwire_signing_key.as_ref().map(Secret::expose),
+            )?;
+            // COALESCE keeps what is not sent (a switch of carrier sends everything: see
+            // `check_switch`); Twilio has no space or signing key.
             sqlx::query(
-                "INSERT INTO twilio_credentials (org_id, account_sid, auth_token, updated_at) \
-                 VALUES ($1, $2, $3, $4) ON CONFLICT (org_id) DO UPDATE SET \
+                "INSERT INTO twilio_credentials (org_id, account_sid, auth_token, carrier, space, \
+                 signing_key, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                 ON CONFLICT (org_id) DO UPDATE SET \
                  account_sid = COALESCE(excluded.account_sid, twilio_credentials.account_sid), \
                  auth_token = COALESCE(excluded.auth_token, twilio_credentials.auth_token), \
+                 carrier = excluded.carrier, \
+                 space = CASE WHEN excluded.carrier = 'twilio' THEN NULL \
+                     ELSE COALESCE(excluded.space, twilio_credentials.space) END, \
+                 signing_key = CASE WHEN excluded.carrier = 'twilio' THEN NULL \
+                     ELSE COALESCE(excluded.signing_key, twilio_credentials.signing_key) END, \
                  updated_at = excluded.updated_at",
             )
             .bind(org.as_str())
-            .bind(update.twilio_account_sid.clone())
+            .bind(sid.clone())
             .bind(token)
+            .bind(carrier.as_str())
+            .bind(update.signalwire_space.clone())
+            .bind(signing_key)
             .bind(now)
             .execute(&mut *tx)
             .await?;
@@ -145,22 +227,18 @@ impl Store {
         org: &OrgId,
     ) -> Result<Option<TwilioCredentials>, StoreError> {
         let mut tx = self.begin(Scope::Org(org), Access::Read).await?;
-        let row =
-            sqlx::query("SELECT account_sid, auth_token FROM twilio_credentials WHERE org_id = $1")
-                .bind(org.as_str())
-                .fetch_optional(&mut *tx)
-                .await?;
+        let row = sqlx::query(
+            "SELECT account_sid, auth_token, carrier, space, signing_key FROM twilio_credentials \
+             WHERE org_id = $1",
+        )
+        .bind(org.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
         tx.commit().await?;
-        let Some(row) = row else { return Ok(None) };
-        let sid: Option<String> = col(&row, "account_sid")?;
-        let token: Option<String> = col(&row, "auth_token")?;
-        Ok(match (sid, token) {
-            (Some(account_sid), Some(token)) => Some(TwilioCredentials {
-                account_sid,
-                auth_token: self.unseal(Owner::Org(org), TWILIO_TOKEN, &token)?,
-            }),
-            _ => None,
-        })
+        match row {
+            Some(row) => credentials_from_row(self, org, &row),
+            None => Ok(None),
+        }
     }
 }
 
@@ -209,14 +287,34 @@ pub(crate) async fn read_settings(
             crate::rows::json_opt(&row, "transfer_destinations")?.unwrap_or_default();
         s.timezone = col(&row, "timezone")?;
     }
-    let creds =
-        sqlx::query("SELECT account_sid, auth_token FROM twilio_credentials WHERE org_id = $1")
-            .bind(org.as_str())
-            .fetch_optional(&mut **tx)
-            .await?;
+    let creds = sqlx::query(
+        "SELECT account_sid, auth_token, carrier, space, signing_key FROM twilio_credentials \
+         WHERE org_id = $1",
+    )
+    .bind(org.as_str())
+    .fetch_optional(&mut **tx)
+    .await?;
     if let Some(row) = creds {
-        s.twilio_account_sid = col(&row, "account_sid")?;
-        s.twilio_auth_token_set = col::<Option<String>>(&row, "auth_token")?.is_some();
+        let sid: Option<String> = col(&row, "account_sid")?;
+        let token_set = col::<Option<String>>(&row, "auth_token")?.is_some();
+        s.carrier = col::<String>(&row, "carrier")
+            .ok()
+            .as_deref()
+            .and_then(Carrier::parse)
+            .unwrap_or(Carrier::Twilio);
+        match s.carrier {
+            Carrier::Twilio => {
+                s.twilio_account_sid = sid;
+                s.twilio_auth_token_set = token_set;
+            }
+            Carrier::SignalWire => {
+                s.signalwire_project_id = sid;
+                s.signalwire_api_token_set = token_set;
+                s.signalwire_space = col(&row, "space")?;
+                s.signalwire_signing_key_set =
+                    col::<Option<String>>(&row, "signing_key")?.is_some();
+            }
+        }
     }
     let retell: i64 =
         sqlx::query_scalar("SELECT COUNT(*) FROM retell_credentials WHERE org_id = $1")

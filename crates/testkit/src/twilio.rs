@@ -44,17 +44,59 @@ pub async fn try_post_signed(
     auth_token: &str,
     params: &[(&str, &str)],
 ) -> Result<reqwest::Response, reqwest::Error> {
+    try_post_signed_as(
+        http,
+        base,
+        public,
+        path,
+        ("X-Twilio-Signature", auth_token),
+        params,
+    )
+    .await
+}
+
+/// Posts a form signed as Twilio signs (HMAC-SHA1 of the URL and the sorted parameters),
+/// with `(header, key)`: Twilio's header and auth token, or SignalWire's
+/// `X-SignalWire-Signature` and the project's signing key (its compatibility API signs the
+/// same way).
+pub async fn try_post_signed_as(
+    http: &reqwest::Client,
+    base: &str,
+    public: &str,
+    path: &str,
+    (header, key): (&str, &str),
+    params: &[(&str, &str)],
+) -> Result<reqwest::Response, reqwest::Error> {
     let owned: Vec<(String, String)> = params
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
-    let sig =
-        switchboard_twilio::signature::compute(auth_token, &format!("{public}{path}"), &owned);
+    let sig = switchboard_twilio::signature::compute(key, &format!("{public}{path}"), &owned);
     http.post(format!("{base}{path}"))
-        .header("X-Twilio-Signature", sig)
+        .header(header, sig)
         .form(&owned)
         .send()
         .await
+}
+
+/// A SID the fake hands out: Twilio's `prefix` and 32 hex digits, or, playing SignalWire,
+/// a UUID (SignalWire's call, message and recording SIDs are UUIDs).
+pub(crate) fn fake_sid(prefix: &str, n: u128, signalwire: bool) -> String {
+    if !signalwire {
+        return format!("{prefix}{n:032x}");
+    }
+    // Distinct per prefix and number, in the 8-4-4-4-12 form (version 4, variant bits set).
+    let salt = prefix.bytes().fold(0u128, |a, b| a * 131 + u128::from(b));
+    let v = n.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ (salt << 64);
+    let h = format!("{v:032x}");
+    format!(
+        "{}-{}-4{}-a{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[13..16],
+        &h[17..20],
+        &h[20..32]
+    )
 }
 
 /// The `<Stream url>` and `<Parameter>`s of a `<Connect><Stream>` TwiML answer.

@@ -3,7 +3,7 @@
 //! status callbacks (`initiated`, `ringing`, then `in-progress` or the failure), the signed
 //! TwiML fetch from `Url` when answered, and the Media Stream to the server.
 
-use crate::twilio::{stream_of, try_post_signed, MediaCall, RestRequest};
+use crate::twilio::{stream_of, MediaCall, RestRequest};
 use serde_json::json;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -47,8 +47,10 @@ pub(crate) struct ServerLink {
     pub base: String,
     /// Its WebSocket base (`ws://127.0.0.1:port`).
     pub ws: String,
-    /// The organization's auth token (Twilio signs with it).
+    /// The organization's auth token (Twilio signs with it; SignalWire with the signing key).
     pub auth_token: String,
+    /// `X-Twilio-Signature`, or SignalWire's `X-SignalWire-Signature`.
+    pub header: &'static str,
 }
 
 impl ServerLink {
@@ -60,12 +62,12 @@ impl ServerLink {
         params: &[(&str, &str)],
     ) -> Result<reqwest::Response, reqwest::Error> {
         let path = url.strip_prefix(&self.public).unwrap_or(url);
-        try_post_signed(
+        crate::twilio::try_post_signed_as(
             &reqwest::Client::new(),
             &self.base,
             &self.public,
             path,
-            &self.auth_token,
+            (self.header, &self.auth_token),
             params,
         )
         .await
@@ -110,6 +112,8 @@ pub(crate) struct Outbound {
     pub(crate) recordings: Option<Arc<crate::twilio_recordings::Recordings>>,
     /// `<Dial>`s, `<Play digits>` and reconnected streams of live calls (twilio_dial.rs).
     pub(crate) dials: crate::twilio_dial::Dials,
+    /// Plays SignalWire: its SIDs are UUIDs.
+    pub(crate) signalwire: std::sync::atomic::AtomicBool,
 }
 
 pub(crate) fn form_value(form: &[(String, String)], name: &str) -> String {
@@ -173,7 +177,11 @@ impl Outbound {
                     "more_info": format!("https://www.twilio.com/docs/errors/{code}")}),
             );
         }
-        let sid = format!("CA{:032x}", u128::from(n) + 0x00c0_ffee);
+        let sid = crate::twilio::fake_sid(
+            "CA",
+            u128::from(n) + 0x00c0_ffee,
+            self.signalwire.load(std::sync::atomic::Ordering::Relaxed),
+        );
         let body = json!({"sid": sid, "account_sid": request.account_sid, "status": "queued",
             "to": form_value(&request.form, "To"), "from": form_value(&request.form, "From"),
             "direction": "outbound-api"});

@@ -70,6 +70,18 @@ type RestState = (
 impl FakeTwilioRest {
     /// Starts it on a free port.
     pub async fn start() -> FakeTwilioRest {
+        FakeTwilioRest::start_as(false).await
+    }
+
+    /// Starts a fake SignalWire space's compatibility API: the same resources under
+    /// `/api/laml` (point `SWITCHBOARD_SIGNALWIRE_API_URL` at [`FakeTwilioRest::url`]),
+    /// UUID SIDs, and callbacks signed with the signing key in `X-SignalWire-Signature`
+    /// (give the key to [`FakeTwilioRest::connect_server`]).
+    pub async fn start_signalwire() -> FakeTwilioRest {
+        FakeTwilioRest::start_as(true).await
+    }
+
+    async fn start_as(signalwire: bool) -> FakeTwilioRest {
         let requests = Arc::new(Mutex::new(Vec::new()));
         let fail_messages = Arc::new(Mutex::new(None));
         let record = Arc::new(std::sync::atomic::AtomicBool::new(true));
@@ -81,6 +93,9 @@ impl FakeTwilioRest {
         let recordings = Arc::new(Recordings::new(&url));
         recordings.start_media().await;
         let outbound = Arc::new(Outbound::new(live.clone(), recordings));
+        outbound
+            .signalwire
+            .store(signalwire, std::sync::atomic::Ordering::Relaxed);
         let numbers = crate::twilio_numbers::SharedNumbers::default();
         let state: RestState = (
             requests.clone(),
@@ -114,6 +129,11 @@ impl FakeTwilioRest {
             )
             .with_state(state)
             .merge(crate::twilio_numbers::router(numbers.clone()));
+        let app = if signalwire {
+            Router::new().nest("/api/laml", app)
+        } else {
+            app
+        };
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
@@ -138,6 +158,15 @@ impl FakeTwilioRest {
             base: base.to_owned(),
             ws: ws.to_owned(),
             auth_token: auth_token.to_owned(),
+            header: if self
+                .outbound
+                .signalwire
+                .load(std::sync::atomic::Ordering::Relaxed)
+            {
+                "X-SignalWire-Signature"
+            } else {
+                "X-Twilio-Signature"
+            },
         });
     }
 
@@ -328,7 +357,7 @@ pub fn form_value<'a>(r: &'a RestRequest, name: &str) -> Option<&'a str> {
 }
 
 async fn create_message(
-    State((reqs, fail, record, count, _, delay, _)): State<RestState>,
+    State((reqs, fail, record, count, _, delay, outbound)): State<RestState>,
     Path(account): Path<String>,
     headers: HeaderMap,
     body: axum::body::Bytes,
@@ -366,7 +395,13 @@ async fn create_message(
             .find(|(name, _)| name == k)
             .map(|(_, v)| v.clone())
     };
-    let sid = format!("SM{:032x}", u128::from(n) + 0xabc0_0000);
+    let sid = crate::twilio::fake_sid(
+        "SM",
+        u128::from(n) + 0xabc0_0000,
+        outbound
+            .signalwire
+            .load(std::sync::atomic::Ordering::Relaxed),
+    );
     (
         axum::http::StatusCode::CREATED,
         axum::Json(

@@ -183,7 +183,7 @@ impl RestClient {
         number_sid: &str,
         hooks: &NumberWebhooks,
     ) -> Result<AccountNumber, RestError> {
-        if !number_sid.starts_with("PN") || !number_sid.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        if !crate::valid_sid(number_sid) {
             return Err(RestError::Malformed(format!(
                 "not a number sid: {number_sid}"
             )));

@@ -129,6 +129,8 @@ pub struct SentMessage {
 pub struct RestClient {
     pub(crate) base: String,
     pub(crate) http: reqwest::Client,
+    /// Where SignalWire spaces are reached instead of `https://{space}` (tests: a fake).
+    signalwire_base: Option<String>,
 }
 
 /// What to do with a live call.
@@ -152,7 +154,30 @@ impl RestClient {
         Ok(RestClient {
             base: base.trim_end_matches('/').to_owned(),
             http,
+            signalwire_base: None,
         })
+    }
+
+    /// Reaches every SignalWire space at `base` instead of `https://{space}` (a fake, in
+    /// tests and load tests).
+    pub fn with_signalwire_base(mut self, base: Option<&str>) -> RestClient {
+        self.signalwire_base = base.map(|b| b.trim_end_matches('/').to_owned());
+        self
+    }
+
+    /// The same client for a carrier account: Twilio's API when `space` is `None`, else the
+    /// SignalWire space's compatibility API (`https://{space}/api/laml`, where Twilio's
+    /// `/2010-04-01/Accounts/...` paths answer in Twilio's shapes).
+    pub fn at(&self, space: Option<&str>) -> RestClient {
+        let mut c = self.clone();
+        if let Some(space) = space {
+            let host = self
+                .signalwire_base
+                .clone()
+                .unwrap_or_else(|| format!("https://{space}"));
+            c.base = format!("{host}/api/laml");
+        }
+        c
     }
 
     /// `POST /2010-04-01/Accounts/{AccountSid}/Calls/{CallSid}.json`.

@@ -160,6 +160,7 @@ impl Dialer {
         };
         match self
             .twilio
+            .at(creds.space.as_deref())
             .create_call(&creds.account_sid, creds.auth_token.expose(), &request)
             .await
         {
@@ -174,6 +175,7 @@ impl Dialer {
                     // Cancelled while the request was under way: cancel it at Twilio too.
                     let cancel = self
                         .twilio
+                        .at(creds.space.as_deref())
                         .update_call(
                             &creds.account_sid,
                             creds.auth_token.expose(),

@@ -177,6 +177,7 @@ impl Live {
         };
         if let Err(e) = svc
             .twilio
+            .at(creds.space.as_deref())
             .update_call(
                 &creds.account_sid,
                 creds.auth_token.expose(),

@@ -30,6 +30,7 @@ pub(crate) async fn reconcile(
             continue;
         };
         match twilio
+            .at(creds.space.as_deref())
             .fetch_call(&creds.account_sid, creds.auth_token.expose(), &sid)
             .await
         {

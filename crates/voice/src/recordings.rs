@@ -66,6 +66,7 @@ impl Recordings {
             .await?
             .ok_or(DeleteError::NoCredentials)?;
         self.twilio
+            .at(creds.space.as_deref())
             .delete_recording(&creds.account_sid, creds.auth_token.expose(), &rec.sid)
             .await?;
         let done = self
@@ -129,6 +130,7 @@ pub(crate) fn start_inbound(
             tracing::warn!(call_id = %call, error = %e, "cannot note that the call is recorded");
         }
         let started = twilio
+            .at(creds.space.as_deref())
             .start_recording(
                 &creds.account_sid,
                 creds.auth_token.expose(),

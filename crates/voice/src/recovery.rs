@@ -149,6 +149,7 @@ impl Recovery {
                 let update = CallUpdate::Twiml(twiml::say_hangup(&self.apology));
                 match self
                     .twilio
+                    .at(c.space.as_deref())
                     .update_call(&c.account_sid, c.auth_token.expose(), call_sid, &update)
                     .await
                 {

@@ -517,6 +517,7 @@ impl Session {
             Some(c) => match self
                 .svc
                 .twilio
+                .at(c.space.as_deref())
                 .update_call(
                     &c.account_sid,
                     c.auth_token.expose(),

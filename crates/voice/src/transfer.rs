@@ -119,6 +119,7 @@ pub async fn bring_back(
     tracing::info!(org_id = %org, call_id = %call, outcome, "warm transfer did not go through; the caller comes back to the agent");
     if let Err(e) = svc
         .twilio
+        .at(creds.space.as_deref())
         .update_call(
             &creds.account_sid,
             creds.auth_token.expose(),
@@ -283,6 +284,7 @@ impl Session {
         let created = self
             .svc
             .twilio
+            .at(creds.space.as_deref())
             .create_call(&creds.account_sid, creds.auth_token.expose(), &leg)
             .await;
         match created {
@@ -447,11 +449,13 @@ pub async fn caller_left(svc: &VoiceServices, org: &OrgId, call: &CallId) -> Res
     // A ringing call can only be cancelled, an answered one only hung up.
     if svc
         .twilio
+        .at(creds.space.as_deref())
         .update_call(sid, token, &leg, &CallUpdate::Cancel)
         .await
         .is_err()
     {
         svc.twilio
+            .at(creds.space.as_deref())
             .update_call(sid, token, &leg, &CallUpdate::Hangup)
             .await
             .map_err(|e| format!("cannot end the call to the person: {e}"))?;

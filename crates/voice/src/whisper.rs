@@ -276,6 +276,7 @@ async fn decide(svc: &VoiceServices, org: &OrgId, call: &CallId, leg_sid: &str, 
     };
     if let Err(e) = svc
         .twilio
+        .at(creds.space.as_deref())
         .update_call(
             &creds.account_sid,
             creds.auth_token.expose(),

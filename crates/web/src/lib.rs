@@ -87,6 +87,9 @@ pub struct WebConfig {
     pub limits: security::Limits,
     /// Retell's REST API (`SWITCHBOARD_RETELL_API_URL`), asked to prove a socket's call.
     pub retell_api_url: String,
+    /// Where SignalWire spaces are reached instead of `https://{space}`
+    /// (`SWITCHBOARD_SIGNALWIRE_API_URL`; tests point it at a fake).
+    pub signalwire_api_url: Option<String>,
 }
 
 /// Default drain timeout (`SWITCHBOARD_DRAIN_TIMEOUT_SECONDS`).
@@ -145,6 +148,7 @@ impl Default for WebConfig {
             tools_allow_private: false,
             limits: security::Limits::default(),
             retell_api_url: switchboard_retell::DEFAULT_API_URL.into(),
+            signalwire_api_url: None,
         }
     }
 }

@@ -36,6 +36,7 @@ pub async fn check(
     };
     let sid = &creds.account_sid;
     match rest
+        .at(creds.space.as_deref())
         .find_incoming_number(sid, creds.auth_token.expose(), number.number.as_str())
         .await
     {

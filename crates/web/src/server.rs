@@ -107,7 +107,8 @@ impl Application {
         let lifecycle = Lifecycle::new(instance_id.clone(), config.instance_lease);
         let (stop_calls, stop) = watch::channel(false);
         let voice_stats = Arc::new(VoiceStats::default());
-        let rest = switchboard_twilio::rest::RestClient::new(&config.twilio_api_url)?;
+        let rest = switchboard_twilio::rest::RestClient::new(&config.twilio_api_url)?
+            .with_signalwire_base(config.signalwire_api_url.as_deref());
         let llm = if config.llm.configured() {
             Some(switchboard_llm::ChatClient::new(
                 &config.llm.base_url,

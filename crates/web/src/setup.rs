@@ -167,7 +167,11 @@ pub async fn checklist(st: &AppState, org: &OrgId) -> Result<Setup, StoreError> 
             "Set SWITCHBOARD_PUBLIC_URL to the https:// address Twilio reaches this server at (a tunnel works for trying it).".to_owned(),
         ),
         // A call Twilio sent is proof enough; otherwise the server asks its own address.
-        Some(base) if calls.iter().any(|c| c.call_sid.starts_with("CA")) => {
+        Some(base)
+            if calls
+                .iter()
+                .any(|c| switchboard_domain::call::valid_carrier_sid(&c.call_sid)) =>
+        {
             (true, format!("Twilio has reached {base}"))
         }
         Some(base) => probe_public_url(st, base).await,

@@ -108,16 +108,20 @@ fn verify_with(
             return Err(StatusCode::INTERNAL_SERVER_ERROR.into_response());
         }
     };
+    // SignalWire signs like Twilio with the project's signing key, in its own header; it
+    // documents `X-Twilio-Signature` as an accepted alias, so either is read.
+    let header = creds.signature_header();
     let Some(sig) = headers
-        .get("x-twilio-signature")
+        .get(header)
+        .or_else(|| headers.get("x-twilio-signature"))
         .and_then(|v| v.to_str().ok())
     else {
-        return Err(forbidden("missing X-Twilio-Signature"));
+        return Err(forbidden(&format!("missing {header}")));
     };
-    // These routes are not nested, so the request URI is the one Twilio signed.
+    // These routes are not nested, so the request URI is the one the carrier signed.
     let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     let url = format!("{base}{path}");
-    if signature::validate(creds.auth_token.expose(), &url, params, sig) {
+    if signature::validate(creds.webhook_key().expose(), &url, params, sig) {
         Ok(())
     } else {
         // The URL is what Twilio must have signed: a proxy or a public URL that differs from
@@ -125,9 +129,10 @@ fn verify_with(
         tracing::warn!(
             org_id = %org,
             url = %url,
-            "bad X-Twilio-Signature for this URL: the webhook URL configured at Twilio must be exactly this one (check SWITCHBOARD_PUBLIC_URL and the proxy's scheme, host and port)"
+            carrier = creds.carrier.as_str(),
+            "bad webhook signature for this URL: the webhook URL configured at the carrier must be exactly this one (check SWITCHBOARD_PUBLIC_URL and the proxy's scheme, host and port)"
         );
-        Err(forbidden("bad X-Twilio-Signature"))
+        Err(forbidden(&format!("bad {header}")))
     }
 }
 

@@ -55,7 +55,9 @@ pub(crate) async fn authenticate(
 
 /// Stores the CallSid a request names when the Calls API answer has not been stored yet.
 async fn note_sid(st: &AppState, org: &OrgId, id: &CallId, params: &[(String, String)]) {
-    let Some(sid) = param(params, "CallSid").filter(|s| s.starts_with("CA")) else {
+    let Some(sid) =
+        param(params, "CallSid").filter(|s| switchboard_domain::call::valid_carrier_sid(s))
+    else {
         return;
     };
     let status = param(params, "CallStatus")
@@ -209,6 +211,7 @@ async fn leave_or_hang_up(
     tracing::info!(call_id = %id, answered_by, outcome, "a machine answered");
     st.voice
         .twilio
+        .at(creds.space.as_deref())
         .update_call(
             &creds.account_sid,
             creds.auth_token.expose(),
@@ -233,7 +236,7 @@ pub(crate) async fn recording_status(
         Err(resp) => return resp,
     };
     let (Some(sid), Some(status)) = (
-        param(&params, "RecordingSid").filter(|s| s.starts_with("RE")),
+        param(&params, "RecordingSid").filter(|s| switchboard_twilio::valid_sid(s)),
         param(&params, "RecordingStatus"),
     ) else {
         return (

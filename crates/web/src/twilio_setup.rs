@@ -111,6 +111,7 @@ pub async fn check_credentials(st: &AppState, org: &OrgId) -> Result<CredentialC
         match st
             .voice
             .twilio
+            .at(creds.space.as_deref())
             .fetch_account(sid, creds.auth_token.expose())
             .await
         {
@@ -185,6 +186,7 @@ async fn account_list(st: &AppState, org: &OrgId) -> Result<Vec<AccountNumber>, 
     })?;
     st.voice
         .twilio
+        .at(creds.space.as_deref())
         .list_incoming_numbers(&creds.account_sid, creds.auth_token.expose())
         .await
         .map_err(|e| {
@@ -343,6 +345,7 @@ pub async fn import(
                     match st
                         .voice
                         .twilio
+                        .at(creds.space.as_deref())
                         .configure_number(
                             &creds.account_sid,
                             creds.auth_token.expose(),

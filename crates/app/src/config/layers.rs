@@ -46,6 +46,7 @@ pub(super) const SETTINGS: &[(&str, &str)] = &[
     ("openai_realtime_shape", "SWITCHBOARD_OPENAI_REALTIME_SHAPE"),
     ("twilio_api_url", "SWITCHBOARD_TWILIO_API_URL"),
     ("retell_api_url", "SWITCHBOARD_RETELL_API_URL"),
+    ("signalwire_api_url", "SWITCHBOARD_SIGNALWIRE_API_URL"),
     ("twilio_skip_signature", "SWITCHBOARD_TWILIO_SKIP_SIGNATURE"),
     ("llm_base_url", "SWITCHBOARD_LLM_BASE_URL"),
     ("llm_api_key", "SWITCHBOARD_LLM_API_KEY"),

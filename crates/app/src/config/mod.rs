@@ -68,6 +68,9 @@ pub struct Config {
     pub twilio_api_url: String,
     /// Retell REST base URL (`SWITCHBOARD_RETELL_API_URL`).
     pub retell_api_url: String,
+    /// Where every SignalWire space is reached instead of `https://{space}`
+    /// (`SWITCHBOARD_SIGNALWIRE_API_URL`; tests point it at a fake).
+    pub signalwire_api_url: Option<String>,
     /// Development only: accept Twilio webhooks without checking signatures.
     pub twilio_skip_signature: bool,
     /// Chat-completions endpoint.
@@ -384,6 +387,13 @@ impl Config {
         };
         let twilio_api_url = http_url("twilio_api_url", switchboard_twilio::rest::DEFAULT_API_URL)?;
         let retell_api_url = http_url("retell_api_url", switchboard_retell::DEFAULT_API_URL)?;
+        let signalwire_api_url = match raw.get("signalwire_api_url") {
+            None => None,
+            Some(_) => Some(http_url(
+                "signalwire_api_url",
+                "https://example.signalwire.com",
+            )?),
+        };
         let twilio_skip_signature = match raw.get("twilio_skip_signature") {
             None | Some(("false" | "0" | "", _)) => false,
             Some(("true" | "1", src)) => {
@@ -565,6 +575,7 @@ impl Config {
             openai_realtime_shape,
             twilio_api_url,
             retell_api_url,
+            signalwire_api_url,
             twilio_skip_signature,
             llm_base_url,
             llm_api_key: secret("llm_api_key"),

@@ -305,6 +305,7 @@ pub async fn cancel_call(
         };
         st.voice
             .twilio
+            .at(creds.space.as_deref())
             .update_call(
                 &creds.account_sid,
                 creds.auth_token.expose(),

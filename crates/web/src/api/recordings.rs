@@ -111,6 +111,7 @@ pub(crate) async fn serve(
     let upstream = st
         .voice
         .twilio
+        .at(creds.space.as_deref())
         .fetch_recording(
             &creds.account_sid,
             creds.auth_token.expose(),

@@ -26,7 +26,7 @@ pub async fn put_settings(
     State(st): State<AppState>,
     ApiJson(body): ApiJson<SettingsUpdate>,
 ) -> Result<Json<OrgSettings>, ApiError> {
-    let credentials_changed = body.twilio_account_sid.is_some() || body.twilio_auth_token.is_some();
+    let credentials_changed = body.changes_carrier_account();
     let saved = st.store.update_settings(&auth.org, body).await?;
     if credentials_changed {
         // Every number is proven again with the new credentials, in the background.

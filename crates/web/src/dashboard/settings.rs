@@ -10,6 +10,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{html, Markup};
 use switchboard_domain::settings::{SettingsUpdate, NOTIFY_CALLS};
+use switchboard_domain::values::Carrier;
 use switchboard_domain::Secret;
 
 async fn settings_page(
@@ -66,6 +67,13 @@ async fn settings_page(
                         @for n in NOTIFY_CALLS { option value=(n) selected[cur == *n] { (n) " calls" } }
                     }
                 }))
+                (field("Carrier", "carrier", errors, Some("Who carries calls and texts. Switching needs the other carrier's credentials below."), html! {
+                    select #carrier name="carrier" {
+                        @let cur = v("carrier", s.carrier.as_str().to_owned());
+                        option value="twilio" selected[cur == "twilio"] { "Twilio" }
+                        option value="signalwire" selected[cur == "signalwire"] { "SignalWire" }
+                    }
+                }))
                 h2 { "Twilio" }
                 div.row {
                     (field("Account SID", "twilio_account_sid", errors, None, html! {
@@ -73,6 +81,24 @@ async fn settings_page(
                     }))
                     (field("Auth token", "twilio_auth_token", errors, Some(if s.twilio_auth_token_set { "Set. Write-only: leave empty to keep it." } else { "Not set." }), html! {
                         input #twilio_auth_token type="password" name="twilio_auth_token" autocomplete="off" value="";
+                    }))
+                }
+                h2 { "SignalWire" }
+                p.muted { "Its compatibility API: point the numbers' voice and messaging webhooks at the same /twilio/... URLs as for Twilio." }
+                div.row {
+                    (field("Space", "signalwire_space", errors, None, html! {
+                        input #signalwire_space name="signalwire_space" value=(v("signalwire_space", s.signalwire_space.clone().unwrap_or_default())) placeholder="example.signalwire.com";
+                    }))
+                    (field("Project id", "signalwire_project_id", errors, None, html! {
+                        input #signalwire_project_id name="signalwire_project_id" value=(v("signalwire_project_id", s.signalwire_project_id.clone().unwrap_or_default()));
+                    }))
+                }
+                div.row {
+                    (field("API token", "signalwire_api_token", errors, Some(if s.signalwire_api_token_set { "Set. Write-only: leave empty to keep it." } else { "Not set." }), html! {
+                        input #signalwire_api_token type="password" name="signalwire_api_token" autocomplete="off" value="";
+                    }))
+                    (field("Signing key", "signalwire_signing_key", errors, Some(if s.signalwire_signing_key_set { "Set. Write-only: leave empty to keep it." } else { "Not set. It verifies SignalWire's webhooks." }), html! {
+                        input #signalwire_signing_key type="password" name="signalwire_signing_key" autocomplete="off" value="";
                     }))
                 }
                 h2 { "Retell" }
@@ -130,10 +156,43 @@ pub async fn save_settings(
     let retention = Some(int("recording_retention_days"));
     let current = st.store.get_settings(&dash.org).await?;
     let sid = f.get("twilio_account_sid").map(str::to_owned);
+    // A page from before the field existed sends nothing: keep the stored carrier.
+    let carrier = match f.get("carrier") {
+        None => current.carrier,
+        Some(c) => Carrier::parse(c).unwrap_or_else(|| {
+            errors.add("carrier", "choose Twilio or SignalWire");
+            current.carrier
+        }),
+    };
+    // Only the chosen carrier's fields are sent; unchanged values are not re-sent, so the
+    // write-only secrets are never required again.
+    let (twilio, signalwire) = (carrier == Carrier::Twilio, carrier == Carrier::SignalWire);
+    let changed = |k: &str, now: &Option<String>| {
+        f.get(k)
+            .map(str::to_owned)
+            .filter(|v| Some(v) != now.as_ref())
+    };
     let update = SettingsUpdate {
-        // Unchanged values are not re-sent, so the write-only token is never required again.
-        twilio_account_sid: sid.filter(|s| Some(s) != current.twilio_account_sid.as_ref()),
-        twilio_auth_token: f.get("twilio_auth_token").map(Secret::new),
+        carrier: Some(carrier).filter(|c| *c != current.carrier),
+        twilio_account_sid: sid
+            .filter(|s| Some(s) != current.twilio_account_sid.as_ref())
+            .filter(|_| twilio),
+        twilio_auth_token: f
+            .get("twilio_auth_token")
+            .map(Secret::new)
+            .filter(|_| twilio),
+        signalwire_space: changed("signalwire_space", &current.signalwire_space)
+            .filter(|_| signalwire),
+        signalwire_project_id: changed("signalwire_project_id", &current.signalwire_project_id)
+            .filter(|_| signalwire),
+        signalwire_api_token: f
+            .get("signalwire_api_token")
+            .map(Secret::new)
+            .filter(|_| signalwire),
+        signalwire_signing_key: f
+            .get("signalwire_signing_key")
+            .map(Secret::new)
+            .filter(|_| signalwire),
         retell_api_key: match (f.get("retell_api_key"), f.get("retell_api_key_remove")) {
             (Some(k), _) => Some(Some(Secret::new(k))),
             (None, Some(_)) => Some(None),
@@ -169,8 +228,7 @@ pub async fn save_settings(
         errors.validation(&v);
     }
     if errors.is_empty() {
-        let credentials_changed =
-            update.twilio_account_sid.is_some() || update.twilio_auth_token.is_some();
+        let credentials_changed = update.changes_carrier_account();
         match st.store.update_settings(&dash.org, update).await {
             Ok(_) => {
                 if credentials_changed {
