@@ -28,6 +28,10 @@ const HEAD: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>";
 
 /// `<Connect><Stream>`: a bidirectional media stream to `url` (wss, no query string), with
 /// the call's metadata as `<Parameter>`s.
+// SignalWire's cXML documents `<Connect><Stream>` and `<Parameter>`; that a space hands the
+// parameters to the socket's `start` as `customParameters`, exactly as Twilio does, is
+// UNCONFIRMED against the live service (the call is authenticated by them, so a space that
+// dropped them would have its calls refused at the stream, loudly, never answered unchecked).
 pub fn connect_stream(url: &str, params: &[(&str, &str)]) -> String {
     let mut xml = format!("{HEAD}<Response><Connect><Stream url=\"{}\">", escape(url));
     for (name, value) in params {
