@@ -358,6 +358,25 @@ backend_test!(
             .filter(|m| m["kind"] == "function_call")
             .collect();
         assert_eq!(tools.len(), 2, "book_appointment and end_call");
+        // The call page shows Retell's recording link and analysis beside ours.
+        let admin = r.env.dashboard_admin(&r.alpha, "admin@alpha.test").await;
+        let page = admin
+            .get(&format!(
+                "/calls/{}",
+                call["id"].as_str().unwrap_or_default()
+            ))
+            .await;
+        assert_eq!(page.status, 200);
+        assert!(
+            page.body
+                .contains("https://retellai.example/recordings/call_a1.wav"),
+            "{}",
+            page.body
+        );
+        assert!(
+            page.body.contains("id=\"provider-analysis\"")
+                && page.body.contains("Dana booked Monday at ten.")
+        );
         // Our own analysis runs on it like on any call.
         eventually("the call's analysis", WAIT, || async {
             let (_, c) = r

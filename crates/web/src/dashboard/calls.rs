@@ -98,6 +98,17 @@ fn outcome(c: &Call) -> Markup {
 /// The call's recording: an audio player once Twilio finished it (served through
 /// `/calls/{id}/recording`, never Twilio's URL), else its state.
 fn player(c: &Call, compact: bool) -> Markup {
+    // Retell keeps the recording of a call it ran; its link is temporary and served by
+    // Retell (the page's policy keeps media to this origin, so a link, not a player).
+    if switchboard_domain::call::is_retell_call(&c.call_sid) {
+        return match &c.recording_url {
+            Some(url) => {
+                html! { a #retell-recording href=(url) target="_blank" rel="noopener noreferrer" { "Retell's recording" } }
+            }
+            None if compact => html! {},
+            None => html! { span.muted { "no recording from Retell" } },
+        };
+    }
     match &c.recording {
         Some(r) if r.status == "completed" => html! {
             audio controls preload="none" src={ "/calls/" (c.id) "/recording" } class=[compact.then_some("compact")] aria-label="Call recording" {}
@@ -320,6 +331,27 @@ pub(crate) fn timeline(items: &[Message], contact_label: &str) -> Markup {
     }
 }
 
+/// What Retell made of a call it ran (`call_analysis`): summary, success, sentiment, and
+/// its custom fields.
+fn provider_analysis(a: &Value) -> Markup {
+    let s = |k: &str| a.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+    html! {
+        h3 { "Retell's analysis" }
+        dl.kv #provider-analysis {
+            dt { "Summary" } dd { (s("call_summary")) }
+            dt { "Successful" } dd {
+                @match a.get("call_successful") { Some(Value::Bool(true)) => (badge("success")), Some(Value::Bool(false)) => (badge("unsuccessful")), _ => "" }
+            }
+            dt { "Sentiment" } dd { (s("user_sentiment")) }
+            @if let Some(Value::Object(fields)) = a.get("custom_analysis_data") {
+                @for (k, v) in fields {
+                    dt { code { (k) } } dd { @match v { Value::String(t) => (t), other => (other.to_string()) } }
+                }
+            }
+        }
+    }
+}
+
 /// The analysis: summary, outcome, sentiment, extracted fields.
 pub(crate) fn analysis(a: Option<&Value>) -> Markup {
     let Some(a) = a else {
@@ -457,6 +489,7 @@ pub async fn show(
                 section {
                     h2 { "Analysis" }
                     (analysis(call.analysis.as_ref()))
+                    @if let Some(a) = &call.provider_analysis { (provider_analysis(a)) }
                     @if dash.can_manage() && call.ended_at.is_some() {
                         (layout::action_button(&dash, &format!("/calls/{}/analyze", call.id), "Analyse again", None))
                     }
