@@ -51,6 +51,9 @@ pub(crate) struct ServerLink {
     pub auth_token: String,
     /// `X-Twilio-Signature`, or SignalWire's `X-SignalWire-Signature`.
     pub header: &'static str,
+    /// What the REST API's Basic auth takes with the account: Twilio's auth token (the same
+    /// as it signs with), SignalWire's API token (not its signing key).
+    pub rest_token: String,
 }
 
 impl ServerLink {

@@ -42,6 +42,8 @@ pub struct FakeRecording {
 /// The fake's recordings and its media host.
 pub(crate) struct Recordings {
     api_url: String,
+    /// Plays SignalWire: UUID SIDs.
+    signalwire: bool,
     media_url: Mutex<String>,
     items: Mutex<Vec<FakeRecording>>,
     /// Media fetches that reached the storage host (with their `Range`, if any).
@@ -72,9 +74,11 @@ pub fn recording_audio() -> Vec<u8> {
 type MediaState = Arc<Recordings>;
 
 impl Recordings {
-    pub(crate) fn new(api_url: &str) -> Recordings {
+    /// The recordings of a fake at `api_url` (a SignalWire space's includes `/api/laml`).
+    pub(crate) fn new(api_url: &str, signalwire: bool) -> Recordings {
         Recordings {
             api_url: api_url.to_owned(),
+            signalwire,
             media_url: Mutex::new(String::new()),
             items: Mutex::new(Vec::new()),
             media_fetches: Mutex::new(Vec::new()),
@@ -102,7 +106,7 @@ impl Recordings {
         callback: &str,
     ) -> String {
         let mut items = self.items.lock().unwrap();
-        let sid = format!("RE{:032x}", items.len() as u128 + 0x5ec0_0000);
+        let sid = crate::twilio::fake_sid("RE", items.len() as u128 + 0x5ec0_0000, self.signalwire);
         items.push(FakeRecording {
             sid: sid.clone(),
             account_sid: account_sid.to_owned(),
@@ -220,7 +224,7 @@ fn authorized(headers: &HeaderMap, account: &str, link: Option<&ServerLink>) -> 
     let Some(link) = link else { return false };
     let expected = format!(
         "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{account}:{}", link.auth_token))
+        base64::engine::general_purpose::STANDARD.encode(format!("{account}:{}", link.rest_token))
     );
     headers
         .get("authorization")

@@ -90,7 +90,12 @@ impl FakeTwilioRest {
         let delay = Arc::new(Mutex::new(Duration::ZERO));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
-        let recordings = Arc::new(Recordings::new(&url));
+        let api_url = if signalwire {
+            format!("{url}/api/laml")
+        } else {
+            url.clone()
+        };
+        let recordings = Arc::new(Recordings::new(&api_url, signalwire));
         recordings.start_media().await;
         let outbound = Arc::new(Outbound::new(live.clone(), recordings));
         outbound
@@ -153,11 +158,29 @@ impl FakeTwilioRest {
     /// Lets the fake play Twilio's side of outbound calls towards the server: it signs with
     /// `auth_token` for the `public` URL and really connects to `base` / `ws`.
     pub fn connect_server(&self, public: &str, base: &str, ws: &str, auth_token: &str) {
+        self.connect_as(public, base, ws, auth_token, auth_token);
+    }
+
+    /// [`FakeTwilioRest::connect_server`] for a SignalWire space: callbacks are signed with
+    /// the project's `signing_key`, and the REST API takes the `api_token`.
+    pub fn connect_signalwire(
+        &self,
+        public: &str,
+        base: &str,
+        ws: &str,
+        signing_key: &str,
+        api_token: &str,
+    ) {
+        self.connect_as(public, base, ws, signing_key, api_token);
+    }
+
+    fn connect_as(&self, public: &str, base: &str, ws: &str, auth_token: &str, rest_token: &str) {
         *self.outbound.link.lock().unwrap() = Some(ServerLink {
             public: public.to_owned(),
             base: base.to_owned(),
             ws: ws.to_owned(),
             auth_token: auth_token.to_owned(),
+            rest_token: rest_token.to_owned(),
             header: if self
                 .outbound
                 .signalwire

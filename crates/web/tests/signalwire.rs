@@ -190,7 +190,16 @@ backend_test!(
 
         // An outbound call: placed at the space with the project's credentials, answered there,
         // its callbacks signed with the signing key and its SID a UUID.
-        sw.connect_server(PUBLIC, &env.base, &env.ws, SIGNING_KEY);
+        sw.connect_signalwire(PUBLIC, &env.base, &env.ws, SIGNING_KEY, API_TOKEN);
+        let (s, _) = env
+            .call_api(
+                reqwest::Method::PATCH,
+                &key,
+                &format!("/api/v1/agents/{}", org.agent),
+                Some(json!({"record": true})),
+            )
+            .await;
+        assert_eq!(s, 200);
         let (s, placed) = env
             .call_api(
                 reqwest::Method::POST,
@@ -242,6 +251,37 @@ backend_test!(
             (!c["ended_at"].is_null()).then_some(())
         })
         .await;
+
+        // The recording, made at the space, reached with the project's credentials.
+        let recording = eventually("the recording at the space", WAIT, || async {
+            let (_, c) = env
+                .call_api(
+                    reqwest::Method::GET,
+                    &key,
+                    &format!("/api/v1/calls/{id}"),
+                    None,
+                )
+                .await;
+            (c["recording"]["status"] == "completed").then_some(c)
+        })
+        .await;
+        assert_eq!(sw.recordings()[0].sid.len(), 36, "a UUID");
+        let audio = env
+            .http
+            .get(format!(
+                "{}{}",
+                env.base,
+                recording["recording_url"].as_str().expect("url")
+            ))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .expect("recording");
+        assert_eq!(audio.status(), 200);
+        assert_eq!(
+            audio.bytes().await.expect("bytes").as_ref(),
+            switchboard_testkit::twilio::recording_audio().as_slice()
+        );
 
         // Texts: received with SignalWire's signature; the agent's reply goes back in the cXML
         // answer, and a staff message goes out through the space's Messages API.
