@@ -134,3 +134,53 @@ async fn doctor_asks_the_model_and_the_mail_server() {
     );
     db.drop_db().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_asks_retell_about_each_organizations_key() {
+    let db = TestDb::sqlite().await.expect("db");
+    let model = FakeChatModel::start().await;
+    let retell = switchboard_testkit::retell::FakeRetellApi::start().await;
+    let env = [
+        ("SWITCHBOARD_LLM_BASE_URL", model.url.as_str()),
+        ("SWITCHBOARD_RETELL_API_URL", retell.url.as_str()),
+    ];
+    // No organization uses Retell: nothing to say.
+    let (ok, text) = doctor(&db, &env).await;
+    assert!(ok && !text.contains("retell api key"), "{text}");
+    let org = db.store.create_org("Acme").await.expect("org");
+    db.store
+        .update_settings(
+            &org.id,
+            SettingsUpdate {
+                retell_api_key: Some(Some(switchboard_domain::Secret::new("key_acme"))),
+                ..SettingsUpdate::default()
+            },
+        )
+        .await
+        .expect("settings");
+    let (ok, text) = doctor(&db, &env).await;
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains("FAIL  retell api key") && text.contains("Retell refused its API key"),
+        "{text}"
+    );
+    retell.add_key("key_acme");
+    let (ok, text) = doctor(&db, &env).await;
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("ok    retell api key") && text.contains("1 organization(s)"),
+        "{text}"
+    );
+    // Retell out of reach: a warning.
+    let (ok, text) = doctor(
+        &db,
+        &[
+            ("SWITCHBOARD_LLM_BASE_URL", model.url.as_str()),
+            ("SWITCHBOARD_RETELL_API_URL", "http://127.0.0.1:9"),
+        ],
+    )
+    .await;
+    assert!(ok, "{text}");
+    assert!(text.contains("WARN  retell api key"), "{text}");
+    db.drop_db().await;
+}

@@ -45,6 +45,18 @@ impl RetellApi {
         })
     }
 
+    /// Whether Retell accepts `api_key`: `Ok(false)` when it refuses it (401/403). Asks for a
+    /// call that does not exist (the only endpoint Switchboard uses): an accepted key gets
+    /// 404, a refused one 401 whatever the call. UNCONFIRMED against the live service that
+    /// authentication is checked before the look-up (it is for every API of this kind seen).
+    pub async fn accepts_key(&self, api_key: &str) -> Result<bool, RetellApiError> {
+        match self.get_call(api_key, "switchboard_key_check").await {
+            Ok(_) => Ok(true),
+            Err(RetellApiError::Unauthorized(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     /// The call `call_id` as Retell knows it under `api_key`; `None` when Retell says 404.
     pub async fn get_call(
         &self,

@@ -24,6 +24,8 @@ const FRAME_WAIT: Duration = Duration::from_secs(10);
 struct ApiState {
     /// call id -> (the API key it belongs to, the call object).
     calls: Mutex<HashMap<String, (String, Value)>>,
+    /// API keys Retell accepts.
+    keys: Mutex<std::collections::HashSet<String>>,
     lookups: AtomicU64,
 }
 
@@ -50,8 +52,14 @@ impl FakeRetellApi {
         FakeRetellApi { url, state }
     }
 
+    /// An API key Retell accepts (an account with no calls yet).
+    pub fn add_key(&self, key: &str) {
+        self.state.keys.lock().unwrap().insert(key.to_owned());
+    }
+
     /// Makes the call `call` (a call object with `call_id`) exist for the account of `key`.
     pub fn add_call(&self, key: &str, call: &Value) {
+        self.add_key(key);
         let id = call["call_id"].as_str().unwrap().to_owned();
         self.state
             .calls
@@ -79,7 +87,7 @@ async fn get_call(
         .unwrap_or_default()
         .to_owned();
     let calls = s.calls.lock().unwrap();
-    let known_key = calls.values().any(|(k, _)| *k == key);
+    let known_key = s.keys.lock().unwrap().contains(&key);
     match calls.get(&call_id) {
         Some((k, call)) if *k == key => Json(call.clone()).into_response(),
         // A key Retell does not know is refused whatever the call; a known key does not

@@ -12,6 +12,32 @@ use futures_util::{SinkExt, StreamExt};
 use switchboard_voice::retell::{RetellOut, WebhookError, WebhookOutcome};
 use switchboard_voice::WsFrame;
 
+/// Refuses a Retell key that Retell itself refuses, before it is saved (a key Retell cannot
+/// be asked about now is saved, with a warning in the log: its webhooks will tell).
+pub(crate) async fn check_key(
+    st: &AppState,
+    update: &switchboard_domain::settings::SettingsUpdate,
+) -> Result<(), switchboard_domain::ValidationError> {
+    let Some(Some(key)) = &update.retell_api_key else {
+        return Ok(());
+    };
+    if update.validate().is_err() {
+        // The field's own error comes from the store with the others.
+        return Ok(());
+    }
+    match st.retell.api.accepts_key(key.expose()).await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(switchboard_domain::ValidationError::new(
+            "retell_api_key",
+            "Retell refused this key: use the API key from the Retell dashboard that has the webhook badge",
+        )),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot ask Retell about a new API key; saved unchecked");
+            Ok(())
+        }
+    }
+}
+
 /// Largest frame Retell sends (a long call's transcript rides on every request).
 const MAX_FRAME: usize = 1024 * 1024;
 

@@ -50,6 +50,22 @@ async fn setup(db: &TestDb) -> Retell<'_> {
         .await;
     let beta = env.org("Beta", "+15550002002", &[], None).await;
     let (ka, kb) = (env.key(&alpha).await, env.key(&beta).await);
+    api.add_key("key_alpha");
+    api.add_key("key_beta");
+    // A key Retell refuses is refused before it is saved.
+    let (s, e) = env
+        .call_api(
+            reqwest::Method::PUT,
+            &ka,
+            "/api/v1/settings",
+            Some(json!({"retell_api_key": "key_typo"})),
+        )
+        .await;
+    assert_eq!(
+        (s, e["error"]["field"].as_str()),
+        (422, Some("retell_api_key")),
+        "{e}"
+    );
     for (org, key, retell_key, retell_agent) in [
         (&alpha, &ka, "key_alpha", "agent_alpha"),
         (&beta, &kb, "key_beta", "agent_beta"),

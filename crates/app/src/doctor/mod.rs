@@ -240,6 +240,7 @@ pub async fn run(loaded: Result<Config, ConfigError>) -> ExitCode {
     check_twilio(&store, &mut r).await;
     check_numbers(&store, config.environment, &mut r).await;
     outside::check_email(&config, &store, &mut r).await;
+    outside::check_retell(&config, &store, &mut r).await;
     store.close().await;
     finish(r)
 }

@@ -225,6 +225,73 @@ pub(super) async fn check_email(config: &Config, store: &Store, r: &mut Report) 
     }
 }
 
+/// Every organization's Retell key, asked of Retell (`retell api key`): a refused key is a
+/// failure (its webhooks are refused and its calls' sockets closed), Retell out of reach a
+/// warning. Silent when no organization uses Retell.
+pub(super) async fn check_retell(config: &Config, store: &Store, r: &mut Report) {
+    let Ok(orgs) = store.all_org_ids().await else {
+        return;
+    };
+    let api = match switchboard_retell::RetellApi::new(&config.retell_api_url, PROBE) {
+        Ok(a) => a,
+        Err(e) => {
+            r.line(
+                Level::Warn,
+                "retell api key",
+                &format!("cannot build a client: {e}"),
+                None,
+            );
+            return;
+        }
+    };
+    let (mut checked, mut refused) = (0, 0);
+    for org in &orgs {
+        let key = match store.retell_api_key(org).await {
+            Ok(Some(k)) => k,
+            Ok(None) => continue,
+            Err(e) => {
+                r.line(
+                    Level::Fail,
+                    "retell api key",
+                    &format!("organization {org}: cannot read its key: {e}"),
+                    None,
+                );
+                continue;
+            }
+        };
+        checked += 1;
+        match api.accepts_key(key.expose()).await {
+            Ok(true) => {}
+            Ok(false) => {
+                refused += 1;
+                r.line(
+                    Level::Fail,
+                    "retell api key",
+                    &format!("organization {org}: Retell refused its API key"),
+                    Some("PUT /api/v1/settings with the retell_api_key that has the webhook badge in the Retell dashboard"),
+                );
+            }
+            Err(e) => {
+                refused += 1;
+                r.line(
+                    Level::Warn,
+                    "retell api key",
+                    &format!("organization {org}: cannot ask Retell ({e})"),
+                    Some("check that this machine reaches SWITCHBOARD_RETELL_API_URL"),
+                );
+            }
+        }
+    }
+    if checked > 0 && refused == 0 {
+        r.line(
+            Level::Ok,
+            "retell api key",
+            &format!("Retell accepts the keys of {checked} organization(s)"),
+            None,
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -27,6 +27,7 @@ pub async fn put_settings(
     ApiJson(body): ApiJson<SettingsUpdate>,
 ) -> Result<Json<OrgSettings>, ApiError> {
     let credentials_changed = body.changes_carrier_account();
+    crate::retell::check_key(&st, &body).await?;
     let saved = st.store.update_settings(&auth.org, body).await?;
     if credentials_changed {
         // Every number is proven again with the new credentials, in the background.

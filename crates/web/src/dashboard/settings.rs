@@ -228,6 +228,11 @@ pub async fn save_settings(
         errors.validation(&v);
     }
     if errors.is_empty() {
+        if let Err(v) = crate::retell::check_key(&st, &update).await {
+            errors.validation(&v);
+        }
+    }
+    if errors.is_empty() {
         let credentials_changed = update.changes_carrier_account();
         match st.store.update_settings(&dash.org, update).await {
             Ok(_) => {
