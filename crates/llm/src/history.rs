@@ -7,12 +7,12 @@ use std::collections::HashSet;
 use switchboard_domain::entities::Message;
 use switchboard_domain::values::{MessageKind, MessageRole};
 
-fn text_of(m: &Message) -> String {
+/// A string field of an item's content (empty when absent).
+fn field<'a>(m: &'a Message, name: &str) -> &'a str {
     m.content
-        .get("text")
+        .get(name)
         .and_then(Value::as_str)
         .unwrap_or_default()
-        .to_owned()
 }
 
 /// The conversation's transcript as chat-completions messages. Every assistant tool call gets
@@ -32,17 +32,8 @@ pub fn history_messages(system: String, items: &[Message]) -> Vec<Value> {
     for m in items {
         match m.kind {
             MessageKind::FunctionCall => {
-                let id = m
-                    .content
-                    .get("call_id")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_owned();
-                let name = m
-                    .content
-                    .get("name")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default();
+                let id = field(m, "call_id").to_owned();
+                let name = field(m, "name");
                 let args = match m.content.get("arguments") {
                     Some(Value::String(s)) => s.clone(),
                     Some(v) => v.to_string(),
@@ -67,12 +58,7 @@ pub fn history_messages(system: String, items: &[Message]) -> Vec<Value> {
                 open_calls.push(id);
             }
             MessageKind::FunctionOutput => {
-                let id = m
-                    .content
-                    .get("call_id")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_owned();
+                let id = field(m, "call_id").to_owned();
                 if !open_calls.contains(&id) || answered.contains(&id) {
                     continue;
                 }
@@ -84,7 +70,7 @@ pub fn history_messages(system: String, items: &[Message]) -> Vec<Value> {
             }
             MessageKind::Message => {
                 close_open(&mut out, &mut open_calls, &answered);
-                let text = text_of(m);
+                let text = field(m, "text");
                 if text.is_empty() {
                     continue;
                 }

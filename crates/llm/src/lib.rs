@@ -91,6 +91,26 @@ pub struct Completion {
 }
 
 impl Completion {
+    /// A completion from its parts; an answer with neither text nor tool calls is unusable.
+    pub(crate) fn checked(
+        content: Option<String>,
+        tool_calls: Vec<ToolCall>,
+        finish_reason: Option<String>,
+        model: String,
+    ) -> Result<Completion, LlmError> {
+        if content.is_none() && tool_calls.is_empty() {
+            return Err(LlmError::Malformed(
+                "the answer has neither text nor tool calls".into(),
+            ));
+        }
+        Ok(Completion {
+            content,
+            tool_calls,
+            finish_reason,
+            model,
+        })
+    }
+
     /// The assistant message to put back in the history before the tool results.
     pub fn assistant_message(&self) -> Value {
         let mut m = json!({"role": "assistant", "content": self.content});
@@ -250,24 +270,18 @@ pub fn parse_completion(body: &Value) -> Result<Completion, LlmError> {
             arguments,
         });
     }
-    if content.is_none() && tool_calls.is_empty() {
-        return Err(LlmError::Malformed(
-            "the answer has neither text nor tool calls".into(),
-        ));
-    }
-    Ok(Completion {
+    Completion::checked(
         content,
         tool_calls,
-        finish_reason: choice
+        choice
             .get("finish_reason")
             .and_then(Value::as_str)
             .map(str::to_owned),
-        model: body
-            .get("model")
+        body.get("model")
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_owned(),
-    })
+    )
 }
 
 #[cfg(test)]

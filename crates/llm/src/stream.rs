@@ -166,17 +166,7 @@ impl Accumulator {
             tool_calls.push(c);
         }
         let content = Some(self.text).filter(|t| !t.trim().is_empty());
-        if content.is_none() && tool_calls.is_empty() {
-            return Err(LlmError::Malformed(
-                "the answer has neither text nor tool calls".into(),
-            ));
-        }
-        Ok(Completion {
-            content,
-            tool_calls,
-            finish_reason: self.finish_reason,
-            model: self.model,
-        })
+        Completion::checked(content, tool_calls, self.finish_reason, self.model)
     }
 }
 

@@ -406,3 +406,70 @@ impl Outbound {
         }
     }
 }
+
+/// What the test reads of the fake's `<Dial>`s, conferences, `<Say>`s, keys and reconnected
+/// streams.
+impl crate::twilio::FakeTwilioRest {
+    /// What the next `<Dial>`s to `target` (a number or SIP URI) do, in order (default:
+    /// answered, talked for 5 s, completed).
+    pub fn script_dial(&self, target: &str, scripts: impl IntoIterator<Item = DialScript>) {
+        self.outbound
+            .dials
+            .script(target, scripts.into_iter().collect());
+    }
+
+    /// The `<Dial>`s played so far.
+    pub fn dials(&self) -> Vec<DialRecord> {
+        self.outbound.dials.log.lock().unwrap().clone()
+    }
+
+    /// The CallSids in the conference `name` now, in the order they joined.
+    pub fn conference(&self, name: &str) -> Vec<String> {
+        self.outbound
+            .dials
+            .conferences
+            .lock()
+            .unwrap()
+            .get(name)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// How many bytes of agent audio the person on `call_sid` heard on each briefing stream
+    /// that has ended.
+    pub fn briefings(&self, call_sid: &str) -> Vec<usize> {
+        self.outbound
+            .dials
+            .briefings
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(s, _)| s == call_sid)
+            .map(|(_, n)| *n)
+            .collect()
+    }
+
+    /// What was said (`<Say>`) on `call_sid` so far, in order.
+    pub fn heard(&self, call_sid: &str) -> Vec<String> {
+        self.outbound
+            .dials
+            .heard
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(s, _)| s == call_sid)
+            .map(|(_, t)| t.clone())
+            .collect()
+    }
+
+    /// The keys sent with `<Play digits>` so far: (CallSid, digits).
+    pub fn sent_digits(&self) -> Vec<(String, String)> {
+        self.outbound.dials.digits.lock().unwrap().clone()
+    }
+
+    /// Waits for the `n`th (0-based) media stream that new TwiML reconnected on `call_sid`
+    /// (after a failed transfer, or `<Play digits>`), and hands it over.
+    pub async fn resumed(&self, call_sid: &str, n: usize, limit: Duration) -> MediaCall {
+        self.outbound.dials.resumed(call_sid, n, limit).await
+    }
+}

@@ -4,7 +4,7 @@
 
 use crate::twilio::{Cmd, MediaCall};
 use crate::twilio_calls::{CallScript, Outbound, ServerLink};
-use crate::twilio_dial::{DialRecord, DialScript};
+
 use crate::twilio_recordings::{FakeRecording, Recordings};
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
@@ -53,7 +53,7 @@ pub struct FakeTwilioRest {
     count: Arc<std::sync::atomic::AtomicU64>,
     live: LiveStreams,
     delay: Arc<Mutex<Duration>>,
-    outbound: Arc<Outbound>,
+    pub(crate) outbound: Arc<Outbound>,
     pub(crate) numbers: crate::twilio_numbers::SharedNumbers,
 }
 
@@ -276,69 +276,6 @@ impl FakeTwilioRest {
             .lock()
             .unwrap()
             .insert(media.call_sid.clone(), media.cmd.clone());
-    }
-
-    /// What the next `<Dial>`s to `target` (a number or SIP URI) do, in order (default:
-    /// answered, talked for 5 s, completed).
-    pub fn script_dial(&self, target: &str, scripts: impl IntoIterator<Item = DialScript>) {
-        self.outbound
-            .dials
-            .script(target, scripts.into_iter().collect());
-    }
-
-    /// The `<Dial>`s played so far.
-    pub fn dials(&self) -> Vec<DialRecord> {
-        self.outbound.dials.log.lock().unwrap().clone()
-    }
-
-    /// The CallSids in the conference `name` now, in the order they joined.
-    pub fn conference(&self, name: &str) -> Vec<String> {
-        self.outbound
-            .dials
-            .conferences
-            .lock()
-            .unwrap()
-            .get(name)
-            .cloned()
-            .unwrap_or_default()
-    }
-
-    /// How many bytes of agent audio the person on `call_sid` heard on each briefing stream
-    /// that has ended.
-    pub fn briefings(&self, call_sid: &str) -> Vec<usize> {
-        self.outbound
-            .dials
-            .briefings
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|(s, _)| s == call_sid)
-            .map(|(_, n)| *n)
-            .collect()
-    }
-
-    /// What was said (`<Say>`) on `call_sid` so far, in order.
-    pub fn heard(&self, call_sid: &str) -> Vec<String> {
-        self.outbound
-            .dials
-            .heard
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|(s, _)| s == call_sid)
-            .map(|(_, t)| t.clone())
-            .collect()
-    }
-
-    /// The keys sent with `<Play digits>` so far: (CallSid, digits).
-    pub fn sent_digits(&self) -> Vec<(String, String)> {
-        self.outbound.dials.digits.lock().unwrap().clone()
-    }
-
-    /// Waits for the `n`th (0-based) media stream that new TwiML reconnected on `call_sid`
-    /// (after a failed transfer, or `<Play digits>`), and hands it over.
-    pub async fn resumed(&self, call_sid: &str, n: usize, limit: Duration) -> MediaCall {
-        self.outbound.dials.resumed(call_sid, n, limit).await
     }
 
     /// Requests so far.

@@ -106,15 +106,6 @@ async fn setup(db: &TestDb) -> Retell<'_> {
     }
 }
 
-fn next_monday_10() -> String {
-    let now = jiff::Zoned::now().with_time_zone(jiff::tz::TimeZone::UTC);
-    let mut d = now.date().tomorrow().expect("date");
-    while d.weekday() != jiff::civil::Weekday::Monday {
-        d = d.tomorrow().expect("date");
-    }
-    format!("{d}T10:00")
-}
-
 /// Opens a socket for a call Retell knows under `key`, through the handshake.
 async fn dial(
     r: &Retell<'_>,
@@ -541,48 +532,24 @@ backend_test!(
     retell_sockets_for_calls_retell_does_not_vouch_for_are_closed,
     |db| {
         let mut r = setup(db).await;
-        // A call Retell's API does not know under Alpha's key.
-        let mut s = RetellSocket::connect(&r.env.ws, "call_forged").await;
-        assert_eq!(s.frame().await["response_type"], "config");
-        s.call_details(&call_object(
-            "call_forged",
-            "agent_alpha",
-            "+15557770001",
-            "+15550001001",
-        ))
-        .await;
-        assert_eq!(s.closed().await, Some(1008));
-        assert!(s.seen.is_empty(), "nothing answered: {:?}", s.seen);
-        // Details naming another call than the socket's.
-        r.api.add_call(
-            "key_alpha",
-            &call_object("call_real", "agent_alpha", "+15557770001", "+15550001001"),
-        );
-        let mut s = RetellSocket::connect(&r.env.ws, "call_other").await;
-        s.frame().await;
-        s.call_details(&call_object(
-            "call_real",
-            "agent_alpha",
-            "+15557770001",
-            "+15550001001",
-        ))
-        .await;
-        assert_eq!(s.closed().await, Some(1008));
-        // A Retell agent no organization connected.
-        r.api.add_call(
-            "key_alpha",
-            &call_object("call_stray", "agent_nobody", "+15557770001", "+15559999999"),
-        );
-        let mut s = RetellSocket::connect(&r.env.ws, "call_stray").await;
-        s.frame().await;
-        s.call_details(&call_object(
-            "call_stray",
-            "agent_nobody",
-            "+15557770001",
-            "+15559999999",
-        ))
-        .await;
-        assert_eq!(s.closed().await, Some(1008));
+        // A call Retell's API does not know under Alpha's key; details naming another call
+        // than the socket's; a Retell agent no organization connected.
+        let forged = call_object("call_forged", "agent_alpha", "+15557770001", "+15550001001");
+        let real = call_object("call_real", "agent_alpha", "+15557770001", "+15550001001");
+        let stray = call_object("call_stray", "agent_nobody", "+15557770001", "+15559999999");
+        r.api.add_call("key_alpha", &real);
+        r.api.add_call("key_alpha", &stray);
+        for (what, socket_call, details) in [
+            ("unknown at Retell", "call_forged", &forged),
+            ("another call's details", "call_other", &real),
+            ("an agent nobody connected", "call_stray", &stray),
+        ] {
+            let mut s = RetellSocket::connect(&r.env.ws, socket_call).await;
+            assert_eq!(s.frame().await["response_type"], "config");
+            s.call_details(details).await;
+            assert_eq!(s.closed().await, Some(1008), "{what}");
+            assert!(s.seen.is_empty(), "nothing answered ({what}): {:?}", s.seen);
+        }
         // A call id that cannot be Retell's.
         let mut s = RetellSocket::connect(&r.env.ws, "bad%20id").await;
         assert_eq!(s.closed().await, Some(1008));

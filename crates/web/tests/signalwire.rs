@@ -9,7 +9,7 @@ mod voice_env;
 
 use switchboard_testkit::chat::FakeChatModel;
 use switchboard_testkit::twilio::{try_post_signed_as, FakeTwilioRest};
-use voice_env::outbound::CALLEE;
+use voice_env::outbound::{Api, CALLEE};
 use voice_env::*;
 
 const SPACE: &str = "acme.signalwire.com";
@@ -225,43 +225,19 @@ backend_test!(
             .wait_for("the agent's first words", WAIT, |r| !r.audio.is_empty())
             .await;
         let id = placed["id"].as_str().expect("id").to_owned();
+        let api = Api { key: key.clone() };
         eventually("the call's SID from SignalWire", WAIT, || async {
-            let (_, c) = env
-                .call_api(
-                    reqwest::Method::GET,
-                    &key,
-                    &format!("/api/v1/calls/{id}"),
-                    None,
-                )
-                .await;
+            let c = env.get_call(&api, &id).await;
             (c["call_sid"] == sid.as_str() && c["status"] == "in-progress").then_some(())
         })
         .await;
         sw.complete(&sid, 7).await;
         out_media.stop();
-        eventually("the outbound call to end", WAIT, || async {
-            let (_, c) = env
-                .call_api(
-                    reqwest::Method::GET,
-                    &key,
-                    &format!("/api/v1/calls/{id}"),
-                    None,
-                )
-                .await;
-            (!c["ended_at"].is_null()).then_some(())
-        })
-        .await;
+        env.wait_call_ended(&api, &id).await;
 
         // The recording, made at the space, reached with the project's credentials.
         let recording = eventually("the recording at the space", WAIT, || async {
-            let (_, c) = env
-                .call_api(
-                    reqwest::Method::GET,
-                    &key,
-                    &format!("/api/v1/calls/{id}"),
-                    None,
-                )
-                .await;
+            let c = env.get_call(&api, &id).await;
             (c["recording"]["status"] == "completed").then_some(c)
         })
         .await;

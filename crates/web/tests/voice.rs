@@ -244,15 +244,6 @@ backend_test!(barge_in_clears_and_truncates_at_what_was_heard, |db| {
     env.shutdown();
 });
 
-fn next_monday_10() -> String {
-    let now = jiff::Zoned::now().with_time_zone(jiff::tz::TimeZone::UTC);
-    let mut d = now.date().tomorrow().expect("date");
-    while d.weekday() != jiff::civil::Weekday::Monday {
-        d = d.tomorrow().expect("date");
-    }
-    format!("{d}T10:00")
-}
-
 backend_test!(
     tools_book_in_the_callers_org_and_refuse_double_booking,
     |db| {

@@ -26,6 +26,17 @@ pub const PUBLIC: &str = "https://voice.example.test";
 pub const ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";
 pub const WAIT: Duration = Duration::from_secs(20);
 
+/// 10:00 on the next Monday after today (UTC), as a booking tool takes it: a free slot in
+/// the test agents' hours, never in the past.
+pub fn next_monday_10() -> String {
+    let now = jiff::Zoned::now().with_time_zone(jiff::tz::TimeZone::UTC);
+    let mut d = now.date().tomorrow().expect("date");
+    while d.weekday() != jiff::civil::Weekday::Monday {
+        d = d.tomorrow().expect("date");
+    }
+    format!("{d}T10:00")
+}
+
 pub struct Org {
     pub id: OrgId,
     pub agent: AgentId,
