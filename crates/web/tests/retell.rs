@@ -463,7 +463,58 @@ backend_test!(
             "nothing in Alpha: {ours}"
         );
 
-        // Refusals, and nothing written by any of them.
+        // A Retell agent nobody connected, on a number Alpha has proven: routed by the
+        // number, to the number's agent. On Beta's unproven number: refused.
+        r.env.rest.add_account(ACCOUNT, &r.alpha.token);
+        r.env
+            .rest
+            .add_incoming_number(ACCOUNT, &r.alpha.number, true, true);
+        let (_, numbers) = r
+            .env
+            .call_api(reqwest::Method::GET, &r.ka, "/api/v1/phone-numbers", None)
+            .await;
+        let nid = numbers["data"][0]["id"]
+            .as_str()
+            .expect("number")
+            .to_owned();
+        let (s, n) = r
+            .env
+            .call_api(
+                reqwest::Method::POST,
+                &r.ka,
+                &format!("/api/v1/phone-numbers/{nid}/verify"),
+                None,
+            )
+            .await;
+        assert_eq!(
+            (s, n["verification"].as_str()),
+            (200, Some("verified")),
+            "{n}"
+        );
+        let by_number = call_object(
+            "call_n1",
+            "agent_elsewhere",
+            "+15557770004",
+            &r.alpha.number,
+        );
+        assert_eq!(
+            post_webhook(&r.env.base, "key_alpha", "call_started", &by_number).await,
+            204
+        );
+        let unproven = call_object("call_n2", "agent_elsewhere", "+15557770004", &r.beta.number);
+        assert_eq!(
+            post_webhook(&r.env.base, "key_beta", "call_started", &unproven).await,
+            404
+        );
+        let (_, ours) = r
+            .env
+            .call_api(reqwest::Method::GET, &r.ka, "/api/v1/calls", None)
+            .await;
+        assert_eq!(ours["data"].as_array().map(Vec::len), Some(1), "{ours}");
+        assert_eq!(ours["data"][0]["call_sid"], "retell:call_n1");
+        assert_eq!(ours["data"][0]["agent_id"], r.alpha.agent.as_str());
+
+        // Refusals, and nothing more written by any of them.
         let c = call_object("call_x1", "agent_alpha", "+15557770003", "+15550001001");
         let body = json!({"event": "call_started", "call": c}).to_string();
         let now = Timestamp::now().millis();
@@ -507,7 +558,7 @@ backend_test!(
             .env
             .call_api(reqwest::Method::GET, &r.ka, "/api/v1/calls", None)
             .await;
-        assert_eq!(ours["data"].as_array().map(Vec::len), Some(0), "{ours}");
+        assert_eq!(ours["data"].as_array().map(Vec::len), Some(1), "{ours}");
 
         // Without a key, Alpha's webhooks cannot be verified.
         let (s, _) = r
