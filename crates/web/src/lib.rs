@@ -253,6 +253,7 @@ pub fn router(
         svc: voice.clone(),
         llm: llm.clone(),
         api: retell_api,
+        stats: Arc::default(),
     };
     let state = AppState {
         store,
@@ -450,9 +451,10 @@ async fn metrics_text(State(st): State<AppState>) -> impl IntoResponse {
             "text/plain; version=0.0.4; charset=utf-8",
         )],
         format!(
-            "{}{}{}{}{}",
+            "{}{}{}{}{}{}",
             st.metrics.render(),
             st.voice.stats.render(),
+            st.retell.stats.render(),
             st.messaging.stats().render(),
             st.jobs.stats().render(),
             st.admission.render()

@@ -93,11 +93,18 @@ pub(crate) async fn webhook(
     let signature = headers
         .get("x-retell-signature")
         .and_then(|v| v.to_str().ok());
+    let stats = &st.retell.stats;
     match st.retell.webhook(&body, signature).await {
         Ok(WebhookOutcome::Recorded(_) | WebhookOutcome::Ignored(_)) => {
+            stats
+                .webhooks
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             StatusCode::NO_CONTENT.into_response()
         }
         Err(e) => {
+            stats
+                .refused_webhooks
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let (status, code) = match &e {
                 WebhookError::Malformed(_) => (StatusCode::BAD_REQUEST, "invalid_payload"),
                 WebhookError::Signature(_) => (StatusCode::UNAUTHORIZED, "invalid_signature"),

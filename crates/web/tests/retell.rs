@@ -384,6 +384,24 @@ backend_test!(
             page.body.contains("id=\"provider-analysis\"")
                 && page.body.contains("Dana booked Monday at ten.")
         );
+        // The counters say what happened: one answer dropped as stale, the webhooks taken.
+        eventually("the Retell counters", WAIT, || async {
+            let m = r
+                .env
+                .http
+                .get(format!("{}/metrics", r.env.base))
+                .send()
+                .await
+                .ok()?
+                .text()
+                .await
+                .ok()?;
+            (m.contains("switchboard_retell_stale_turns_total 1")
+                && m.contains("switchboard_retell_webhooks_total 3")
+                && m.contains("switchboard_retell_failed_turns_total 0"))
+            .then_some(())
+        })
+        .await;
         // Our own analysis runs on it like on any call.
         eventually("the call's analysis", WAIT, || async {
             let (_, c) = r
@@ -617,6 +635,21 @@ backend_test!(
         let (mut s, _) = dial(&r, "call_ok", "key_alpha", "agent_alpha", "+15550001001").await;
         assert_eq!(s.answer(0).await.text(), GREETING);
         assert!(r.api.lookups() >= 1);
+        let metrics = r
+            .env
+            .http
+            .get(format!("{}/metrics", r.env.base))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text");
+        assert!(
+            metrics.contains("switchboard_retell_refused_sockets_total 4")
+                && metrics.contains("switchboard_retell_sockets_total 1"),
+            "{metrics}"
+        );
         let _ = &r.alpha;
         r.env.shutdown();
     }

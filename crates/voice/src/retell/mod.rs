@@ -18,6 +18,8 @@ pub use webhook::{WebhookError, WebhookOutcome};
 
 use crate::VoiceServices;
 use serde_json::json;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
 use switchboard_domain::agent::Agent;
 use switchboard_domain::call::{retell_call_sid, EndReason};
 use switchboard_domain::entities::{Call, NewCall, NewConversation, NewMessage};
@@ -39,6 +41,84 @@ pub struct RetellFront {
     pub llm: Option<ChatClient>,
     /// Retell's REST API (`SWITCHBOARD_RETELL_API_URL`).
     pub api: RetellApi,
+    /// Counters for `/metrics`.
+    pub stats: std::sync::Arc<RetellStats>,
+}
+
+/// Counters for `/metrics` (no ids, no numbers).
+#[derive(Debug, Default)]
+pub struct RetellStats {
+    /// Sockets whose call was known or proven, and answered.
+    pub sockets: AtomicU64,
+    /// Sockets closed before anything was answered (unknown, unproven or another's call).
+    pub refused_sockets: AtomicU64,
+    /// Answers written to the end.
+    pub turns: AtomicU64,
+    /// Answers dropped because the caller spoke again.
+    pub stale_turns: AtomicU64,
+    /// Answers the chat model failed (an apology was said instead).
+    pub failed_turns: AtomicU64,
+    /// Webhooks recorded (or acknowledged and ignored).
+    pub webhooks: AtomicU64,
+    /// Webhooks refused (bad signature, unknown agent, no key, malformed).
+    pub refused_webhooks: AtomicU64,
+}
+
+impl RetellStats {
+    /// Prometheus text for these counters.
+    pub fn render(&self) -> String {
+        let rows: [(&str, &str, &AtomicU64); 7] = [
+            (
+                "switchboard_retell_sockets_total",
+                "Retell sockets answered.",
+                &self.sockets,
+            ),
+            (
+                "switchboard_retell_refused_sockets_total",
+                "Retell sockets closed before answering (unknown or unproven call).",
+                &self.refused_sockets,
+            ),
+            (
+                "switchboard_retell_turns_total",
+                "Answers written on Retell sockets.",
+                &self.turns,
+            ),
+            (
+                "switchboard_retell_stale_turns_total",
+                "Answers dropped because the caller spoke again.",
+                &self.stale_turns,
+            ),
+            (
+                "switchboard_retell_failed_turns_total",
+                "Answers the chat model failed (apology said).",
+                &self.failed_turns,
+            ),
+            (
+                "switchboard_retell_webhooks_total",
+                "Retell webhooks accepted.",
+                &self.webhooks,
+            ),
+            (
+                "switchboard_retell_refused_webhooks_total",
+                "Retell webhooks refused.",
+                &self.refused_webhooks,
+            ),
+        ];
+        let mut out = String::new();
+        for (name, help, v) in rows {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+                v.load(Ordering::Relaxed)
+            );
+        }
+        out
+    }
+}
+
+/// Adds one to a counter.
+pub(crate) fn bump(c: &AtomicU64) {
+    c.fetch_add(1, Ordering::Relaxed);
 }
 
 /// Where a Retell call belongs.

@@ -82,8 +82,14 @@ async fn run(front: RetellFront, call_id: String, mut socket: RetellSocket) {
     stats.active.fetch_add(1, Ordering::Relaxed);
     let opened = open(&front, &call_id, &mut socket).await;
     match opened {
-        Ok(o) => converse(&front, o, &mut socket).await,
+        Ok(o) => {
+            super::bump(&front.stats.sockets);
+            converse(&front, o, &mut socket).await
+        }
         Err(Some((code, why))) => {
+            if code != CLOSE_DONE {
+                super::bump(&front.stats.refused_sockets);
+            }
             tracing::warn!(code, reason = %why, "Retell socket closed");
             close(&front, &mut socket, code, &why).await;
         }

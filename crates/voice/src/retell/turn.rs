@@ -50,9 +50,23 @@ pub(crate) struct Turn {
     pub out: mpsc::Sender<String>,
 }
 
+/// How an answer ended.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// The caller spoke again before it was complete.
+    #[default]
+    Stale,
+    /// Written to the end.
+    Done,
+    /// The chat model failed; an apology was said.
+    Failed,
+}
+
 /// How a turn ended.
 #[derive(Debug, Default)]
 pub(crate) struct TurnEnd {
+    /// Whether it was answered.
+    pub outcome: Outcome,
     /// The agent the call continues with, after a handoff.
     pub handoff: Option<Agent>,
     /// From the request to the first piece of text sent, in ms.
@@ -78,14 +92,26 @@ impl Turn {
         .await
     }
 
-    /// Runs the turn to its end (or until it is superseded).
-    pub(crate) async fn run(mut self) -> TurnEnd {
+    /// Runs the turn to its end (or until it is superseded), counted.
+    pub(crate) async fn run(self) -> TurnEnd {
+        let stats = self.front.stats.clone();
+        let end = self.answer().await;
+        super::bump(match end.outcome {
+            Outcome::Done => &stats.turns,
+            Outcome::Stale => &stats.stale_turns,
+            Outcome::Failed => &stats.failed_turns,
+        });
+        end
+    }
+
+    async fn answer(mut self) -> TurnEnd {
         let started = Instant::now();
         let mut end = TurnEnd::default();
         let mut after = After::Nothing;
         let Some(llm) = self.front.llm.clone() else {
             // Checked when the socket opened; kept for a configuration reloaded under it.
             self.piece(TURN_APOLOGY).await;
+            end.outcome = Outcome::Failed;
             self.finish(&After::EndCall).await;
             return end;
         };
@@ -98,6 +124,7 @@ impl Turn {
                 Err(e) => {
                     tracing::error!(error = %e, "cannot read the call's transcript for the model");
                     self.piece(TURN_APOLOGY).await;
+                    end.outcome = Outcome::Failed;
                     break;
                 }
             };
@@ -106,6 +133,7 @@ impl Turn {
                 Err(e) => {
                     tracing::warn!(error = %e, "the chat model failed before answering");
                     self.piece(TURN_APOLOGY).await;
+                    end.outcome = Outcome::Failed;
                     break;
                 }
             };
@@ -131,6 +159,7 @@ impl Turn {
                     Err(e) => {
                         tracing::warn!(error = %e, "the chat model's stream failed");
                         self.piece(TURN_APOLOGY).await;
+                        end.outcome = Outcome::Failed;
                         break None;
                     }
                 }
@@ -187,6 +216,9 @@ impl Turn {
             }
         }
         self.finish(&after).await;
+        if end.outcome != Outcome::Failed {
+            end.outcome = Outcome::Done;
+        }
         end
     }
 
