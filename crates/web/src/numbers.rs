@@ -7,7 +7,7 @@
 
 use switchboard_domain::entities::{verification_reason as reason, OwnedNumber};
 use switchboard_domain::ids::{OrgId, PhoneNumberId};
-use switchboard_domain::values::NumberChannel;
+use switchboard_domain::values::{Carrier, NumberChannel};
 use switchboard_domain::Timestamp;
 use switchboard_store::{NumberCheck, Store, StoreError};
 use switchboard_twilio::rest::{RestClient, RestError};
@@ -35,6 +35,15 @@ pub async fn check(
         }
     };
     let sid = &creds.account_sid;
+    // What the messages call the carrier's account and its credentials.
+    let (carrier, account, credentials) = match creds.carrier {
+        Carrier::Twilio => ("Twilio", "Twilio account", "the account SID and auth token"),
+        Carrier::SignalWire => (
+            "SignalWire",
+            "SignalWire project",
+            "the SignalWire space, project id and API token",
+        ),
+    };
     match rest
         .at(creds.space.as_deref())
         .find_incoming_number(sid, creds.auth_token.expose(), number.number.as_str())
@@ -49,11 +58,11 @@ pub async fn check(
                 NumberChannel::Whatsapp => (true, ""),
             };
             if capable {
-                NumberCheck::Verified(format!("in Twilio account {sid} ({})", found.sid))
+                NumberCheck::Verified(format!("in {account} {sid} ({})", found.sid))
             } else {
                 NumberCheck::Pending(
                     reason::MISSING_CAPABILITY,
-                    format!("the number is in Twilio account {sid} but cannot {what}"),
+                    format!("the number is in {account} {sid} but cannot {what}"),
                 )
             }
         }
@@ -67,7 +76,7 @@ pub async fn check(
             NumberCheck::Pending(
                 reason::NOT_IN_ACCOUNT,
                 format!(
-                    "Twilio account {sid} has no number {}{hint}",
+                    "{account} {sid} has no number {}{hint}",
                     number.number.as_str()
                 ),
             )
@@ -76,15 +85,15 @@ pub async fn check(
             NumberCheck::Pending(
                 reason::CREDENTIALS_REJECTED,
                 format!(
-                    "Twilio refused the organization's credentials (HTTP {status}{}): check \
-                     the account SID and auth token in Settings",
+                    "{carrier} refused the organization's credentials (HTTP {status}{}): check \
+                     {credentials} in Settings",
                     code.map(|c| format!(", error {c}")).unwrap_or_default()
                 ),
             )
         }
         Err(e) => {
-            tracing::warn!(org_id = %org, number = %number.number.as_str(), error = %e, "cannot verify a number with Twilio");
-            NumberCheck::Unreachable(format!("could not ask Twilio: {}", e.summary()))
+            tracing::warn!(org_id = %org, number = %number.number.as_str(), carrier, error = %e, "cannot verify a number with its carrier");
+            NumberCheck::Unreachable(format!("could not ask {carrier}: {}", e.summary()))
         }
     }
 }

@@ -125,7 +125,14 @@ backend_test!(
                 .call_api(reqwest::Method::GET, &key, "/api/v1/phone-numbers", None)
                 .await;
             let all = numbers["data"].as_array().cloned().unwrap_or_default();
-            (all.len() == 2 && all.iter().all(|n| n["verification"] == "verified")).then_some(())
+            (all.len() == 2
+                && all.iter().all(|n| {
+                    n["verification"] == "verified"
+                        && n["verification_message"]
+                            .as_str()
+                            .is_some_and(|m| m.starts_with("in SignalWire project "))
+                }))
+            .then_some(())
         })
         .await;
 
