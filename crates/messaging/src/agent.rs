@@ -67,15 +67,7 @@ impl Messaging {
             .registry
             .toolset(&inner.store, org, agent, conv.channel)
             .await;
-        let tools: Vec<Tool> = toolset
-            .definitions()
-            .iter()
-            .map(|d| Tool {
-                name: d.name.clone(),
-                description: d.description.clone(),
-                parameters: d.parameters.clone(),
-            })
-            .collect();
+        let tools: Vec<Tool> = toolset.chat_tools();
         let system = format!(
             "{}\n\n{}",
             substitute(&agent.instructions, &conv.variables),

@@ -31,6 +31,18 @@ impl Toolset {
         &self.definitions
     }
 
+    /// The tools as a chat-completions request offers them.
+    pub fn chat_tools(&self) -> Vec<switchboard_llm::Tool> {
+        self.definitions
+            .iter()
+            .map(|d| switchboard_llm::Tool {
+                name: d.name.clone(),
+                description: d.description.clone(),
+                parameters: d.parameters.clone(),
+            })
+            .collect()
+    }
+
     /// Whether the agent should say something while `name` runs on a call, and what
     /// (`Some(None)`: a few words of its own that it is checking).
     pub fn waiting_line(&self, name: &str) -> Option<Option<&str>> {

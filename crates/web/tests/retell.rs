@@ -106,6 +106,13 @@ async fn setup(db: &TestDb) -> Retell<'_> {
     }
 }
 
+/// The organization's calls through the API (`key`), newest first.
+async fn calls(env: &Env<'_>, key: &str) -> Value {
+    env.call_api(reqwest::Method::GET, key, "/api/v1/calls", None)
+        .await
+        .1
+}
+
 /// Opens a socket for a call Retell knows under `key`, through the handshake.
 async fn dial(
     r: &Retell<'_>,
@@ -297,10 +304,7 @@ backend_test!(
             204
         );
 
-        let (_, calls) = r
-            .env
-            .call_api(reqwest::Method::GET, &r.ka, "/api/v1/calls", None)
-            .await;
+        let calls = calls(&r.env, &r.ka).await;
         let call = calls["data"]
             .as_array()
             .and_then(|c| c.iter().find(|c| c["call_sid"] == "retell:call_a1"))
@@ -386,20 +390,10 @@ backend_test!(
         );
         // The counters say what happened: one answer dropped as stale, the webhooks taken.
         eventually("the Retell counters", WAIT, || async {
-            let m = r
-                .env
-                .http
-                .get(format!("{}/metrics", r.env.base))
-                .send()
-                .await
-                .ok()?
-                .text()
-                .await
-                .ok()?;
-            (m.contains("switchboard_retell_stale_turns_total 1")
-                && m.contains("switchboard_retell_webhooks_total 3")
-                && m.contains("switchboard_retell_failed_turns_total 0"))
-            .then_some(())
+            (r.env.metric("switchboard_retell_stale_turns_total").await == 1
+                && r.env.metric("switchboard_retell_webhooks_total").await == 3
+                && r.env.metric("switchboard_retell_failed_turns_total").await == 0)
+                .then_some(())
         })
         .await;
         // Our own analysis runs on it like on any call.
@@ -463,18 +457,12 @@ backend_test!(
             post_webhook(&r.env.base, "key_beta", "call_ended", &b).await,
             204
         );
-        let (_, theirs) = r
-            .env
-            .call_api(reqwest::Method::GET, &r.kb, "/api/v1/calls", None)
-            .await;
+        let theirs = calls(&r.env, &r.kb).await;
         let call = theirs["data"][0].clone();
         assert_eq!(call["call_sid"], "retell:call_b1", "{theirs}");
         assert_eq!(call["end_reason"], "caller_hung_up");
         assert_eq!(call["agent_id"], r.beta.agent.as_str());
-        let (_, ours) = r
-            .env
-            .call_api(reqwest::Method::GET, &r.ka, "/api/v1/calls", None)
-            .await;
+        let ours = calls(&r.env, &r.ka).await;
         assert_eq!(
             ours["data"].as_array().map(Vec::len),
             Some(0),
@@ -524,10 +512,7 @@ backend_test!(
             post_webhook(&r.env.base, "key_beta", "call_started", &unproven).await,
             404
         );
-        let (_, ours) = r
-            .env
-            .call_api(reqwest::Method::GET, &r.ka, "/api/v1/calls", None)
-            .await;
+        let ours = calls(&r.env, &r.ka).await;
         assert_eq!(ours["data"].as_array().map(Vec::len), Some(1), "{ours}");
         assert_eq!(ours["data"][0]["call_sid"], "retell:call_n1");
         assert_eq!(ours["data"][0]["agent_id"], r.alpha.agent.as_str());
@@ -572,10 +557,7 @@ backend_test!(
             post_webhook(&r.env.base, "key_alpha", "transcript_updated", &c).await,
             204
         );
-        let (_, ours) = r
-            .env
-            .call_api(reqwest::Method::GET, &r.ka, "/api/v1/calls", None)
-            .await;
+        let ours = calls(&r.env, &r.ka).await;
         assert_eq!(ours["data"].as_array().map(Vec::len), Some(1), "{ours}");
 
         // Without a key, Alpha's webhooks cannot be verified.
@@ -622,10 +604,7 @@ backend_test!(
         // A call id that cannot be Retell's.
         let mut s = RetellSocket::connect(&r.env.ws, "bad%20id").await;
         assert_eq!(s.closed().await, Some(1008));
-        let (_, calls) = r
-            .env
-            .call_api(reqwest::Method::GET, &r.ka, "/api/v1/calls", None)
-            .await;
+        let calls = calls(&r.env, &r.ka).await;
         assert_eq!(
             calls["data"].as_array().map(Vec::len),
             Some(0),
@@ -635,21 +614,13 @@ backend_test!(
         let (mut s, _) = dial(&r, "call_ok", "key_alpha", "agent_alpha", "+15550001001").await;
         assert_eq!(s.answer(0).await.text(), GREETING);
         assert!(r.api.lookups() >= 1);
-        let metrics = r
-            .env
-            .http
-            .get(format!("{}/metrics", r.env.base))
-            .send()
-            .await
-            .expect("metrics")
-            .text()
-            .await
-            .expect("text");
-        assert!(
-            metrics.contains("switchboard_retell_refused_sockets_total 4")
-                && metrics.contains("switchboard_retell_sockets_total 1"),
-            "{metrics}"
+        assert_eq!(
+            r.env
+                .metric("switchboard_retell_refused_sockets_total")
+                .await,
+            4
         );
+        assert_eq!(r.env.metric("switchboard_retell_sockets_total").await, 1);
         let _ = &r.alpha;
         r.env.shutdown();
     }

@@ -15,7 +15,7 @@ use switchboard_domain::agent::{substitute, Agent};
 use switchboard_domain::entities::{Call, NewMessage};
 use switchboard_domain::ids::OrgId;
 use switchboard_domain::values::{MessageKind, MessageRole};
-use switchboard_llm::{history_messages, Request, StreamEvent, Tool};
+use switchboard_llm::{history_messages, Request, StreamEvent};
 use switchboard_retell::socket::{self, After};
 use switchboard_tools::{Effect, ToolContext};
 use tokio::sync::{mpsc, watch};
@@ -248,17 +248,7 @@ impl Turn {
         Ok(Request {
             model: self.agent.chat_model.clone().unwrap_or_default(),
             messages,
-            tools: self
-                .ctx
-                .toolset
-                .definitions()
-                .iter()
-                .map(|d| Tool {
-                    name: d.name.clone(),
-                    description: d.description.clone(),
-                    parameters: d.parameters.clone(),
-                })
-                .collect(),
+            tools: self.ctx.toolset.chat_tools(),
             forbid_tools: last_round,
             temperature: self.agent.temperature,
             response_format: None,
