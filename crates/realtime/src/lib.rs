@@ -4,6 +4,8 @@
 
 pub mod client;
 pub mod events;
+pub mod link;
 
 pub use client::{connect, ConnectError, ModelSocket};
 pub use events::{ServerEvent, SessionConfig, Shape, ToolSpec};
+pub use link::{LocalPeer, ModelLink};

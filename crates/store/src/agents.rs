@@ -4,7 +4,8 @@ use crate::rows::{col, json, ts, Newest, Sql};
 use crate::{Access, Scope, Store, StoreError};
 use sqlx::any::AnyRow;
 use switchboard_domain::agent::{
-    Agent, AgentPatch, ContactScope, Handoff, NewAgent, VoicemailMode,
+    Agent, AgentPatch, ContactScope, Handoff, LlmSettings, NewAgent, SttSettings, TtsSettings,
+    VoicePipeline, VoicemailMode,
 };
 use switchboard_domain::entities::{Cursor, Page};
 use switchboard_domain::ids::{AgentId, OrgId};
@@ -15,17 +16,17 @@ const COLUMNS: &str = "id, name, instructions, greeting, voice, model, language,
     turn_detection, tools, transfer_number, max_call_duration_seconds, analysis_fields, \
     business_hours, chat_model, voicemail, voicemail_message, record, handoffs, digits, \
     transfer_caller_id, transfer_message, transfer_mode, contact_scope, knowledge, \
-    retell_agent_id, created_at, updated_at";
+    retell_agent_id, voice_pipeline, pipeline, created_at, updated_at";
 
 /// Columns an insert or update writes, in the order [`bind_written`] binds them: the
-/// changeable fields and `updated_at` ($1-$26), then `org_id` ($27) and `id` ($28).
+/// changeable fields and `updated_at` ($1-$28), then `org_id` ($29) and `id` ($30).
 const WRITTEN: &str = "name, instructions, greeting, voice, model, language, temperature, \
     turn_detection, tools, transfer_number, max_call_duration_seconds, analysis_fields, \
     business_hours, chat_model, voicemail, voicemail_message, record, handoffs, digits, \
     transfer_caller_id, transfer_message, transfer_mode, contact_scope, knowledge, \
-    retell_agent_id, updated_at, org_id, id";
+    retell_agent_id, voice_pipeline, pipeline, updated_at, org_id, id";
 /// How many of [`WRITTEN`] an update sets.
-const CHANGED: usize = 26;
+const CHANGED: usize = 28;
 /// What a Retell agent id already connected elsewhere is refused with.
 const RETELL_TAKEN: &str =
     "this Retell agent id is already connected to an agent (Retell's ids are unique)";
@@ -66,12 +67,31 @@ fn bind_written<'q>(
         .bind(agent.contact_scope.as_str())
         .bind(crate::rows::to_json(&agent.knowledge)?)
         .bind(agent.retell_agent_id.clone())
+        .bind(agent.voice_pipeline.as_str())
+        .bind(crate::rows::to_json(&Pipeline {
+            stt: agent.stt.clone(),
+            llm: agent.llm.clone(),
+            tts: agent.tts.clone(),
+        })?)
         .bind(agent.updated_at.millis())
         .bind(org.to_string())
         .bind(agent.id.to_string()))
 }
 
+/// The `pipeline` column: the cascaded pipeline's providers.
+#[derive(serde::Serialize, serde::Deserialize, Default)]
+struct Pipeline {
+    #[serde(default)]
+    stt: Option<SttSettings>,
+    #[serde(default)]
+    llm: Option<LlmSettings>,
+    #[serde(default)]
+    tts: Option<TtsSettings>,
+}
+
 fn agent_from_row(row: &AnyRow) -> Result<Agent, StoreError> {
+    // NULL: saved before the cascaded pipeline existed.
+    let pipeline: Pipeline = crate::rows::json_opt(row, "pipeline")?.unwrap_or_default();
     Ok(Agent {
         id: AgentId::from_db(col(row, "id")?),
         name: col(row, "name")?,
@@ -114,6 +134,13 @@ fn agent_from_row(row: &AnyRow) -> Result<Agent, StoreError> {
         // Agents saved before knowledge existed answer from none.
         knowledge: crate::rows::json_opt(row, "knowledge")?.unwrap_or_default(),
         retell_agent_id: col(row, "retell_agent_id")?,
+        voice_pipeline: col::<Option<String>>(row, "voice_pipeline")?
+            .as_deref()
+            .map(VoicePipeline::parse)
+            .unwrap_or_default(),
+        stt: pipeline.stt,
+        llm: pipeline.llm,
+        tts: pipeline.tts,
         created_at: ts(row, "created_at")?,
         updated_at: ts(row, "updated_at")?,
     })
@@ -128,10 +155,11 @@ impl Store {
         crate::custom_tools::check_agent_tools(&mut tx, org, &agent.tools).await?;
         check_handoffs(&mut tx, org, &agent).await?;
         crate::knowledge::check_agent_sources(&mut tx, org, &agent.knowledge).await?;
+        // Every written column, then `created_at`.
+        let params: Vec<String> = (1..=CHANGED + 3).map(|i| format!("${i}")).collect();
         let sql = format!(
-            "INSERT INTO agents ({WRITTEN}, created_at) VALUES \
-             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
-             $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29)"
+            "INSERT INTO agents ({WRITTEN}, created_at) VALUES ({})",
+            params.join(", ")
         );
         bind_written(sqlx::query(&sql), org, &agent)?
             .bind(agent.created_at.millis())

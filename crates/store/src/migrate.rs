@@ -210,6 +210,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0033_signalwire.sql"),
         postgres: include_str!("../migrations/postgres/0033_signalwire.sql"),
     },
+    Migration {
+        version: 34,
+        name: "voice_pipeline",
+        sqlite: include_str!("../migrations/sqlite/0034_voice_pipeline.sql"),
+        postgres: include_str!("../migrations/postgres/0034_voice_pipeline.sql"),
+    },
 ];
 
 /// The migration after which secrets are sealed; applying it seals the rows in clear.

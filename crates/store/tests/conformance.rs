@@ -72,7 +72,7 @@ backend_test!(migrations_are_idempotent, |db| {
     assert!(store.migrate().await.expect("second migrate").is_empty());
     let status = store.migration_status().await.expect("status");
     assert!(status.pending.is_empty() && status.unknown.is_empty());
-    assert_eq!(status.applied, (1..=33).collect::<Vec<i64>>());
+    assert_eq!(status.applied, (1..=34).collect::<Vec<i64>>());
     store.ping().await.expect("ping");
 });
 

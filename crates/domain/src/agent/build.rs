@@ -37,6 +37,10 @@ impl Agent {
             digits: input.digits.unwrap_or_default(),
             knowledge: input.knowledge.unwrap_or_default(),
             retell_agent_id: input.retell_agent_id,
+            voice_pipeline: input.voice_pipeline.unwrap_or_default(),
+            stt: input.stt,
+            llm: input.llm,
+            tts: input.tts,
             created_at: now,
             updated_at: now,
         };
@@ -120,6 +124,18 @@ impl Agent {
         }
         if let Some(v) = p.retell_agent_id {
             self.retell_agent_id = v;
+        }
+        if let Some(v) = p.voice_pipeline {
+            self.voice_pipeline = v;
+        }
+        if let Some(v) = p.stt {
+            self.stt = v;
+        }
+        if let Some(v) = p.llm {
+            self.llm = v;
+        }
+        if let Some(v) = p.tts {
+            self.tts = v;
         }
         self.updated_at = now;
         self.validate()?;

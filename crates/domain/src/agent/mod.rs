@@ -10,9 +10,15 @@ use serde::{Deserialize, Serialize};
 
 mod build;
 mod call_control;
+mod pipeline;
 mod settings;
 
 pub use call_control::{handoff_tool_name, DigitCollection, Handoff, MAX_HANDOFFS};
+pub use pipeline::{
+    looks_like_elevenlabs_voice_id, LlmSettings, SttChoice, SttProvider, SttSettings, TtsChoice,
+    TtsProvider, TtsSettings, VoicePipeline, DEFAULT_APOLOGY, DEFAULT_FIRST_TOKEN_MS,
+    OPENAI_TTS_VOICES,
+};
 pub use settings::{AnalysisField, AnalysisFieldType, ContactScope, TurnDetection, VoicemailMode};
 
 /// Voices the OpenAI Realtime API accepts (GA); custom voices are `voice_...` ids.
@@ -103,6 +109,14 @@ pub struct Agent {
     /// The Retell agent this agent answers for (Retell's custom-LLM socket and webhooks
     /// name it); unique across the platform.
     pub retell_agent_id: Option<String>,
+    /// `realtime` (default: one speech-to-speech model) or `cascaded` (`stt`, `llm`, `tts`).
+    pub voice_pipeline: VoicePipeline,
+    /// Speech-to-text of the cascaded pipeline.
+    pub stt: Option<SttSettings>,
+    /// Chat model of the cascaded pipeline.
+    pub llm: Option<LlmSettings>,
+    /// Text-to-speech of the cascaded pipeline.
+    pub tts: Option<TtsSettings>,
     /// Created.
     pub created_at: Timestamp,
     /// Last changed.
@@ -187,6 +201,18 @@ pub struct NewAgent {
     /// The Retell agent id this agent answers for (default none).
     #[serde(default)]
     pub retell_agent_id: Option<String>,
+    /// `realtime` (default) or `cascaded`.
+    #[serde(default)]
+    pub voice_pipeline: Option<VoicePipeline>,
+    /// Speech-to-text (required with `cascaded`).
+    #[serde(default)]
+    pub stt: Option<SttSettings>,
+    /// Chat model of the cascaded pipeline (default: the server's chat model).
+    #[serde(default)]
+    pub llm: Option<LlmSettings>,
+    /// Text-to-speech (required with `cascaded`).
+    #[serde(default)]
+    pub tts: Option<TtsSettings>,
 }
 
 /// The body of `PATCH /api/v1/agents/{id}`: every field optional; `null` clears an optional
@@ -261,6 +287,20 @@ pub struct AgentPatch {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]
     pub retell_agent_id: Option<Option<String>>,
+    /// `realtime` or `cascaded`.
+    pub voice_pipeline: Option<VoicePipeline>,
+    /// Speech-to-text; `null` removes it.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<SttSettings>)]
+    pub stt: Option<Option<SttSettings>>,
+    /// Chat model of the cascaded pipeline; `null` removes it.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<LlmSettings>)]
+    pub llm: Option<Option<LlmSettings>>,
+    /// Text-to-speech; `null` removes it.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<TtsSettings>)]
+    pub tts: Option<Option<TtsSettings>>,
 }
 
 /// Distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`).
@@ -273,6 +313,37 @@ where
 }
 
 impl Agent {
+    /// The cascaded pipeline needs speech-to-text and text-to-speech, and decides turns on
+    /// silence (`server_vad`), not on meaning.
+    fn validate_pipeline(&self) -> Result<(), ValidationError> {
+        if let Some(s) = &self.stt {
+            s.validate().map_err(|e| e.under("stt"))?;
+        }
+        if let Some(l) = &self.llm {
+            l.validate().map_err(|e| e.under("llm"))?;
+        }
+        if let Some(t) = &self.tts {
+            t.validate().map_err(|e| e.under("tts"))?;
+        }
+        if self.voice_pipeline == VoicePipeline::Cascaded {
+            for (field, set) in [("stt", self.stt.is_some()), ("tts", self.tts.is_some())] {
+                if !set {
+                    return Err(ValidationError::new(
+                        field,
+                        "is required when `voice_pipeline` is `cascaded`",
+                    ));
+                }
+            }
+            if matches!(self.turn_detection, TurnDetection::SemanticVad { .. }) {
+                return Err(ValidationError::new(
+                    "turn_detection",
+                    "the cascaded pipeline ends turns on silence: use `server_vad` (its `silence_duration_ms` and `threshold` apply)",
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Checks every field; the error names the first field at fault.
     pub fn validate(&self) -> Result<(), ValidationError> {
         require_text("name", &self.name, 200)?;
@@ -340,6 +411,7 @@ impl Agent {
         self.turn_detection
             .validate()
             .map_err(|e| e.under("turn_detection"))?;
+        self.validate_pipeline()?;
         for (i, tool) in self.tools.iter().enumerate() {
             // Custom tools and MCP servers are checked against the organization's when saved.
             let server = tool
@@ -468,6 +540,30 @@ mod tests {
             (
                 serde_json::json!({"max_call_duration_seconds": 5}),
                 "max_call_duration_seconds",
+            ),
+            (serde_json::json!({"voice_pipeline": "cascaded"}), "stt"),
+            (
+                serde_json::json!({"voice_pipeline": "cascaded", "stt": {"provider": "deepgram"}}),
+                "tts",
+            ),
+            (
+                serde_json::json!({"tts": {"provider": "elevenlabs", "voice": "Rachel"}}),
+                "tts.voice",
+            ),
+            (
+                serde_json::json!({"tts": {"provider": "openai", "voice": "alloy",
+                    "fallback": {"provider": "elevenlabs", "voice": "Friendly Bob"}}}),
+                "tts.fallback.voice",
+            ),
+            (
+                serde_json::json!({"llm": {"first_token_timeout_ms": 10}}),
+                "llm.first_token_timeout_ms",
+            ),
+            (
+                serde_json::json!({"voice_pipeline": "cascaded", "stt": {"provider": "deepgram"},
+                    "tts": {"provider": "openai", "voice": "alloy"},
+                    "turn_detection": {"type": "semantic_vad"}}),
+                "turn_detection",
             ),
         ];
         for (patch, field) in cases {
