@@ -395,6 +395,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             realtime_url: config.openai_realtime_url.clone(),
             api_key: config.openai_api_key.clone(),
             shape: config.openai_realtime_shape,
+            speech: switchboard_voice::SpeechConfig {
+                openai_api_url: config.openai_api_url.clone(),
+                deepgram_api_url: config.deepgram_api_url.clone(),
+                deepgram_api_key: config.deepgram_api_key.clone(),
+                elevenlabs_api_url: config.elevenlabs_api_url.clone(),
+                elevenlabs_api_key: config.elevenlabs_api_key.clone(),
+            },
             ..switchboard_voice::VoiceConfig::default()
         },
         messaging: switchboard_messaging::MessagingConfig {

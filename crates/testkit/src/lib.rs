@@ -17,6 +17,7 @@ mod realtime_script;
 pub mod recorder;
 pub mod retell;
 pub mod smtp;
+pub mod speech;
 pub mod tool_endpoint;
 pub mod twilio;
 mod twilio_calls;

@@ -11,6 +11,7 @@ pub mod dialer;
 mod digits;
 mod live;
 mod model;
+mod pipeline;
 pub mod playback;
 mod reconcile;
 pub mod recordings;
@@ -42,6 +43,7 @@ use tokio::sync::watch;
 pub use actions::{deliver, run_dispatcher, wait_acknowledged, LiveCalls};
 pub use session::{run_media_stream, MediaIo, MediaSocket, WsFrame};
 pub use stream::{browser_stream, stream_twiml, ws_base};
+pub use switchboard_cascade::Providers as SpeechProviders;
 pub use transfer::{
     accept_warm, bring_back, caller_left, conference_name, join_twiml, resume_twiml,
     transfer_failed, transfer_note, CONNECTING, DECLINED,
@@ -84,6 +86,60 @@ pub struct VoiceConfig {
     pub session_limit: Duration,
     /// Reconnects per call after the model connection drops mid-call.
     pub reconnects: u32,
+    /// The speech providers of cascaded agents.
+    pub speech: SpeechConfig,
+}
+
+/// Where the cascaded pipeline's speech providers are, and their keys (one set per server,
+/// like the OpenAI key).
+#[derive(Debug, Clone)]
+pub struct SpeechConfig {
+    /// OpenAI REST base, for transcription and speech (`SWITCHBOARD_OPENAI_API_URL`).
+    pub openai_api_url: String,
+    /// Deepgram base (`SWITCHBOARD_DEEPGRAM_API_URL`).
+    pub deepgram_api_url: String,
+    /// Deepgram key (`SWITCHBOARD_DEEPGRAM_API_KEY`).
+    pub deepgram_api_key: Option<switchboard_domain::Secret>,
+    /// ElevenLabs base (`SWITCHBOARD_ELEVENLABS_API_URL`).
+    pub elevenlabs_api_url: String,
+    /// ElevenLabs key (`SWITCHBOARD_ELEVENLABS_API_KEY`).
+    pub elevenlabs_api_key: Option<switchboard_domain::Secret>,
+}
+
+impl Default for SpeechConfig {
+    fn default() -> Self {
+        Self {
+            openai_api_url: switchboard_cascade::OPENAI_API_URL.into(),
+            deepgram_api_url: switchboard_cascade::DEEPGRAM_API_URL.into(),
+            deepgram_api_key: None,
+            elevenlabs_api_url: switchboard_cascade::ELEVENLABS_API_URL.into(),
+            elevenlabs_api_key: None,
+        }
+    }
+}
+
+impl VoiceConfig {
+    /// The cascaded pipeline's providers: these endpoints, the OpenAI key, and the chat
+    /// model the server has (if any).
+    pub fn speech_providers(
+        &self,
+        chat: Option<switchboard_llm::ChatClient>,
+    ) -> Result<switchboard_cascade::Providers, reqwest::Error> {
+        let s = &self.speech;
+        Ok(switchboard_cascade::Providers {
+            http: reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .build()?,
+            chat,
+            openai_url: s.openai_api_url.clone(),
+            openai_key: self.api_key.clone(),
+            deepgram_url: s.deepgram_api_url.clone(),
+            deepgram_key: s.deepgram_api_key.clone(),
+            elevenlabs_url: s.elevenlabs_api_url.clone(),
+            elevenlabs_key: s.elevenlabs_api_key.clone(),
+            connect_timeout: self.setup_timeout,
+        })
+    }
 }
 
 impl Default for VoiceConfig {
@@ -99,6 +155,7 @@ impl Default for VoiceConfig {
             send_timeout: Duration::from_secs(5),
             session_limit: Duration::from_secs(50 * 60),
             reconnects: 1,
+            speech: SpeechConfig::default(),
         }
     }
 }
@@ -263,6 +320,8 @@ pub struct VoiceServices {
     pub public_url: Option<String>,
     /// The calls whose tasks run here (staff actions reach them through it).
     pub live: Arc<LiveCalls>,
+    /// The cascaded pipeline's providers.
+    pub cascade: Arc<switchboard_cascade::Providers>,
 }
 
 /// Calls whose webhook was answered with `<Connect><Stream>` but whose stream has not started

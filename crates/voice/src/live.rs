@@ -22,7 +22,7 @@ use switchboard_domain::ids::{CallId, OrgId};
 use switchboard_domain::values::{MessageKind, MessageRole};
 use switchboard_domain::Timestamp;
 use switchboard_realtime::events as rt;
-use switchboard_realtime::ModelSocket;
+use switchboard_realtime::ModelLink;
 use switchboard_tools::{Effect, ToolOutcome};
 use switchboard_twilio::media::{self, Inbound};
 use tokio::sync::mpsc;
@@ -38,7 +38,7 @@ pub(crate) type ToolFuture = BoxFuture<'static, (String, String, Option<ToolOutc
 pub(crate) struct Live {
     pub(crate) svc: VoiceServices,
     pub(crate) ready: Ready,
-    pub(crate) model: ModelSocket,
+    pub(crate) model: ModelLink,
     pub(crate) stream_sid: String,
     pub(crate) writer: mpsc::Sender<Entry>,
     pub(crate) confirmed: bool,
@@ -117,7 +117,7 @@ pub(crate) enum Step {
 }
 
 impl Live {
-    pub(crate) fn new(s: &Session, ready: Ready, model: ModelSocket) -> Live {
+    pub(crate) fn new(s: &Session, ready: Ready, model: ModelLink) -> Live {
         let resuming = ready.resume.is_some();
         Live {
             svc: s.svc.clone(),
@@ -385,7 +385,7 @@ impl Live {
 
     pub(crate) async fn close_model(&mut self) {
         let limit = self.svc.config.send_timeout;
-        if tokio::time::timeout(limit, self.model.close(None))
+        if tokio::time::timeout(limit, self.model.close())
             .await
             .is_err()
         {

@@ -389,8 +389,14 @@ impl Live {
                         "agent_id": self.ready.agent.id,
                         "agent_name": self.ready.agent.name,
                     });
-                    if let Some(ms) = self.item_latency.remove(&item_id) {
+                    let latency = self.item_latency.remove(&item_id);
+                    if let Some(ms) = latency {
                         content["latency_ms"] = json!(ms);
+                    }
+                    // The cascaded pipeline says where a turn's time went; the last leg
+                    // (to the caller) is measured here.
+                    if let Some(b) = response.get("latency_breakdown").filter(|b| b.is_object()) {
+                        content["latency_breakdown"] = crate::pipeline::with_last_leg(b, latency);
                     }
                     self.partial.remove(&item_id);
                     let spoken = match self.cut_heard.remove(&item_id) {

@@ -119,22 +119,7 @@ impl Live {
         <S as Sink<String>>::Error: Display,
     {
         let cfg = self.svc.config.clone();
-        let key = cfg
-            .api_key
-            .as_ref()
-            .ok_or("SWITCHBOARD_OPENAI_API_KEY is not set")?;
-        let mut new = tokio::time::timeout(
-            cfg.setup_timeout,
-            switchboard_realtime::connect(
-                &cfg.realtime_url,
-                &self.ready.agent.model,
-                key.expose(),
-                cfg.shape,
-            ),
-        )
-        .await
-        .map_err(|_| "the model did not answer in time".to_owned())?
-        .map_err(|e| e.to_string())?;
+        let mut new = crate::pipeline::open_model(&self.svc, &self.ready.agent).await?;
         let send = |text: String| ModelMessage::Text(text.into());
         let update = rt::session_update(cfg.shape, &self.ready.session_config);
         bounded(
@@ -191,7 +176,7 @@ impl Live {
         let mut old = std::mem::replace(&mut self.model, new);
         // Whatever was fed to the old session goes with its close.
         self.owed.model = false;
-        let _ = tokio::time::timeout(cfg.send_timeout, old.close(None)).await;
+        let _ = tokio::time::timeout(cfg.send_timeout, old.close()).await;
         self.session_started = tokio::time::Instant::now();
         self.rollover_due = false;
         self.response_active = false;

@@ -14,7 +14,7 @@ use switchboard_domain::call::EndReason;
 use switchboard_domain::entities::Call;
 use switchboard_domain::ids::{CallId, OrgId};
 use switchboard_domain::values::{Channel, Direction, PhoneNumber};
-use switchboard_realtime::{ModelSocket, SessionConfig, ToolSpec};
+use switchboard_realtime::{ModelLink, SessionConfig, ToolSpec};
 use switchboard_store::{CallEnd, TwilioCredentials};
 use switchboard_tools::ToolContext;
 use switchboard_twilio::media::{self, Inbound, Start};
@@ -473,27 +473,8 @@ impl Session {
         }
     }
 
-    async fn open_model(&self, ready: &Ready) -> Result<ModelSocket, String> {
-        let cfg = &self.svc.config;
-        let key = cfg
-            .api_key
-            .as_ref()
-            .ok_or("SWITCHBOARD_OPENAI_API_KEY is not set")?;
-        match timeout(
-            cfg.setup_timeout,
-            switchboard_realtime::connect(
-                &cfg.realtime_url,
-                &ready.agent.model,
-                key.expose(),
-                cfg.shape,
-            ),
-        )
-        .await
-        {
-            Ok(Ok(s)) => Ok(s),
-            Ok(Err(e)) => Err(e.to_string()),
-            Err(_) => Err("the model did not answer in time".into()),
-        }
+    async fn open_model(&self, ready: &Ready) -> Result<ModelLink, String> {
+        crate::pipeline::open_model(&self.svc, &ready.agent).await
     }
 
     /// Replaces the call's TwiML through the REST API, then lets Twilio end the stream.

@@ -21,6 +21,7 @@ mod retell;
 pub mod security;
 mod server;
 pub mod setup;
+mod speech_check;
 mod twilio;
 mod twilio_outbound;
 pub mod twilio_setup;

@@ -87,6 +87,9 @@ pub enum BuildError {
     /// Webhook or e-mail settings are unusable.
     #[error("{0}")]
     Jobs(#[from] switchboard_jobs::JobsError),
+    /// The HTTP client of the speech providers could not be built.
+    #[error("speech providers: {0}")]
+    Speech(#[from] reqwest::Error),
 }
 
 impl Application {
@@ -119,6 +122,7 @@ impl Application {
         } else {
             None
         };
+        let cascade = Arc::new(config.voice.speech_providers(llm.clone())?);
         let jobs = Jobs::new(
             store.clone(),
             JobsConfig {
@@ -161,6 +165,7 @@ impl Application {
             clock: config.clock.clone(),
             public_url: config.public_url.clone(),
             live: Arc::default(),
+            cascade,
         };
         let recovery = Recovery::new(
             store.clone(),

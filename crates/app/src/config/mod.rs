@@ -273,6 +273,12 @@ impl Config {
                 "https://example.signalwire.com",
             )?),
         };
+        let openai_api_url = http_url("openai_api_url", switchboard_cascade::OPENAI_API_URL)?;
+        let deepgram_api_url = http_url("deepgram_api_url", switchboard_cascade::DEEPGRAM_API_URL)?;
+        let elevenlabs_api_url = http_url(
+            "elevenlabs_api_url",
+            switchboard_cascade::ELEVENLABS_API_URL,
+        )?;
         let twilio_skip_signature = match raw.get("twilio_skip_signature") {
             None | Some(("false" | "0" | "", _)) => false,
             Some(("true" | "1", src)) => {
@@ -455,6 +461,11 @@ impl Config {
             twilio_api_url,
             retell_api_url,
             signalwire_api_url,
+            openai_api_url,
+            deepgram_api_key: secret("deepgram_api_key"),
+            deepgram_api_url,
+            elevenlabs_api_key: secret("elevenlabs_api_key"),
+            elevenlabs_api_url,
             twilio_skip_signature,
             llm_base_url,
             llm_api_key: secret("llm_api_key"),

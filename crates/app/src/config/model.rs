@@ -63,6 +63,16 @@ pub struct Config {
     /// Where every SignalWire space is reached instead of `https://{space}`
     /// (`SWITCHBOARD_SIGNALWIRE_API_URL`; tests point it at a fake).
     pub signalwire_api_url: Option<String>,
+    /// OpenAI REST base for speech and transcription (`SWITCHBOARD_OPENAI_API_URL`).
+    pub openai_api_url: String,
+    /// Deepgram key: speech-to-text of cascaded agents (`SWITCHBOARD_DEEPGRAM_API_KEY`).
+    pub deepgram_api_key: Option<Secret>,
+    /// Deepgram base (`SWITCHBOARD_DEEPGRAM_API_URL`; its socket is the `wss://` twin).
+    pub deepgram_api_url: String,
+    /// ElevenLabs key: text-to-speech of cascaded agents (`SWITCHBOARD_ELEVENLABS_API_KEY`).
+    pub elevenlabs_api_key: Option<Secret>,
+    /// ElevenLabs base (`SWITCHBOARD_ELEVENLABS_API_URL`).
+    pub elevenlabs_api_url: String,
     /// Development only: accept Twilio webhooks without checking signatures.
     pub twilio_skip_signature: bool,
     /// Chat-completions endpoint.

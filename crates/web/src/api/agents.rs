@@ -19,6 +19,7 @@ pub async fn create_agent(
     State(st): State<AppState>,
     ApiJson(body): ApiJson<NewAgent>,
 ) -> Result<(StatusCode, Json<Agent>), ApiError> {
+    crate::speech_check::check(&st, body.stt.as_ref(), body.tts.as_ref()).await?;
     Ok((
         StatusCode::CREATED,
         Json(st.store.create_agent(&auth.org, body).await?),
@@ -63,6 +64,12 @@ pub async fn update_agent(
     ApiJson(body): ApiJson<AgentPatch>,
 ) -> Result<Json<Agent>, ApiError> {
     let id = path_id(&id, AgentId::parse)?;
+    crate::speech_check::check(
+        &st,
+        body.stt.as_ref().and_then(Option::as_ref),
+        body.tts.as_ref().and_then(Option::as_ref),
+    )
+    .await?;
     Ok(Json(st.store.update_agent(&auth.org, &id, body).await?))
 }
 

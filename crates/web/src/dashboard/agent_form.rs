@@ -391,6 +391,10 @@ impl Draft {
             transfer_caller_id: None,
             transfer_message: None,
             transfer_mode: None,
+            voice_pipeline: None,
+            stt: None,
+            llm: None,
+            tts: None,
         })
     }
 }

@@ -231,6 +231,10 @@ pub async fn update(
             transfer_caller_id: None,
             transfer_message: None,
             transfer_mode: None,
+            voice_pipeline: None,
+            stt: None,
+            llm: None,
+            tts: None,
         };
         match st.store.update_agent(&dash.org, &id, patch).await {
             Ok(_) => return Ok(Redirect::to(&format!("/agents/{id}?flash=Saved")).into_response()),

@@ -301,6 +301,7 @@ pub(crate) fn timeline(items: &[Message], contact_label: &str) -> Markup {
                                 @if let Some(s) = &m.delivery_status { " " (badge(s)) }
                             }
                             div.bubble { (text_of(m)) }
+                            @if let Some(b) = m.content.get("latency_breakdown") { (latency_breakdown(b)) }
                             @if interrupted {
                                 @if let Some(Value::String(full)) = m.content.get("generated_text") {
                                     details { summary { "What the agent would have said" } p.muted { (full) } }
@@ -327,6 +328,27 @@ pub(crate) fn timeline(items: &[Message], contact_label: &str) -> Markup {
                 }
             }
             @if items.is_empty() { li.empty { "Nothing was said yet." } }
+        }
+    }
+}
+
+/// Where a cascaded turn's time went: end of speech to final transcript, to the chat
+/// model's first word, to the voice's first audio, to the caller.
+fn latency_breakdown(b: &Value) -> Markup {
+    let leg = |k: &str| b.get(k).and_then(Value::as_i64);
+    let legs = [
+        ("transcript", leg("transcript_ms")),
+        ("first word", leg("first_token_ms")),
+        ("first audio", leg("first_audio_ms")),
+        ("to the caller", leg("sent_ms")),
+    ];
+    html! {
+        div.latency-breakdown.muted title="End of the caller's speech → final transcript → chat model's first word → voice's first audio → first audio sent" {
+            @for (i, (name, ms)) in legs.iter().enumerate() {
+                @if i > 0 { " → " }
+                (name) " " @match ms { Some(v) => { (v) " ms" }, None => "—" }
+            }
+            @if let Some(t) = leg("total_ms") { " (total " (t) " ms)" }
         }
     }
 }

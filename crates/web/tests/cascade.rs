@@ -1,0 +1,240 @@
+//! The cascaded voice pipeline end to end, against fakes that speak Deepgram's, ElevenLabs'
+//! and OpenAI's wire protocols and a streaming chat model: greeting, a caller turn from the
+//! speech fixtures, a tool, an answer heard before the model finished writing it, barge-in
+//! keeping only the words played, the transcript and the per-turn latency breakdown; then
+//! provider faults (fallbacks, the apology) and the checks when an agent is saved.
+
+mod voice_env;
+
+use switchboard_testkit::chat::{ChatStep, FakeChatModel};
+use switchboard_testkit::speech::FakeSpeech;
+use voice_env::*;
+
+const VOICE: &str = "21m00Tcm4TlvDq8ikWAM";
+const DEEPGRAM_KEY: &str = "dg-test-key";
+const ELEVENLABS_KEY: &str = "el-test-key";
+const OPENAI_KEY: &str = "sk-test-model-key";
+
+/// A server whose cascaded agents use `speech` and `chat`.
+async fn cascade_env<'a>(db: &'a TestDb, speech: &FakeSpeech, chat: &FakeChatModel) -> Env<'a> {
+    speech.add_deepgram_key(DEEPGRAM_KEY);
+    speech.add_elevenlabs_key(ELEVENLABS_KEY, &[VOICE]);
+    speech.add_openai_key(OPENAI_KEY);
+    let (speech_url, chat_url) = (speech.url.clone(), chat.url.clone());
+    env_with(db, Behavior::default(), move |c| {
+        c.tools_allow_private = true;
+        c.llm.base_url = chat_url;
+        c.llm.api_key = Some(Secret::new("sk-test-chat-key"));
+        c.llm.model = "fake-chat-1".into();
+        c.voice.speech = switchboard_voice::SpeechConfig {
+            openai_api_url: format!("{speech_url}/v1"),
+            deepgram_api_url: speech_url.clone(),
+            deepgram_api_key: Some(Secret::new(DEEPGRAM_KEY)),
+            elevenlabs_api_url: speech_url,
+            elevenlabs_api_key: Some(Secret::new(ELEVENLABS_KEY)),
+        };
+    })
+    .await
+}
+
+fn cascaded(tts: Value) -> Value {
+    json!({
+        "voice_pipeline": "cascaded",
+        "stt": {"provider": "deepgram"},
+        "tts": tts,
+        "turn_detection": {"type": "server_vad", "silence_duration_ms": 500},
+    })
+}
+
+fn texts_of(items: &[switchboard_domain::entities::Message]) -> Vec<(String, String)> {
+    items
+        .iter()
+        .map(|m| {
+            let text = m.content["text"]
+                .as_str()
+                .map(str::to_owned)
+                .or_else(|| m.content["name"].as_str().map(str::to_owned))
+                .unwrap_or_default();
+            (format!("{}:{}", m.role.as_str(), m.kind.as_str()), text)
+        })
+        .collect()
+}
+
+const GREETING: &str = "Thanks for calling Acme. How can I help?";
+const ANSWER: &str = "Yes. Monday at ten is free, and I can put you down for it right now if you would like me to, and I will send you a text message with the details afterwards.";
+
+backend_test!(a_cascaded_call_runs_end_to_end, |db| {
+    let speech = FakeSpeech::start().await;
+    let chat = FakeChatModel::start().await;
+    let env = cascade_env(db, &speech, &chat).await;
+    let org = env
+        .org(
+            "Acme",
+            "+15550001001",
+            &["check_availability"],
+            Some(GREETING),
+        )
+        .await;
+    env.patch_agent(
+        &org,
+        cascaded(json!({"provider": "elevenlabs", "voice": VOICE})),
+    )
+    .await;
+    let monday = next_monday_10();
+    let date = &monday[..10];
+    chat.script([
+        ChatStep::Text(GREETING.into()),
+        ChatStep::Tools(vec![("check_availability".into(), json!({"date": date}))]),
+        ChatStep::Stalled(ANSWER.into()),
+        ChatStep::Text("Of course, go ahead.".into()),
+    ]);
+    speech.hear(&[
+        "Hello, I would like to book an appointment for Monday at ten in the morning, please.",
+        "Wait, sorry, can I ask something else?",
+    ]);
+    let sid = "CA00000000000000000000000000000c01";
+    let media = env.answer(&org, sid, "+15557770001", 4.0).await;
+    let greeting_bytes = GREETING.chars().count() * switchboard_testkit::speech::MS_PER_CHAR * 8;
+    media
+        .wait_for("the greeting to play", WAIT, |r| {
+            r.audio.len() >= greeting_bytes && r.echoed == r.marks.len()
+        })
+        .await;
+    media.play(CALLER_BOOKING);
+    // The answer's first sentence is heard while the model is still writing the rest.
+    eventually(
+        "the first sentence while the model writes",
+        WAIT,
+        || async {
+            let heard = media.snapshot().audio.len();
+            (chat.stalled() == 1 && heard > greeting_bytes).then_some(())
+        },
+    )
+    .await;
+    let marks_before = media.snapshot().marks.len();
+    chat.unstall();
+    // The caller speaks over the answer once 1.5 s of it has played (Twilio's marks say).
+    media
+        .wait_for("the answer to be playing", WAIT, |r| {
+            r.echoed > marks_before && played_ms(r) >= 1_500 && r.echoed + 2 < r.marks.len()
+        })
+        .await;
+    media.play(CALLER_INTERRUPT);
+    media
+        .wait_for("the answer to be cut", WAIT, |r| !r.clears.is_empty())
+        .await;
+    // The model's next request holds only the words the caller heard of the answer.
+    let request = eventually("the request after the interruption", WAIT, || async {
+        chat.requests().into_iter().nth(3)
+    })
+    .await;
+    let messages = request["messages"].as_array().expect("messages").clone();
+    let cut = messages
+        .iter()
+        .rev()
+        .find(|m| m["role"] == "assistant" && m["content"].is_string())
+        .and_then(|m| m["content"].as_str())
+        .expect("the cut answer")
+        .to_owned();
+    assert!(
+        cut.len() < ANSWER.len() - 10,
+        "only the heard part is kept: {cut:?}"
+    );
+    assert!(
+        ANSWER.starts_with(&cut),
+        "whole words from the start: {cut:?}"
+    );
+    assert!(
+        cut.starts_with("Yes. Monday"),
+        "what played is kept: {cut:?}"
+    );
+    let last = messages.last().expect("a last message");
+    assert_eq!(last["role"], "user");
+    assert_eq!(last["content"], "Wait, sorry, can I ask something else?");
+    eventually("the last answer", WAIT, || async {
+        let items = env.transcript(&org, sid).await;
+        items
+            .iter()
+            .any(|m| m.content["text"] == "Of course, go ahead.")
+            .then_some(())
+    })
+    .await;
+    media.stop();
+    env.wait_ended(&org, sid).await;
+
+    let items = env.transcript(&org, sid).await;
+    let got = texts_of(&items);
+    let expect_prefix = [
+        ("assistant:message".to_owned(), GREETING.to_owned()),
+        (
+            "user:message".to_owned(),
+            "Hello, I would like to book an appointment for Monday at ten in the morning, please."
+                .to_owned(),
+        ),
+        (
+            "assistant:function_call".to_owned(),
+            "check_availability".to_owned(),
+        ),
+        (
+            "tool:function_output".to_owned(),
+            "check_availability".to_owned(),
+        ),
+    ];
+    assert_eq!(&got[..4], &expect_prefix, "{got:#?}");
+    assert_eq!(
+        got[5],
+        (
+            "user:message".to_owned(),
+            "Wait, sorry, can I ask something else?".to_owned()
+        ),
+        "{got:#?}"
+    );
+    // The tool ran for real and found the slot free.
+    let output = &items[3].content["output"];
+    assert!(output.to_string().contains("10:00"), "{output}");
+    // Each answer to a caller's turn carries where its time went.
+    let answer = items
+        .iter()
+        .find(|m| m.content["text"] == "Of course, go ahead.")
+        .expect("the last answer");
+    let b = &answer.content["latency_breakdown"];
+    for leg in [
+        "transcript_ms",
+        "first_token_ms",
+        "first_audio_ms",
+        "sent_ms",
+        "total_ms",
+    ] {
+        assert!(b[leg].is_u64(), "{leg} in {b}");
+    }
+    // The providers were spoken to as their protocols ask.
+    let listen = &speech.listens()[0];
+    assert_eq!(listen.get("encoding").map(String::as_str), Some("mulaw"));
+    assert_eq!(listen.get("sample_rate").map(String::as_str), Some("8000"));
+    assert_eq!(
+        listen.get("interim_results").map(String::as_str),
+        Some("true")
+    );
+    assert_eq!(listen.get("endpointing").map(String::as_str), Some("500"));
+    let tts = speech.tts_queries();
+    assert!(tts
+        .iter()
+        .all(|q| q.get("output_format").map(String::as_str) == Some("ulaw_8000")));
+    let answer_texts = speech
+        .tts_texts()
+        .into_iter()
+        .find(|t| t.first().is_some_and(|s| s.starts_with("Yes.")))
+        .expect("the answer's voice session");
+    assert_eq!(answer_texts[0], "Yes. ", "the first sentence went alone");
+
+    // The call page shows the breakdown.
+    let admin = env.dashboard_admin(&org, "owner@acme.test").await;
+    let call = env.call_of(&org, sid).await;
+    let page = admin.get(&format!("/calls/{}", call.id)).await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains("latency-breakdown"),
+        "the breakdown is on the page"
+    );
+    assert!(page.body.contains("first audio"));
+});
