@@ -184,3 +184,73 @@ async fn doctor_asks_retell_about_each_organizations_key() {
     assert!(text.contains("WARN  retell api key"), "{text}");
     db.drop_db().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_checks_the_speech_providers_of_cascaded_agents() {
+    const VOICE: &str = "21m00Tcm4TlvDq8ikWAM";
+    let db = TestDb::sqlite().await.expect("db");
+    let model = FakeChatModel::start().await;
+    let speech = switchboard_testkit::speech::FakeSpeech::start().await;
+    speech.add_deepgram_key("dg-good");
+    speech.add_elevenlabs_key("el-good", &[VOICE]);
+    let urls = [
+        ("SWITCHBOARD_LLM_BASE_URL", model.url.as_str()),
+        ("SWITCHBOARD_DEEPGRAM_API_URL", speech.url.as_str()),
+        ("SWITCHBOARD_ELEVENLABS_API_URL", speech.url.as_str()),
+    ];
+    let with = |keys: &[(&'static str, &'static str)]| -> Vec<(&str, &str)> {
+        urls.iter().copied().chain(keys.iter().copied()).collect()
+    };
+    // No cascaded agent and no speech keys: nothing to say.
+    let (ok, text) = doctor(&db, &with(&[])).await;
+    assert!(ok && !text.contains("speech providers"), "{text}");
+    let org = db.store.create_org("Acme").await.expect("org");
+    let agent: switchboard_domain::agent::NewAgent = serde_json::from_value(serde_json::json!({
+        "name": "Reception", "instructions": "Be kind.", "voice_pipeline": "cascaded",
+        "stt": {"provider": "deepgram"},
+        "tts": {"provider": "elevenlabs", "voice": "AAAAAAAAAAAAAAAAAAAA"},
+    }))
+    .expect("agent json");
+    let agent = db.store.create_agent(&org.id, agent).await.expect("agent");
+    // The agent needs keys the server does not have.
+    let (ok, text) = doctor(&db, &with(&[])).await;
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains("FAIL  speech providers")
+            && text.contains("SWITCHBOARD_DEEPGRAM_API_KEY is not set")
+            && text.contains("SWITCHBOARD_ELEVENLABS_API_KEY is not set"),
+        "{text}"
+    );
+    // A key Deepgram refuses, and a voice ElevenLabs does not have.
+    let (ok, text) = doctor(
+        &db,
+        &with(&[
+            ("SWITCHBOARD_DEEPGRAM_API_KEY", "dg-bad"),
+            ("SWITCHBOARD_ELEVENLABS_API_KEY", "el-good"),
+        ]),
+    )
+    .await;
+    assert!(!ok, "{text}");
+    assert!(text.contains("Deepgram refused SWITCHBOARD_DEEPGRAM_API_KEY"), "{text}");
+    assert!(text.contains("ElevenLabs has no voice `AAAAAAAAAAAAAAAAAAAA`"), "{text}");
+    // Fixed: all is well.
+    let patch: switchboard_domain::agent::AgentPatch = serde_json::from_value(serde_json::json!({
+        "tts": {"provider": "elevenlabs", "voice": VOICE},
+    }))
+    .expect("patch json");
+    db.store
+        .update_agent(&org.id, &agent.id, patch)
+        .await
+        .expect("patch");
+    let good = with(&[
+        ("SWITCHBOARD_DEEPGRAM_API_KEY", "dg-good"),
+        ("SWITCHBOARD_ELEVENLABS_API_KEY", "el-good"),
+    ]);
+    let (ok, text) = doctor(&db, &good).await;
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("ok    speech providers") && text.contains("1 cascaded agent(s)"),
+        "{text}"
+    );
+    db.drop_db().await;
+}

@@ -5,7 +5,9 @@
 
 use crate::AppState;
 use switchboard_cascade::{check_deepgram_key, check_elevenlabs_voice, KeyCheck};
-use switchboard_domain::agent::{SttProvider, SttSettings, TtsProvider, TtsSettings};
+use switchboard_domain::agent::{
+    looks_like_elevenlabs_voice_id, SttProvider, SttSettings, TtsProvider, TtsSettings,
+};
 use switchboard_domain::ValidationError;
 
 /// Checks the speech settings a create or update sets.
@@ -21,7 +23,10 @@ pub(crate) async fn check(
             ("tts.fallback", tts.fallback.clone()),
         ] {
             let Some(choice) = choice else { continue };
-            if choice.provider != TtsProvider::Elevenlabs {
+            // A malformed id is the domain's to refuse, with its own message.
+            if choice.provider != TtsProvider::Elevenlabs
+                || !looks_like_elevenlabs_voice_id(&choice.voice)
+            {
                 continue;
             }
             let Some(key) = &providers.elevenlabs_key else {

@@ -15,11 +15,16 @@ const DEEPGRAM_KEY: &str = "dg-test-key";
 const ELEVENLABS_KEY: &str = "el-test-key";
 const OPENAI_KEY: &str = "sk-test-model-key";
 
-/// A server whose cascaded agents use `speech` and `chat`.
+/// A server whose cascaded agents use `speech` (which knows the keys) and `chat`.
 async fn cascade_env<'a>(db: &'a TestDb, speech: &FakeSpeech, chat: &FakeChatModel) -> Env<'a> {
     speech.add_deepgram_key(DEEPGRAM_KEY);
     speech.add_elevenlabs_key(ELEVENLABS_KEY, &[VOICE]);
     speech.add_openai_key(OPENAI_KEY);
+    server_of(db, speech, chat).await
+}
+
+/// A server pointed at `speech` and `chat`, with the test keys configured.
+async fn server_of<'a>(db: &'a TestDb, speech: &FakeSpeech, chat: &FakeChatModel) -> Env<'a> {
     let (speech_url, chat_url) = (speech.url.clone(), chat.url.clone());
     env_with(db, Behavior::default(), move |c| {
         c.tools_allow_private = true;
@@ -237,4 +242,234 @@ backend_test!(a_cascaded_call_runs_end_to_end, |db| {
         "the breakdown is on the page"
     );
     assert!(page.body.contains("first audio"));
+});
+
+backend_test!(
+    failing_providers_fall_back_or_apologise_and_the_call_goes_on,
+    |db| {
+        let speech = FakeSpeech::start().await;
+        let chat = FakeChatModel::start().await;
+        let env = cascade_env(db, &speech, &chat).await;
+        let org = env.org("Acme", "+15550001001", &[], Some(GREETING)).await;
+        env.patch_agent(
+        &org,
+        json!({
+            "voice_pipeline": "cascaded",
+            "stt": {"provider": "deepgram", "fallback": {"provider": "openai"}},
+            "tts": {"provider": "elevenlabs", "voice": VOICE, "fallback": {"provider": "openai", "voice": "alloy"}},
+            "llm": {"apology": "Sorry, one moment please. Could you repeat that?"},
+            "turn_detection": {"type": "server_vad", "silence_duration_ms": 500},
+        }),
+    )
+    .await;
+        // Deepgram and ElevenLabs are down: OpenAI transcribes and speaks instead.
+        speech.deepgram_down(true);
+        speech.elevenlabs_down(true);
+        chat.script([
+            ChatStep::Text(GREETING.into()),
+            ChatStep::Fail(500),
+            ChatStep::Text("Sure, Monday at ten works.".into()),
+        ]);
+        speech.hear(&["I would like an appointment.", "Monday at ten, please."]);
+        let sid = "CA00000000000000000000000000000c02";
+        let media = env.answer(&org, sid, "+15557770002", 8.0).await;
+        let greeting_bytes =
+            GREETING.chars().count() * switchboard_testkit::speech::MS_PER_CHAR * 8;
+        media
+            .wait_for("the greeting in the fallback voice", WAIT, |r| {
+                r.audio.len() >= greeting_bytes * 9 / 10 && r.echoed == r.marks.len()
+            })
+            .await;
+        let before_apology = media.snapshot().audio.len();
+        media.play(CALLER_BOOKING);
+        // The chat model fails: the caller hears the agent's apology, and the call goes on.
+        eventually("the apology", WAIT, || async {
+            let items = env.transcript(&org, sid).await;
+            items
+                .iter()
+                .any(|m| m.content["text"] == "Sorry, one moment please. Could you repeat that?")
+                .then_some(())
+        })
+        .await;
+        media
+            .wait_for("the apology to play", WAIT, |r| {
+                r.audio.len() > before_apology && r.echoed == r.marks.len()
+            })
+            .await;
+        media.play(CALLER_BOOKING);
+        eventually("the answer after the apology", WAIT, || async {
+            let items = env.transcript(&org, sid).await;
+            items
+                .iter()
+                .any(|m| m.content["text"] == "Sure, Monday at ten works.")
+                .then_some(())
+        })
+        .await;
+        media.stop();
+        let call = env.wait_ended(&org, sid).await;
+        assert_eq!(call.status.as_str(), "completed", "{:?}", call.error);
+        let items = env.transcript(&org, sid).await;
+        let users: Vec<&str> = items
+            .iter()
+            .filter(|m| m.role.as_str() == "user")
+            .filter_map(|m| m.content["text"].as_str())
+            .collect();
+        assert_eq!(
+            users,
+            ["I would like an appointment.", "Monday at ten, please."]
+        );
+        assert_eq!(speech.transcriptions(), 2, "OpenAI transcribed both turns");
+        assert!(speech.listens().is_empty(), "Deepgram was never reached");
+        let spoken: Vec<String> = speech
+            .speech_requests()
+            .iter()
+            .filter_map(|r| r["input"].as_str().map(str::to_owned))
+            .collect();
+        assert!(
+            spoken
+                .iter()
+                .any(|t| t.contains("could repeat") || t.contains("Could you repeat")),
+            "{spoken:?}"
+        );
+        assert!(speech
+            .speech_requests()
+            .iter()
+            .all(|r| r["voice"] == "alloy" && r["response_format"] == "pcm"));
+    }
+);
+
+backend_test!(
+    a_voice_that_cannot_speak_ends_the_call_with_the_apology,
+    |db| {
+        let speech = FakeSpeech::start().await;
+        let chat = FakeChatModel::start().await;
+        let env = cascade_env(db, &speech, &chat).await;
+        let org = env.org("Acme", "+15550001001", &[], Some(GREETING)).await;
+        env.patch_agent(
+            &org,
+            cascaded(json!({"provider": "elevenlabs", "voice": VOICE})),
+        )
+        .await;
+        speech.elevenlabs_down(true);
+        chat.script([
+            ChatStep::Text(GREETING.into()),
+            ChatStep::Text(GREETING.into()),
+        ]);
+        let sid = "CA00000000000000000000000000000c03";
+        let media = env.answer(&org, sid, "+15557770003", 8.0).await;
+        env.rest.attach(&media);
+        let call = env.wait_ended(&org, sid).await;
+        assert_eq!(call.status.as_str(), "failed");
+        assert_eq!(call.end_reason.as_deref(), Some("model_error"));
+        assert!(
+            call.error
+                .as_deref()
+                .unwrap_or_default()
+                .contains("tts_unavailable"),
+            "{:?}",
+            call.error
+        );
+        // No dead air: Twilio is told to say the apology and hang up.
+        assert_apology(&env.wait_rest(1).await[0]);
+    }
+);
+
+backend_test!(saving_an_agent_checks_voice_ids_and_provider_keys, |db| {
+    let speech = FakeSpeech::start().await;
+    let chat = FakeChatModel::start().await;
+    let env = cascade_env(db, &speech, &chat).await;
+    let org = env.org("Acme", "+15550001001", &[], None).await;
+    let key = env.key(&org).await;
+    let patch = |body: Value| {
+        let http = env.http.clone();
+        let url = format!("{}/api/v1/agents/{}", env.base, org.agent);
+        let key = key.clone();
+        async move {
+            let res = http
+                .patch(url)
+                .bearer_auth(key)
+                .json(&body)
+                .send()
+                .await
+                .expect("patch");
+            let status = res.status().as_u16();
+            (status, res.json::<Value>().await.expect("json"))
+        }
+    };
+    // A voice's name where its id belongs.
+    let (status, body) = patch(cascaded(
+        json!({"provider": "elevenlabs", "voice": "Rachel"}),
+    ))
+    .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["field"], "tts.voice", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("not the voice's name"),
+        "{body}"
+    );
+    // An id ElevenLabs does not know.
+    let (status, body) = patch(cascaded(
+        json!({"provider": "elevenlabs", "voice": "AAAAAAAAAAAAAAAAAAAA"}),
+    ))
+    .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["field"], "tts.voice", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("has no voice"),
+        "{body}"
+    );
+    // The cascaded pipeline needs speech-to-text.
+    let (status, body) = patch(
+        json!({"voice_pipeline": "cascaded", "tts": {"provider": "openai", "voice": "alloy"}}),
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["field"], "stt", "{body}");
+    // A known voice saves, and reads back.
+    let (status, body) = patch(cascaded(json!({"provider": "elevenlabs", "voice": VOICE}))).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["voice_pipeline"], "cascaded");
+    assert_eq!(body["tts"]["voice"], VOICE);
+    assert_eq!(body["stt"]["provider"], "deepgram");
+
+    // A server whose keys the providers refuse says so at save.
+    let other = FakeSpeech::start().await;
+    other.add_elevenlabs_key("another-key", &[VOICE]);
+    let refused = server_of(db, &other, &chat).await;
+    let org2 = refused.org("Beta", "+15550001002", &[], None).await;
+    let key2 = refused.key(&org2).await;
+    let res = refused
+        .http
+        .patch(format!("{}/api/v1/agents/{}", refused.base, org2.agent))
+        .bearer_auth(&key2)
+        .json(&cascaded(json!({"provider": "elevenlabs", "voice": VOICE})))
+        .send()
+        .await
+        .expect("patch");
+    assert_eq!(res.status(), 422);
+    let body: Value = res.json().await.expect("json");
+    assert_eq!(body["error"]["field"], "tts.provider", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("SWITCHBOARD_ELEVENLABS_API_KEY"),
+        "{body}"
+    );
+    let res = refused
+        .http
+        .patch(format!("{}/api/v1/agents/{}", refused.base, org2.agent))
+        .bearer_auth(&key2)
+        .json(&cascaded(json!({"provider": "openai", "voice": "alloy"})))
+        .send()
+        .await
+        .expect("patch");
+    let body: Value = res.json().await.expect("json");
+    assert_eq!(body["error"]["field"], "stt.provider", "{body}");
 });

@@ -2,6 +2,7 @@
 //! its fix. Misconfiguration is the most common outage, so this says exactly what to change.
 
 mod outside;
+mod speech;
 
 use crate::config::{self, Config, ConfigError, Environment};
 use std::process::ExitCode;
@@ -241,6 +242,7 @@ pub async fn run(loaded: Result<Config, ConfigError>) -> ExitCode {
     check_numbers(&store, config.environment, &mut r).await;
     outside::check_email(&config, &store, &mut r).await;
     outside::check_retell(&config, &store, &mut r).await;
+    speech::check_speech(&config, &store, &mut r).await;
     store.close().await;
     finish(r)
 }
