@@ -231,8 +231,14 @@ async fn doctor_checks_the_speech_providers_of_cascaded_agents() {
     )
     .await;
     assert!(!ok, "{text}");
-    assert!(text.contains("Deepgram refused SWITCHBOARD_DEEPGRAM_API_KEY"), "{text}");
-    assert!(text.contains("ElevenLabs has no voice `AAAAAAAAAAAAAAAAAAAA`"), "{text}");
+    assert!(
+        text.contains("Deepgram refused SWITCHBOARD_DEEPGRAM_API_KEY"),
+        "{text}"
+    );
+    assert!(
+        text.contains("ElevenLabs has no voice `AAAAAAAAAAAAAAAAAAAA`"),
+        "{text}"
+    );
     // Fixed: all is well.
     let patch: switchboard_domain::agent::AgentPatch = serde_json::from_value(serde_json::json!({
         "tts": {"provider": "elevenlabs", "voice": VOICE},

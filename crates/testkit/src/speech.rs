@@ -38,6 +38,8 @@ struct Shared {
     voices: HashSet<String>,
     openai_keys: HashSet<String>,
     utterances: VecDeque<String>,
+    /// Heard when the script is empty (load tests).
+    default_utterance: String,
     listens: Vec<HashMap<String, String>>,
     finalizes: usize,
     /// Texts each ElevenLabs session received, per session, with their arrival.
@@ -109,6 +111,11 @@ impl FakeSpeech {
         });
     }
 
+    /// Words heard for every utterance once the script is empty (load tests).
+    pub fn hear_always(&self, words: &str) {
+        self.with(|s| s.default_utterance = words.to_owned());
+    }
+
     /// ElevenLabs refuses connections (503) while `down`.
     pub fn elevenlabs_down(&self, down: bool) {
         self.with(|s| s.elevenlabs_down = down);
@@ -156,6 +163,12 @@ impl FakeSpeech {
 }
 
 type St = State<Arc<Mutex<Shared>>>;
+
+fn next_utterance(s: &mut Shared) -> String {
+    s.utterances
+        .pop_front()
+        .unwrap_or_else(|| s.default_utterance.clone())
+}
 
 fn lock(s: &Arc<Mutex<Shared>>) -> std::sync::MutexGuard<'_, Shared> {
     s.lock().unwrap_or_else(|p| p.into_inner())
@@ -298,7 +311,7 @@ async fn deepgram_session(
                             speech_ms = 0;
                             quiet_ms = 0;
                             since_words_ms = None;
-                            words = Some(lock(&s).utterances.pop_front().unwrap_or_default());
+                            words = Some(next_utterance(&mut lock(&s)));
                         } else if let Some(since) = since_words_ms.as_mut() {
                             *since += 20;
                             if utterance_end.is_some_and(|u| *since == u) {
@@ -578,7 +591,7 @@ async fn transcribe(State(s): St, headers: HeaderMap, body: axum::body::Bytes) -
     }
     let mut sh = lock(&s);
     sh.transcriptions += 1;
-    let words = sh.utterances.pop_front().unwrap_or_default();
+    let words = next_utterance(&mut sh);
     Json(json!({"text": words})).into_response()
 }
 

@@ -1,0 +1,210 @@
+//! Cascaded pipeline load: N concurrent calls against a real `switchboard` process whose
+//! agent runs the cascaded pipeline against fake providers (Deepgram, ElevenLabs and a
+//! streaming chat model, all in this process). Each caller speaks the booking fixture, waits
+//! for the answer to play, and speaks again, for the whole window; Twilio's side echoes
+//! marks in real time. The server's own cost of the pipeline (decoding, the detector,
+//! streaming to and from the providers, sentence splitting, mu-law re-encoding of the
+//! answers, the Realtime events inside) is its CPU over the window per call-second; the
+//! fakes run in the load generator's process and are not counted.
+//!
+//! `cargo run --release -p switchboard-bench --bin switchboard-cascadeload -- --calls 50,150`
+
+use anyhow::bail;
+use clap::Parser;
+use serde_json::json;
+use std::time::{Duration, Instant};
+use switchboard_bench::{pct, proc_stat, Server, ACCOUNT};
+use switchboard_testkit::chat::FakeChatModel;
+use switchboard_testkit::fixtures::CALLER_BOOKING;
+use switchboard_testkit::speech::FakeSpeech;
+use switchboard_testkit::twilio::{post_signed, stream_of, MediaCall};
+
+const TOKEN: &str = "cascadeload-auth-token";
+const NUMBER: &str = "+15550009998";
+const VOICE: &str = "21m00Tcm4TlvDq8ikWAM";
+
+#[derive(Parser, Debug)]
+#[command(
+    about = "Concurrent cascaded-pipeline calls against a switchboard server with fake providers"
+)]
+struct Args {
+    /// Concurrent call counts to run, one after the other (comma separated).
+    #[arg(long, value_delimiter = ',', default_value = "50,150")]
+    calls: Vec<usize>,
+    /// Seconds measured per run (after every call is connected).
+    #[arg(long, default_value_t = 30)]
+    seconds: u64,
+    /// The server binary.
+    #[arg(long, default_value = "target/release/switchboard")]
+    binary: String,
+}
+
+/// One caller's turns: when its speech ended and when the answer's first audio arrived.
+struct Turns {
+    latencies_us: Vec<u64>,
+    answered: usize,
+    spoken: usize,
+}
+
+async fn one_call(server: &Server, ws: &str, n: usize, until: Instant) -> anyhow::Result<Turns> {
+    let call_sid = format!("CA{n:032x}");
+    let res = post_signed(
+        &server.http,
+        &server.base,
+        &server.base,
+        "/twilio/voice",
+        TOKEN,
+        &[
+            ("CallSid", &call_sid),
+            ("From", "+15551230000"),
+            ("To", NUMBER),
+            ("CallStatus", "ringing"),
+            ("AccountSid", ACCOUNT),
+        ],
+    )
+    .await;
+    let twiml = res.text().await?;
+    let Some((_, params)) = stream_of(&twiml) else {
+        bail!("no stream in TwiML: {twiml}")
+    };
+    let media = MediaCall::connect(
+        &format!("{ws}/twilio/media"),
+        &call_sid,
+        &params,
+        Duration::from_millis(20),
+        1.0,
+    )
+    .await
+    .map_err(anyhow::Error::msg)?;
+    let speech = Duration::from_millis(CALLER_BOOKING.len() as u64 / 8);
+    let mut turns = Turns {
+        latencies_us: Vec::new(),
+        answered: 0,
+        spoken: 0,
+    };
+    // Let the greeting play, then speak, wait for the answer to end, and speak again.
+    let quiet = |media: &MediaCall| {
+        let r = media.snapshot();
+        r.echoed == r.marks.len()
+    };
+    while Instant::now() < until {
+        let start = Instant::now();
+        while !quiet(&media) && start.elapsed() < Duration::from_secs(20) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        if Instant::now() + speech + Duration::from_secs(2) > until {
+            break;
+        }
+        let before = media.snapshot().media.len();
+        media.play(CALLER_BOOKING);
+        turns.spoken += 1;
+        let ended = Instant::now() + speech;
+        // The answer: the first media after the caller stopped.
+        let wait_until = ended + Duration::from_secs(10);
+        loop {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let r = media.snapshot();
+            if let Some((at, _)) = r.media[before..].iter().find(|(at, _)| *at > ended) {
+                turns.answered += 1;
+                turns
+                    .latencies_us
+                    .push(at.saturating_duration_since(ended).as_micros() as u64);
+                break;
+            }
+            if Instant::now() > wait_until {
+                break;
+            }
+        }
+    }
+    media.stop();
+    let _ = media.finished(Duration::from_secs(10)).await;
+    Ok(turns)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let speech = FakeSpeech::start().await;
+    speech.add_deepgram_key("dg-load");
+    speech.add_elevenlabs_key("el-load", &[VOICE]);
+    speech.hear_always("Hello, I would like to book an appointment for Monday at ten.");
+    let chat = FakeChatModel::start().await;
+    chat.stop_recording();
+    println!("| calls | turns spoken / answered | end of speech → first audio p50 / p95 (ms) | server CPU (% of one core) | CPU per call | CPU ms per call-second | RSS before → loaded |");
+    println!("|---|---|---|---|---|---|---|");
+    for &calls in &args.calls {
+        let server = Server::start(
+            &args.binary,
+            &[
+                ("SWITCHBOARD_LLM_BASE_URL", chat.url.clone()),
+                ("SWITCHBOARD_LLM_API_KEY", "sk-load".into()),
+                ("SWITCHBOARD_DEEPGRAM_API_URL", speech.url.clone()),
+                ("SWITCHBOARD_DEEPGRAM_API_KEY", "dg-load".into()),
+                ("SWITCHBOARD_ELEVENLABS_API_URL", speech.url.clone()),
+                ("SWITCHBOARD_ELEVENLABS_API_KEY", "el-load".into()),
+                ("SWITCHBOARD_TWILIO_API_URL", "http://127.0.0.1:9".into()),
+            ],
+        )
+        .await?;
+        server
+            .setup(
+                TOKEN,
+                json!({"name": "Load", "instructions": "Answer briefly.",
+                    "greeting": "Hello, how can I help?",
+                    "voice_pipeline": "cascaded", "stt": {"provider": "deepgram"},
+                    "tts": {"provider": "elevenlabs", "voice": VOICE},
+                    "turn_detection": {"type": "server_vad", "silence_duration_ms": 500}}),
+                NUMBER,
+                "voice",
+            )
+            .await?;
+        let ws = server.base.replacen("http", "ws", 1);
+        let (_, rss_before) = proc_stat(server.pid)?;
+        let warmup = Duration::from_secs(5);
+        let until = Instant::now() + warmup + Duration::from_secs(args.seconds);
+        let server = std::sync::Arc::new(server);
+        let mut tasks = Vec::new();
+        for n in 0..calls {
+            let (server, ws) = (server.clone(), ws.clone());
+            tasks.push(tokio::spawn(async move {
+                one_call(&server, &ws, n, until).await
+            }));
+        }
+        tokio::time::sleep(warmup).await;
+        let (cpu0, _) = proc_stat(server.pid)?;
+        let t0 = Instant::now();
+        tokio::time::sleep(Duration::from_secs(args.seconds)).await;
+        let (cpu1, rss_loaded) = proc_stat(server.pid)?;
+        let window = t0.elapsed().as_secs_f64();
+        let (mut lat, mut spoken, mut answered, mut failed) = (Vec::new(), 0, 0, 0);
+        for t in tasks {
+            match t.await? {
+                Ok(turns) => {
+                    lat.extend(turns.latencies_us);
+                    spoken += turns.spoken;
+                    answered += turns.answered;
+                }
+                Err(e) => {
+                    failed += 1;
+                    eprintln!("call failed: {e}");
+                }
+            }
+        }
+        let cpu = (cpu1 - cpu0) / window;
+        println!(
+            "| {calls} | {spoken} / {answered}{} | {:.0} / {:.0} | {:.0}% | {:.2}% | {:.2} | {} → {} MiB |",
+            if failed > 0 { format!(" ({failed} calls failed)") } else { String::new() },
+            pct(&mut lat, 0.5),
+            pct(&mut lat, 0.95),
+            cpu * 100.0,
+            cpu * 100.0 / calls as f64,
+            cpu * 1000.0 / calls as f64,
+            rss_before / 1024,
+            rss_loaded / 1024,
+        );
+        if let Ok(server) = std::sync::Arc::try_unwrap(server) {
+            server.stop().await;
+        }
+    }
+    Ok(())
+}
