@@ -473,3 +473,86 @@ backend_test!(saving_an_agent_checks_voice_ids_and_provider_keys, |db| {
     let body: Value = res.json().await.expect("json");
     assert_eq!(body["error"]["field"], "stt.provider", "{body}");
 });
+
+backend_test!(
+    the_dashboard_sets_the_pipeline_and_keeps_what_it_does_not_show,
+    |db| {
+        let speech = FakeSpeech::start().await;
+        let chat = FakeChatModel::start().await;
+        let env = cascade_env(db, &speech, &chat).await;
+        let org = env.org("Acme", "+15550001001", &[], None).await;
+        // Fallbacks and the apology are set through the API.
+        env.patch_agent(
+        &org,
+        json!({"tts": {"provider": "openai", "voice": "alloy", "fallback": {"provider": "openai", "voice": "sage"}},
+               "llm": {"apology": "One moment, please."}}),
+    )
+    .await;
+        let admin = env.dashboard_admin(&org, "owner@acme.test").await;
+        let page = format!("/agents/{}", org.agent);
+        let shown = admin.get(&page).await;
+        assert!(
+            shown.body.contains("voice-pipeline"),
+            "the pipeline fieldset is shown"
+        );
+        let form = |pipeline: &'static str, voice: &'static str| {
+            vec![
+                ("name", "Reception"),
+                ("instructions", "Answer the phone."),
+                ("voice", "marin"),
+                ("model", "gpt-realtime"),
+                ("vad", "server_vad"),
+                ("silence_duration_ms", "600"),
+                ("max_call_duration_seconds", "1800"),
+                ("analysis_fields", "[]"),
+                ("voicemail", "hangup"),
+                ("contact_scope", "caller"),
+                ("voice_pipeline", pipeline),
+                ("stt_provider", "openai"),
+                ("stt_model", ""),
+                ("llm_model", "fake-chat-2"),
+                ("tts_provider", "elevenlabs"),
+                ("tts_voice", voice),
+                ("tts_model", ""),
+            ]
+        };
+        // A voice's name is refused beside the voice field, and nothing is saved.
+        let refused = admin
+            .submit(&page, &page, &form("cascaded", "Rachel"))
+            .await;
+        assert_eq!(refused.status, 422);
+        assert!(
+            refused.body.contains("not the voice&#39;s name")
+                || refused.body.contains("not the voice's name"),
+            "{}",
+            refused.body
+        );
+        let saved = admin.submit(&page, &page, &form("cascaded", VOICE)).await;
+        assert_eq!(saved.status, 303, "{}", saved.body);
+        let key = env.key(&org).await;
+        let agent: Value = env
+            .http
+            .get(format!("{}/api/v1/agents/{}", env.base, org.agent))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .expect("get")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(agent["voice_pipeline"], "cascaded");
+        assert_eq!(agent["stt"]["provider"], "openai");
+        assert_eq!(agent["tts"]["provider"], "elevenlabs");
+        assert_eq!(agent["tts"]["voice"], VOICE);
+        assert_eq!(
+            agent["tts"]["fallback"]["voice"], "sage",
+            "the fallback is kept"
+        );
+        assert_eq!(agent["llm"]["model"], "fake-chat-2");
+        assert_eq!(
+            agent["llm"]["apology"], "One moment, please.",
+            "the apology is kept"
+        );
+        assert_eq!(agent["turn_detection"]["silence_duration_ms"], 600);
+    }
+);

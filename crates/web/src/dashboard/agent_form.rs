@@ -38,6 +38,7 @@ pub(super) struct Draft {
     record: bool,
     contact_scope: String,
     hours: HoursDraft,
+    pub(super) pipeline: super::agent_pipeline::PipelineDraft,
 }
 
 /// The business-hours part of the form (the appointment tools and the calendar use it).
@@ -169,6 +170,7 @@ impl Draft {
             record: false,
             contact_scope: ContactScope::Caller.as_str().into(),
             hours: HoursDraft::of(&BusinessHours::default()),
+            pipeline: super::agent_pipeline::PipelineDraft::empty(),
         }
     }
 
@@ -222,7 +224,13 @@ impl Draft {
             record: a.record,
             contact_scope: a.contact_scope.as_str().into(),
             hours: HoursDraft::of(&a.business_hours),
+            pipeline: super::agent_pipeline::PipelineDraft::of(a),
         }
+    }
+
+    /// Whether the form left the pipeline out (it is then kept as stored).
+    pub(super) fn parse_keeps_pipeline(&self) -> bool {
+        !self.pipeline.present()
     }
 
     pub(super) fn from_form(f: &Fields) -> Draft {
@@ -250,11 +258,18 @@ impl Draft {
             record: f.checked("record"),
             contact_scope: f.raw("contact_scope").trim().to_owned(),
             hours: HoursDraft::from_form(f),
+            pipeline: super::agent_pipeline::PipelineDraft::from_form(f),
         }
     }
 
-    /// Parses the typed values; every problem found is recorded beside its field.
-    pub(super) fn parse(&self, errors: &mut FieldErrors) -> Option<NewAgent> {
+    /// Parses the typed values; every problem found is recorded beside its field. `current`
+    /// is the stored agent an update changes (what the form does not show is kept).
+    pub(super) fn parse(
+        &self,
+        current: Option<&Agent>,
+        errors: &mut FieldErrors,
+    ) -> Option<NewAgent> {
+        let pipeline = self.pipeline.parse(current, errors);
         let opt = |s: &str| (!s.trim().is_empty()).then(|| s.trim().to_owned());
         let temperature = match self.temperature.as_str() {
             "" => None,
@@ -391,10 +406,10 @@ impl Draft {
             transfer_caller_id: None,
             transfer_message: None,
             transfer_mode: None,
-            voice_pipeline: None,
-            stt: None,
-            llm: None,
-            tts: None,
+            voice_pipeline: pipeline.as_ref().map(|p| p.voice_pipeline),
+            stt: pipeline.as_ref().and_then(|p| p.stt.clone()),
+            llm: pipeline.as_ref().and_then(|p| p.llm.clone()),
+            tts: pipeline.and_then(|p| p.tts),
         })
     }
 }
@@ -534,6 +549,7 @@ pub(super) fn form(
                 (field("Transfer number", "transfer_number", errors, Some("E.164 or a SIP URI (sip:desk@pbx.example.com); needed by transfer_call."), html! {
                     input #transfer_number name="transfer_number" value=(d.transfer_number) placeholder="+15555550100";
                 }))
+                (super::agent_pipeline::fields(&d.pipeline, errors))
                 (hours_fields(&d.hours, errors))
                 (field("Analysis fields", "analysis_fields", errors, Some(r#"JSON, e.g. [{"name": "budget", "type": "number", "description": "Budget in dollars"}]"#), html! {
                     textarea #analysis_fields name="analysis_fields" rows="4" spellcheck="false" { (d.analysis_fields) }

@@ -106,7 +106,19 @@ pub async fn create(
     let f = Fields::managing(&dash, &body)?;
     let draft = Draft::from_form(&f);
     let mut errors = FieldErrors::default();
-    if let Some(input) = draft.parse(&mut errors) {
+    let input = match draft.parse(None, &mut errors) {
+        Some(input) => {
+            match crate::speech_check::check(&st, input.stt.as_ref(), input.tts.as_ref()).await {
+                Ok(()) => Some(input),
+                Err(v) => {
+                    errors.validation(&v);
+                    None
+                }
+            }
+        }
+        None => None,
+    };
+    if let Some(input) = input {
         match st.store.create_agent(&dash.org, input).await {
             Ok(a) => {
                 tracing::info!(org_id = %dash.org, agent_id = %a.id, "agent created in the dashboard");
@@ -201,7 +213,22 @@ pub async fn update(
     let current = st.store.get_agent(&dash.org, &id).await?;
     let draft = Draft::from_form(&f);
     let mut errors = FieldErrors::default();
-    if let Some(n) = draft.parse(&mut errors) {
+    // The pipeline is kept as it is when the form did not carry it (an older page).
+    let keeps_pipeline = draft.parse_keeps_pipeline();
+    let parsed = match draft.parse(Some(&current), &mut errors) {
+        // Providers are asked only about what this save changes.
+        Some(n) if !keeps_pipeline && (n.stt != current.stt || n.tts != current.tts) => {
+            match crate::speech_check::check(&st, n.stt.as_ref(), n.tts.as_ref()).await {
+                Ok(()) => Some(n),
+                Err(v) => {
+                    errors.validation(&v);
+                    None
+                }
+            }
+        }
+        other => other,
+    };
+    if let Some(n) = parsed {
         let patch = AgentPatch {
             name: Some(n.name),
             instructions: Some(n.instructions),
@@ -231,10 +258,10 @@ pub async fn update(
             transfer_caller_id: None,
             transfer_message: None,
             transfer_mode: None,
-            voice_pipeline: None,
-            stt: None,
-            llm: None,
-            tts: None,
+            voice_pipeline: n.voice_pipeline,
+            stt: (!keeps_pipeline).then_some(n.stt),
+            llm: (!keeps_pipeline).then_some(n.llm),
+            tts: (!keeps_pipeline).then_some(n.tts),
         };
         match st.store.update_agent(&dash.org, &id, patch).await {
             Ok(_) => return Ok(Redirect::to(&format!("/agents/{id}?flash=Saved")).into_response()),

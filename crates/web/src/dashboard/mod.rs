@@ -9,6 +9,7 @@
 mod account;
 mod agent_calls;
 mod agent_form;
+mod agent_pipeline;
 mod agents;
 mod alerts;
 mod analytics;
