@@ -10,6 +10,7 @@
 pub mod audio;
 mod engine;
 mod providers;
+mod stats;
 pub mod stt;
 pub mod text;
 pub mod tts;
@@ -19,4 +20,5 @@ pub use providers::{
     check_deepgram_key, check_elevenlabs_voice, KeyCheck, Providers, DEEPGRAM_API_URL,
     ELEVENLABS_API_URL, OPENAI_API_URL,
 };
+pub use stats::Stats;
 pub use switchboard_realtime::ModelLink;

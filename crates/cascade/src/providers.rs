@@ -32,6 +32,8 @@ pub struct Providers {
     pub elevenlabs_key: Option<Secret>,
     /// How long opening a provider's socket may take.
     pub connect_timeout: Duration,
+    /// Counters for `/metrics`.
+    pub stats: std::sync::Arc<crate::Stats>,
 }
 
 /// `https://host/x` as `wss://host/x` (and `http` as `ws`, for local fakes).

@@ -138,6 +138,7 @@ impl VoiceConfig {
             elevenlabs_url: s.elevenlabs_api_url.clone(),
             elevenlabs_key: s.elevenlabs_api_key.clone(),
             connect_timeout: self.setup_timeout,
+            stats: Default::default(),
         })
     }
 }

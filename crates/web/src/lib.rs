@@ -452,10 +452,11 @@ async fn metrics_text(State(st): State<AppState>) -> impl IntoResponse {
             "text/plain; version=0.0.4; charset=utf-8",
         )],
         format!(
-            "{}{}{}{}{}{}",
+            "{}{}{}{}{}{}{}",
             st.metrics.render(),
             st.voice.stats.render(),
             st.retell.stats.render(),
+            st.voice.cascade.stats.render(),
             st.messaging.stats().render(),
             st.jobs.stats().render(),
             st.admission.render()

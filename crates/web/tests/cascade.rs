@@ -242,6 +242,11 @@ backend_test!(a_cascaded_call_runs_end_to_end, |db| {
         "the breakdown is on the page"
     );
     assert!(page.body.contains("first audio"));
+    assert_eq!(env.metric("switchboard_cascade_sessions_total").await, 1);
+    assert_eq!(env.metric("switchboard_cascade_turns_total").await, 2);
+    assert_eq!(env.metric("switchboard_cascade_interrupted_total").await, 1);
+    // The greeting, the tool call, the answer, the last answer.
+    assert_eq!(env.metric("switchboard_cascade_answers_total").await, 4);
 });
 
 backend_test!(
@@ -331,6 +336,12 @@ backend_test!(
                 .any(|t| t.contains("could repeat") || t.contains("Could you repeat")),
             "{spoken:?}"
         );
+        assert_eq!(
+            env.metric("switchboard_cascade_stt_fallbacks_total").await,
+            1
+        );
+        assert!(env.metric("switchboard_cascade_tts_fallbacks_total").await >= 3);
+        assert_eq!(env.metric("switchboard_cascade_apologies_total").await, 1);
         assert!(speech
             .speech_requests()
             .iter()

@@ -26,6 +26,7 @@ fn providers(config: &Config) -> Option<Providers> {
         elevenlabs_url: config.elevenlabs_api_url.clone(),
         elevenlabs_key: config.elevenlabs_api_key.clone(),
         connect_timeout: Duration::from_secs(4),
+        stats: Default::default(),
     })
 }
 

@@ -10,7 +10,7 @@ mod respond;
 
 use crate::audio::{ulaw_to_pcm, Vad, Voice, FRAME_SAMPLES};
 use crate::stt::{Stt, SttEvent, SttOptions};
-use crate::Providers;
+use crate::{Providers, Stats};
 use base64::Engine as _;
 use context::Context;
 use futures_util::{SinkExt, StreamExt};
@@ -60,6 +60,7 @@ pub async fn open(pipeline: Pipeline, providers: Arc<Providers>) -> Result<Model
     };
     let (stt, stt_events) = open_stt(&pipeline.stt, &providers, &options, false).await?;
     let (link, peer) = ModelLink::local();
+    Stats::add(&providers.stats.sessions);
     let engine = Engine {
         vad: Vad::new(pipeline.threshold, pipeline.silence_ms),
         pipeline,
@@ -94,9 +95,14 @@ async fn open_stt(
         .skip(usize::from(skip_primary))
         .chain(s.fallback.clone());
     let mut last = "no speech-to-text is configured".to_owned();
-    for choice in choices {
+    for (i, choice) in choices.enumerate() {
         match Stt::open(&choice, providers, options).await {
-            Ok(open) => return Ok(open),
+            Ok(open) => {
+                if i > 0 || skip_primary {
+                    Stats::add(&providers.stats.stt_fallbacks);
+                }
+                return Ok(open);
+            }
             Err(e) => {
                 tracing::warn!(provider = ?choice.provider, error = %e, "speech-to-text unavailable");
                 last = e;
@@ -287,6 +293,8 @@ impl Engine {
             "conversation.item.truncate" => {
                 let item = ev["item_id"].as_str().unwrap_or_default();
                 let ms = ev["audio_end_ms"].as_u64().unwrap_or(0);
+                // The actor cuts what the caller stopped hearing (barge-in, staff mute).
+                Stats::add(&self.providers.stats.interrupted);
                 self.context.truncate(item, ms);
                 Vec::new()
             }
@@ -398,6 +406,9 @@ impl Engine {
         };
         let ended = p.ended;
         let had_words = !p.text.trim().is_empty();
+        if had_words {
+            Stats::add(&self.providers.stats.turns);
+        }
         let mut sends = self.close_pending(p);
         if had_words && self.turn.is_none() && self.active.is_none() {
             let marks = Marks {
@@ -594,6 +605,12 @@ impl Engine {
                 let Some(a) = self.active.take() else {
                     return Vec::new();
                 };
+                let stats = &self.providers.stats;
+                Stats::add(if apologized {
+                    &stats.apologies
+                } else {
+                    &stats.answers
+                });
                 let mut sends = Vec::new();
                 let mut output = Vec::new();
                 let text = a.text.trim().to_owned();
@@ -622,6 +639,7 @@ impl Engine {
                     return Vec::new();
                 };
                 tracing::warn!(code, error = %message, "the answer failed");
+                Stats::add(&self.providers.stats.failed_answers);
                 vec![events::response_done(
                     &a.id,
                     "failed",

@@ -43,16 +43,25 @@ pub(super) enum Out {
     Failed { code: &'static str, message: String },
 }
 
+/// Opens the first voice that answers; one that is not the agent's first choice (`failed`:
+/// a voice already failed this answer) counts as a fallback.
 async fn open_voice(
     voices: &mut std::collections::VecDeque<TtsChoice>,
     providers: &Providers,
+    mut failed: bool,
 ) -> Result<Tts, String> {
     let mut last = "no voice is configured".to_owned();
     while let Some(choice) = voices.pop_front() {
         match Tts::open(&choice, providers).await {
-            Ok(t) => return Ok(t),
+            Ok(t) => {
+                if failed {
+                    crate::Stats::add(&providers.stats.tts_fallbacks);
+                }
+                return Ok(t);
+            }
             Err(e) => {
                 tracing::warn!(provider = ?choice.provider, error = %e, "text-to-speech unavailable");
+                failed = true;
                 last = e;
             }
         }
@@ -77,7 +86,7 @@ pub(super) async fn run(job: Job, out: mpsc::Sender<(u64, Out)>) {
     };
     let mut voices: std::collections::VecDeque<TtsChoice> = job.voices.into_iter().collect();
     let (voice, model) = tokio::join!(
-        open_voice(&mut voices, &job.providers),
+        open_voice(&mut voices, &job.providers, false),
         tokio::time::timeout(job.first_token, open_model(&job.providers, &job.request))
     );
     let mut tts = match voice {
@@ -183,7 +192,7 @@ pub(super) async fn run(job: Job, out: mpsc::Sender<(u64, Out)>) {
                 };
                 if let Some(e) = failure {
                     tracing::warn!(provider = ?tts.provider, error = %e, "text-to-speech failed mid-answer");
-                    match open_voice(&mut voices, &job.providers).await {
+                    match open_voice(&mut voices, &job.providers, true).await {
                         Ok(next) => {
                             tts = next;
                             // The fallback says what the caller has not heard yet.
