@@ -401,6 +401,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
                 deepgram_api_key: config.deepgram_api_key.clone(),
                 elevenlabs_api_url: config.elevenlabs_api_url.clone(),
                 elevenlabs_api_key: config.elevenlabs_api_key.clone(),
+                offline: config.offline.clone(),
             },
             ..switchboard_voice::VoiceConfig::default()
         },

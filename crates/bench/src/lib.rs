@@ -56,7 +56,10 @@ impl Server {
             .env("SWITCHBOARD_HOST", "127.0.0.1")
             .env("SWITCHBOARD_DATA_DIR", &data)
             .env("SWITCHBOARD_PUBLIC_URL", &base)
-            .env("SWITCHBOARD_LOG", "warn")
+            .env(
+                "SWITCHBOARD_LOG",
+                std::env::var("SWITCHBOARD_BENCH_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             // Load generators measure the server, not its admission control.
             .env("SWITCHBOARD_API_RATE_PER_MINUTE", "1000000")
             .env("SWITCHBOARD_API_BURST", "100000")

@@ -9,6 +9,7 @@
 
 pub mod audio;
 mod engine;
+pub mod offline;
 mod providers;
 mod stats;
 pub mod stt;

@@ -34,6 +34,8 @@ pub struct Providers {
     pub connect_timeout: Duration,
     /// Counters for `/metrics`.
     pub stats: std::sync::Arc<crate::Stats>,
+    /// The offline providers' models.
+    pub local: std::sync::Arc<crate::offline::Local>,
 }
 
 /// `https://host/x` as `wss://host/x` (and `http` as `ws`, for local fakes).

@@ -104,6 +104,8 @@ pub struct SpeechConfig {
     pub elevenlabs_api_url: String,
     /// ElevenLabs key (`SWITCHBOARD_ELEVENLABS_API_KEY`).
     pub elevenlabs_api_key: Option<switchboard_domain::Secret>,
+    /// The offline providers' model files.
+    pub offline: switchboard_cascade::offline::OfflineConfig,
 }
 
 impl Default for SpeechConfig {
@@ -114,6 +116,7 @@ impl Default for SpeechConfig {
             deepgram_api_key: None,
             elevenlabs_api_url: switchboard_cascade::ELEVENLABS_API_URL.into(),
             elevenlabs_api_key: None,
+            offline: Default::default(),
         }
     }
 }
@@ -139,6 +142,7 @@ impl VoiceConfig {
             elevenlabs_key: s.elevenlabs_api_key.clone(),
             connect_timeout: self.setup_timeout,
             stats: Default::default(),
+            local: Arc::new(switchboard_cascade::offline::Local::new(s.offline.clone())),
         })
     }
 }

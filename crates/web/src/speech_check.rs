@@ -22,6 +22,20 @@ pub(crate) async fn check(
             ("tts", Some(tts.primary())),
             ("tts.fallback", tts.fallback.clone()),
         ] {
+            let Some(choice) = choice.filter(|c| c.provider == TtsProvider::Piper) else {
+                continue;
+            };
+            if providers.local.has_voice(&choice.voice) == Some(false) {
+                return Err(ValidationError::new(
+                    format!("{field}.voice"),
+                    format!("the server has no Piper voice `{}`", choice.voice),
+                ));
+            }
+        }
+        for (field, choice) in [
+            ("tts", Some(tts.primary())),
+            ("tts.fallback", tts.fallback.clone()),
+        ] {
             let Some(choice) = choice else { continue };
             // A malformed id is the domain's to refuse, with its own message.
             if choice.provider != TtsProvider::Elevenlabs

@@ -37,6 +37,7 @@ async fn server_of<'a>(db: &'a TestDb, speech: &FakeSpeech, chat: &FakeChatModel
             deepgram_api_key: Some(Secret::new(DEEPGRAM_KEY)),
             elevenlabs_api_url: speech_url,
             elevenlabs_api_key: Some(Secret::new(ELEVENLABS_KEY)),
+            offline: Default::default(),
         };
     })
     .await
@@ -567,3 +568,93 @@ backend_test!(
         assert_eq!(agent["turn_detection"]["silence_duration_ms"], 600);
     }
 );
+
+backend_test!(a_call_in_a_piper_voice_through_onnx_runtime, |db| {
+    // The voice runs in this process: ONNX Runtime and a voice from .ci/install-offline.
+    let (Some(lib), Some(voices)) = (
+        std::env::var_os("SWITCHBOARD_TEST_ONNXRUNTIME"),
+        std::env::var_os("SWITCHBOARD_TEST_PIPER_VOICES"),
+    ) else {
+        eprintln!("SWITCHBOARD_TEST_ONNXRUNTIME and SWITCHBOARD_TEST_PIPER_VOICES are not set (.ci/install-offline prints them): the Piper call is not checked");
+        return;
+    };
+    let speech = FakeSpeech::start().await;
+    let chat = FakeChatModel::start().await;
+    speech.add_deepgram_key(DEEPGRAM_KEY);
+    let (speech_url, chat_url) = (speech.url.clone(), chat.url.clone());
+    let env = env_with(db, Behavior::default(), move |c| {
+        c.llm.base_url = chat_url;
+        c.llm.api_key = Some(Secret::new("sk-test-chat-key"));
+        c.voice.speech.deepgram_api_url = speech_url;
+        c.voice.speech.deepgram_api_key = Some(Secret::new(DEEPGRAM_KEY));
+        c.voice.speech.offline = switchboard_cascade::offline::OfflineConfig {
+            onnxruntime: Some(lib.into()),
+            piper_voices: Some(voices.into()),
+            threads: 1,
+            ..Default::default()
+        };
+    })
+    .await;
+    let org = env.org("Acme", "+15550001001", &[], Some(GREETING)).await;
+    // An unknown voice is refused at save; the stand-in is taken.
+    let key = env.key(&org).await;
+    let res = env
+        .http
+        .patch(format!("{}/api/v1/agents/{}", env.base, org.agent))
+        .bearer_auth(&key)
+        .json(&cascaded(
+            json!({"provider": "piper", "voice": "en_US-nobody-medium"}),
+        ))
+        .send()
+        .await
+        .expect("patch");
+    assert_eq!(res.status(), 422);
+    let body: Value = res.json().await.expect("json");
+    assert_eq!(body["error"]["field"], "tts.voice", "{body}");
+    env.patch_agent(
+        &org,
+        cascaded(json!({"provider": "piper", "voice": "standin"})),
+    )
+    .await;
+    chat.script([
+        ChatStep::Text(GREETING.into()),
+        ChatStep::Text("Monday at ten is free.".into()),
+    ]);
+    speech.hear(&["Is Monday at ten free?"]);
+    let sid = "CA00000000000000000000000000000c09";
+    let media = env.answer(&org, sid, "+15557770009", 8.0).await;
+    media
+        .wait_for("the greeting in the Piper voice", WAIT, |r| {
+            r.audio.len() > 8_000 && r.echoed == r.marks.len()
+        })
+        .await;
+    let greeting = media.snapshot().audio.len();
+    media.play(CALLER_BOOKING);
+    eventually("the answer", WAIT, || async {
+        let items = env.transcript(&org, sid).await;
+        items
+            .iter()
+            .any(|m| m.content["text"] == "Monday at ten is free.")
+            .then_some(())
+    })
+    .await;
+    media
+        .wait_for("the answer to play", WAIT, |r| {
+            r.audio.len() > greeting + 4_000 && r.echoed == r.marks.len()
+        })
+        .await;
+    media.stop();
+    env.wait_ended(&org, sid).await;
+    // What the caller heard is the voice's tone (400 Hz), resampled to the phone.
+    let audio = media.snapshot().audio;
+    let pcm: Vec<i16> = audio[..greeting]
+        .iter()
+        .map(|u| switchboard_cascade::audio::ulaw_to_pcm(*u))
+        .collect();
+    let crossings = pcm.windows(2).filter(|w| (w[0] < 0) != (w[1] < 0)).count();
+    let per_second = crossings * 8_000 / pcm.len().max(1);
+    assert!(
+        (700..=860).contains(&per_second),
+        "{per_second} crossings a second"
+    );
+});

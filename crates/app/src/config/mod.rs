@@ -279,6 +279,28 @@ impl Config {
             "elevenlabs_api_url",
             switchboard_cascade::ELEVENLABS_API_URL,
         )?;
+        let path = |key: &str| raw.get(key).map(|(v, _)| std::path::PathBuf::from(v));
+        let offline_threads = match raw.get("offline_threads") {
+            None => 0,
+            Some((v, src)) => match v.parse::<usize>() {
+                Ok(n) if n <= 256 => n,
+                _ => {
+                    return Err(err(
+                        src,
+                        format!(
+                            "expected a number of threads from 0 (all cores) to 256, got `{v}`"
+                        ),
+                    ))
+                }
+            },
+        };
+        let offline = switchboard_cascade::offline::OfflineConfig {
+            whisper_model: path("whisper_model"),
+            piper_voices: path("piper_voices_dir"),
+            onnxruntime: path("onnxruntime_lib"),
+            espeak: path("espeak_ng"),
+            threads: offline_threads,
+        };
         let twilio_skip_signature = match raw.get("twilio_skip_signature") {
             None | Some(("false" | "0" | "", _)) => false,
             Some(("true" | "1", src)) => {
@@ -466,6 +488,7 @@ impl Config {
             deepgram_api_url,
             elevenlabs_api_key: secret("elevenlabs_api_key"),
             elevenlabs_api_url,
+            offline,
             twilio_skip_signature,
             llm_base_url,
             llm_api_key: secret("llm_api_key"),

@@ -73,6 +73,10 @@ pub struct Config {
     pub elevenlabs_api_key: Option<Secret>,
     /// ElevenLabs base (`SWITCHBOARD_ELEVENLABS_API_URL`).
     pub elevenlabs_api_url: String,
+    /// The offline providers' files (`SWITCHBOARD_WHISPER_MODEL`,
+    /// `SWITCHBOARD_PIPER_VOICES_DIR`, `SWITCHBOARD_ONNXRUNTIME_LIB`, `SWITCHBOARD_ESPEAK_NG`,
+    /// `SWITCHBOARD_OFFLINE_THREADS`).
+    pub offline: switchboard_cascade::offline::OfflineConfig,
     /// Development only: accept Twilio webhooks without checking signatures.
     pub twilio_skip_signature: bool,
     /// Chat-completions endpoint.

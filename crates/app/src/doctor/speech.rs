@@ -27,6 +27,9 @@ fn providers(config: &Config) -> Option<Providers> {
         elevenlabs_key: config.elevenlabs_api_key.clone(),
         connect_timeout: Duration::from_secs(4),
         stats: Default::default(),
+        local: std::sync::Arc::new(switchboard_cascade::offline::Local::new(
+            config.offline.clone(),
+        )),
     })
 }
 
@@ -57,11 +60,71 @@ async fn cascaded_agents(store: &Store) -> Vec<(String, Agent)> {
     out
 }
 
+/// The settings each of `agent`'s providers needs, and whether the server has it.
+fn needs_of(agent: &Agent, p: &Providers) -> Vec<(&'static str, bool)> {
+    let whisper = switchboard_cascade::offline::WHISPER_BUILT;
+    let local = p.local.config();
+    let mut needs = Vec::new();
+    for choice in agent
+        .stt
+        .iter()
+        .flat_map(|s| std::iter::once(s.primary()).chain(s.fallback.clone()))
+    {
+        needs.push(match choice.provider {
+            SttProvider::Deepgram => ("SWITCHBOARD_DEEPGRAM_API_KEY", p.deepgram_key.is_some()),
+            SttProvider::Openai => ("SWITCHBOARD_OPENAI_API_KEY", p.openai_key.is_some()),
+            SttProvider::Whisper => (
+                "SWITCHBOARD_WHISPER_MODEL (and a build with --features whisper)",
+                whisper && local.whisper_model.is_some(),
+            ),
+        });
+    }
+    for choice in agent.tts.iter().flat_map(|t| t.choices()) {
+        needs.push(match choice.provider {
+            TtsProvider::Elevenlabs => {
+                ("SWITCHBOARD_ELEVENLABS_API_KEY", p.elevenlabs_key.is_some())
+            }
+            TtsProvider::Openai => ("SWITCHBOARD_OPENAI_API_KEY", p.openai_key.is_some()),
+            TtsProvider::Piper => (
+                "SWITCHBOARD_PIPER_VOICES_DIR and SWITCHBOARD_ONNXRUNTIME_LIB",
+                local.piper_voices.is_some() && local.onnxruntime.is_some(),
+            ),
+        });
+    }
+    needs.dedup();
+    needs
+}
+
+/// The offline models the server is configured with: each must load (and each voice speak).
+async fn check_offline(p: &Providers, r: &mut Report) {
+    let local = p.local.clone();
+    let Ok(results) = tokio::task::spawn_blocking(move || local.check()).await else {
+        return;
+    };
+    for (what, result) in results {
+        match result {
+            Ok(detail) => r.line(
+                Level::Ok,
+                "offline models",
+                &format!("{what}: {detail}"),
+                None,
+            ),
+            Err(e) => r.line(
+                Level::Fail,
+                "offline models",
+                &format!("{what}: {e}"),
+                Some("see the README's offline mode for where to get models and ONNX Runtime"),
+            ),
+        }
+    }
+}
+
 /// The providers' keys, and what each cascaded agent needs of them.
 pub(super) async fn check_speech(config: &Config, store: &Store, r: &mut Report) {
     let Some(p) = providers(config) else {
         return;
     };
+    check_offline(&p, r).await;
     let agents = cascaded_agents(store).await;
     let mut fails = 0;
     if let Some(key) = &p.deepgram_key {
@@ -86,24 +149,25 @@ pub(super) async fn check_speech(config: &Config, store: &Store, r: &mut Report)
     }
     for (org, agent) in &agents {
         let who = format!("agent {} ({}) of organization {org}", agent.id, agent.name);
-        let mut needs: Vec<(&str, bool)> = Vec::new();
-        if let Some(stt) = &agent.stt {
-            for choice in std::iter::once(stt.primary()).chain(stt.fallback.clone()) {
-                needs.push(match choice.provider {
-                    SttProvider::Deepgram => {
-                        ("SWITCHBOARD_DEEPGRAM_API_KEY", p.deepgram_key.is_some())
-                    }
-                    SttProvider::Openai => ("SWITCHBOARD_OPENAI_API_KEY", p.openai_key.is_some()),
-                });
-            }
-        }
+        let needs = needs_of(agent, &p);
         for choice in agent.tts.iter().flat_map(|t| t.choices()) {
             match choice.provider {
-                TtsProvider::Openai => {
-                    needs.push(("SWITCHBOARD_OPENAI_API_KEY", p.openai_key.is_some()))
+                TtsProvider::Openai => {}
+                TtsProvider::Piper => {
+                    if p.local.has_voice(&choice.voice) == Some(false) {
+                        fails += 1;
+                        r.line(
+                            Level::Fail,
+                            CHECK,
+                            &format!(
+                                "{who}: no Piper voice `{}` in SWITCHBOARD_PIPER_VOICES_DIR",
+                                choice.voice
+                            ),
+                            Some("put <name>.onnx and <name>.onnx.json in the voices folder"),
+                        );
+                    }
                 }
                 TtsProvider::Elevenlabs => {
-                    needs.push(("SWITCHBOARD_ELEVENLABS_API_KEY", p.elevenlabs_key.is_some()));
                     let Some(key) = &p.elevenlabs_key else {
                         continue;
                     };

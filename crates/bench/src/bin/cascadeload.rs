@@ -76,7 +76,7 @@ async fn one_call(server: &Server, ws: &str, n: usize, until: Instant) -> anyhow
     )
     .await
     .map_err(anyhow::Error::msg)?;
-    let speech = Duration::from_millis(CALLER_BOOKING.len() as u64 / 8);
+    let (speech, heard_until) = speech_span();
     let mut turns = Turns {
         latencies_us: Vec::new(),
         answered: 0,
@@ -85,7 +85,7 @@ async fn one_call(server: &Server, ws: &str, n: usize, until: Instant) -> anyhow
     // Let the greeting play, then speak, wait for the answer to end, and speak again.
     let quiet = |media: &MediaCall| {
         let r = media.snapshot();
-        r.echoed == r.marks.len()
+        !r.media.is_empty() && r.echoed == r.marks.len()
     };
     while Instant::now() < until {
         let start = Instant::now();
@@ -98,7 +98,8 @@ async fn one_call(server: &Server, ws: &str, n: usize, until: Instant) -> anyhow
         let before = media.snapshot().media.len();
         media.play(CALLER_BOOKING);
         turns.spoken += 1;
-        let ended = Instant::now() + speech;
+        // The caller's last loud frame (the fixture ends in silence).
+        let ended = Instant::now() + heard_until;
         // The answer: the first media after the caller stopped.
         let wait_until = ended + Duration::from_secs(10);
         loop {
@@ -119,6 +120,26 @@ async fn one_call(server: &Server, ws: &str, n: usize, until: Instant) -> anyhow
     media.stop();
     let _ = media.finished(Duration::from_secs(10)).await;
     Ok(turns)
+}
+
+/// How long the fixture plays, and where its last loud 20 ms frame ends (the end of speech
+/// a listener would hear; the detector's silence counts from there).
+fn speech_span() -> (Duration, Duration) {
+    let level = |frame: &[u8]| {
+        let e: f64 = frame
+            .iter()
+            .map(|u| f64::from(switchboard_cascade::audio::ulaw_to_pcm(*u)).powi(2))
+            .sum();
+        (e / frame.len().max(1) as f64).sqrt()
+    };
+    let last_loud = CALLER_BOOKING
+        .chunks(160)
+        .rposition(|f| level(f) > 330.0)
+        .map_or(0, |i| i + 1);
+    (
+        Duration::from_millis(CALLER_BOOKING.len() as u64 / 8),
+        Duration::from_millis(last_loud as u64 * 20),
+    )
 }
 
 #[tokio::main]

@@ -343,6 +343,7 @@ impl Engine {
 
     fn speech_started(&mut self) -> Vec<String> {
         let item = self.next_id("item_user");
+        tracing::debug!(item = %item, at_ms = self.audio_ms, "caller speaking");
         let mut sends = vec![events::speech_started(&item, self.audio_ms)];
         self.stt.speech_started();
         self.turn = Some(Turn {
@@ -358,6 +359,7 @@ impl Engine {
         let Some(turn) = self.turn.take() else {
             return Vec::new();
         };
+        tracing::debug!(item = %turn.item, at_ms = self.audio_ms, words = %turn.text, "caller stopped");
         let sends = vec![events::speech_stopped(&turn.item, self.audio_ms)];
         // A turn still waiting for words is superseded: its words so far join this one.
         let earlier = self.pending.take().map(|p| self.close_pending(p));
@@ -406,6 +408,7 @@ impl Engine {
         };
         let ended = p.ended;
         let had_words = !p.text.trim().is_empty();
+        tracing::debug!(item = %p.item, words = %p.text, speaking = self.turn.is_some(), answering = self.active.is_some(), "turn complete");
         if had_words {
             Stats::add(&self.providers.stats.turns);
         }
@@ -501,6 +504,7 @@ impl Engine {
         }
         let id = self.next_id("resp");
         let item = self.next_id("item_agent");
+        tracing::debug!(response = %id, item = %item, "answering");
         marks.created = Some(Instant::now());
         let system = instructions.unwrap_or_else(|| self.instructions.clone());
         let request = Request {

@@ -100,6 +100,7 @@ pub(super) async fn run(job: Job, out: mpsc::Sender<(u64, Out)>) {
             return;
         }
     };
+    tracing::debug!(voice = ?tts.provider, model_ok = matches!(model, Ok(Ok(_))), "answer under way");
     let deadline = Instant::now() + job.first_token;
     let mut stream = match model {
         Ok(Ok(s)) => Some(s),
@@ -164,6 +165,7 @@ pub(super) async fn run(job: Job, out: mpsc::Sender<(u64, Out)>) {
                     }
                 }
                 for piece in pieces {
+                    tracing::trace!(piece = %piece, "to the voice");
                     said.push_str(&piece);
                     if !send(Out::Text(piece.clone())).await {
                         return;

@@ -1,7 +1,7 @@
 //! Speech-to-text: what the engine hears from a provider, whichever it is.
 
+mod batch;
 mod deepgram;
-mod openai;
 
 use crate::Providers;
 use switchboard_domain::agent::{SttChoice, SttProvider};
@@ -30,7 +30,7 @@ pub enum SttEvent {
 /// How a provider is fed.
 enum Feed {
     Deepgram(deepgram::Deepgram),
-    Openai(openai::Utterances),
+    Batch(batch::Utterances),
 }
 
 /// A speech-to-text session of one call.
@@ -66,8 +66,9 @@ impl Stt {
                 Feed::Deepgram(deepgram::Deepgram::open(providers, &model, options, tx).await?)
             }
             SttProvider::Openai => {
-                Feed::Openai(openai::Utterances::new(providers, &model, options, tx)?)
+                Feed::Batch(batch::Utterances::openai(providers, &model, options, tx)?)
             }
+            SttProvider::Whisper => Feed::Batch(batch::Utterances::local(providers, options, tx)?),
         };
         Ok((
             Stt {
@@ -82,13 +83,13 @@ impl Stt {
     pub fn audio(&mut self, ulaw: &[u8]) {
         match &mut self.feed {
             Feed::Deepgram(d) => d.audio(ulaw),
-            Feed::Openai(o) => o.audio(ulaw),
+            Feed::Batch(o) => o.audio(ulaw),
         }
     }
 
     /// The caller started speaking (the detector's view).
     pub fn speech_started(&mut self) {
-        if let Feed::Openai(o) = &mut self.feed {
+        if let Feed::Batch(o) = &mut self.feed {
             o.start();
         }
     }
@@ -97,7 +98,7 @@ impl Stt {
     pub fn end_of_turn(&mut self) {
         match &mut self.feed {
             Feed::Deepgram(d) => d.finalize(),
-            Feed::Openai(o) => o.finish(),
+            Feed::Batch(o) => o.finish(),
         }
     }
 

@@ -3,6 +3,7 @@
 
 mod elevenlabs;
 mod openai;
+mod piper;
 
 use crate::Providers;
 use switchboard_domain::agent::{TtsChoice, TtsProvider};
@@ -64,6 +65,7 @@ impl Tts {
             TtsProvider::Openai => {
                 openai::start(providers, &choice.voice, &model, input_rx, events_tx)?
             }
+            TtsProvider::Piper => piper::start(providers, &choice.voice, input_rx, events_tx)?,
         }
         Ok(Tts {
             input,

@@ -15,9 +15,9 @@ mod settings;
 
 pub use call_control::{handoff_tool_name, DigitCollection, Handoff, MAX_HANDOFFS};
 pub use pipeline::{
-    looks_like_elevenlabs_voice_id, LlmSettings, SttChoice, SttProvider, SttSettings, TtsChoice,
-    TtsProvider, TtsSettings, VoicePipeline, DEFAULT_APOLOGY, DEFAULT_FIRST_TOKEN_MS,
-    OPENAI_TTS_VOICES,
+    is_piper_voice_name, looks_like_elevenlabs_voice_id, LlmSettings, SttChoice, SttProvider,
+    SttSettings, TtsChoice, TtsProvider, TtsSettings, VoicePipeline, DEFAULT_APOLOGY,
+    DEFAULT_FIRST_TOKEN_MS, OPENAI_TTS_VOICES,
 };
 pub use settings::{AnalysisField, AnalysisFieldType, ContactScope, TurnDetection, VoicemailMode};
 

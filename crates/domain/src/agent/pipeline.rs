@@ -42,14 +42,40 @@ pub enum SttProvider {
     Deepgram,
     /// OpenAI transcription: each utterance once the caller stops.
     Openai,
+    /// whisper.cpp in this process (offline): the server's `SWITCHBOARD_WHISPER_MODEL`.
+    Whisper,
 }
 
 impl SttProvider {
+    /// Every provider, with its wire name and a label.
+    pub const ALL: [(SttProvider, &'static str, &'static str); 3] = [
+        (SttProvider::Deepgram, "deepgram", "Deepgram"),
+        (SttProvider::Openai, "openai", "OpenAI"),
+        (SttProvider::Whisper, "whisper", "whisper.cpp (offline)"),
+    ];
+
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(p, _, _)| *p == self)
+            .map_or("", |(_, n, _)| n)
+    }
+
+    /// From the wire name.
+    pub fn parse(s: &str) -> Option<SttProvider> {
+        Self::ALL
+            .iter()
+            .find(|(_, n, _)| *n == s)
+            .map(|(p, _, _)| *p)
+    }
+
     /// The model used when none is named.
     pub fn default_model(self) -> &'static str {
         match self {
             SttProvider::Deepgram => "nova-3",
             SttProvider::Openai => "gpt-4o-mini-transcribe",
+            SttProvider::Whisper => "local",
         }
     }
 }
@@ -62,16 +88,51 @@ pub enum TtsProvider {
     Elevenlabs,
     /// OpenAI speech (24 kHz PCM, resampled for the phone).
     Openai,
+    /// A Piper voice through ONNX Runtime in this process (offline): `voice` names a voice in
+    /// the server's `SWITCHBOARD_PIPER_VOICES_DIR`.
+    Piper,
 }
 
 impl TtsProvider {
+    /// Every provider, with its wire name and a label.
+    pub const ALL: [(TtsProvider, &'static str, &'static str); 3] = [
+        (TtsProvider::Elevenlabs, "elevenlabs", "ElevenLabs"),
+        (TtsProvider::Openai, "openai", "OpenAI"),
+        (TtsProvider::Piper, "piper", "Piper (offline)"),
+    ];
+
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(p, _, _)| *p == self)
+            .map_or("", |(_, n, _)| n)
+    }
+
+    /// From the wire name.
+    pub fn parse(s: &str) -> Option<TtsProvider> {
+        Self::ALL
+            .iter()
+            .find(|(_, n, _)| *n == s)
+            .map(|(p, _, _)| *p)
+    }
+
     /// The model used when none is named.
     pub fn default_model(self) -> &'static str {
         match self {
             TtsProvider::Elevenlabs => "eleven_flash_v2_5",
             TtsProvider::Openai => "gpt-4o-mini-tts",
+            TtsProvider::Piper => "local",
         }
     }
+}
+
+/// A Piper voice name: the file name of its model without `.onnx` (`en_US-lessac-medium`).
+pub fn is_piper_voice_name(v: &str) -> bool {
+    (1..=100).contains(&v.len())
+        && !v.starts_with('.')
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
 }
 
 /// Voices OpenAI's speech endpoint offers.
@@ -216,6 +277,10 @@ impl TtsChoice {
                     ),
                 ))
             }
+            TtsProvider::Piper if !is_piper_voice_name(&self.voice) => Err(ValidationError::new(
+                "voice",
+                "must be a Piper voice name such as `en_US-lessac-medium` (its model file without `.onnx`)",
+            )),
             TtsProvider::Openai if !OPENAI_TTS_VOICES.contains(&self.voice.as_str()) => {
                 Err(ValidationError::new(
                     "voice",

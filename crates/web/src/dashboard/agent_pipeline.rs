@@ -48,14 +48,14 @@ impl PipelineDraft {
         let mut d = PipelineDraft::empty();
         d.pipeline = a.voice_pipeline.as_str().into();
         if let Some(s) = &a.stt {
-            d.stt_provider = stt_name(s.provider).into();
+            d.stt_provider = s.provider.as_str().into();
             d.stt_model = s.model.clone().unwrap_or_default();
         }
         if let Some(l) = &a.llm {
             d.llm_model = l.model.clone().unwrap_or_default();
         }
         if let Some(t) = &a.tts {
-            d.tts_provider = tts_name(t.provider).into();
+            d.tts_provider = t.provider.as_str().into();
             d.tts_voice = t.voice.clone();
             d.tts_model = t.model.clone().unwrap_or_default();
         }
@@ -99,21 +99,13 @@ impl PipelineDraft {
                 return None;
             }
         };
-        let stt_provider = match self.stt_provider.as_str() {
-            "deepgram" => SttProvider::Deepgram,
-            "openai" => SttProvider::Openai,
-            _ => {
-                errors.add("stt", "choose Deepgram or OpenAI");
-                return None;
-            }
+        let Some(stt_provider) = SttProvider::parse(&self.stt_provider) else {
+            errors.add("stt", "choose a speech-to-text provider from the list");
+            return None;
         };
-        let tts_provider = match self.tts_provider.as_str() {
-            "elevenlabs" => TtsProvider::Elevenlabs,
-            "openai" => TtsProvider::Openai,
-            _ => {
-                errors.add("tts", "choose ElevenLabs or OpenAI");
-                return None;
-            }
+        let Some(tts_provider) = TtsProvider::parse(&self.tts_provider) else {
+            errors.add("tts", "choose a voice provider from the list");
+            return None;
         };
         let cascaded = voice_pipeline == VoicePipeline::Cascaded;
         let stt = (cascaded || current.is_some_and(|a| a.stt.is_some())).then(|| SttSettings {
@@ -148,20 +140,6 @@ impl PipelineDraft {
     }
 }
 
-fn stt_name(p: SttProvider) -> &'static str {
-    match p {
-        SttProvider::Deepgram => "deepgram",
-        SttProvider::Openai => "openai",
-    }
-}
-
-fn tts_name(p: TtsProvider) -> &'static str {
-    match p {
-        TtsProvider::Elevenlabs => "elevenlabs",
-        TtsProvider::Openai => "openai",
-    }
-}
-
 /// The pipeline fieldset.
 pub(super) fn fields(d: &PipelineDraft, errors: &FieldErrors) -> Markup {
     let sel = |a: &str, b: &str| a == b;
@@ -177,8 +155,9 @@ pub(super) fn fields(d: &PipelineDraft, errors: &FieldErrors) -> Markup {
             div.row {
                 (field("Speech-to-text", "stt", errors, None, html! {
                     select #stt name="stt_provider" {
-                        option value="deepgram" selected[sel(&d.stt_provider, "deepgram")] { "Deepgram" }
-                        option value="openai" selected[sel(&d.stt_provider, "openai")] { "OpenAI" }
+                        @for (_, name, label) in SttProvider::ALL {
+                            option value=(name) selected[sel(&d.stt_provider, name)] { (label) }
+                        }
                     }
                     input name="stt_model" placeholder="model (default nova-3 / gpt-4o-mini-transcribe)" value=(d.stt_model) aria-label="Speech-to-text model";
                 }))
@@ -186,11 +165,12 @@ pub(super) fn fields(d: &PipelineDraft, errors: &FieldErrors) -> Markup {
                     input #llm name="llm_model" value=(d.llm_model);
                 }))
             }
-            (field("Voice", "tts", errors, Some("ElevenLabs: the voice id from its voice library (20 letters and digits), not the voice's name. OpenAI: alloy, ash, coral, nova, sage..."), html! {
+            (field("Voice", "tts", errors, Some("ElevenLabs: the voice id from its voice library (20 letters and digits), not the voice's name. OpenAI: alloy, ash, coral, nova, sage... Piper: a voice in the server's voices folder, such as en_US-lessac-medium."), html! {
                 div.row {
                     select name="tts_provider" aria-label="Voice provider" {
-                        option value="elevenlabs" selected[sel(&d.tts_provider, "elevenlabs")] { "ElevenLabs" }
-                        option value="openai" selected[sel(&d.tts_provider, "openai")] { "OpenAI" }
+                        @for (_, name, label) in TtsProvider::ALL {
+                            option value=(name) selected[sel(&d.tts_provider, name)] { (label) }
+                        }
                     }
                     input #tts name="tts_voice" placeholder="voice id" value=(d.tts_voice);
                     input name="tts_model" placeholder="model (default eleven_flash_v2_5 / gpt-4o-mini-tts)" value=(d.tts_model) aria-label="Voice model";
