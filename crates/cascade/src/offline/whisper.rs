@@ -16,6 +16,9 @@ impl Whisper {
         if !path.is_file() {
             return Err(format!("no whisper model at {}", path.display()));
         }
+        // whisper.cpp's own log lines go to tracing (debug), not to stderr.
+        static HOOKS: std::sync::Once = std::sync::Once::new();
+        HOOKS.call_once(whisper_rs::install_logging_hooks);
         let ctx = WhisperContext::new_with_params(path, WhisperContextParameters::default())
             .map_err(|e| format!("whisper cannot load {}: {e}", path.display()))?;
         Ok(Whisper { ctx })
