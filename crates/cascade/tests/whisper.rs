@@ -43,5 +43,8 @@ async fn a_real_model_transcribes_the_caller() {
         .await
         .expect("transcribes")
         .to_lowercase();
-    assert!(words.contains("appointment") && words.contains("monday"), "{words}");
+    assert!(
+        words.contains("appointment") && words.contains("monday"),
+        "{words}"
+    );
 }
