@@ -201,6 +201,37 @@ impl Server {
     }
 }
 
+/// Rings `to` as Twilio would (a signed `POST /twilio/voice` for `call_sid` from a fixed
+/// caller) on the server at `base`; answers the media stream's parameters from the TwiML.
+pub async fn ring(
+    http: &reqwest::Client,
+    base: &str,
+    auth_token: &str,
+    call_sid: &str,
+    to: &str,
+) -> anyhow::Result<Vec<(String, String)>> {
+    let res = switchboard_testkit::twilio::post_signed(
+        http,
+        base,
+        base,
+        "/twilio/voice",
+        auth_token,
+        &[
+            ("CallSid", call_sid),
+            ("From", "+15551230000"),
+            ("To", to),
+            ("CallStatus", "ringing"),
+            ("AccountSid", ACCOUNT),
+        ],
+    )
+    .await;
+    let twiml = res.text().await?;
+    match switchboard_testkit::twilio::stream_of(&twiml) {
+        Some((_, params)) => Ok(params),
+        None => anyhow::bail!("no stream in TwiML: {twiml}"),
+    }
+}
+
 /// The `p` quantile of microsecond samples, in milliseconds (sorts `v`).
 pub fn pct(v: &mut [u64], p: f64) -> f64 {
     if v.is_empty() {

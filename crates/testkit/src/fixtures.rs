@@ -19,34 +19,11 @@ static NEXT_WAV: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::ne
 /// more, in the temporary directory: what Chromium's fake microphone plays
 /// (`--use-file-for-fake-audio-capture`). The caller removes it.
 pub fn speech_wav(speech: &[u8]) -> std::path::PathBuf {
-    let decode = |u: u8| -> i16 {
-        let u = !u;
-        let sign = u & 0x80;
-        let exp = (u >> 4) & 0x07;
-        let mant = i32::from(u & 0x0f);
-        let s = (((mant << 3) + 0x84) << exp) - 0x84;
-        (if sign != 0 { -s } else { s }) as i16
-    };
+    use switchboard_cascade::audio::{ulaw_to_pcm, wav};
     let mut pcm: Vec<i16> = vec![0; 8000];
-    pcm.extend(speech.iter().map(|b| decode(*b)));
+    pcm.extend(speech.iter().map(|b| ulaw_to_pcm(*b)));
     pcm.extend(std::iter::repeat_n(0, 16000));
-    let data_len = (pcm.len() * 2) as u32;
-    let mut out = Vec::with_capacity(44 + data_len as usize);
-    out.extend_from_slice(b"RIFF");
-    out.extend_from_slice(&(36 + data_len).to_le_bytes());
-    out.extend_from_slice(b"WAVEfmt ");
-    out.extend_from_slice(&16u32.to_le_bytes());
-    out.extend_from_slice(&1u16.to_le_bytes());
-    out.extend_from_slice(&1u16.to_le_bytes());
-    out.extend_from_slice(&8000u32.to_le_bytes());
-    out.extend_from_slice(&16000u32.to_le_bytes());
-    out.extend_from_slice(&2u16.to_le_bytes());
-    out.extend_from_slice(&16u16.to_le_bytes());
-    out.extend_from_slice(b"data");
-    out.extend_from_slice(&data_len.to_le_bytes());
-    for s in pcm {
-        out.extend_from_slice(&s.to_le_bytes());
-    }
+    let out = wav(&pcm, 8_000);
     let path = std::env::temp_dir().join(format!(
         "switchboard-caller-{}.wav",
         NEXT_WAV.fetch_add(1, std::sync::atomic::Ordering::Relaxed)

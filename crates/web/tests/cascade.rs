@@ -43,6 +43,21 @@ async fn server_of<'a>(db: &'a TestDb, speech: &FakeSpeech, chat: &FakeChatModel
     .await
 }
 
+/// `PATCH /api/v1/agents/{org's agent}` with `body`: the status and the answer.
+async fn try_patch(env: &Env<'_>, org: &Org, body: Value) -> (u16, Value) {
+    let key = env.key(org).await;
+    let res = env
+        .http
+        .patch(format!("{}/api/v1/agents/{}", env.base, org.agent))
+        .bearer_auth(key)
+        .json(&body)
+        .send()
+        .await
+        .expect("patch");
+    let status = res.status().as_u16();
+    (status, res.json::<Value>().await.expect("json"))
+}
+
 fn cascaded(tts: Value) -> Value {
     json!({
         "voice_pipeline": "cascaded",
@@ -391,27 +406,12 @@ backend_test!(saving_an_agent_checks_voice_ids_and_provider_keys, |db| {
     let chat = FakeChatModel::start().await;
     let env = cascade_env(db, &speech, &chat).await;
     let org = env.org("Acme", "+15550001001", &[], None).await;
-    let key = env.key(&org).await;
-    let patch = |body: Value| {
-        let http = env.http.clone();
-        let url = format!("{}/api/v1/agents/{}", env.base, org.agent);
-        let key = key.clone();
-        async move {
-            let res = http
-                .patch(url)
-                .bearer_auth(key)
-                .json(&body)
-                .send()
-                .await
-                .expect("patch");
-            let status = res.status().as_u16();
-            (status, res.json::<Value>().await.expect("json"))
-        }
-    };
     // A voice's name where its id belongs.
-    let (status, body) = patch(cascaded(
-        json!({"provider": "elevenlabs", "voice": "Rachel"}),
-    ))
+    let (status, body) = try_patch(
+        &env,
+        &org,
+        cascaded(json!({"provider": "elevenlabs", "voice": "Rachel"})),
+    )
     .await;
     assert_eq!(status, 422, "{body}");
     assert_eq!(body["error"]["field"], "tts.voice", "{body}");
@@ -423,9 +423,11 @@ backend_test!(saving_an_agent_checks_voice_ids_and_provider_keys, |db| {
         "{body}"
     );
     // An id ElevenLabs does not know.
-    let (status, body) = patch(cascaded(
-        json!({"provider": "elevenlabs", "voice": "AAAAAAAAAAAAAAAAAAAA"}),
-    ))
+    let (status, body) = try_patch(
+        &env,
+        &org,
+        cascaded(json!({"provider": "elevenlabs", "voice": "AAAAAAAAAAAAAAAAAAAA"})),
+    )
     .await;
     assert_eq!(status, 422, "{body}");
     assert_eq!(body["error"]["field"], "tts.voice", "{body}");
@@ -437,14 +439,21 @@ backend_test!(saving_an_agent_checks_voice_ids_and_provider_keys, |db| {
         "{body}"
     );
     // The cascaded pipeline needs speech-to-text.
-    let (status, body) = patch(
+    let (status, body) = try_patch(
+        &env,
+        &org,
         json!({"voice_pipeline": "cascaded", "tts": {"provider": "openai", "voice": "alloy"}}),
     )
     .await;
     assert_eq!(status, 422, "{body}");
     assert_eq!(body["error"]["field"], "stt", "{body}");
     // A known voice saves, and reads back.
-    let (status, body) = patch(cascaded(json!({"provider": "elevenlabs", "voice": VOICE}))).await;
+    let (status, body) = try_patch(
+        &env,
+        &org,
+        cascaded(json!({"provider": "elevenlabs", "voice": VOICE})),
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["voice_pipeline"], "cascaded");
     assert_eq!(body["tts"]["voice"], VOICE);
@@ -455,17 +464,13 @@ backend_test!(saving_an_agent_checks_voice_ids_and_provider_keys, |db| {
     other.add_elevenlabs_key("another-key", &[VOICE]);
     let refused = server_of(db, &other, &chat).await;
     let org2 = refused.org("Beta", "+15550001002", &[], None).await;
-    let key2 = refused.key(&org2).await;
-    let res = refused
-        .http
-        .patch(format!("{}/api/v1/agents/{}", refused.base, org2.agent))
-        .bearer_auth(&key2)
-        .json(&cascaded(json!({"provider": "elevenlabs", "voice": VOICE})))
-        .send()
-        .await
-        .expect("patch");
-    assert_eq!(res.status(), 422);
-    let body: Value = res.json().await.expect("json");
+    let (status, body) = try_patch(
+        &refused,
+        &org2,
+        cascaded(json!({"provider": "elevenlabs", "voice": VOICE})),
+    )
+    .await;
+    assert_eq!(status, 422);
     assert_eq!(body["error"]["field"], "tts.provider", "{body}");
     assert!(
         body["error"]["message"]
@@ -474,15 +479,12 @@ backend_test!(saving_an_agent_checks_voice_ids_and_provider_keys, |db| {
             .contains("SWITCHBOARD_ELEVENLABS_API_KEY"),
         "{body}"
     );
-    let res = refused
-        .http
-        .patch(format!("{}/api/v1/agents/{}", refused.base, org2.agent))
-        .bearer_auth(&key2)
-        .json(&cascaded(json!({"provider": "openai", "voice": "alloy"})))
-        .send()
-        .await
-        .expect("patch");
-    let body: Value = res.json().await.expect("json");
+    let (_, body) = try_patch(
+        &refused,
+        &org2,
+        cascaded(json!({"provider": "openai", "voice": "alloy"})),
+    )
+    .await;
     assert_eq!(body["error"]["field"], "stt.provider", "{body}");
 });
 
@@ -597,19 +599,13 @@ backend_test!(a_call_in_a_piper_voice_through_onnx_runtime, |db| {
     .await;
     let org = env.org("Acme", "+15550001001", &[], Some(GREETING)).await;
     // An unknown voice is refused at save; the stand-in is taken.
-    let key = env.key(&org).await;
-    let res = env
-        .http
-        .patch(format!("{}/api/v1/agents/{}", env.base, org.agent))
-        .bearer_auth(&key)
-        .json(&cascaded(
-            json!({"provider": "piper", "voice": "en_US-nobody-medium"}),
-        ))
-        .send()
-        .await
-        .expect("patch");
-    assert_eq!(res.status(), 422);
-    let body: Value = res.json().await.expect("json");
+    let (status, body) = try_patch(
+        &env,
+        &org,
+        cascaded(json!({"provider": "piper", "voice": "en_US-nobody-medium"})),
+    )
+    .await;
+    assert_eq!(status, 422);
     assert_eq!(body["error"]["field"], "tts.voice", "{body}");
     env.patch_agent(
         &org,

@@ -9,15 +9,14 @@
 //!
 //! `cargo run --release -p switchboard-bench --bin switchboard-cascadeload -- --calls 50,150`
 
-use anyhow::bail;
 use clap::Parser;
 use serde_json::json;
 use std::time::{Duration, Instant};
-use switchboard_bench::{pct, proc_stat, Server, ACCOUNT};
+use switchboard_bench::{pct, proc_stat, Server};
 use switchboard_testkit::chat::FakeChatModel;
 use switchboard_testkit::fixtures::CALLER_BOOKING;
 use switchboard_testkit::speech::FakeSpeech;
-use switchboard_testkit::twilio::{post_signed, stream_of, MediaCall};
+use switchboard_testkit::twilio::MediaCall;
 
 const TOKEN: &str = "cascadeload-auth-token";
 const NUMBER: &str = "+15550009998";
@@ -48,25 +47,8 @@ struct Turns {
 
 async fn one_call(server: &Server, ws: &str, n: usize, until: Instant) -> anyhow::Result<Turns> {
     let call_sid = format!("CA{n:032x}");
-    let res = post_signed(
-        &server.http,
-        &server.base,
-        &server.base,
-        "/twilio/voice",
-        TOKEN,
-        &[
-            ("CallSid", &call_sid),
-            ("From", "+15551230000"),
-            ("To", NUMBER),
-            ("CallStatus", "ringing"),
-            ("AccountSid", ACCOUNT),
-        ],
-    )
-    .await;
-    let twiml = res.text().await?;
-    let Some((_, params)) = stream_of(&twiml) else {
-        bail!("no stream in TwiML: {twiml}")
-    };
+    let params =
+        switchboard_bench::ring(&server.http, &server.base, TOKEN, &call_sid, NUMBER).await?;
     let media = MediaCall::connect(
         &format!("{ws}/twilio/media"),
         &call_sid,

@@ -12,7 +12,6 @@
 //!
 //! `cargo run --release -p switchboard-bench --bin switchboard-loadgen -- --calls 100,1000 [--mode deltas]`
 
-use anyhow::bail;
 use base64::Engine;
 use clap::Parser;
 use futures_util::{SinkExt, StreamExt};
@@ -23,7 +22,7 @@ use std::time::{Duration, Instant};
 use switchboard_bench::{pct, proc_stat, Server, ACCOUNT};
 use switchboard_testkit::realtime::{Behavior, FakeRealtime};
 use switchboard_testkit::realtime_burst::Burst;
-use switchboard_testkit::twilio::{post_signed, stream_of, FakeTwilioRest};
+use switchboard_testkit::twilio::FakeTwilioRest;
 use tokio_tungstenite::tungstenite::Message;
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
@@ -320,25 +319,7 @@ async fn one_call(
     sent: &Times,
 ) -> anyhow::Result<Back> {
     let call_sid = format!("CA{call:032x}");
-    let res = post_signed(
-        http,
-        base,
-        base,
-        "/twilio/voice",
-        TOKEN,
-        &[
-            ("CallSid", &call_sid),
-            ("From", "+15551230000"),
-            ("To", NUMBER),
-            ("CallStatus", "ringing"),
-            ("AccountSid", ACCOUNT),
-        ],
-    )
-    .await;
-    let twiml = res.text().await?;
-    let Some((_, params)) = stream_of(&twiml) else {
-        bail!("no stream in TwiML: {twiml}")
-    };
+    let params = switchboard_bench::ring(http, base, TOKEN, &call_sid, NUMBER).await?;
     let (ws, _) =
         tokio_tungstenite::connect_async_with_config(format!("{ws_base}/twilio/media"), None, true)
             .await?;

@@ -34,6 +34,19 @@ impl VoicePipeline {
     }
 }
 
+/// A provider's row in its list: the value, its wire name, its label.
+type Named<T> = (T, &'static str, &'static str);
+
+fn name_in<T: PartialEq + Copy>(all: &[Named<T>], v: T) -> &'static str {
+    all.iter()
+        .find(|(p, _, _)| *p == v)
+        .map_or("", |(_, n, _)| n)
+}
+
+fn parse_in<T: Copy>(all: &[Named<T>], s: &str) -> Option<T> {
+    all.iter().find(|(_, n, _)| *n == s).map(|(p, _, _)| *p)
+}
+
 /// A speech-to-text provider.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -48,7 +61,7 @@ pub enum SttProvider {
 
 impl SttProvider {
     /// Every provider, with its wire name and a label.
-    pub const ALL: [(SttProvider, &'static str, &'static str); 3] = [
+    pub const ALL: [Named<SttProvider>; 3] = [
         (SttProvider::Deepgram, "deepgram", "Deepgram"),
         (SttProvider::Openai, "openai", "OpenAI"),
         (SttProvider::Whisper, "whisper", "whisper.cpp (offline)"),
@@ -56,18 +69,12 @@ impl SttProvider {
 
     /// The wire name.
     pub fn as_str(self) -> &'static str {
-        Self::ALL
-            .iter()
-            .find(|(p, _, _)| *p == self)
-            .map_or("", |(_, n, _)| n)
+        name_in(&Self::ALL, self)
     }
 
     /// From the wire name.
-    pub fn parse(s: &str) -> Option<SttProvider> {
-        Self::ALL
-            .iter()
-            .find(|(_, n, _)| *n == s)
-            .map(|(p, _, _)| *p)
+    pub fn parse(s: &str) -> Option<Self> {
+        parse_in(&Self::ALL, s)
     }
 
     /// The model used when none is named.
@@ -95,7 +102,7 @@ pub enum TtsProvider {
 
 impl TtsProvider {
     /// Every provider, with its wire name and a label.
-    pub const ALL: [(TtsProvider, &'static str, &'static str); 3] = [
+    pub const ALL: [Named<TtsProvider>; 3] = [
         (TtsProvider::Elevenlabs, "elevenlabs", "ElevenLabs"),
         (TtsProvider::Openai, "openai", "OpenAI"),
         (TtsProvider::Piper, "piper", "Piper (offline)"),
@@ -103,18 +110,12 @@ impl TtsProvider {
 
     /// The wire name.
     pub fn as_str(self) -> &'static str {
-        Self::ALL
-            .iter()
-            .find(|(p, _, _)| *p == self)
-            .map_or("", |(_, n, _)| n)
+        name_in(&Self::ALL, self)
     }
 
     /// From the wire name.
-    pub fn parse(s: &str) -> Option<TtsProvider> {
-        Self::ALL
-            .iter()
-            .find(|(_, n, _)| *n == s)
-            .map(|(p, _, _)| *p)
+    pub fn parse(s: &str) -> Option<Self> {
+        parse_in(&Self::ALL, s)
     }
 
     /// The model used when none is named.

@@ -24,7 +24,10 @@ use base64::Engine;
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
+use switchboard_cascade::audio::pcm_to_ulaw;
+
+mod deepgram;
 
 /// Audio per spoken character (about 16 characters a second).
 pub const MS_PER_CHAR: usize = 60;
@@ -164,6 +167,14 @@ impl FakeSpeech {
 
 type St = State<Arc<Mutex<Shared>>>;
 
+/// A close frame.
+fn close(code: u16, reason: &str) -> Message {
+    Message::Close(Some(CloseFrame {
+        code,
+        reason: reason.to_owned().into(),
+    }))
+}
+
 fn next_utterance(s: &mut Shared) -> String {
     s.utterances
         .pop_front()
@@ -218,197 +229,7 @@ async fn listen(
         }
         sh.listens.push(q.clone());
     }
-    ws.on_upgrade(move |socket| deepgram_session(socket, s, q))
-}
-
-/// The level above which a 20 ms frame is speech (about -40 dBFS).
-const SPEECH_RMS: f64 = 330.0;
-
-fn ulaw_to_pcm(u: u8) -> i16 {
-    let u = !u;
-    let sign = u & 0x80;
-    let exp = (u >> 4) & 0x07;
-    let mant = i32::from(u & 0x0f);
-    let s = (((mant << 3) + 0x84) << exp) - 0x84;
-    (if sign != 0 { -s } else { s }) as i16
-}
-
-fn rms(frame: &[u8]) -> f64 {
-    let e: f64 = frame
-        .iter()
-        .map(|u| f64::from(ulaw_to_pcm(*u)).powi(2))
-        .sum();
-    (e / frame.len().max(1) as f64).sqrt()
-}
-
-fn results(
-    text: &str,
-    is_final: bool,
-    speech_final: bool,
-    from_finalize: bool,
-    start: f64,
-    duration: f64,
-) -> String {
-    json!({"type": "Results", "channel_index": [0, 1], "duration": duration, "start": start,
-        "is_final": is_final, "speech_final": speech_final, "from_finalize": from_finalize,
-        "channel": {"alternatives": [{"transcript": text, "confidence": 0.98, "words": []}]},
-        "metadata": {"request_id": "fake", "model_info": {"name": "fake"}}})
-    .to_string()
-}
-
-/// One Deepgram stream.
-async fn deepgram_session(
-    mut socket: WebSocket,
-    s: Arc<Mutex<Shared>>,
-    q: HashMap<String, String>,
-) {
-    let endpointing: u64 = q
-        .get("endpointing")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(10);
-    let utterance_end: Option<u64> = q.get("utterance_end_ms").and_then(|v| v.parse().ok());
-    let mulaw = q.get("encoding").map(String::as_str) == Some("mulaw")
-        && q.get("sample_rate").map(String::as_str) == Some("8000");
-    let mut recent = 0u8;
-    let mut speaking = false;
-    // The words of the utterance in progress, not yet finalised.
-    let mut words: Option<String> = None;
-    let mut speech_ms = 0u64;
-    let mut quiet_ms = 0u64;
-    let mut since_words_ms: Option<u64> = None;
-    let mut audio_ms = 0u64;
-    let mut leftover: Vec<u8> = Vec::new();
-    loop {
-        let msg = match tokio::time::timeout(Duration::from_secs(10), socket.recv()).await {
-            Err(_) => {
-                let _ = socket
-                    .send(Message::Close(Some(CloseFrame {
-                        code: 1011,
-                        reason: "NET-0001: no audio received for 10 seconds".into(),
-                    })))
-                    .await;
-                return;
-            }
-            Ok(Some(Ok(m))) => m,
-            Ok(_) => return,
-        };
-        let mut out: Vec<String> = Vec::new();
-        match msg {
-            Message::Binary(bytes) => {
-                if !mulaw {
-                    continue;
-                }
-                leftover.extend_from_slice(&bytes);
-                let whole = leftover.len() / 160 * 160;
-                let frames: Vec<u8> = leftover.drain(..whole).collect();
-                for frame in frames.chunks_exact(160) {
-                    audio_ms += 20;
-                    let loud = rms(frame) >= SPEECH_RMS;
-                    recent = ((recent << 1) | u8::from(loud)) & 0x1f;
-                    if !speaking {
-                        if recent.count_ones() >= 3 {
-                            speaking = true;
-                            speech_ms = 0;
-                            quiet_ms = 0;
-                            since_words_ms = None;
-                            words = Some(next_utterance(&mut lock(&s)));
-                        } else if let Some(since) = since_words_ms.as_mut() {
-                            *since += 20;
-                            if utterance_end.is_some_and(|u| *since == u) {
-                                out.push(json!({"type": "UtteranceEnd", "channel": [0, 1], "last_word_end": audio_ms as f64 / 1000.0}).to_string());
-                                since_words_ms = None;
-                            }
-                        }
-                        continue;
-                    }
-                    if loud {
-                        quiet_ms = 0;
-                        speech_ms += 20;
-                        if speech_ms.is_multiple_of(400) {
-                            if let Some(w) = &words {
-                                let all: Vec<&str> = w.split_whitespace().collect();
-                                let n =
-                                    ((speech_ms / 400) as usize).min(all.len().saturating_sub(1));
-                                out.push(results(
-                                    &all[..n].join(" "),
-                                    false,
-                                    false,
-                                    false,
-                                    0.0,
-                                    speech_ms as f64 / 1000.0,
-                                ));
-                            }
-                        }
-                    } else {
-                        quiet_ms += 20;
-                        if quiet_ms >= endpointing.max(20) {
-                            speaking = false;
-                            recent = 0;
-                            if let Some(w) = words.take() {
-                                out.push(results(
-                                    &w,
-                                    true,
-                                    true,
-                                    false,
-                                    0.0,
-                                    speech_ms as f64 / 1000.0,
-                                ));
-                                since_words_ms = Some(quiet_ms);
-                            }
-                        }
-                    }
-                }
-            }
-            Message::Text(t) => {
-                let v: Value = serde_json::from_str(t.as_str()).unwrap_or(Value::Null);
-                match v["type"].as_str() {
-                    Some("Finalize") => {
-                        lock(&s).finalizes += 1;
-                        // Only pending audio yields a result.
-                        if let Some(w) = words.take() {
-                            out.push(results(
-                                &w,
-                                true,
-                                false,
-                                true,
-                                0.0,
-                                speech_ms as f64 / 1000.0,
-                            ));
-                        }
-                    }
-                    Some("CloseStream") => {
-                        let _ = socket
-                            .send(Message::Text(json!({"type": "Metadata", "request_id": "fake", "duration": audio_ms as f64 / 1000.0, "channels": 1}).to_string().into()))
-                            .await;
-                        let _ = socket
-                            .send(Message::Close(Some(CloseFrame {
-                                code: 1000,
-                                reason: "".into(),
-                            })))
-                            .await;
-                        return;
-                    }
-                    Some("KeepAlive") => {}
-                    _ => {
-                        let _ = socket
-                            .send(Message::Close(Some(CloseFrame {
-                                code: 1008,
-                                reason: "DATA-0000: unknown message".into(),
-                            })))
-                            .await;
-                        return;
-                    }
-                }
-            }
-            Message::Close(_) => return,
-            _ => {}
-        }
-        for o in out {
-            if socket.send(Message::Text(o.into())).await.is_err() {
-                return;
-            }
-        }
-    }
+    ws.on_upgrade(move |socket| deepgram::session(socket, s, q))
 }
 
 async fn voice(State(s): St, headers: HeaderMap, Path(voice): Path<String>) -> Response {
@@ -474,20 +295,6 @@ pub fn tone_ulaw(ms: usize) -> Vec<u8> {
         .collect()
 }
 
-fn pcm_to_ulaw(sample: i16) -> u8 {
-    let mut s = i32::from(sample);
-    let sign = if s < 0 {
-        s = -s;
-        0x80
-    } else {
-        0
-    };
-    let s = s.min(32_635) + 0x84;
-    let exponent = (24 - s.leading_zeros() as i32).clamp(0, 7);
-    let mantissa = (s >> (exponent + 3)) & 0x0f;
-    !(sign | (exponent << 4) as u8 | mantissa as u8)
-}
-
 /// One ElevenLabs input stream.
 async fn elevenlabs_session(
     mut socket: WebSocket,
@@ -496,18 +303,14 @@ async fn elevenlabs_session(
     refusal: Option<&'static str>,
     q: HashMap<String, String>,
 ) {
-    let close = |reason: &str| {
-        Message::Close(Some(CloseFrame {
-            code: 1008,
-            reason: reason.to_owned().into(),
-        }))
-    };
     if let Some(why) = refusal {
-        let _ = socket.send(close(why)).await;
+        let _ = socket.send(close(1008, why)).await;
         return;
     }
     if q.get("output_format").map(String::as_str) != Some("ulaw_8000") {
-        let _ = socket.send(close("this fake speaks ulaw_8000 only")).await;
+        let _ = socket
+            .send(close(1008, "this fake speaks ulaw_8000 only"))
+            .await;
         return;
     }
     let mut first = true;
@@ -516,14 +319,17 @@ async fn elevenlabs_session(
         let Message::Text(t) = msg else { continue };
         let v: Value = serde_json::from_str(t.as_str()).unwrap_or(Value::Null);
         let Some(text) = v["text"].as_str() else {
-            let _ = socket.send(close("missing text")).await;
+            let _ = socket.send(close(1008, "missing text")).await;
             return;
         };
         if first {
             first = false;
             if text != " " {
                 let _ = socket
-                    .send(close("the first message must have a single space as text"))
+                    .send(close(
+                        1008,
+                        "the first message must have a single space as text",
+                    ))
                     .await;
                 return;
             }
@@ -554,12 +360,7 @@ async fn elevenlabs_session(
             let _ = socket
                 .send(Message::Text(json!({"isFinal": true}).to_string().into()))
                 .await;
-            let _ = socket
-                .send(Message::Close(Some(CloseFrame {
-                    code: 1000,
-                    reason: "".into(),
-                })))
-                .await;
+            let _ = socket.send(close(1000, "")).await;
             return;
         }
     }
