@@ -8,6 +8,10 @@
 //! fakes run in the load generator's process and are not counted.
 //!
 //! `cargo run --release -p switchboard-bench --bin switchboard-cascadeload -- --calls 50,150`
+//!
+//! With `--whisper-model` and/or `--piper-voices --voice --onnxruntime` the calls run on the
+//! offline providers instead (the chat model stays the local stand-in): an offline call end to
+//! end, with its latency and the server's CPU.
 
 use clap::Parser;
 use serde_json::json;
@@ -36,6 +40,60 @@ struct Args {
     /// The server binary.
     #[arg(long, default_value = "target/release/switchboard")]
     binary: String,
+    /// Offline speech-to-text: this whisper.cpp model instead of the fake Deepgram (the server
+    /// must be built with `--features switchboard/whisper`).
+    #[arg(long)]
+    whisper_model: Option<String>,
+    /// Offline voice: this folder of Piper voices instead of the fake ElevenLabs (with
+    /// `--voice` and `--onnxruntime`).
+    #[arg(long)]
+    piper_voices: Option<String>,
+    /// The Piper voice.
+    #[arg(long, default_value = "en_US-lessac-medium")]
+    voice: String,
+    /// ONNX Runtime's shared library, for Piper.
+    #[arg(long)]
+    onnxruntime: Option<String>,
+}
+
+impl Args {
+    /// The server's settings and the agent's `stt` and `tts`: the fakes, or the offline
+    /// providers asked for.
+    fn providers(
+        &self,
+        speech: &FakeSpeech,
+        chat: &FakeChatModel,
+    ) -> (
+        Vec<(&'static str, String)>,
+        serde_json::Value,
+        serde_json::Value,
+    ) {
+        let mut env = vec![
+            ("SWITCHBOARD_LLM_BASE_URL", chat.url.clone()),
+            ("SWITCHBOARD_LLM_API_KEY", "sk-load".into()),
+            ("SWITCHBOARD_DEEPGRAM_API_URL", speech.url.clone()),
+            ("SWITCHBOARD_DEEPGRAM_API_KEY", "dg-load".into()),
+            ("SWITCHBOARD_ELEVENLABS_API_URL", speech.url.clone()),
+            ("SWITCHBOARD_ELEVENLABS_API_KEY", "el-load".into()),
+            ("SWITCHBOARD_TWILIO_API_URL", "http://127.0.0.1:9".into()),
+        ];
+        let stt = match &self.whisper_model {
+            Some(model) => {
+                env.push(("SWITCHBOARD_WHISPER_MODEL", model.clone()));
+                json!({"provider": "whisper"})
+            }
+            None => json!({"provider": "deepgram"}),
+        };
+        let tts = match (&self.piper_voices, &self.onnxruntime) {
+            (Some(dir), Some(lib)) => {
+                env.push(("SWITCHBOARD_PIPER_VOICES_DIR", dir.clone()));
+                env.push(("SWITCHBOARD_ONNXRUNTIME_LIB", lib.clone()));
+                json!({"provider": "piper", "voice": self.voice})
+            }
+            _ => json!({"provider": "elevenlabs", "voice": VOICE}),
+        };
+        (env, stt, tts)
+    }
 }
 
 /// One caller's turns: when its speech ended and when the answer's first audio arrived.
@@ -136,26 +194,14 @@ async fn main() -> anyhow::Result<()> {
     println!("| calls | turns spoken / answered | end of speech → first audio p50 / p95 (ms) | server CPU (% of one core) | CPU per call | CPU ms per call-second | RSS before → loaded |");
     println!("|---|---|---|---|---|---|---|");
     for &calls in &args.calls {
-        let server = Server::start(
-            &args.binary,
-            &[
-                ("SWITCHBOARD_LLM_BASE_URL", chat.url.clone()),
-                ("SWITCHBOARD_LLM_API_KEY", "sk-load".into()),
-                ("SWITCHBOARD_DEEPGRAM_API_URL", speech.url.clone()),
-                ("SWITCHBOARD_DEEPGRAM_API_KEY", "dg-load".into()),
-                ("SWITCHBOARD_ELEVENLABS_API_URL", speech.url.clone()),
-                ("SWITCHBOARD_ELEVENLABS_API_KEY", "el-load".into()),
-                ("SWITCHBOARD_TWILIO_API_URL", "http://127.0.0.1:9".into()),
-            ],
-        )
-        .await?;
+        let (env, stt, tts) = args.providers(&speech, &chat);
+        let server = Server::start(&args.binary, &env).await?;
         server
             .setup(
                 TOKEN,
                 json!({"name": "Load", "instructions": "Answer briefly.",
                     "greeting": "Hello, how can I help?",
-                    "voice_pipeline": "cascaded", "stt": {"provider": "deepgram"},
-                    "tts": {"provider": "elevenlabs", "voice": VOICE},
+                    "voice_pipeline": "cascaded", "stt": stt, "tts": tts,
                     "turn_detection": {"type": "server_vad", "silence_duration_ms": 500}}),
                 NUMBER,
                 "voice",
