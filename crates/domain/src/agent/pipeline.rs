@@ -1,6 +1,7 @@
 //! Which voice pipeline an agent's calls run, and the providers of the cascaded one:
 //! speech-to-text, a chat model, text-to-speech, each with an optional fallback.
 
+use super::{Agent, TurnDetection};
 use crate::values::require_text;
 use crate::ValidationError;
 use serde::{Deserialize, Serialize};
@@ -326,6 +327,39 @@ impl LlmSettings {
         }
         if let Some(a) = &self.apology {
             require_text("apology", a, 500)?;
+        }
+        Ok(())
+    }
+}
+
+impl Agent {
+    /// The cascaded pipeline needs speech-to-text and text-to-speech, and decides turns on
+    /// silence (`server_vad`), not on meaning.
+    pub(super) fn validate_pipeline(&self) -> Result<(), ValidationError> {
+        if let Some(s) = &self.stt {
+            s.validate().map_err(|e| e.under("stt"))?;
+        }
+        if let Some(l) = &self.llm {
+            l.validate().map_err(|e| e.under("llm"))?;
+        }
+        if let Some(t) = &self.tts {
+            t.validate().map_err(|e| e.under("tts"))?;
+        }
+        if self.voice_pipeline == VoicePipeline::Cascaded {
+            for (field, set) in [("stt", self.stt.is_some()), ("tts", self.tts.is_some())] {
+                if !set {
+                    return Err(ValidationError::new(
+                        field,
+                        "is required when `voice_pipeline` is `cascaded`",
+                    ));
+                }
+            }
+            if matches!(self.turn_detection, TurnDetection::SemanticVad { .. }) {
+                return Err(ValidationError::new(
+                    "turn_detection",
+                    "the cascaded pipeline ends turns on silence: use `server_vad` (its `silence_duration_ms` and `threshold` apply)",
+                ));
+            }
         }
         Ok(())
     }

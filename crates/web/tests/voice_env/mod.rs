@@ -19,6 +19,7 @@ pub use switchboard_testkit::realtime::{Behavior, FakeRealtime, FakeShape, Step}
 pub use switchboard_testkit::twilio::{post_signed, stream_of, FakeTwilioRest, MediaCall};
 pub use switchboard_web::{Application, WebConfig};
 
+pub mod cascade;
 pub mod outbound;
 pub mod tools;
 
