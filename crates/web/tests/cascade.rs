@@ -414,3 +414,47 @@ backend_test!(a_call_in_a_piper_voice_through_onnx_runtime, |db| {
         "{per_second} crossings a second"
     );
 });
+
+backend_test!(
+    a_chat_model_too_slow_for_its_first_word_is_replaced_by_the_apology,
+    |db| {
+        let speech = FakeSpeech::start().await;
+        let chat = FakeChatModel::start().await;
+        let env = cascade_env(db, &speech, &chat).await;
+        let org = env.org("Acme", "+15550001001", &[], Some(GREETING)).await;
+        env.patch_agent(
+            &org,
+            json!({
+                "voice_pipeline": "cascaded",
+                "stt": {"provider": "deepgram"},
+                "tts": {"provider": "elevenlabs", "voice": VOICE},
+                "llm": {"first_token_timeout_ms": 500, "apology": "Sorry, one moment."},
+            }),
+        )
+        .await;
+        // The model takes five seconds to say anything: the caller hears the apology instead.
+        chat.set_delay(Duration::from_secs(5));
+        let sid = "CA00000000000000000000000000000c05";
+        let media = env.answer(&org, sid, "+15557770005", 8.0).await;
+        eventually("the apology", WAIT, || async {
+            let items = env.transcript(&org, sid).await;
+            items
+                .iter()
+                .any(|m| m.content["text"] == "Sorry, one moment.")
+                .then_some(())
+        })
+        .await;
+        media
+            .wait_for("the apology to play", WAIT, |r| !r.audio.is_empty())
+            .await;
+        assert_eq!(env.metric("switchboard_cascade_apologies_total").await, 1);
+        media.stop();
+        let call = env.wait_ended(&org, sid).await;
+        assert_eq!(
+            call.status.as_str(),
+            "completed",
+            "the call went on: {:?}",
+            call.error
+        );
+    }
+);

@@ -85,9 +85,12 @@ pub(super) async fn run(job: Job, out: mpsc::Sender<(u64, Out)>) {
         async move { out.send((seq, o)).await.is_ok() }
     };
     let mut voices: std::collections::VecDeque<TtsChoice> = job.voices.into_iter().collect();
+    // The first word is due this long after the answer was asked for, however long the
+    // connections take.
+    let deadline = Instant::now() + job.first_token;
     let (voice, model) = tokio::join!(
         open_voice(&mut voices, &job.providers, false),
-        tokio::time::timeout(job.first_token, open_model(&job.providers, &job.request))
+        tokio::time::timeout_at(deadline, open_model(&job.providers, &job.request))
     );
     let mut tts = match voice {
         Ok(t) => t,
@@ -101,7 +104,6 @@ pub(super) async fn run(job: Job, out: mpsc::Sender<(u64, Out)>) {
         }
     };
     tracing::debug!(voice = ?tts.provider, model_ok = matches!(model, Ok(Ok(_))), "answer under way");
-    let deadline = Instant::now() + job.first_token;
     let mut stream = match model {
         Ok(Ok(s)) => Some(s),
         Ok(Err(e)) => {

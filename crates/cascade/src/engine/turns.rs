@@ -99,7 +99,8 @@ impl Engine {
         };
         tracing::debug!(item = %turn.item, at_ms = self.audio_ms, words = %turn.text, "caller stopped");
         let sends = vec![events::speech_stopped(&turn.item, self.audio_ms)];
-        // A turn still waiting for words is superseded: its words so far join this one.
+        // A turn still waiting for its words is closed with those it has (stored, not
+        // answered): the caller went on, and this turn is answered instead.
         let earlier = self.pending.take().map(|p| self.close_pending(p));
         let now = Instant::now();
         let wait = if self.stt.streams() {
