@@ -49,6 +49,34 @@ pub(crate) fn socket_url(base: &str) -> String {
     }
 }
 
+/// An open provider socket.
+pub(crate) type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Opens `name`'s socket at `url` with the key in header `header`, within the connect
+/// timeout; errors name the provider.
+pub(crate) async fn open_socket(
+    p: &Providers,
+    name: &str,
+    url: &str,
+    header: &'static str,
+    value: &str,
+) -> Result<Socket, String> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::http::HeaderValue;
+    let mut req = url
+        .into_client_request()
+        .map_err(|e| format!("invalid {name} URL: {e}"))?;
+    let value = HeaderValue::from_str(value)
+        .map_err(|_| format!("the {name} key contains invalid characters"))?;
+    req.headers_mut().insert(header, value);
+    match tokio::time::timeout(p.connect_timeout, tokio_tungstenite::connect_async(req)).await {
+        Ok(Ok((s, _))) => Ok(s),
+        Ok(Err(e)) => Err(format!("{name} refused the stream: {e}")),
+        Err(_) => Err(format!("{name} did not answer in time")),
+    }
+}
+
 /// What a provider said about a key or a voice.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeyCheck {

@@ -102,14 +102,7 @@ backend_test!(a_cascaded_call_runs_end_to_end, |db| {
     let last = messages.last().expect("a last message");
     assert_eq!(last["role"], "user");
     assert_eq!(last["content"], "Wait, sorry, can I ask something else?");
-    eventually("the last answer", WAIT, || async {
-        let items = env.transcript(&org, sid).await;
-        items
-            .iter()
-            .any(|m| m.content["text"] == "Of course, go ahead.")
-            .then_some(())
-    })
-    .await;
+    wait_said(&env, &org, sid, "Of course, go ahead.").await;
     media.stop();
     env.wait_ended(&org, sid).await;
 
@@ -234,13 +227,12 @@ backend_test!(
         let before_apology = media.snapshot().audio.len();
         media.play(CALLER_BOOKING);
         // The chat model fails: the caller hears the agent's apology, and the call goes on.
-        eventually("the apology", WAIT, || async {
-            let items = env.transcript(&org, sid).await;
-            items
-                .iter()
-                .any(|m| m.content["text"] == "Sorry, one moment please. Could you repeat that?")
-                .then_some(())
-        })
+        wait_said(
+            &env,
+            &org,
+            sid,
+            "Sorry, one moment please. Could you repeat that?",
+        )
         .await;
         media
             .wait_for("the apology to play", WAIT, |r| {
@@ -248,14 +240,7 @@ backend_test!(
             })
             .await;
         media.play(CALLER_BOOKING);
-        eventually("the answer after the apology", WAIT, || async {
-            let items = env.transcript(&org, sid).await;
-            items
-                .iter()
-                .any(|m| m.content["text"] == "Sure, Monday at ten works.")
-                .then_some(())
-        })
-        .await;
+        wait_said(&env, &org, sid, "Sure, Monday at ten works.").await;
         media.stop();
         let call = env.wait_ended(&org, sid).await;
         assert_eq!(call.status.as_str(), "completed", "{:?}", call.error);
@@ -386,14 +371,7 @@ backend_test!(a_call_in_a_piper_voice_through_onnx_runtime, |db| {
         .await;
     let greeting = media.snapshot().audio.len();
     media.play(CALLER_BOOKING);
-    eventually("the answer", WAIT, || async {
-        let items = env.transcript(&org, sid).await;
-        items
-            .iter()
-            .any(|m| m.content["text"] == "Monday at ten is free.")
-            .then_some(())
-    })
-    .await;
+    wait_said(&env, &org, sid, "Monday at ten is free.").await;
     media
         .wait_for("the answer to play", WAIT, |r| {
             r.audio.len() > greeting + 4_000 && r.echoed == r.marks.len()
@@ -436,14 +414,7 @@ backend_test!(
         chat.set_delay(Duration::from_secs(5));
         let sid = "CA00000000000000000000000000000c05";
         let media = env.answer(&org, sid, "+15557770005", 8.0).await;
-        eventually("the apology", WAIT, || async {
-            let items = env.transcript(&org, sid).await;
-            items
-                .iter()
-                .any(|m| m.content["text"] == "Sorry, one moment.")
-                .then_some(())
-        })
-        .await;
+        wait_said(&env, &org, sid, "Sorry, one moment.").await;
         media
             .wait_for("the apology to play", WAIT, |r| !r.audio.is_empty())
             .await;

@@ -6,14 +6,12 @@
 //! after about 10 s without audio, NET-0001); `{"type":"CloseStream"}` ends it.
 
 use super::{SttEvent, SttOptions};
-use crate::providers::socket_url;
+use crate::providers::{open_socket, socket_url, Socket};
 use crate::Providers;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use std::time::Duration;
 use tokio::sync::mpsc;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::Message;
 
 /// Idle time after which a KeepAlive is sent.
@@ -53,21 +51,8 @@ impl Deepgram {
         if let Some(lang) = &o.language {
             url.push_str(&format!("&language={lang}"));
         }
-        let mut req = url
-            .as_str()
-            .into_client_request()
-            .map_err(|e| format!("invalid Deepgram URL: {e}"))?;
-        let auth = HeaderValue::from_str(&format!("Token {}", key.expose()))
-            .map_err(|_| "the Deepgram key contains invalid characters".to_owned())?;
-        req.headers_mut().insert("Authorization", auth);
-        let socket =
-            match tokio::time::timeout(p.connect_timeout, tokio_tungstenite::connect_async(req))
-                .await
-            {
-                Ok(Ok((s, _))) => s,
-                Ok(Err(e)) => return Err(format!("Deepgram refused the stream: {e}")),
-                Err(_) => return Err("Deepgram did not answer in time".into()),
-            };
+        let auth = format!("Token {}", key.expose());
+        let socket = open_socket(p, "Deepgram", &url, "Authorization", &auth).await?;
         let (commands, rx) = mpsc::channel(256);
         tokio::spawn(run(socket, rx, events));
         Ok(Deepgram {
@@ -96,9 +81,6 @@ impl Deepgram {
         let _ = self.commands.try_send(Command::Finalize);
     }
 }
-
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn run(
     mut socket: Socket,

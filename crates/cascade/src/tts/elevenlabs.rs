@@ -7,18 +7,13 @@
 //! message with `error`/`message` and a close (e.g. 1008 for a bad key or voice id).
 
 use super::{TtsEvent, TtsInput, CHARS_PER_SECOND};
-use crate::providers::socket_url;
+use crate::providers::{open_socket, socket_url, Socket};
 use crate::Providers;
 use base64::Engine;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::Message;
-
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 pub(super) async fn start(
     p: &Providers,
@@ -35,23 +30,7 @@ pub(super) async fn start(
         "{}/v1/text-to-speech/{voice}/stream-input?model_id={model}&output_format=ulaw_8000&inactivity_timeout=60",
         socket_url(p.elevenlabs_url.trim_end_matches('/'))
     );
-    let mut req = url
-        .as_str()
-        .into_client_request()
-        .map_err(|e| format!("invalid ElevenLabs URL: {e}"))?;
-    let key = HeaderValue::from_str(key.expose())
-        .map_err(|_| "the ElevenLabs key contains invalid characters".to_owned())?;
-    req.headers_mut().insert("xi-api-key", key);
-    let mut socket = match tokio::time::timeout(
-        p.connect_timeout,
-        tokio_tungstenite::connect_async(req),
-    )
-    .await
-    {
-        Ok(Ok((s, _))) => s,
-        Ok(Err(e)) => return Err(format!("ElevenLabs refused the stream: {e}")),
-        Err(_) => return Err("ElevenLabs did not answer in time".into()),
-    };
+    let mut socket = open_socket(p, "ElevenLabs", &url, "xi-api-key", key.expose()).await?;
     let init = json!({"text": " ", "voice_settings": {"stability": 0.5, "similarity_boost": 0.8}});
     socket
         .send(Message::Text(init.to_string().into()))

@@ -75,3 +75,15 @@ pub fn texts_of(items: &[switchboard_domain::entities::Message]) -> Vec<(String,
         })
         .collect()
 }
+
+/// Waits until the call's transcript has an item saying `text`.
+pub async fn wait_said(env: &Env<'_>, org: &Org, call_sid: &str, text: &str) {
+    eventually(text, WAIT, || async {
+        let items = env.transcript(org, call_sid).await;
+        items
+            .iter()
+            .any(|m| m.content["text"] == text)
+            .then_some(())
+    })
+    .await;
+}
